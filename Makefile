@@ -1,0 +1,37 @@
+# segstream: `make demo` runs the main job, `make test` runs every check. `make help` lists all.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: help install demo test lint unit integration bench clean
+help:            ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install segstream with its dev tools
+
+demo: $(STAMP)   ## the main job: local Kafka + Redis + worker, replay CDNOW, show results
+	$(BIN)/segstream demo $(ARGS)
+
+lint: $(STAMP)   ## ruff + mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint       ## every check: lint, then unit, integration and e2e tests (starts its own Kafka + Redis)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)   ## pure tests only (milliseconds, no services)
+	$(BIN)/python -m pytest tests/unit segstream streams state
+
+bench: $(STAMP)  ## end-to-end throughput vs pandas recompute; writes bench/results.json
+	$(BIN)/python bench/run.py
+
+clean:           ## remove caches (keeps downloaded Kafka jars in .cache/kafka-*)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .cache/demo .cache/stack .cache/worker

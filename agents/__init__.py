@@ -1,0 +1,1 @@
+"""Faust agents: the Kafka edge of segstream."""

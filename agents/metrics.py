@@ -1,0 +1,65 @@
+"""Prometheus metrics of one worker, served at ``/metrics``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from state.store import Outcome
+
+__all__ = ["REGISTRY", "observe_batch"]
+
+REGISTRY = CollectorRegistry()
+
+EVENTS = Counter(
+    "segstream_purchase_events",
+    "Purchase messages consumed, by outcome (applied, duplicate, redelivered, invalid)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+DEAD_LETTERS = Counter(
+    "segstream_dead_letters",
+    "Messages sent to purchases.dlq, by reason (first word of the reason)",
+    ["reason"],
+    registry=REGISTRY,
+)
+BATCH_SECONDS = Histogram(
+    "segstream_batch_seconds",
+    "Time to validate, fold and dead-letter one batch",
+    registry=REGISTRY,
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+BATCH_SIZE = Histogram(
+    "segstream_batch_size",
+    "Messages per processed batch",
+    registry=REGISTRY,
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500),
+)
+WATERMARK = Gauge(
+    "segstream_event_time_watermark_ms",
+    "Event-time watermark: largest occurred_at (epoch ms) of any valid event, all workers",
+    registry=REGISTRY,
+)
+
+_OUTCOME_LABEL = {
+    Outcome.REDELIVERED: "redelivered",
+    Outcome.DUPLICATE: "duplicate",
+    Outcome.APPLIED: "applied",
+    Outcome.NEW_CUSTOMER: "applied",
+}
+
+
+def observe_batch(
+    size: int, seconds: float, outcomes: Sequence[Outcome], reasons: Sequence[str], watermark_ms: int | None
+) -> None:
+    """Record one processed batch."""
+    BATCH_SIZE.observe(size)
+    BATCH_SECONDS.observe(seconds)
+    for outcome in outcomes:
+        EVENTS.labels(_OUTCOME_LABEL[outcome]).inc()
+    for reason in reasons:
+        EVENTS.labels("invalid").inc()
+        DEAD_LETTERS.labels(reason.split(":", 1)[0].split(" ", 1)[0]).inc()
+    if watermark_ms is not None:
+        WATERMARK.set(watermark_ms)

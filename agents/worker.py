@@ -1,0 +1,108 @@
+"""The Faust worker: the composition of topics, store and the ingest step.
+
+Delivery guarantee: Faust acknowledges a ``take_events`` batch after the loop
+body returns (and also when it raises or is cancelled), and commits acknowledged
+offsets. So the body must never return early: a batch either finishes (state in
+Redis, dead letters in Kafka) or the process exits without committing, and the
+batch is redelivered; the store's fences make the redelivery harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Sequence
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from agents import metrics
+from agents.ingest import DeadLetter, RawMessage, ingest_batch
+from segstream.settings import Settings
+from state.redis_store import RedisStore
+from streams.names import PURCHASES, PURCHASES_DLQ
+
+__all__ = ["EXIT_BATCH_FAILED", "build_app", "run_worker"]
+
+log = logging.getLogger(__name__)
+EXIT_BATCH_FAILED = 70
+
+
+def build_app(settings: Settings) -> faust.App:
+    """Build the worker app for ``settings`` (nothing connects until it starts)."""
+    app = faust.App(
+        settings.app_id,
+        broker=settings.kafka_url,
+        store="memory://",
+        datadir=str(settings.data_dir),
+        web_enabled=settings.web_enabled,
+        web_port=settings.web_port,
+        web_bind=settings.web_bind,
+        web_host="127.0.0.1",
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+    )
+    purchases = app.topic(settings.topic(PURCHASES), key_serializer="raw", value_serializer="raw")
+    dead_letters = app.topic(settings.topic(PURCHASES_DLQ), key_serializer="raw", value_serializer="raw")
+    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+
+    async def publish_dead_letters(letters: Sequence[DeadLetter]) -> None:
+        pending = [await dead_letters.send(key=key, value=value) for key, value in letters]
+        await asyncio.gather(*pending)
+
+    async def process(events: Sequence[Any]) -> None:
+        started = time.perf_counter()
+        messages = [
+            RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+            for e in events
+        ]
+        result = await ingest_batch(messages, store, publish_dead_letters)
+        watermark = await store.watermark()
+        metrics.observe_batch(
+            len(messages), time.perf_counter() - started, result.outcomes, result.invalid_reasons, watermark
+        )
+
+    @app.agent(purchases, name="ingest")
+    async def ingest(stream: Any) -> None:  # faust.Stream; take_events is untyped
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            await _finish_or_exit(process(events))
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/healthz")
+    async def health(web: Any, request: Any) -> Any:
+        await store.ping()
+        return web.json({"status": "ok", "watermark_ms": await store.watermark()})
+
+    return app
+
+
+async def _finish_or_exit(batch: Awaitable[None]) -> None:
+    """Run one batch to completion even if the agent is cancelled; exit the process if it fails."""
+    task = asyncio.ensure_future(batch)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        # Shutdown or rebalance: finish the in-flight batch before Faust acks it.
+        await _finish_or_exit(task)
+        raise
+    except Exception:
+        log.critical("batch failed; exiting without commit so Kafka redelivers it", exc_info=True)
+        logging.shutdown()
+        os._exit(EXIT_BATCH_FAILED)
+
+
+def run_worker(settings: Settings) -> None:
+    """Run one worker in the foreground until SIGINT/SIGTERM (uvloop event loop)."""
+    import mode.loop
+
+    mode.loop.use("uvloop")
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,195 @@
+"""The ``segstream`` command line: the composition root.
+
+Settings are read once here from ``SEGSTREAM_*`` and passed down. Bad arguments
+end with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+from segstream.settings import Settings
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected events per second or 'max', got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"speed must be > 0, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="segstream", description="Real-time customer segmentation over Kafka and Redis.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="start local Kafka + Redis + a worker, replay real data, show the results"
+    )
+    demo.add_argument(
+        "--source", default="cdnow", help="cdnow (default), cdnow-sample, completejourney or a path"
+    )
+    demo.add_argument("--speed", type=_speed, default=None, help="events/s or 'max' (default)")
+    demo.add_argument("--limit", type=_positive_int, help="replay only the first N events")
+    demo.add_argument(
+        "--root", type=Path, default=Path(".cache/demo"), help="where the demo stack keeps its data"
+    )
+
+    stack = commands.add_parser("stack", help="start or stop a local Kafka + Redis in the background")
+    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.add_argument(
+        "--root", type=Path, default=Path(".cache/stack"), help="stack data dir (.cache/stack)"
+    )
+
+    commands.add_parser("worker", help="run a worker against SEGSTREAM_KAFKA_URL / SEGSTREAM_REDIS_URL")
+    commands.add_parser("topics", help="create the segstream topics that do not exist yet")
+
+    replay = commands.add_parser("replay", help="publish a purchase history to the purchases topic")
+    replay.add_argument("source", help="cdnow, cdnow-sample, completejourney, or a .csv/.parquet path")
+    replay.add_argument("--speed", type=_speed, default=None, help="events/s or 'max' (default)")
+    replay.add_argument("--limit", type=_positive_int, help="publish only the first N events")
+    replay.add_argument("--map", default="", help="column mapping for files: customer_id=Col,amount=Col,...")
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    export = commands.add_parser("export", help="write the live customer table")
+    export.add_argument("what", choices=["customers"])
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("--output", default="-", help="file path, or - for stdout (default)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "SEGSTREAM_" + str(first["loc"][0]).upper() if first["loc"] else "SEGSTREAM_*"
+        return _fail(f"bad setting {name}: {first['msg']}", EXIT_USAGE)
+    try:
+        return _dispatch(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `segstream export customers | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
+    except _USER_ERRORS as exc:
+        return _fail(str(exc))
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "demo":
+        from segstream.demo import run_demo
+
+        return run_demo(settings, args.source, speed=args.speed, limit=args.limit, root=args.root)
+    if args.command == "stack":
+        return _stack(args.action, args.root)
+    if args.command == "worker":
+        from agents.worker import run_worker
+        from segstream.kafka_io import ensure_topics
+
+        ensure_topics(settings)
+        run_worker(settings)
+        return 0
+    if args.command == "topics":
+        from segstream.kafka_io import ensure_topics
+
+        created = ensure_topics(settings)
+        print("created: " + (", ".join(created) if created else "nothing (all exist)"))
+        return 0
+    if args.command == "replay":
+        from segstream.kafka_io import ensure_topics
+        from segstream.replay import replay_history
+        from segstream.sources import load_source, parse_mapping
+
+        history = load_source(args.source, parse_mapping(args.map))
+        ensure_topics(settings)
+        report = replay_history(
+            history, settings, speed=args.speed, limit=args.limit, progress=not args.no_progress
+        )
+        print(f"published {report.sent} events in {report.seconds:.1f}s ({report.rate:,.0f} events/s)")
+        return 0
+    return asyncio.run(_export(settings, args.format, args.output))
+
+
+def _stack(action: str, root: Path) -> int:
+    from segstream.stack import default_cache_dir, load_stack, start_stack, stop_stack
+
+    info = load_stack(root)
+    if action == "up":
+        if info is None:
+            info = start_stack(root, default_cache_dir())
+        print(f"SEGSTREAM_KAFKA_URL={info.kafka_url}\nSEGSTREAM_REDIS_URL={info.redis_url}")
+        return 0
+    if action == "down":
+        if info is not None:
+            stop_stack(info)
+        print("stack stopped" if info else "no stack running")
+        return 0
+    if info is None:
+        print("no stack running")
+        return 3
+    print(f"SEGSTREAM_KAFKA_URL={info.kafka_url}\nSEGSTREAM_REDIS_URL={info.redis_url}")
+    return 0
+
+
+async def _export(settings: Settings, fmt: str, output: str) -> int:
+    from segstream.export import customers_frame, write_frame
+    from state.redis_store import RedisStore
+
+    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        frame = customers_frame(await store.all_customers(), await store.watermark())
+    finally:
+        await store.close()
+    write_frame(frame, "parquet" if fmt == "parquet" else "csv", output)
+    return 0
+
+
+def _fail(message: str, code: int = EXIT_FAILED) -> int:
+    print(f"segstream: error: {message.splitlines()[0] if message else 'failed'}", file=sys.stderr)
+    return code
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from segstream.kafka_io import KAFKA_ERRORS
+    from segstream.sources import SourceError
+    from segstream.stack import StackError
+    from state.redis_store import REDIS_ERRORS
+
+    return (SourceError, StackError, OSError, *KAFKA_ERRORS, *REDIS_ERRORS)
+
+
+_USER_ERRORS = _user_errors()

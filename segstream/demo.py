@@ -1,0 +1,151 @@
+"""``segstream demo``: the whole pipeline on this machine, with real data.
+
+Starts a private Kafka + Redis, one worker process, replays a data set through
+Kafka and shows progress as the worker folds it into Redis, then a summary.
+Ctrl-C (or any failure) stops everything it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from segstream.export import customers_frame
+from segstream.kafka_io import ensure_topics
+from segstream.replay import ReplayReport, replay_history
+from segstream.settings import Settings
+from segstream.sources import load_source
+from segstream.stack import KAFKA_VERSION, default_cache_dir, start_stack, stop_stack
+from state.redis_store import RedisStore
+
+__all__ = ["run_demo", "spawn_worker", "stop_worker"]
+
+STALL_TIMEOUT_S = 120.0
+
+
+def spawn_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start ``segstream worker`` as a child process configured by ``settings``."""
+    env = dict(os.environ)
+    env.update({f"SEGSTREAM_{k.upper()}": str(v) for k, v in settings.model_dump().items()})
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "segstream", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
+def stop_worker(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> int:
+    """SIGTERM, wait, then SIGKILL; return the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait()
+
+
+def run_demo(settings: Settings, source: str, *, speed: float | None, limit: int | None, root: Path) -> int:
+    history = load_source(source)
+    if limit is not None:
+        history = history.head(limit)
+    print(f"starting Kafka {KAFKA_VERSION} (KRaft) and Redis in {root} ...", flush=True)
+    stack = start_stack(root, default_cache_dir())
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        settings = settings.model_copy(
+            update={
+                "kafka_url": stack.kafka_url,
+                "redis_url": stack.redis_url,
+                "web_port": _free_port(),
+                "data_dir": root / "worker",
+            }
+        )
+        ensure_topics(settings)
+        worker = spawn_worker(settings, root / "worker.log")
+        print(
+            f"Kafka {stack.kafka_bootstrap}  Redis {stack.redis_url}  worker pid {worker.pid} "
+            f"(log {root / 'worker.log'}, metrics http://127.0.0.1:{settings.web_port}/metrics)",
+            flush=True,
+        )
+        print(f"replaying {len(history):,} events of {source} ...", flush=True)
+        return asyncio.run(_replay_and_watch(history, settings, speed, worker))
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+        stop_stack(stack)
+        print("stopped the worker, Kafka and Redis", flush=True)
+
+
+async def _replay_and_watch(
+    history: pd.DataFrame, settings: Settings, speed: float | None, worker: subprocess.Popen[bytes]
+) -> int:
+    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    stop = threading.Event()
+    started = time.perf_counter()
+    replay = asyncio.create_task(
+        asyncio.to_thread(replay_history, history, settings, speed=speed, progress=True, stop=stop)
+    )
+    bar = tqdm(total=len(history), unit="ev", desc="in Redis ", position=1, leave=True)
+    try:
+        done, last_change, seen = 0, time.monotonic(), -1
+        while done < len(history):
+            await asyncio.sleep(0.5)
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited with code {worker.returncode}; see its log")
+            stats = await store.stats()
+            done = stats.applied + stats.duplicates + stats.invalid
+            bar.update(done - bar.n)
+            bar.set_postfix(customers=f"{stats.customers:,}", dead_lettered=stats.invalid, refresh=False)
+            if done != seen:
+                seen, last_change = done, time.monotonic()
+            elif time.monotonic() - last_change > STALL_TIMEOUT_S:
+                raise RuntimeError(f"no progress for {STALL_TIMEOUT_S:.0f}s; see the worker log")
+        report: ReplayReport = await replay
+        elapsed = time.perf_counter() - started
+        bar.close()
+        frame = customers_frame(await store.all_customers(), await store.watermark())
+        _print_summary(frame, await store.stats(), report, elapsed)
+        return 0
+    finally:
+        stop.set()
+        bar.close()
+        await asyncio.gather(replay, return_exceptions=True)
+        await store.close()
+
+
+def _print_summary(frame: pd.DataFrame, stats: object, report: ReplayReport, elapsed: float) -> None:
+    applied = getattr(stats, "applied", 0)
+    print()
+    print(
+        f"published {report.sent:,} events in {report.seconds:.1f}s; "
+        f"{applied:,} applied, {getattr(stats, 'duplicates', 0):,} duplicates, "
+        f"{getattr(stats, 'invalid', 0):,} dead-lettered"
+    )
+    print(f"end to end (publish -> Redis): {applied / elapsed:,.0f} events/s over {elapsed:.1f}s")
+    as_of = frame["last_purchase_at"].max()
+    print(f"customers: {len(frame):,}   as of (event-time watermark): {as_of:%Y-%m-%d}")
+    print()
+    summary = frame[["recency_days", "frequency", "monetary"]].astype(float).describe(percentiles=[0.5, 0.9])
+    print("RFM summary")
+    print(summary.loc[["mean", "min", "50%", "90%", "max"]].round(2).to_string())
+    print()
+    top = frame.nlargest(5, "monetary")[["customer_id", "frequency", "monetary", "recency_days"]]
+    print("top customers by net spend")
+    print(top.to_string(index=False))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,95 @@
+"""kafka-python edge for the command line: topic creation, publishing, reading back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from segstream.settings import Settings
+from streams.names import ALL_TOPICS, PURCHASES
+
+__all__ = ["KAFKA_ERRORS", "ConsumedMessage", "Publisher", "ensure_topics", "read_topic"]
+
+KAFKA_ERRORS: tuple[type[Exception], ...] = (KafkaError,)
+"""Errors a command reports in one line (e.g. no broker at SEGSTREAM_KAFKA_URL)."""
+
+
+def ensure_topics(settings: Settings) -> list[str]:
+    """Create every segstream topic that does not exist yet; return the names created."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="segstream-admin")
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(settings.topic(name), settings.partitions if name == PURCHASES else 1, 1)
+            for name in ALL_TOPICS
+            if settings.topic(name) not in existing
+        ]
+        created = []
+        for topic in wanted:
+            try:
+                admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()
+
+
+class Publisher:
+    """Keyed JSON publisher with batching tuned for replay throughput."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._producer = KafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            acks="all",
+            linger_ms=20,
+            batch_size=512 * 1024,
+            max_in_flight_requests_per_connection=5,
+            client_id="segstream-replay",
+        )
+
+    def send(self, topic: str, key: str | None, value: bytes) -> None:
+        self._producer.send(topic, key=key.encode() if key is not None else None, value=value)
+
+    def flush(self) -> None:
+        self._producer.flush()
+
+    def close(self) -> None:
+        self._producer.close()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedMessage:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+def read_topic(settings: Settings, topic: str, idle_timeout_s: float = 2.0) -> Iterator[ConsumedMessage]:
+    """Read a topic from the beginning to its current end (no consumer group)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, consumer_timeout_ms=500
+    )
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if end[tp] > 0}
+        while remaining:
+            batch = consumer.poll(timeout_ms=int(idle_timeout_s * 1000), max_records=5000)
+            if not batch:
+                break
+            for tp, records in batch.items():
+                for r in records:
+                    yield ConsumedMessage(r.partition, r.offset, r.key, r.value)
+                if consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+    finally:
+        consumer.close()

@@ -1,0 +1,66 @@
+"""Typed settings, read once from the environment (prefix ``SEGSTREAM_``).
+
+Built in the composition root (the CLI) and passed down; nothing reads the
+environment at import time.
+
+>>> s = Settings(namespace="t1")
+>>> s.topic("purchases"), s.redis_prefix
+('t1.purchases', 't1:')
+>>> Settings().topic("purchases.dlq")
+'purchases.dlq'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Every knob segstream has; each is the env var ``SEGSTREAM_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SEGSTREAM_", frozen=True)
+
+    kafka_url: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap, kafka://host:port")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL")
+    namespace: str = Field("", description="prefix for topic names, consumer group and Redis keys")
+    partitions: int = Field(
+        4, ge=1, description="partitions of the purchases topic when segstream creates it"
+    )
+    batch_size: int = Field(1000, ge=1, description="max events per processed batch")
+    batch_within_s: float = Field(0.2, gt=0, description="max wait to fill a batch, seconds")
+    web_enabled: bool = Field(True, description="serve /metrics over HTTP (Faust web)")
+    web_bind: str = Field("127.0.0.1", description="address the worker's HTTP server listens on")
+    web_port: int = Field(6066, ge=0, le=65535, description="HTTP port of the worker")
+    data_dir: Path = Field(Path(".cache/worker"), description="worker scratch directory")
+    log_level: Literal["debug", "info", "warn", "error"] = "warn"
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_is_plain(cls, value: str) -> str:
+        if value and not all(c.isalnum() or c in "-_" for c in value):
+            raise ValueError("namespace may hold only letters, digits, '-' and '_'")
+        return value
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """``host:port`` form of :attr:`kafka_url` for plain Kafka clients."""
+        return self.kafka_url.removeprefix("kafka://")
+
+    @property
+    def app_id(self) -> str:
+        """Faust app id, which is also the Kafka consumer group."""
+        return f"{self.namespace}.segstream" if self.namespace else "segstream"
+
+    @property
+    def redis_prefix(self) -> str:
+        return f"{self.namespace}:" if self.namespace else ""
+
+    def topic(self, name: str) -> str:
+        """Full topic name for a logical topic (``purchases`` -> ``<ns>.purchases``)."""
+        return f"{self.namespace}.{name}" if self.namespace else name

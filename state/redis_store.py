@@ -1,0 +1,131 @@
+"""The Redis customer store: one atomic Lua fold per event, pipelined per batch.
+
+Keys (``<p>`` is the namespace prefix, ``{id}`` a hash tag so Redis Cluster keeps
+one customer's keys in one slot):
+
+- ``<p>seg:{<customer_id>}``      hash: the state fields and one offset fence per partition
+- ``<p>seg:{<customer_id>}:ev``   set: applied event_ids (producer-resend dedupe)
+- ``<p>seg:watermark``            zset: largest occurred_at_ms per partition (``ZADD GT``)
+- ``<p>seg:stats``                hash: running totals for progress displays
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from importlib import resources
+from typing import Any
+
+import redis.asyncio as redis
+
+from state.rfm import CustomerState
+from state.store import Delivery, Outcome, Stats
+
+__all__ = ["REDIS_ERRORS", "RedisStore"]
+
+_FOLD_LUA = resources.files("state").joinpath("rfm_fold.lua").read_text()
+_SCAN_COUNT = 2000
+REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError,)
+
+
+class RedisStore:
+    """:class:`state.store.CustomerStore` on Redis."""
+
+    def __init__(self, client: redis.Redis, prefix: str = "") -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._fold = client.register_script(_FOLD_LUA)
+        self._watermark_key = f"{prefix}seg:watermark"
+        self._stats_key = f"{prefix}seg:stats"
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "") -> RedisStore:
+        return cls(redis.Redis.from_url(url, decode_responses=True), prefix)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def ping(self) -> None:
+        """Raise ``redis.ConnectionError`` if Redis cannot be reached."""
+        await self._redis.ping()
+
+    def _state_key(self, customer_id: str) -> str:
+        return f"{self._prefix}seg:{{{customer_id}}}"
+
+    async def apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        if not deliveries:
+            return []
+        pipe = self._redis.pipeline(transaction=False)
+        for d in deliveries:
+            key = self._state_key(d.event.customer_id)
+            e = d.event
+            args: list[str | int] = [
+                e.customer_id,
+                e.event_id,
+                d.fence_field,
+                d.offset,
+                e.type,
+                e.occurred_at_ms,
+                e.amount_cents,
+            ]
+            await self._fold(keys=[key, f"{key}:ev"], args=args, client=pipe)
+        watermarks: dict[int, int] = {}
+        for d in deliveries:
+            watermarks[d.partition] = max(watermarks.get(d.partition, 0), d.event.occurred_at_ms)
+        pipe.zadd(self._watermark_key, {str(p): ms for p, ms in watermarks.items()}, gt=True)
+        results = await pipe.execute()
+        outcomes = [Outcome(int(code)) for code in results[: len(deliveries)]]
+        totals = Stats()
+        totals.count(outcomes)
+        await self._add_stats(totals)
+        return outcomes
+
+    async def _add_stats(self, totals: Stats) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for f in fields(Stats):
+            value = getattr(totals, f.name)
+            if value:
+                pipe.hincrby(self._stats_key, f.name, value)
+        await pipe.execute()
+
+    async def record_invalid(self, count: int) -> None:
+        if count:
+            await self._redis.hincrby(self._stats_key, "invalid", count)
+
+    async def get(self, customer_id: str) -> CustomerState | None:
+        raw = await self._redis.hgetall(self._state_key(customer_id))
+        return _parse_state(raw) if raw else None
+
+    async def all_customers(self) -> list[CustomerState]:
+        keys = [
+            k async for k in self._redis.scan_iter(f"{self._prefix}seg:{{*", count=_SCAN_COUNT, _type="hash")
+        ]
+        states: list[CustomerState] = []
+        for start in range(0, len(keys), _SCAN_COUNT):
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys[start : start + _SCAN_COUNT]:
+                pipe.hgetall(key)
+            states.extend(_parse_state(raw) for raw in await pipe.execute() if raw)
+        return states
+
+    async def watermark(self) -> int | None:
+        top = await self._redis.zrevrange(self._watermark_key, 0, 0, withscores=True)
+        return int(top[0][1]) if top else None
+
+    async def stats(self) -> Stats:
+        raw = await self._redis.hgetall(self._stats_key)
+        return Stats(**{f.name: int(raw.get(f.name, 0)) for f in fields(Stats)})
+
+
+def _parse_state(raw: Mapping[Any, Any]) -> CustomerState:
+    def optional_int(name: str) -> int | None:
+        return int(raw[name]) if name in raw else None
+
+    return CustomerState(
+        customer_id=raw["customer_id"],
+        frequency=int(raw.get("frequency", 0)),
+        monetary_cents=int(raw.get("monetary_cents", 0)),
+        refunds=int(raw.get("refunds", 0)),
+        first_purchase_ms=optional_int("first_purchase_ms"),
+        last_purchase_ms=optional_int("last_purchase_ms"),
+    )

@@ -1,0 +1,137 @@
+"""The customer-state port and its in-memory implementation.
+
+The Redis store (``state.redis_store``) must behave exactly like
+:class:`MemoryStore`; ``tests/integration/test_store_contract.py`` runs the same
+contract against both.
+
+Exactly-once effect over at-least-once delivery rests on two fences, checked
+per event in this order:
+
+1. offset fence: a redelivered message (same topic/partition, offset at or
+   below the last one applied for this customer) is ignored;
+2. event_id dedupe: a producer resend (new offset, same ``event_id``) is ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+from typing import Protocol
+
+from state.rfm import CustomerState, apply
+from streams.contract import Purchase
+
+__all__ = ["CustomerStore", "Delivery", "MemoryStore", "Outcome", "Stats"]
+
+
+class Outcome(IntEnum):
+    """What one delivery did to the state (the Lua script returns the same codes)."""
+
+    REDELIVERED = 0
+    DUPLICATE = 1
+    APPLIED = 2
+    NEW_CUSTOMER = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A validated event together with where Kafka delivered it from."""
+
+    event: Purchase
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def fence_field(self) -> str:
+        return f"o:{self.topic}:{self.partition}"
+
+
+@dataclass(slots=True)
+class Stats:
+    """Running totals a worker keeps next to the state (for progress and dashboards)."""
+
+    applied: int = 0
+    duplicates: int = 0
+    redelivered: int = 0
+    invalid: int = 0
+    customers: int = 0
+
+    def count(self, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            if outcome is Outcome.REDELIVERED:
+                self.redelivered += 1
+            elif outcome is Outcome.DUPLICATE:
+                self.duplicates += 1
+            else:
+                self.applied += 1
+                self.customers += outcome is Outcome.NEW_CUSTOMER
+
+
+class CustomerStore(Protocol):
+    """Where customer state lives; every method is one round trip or a pipelined batch."""
+
+    async def apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        """Fold the deliveries in order, atomically per event; also advance the watermark."""
+        ...
+
+    async def record_invalid(self, count: int) -> None: ...
+
+    async def get(self, customer_id: str) -> CustomerState | None: ...
+
+    async def all_customers(self) -> list[CustomerState]: ...
+
+    async def watermark(self) -> int | None:
+        """Largest ``occurred_at_ms`` of any valid event seen, or ``None``."""
+        ...
+
+    async def stats(self) -> Stats: ...
+
+
+@dataclass
+class MemoryStore:
+    """A dict-backed store for unit tests and as the reference behaviour."""
+
+    states: dict[str, CustomerState] = field(default_factory=dict)
+    fences: dict[tuple[str, str], int] = field(default_factory=dict)
+    seen: dict[str, set[str]] = field(default_factory=dict)
+    partition_watermarks: dict[int, int] = field(default_factory=dict)
+    totals: Stats = field(default_factory=Stats)
+
+    async def apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        outcomes = [self._apply_one(d) for d in deliveries]
+        for d in deliveries:
+            old = self.partition_watermarks.get(d.partition)
+            self.partition_watermarks[d.partition] = max(old or 0, d.event.occurred_at_ms)
+        self.totals.count(outcomes)
+        return outcomes
+
+    def _apply_one(self, d: Delivery) -> Outcome:
+        customer = d.event.customer_id
+        fence_key = (customer, d.fence_field)
+        if d.offset <= self.fences.get(fence_key, -1):
+            return Outcome.REDELIVERED
+        self.fences[fence_key] = d.offset
+        ids = self.seen.setdefault(customer, set())
+        if d.event.event_id in ids:
+            return Outcome.DUPLICATE
+        ids.add(d.event.event_id)
+        before = self.states.get(customer)
+        self.states[customer] = apply(before, d.event)
+        return Outcome.NEW_CUSTOMER if before is None else Outcome.APPLIED
+
+    async def record_invalid(self, count: int) -> None:
+        self.totals.invalid += count
+
+    async def get(self, customer_id: str) -> CustomerState | None:
+        return self.states.get(customer_id)
+
+    async def all_customers(self) -> list[CustomerState]:
+        return list(self.states.values())
+
+    async def watermark(self) -> int | None:
+        return max(self.partition_watermarks.values(), default=None)
+
+    async def stats(self) -> Stats:
+        return replace(self.totals)

@@ -1,0 +1,1 @@
+"""The wire: event contracts and topic declarations."""

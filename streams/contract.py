@@ -1,0 +1,165 @@
+"""The ``purchases`` wire contract (DESIGN.md section 2) and its validation.
+
+``decode_purchase`` turns raw message bytes into a :class:`Purchase` or raises
+:class:`InvalidEvent` whose ``reason`` names the field and the rule broken.
+
+>>> p = decode_purchase(b'{"event_id":"e1","customer_id":"c1",'
+...                     b'"occurred_at":"1997-01-01T00:00:00Z","amount":11.77}')
+>>> p.amount_cents, p.type, p.occurred_at_ms
+(1177, 'purchase', 852076800000)
+>>> decode_purchase(b'{"event_id":"e1","customer_id":"c1","amount":1}')
+Traceback (most recent call last):
+...
+streams.contract.InvalidEvent: Object missing required field `occurred_at`
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = ["EventType", "InvalidEvent", "Item", "Purchase", "decode_purchase", "encode_purchase"]
+
+EventType = Literal["purchase", "refund"]
+MAX_ID_LENGTH = 200
+
+# Same profile as schemas/purchase.schema.json: uppercase T and Z, seconds, offset required.
+_RFC3339 = re.compile(
+    r"(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(?:\.[0-9]+)?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_JSON_NUMBER = re.compile(rb"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")
+_CENT = Decimal("0.01")
+_MAX_AMOUNT = Decimal(10) ** 11
+
+
+class InvalidEvent(ValueError):
+    """An event that breaks the wire contract; ``reason`` is safe to publish."""
+
+    @property
+    def reason(self) -> str:
+        return str(self.args[0])
+
+
+class Item(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    """One basket line; feeds basket analytics."""
+
+    sku: str
+    quantity: float
+    unit_price: float
+    category: str | None = None
+
+
+class _WirePurchase(msgspec.Struct, forbid_unknown_fields=False):
+    event_id: str
+    customer_id: str
+    occurred_at: str | int | float
+    amount: msgspec.Raw
+    type: str = "purchase"
+    order_id: str | None = None
+    currency: str | None = None
+    channel: str | None = None
+    region: str | None = None
+    items: list[Item] | None = None
+
+
+class Purchase(msgspec.Struct, frozen=True):
+    """A validated purchase or refund: event time in epoch ms, money in cents."""
+
+    event_id: str
+    customer_id: str
+    occurred_at_ms: int
+    amount_cents: int
+    type: EventType = "purchase"
+    order_id: str | None = None
+    currency: str | None = None
+    channel: str | None = None
+    region: str | None = None
+    items: tuple[Item, ...] | None = None
+
+
+_decoder = msgspec.json.Decoder(_WirePurchase)
+
+
+def decode_purchase(raw: bytes) -> Purchase:
+    """Validate one ``purchases`` message value; raise :class:`InvalidEvent` on any breach."""
+    try:
+        wire = _decoder.decode(raw)
+    except msgspec.DecodeError as exc:  # covers msgspec.ValidationError
+        raise InvalidEvent(str(exc)) from None
+    _check_id("event_id", wire.event_id)
+    _check_id("customer_id", wire.customer_id)
+    if wire.type not in ("purchase", "refund"):
+        raise InvalidEvent(f"type: expected 'purchase' or 'refund', got {wire.type!r}")
+    kind: EventType = "purchase" if wire.type == "purchase" else "refund"
+    cents = _amount_cents(bytes(wire.amount))
+    if kind == "purchase" and cents < 0:
+        raise InvalidEvent("amount: a purchase amount must be >= 0 (refunds use type 'refund')")
+    if kind == "refund" and cents > 0:
+        raise InvalidEvent("amount: a refund carries the money returned as a negative number")
+    for item in wire.items or ():
+        if item.quantity <= 0 or item.unit_price < 0:
+            raise InvalidEvent(f"items: sku {item.sku!r} needs quantity > 0 and unit_price >= 0")
+    return Purchase(
+        event_id=wire.event_id,
+        customer_id=wire.customer_id,
+        occurred_at_ms=_epoch_ms(wire.occurred_at),
+        amount_cents=cents,
+        type=kind,
+        order_id=wire.order_id,
+        currency=wire.currency,
+        channel=wire.channel,
+        region=wire.region,
+        items=tuple(wire.items) if wire.items is not None else None,
+    )
+
+
+def encode_purchase(**fields: Any) -> bytes:
+    """Serialise a wire event (used by producers and tests): ``encode_purchase(event_id=..., ...)``."""
+    return msgspec.json.encode(fields)
+
+
+def _check_id(field: str, value: str) -> None:
+    if not value.strip():
+        raise InvalidEvent(f"{field}: must be a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidEvent(f"{field}: longer than {MAX_ID_LENGTH} characters")
+
+
+def _amount_cents(text: bytes) -> int:
+    if not _JSON_NUMBER.fullmatch(text):
+        raise InvalidEvent("amount: expected a JSON number")
+    value = Decimal(text.decode())
+    if abs(value) >= _MAX_AMOUNT:
+        raise InvalidEvent(f"amount: magnitude must be below {_MAX_AMOUNT}")
+    try:
+        exact = value.quantize(_CENT) == value
+    except InvalidOperation:
+        exact = False
+    if not exact:
+        raise InvalidEvent("amount: money is exact to the cent (at most 2 decimal places)")
+    return int(value * 100)
+
+
+def _epoch_ms(occurred_at: str | int | float) -> int:
+    if isinstance(occurred_at, float):
+        if not occurred_at.is_integer():
+            raise InvalidEvent("occurred_at: epoch milliseconds must be a whole number")
+        occurred_at = int(occurred_at)
+    if isinstance(occurred_at, int):
+        if not 0 <= occurred_at <= MAX_EPOCH_MS:
+            raise InvalidEvent(f"occurred_at: epoch milliseconds must be in 0..{MAX_EPOCH_MS}")
+        return occurred_at
+    if not _RFC3339.fullmatch(occurred_at):
+        raise InvalidEvent("occurred_at: expected RFC 3339 with offset (e.g. 2024-05-01T10:00:00Z)")
+    try:
+        moment = datetime.fromisoformat(occurred_at)
+    except ValueError as exc:
+        raise InvalidEvent(f"occurred_at: {exc}") from None
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000

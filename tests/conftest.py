@@ -1,0 +1,118 @@
+"""Shared fixtures: event builders, the real Kafka + Redis stack, workers.
+
+Integration tests get one Kafka and one Redis for the whole session (started
+here, stopped at the end) and a fresh namespace each, so their topics, consumer
+group and Redis keys never meet. If the stack cannot start, they fail with the
+reason; they never skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from segstream.demo import spawn_worker, stop_worker
+from segstream.kafka_io import ensure_topics
+from segstream.settings import Settings
+from segstream.stack import StackError, StackInfo, default_cache_dir, start_stack, stop_stack
+from state.redis_store import RedisStore
+from state.store import Stats
+
+
+def purchase(**overrides: Any) -> dict[str, Any]:
+    """A valid wire event; override any field, or pass ``field=...`` as ``None`` to drop it."""
+    event: dict[str, Any] = {
+        "event_id": f"e-{uuid.uuid4().hex[:12]}",
+        "customer_id": "c1",
+        "occurred_at": "2024-05-01T10:00:00Z",
+        "amount": 12.5,
+        "type": "purchase",
+    }
+    event.update(overrides)
+    return {k: v for k, v in event.items() if v is not None}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    root = tmp_path_factory.mktemp("stack")
+    try:
+        info = start_stack(root, default_cache_dir())
+    except StackError as exc:
+        pytest.fail(f"could not start the test Kafka + Redis: {exc}", pytrace=False)
+    yield info
+    stop_stack(info)
+
+
+@pytest.fixture
+def settings(stack: StackInfo, tmp_path: Path) -> Settings:
+    """Settings for one test: its own namespace on the session stack, topics created."""
+    made = Settings(
+        kafka_url=stack.kafka_url,
+        redis_url=stack.redis_url,
+        namespace=f"t{uuid.uuid4().hex[:10]}",
+        partitions=4,
+        batch_size=500,
+        batch_within_s=0.1,
+        web_enabled=False,
+        web_port=0,
+        data_dir=tmp_path / "worker",
+        log_level="warn",
+    )
+    ensure_topics(made)
+    return made
+
+
+WorkerFactory = Callable[..., subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
+    """``start_worker(settings)`` runs ``segstream worker`` as a child; all are stopped after the test."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(settings: Settings, name: str = "worker") -> subprocess.Popen[bytes]:
+        process = spawn_worker(settings, tmp_path / f"{name}.log")
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        stop_worker(process, timeout_s=20)
+
+
+def read_stats(settings: Settings) -> Stats:
+    async def go() -> Stats:
+        store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+        try:
+            return await store.stats()
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+def wait_for_stats(
+    settings: Settings,
+    done: Callable[[Stats], bool],
+    workers: list[subprocess.Popen[bytes]] | None = None,
+    timeout_s: float = 180,
+) -> Stats:
+    """Poll the store's running totals until ``done(stats)``; fail if a worker dies or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    stats = read_stats(settings)
+    while not done(stats):
+        for worker in workers or []:
+            if worker.poll() is not None:
+                pytest.fail(f"worker exited with code {worker.returncode}; totals so far {stats}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s}s with totals {stats}")
+        time.sleep(0.25)
+        stats = read_stats(settings)
+    return stats

@@ -1,0 +1,111 @@
+"""One contract, two stores: the in-memory reference and Redis (Lua) must agree exactly."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+
+from segstream.batch import rfm_table
+from segstream.export import customers_frame
+from segstream.settings import Settings
+from segstream.sources import load_cdnow
+from state.redis_store import RedisStore
+from state.rfm import CustomerState
+from state.store import CustomerStore, Delivery, MemoryStore, Outcome
+from streams.contract import Purchase
+
+pytestmark = pytest.mark.integration
+
+DAY = 86_400_000
+
+
+def delivery(
+    event_id: str, customer: str, at_ms: int, cents: int, offset: int, *, refund: bool = False, partition: int = 0
+) -> Delivery:
+    kind = "refund" if refund else "purchase"
+    event = Purchase(event_id, customer, occurred_at_ms=at_ms, amount_cents=cents, type=kind)
+    return Delivery(event, "purchases", partition, offset)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[CustomerStore]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    settings: Settings = request.getfixturevalue("settings")
+    redis_store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    yield redis_store
+    await redis_store.close()
+
+
+async def test_fold_counts_purchases_sums_money_and_keeps_min_max(store: CustomerStore) -> None:
+    outcomes = await store.apply_batch(
+        [
+            delivery("e1", "c1", 5 * DAY, 1000, offset=0),
+            delivery("e2", "c1", 2 * DAY, 250, offset=1),
+            delivery("e3", "c1", 9 * DAY, -300, offset=2, refund=True),
+            delivery("e4", "c2", 1 * DAY, 0, offset=3),
+        ]
+    )
+    assert outcomes == [Outcome.NEW_CUSTOMER, Outcome.APPLIED, Outcome.APPLIED, Outcome.NEW_CUSTOMER]
+    assert await store.get("c1") == CustomerState("c1", 2, 950, 1, 2 * DAY, 5 * DAY)
+    assert await store.get("c2") == CustomerState("c2", 1, 0, 0, DAY, DAY)
+    assert await store.get("nobody") is None
+    assert await store.watermark() == 9 * DAY  # refunds move the watermark too
+
+
+async def test_redelivery_below_the_offset_fence_is_ignored(store: CustomerStore) -> None:
+    await store.apply_batch([delivery("e1", "c1", DAY, 100, offset=10), delivery("e2", "c1", DAY, 100, offset=11)])
+    again = await store.apply_batch([delivery("e1", "c1", DAY, 100, offset=10), delivery("e2", "c1", DAY, 100, 11)])
+    assert again == [Outcome.REDELIVERED, Outcome.REDELIVERED]
+    assert (await store.get("c1")) == CustomerState("c1", 2, 200, 0, DAY, DAY)
+
+
+async def test_fences_are_per_partition(store: CustomerStore) -> None:
+    await store.apply_batch([delivery("e1", "c1", DAY, 100, offset=50, partition=0)])
+    outcomes = await store.apply_batch([delivery("e2", "c1", DAY, 100, offset=3, partition=1)])
+    assert outcomes == [Outcome.APPLIED]
+
+
+async def test_producer_resend_with_new_offset_is_a_duplicate(store: CustomerStore) -> None:
+    await store.apply_batch([delivery("e1", "c1", DAY, 100, offset=0)])
+    outcomes = await store.apply_batch([delivery("e1", "c1", DAY, 100, offset=7)])
+    assert outcomes == [Outcome.DUPLICATE]
+    assert (await store.get("c1")) == CustomerState("c1", 1, 100, 0, DAY, DAY)
+    stats = await store.stats()
+    assert (stats.applied, stats.duplicates, stats.customers) == (1, 1, 1)
+
+
+async def test_refund_only_customer_has_no_purchase_dates(store: CustomerStore) -> None:
+    await store.apply_batch([delivery("r1", "c9", DAY, -500, offset=0, refund=True)])
+    assert await store.get("c9") == CustomerState("c9", 0, -500, 1, None, None)
+
+
+async def test_invalid_count_and_empty_batch(store: CustomerStore) -> None:
+    assert await store.apply_batch([]) == []
+    await store.record_invalid(3)
+    assert (await store.stats()).invalid == 3
+    assert await store.watermark() is None
+
+
+async def test_cdnow_sample_shuffled_matches_pandas(store: CustomerStore) -> None:
+    """Real data, arrival order shuffled, in batches: the store equals the batch oracle."""
+    history = load_cdnow(sample=True)
+    rows = list(history.itertuples(index=False))
+    random.Random(7).shuffle(rows)
+    deliveries = [
+        delivery(r.event_id, r.customer_id, int(r.occurred_at.value // 1_000_000), round(r.amount * 100), i)
+        for i, r in enumerate(rows)
+    ]
+    for start in range(0, len(deliveries), 700):
+        await store.apply_batch(deliveries[start : start + 700])
+    live = customers_frame(await store.all_customers(), await store.watermark())
+    expected = rfm_table(history)
+    assert len(live) == 2357
+    assert live.drop(columns=["first_purchase_at", "last_purchase_at"]).equals(
+        expected.drop(columns=["first_purchase_at", "last_purchase_at"])
+    )
+    assert (live["first_purchase_at"] == expected["first_purchase_at"]).all()
+    assert (live["last_purchase_at"] == expected["last_purchase_at"]).all()

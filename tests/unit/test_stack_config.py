@@ -1,0 +1,45 @@
+"""Pure pieces of segstream.stack: rendered configs and stack.json handling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from segstream.stack import StackInfo, load_stack, render_log4j2, render_server_properties
+
+
+def _props(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if line)
+
+
+def test_server_properties_single_kraft_node() -> None:
+    props = _props(render_server_properties(Path("/r/kafka/data"), 19092, 19093))
+    assert props["process.roles"] == "broker,controller"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19092"
+    assert props["log.dirs"] == "/r/kafka/data"
+    assert props["auto.create.topics.enable"] == "false"
+    assert props["offsets.topic.replication.factor"] == "1"
+
+
+def test_log4j2_logs_info_to_file() -> None:
+    text = render_log4j2(Path("/r/kafka/server.log"))
+    assert "appender.file.fileName = /r/kafka/server.log" in text
+    assert "rootLogger.level = INFO" in text
+
+
+def test_stack_info_urls() -> None:
+    info = StackInfo(Path("/r"), kafka_port=1, redis_port=2, kafka_pid=3, redis_pid=4)
+    assert info.kafka_bootstrap == "127.0.0.1:1"
+    assert info.kafka_url == "kafka://127.0.0.1:1"
+    assert info.redis_url == "redis://127.0.0.1:2/0"
+
+
+def test_load_stack_absent_garbled_or_dead(tmp_path: Path) -> None:
+    assert load_stack(tmp_path) is None
+    (tmp_path / "stack.json").write_text("{not json")
+    assert load_stack(tmp_path) is None
+    dead = {"root": str(tmp_path), "kafka_port": 1, "redis_port": 2, "kafka_pid": 2**22 + 7, "redis_pid": 1}
+    (tmp_path / "stack.json").write_text(json.dumps(dead))
+    assert load_stack(tmp_path) is None
