@@ -28,7 +28,7 @@ from segstream.sources import load_source
 from segstream.stack import KAFKA_VERSION, default_cache_dir, start_stack, stop_stack
 from state.redis_store import RedisStore
 
-__all__ = ["run_demo", "spawn_worker", "stop_worker"]
+__all__ = ["free_port", "run_demo", "spawn_worker", "stop_worker"]
 
 STALL_TIMEOUT_S = 120.0
 
@@ -67,7 +67,7 @@ def run_demo(settings: Settings, source: str, *, speed: float | None, limit: int
             update={
                 "kafka_url": stack.kafka_url,
                 "redis_url": stack.redis_url,
-                "web_port": _free_port(),
+                "web_port": free_port(),
                 "data_dir": root / "worker",
             }
         )
@@ -145,7 +145,7 @@ def _print_summary(frame: pd.DataFrame, stats: object, report: ReplayReport, ela
     print(top.to_string(index=False))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

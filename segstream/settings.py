@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     batch_within_s: float = Field(0.2, gt=0, description="max wait to fill a batch, seconds")
     web_enabled: bool = Field(True, description="serve /metrics over HTTP (Faust web)")
     web_bind: str = Field("127.0.0.1", description="address the worker's HTTP server listens on")
-    web_port: int = Field(6066, ge=0, le=65535, description="HTTP port of the worker")
+    web_port: int = Field(6066, ge=1, le=65535, description="HTTP port of the worker")
     data_dir: Path = Field(Path(".cache/worker"), description="worker scratch directory")
     log_level: Literal["debug", "info", "warn", "error"] = "warn"
 

@@ -1,23 +1,32 @@
--- Atomic, idempotent RFM fold of one event: the Redis twin of state.rfm.apply.
--- KEYS[1] customer state hash, KEYS[2] set of applied event_ids (same hash tag)
--- ARGV: customer_id, event_id, fence_field, offset, type, occurred_at_ms, amount_cents
--- Returns 0 redelivered (offset fence), 1 duplicate event_id, 2 applied, 3 applied to a new customer.
-local state, ids = KEYS[1], KEYS[2]
-local offset = tonumber(ARGV[4])
-local fence = tonumber(redis.call('HGET', state, ARGV[3]))
-if fence and offset <= fence then return 0 end
-redis.call('HSET', state, ARGV[3], ARGV[4])
-if redis.call('SADD', ids, ARGV[2]) == 0 then return 1 end
-local is_new = redis.call('HSETNX', state, 'customer_id', ARGV[1])
-redis.call('HINCRBY', state, 'monetary_cents', ARGV[7])
-if ARGV[5] == 'refund' then
-  redis.call('HINCRBY', state, 'refunds', 1)
-else
-  redis.call('HINCRBY', state, 'frequency', 1)
-  local at = tonumber(ARGV[6])
-  local first = tonumber(redis.call('HGET', state, 'first_purchase_ms'))
-  if not first or at < first then redis.call('HSET', state, 'first_purchase_ms', ARGV[6]) end
-  local last = tonumber(redis.call('HGET', state, 'last_purchase_ms'))
-  if not last or at > last then redis.call('HSET', state, 'last_purchase_ms', ARGV[6]) end
+-- Atomic, idempotent RFM fold of a batch of events: the Redis twin of state.rfm.apply.
+-- For event i (1-based): KEYS[2i-1] customer state hash, KEYS[2i] its set of applied event_ids
+-- (same hash tag), ARGV[7(i-1)+1 .. 7i] = customer_id, event_id, fence_field, offset, type,
+-- occurred_at_ms, amount_cents. Events are applied in order; each is atomic on its own.
+-- Returns one code per event: 0 redelivered (offset fence), 1 duplicate event_id, 2 applied,
+-- 3 applied to a new customer.
+local function fold(state, ids, customer_id, event_id, fence_field, offset, kind, at, cents)
+  local fence = tonumber(redis.call('HGET', state, fence_field))
+  if fence and tonumber(offset) <= fence then return 0 end
+  redis.call('HSET', state, fence_field, offset)
+  if redis.call('SADD', ids, event_id) == 0 then return 1 end
+  local is_new = redis.call('HSETNX', state, 'customer_id', customer_id)
+  redis.call('HINCRBY', state, 'monetary_cents', cents)
+  if kind == 'refund' then
+    redis.call('HINCRBY', state, 'refunds', 1)
+  else
+    redis.call('HINCRBY', state, 'frequency', 1)
+    local first = tonumber(redis.call('HGET', state, 'first_purchase_ms'))
+    if not first or tonumber(at) < first then redis.call('HSET', state, 'first_purchase_ms', at) end
+    local last = tonumber(redis.call('HGET', state, 'last_purchase_ms'))
+    if not last or tonumber(at) > last then redis.call('HSET', state, 'last_purchase_ms', at) end
+  end
+  return 2 + is_new
 end
-return 2 + is_new
+
+local codes = {}
+for i = 1, #KEYS / 2 do
+  local a = 7 * (i - 1)
+  codes[i] = fold(KEYS[2 * i - 1], KEYS[2 * i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
+                  ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
+end
+return codes

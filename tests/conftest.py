@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from segstream.demo import spawn_worker, stop_worker
+from segstream.demo import free_port, spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics
 from segstream.settings import Settings
 from segstream.stack import StackError, StackInfo, default_cache_dir, start_stack, stop_stack
@@ -61,7 +61,7 @@ def settings(stack: StackInfo, tmp_path: Path) -> Settings:
         batch_size=500,
         batch_within_s=0.1,
         web_enabled=False,
-        web_port=0,
+        web_port=free_port(),
         data_dir=tmp_path / "worker",
         log_level="warn",
     )

@@ -29,13 +29,16 @@ def delivery(
     return Delivery(event, "purchases", partition, offset)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-split-by-slot"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[CustomerStore]:
+    """The reference store, Redis with one script call per batch, and the Redis Cluster call pattern."""
     if request.param == "memory":
         yield MemoryStore()
         return
     settings: Settings = request.getfixturevalue("settings")
-    redis_store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    redis_store = RedisStore.from_url(
+        settings.redis_url, settings.redis_prefix, cluster=request.param == "redis-split-by-slot"
+    )
     yield redis_store
     await redis_store.close()
 

@@ -1,0 +1,150 @@
+"""``make bench``: segstream's throughput next to the batch recompute it replaces.
+
+Starts a private Kafka + Redis, then measures, all in this one run on this machine:
+
+1. pandas: recomputing the whole CDNOW RFM table from scratch (the baseline);
+2. the Redis fold alone: pipelined batches vs one awaited call per event;
+3. kafka-python replay: publishing CDNOW master to the purchases topic;
+4. the worker: CDNOW master already in Kafka, one ``segstream worker`` process
+   folding it into Redis (first event applied -> last event applied).
+
+Writes ``bench/results.json`` and prints a Markdown table for the README.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from segstream.batch import rfm_table  # noqa: E402
+from segstream.demo import free_port, spawn_worker, stop_worker  # noqa: E402
+from segstream.kafka_io import ensure_topics  # noqa: E402
+from segstream.replay import replay_history  # noqa: E402
+from segstream.settings import Settings  # noqa: E402
+from segstream.sources import load_cdnow  # noqa: E402
+from segstream.stack import default_cache_dir, start_stack, stop_stack  # noqa: E402
+from state.redis_store import RedisStore  # noqa: E402
+from state.store import Delivery  # noqa: E402
+from streams.contract import decode_purchase  # noqa: E402
+
+RESULTS = Path(__file__).with_name("results.json")
+
+
+def bench_pandas(history: object, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        rfm_table(history)  # type: ignore[arg-type]
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+async def bench_store(settings: Settings, deliveries: list[Delivery]) -> dict[str, float]:
+    store = RedisStore.from_url(settings.redis_url, "bench-pipelined:")
+    started = time.perf_counter()
+    for i in range(0, len(deliveries), 1000):
+        await store.apply_batch(deliveries[i : i + 1000])
+    pipelined = len(deliveries) / (time.perf_counter() - started)
+    single = RedisStore.from_url(settings.redis_url, "bench-single:")
+    sample = deliveries[:10_000]
+    started = time.perf_counter()
+    for d in sample:
+        await single.apply_batch([d])
+    one_by_one = len(sample) / (time.perf_counter() - started)
+    await store.close()
+    await single.close()
+    return {"pipelined_events_per_s": pipelined, "one_call_per_event_events_per_s": one_by_one}
+
+
+async def wait_worker(settings: Settings, total: int) -> float:
+    """Seconds from the first applied event to the last."""
+    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    first = None
+    while True:
+        stats = await store.stats()
+        now = time.perf_counter()
+        if first is None and stats.applied > 0:
+            first = (now, stats.applied)
+        if stats.applied >= total:
+            await store.close()
+            assert first is not None
+            return (now - first[0]) / (total - first[1]) * total
+        await asyncio.sleep(0.05)
+
+
+def main() -> None:
+    history = load_cdnow()
+    total = len(history)
+    root = Path(tempfile.mkdtemp(prefix="segstream-bench-"))
+    stack = start_stack(root, default_cache_dir())
+    worker = None
+    try:
+        settings = Settings(
+            kafka_url=stack.kafka_url,
+            redis_url=stack.redis_url,
+            namespace="bench",
+            web_enabled=False,
+            web_port=free_port(),
+            data_dir=root / "worker",
+        )
+        ensure_topics(settings)
+        pandas_s = bench_pandas(history)
+
+        from segstream.sources import wire_events
+
+        deliveries = [
+            Delivery(decode_purchase(value), "purchases", 0, i) for i, (_, value) in enumerate(wire_events(history))
+        ]
+        store = asyncio.run(bench_store(settings, deliveries))
+
+        replay = replay_history(history, settings, progress=False)
+        worker = spawn_worker(settings, root / "worker.log")
+        worker_s = asyncio.run(wait_worker(settings, total))
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+        stop_stack(stack)
+
+    worker_rate = total / worker_s
+    results = {
+        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "events": total,
+        "pandas_full_recompute_s": pandas_s,
+        "redis_fold": store,
+        "replay_publish_events_per_s": replay.rate,
+        "worker_events_per_s": worker_rate,
+        "worker_seconds_for_cdnow": worker_s,
+        "ratios": {
+            "pipelined_vs_one_call_per_event": store["pipelined_events_per_s"]
+            / store["one_call_per_event_events_per_s"],
+            "worker_event_latency_budget_vs_pandas_recompute": pandas_s / (1 / worker_rate),
+        },
+    }
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    per_event_us = 1e6 / worker_rate
+    print(f"| measure (CDNOW master, {total:,} events) | figure |")
+    print("|---|---|")
+    print(f"| pandas: recompute the whole RFM table (baseline) | {pandas_s * 1000:.0f} ms |")
+    print(f"| worker: Kafka -> validate -> Redis Lua fold | {worker_rate:,.0f} events/s ({per_event_us:.0f} µs/event) |")
+    print(f"| worker: time to fold all of CDNOW | {worker_s:.1f} s |")
+    print(f"| replay: kafka-python publish | {replay.rate:,.0f} events/s |")
+    print(f"| Redis fold, pipelined 1000/batch | {store['pipelined_events_per_s']:,.0f} events/s |")
+    print(f"| Redis fold, one awaited call per event | {store['one_call_per_event_events_per_s']:,.0f} events/s |")
+    print(
+        f"| ratio: one incremental update vs one batch recompute | "
+        f"1 event = {per_event_us:.0f} µs vs {pandas_s * 1000:.0f} ms "
+        f"({results['ratios']['worker_event_latency_budget_vs_pandas_recompute']:,.0f}x) |"
+    )
+    print(f"results written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""The whole path on real services: replay through Kafka, a worker process, Redis, export.
+
+Checks DESIGN.md section 3: exactly-once effect over at-least-once delivery,
+order-insensitivity, and bad input dead-lettered without stopping the worker.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from segstream.batch import rfm_table
+from segstream.kafka_io import Publisher, read_topic
+from segstream.replay import replay_history
+from segstream.settings import Settings
+from segstream.sources import load_cdnow, wire_events
+from streams.names import PURCHASES, PURCHASES_DLQ
+from tests.conftest import WorkerFactory, purchase, wait_for_stats
+from tests.schema_helpers import validate_json
+
+pytestmark = pytest.mark.integration
+
+CDNOW_EVENTS, CDNOW_CUSTOMERS = 69_659, 23_570
+
+
+def export_customers(settings: Settings, path: Path) -> pd.DataFrame:
+    """Run ``segstream export customers`` as a user would, and read the Parquet back."""
+    env = {f"SEGSTREAM_{k.upper()}": str(v) for k, v in settings.model_dump().items()}
+    result = subprocess.run(
+        [sys.executable, "-m", "segstream", "export", "customers", "--format", "parquet", "--output", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return pd.read_parquet(path)
+
+
+def assert_same_table(live: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Every customer, every column, cents exact."""
+    assert list(live["customer_id"]) == list(expected["customer_id"])
+    for column in ("frequency", "monetary_cents", "refunds", "recency_days"):
+        mismatched = (live[column].astype("int64") != expected[column].astype("int64")).sum()
+        assert mismatched == 0, f"{mismatched} customers differ in {column}"
+    for column in ("first_purchase_at", "last_purchase_at"):
+        assert (live[column] == expected[column]).all(), f"customers differ in {column}"
+
+
+def test_cdnow_master_replay_equals_pandas(settings: Settings, start_worker: WorkerFactory, tmp_path: Path) -> None:
+    history = load_cdnow()
+    worker = start_worker(settings)
+    report = replay_history(history, settings, progress=False)
+    assert report.sent == CDNOW_EVENTS
+
+    stats = wait_for_stats(settings, lambda s: s.applied >= CDNOW_EVENTS, [worker])
+    assert (stats.applied, stats.customers, stats.invalid) == (CDNOW_EVENTS, CDNOW_CUSTOMERS, 0)
+
+    live = export_customers(settings, tmp_path / "customers.parquet")
+    assert len(live) == CDNOW_CUSTOMERS
+    assert_same_table(live, rfm_table(history))
+
+
+def malformed_payloads(rng: random.Random, count: int) -> list[tuple[bytes, str]]:
+    """``count`` bad messages of every kind the contract rejects, with the field the reason must name."""
+    kinds: list[tuple[bytes, str]] = [
+        (b"{not json", "JSON"),
+        (json.dumps(purchase(occurred_at=None)).encode(), "occurred_at"),
+        (json.dumps(purchase(customer_id=None)).encode(), "customer_id"),
+        (json.dumps(purchase(amount="12.00")).encode(), "amount"),
+        (json.dumps(purchase(amount=-5.0)).encode(), "amount"),
+        (json.dumps(purchase(type="gift")).encode(), "type"),
+        (json.dumps(purchase(occurred_at="2024-01-01T10:00:00")).encode(), "occurred_at"),
+        (b"\xff\xfe binary", "JSON"),
+    ]
+    return [kinds[i % len(kinds)] for i in rng.sample(range(count * 10), count)]
+
+
+def test_duplicates_shuffle_and_malformed_still_equal_pandas(
+    settings: Settings, start_worker: WorkerFactory, tmp_path: Path
+) -> None:
+    rng = random.Random(20261126)
+    history = load_cdnow()
+    good = list(wire_events(history))
+    resent = rng.sample(good, len(good) // 10)  # 10% resent later with the same event_id
+    bad = malformed_payloads(rng, len(good) // 100)  # 1% malformed
+    stream: list[tuple[str | None, bytes]] = [*good, *resent, *[("bad-key", raw) for raw, _ in bad]]
+    rng.shuffle(stream)  # out of event-time order; resends land anywhere
+
+    worker = start_worker(settings)
+    publisher = Publisher(settings)
+    for key, value in stream:
+        publisher.send(settings.topic(PURCHASES), key, value)
+    publisher.flush()
+    publisher.close()
+
+    stats = wait_for_stats(
+        settings, lambda s: s.applied + s.duplicates + s.invalid >= len(stream), [worker], timeout_s=300
+    )
+    assert stats.applied == CDNOW_EVENTS
+    assert stats.duplicates == len(resent)
+    assert stats.invalid == len(bad)
+    assert worker.poll() is None, "the worker must keep running after bad input"
+
+    assert_same_table(export_customers(settings, tmp_path / "c.parquet"), rfm_table(history))
+
+    letters = list(read_topic(settings, settings.topic(PURCHASES_DLQ)))
+    assert len(letters) == len(bad)
+    sources = set()
+    for letter in letters:
+        validate_json("purchase-dlq", letter.value)
+        body = json.loads(letter.value)
+        assert body["reason"] and body["source"]["topic"] == settings.topic(PURCHASES)
+        assert body["source"]["key"] == "bad-key" and letter.key == b"bad-key"
+        sources.add((body["source"]["partition"], body["source"]["offset"]))
+    assert len(sources) == len(bad), "each dead letter names its own source offset"
+    field_of = dict(bad)
+    for letter in letters:
+        body = json.loads(letter.value)
+        raw = base64.b64decode(body["payload"]) if body["payload_encoding"] == "base64" else body["payload"].encode()
+        assert field_of[raw] in body["reason"], f"reason {body['reason']!r} should name {field_of[raw]}"
+
+
+def test_worker_killed_mid_replay_loses_and_doubles_nothing(
+    settings: Settings, start_worker: WorkerFactory, tmp_path: Path
+) -> None:
+    history = load_cdnow()
+    first = start_worker(settings, "first")
+    replay_history(history, settings, progress=False)
+    wait_for_stats(settings, lambda s: s.applied >= 15_000, [first])
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    killed_at = wait_for_stats(settings, lambda s: True)
+    assert killed_at.applied < CDNOW_EVENTS, "the kill must land in the middle of the replay"
+
+    second = start_worker(settings, "second")
+    stats = wait_for_stats(settings, lambda s: s.applied >= CDNOW_EVENTS, [second])
+    assert stats.applied == CDNOW_EVENTS and stats.customers == CDNOW_CUSTOMERS
+    assert stats.duplicates == 0
+    assert_same_table(export_customers(settings, tmp_path / "c.parquet"), rfm_table(history))
