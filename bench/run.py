@@ -24,16 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from segstream.batch import rfm_table  # noqa: E402
-from segstream.demo import free_port, spawn_worker, stop_worker  # noqa: E402
-from segstream.kafka_io import ensure_topics  # noqa: E402
-from segstream.replay import replay_history  # noqa: E402
-from segstream.settings import Settings  # noqa: E402
-from segstream.sources import load_cdnow  # noqa: E402
-from segstream.stack import default_cache_dir, start_stack, stop_stack  # noqa: E402
-from state.redis_store import RedisStore  # noqa: E402
-from state.store import Delivery  # noqa: E402
-from streams.contract import decode_purchase  # noqa: E402
+from segstream.batch import rfm_table
+from segstream.demo import free_port, spawn_worker, stop_worker
+from segstream.kafka_io import ensure_topics
+from segstream.replay import replay_history
+from segstream.settings import Settings
+from segstream.sources import load_cdnow
+from segstream.stack import default_cache_dir, start_stack, stop_stack
+from state.redis_store import RedisStore
+from state.store import Delivery
+from streams.contract import decode_purchase
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -101,7 +101,8 @@ def main() -> None:
         from segstream.sources import wire_events
 
         deliveries = [
-            Delivery(decode_purchase(value), "purchases", 0, i) for i, (_, value) in enumerate(wire_events(history))
+            Delivery(decode_purchase(value), "purchases", 0, i)
+            for i, (_, value) in enumerate(wire_events(history))
         ]
         store = asyncio.run(bench_store(settings, deliveries))
 
@@ -133,11 +134,15 @@ def main() -> None:
     print(f"| measure (CDNOW master, {total:,} events) | figure |")
     print("|---|---|")
     print(f"| pandas: recompute the whole RFM table (baseline) | {pandas_s * 1000:.0f} ms |")
-    print(f"| worker: Kafka -> validate -> Redis Lua fold | {worker_rate:,.0f} events/s ({per_event_us:.0f} µs/event) |")
+    print(
+        f"| worker: Kafka -> validate -> Redis Lua fold | {worker_rate:,.0f} events/s ({per_event_us:.0f} µs/event) |"
+    )
     print(f"| worker: time to fold all of CDNOW | {worker_s:.1f} s |")
     print(f"| replay: kafka-python publish | {replay.rate:,.0f} events/s |")
     print(f"| Redis fold, pipelined 1000/batch | {store['pipelined_events_per_s']:,.0f} events/s |")
-    print(f"| Redis fold, one awaited call per event | {store['one_call_per_event_events_per_s']:,.0f} events/s |")
+    print(
+        f"| Redis fold, one awaited call per event | {store['one_call_per_event_events_per_s']:,.0f} events/s |"
+    )
     print(
         f"| ratio: one incremental update vs one batch recompute | "
         f"1 event = {per_event_us:.0f} µs vs {pandas_s * 1000:.0f} ms "

@@ -35,7 +35,17 @@ def export_customers(settings: Settings, path: Path) -> pd.DataFrame:
     """Run ``segstream export customers`` as a user would, and read the Parquet back."""
     env = {f"SEGSTREAM_{k.upper()}": str(v) for k, v in settings.model_dump().items()}
     result = subprocess.run(
-        [sys.executable, "-m", "segstream", "export", "customers", "--format", "parquet", "--output", str(path)],
+        [
+            sys.executable,
+            "-m",
+            "segstream",
+            "export",
+            "customers",
+            "--format",
+            "parquet",
+            "--output",
+            str(path),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -55,7 +65,9 @@ def assert_same_table(live: pd.DataFrame, expected: pd.DataFrame) -> None:
         assert (live[column] == expected[column]).all(), f"customers differ in {column}"
 
 
-def test_cdnow_master_replay_equals_pandas(settings: Settings, start_worker: WorkerFactory, tmp_path: Path) -> None:
+def test_cdnow_master_replay_equals_pandas(
+    settings: Settings, start_worker: WorkerFactory, tmp_path: Path
+) -> None:
     history = load_cdnow()
     worker = start_worker(settings)
     report = replay_history(history, settings, progress=False)
@@ -125,7 +137,11 @@ def test_duplicates_shuffle_and_malformed_still_equal_pandas(
     field_of = dict(bad)
     for letter in letters:
         body = json.loads(letter.value)
-        raw = base64.b64decode(body["payload"]) if body["payload_encoding"] == "base64" else body["payload"].encode()
+        raw = (
+            base64.b64decode(body["payload"])
+            if body["payload_encoding"] == "base64"
+            else body["payload"].encode()
+        )
         assert field_of[raw] in body["reason"], f"reason {body['reason']!r} should name {field_of[raw]}"
 
 

@@ -22,7 +22,14 @@ DAY = 86_400_000
 
 
 def delivery(
-    event_id: str, customer: str, at_ms: int, cents: int, offset: int, *, refund: bool = False, partition: int = 0
+    event_id: str,
+    customer: str,
+    at_ms: int,
+    cents: int,
+    offset: int,
+    *,
+    refund: bool = False,
+    partition: int = 0,
 ) -> Delivery:
     kind = "refund" if refund else "purchase"
     event = Purchase(event_id, customer, occurred_at_ms=at_ms, amount_cents=cents, type=kind)
@@ -60,8 +67,12 @@ async def test_fold_counts_purchases_sums_money_and_keeps_min_max(store: Custome
 
 
 async def test_redelivery_below_the_offset_fence_is_ignored(store: CustomerStore) -> None:
-    await store.apply_batch([delivery("e1", "c1", DAY, 100, offset=10), delivery("e2", "c1", DAY, 100, offset=11)])
-    again = await store.apply_batch([delivery("e1", "c1", DAY, 100, offset=10), delivery("e2", "c1", DAY, 100, 11)])
+    await store.apply_batch(
+        [delivery("e1", "c1", DAY, 100, offset=10), delivery("e2", "c1", DAY, 100, offset=11)]
+    )
+    again = await store.apply_batch(
+        [delivery("e1", "c1", DAY, 100, offset=10), delivery("e2", "c1", DAY, 100, 11)]
+    )
     assert again == [Outcome.REDELIVERED, Outcome.REDELIVERED]
     assert (await store.get("c1")) == CustomerState("c1", 2, 200, 0, DAY, DAY)
 
