@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -36,8 +37,8 @@ def _speed(text: str) -> float | None:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected events per second or 'max', got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"speed must be > 0, got {text!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"speed must be a finite number > 0, got {text!r}")
     return value
 
 

@@ -12,6 +12,7 @@ environment at import time.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -43,7 +44,7 @@ class Settings(BaseSettings):
     @field_validator("namespace")
     @classmethod
     def _namespace_is_plain(cls, value: str) -> str:
-        if value and not all(c.isalnum() or c in "-_" for c in value):
+        if value and not re.fullmatch(r"[A-Za-z0-9_-]+", value):
             raise ValueError("namespace may hold only letters, digits, '-' and '_'")
         return value
 

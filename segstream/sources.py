@@ -134,8 +134,13 @@ def load_table(path: Path, mapping: Mapping[str, str] | None = None) -> pd.DataF
     """
     if not path.exists():
         raise SourceError(f"no such file: {path}")
-    raw = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
     columns = {field: (mapping or {}).get(field, field) for field in _MAPPABLE}
+    as_text = {columns[f]: str for f in ("event_id", "customer_id", "order_id", "type")}
+    raw = (
+        pd.read_parquet(path)
+        if path.suffix.lower() in (".parquet", ".pq")
+        else pd.read_csv(path, dtype=as_text, keep_default_na=False, na_values={columns["amount"]: [""]})
+    )
     missing = [
         f"{f} (column {columns[f]!r})"
         for f in ("customer_id", "occurred_at", "amount")
@@ -149,7 +154,8 @@ def load_table(path: Path, mapping: Mapping[str, str] | None = None) -> pd.DataF
             "event_id": raw[columns["event_id"]].astype(str)
             if columns["event_id"] in raw
             else [f"{path.stem}:{i}" for i in range(len(raw))],
-            "customer_id": raw[columns["customer_id"]].astype(str),
+            # a blank id stays "" and the worker dead-letters that row: bad input is never dropped here
+            "customer_id": raw[columns["customer_id"]].fillna("").astype(str),
             "occurred_at": pd.to_datetime(raw[columns["occurred_at"]], utc=True),
             "amount": amount,
             "type": raw[columns["type"]].astype(str)

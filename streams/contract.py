@@ -10,7 +10,7 @@
 >>> decode_purchase(b'{"event_id":"e1","customer_id":"c1","amount":1}')
 Traceback (most recent call last):
 ...
-streams.contract.InvalidEvent: Object missing required field `occurred_at`
+streams.contract.InvalidEvent: occurred_at: missing required field
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 __all__ = ["EventType", "InvalidEvent", "Item", "Purchase", "decode_purchase", "encode_purchase"]
 
@@ -34,6 +35,9 @@ _RFC3339 = re.compile(
 )
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _JSON_NUMBER = re.compile(rb"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_MISSING = re.compile(r"Object missing required field `([^`]+)`(?: - at `([^`]+)`)?")
+_AT_PATH = re.compile(r"(.+) - at `([^`]+)`")
 _CENT = Decimal("0.01")
 _MAX_AMOUNT = Decimal(10) ** 11
 
@@ -61,11 +65,11 @@ class _WirePurchase(msgspec.Struct, forbid_unknown_fields=False):
     occurred_at: str | int | float
     amount: msgspec.Raw
     type: str = "purchase"
-    order_id: str | None = None
-    currency: str | None = None
-    channel: str | None = None
-    region: str | None = None
-    items: list[Item] | None = None
+    order_id: str | UnsetType = UNSET
+    currency: str | UnsetType = UNSET
+    channel: str | UnsetType = UNSET
+    region: str | UnsetType = UNSET
+    items: list[Item] | UnsetType = UNSET
 
 
 class Purchase(msgspec.Struct, frozen=True):
@@ -90,8 +94,10 @@ def decode_purchase(raw: bytes) -> Purchase:
     """Validate one ``purchases`` message value; raise :class:`InvalidEvent` on any breach."""
     try:
         wire = _decoder.decode(raw)
-    except msgspec.DecodeError as exc:  # covers msgspec.ValidationError
-        raise InvalidEvent(str(exc)) from None
+    except msgspec.ValidationError as exc:
+        raise InvalidEvent(_field_first(str(exc))) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"payload: not valid JSON ({exc})") from None
     _check_id("event_id", wire.event_id)
     _check_id("customer_id", wire.customer_id)
     if wire.type not in ("purchase", "refund"):
@@ -102,21 +108,43 @@ def decode_purchase(raw: bytes) -> Purchase:
         raise InvalidEvent("amount: a purchase amount must be >= 0 (refunds use type 'refund')")
     if kind == "refund" and cents > 0:
         raise InvalidEvent("amount: a refund carries the money returned as a negative number")
-    for item in wire.items or ():
+    items = wire.items or None
+    for item in items or ():
         if item.quantity <= 0 or item.unit_price < 0:
             raise InvalidEvent(f"items: sku {item.sku!r} needs quantity > 0 and unit_price >= 0")
+    currency = wire.currency or None
+    if currency is not None and not _CURRENCY.fullmatch(currency):
+        raise InvalidEvent(f"currency: expected a 3-letter uppercase ISO 4217 code, got {currency!r}")
     return Purchase(
         event_id=wire.event_id,
         customer_id=wire.customer_id,
         occurred_at_ms=_epoch_ms(wire.occurred_at),
         amount_cents=cents,
         type=kind,
-        order_id=wire.order_id,
-        currency=wire.currency,
-        channel=wire.channel,
-        region=wire.region,
-        items=tuple(wire.items) if wire.items is not None else None,
+        order_id=wire.order_id or None,
+        currency=currency,
+        channel=wire.channel or None,
+        region=wire.region or None,
+        items=tuple(items) if items is not None else None,
     )
+
+
+def _field_first(message: str) -> str:
+    """msgspec's wording, field first: ``customer_id: expected `str`, got `int```.
+
+    >>> _field_first("Object missing required field `occurred_at`")
+    'occurred_at: missing required field'
+    >>> _field_first("Expected `str`, got `int` - at `$.items[0].sku`")
+    'items[0].sku: expected `str`, got `int`'
+    """
+    if match := _MISSING.fullmatch(message):
+        path = match.group(2)
+        prefix = f"{path.removeprefix('$.')}." if path else ""
+        return f"{prefix}{match.group(1)}: missing required field"
+    if match := _AT_PATH.fullmatch(message):
+        text, path = match.groups()
+        return f"{path.removeprefix('$.') if path != '$' else 'payload'}: {text[0].lower()}{text[1:]}"
+    return f"payload: {message}"
 
 
 def encode_purchase(**fields: Any) -> bytes:
@@ -162,4 +190,7 @@ def _epoch_ms(occurred_at: str | int | float) -> int:
     except ValueError as exc:
         raise InvalidEvent(f"occurred_at: {exc}") from None
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
+    millis = delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
+    if not 0 <= millis <= MAX_EPOCH_MS:
+        raise InvalidEvent("occurred_at: must lie between 1970-01-01 and 9999-12-31 (UTC)")
+    return millis

@@ -43,7 +43,7 @@ def dead_letter(
                 "topic": topic,
                 "partition": partition,
                 "offset": offset,
-                "key": _as_text(key)[0] if key is not None else None,
+                "key": key.decode("utf-8", errors="replace") if key is not None else None,
             },
             "payload": payload,
             "payload_encoding": encoding,

@@ -143,7 +143,6 @@ def test_parser_turns_speed_and_limit_into_numbers() -> None:
     assert build_parser().parse_args(["replay", "cdnow", "--speed", "max"]).speed is None
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _speed accepts 'nan' (nan <= 0 is False), so --speed nan passes")
 def test_speed_nan_is_a_bad_argument(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         build_parser().parse_args(["replay", "cdnow", "--speed", "nan"])

@@ -178,12 +178,6 @@ async def test_resent_event_id_at_a_new_offset_counts_once() -> None:
     assert state is not None and (state.frequency, state.monetary_cents) == (1, 300)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="bug: decode_purchase raises UnicodeDecodeError (not InvalidEvent) for invalid UTF-8 "
-    "inside a JSON string, so the message crashes the batch instead of being dead-lettered (poison pill)",
-)
 async def test_invalid_utf8_inside_a_string_is_dead_lettered() -> None:
     store, publisher = MemoryStore(), Publisher()
     bad = b'{"event_id":"e\xff","customer_id":"c1","occurred_at":1,"amount":1}'
@@ -191,11 +185,6 @@ async def test_invalid_utf8_inside_a_string_is_dead_lettered() -> None:
     assert len(publisher.letters) == 1 and len(result.outcomes) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: streams/dlq.py base64-encodes an undecodable source key, but purchase-dlq.schema.json "
-    "says source.key is the key decoded as UTF-8 with U+FFFD replacements",
-)
 def test_dead_letter_key_replaces_undecodable_bytes() -> None:
     letter = json.loads(dead_letter(b"{}", b"\xffc1", "r", TOPIC, 0, 1, NOW))
     assert letter["source"]["key"] == "\ufffdc1"
