@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -20,7 +21,7 @@ EVENTS = Counter(
 )
 DEAD_LETTERS = Counter(
     "segstream_dead_letters",
-    "Messages sent to purchases.dlq, by reason (first word of the reason)",
+    "Messages sent to purchases.dlq, by the field the reason names",
     ["reason"],
     registry=REGISTRY,
 )
@@ -42,6 +43,7 @@ WATERMARK = Gauge(
     registry=REGISTRY,
 )
 
+_INDEX = re.compile(r"\[\d+\]")  # items[3].sku -> items[].sku keeps label cardinality bounded
 _OUTCOME_LABEL = {
     Outcome.REDELIVERED: "redelivered",
     Outcome.DUPLICATE: "duplicate",
@@ -60,6 +62,6 @@ def observe_batch(
         EVENTS.labels(_OUTCOME_LABEL[outcome]).inc()
     for reason in reasons:
         EVENTS.labels("invalid").inc()
-        DEAD_LETTERS.labels(reason.split(":", 1)[0].split(" ", 1)[0]).inc()
+        DEAD_LETTERS.labels(_INDEX.sub("[]", reason.split(":", 1)[0])).inc()
     if watermark_ms is not None:
         WATERMARK.set(watermark_ms)

@@ -145,20 +145,23 @@ def test_duplicates_shuffle_and_malformed_still_equal_pandas(
         assert field_of[raw] in body["reason"], f"reason {body['reason']!r} should name {field_of[raw]}"
 
 
-def test_worker_killed_mid_replay_loses_and_doubles_nothing(
+def test_worker_killed_mid_replay_and_rebalances_lose_and_double_nothing(
     settings: Settings, start_worker: WorkerFactory, tmp_path: Path
 ) -> None:
+    """Two workers share the partitions; one is SIGKILLed mid-replay, a third joins later."""
     history = load_cdnow()
-    first = start_worker(settings, "first")
+    victim = start_worker(settings, "victim")
+    survivor = start_worker(settings, "survivor")
     replay_history(history, settings, progress=False)
-    wait_for_stats(settings, lambda s: s.applied >= 15_000, [first])
-    first.send_signal(signal.SIGKILL)
-    first.wait(10)
+    wait_for_stats(settings, lambda s: s.applied >= 15_000, [victim, survivor])
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
     killed_at = wait_for_stats(settings, lambda s: True)
     assert killed_at.applied < CDNOW_EVENTS, "the kill must land in the middle of the replay"
 
-    second = start_worker(settings, "second")
-    stats = wait_for_stats(settings, lambda s: s.applied >= CDNOW_EVENTS, [second])
+    joiner = start_worker(settings, "joiner")
+    stats = wait_for_stats(settings, lambda s: s.applied >= CDNOW_EVENTS, [survivor, joiner])
     assert stats.applied == CDNOW_EVENTS and stats.customers == CDNOW_CUSTOMERS
     assert stats.duplicates == 0
     assert_same_table(export_customers(settings, tmp_path / "c.parquet"), rfm_table(history))
+    assert survivor.poll() is None and joiner.poll() is None
