@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--map", default="", help="column mapping for files: customer_id=Col,amount=Col,...")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    commands.add_parser("segments", help="print the named-segment table of the live population")
+
     export = commands.add_parser("export", help="write the live customer table")
     export.add_argument("what", choices=["customers"])
     export.add_argument("--format", choices=["csv", "parquet"], default="csv")
@@ -142,6 +144,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(f"published {report.sent} events in {report.seconds:.1f}s ({report.rate:,.0f} events/s)")
         return 0
+    if args.command == "segments":
+        return asyncio.run(_segments(settings))
     return asyncio.run(_export(settings, args.format, args.output))
 
 
@@ -166,16 +170,33 @@ def _stack(action: str, root: Path) -> int:
     return 0
 
 
-async def _export(settings: Settings, fmt: str, output: str) -> int:
-    from segstream.export import customers_frame, write_frame
+async def _live_frame(settings: Settings) -> Any:
+    from segstream.export import customers_frame
     from state.redis_store import RedisStore
+    from state.segments import load_preset
 
+    preset = load_preset(settings.segment_preset)
     store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
     try:
-        frame = customers_frame(await store.all_customers(), await store.watermark())
+        return customers_frame(await store.all_customers(), await store.watermark(), preset)
     finally:
         await store.close()
-    write_frame(frame, "parquet" if fmt == "parquet" else "csv", output)
+
+
+async def _export(settings: Settings, fmt: str, output: str) -> int:
+    from segstream.export import write_frame
+
+    write_frame(await _live_frame(settings), "parquet" if fmt == "parquet" else "csv", output)
+    return 0
+
+
+async def _segments(settings: Settings) -> int:
+    from segstream.export import segment_summary
+    from state.segments import load_preset
+
+    frame = await _live_frame(settings)
+    print(f"{len(frame):,} customers, preset {settings.segment_preset}")
+    print(segment_summary(frame, load_preset(settings.segment_preset)).to_string())
     return 0
 
 
@@ -189,8 +210,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from segstream.sources import SourceError
     from segstream.stack import StackError
     from state.redis_store import REDIS_ERRORS
+    from state.segments import PresetError
 
-    return (SourceError, StackError, OSError, *KAFKA_ERRORS, *REDIS_ERRORS)
+    return (SourceError, StackError, PresetError, OSError, *KAFKA_ERRORS, *REDIS_ERRORS)
 
 
 _USER_ERRORS = _user_errors()

@@ -20,13 +20,14 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from segstream.export import customers_frame
+from segstream.export import customers_frame, segment_summary
 from segstream.kafka_io import ensure_topics
 from segstream.replay import ReplayReport, replay_history
 from segstream.settings import Settings
 from segstream.sources import load_source
 from segstream.stack import KAFKA_VERSION, default_cache_dir, start_stack, stop_stack
 from state.redis_store import RedisStore
+from state.segments import load_preset
 
 __all__ = ["free_port", "run_demo", "spawn_worker", "stop_worker"]
 
@@ -114,8 +115,11 @@ async def _replay_and_watch(
         report: ReplayReport = await replay
         elapsed = time.perf_counter() - started
         bar.close()
-        frame = customers_frame(await store.all_customers(), await store.watermark())
+        preset = load_preset(settings.segment_preset)
+        frame = customers_frame(await store.all_customers(), await store.watermark(), preset)
         _print_summary(frame, await store.stats(), report, elapsed)
+        print(f"\nnamed RFM segments ({preset.name})")
+        print(segment_summary(frame, preset).to_string())
         return 0
     finally:
         stop.set()

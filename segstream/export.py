@@ -11,16 +11,24 @@ import pandas as pd
 
 from segstream.batch import RFM_COLUMNS
 from state.rfm import CustomerState, recency_days
+from state.segments import Preset, score_customers
 
-__all__ = ["ExportFormat", "customers_frame", "write_frame"]
+__all__ = ["SCORE_COLUMNS", "ExportFormat", "customers_frame", "segment_summary", "write_frame"]
+
+SCORE_COLUMNS = ["r_score", "f_score", "m_score", "rfm_segment"]
 
 ExportFormat = Literal["csv", "parquet"]
 RFC3339_UTC = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def customers_frame(states: Sequence[CustomerState], as_of_ms: int | None) -> pd.DataFrame:
-    """One row per customer (sorted by id), recency as of ``as_of_ms`` (the watermark)."""
+def customers_frame(states: Sequence[CustomerState], as_of_ms: int | None, preset: Preset) -> pd.DataFrame:
+    """One row per customer (sorted by id), recency as of ``as_of_ms`` (the watermark).
+
+    RFM scores are exact ranks in the population of customers with a purchase;
+    refund-only customers have no scores and no segment.
+    """
     rows = sorted(states, key=lambda s: s.customer_id)
+    scores = score_customers(rows)
 
     def stamps(values: list[int | None]) -> pd.Series:
         return pd.to_datetime(pd.Series(values, dtype="Float64"), unit="ms", utc=True)
@@ -39,7 +47,33 @@ def customers_frame(states: Sequence[CustomerState], as_of_ms: int | None) -> pd
         }
     )
     frame["monetary"] = frame["monetary_cents"] / 100
-    return frame[RFM_COLUMNS]
+    triples = [scores.get(s.customer_id) for s in rows]
+    for i, column in enumerate(SCORE_COLUMNS[:3]):
+        frame[column] = pd.Series([t[i] if t else None for t in triples], dtype="Int64")
+    frame["rfm_segment"] = pd.Series(
+        [preset.segment_for(*t).segment if t else None for t in triples], dtype=str
+    )
+    return frame[RFM_COLUMNS + SCORE_COLUMNS]
+
+
+def segment_summary(frame: pd.DataFrame, preset: Preset) -> pd.DataFrame:
+    """Per named segment, in preset order: size, share, mean R/F/M and share of net spend."""
+    buyers = frame[frame["rfm_segment"].notna()]
+    grouped = buyers.groupby("rfm_segment")
+    table = pd.DataFrame(
+        {
+            "customers": grouped.size(),
+            "mean_recency_days": grouped["recency_days"].mean(),
+            "mean_frequency": grouped["frequency"].mean(),
+            "mean_monetary": grouped["monetary"].mean(),
+            "value": grouped["monetary_cents"].sum(),
+        }
+    ).reindex(list(preset.segments), fill_value=0)
+    table["share"] = table["customers"] / max(len(buyers), 1)
+    table["value_share"] = table["value"] / max(int(buyers["monetary_cents"].sum()), 1)
+    table.index.name = "segment"
+    columns = ["customers", "share", "mean_recency_days", "mean_frequency", "mean_monetary", "value_share"]
+    return table[columns].astype(float).round(3).astype({"customers": "int64"})
 
 
 def write_frame(frame: pd.DataFrame, fmt: ExportFormat, output: str) -> None:

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     web_bind: str = Field("127.0.0.1", description="address the worker's HTTP server listens on")
     web_port: int = Field(6066, ge=1, le=65535, description="HTTP port of the worker")
     data_dir: Path = Field(Path(".cache/worker"), description="worker scratch directory")
+    segment_preset: str = Field("rfm11", description="named-segment rule table (state/presets/<name>.json)")
     log_level: Literal["debug", "info", "warn", "error"] = "warn"
 
     @field_validator("namespace")

@@ -31,27 +31,19 @@ pytestmark = pytest.mark.integration
 CDNOW_EVENTS, CDNOW_CUSTOMERS = 69_659, 23_570
 
 
-def export_customers(settings: Settings, path: Path) -> pd.DataFrame:
-    """Run ``segstream export customers`` as a user would, and read the Parquet back."""
+def run_cli(settings: Settings, *args: str) -> str:
+    """Run ``segstream ARGS`` as a user would, configured by ``settings``; return its stdout."""
     env = {f"SEGSTREAM_{k.upper()}": str(v) for k, v in settings.model_dump().items()}
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "segstream",
-            "export",
-            "customers",
-            "--format",
-            "parquet",
-            "--output",
-            str(path),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-m", "segstream", *args], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def export_customers(settings: Settings, path: Path) -> pd.DataFrame:
+    """``segstream export customers`` to Parquet, read back."""
+    run_cli(settings, "export", "customers", "--format", "parquet", "--output", str(path))
     return pd.read_parquet(path)
 
 
@@ -78,7 +70,43 @@ def test_cdnow_master_replay_equals_pandas(
 
     live = export_customers(settings, tmp_path / "customers.parquet")
     assert len(live) == CDNOW_CUSTOMERS
-    assert_same_table(live, rfm_table(history))
+    expected = rfm_table(history)
+    assert_same_table(live, expected)
+    assert_scores_and_segments(live, expected)
+
+    table = run_cli(settings, "segments")
+    assert table.splitlines()[0] == f"{CDNOW_CUSTOMERS:,} customers, preset rfm11"
+    for name, size in live["rfm_segment"].value_counts().items():
+        row = next(line for line in table.splitlines() if line.startswith(str(name)))
+        assert row[len(str(name)) :].split()[0] == str(size), row
+
+
+def assert_scores_and_segments(live: pd.DataFrame, table: pd.DataFrame) -> None:
+    """Scores by the issue's formula with pandas ranks; segments by reading the rule table directly."""
+    n = len(table)
+    for column, value in (
+        ("r_score", "last_purchase_at"),
+        ("f_score", "frequency"),
+        ("m_score", "monetary_cents"),
+    ):
+        worse = table[value].rank(method="min").astype("int64") - 1
+        expected = (1 + (5 * worse) // n).clip(upper=5)
+        assert (live[column].astype("int64") == expected).all(), f"{column} differs from the pandas ranks"
+    rules = json.loads((Path(__file__).parents[2] / "state" / "presets" / "rfm11.json").read_text())["rules"]
+
+    def segment(r: int, f: int, m: int) -> str:
+        return next(
+            rule["segment"]
+            for rule in rules
+            if rule["r"][0] <= r <= rule["r"][1]
+            and rule["f"][0] <= f <= rule["f"][1]
+            and rule["m"][0] <= m <= rule["m"][1]
+        )
+
+    expected_segments = [
+        segment(*t) for t in zip(live["r_score"], live["f_score"], live["m_score"], strict=True)
+    ]
+    assert list(live["rfm_segment"]) == expected_segments
 
 
 def malformed_payloads(rng: random.Random, count: int) -> list[tuple[bytes, str]]:

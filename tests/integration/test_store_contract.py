@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from segstream.batch import rfm_table
+from segstream.batch import RFM_COLUMNS, rfm_table
 from segstream.export import customers_frame
 from segstream.settings import Settings
 from segstream.sources import load_cdnow
 from state.redis_store import RedisStore
 from state.rfm import CustomerState
+from state.segments import load_preset
 from state.store import CustomerStore, Delivery, MemoryStore, Outcome
 from streams.contract import Purchase
 
@@ -115,7 +116,7 @@ async def test_cdnow_sample_shuffled_matches_pandas(store: CustomerStore) -> Non
     ]
     for start in range(0, len(deliveries), 700):
         await store.apply_batch(deliveries[start : start + 700])
-    live = customers_frame(await store.all_customers(), await store.watermark())
+    live = customers_frame(await store.all_customers(), await store.watermark(), load_preset())[RFM_COLUMNS]
     expected = rfm_table(history)
     assert len(live) == 2357
     assert live.drop(columns=["first_purchase_at", "last_purchase_at"]).equals(
