@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -80,6 +82,20 @@ async def wait_worker(settings: Settings, total: int) -> float:
         await asyncio.sleep(0.05)
 
 
+def bench_noop(settings: Settings, total: int, root: Path) -> float:
+    """Seconds a do-nothing Faust worker needs to consume the same ``total`` events."""
+    out = root / "noop.json"
+    env = dict(os.environ)
+    env.update({f"SEGSTREAM_{k.upper()}": str(v) for k, v in settings.model_dump().items()})
+    subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("noop_worker.py")), str(total), str(out)],
+        env=env,
+        check=True,
+        timeout=600,
+    )
+    return float(json.loads(out.read_text())["seconds"])
+
+
 def main() -> None:
     history = load_cdnow()
     total = len(history)
@@ -107,6 +123,7 @@ def main() -> None:
         store = asyncio.run(bench_store(settings, deliveries))
 
         replay = replay_history(history, settings, progress=False)
+        noop_s = bench_noop(settings, total, root)
         worker = spawn_worker(settings, root / "worker.log")
         worker_s = asyncio.run(wait_worker(settings, total))
     finally:
@@ -116,17 +133,19 @@ def main() -> None:
 
     worker_rate = total / worker_s
     results = {
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "events": total,
         "pandas_full_recompute_s": pandas_s,
         "redis_fold": store,
         "replay_publish_events_per_s": replay.rate,
+        "faust_noop_events_per_s": total / noop_s,
         "worker_events_per_s": worker_rate,
         "worker_seconds_for_cdnow": worker_s,
         "ratios": {
             "pipelined_vs_one_call_per_event": store["pipelined_events_per_s"]
             / store["one_call_per_event_events_per_s"],
             "worker_event_latency_budget_vs_pandas_recompute": pandas_s / (1 / worker_rate),
+            "worker_vs_faust_noop": worker_rate / (total / noop_s),
         },
     }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
@@ -138,6 +157,10 @@ def main() -> None:
         f"| worker: Kafka -> validate -> Redis Lua fold | {worker_rate:,.0f} events/s ({per_event_us:.0f} µs/event) |"
     )
     print(f"| worker: time to fold all of CDNOW | {worker_s:.1f} s |")
+    print(
+        f"| baseline: Faust worker doing nothing, same batching | {total / noop_s:,.0f} events/s "
+        f"(worker = {worker_rate / (total / noop_s):.0%} of it) |"
+    )
     print(f"| replay: kafka-python publish | {replay.rate:,.0f} events/s |")
     print(f"| Redis fold, pipelined 1000/batch | {store['pipelined_events_per_s']:,.0f} events/s |")
     print(

@@ -1,0 +1,56 @@
+"""Baseline for ``make bench``: a Faust worker that consumes the purchases topic and does nothing.
+
+Same framework, same batching (``take_events``), same loop (uvloop) as the real worker;
+writes ``{"events": n, "seconds": first->last}`` to the path in argv[2] once it has seen
+argv[1] events, then exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import faust
+import mode.loop
+
+from segstream.settings import Settings
+from streams.names import PURCHASES
+
+
+def main() -> None:
+    expected, out = int(sys.argv[1]), Path(sys.argv[2])
+    settings = Settings()
+    mode.loop.use("uvloop")
+    app = faust.App(
+        f"{settings.app_id}-noop",
+        broker=settings.kafka_url,
+        store="memory://",
+        web_enabled=False,
+        datadir=str(settings.data_dir / "noop"),
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+    )
+    topic = app.topic(settings.topic(PURCHASES), key_serializer="raw", value_serializer="raw")
+    seen = {"n": 0, "first": 0.0}
+
+    @app.agent(topic)
+    async def noop(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            if not seen["n"]:
+                seen["first"] = time.perf_counter()
+            seen["n"] += len(events)
+            if seen["n"] >= expected:
+                elapsed = time.perf_counter() - seen["first"]
+                out.write_text(json.dumps({"events": seen["n"], "seconds": elapsed}))
+                os._exit(0)
+
+    faust.Worker(app, loglevel="warn", quiet=True).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()
