@@ -33,6 +33,7 @@ EXIT_BATCH_FAILED = 70
 
 def build_app(settings: Settings) -> faust.App:
     """Build the worker app for ``settings`` (nothing connects until it starts)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=settings.kafka_url,

@@ -25,6 +25,7 @@ def main() -> None:
     expected, out = int(sys.argv[1]), Path(sys.argv[2])
     settings = Settings()
     mode.loop.use("uvloop")
+    (settings.data_dir / "noop").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{settings.app_id}-noop",
         broker=settings.kafka_url,
