@@ -7,6 +7,7 @@ schemas/ and docs/asyncapi.yaml.
 from __future__ import annotations
 
 import copy
+import json
 import sys
 import tomllib
 from pathlib import Path
@@ -16,6 +17,8 @@ import jsonschema
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
+
+from streams.contract import InvalidEvent, decode_purchase
 
 ROOT = Path(__file__).resolve().parents[2]
 try:
@@ -267,13 +270,18 @@ INVALID_PURCHASES = {
 
 @pytest.mark.parametrize("instance", VALID_PURCHASES.values(), ids=VALID_PURCHASES.keys())
 def test_valid_purchases_are_accepted(instance: dict[str, Any]) -> None:
+    """By the schema and, in agreement, by the worker's decoder."""
     validate("purchase", instance)
+    decode_purchase(json.dumps(instance).encode())
 
 
 @pytest.mark.parametrize("instance", INVALID_PURCHASES.values(), ids=INVALID_PURCHASES.keys())
 def test_invalid_purchases_are_rejected(instance: Any) -> None:
+    """By the schema and, in agreement, by the worker's decoder."""
     with pytest.raises(jsonschema.ValidationError):
         validate("purchase", instance)
+    with pytest.raises(InvalidEvent):
+        decode_purchase(json.dumps(instance).encode())
 
 
 def test_offset_rule_holds_without_format_assertion() -> None:
