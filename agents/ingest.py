@@ -47,25 +47,46 @@ async def ingest_batch(
 ) -> BatchResult:
     """Validate, fold the valid events into ``store``, dead-letter the rest.
 
-    Returns only after Redis has the state and Kafka has the dead letters, so the
+    Returns only after Kafka has the dead letters and Redis has the state, so the
     caller may then acknowledge the whole batch.
     """
     deliveries: list[Delivery] = []
-    reasons: list[str] = []
-    letters: list[DeadLetter] = []
+    rejected: list[tuple[RawMessage, str]] = []
     for m in messages:
         try:
             if not m.value:
-                raise InvalidEvent("empty message value")
+                raise InvalidEvent("payload: empty message value")
             event = decode_purchase(m.value)
         except InvalidEvent as exc:
-            reasons.append(exc.reason)
-            letter = dead_letter(m.value, m.key, exc.reason, m.topic, m.partition, m.offset, now())
-            letters.append((m.key, letter))
+            rejected.append((m, exc.reason))
             continue
         deliveries.append(Delivery(event, m.topic, m.partition, m.offset))
-    if letters:
-        await publish_dead_letters(letters)
+    reasons = await _dead_letter(rejected, store, publish_dead_letters, now)
     outcomes = await store.apply_batch(deliveries)
-    await store.record_invalid(len(reasons))
     return BatchResult(outcomes, reasons)
+
+
+async def _dead_letter(
+    rejected: Sequence[tuple[RawMessage, str]],
+    store: CustomerStore,
+    publish_dead_letters: PublishDeadLetters,
+    now: Callable[[], datetime],
+) -> list[str]:
+    """Publish the rejects not dead-lettered before (per-partition fence); return their reasons."""
+    if not rejected:
+        return []
+    fences = await store.dead_letter_fences({(m.topic, m.partition) for m, _ in rejected})
+    fresh = [(m, reason) for m, reason in rejected if m.offset > fences[(m.topic, m.partition)]]
+    if not fresh:
+        return []
+    await publish_dead_letters(
+        [
+            (m.key, dead_letter(m.value, m.key, reason, m.topic, m.partition, m.offset, now()))
+            for m, reason in fresh
+        ]
+    )
+    last: dict[tuple[str, int], int] = {}
+    for m, _ in fresh:
+        last[(m.topic, m.partition)] = max(last.get((m.topic, m.partition), -1), m.offset)
+    await store.record_dead_letters(last, len(fresh))
+    return [reason for _, reason in fresh]

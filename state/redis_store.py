@@ -7,11 +7,12 @@ one customer's keys in one slot):
 - ``<p>seg:{<customer_id>}:ev``   set: applied event_ids (producer-resend dedupe)
 - ``<p>seg:watermark``            zset: largest occurred_at_ms per partition (``ZADD GT``)
 - ``<p>seg:stats``                hash: running totals for progress displays
+- ``<p>seg:dlq-fence``            zset: last dead-lettered offset per ``topic:partition``
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from importlib import resources
 from typing import Any
@@ -21,7 +22,7 @@ import redis.asyncio as redis
 from redis.crc import key_slot
 
 from state.rfm import CustomerState
-from state.store import Delivery, Outcome, Stats
+from state.store import Delivery, Outcome, Partition, Stats
 
 __all__ = ["REDIS_ERRORS", "RedisStore"]
 
@@ -54,6 +55,7 @@ class RedisStore:
         self._fold = client.register_script(_FOLD_LUA)
         self._watermark_key = f"{prefix}seg:watermark"
         self._stats_key = f"{prefix}seg:stats"
+        self._letter_fence_key = f"{prefix}seg:dlq-fence"
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "", *, cluster: bool = False) -> RedisStore:
@@ -118,9 +120,23 @@ class RedisStore:
                 pipe.hincrby(self._stats_key, f.name, value)
         await pipe.execute()
 
-    async def record_invalid(self, count: int) -> None:
+    async def dead_letter_fences(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        wanted = sorted(set(partitions))
+        if not wanted:
+            return {}
+        scores = await self._redis.zmscore(self._letter_fence_key, [f"{t}:{p}" for t, p in wanted])
+        return {tp: int(score) if score is not None else -1 for tp, score in zip(wanted, scores, strict=True)}
+
+    async def record_dead_letters(self, last_offsets: Mapping[Partition, int], count: int) -> None:
+        if not last_offsets and not count:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        if last_offsets:
+            fences = {f"{t}:{p}": offset for (t, p), offset in last_offsets.items()}
+            pipe.zadd(self._letter_fence_key, fences, gt=True)
         if count:
-            await self._redis.hincrby(self._stats_key, "invalid", count)
+            pipe.hincrby(self._stats_key, "invalid", count)
+        await pipe.execute()
 
     async def get(self, customer_id: str) -> CustomerState | None:
         raw = await self._redis.hgetall(self._state_key(customer_id))

@@ -10,11 +10,15 @@ per event in this order:
 1. offset fence: a redelivered message (same topic/partition, offset at or
    below the last one applied for this customer) is ignored;
 2. event_id dedupe: a producer resend (new offset, same ``event_id``) is ignored.
+
+Dead letters have their own fence per partition (the last dead-lettered offset),
+advanced only after Kafka acknowledged them, so a redelivered bad message is neither
+dead-lettered nor counted twice, except if the worker dies between that ack and the fence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Protocol
@@ -22,7 +26,10 @@ from typing import Protocol
 from state.rfm import CustomerState, apply
 from streams.contract import Purchase
 
-__all__ = ["CustomerStore", "Delivery", "MemoryStore", "Outcome", "Stats"]
+__all__ = ["CustomerStore", "Delivery", "MemoryStore", "Outcome", "Partition", "Stats"]
+
+Partition = tuple[str, int]
+"""``(topic, partition)``."""
 
 
 class Outcome(IntEnum):
@@ -76,7 +83,13 @@ class CustomerStore(Protocol):
         """Fold the deliveries in order, atomically per event; also advance the watermark."""
         ...
 
-    async def record_invalid(self, count: int) -> None: ...
+    async def dead_letter_fences(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        """Last dead-lettered offset per (topic, partition); -1 where none."""
+        ...
+
+    async def record_dead_letters(self, last_offsets: Mapping[Partition, int], count: int) -> None:
+        """After Kafka acked ``count`` dead letters: advance the fences (never backwards), count them."""
+        ...
 
     async def get(self, customer_id: str) -> CustomerState | None: ...
 
@@ -97,6 +110,7 @@ class MemoryStore:
     fences: dict[tuple[str, str], int] = field(default_factory=dict)
     seen: dict[str, set[str]] = field(default_factory=dict)
     partition_watermarks: dict[int, int] = field(default_factory=dict)
+    letter_fences: dict[Partition, int] = field(default_factory=dict)
     totals: Stats = field(default_factory=Stats)
 
     async def apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
@@ -121,7 +135,12 @@ class MemoryStore:
         self.states[customer] = apply(before, d.event)
         return Outcome.NEW_CUSTOMER if before is None else Outcome.APPLIED
 
-    async def record_invalid(self, count: int) -> None:
+    async def dead_letter_fences(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        return {tp: self.letter_fences.get(tp, -1) for tp in partitions}
+
+    async def record_dead_letters(self, last_offsets: Mapping[Partition, int], count: int) -> None:
+        for tp, offset in last_offsets.items():
+            self.letter_fences[tp] = max(self.letter_fences.get(tp, -1), offset)
         self.totals.invalid += count
 
     async def get(self, customer_id: str) -> CustomerState | None:

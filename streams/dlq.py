@@ -1,8 +1,9 @@
 """Dead letters: the ``purchases.dlq`` message for an event that broke the contract.
 
-Schema: ``schemas/purchase-dlq.schema.json``. The DLQ is at-least-once: after a
-worker crash the same bad message may be dead-lettered twice; subscribers can
-deduplicate on ``source.topic/partition/offset``.
+Schema: ``schemas/purchase-dlq.schema.json``. A per-partition fence in the store
+keeps redelivered bad messages out; a crash between Kafka's ack and the fence write
+can still repeat one, so subscribers that must be exact deduplicate on
+``source.topic/partition/offset``.
 
 >>> import json
 >>> from datetime import datetime, UTC

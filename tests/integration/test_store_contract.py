@@ -14,7 +14,7 @@ from segstream.sources import load_cdnow
 from state.redis_store import RedisStore
 from state.rfm import CustomerState
 from state.segments import load_preset
-from state.store import CustomerStore, Delivery, MemoryStore, Outcome
+from state.store import CustomerStore, Delivery, MemoryStore, Outcome, Stats
 from streams.contract import Purchase
 
 pytestmark = pytest.mark.integration
@@ -98,11 +98,19 @@ async def test_refund_only_customer_has_no_purchase_dates(store: CustomerStore) 
     assert await store.get("c9") == CustomerState("c9", 0, -500, 1, None, None)
 
 
-async def test_invalid_count_and_empty_batch(store: CustomerStore) -> None:
+async def test_empty_batch_changes_nothing(store: CustomerStore) -> None:
     assert await store.apply_batch([]) == []
-    await store.record_invalid(3)
-    assert (await store.stats()).invalid == 3
     assert await store.watermark() is None
+    assert await store.stats() == Stats()
+
+
+async def test_dead_letter_fences_only_move_forward_and_count(store: CustomerStore) -> None:
+    a, b = ("purchases", 0), ("purchases", 1)
+    assert await store.dead_letter_fences([a, b]) == {a: -1, b: -1}
+    await store.record_dead_letters({a: 7, b: 2}, count=3)
+    await store.record_dead_letters({a: 5}, count=1)  # an older offset never moves a fence back
+    assert await store.dead_letter_fences([a, b, ("other", 0)]) == {a: 7, b: 2, ("other", 0): -1}
+    assert (await store.stats()).invalid == 4
 
 
 async def test_cdnow_sample_shuffled_matches_pandas(store: CustomerStore) -> None:

@@ -127,7 +127,7 @@ async def test_empty_value_is_dead_lettered_with_a_reason(value: bytes | None) -
     result = await ingest_batch([message(0, value, key=None)], store, publisher, now=now)
     [(key, raw)] = publisher.letters
     letter = validate_json("purchase-dlq", raw)
-    assert result.invalid_reasons == ["empty message value"] == [letter["reason"]]
+    assert result.invalid_reasons == ["payload: empty message value"] == [letter["reason"]]
     assert (key, letter["source"]["key"]) == (None, None)
     assert (letter["payload"], letter["payload_encoding"]) == ("", "utf-8")
     assert result.outcomes == [] and store.states == {}
@@ -159,14 +159,26 @@ async def test_failing_publisher_propagates_and_leaves_the_store_untouched() -> 
     assert await store.stats() == Stats()
 
 
-async def test_redelivered_batch_changes_no_state_but_dead_letters_again() -> None:
+async def test_redelivered_batch_changes_no_state_and_dead_letters_nothing_again() -> None:
     store, publisher = MemoryStore(), Publisher()
-    await ingest_batch(mixed_batch(), store, publisher, now=now)
-    before = dict(store.states)
+    first = await ingest_batch(mixed_batch(), store, publisher, now=now)
+    before, letters = dict(store.states), len(publisher.letters)
     again = await ingest_batch(mixed_batch(), store, publisher, now=now)
     assert again.outcomes == [Outcome.REDELIVERED] * 4
+    assert again.invalid_reasons == [] and len(first.invalid_reasons) == letters > 0
     assert store.states == before
-    assert len(publisher.letters) == 6  # the DLQ is at-least-once (streams/dlq.py)
+    assert len(publisher.letters) == letters, "the dead-letter fence stops a second copy"
+    assert (await store.stats()).invalid == letters
+
+
+async def test_dead_letters_lost_before_the_fence_moved_are_sent_again() -> None:
+    """A crash between Kafka's ack and the fence write re-sends: the DLQ stays at-least-once."""
+    store, publisher = MemoryStore(), Publisher()
+    first = await ingest_batch(mixed_batch(), store, publisher, now=now)
+    store.letter_fences.clear()  # as if the fence write never happened
+    again = await ingest_batch(mixed_batch(), store, publisher, now=now)
+    assert again.invalid_reasons == first.invalid_reasons
+    assert len(publisher.letters) == 2 * len(first.invalid_reasons)
 
 
 async def test_resent_event_id_at_a_new_offset_counts_once() -> None:
