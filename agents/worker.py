@@ -23,7 +23,7 @@ from agents import metrics
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
 from segstream.settings import Settings
 from state.redis_store import RedisStore
-from streams.names import PURCHASES, PURCHASES_DLQ
+from streams import topics
 
 __all__ = ["EXIT_BATCH_FAILED", "build_app", "run_worker"]
 
@@ -47,8 +47,8 @@ def build_app(settings: Settings) -> faust.App:
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
     )
-    purchases = app.topic(settings.topic(PURCHASES), key_serializer="raw", value_serializer="raw")
-    dead_letters = app.topic(settings.topic(PURCHASES_DLQ), key_serializer="raw", value_serializer="raw")
+    purchases = topics.declare(app, settings, topics.PURCHASES)
+    dead_letters = topics.declare(app, settings, topics.PURCHASES_DLQ)
     store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
 
     async def publish_dead_letters(letters: Sequence[DeadLetter]) -> None:

@@ -18,7 +18,7 @@ import faust
 import mode.loop
 
 from segstream.settings import Settings
-from streams.names import PURCHASES
+from streams.topics import PURCHASES, declare
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
     )
-    topic = app.topic(settings.topic(PURCHASES), key_serializer="raw", value_serializer="raw")
+    topic = declare(app, settings, PURCHASES)
     seen = {"n": 0, "first": 0.0}
 
     @app.agent(topic)

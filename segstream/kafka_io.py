@@ -10,7 +10,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from segstream.settings import Settings
-from streams.names import ALL_TOPICS, PURCHASES
+from streams.topics import TOPICS
 
 __all__ = ["KAFKA_ERRORS", "ConsumedMessage", "Publisher", "ensure_topics", "read_topic"]
 
@@ -24,9 +24,9 @@ def ensure_topics(settings: Settings) -> list[str]:
     try:
         existing = set(admin.list_topics())
         wanted = [
-            NewTopic(settings.topic(name), settings.partitions if name == PURCHASES else 1, 1)
-            for name in ALL_TOPICS
-            if settings.topic(name) not in existing
+            NewTopic(settings.topic(spec.name), spec.partitions(settings), 1)
+            for spec in TOPICS
+            if settings.topic(spec.name) not in existing
         ]
         created = []
         for topic in wanted:

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from segstream.kafka_io import Publisher
 from segstream.settings import Settings
 from segstream.sources import wire_events
-from streams.names import PURCHASES
+from streams.topics import PURCHASES
 
 __all__ = ["ReplayReport", "replay_history"]
 

@@ -22,7 +22,7 @@ from segstream.kafka_io import Publisher, read_topic
 from segstream.replay import replay_history
 from segstream.settings import Settings
 from segstream.sources import load_cdnow, wire_events
-from streams.names import PURCHASES, PURCHASES_DLQ
+from streams.topics import PURCHASES, PURCHASES_DLQ
 from tests.conftest import WorkerFactory, purchase, wait_for_stats
 from tests.schema_helpers import validate_json
 

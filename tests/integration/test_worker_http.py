@@ -11,7 +11,7 @@ import pytest
 
 from segstream.kafka_io import Publisher
 from segstream.settings import Settings
-from streams.names import PURCHASES
+from streams.topics import PURCHASES
 from tests.conftest import WorkerFactory, purchase, wait_for_stats
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from segstream.settings import Settings
-from streams.names import ALL_TOPICS, PURCHASES, PURCHASES_DLQ
+from streams.topics import ALL_TOPICS, PURCHASES, PURCHASES_DLQ
 
 
 @pytest.fixture(autouse=True)
