@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help install demo test lint unit integration bench clean
+.PHONY: help install demo test lint unit bench eval clean
 help:            ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -32,6 +32,9 @@ unit: $(STAMP)   ## pure tests only (milliseconds, no services)
 
 bench: $(STAMP)  ## end-to-end throughput vs pandas recompute; writes bench/results.json
 	$(BIN)/python bench/run.py
+
+eval: $(STAMP)   ## online clusters vs sklearn KMeans on CDNOW and The Complete Journey; writes bench/eval_results.json
+	$(BIN)/python bench/eval_clusters.py
 
 clean:           ## remove caches (keeps downloaded Kafka jars in .cache/kafka-*)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .cache/demo .cache/stack .cache/worker
