@@ -162,7 +162,7 @@ def main() -> None:
         f"(worker = {worker_rate / (total / noop_s):.0%} of it) |"
     )
     print(f"| replay: kafka-python publish | {replay.rate:,.0f} events/s |")
-    print(f"| Redis fold, pipelined 1000/batch | {store['pipelined_events_per_s']:,.0f} events/s |")
+    print(f"| Redis fold, one Lua call per 1,000-event batch | {store['pipelined_events_per_s']:,.0f} events/s |")
     print(
         f"| Redis fold, one awaited call per event | {store['one_call_per_event_events_per_s']:,.0f} events/s |"
     )
