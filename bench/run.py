@@ -27,12 +27,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segstream.batch import rfm_table
-from segstream.demo import free_port, spawn_worker, stop_worker
+from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics
 from segstream.replay import replay_history
 from segstream.settings import Settings
 from segstream.sources import load_cdnow
-from segstream.stack import default_cache_dir, start_stack, stop_stack
+from segstream.stack import default_cache_dir, free_ports, start_stack, stop_stack
 from state.redis_store import RedisStore
 from state.store import Delivery
 from streams.contract import decode_purchase
@@ -86,7 +86,7 @@ def bench_noop(settings: Settings, total: int, root: Path) -> float:
     """Seconds a do-nothing Faust worker needs to consume the same ``total`` events."""
     out = root / "noop.json"
     env = dict(os.environ)
-    env.update({f"SEGSTREAM_{k.upper()}": str(v) for k, v in settings.model_dump().items()})
+    env.update(settings.to_env())
     subprocess.run(
         [sys.executable, str(Path(__file__).with_name("noop_worker.py")), str(total), str(out)],
         env=env,
@@ -108,7 +108,7 @@ def main() -> None:
             redis_url=stack.redis_url,
             namespace="bench",
             web_enabled=False,
-            web_port=free_port(),
+            web_port=free_ports(1)[0],
             data_dir=root / "worker",
         )
         ensure_topics(settings)
@@ -162,7 +162,9 @@ def main() -> None:
         f"(worker = {worker_rate / (total / noop_s):.0%} of it) |"
     )
     print(f"| replay: kafka-python publish | {replay.rate:,.0f} events/s |")
-    print(f"| Redis fold, one Lua call per 1,000-event batch | {store['pipelined_events_per_s']:,.0f} events/s |")
+    print(
+        f"| Redis fold, one Lua call per 1,000-event batch | {store['pipelined_events_per_s']:,.0f} events/s |"
+    )
     print(
         f"| Redis fold, one awaited call per event | {store['one_call_per_event_events_per_s']:,.0f} events/s |"
     )

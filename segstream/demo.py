@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,11 +24,11 @@ from segstream.kafka_io import ensure_topics
 from segstream.replay import ReplayReport, replay_history
 from segstream.settings import Settings
 from segstream.sources import load_source
-from segstream.stack import KAFKA_VERSION, default_cache_dir, start_stack, stop_stack
+from segstream.stack import KAFKA_VERSION, default_cache_dir, free_ports, start_stack, stop_stack
 from state.redis_store import RedisStore
 from state.segments import load_preset
 
-__all__ = ["free_port", "run_demo", "spawn_worker", "stop_worker"]
+__all__ = ["run_demo", "spawn_worker", "stop_worker"]
 
 STALL_TIMEOUT_S = 120.0
 
@@ -37,7 +36,7 @@ STALL_TIMEOUT_S = 120.0
 def spawn_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     """Start ``segstream worker`` as a child process configured by ``settings``."""
     env = dict(os.environ)
-    env.update({f"SEGSTREAM_{k.upper()}": str(v) for k, v in settings.model_dump().items()})
+    env.update(settings.to_env())
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         return subprocess.Popen(
@@ -68,7 +67,7 @@ def run_demo(settings: Settings, source: str, *, speed: float | None, limit: int
             update={
                 "kafka_url": stack.kafka_url,
                 "redis_url": stack.redis_url,
-                "web_port": free_port(),
+                "web_port": free_ports(1)[0],
                 "data_dir": root / "worker",
             }
         )
@@ -147,9 +146,3 @@ def _print_summary(frame: pd.DataFrame, stats: object, report: ReplayReport, ela
     top = frame.nlargest(5, "monetary")[["customer_id", "frequency", "monetary", "recency_days"]]
     print("top customers by net spend")
     print(top.to_string(index=False))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

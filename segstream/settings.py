@@ -8,6 +8,8 @@ environment at import time.
 ('t1.purchases', 't1:')
 >>> Settings().topic("purchases.dlq")
 'purchases.dlq'
+>>> Settings(namespace="t1").to_env()["SEGSTREAM_NAMESPACE"]
+'t1'
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ class Settings(BaseSettings):
     @property
     def redis_prefix(self) -> str:
         return f"{self.namespace}:" if self.namespace else ""
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``SEGSTREAM_*`` variables, to configure a child process."""
+        return {f"SEGSTREAM_{name.upper()}": str(value) for name, value in self.model_dump().items()}
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic (``purchases`` -> ``<ns>.purchases``)."""

@@ -27,6 +27,7 @@ __all__ = [
     "StackInfo",
     "default_cache_dir",
     "ensure_redis_server",
+    "free_ports",
     "kafka_jars",
     "load_stack",
     "render_log4j2",
@@ -203,7 +204,7 @@ def _last_meaningful_line(output: str) -> str:
     return useful[-1] if useful else ""
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """``count`` distinct free loopback ports (all held open together while picking)."""
     with contextlib.ExitStack() as stack:
         socks = [stack.enter_context(socket.socket()) for _ in range(count)]
@@ -286,7 +287,7 @@ def start_stack(
     java = _require("java", "openjdk-17-jre-headless", cache_dir / "apt-java.log")
     redis_server = ensure_redis_server()
     libs = kafka_jars(cache_dir)
-    picked = iter(p for p in _free_ports(5) if p not in (kafka_port, redis_port))
+    picked = iter(p for p in free_ports(5) if p not in (kafka_port, redis_port))
     kport, rport, ctrl = kafka_port or next(picked), redis_port or next(picked), next(picked)
     kdir, rdir = root / "kafka", root / "redis"
     for d in (kdir, rdir):

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from segstream.demo import free_port, spawn_worker, stop_worker
+from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics
 from segstream.settings import Settings
-from segstream.stack import StackError, StackInfo, default_cache_dir, start_stack, stop_stack
+from segstream.stack import StackError, StackInfo, default_cache_dir, free_ports, start_stack, stop_stack
 from state.redis_store import RedisStore
 from state.store import Stats
 
@@ -61,7 +61,7 @@ def settings(stack: StackInfo, tmp_path: Path) -> Settings:
         batch_size=500,
         batch_within_s=0.1,
         web_enabled=False,
-        web_port=free_port(),
+        web_port=free_ports(1)[0],
         data_dir=tmp_path / "worker",
         log_level="warn",
     )

@@ -25,7 +25,7 @@ C1,,2024-03-03T10:00:00Z,5.00
 
 
 def segstream(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {f"SEGSTREAM_{k.upper()}": str(v) for k, v in settings.model_dump().items()}
+    env = settings.to_env()
     return subprocess.run(
         [sys.executable, "-m", "segstream", *args], env=env, capture_output=True, text=True, timeout=120
     )

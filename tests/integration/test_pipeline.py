@@ -33,7 +33,7 @@ CDNOW_EVENTS, CDNOW_CUSTOMERS = 69_659, 23_570
 
 def run_cli(settings: Settings, *args: str) -> str:
     """Run ``segstream ARGS`` as a user would, configured by ``settings``; return its stdout."""
-    env = {f"SEGSTREAM_{k.upper()}": str(v) for k, v in settings.model_dump().items()}
+    env = settings.to_env()
     result = subprocess.run(
         [sys.executable, "-m", "segstream", *args], env=env, capture_output=True, text=True, timeout=120
     )
