@@ -3,7 +3,8 @@
 This is the oracle the streaming state is tested against and the baseline of the
 benchmark. Same definitions as DESIGN.md section 2: a resent ``event_id`` counts
 once, frequency counts purchases only, monetary sums purchases and refunds,
-recency is whole days from the last purchase to ``as_of``.
+recency is whole days from the last purchase to ``as_of``, purchase_days counts
+distinct UTC days with a purchase.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ RFM_COLUMNS = [
     "first_purchase_at",
     "last_purchase_at",
     "frequency",
+    "purchase_days",
     "monetary",
     "monetary_cents",
     "refunds",
@@ -37,6 +39,7 @@ def rfm_table(history: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.Da
             "is_purchase": is_purchase.astype("int64"),
             "is_refund": (~is_purchase).astype("int64"),
             "purchase_time": purchase_time,
+            "purchase_day": (purchase_time - pd.Timestamp(0, tz="UTC")).dt.days,
         }
     )
     table = frame.groupby("customer_id", sort=True).agg(
@@ -45,6 +48,7 @@ def rfm_table(history: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.Da
         frequency=("is_purchase", "sum"),
         monetary_cents=("cents", "sum"),
         refunds=("is_refund", "sum"),
+        purchase_days=("purchase_day", "nunique"),
     )
     as_of = events["occurred_at"].max() if as_of is None else as_of
     table["recency_days"] = (as_of - table["last_purchase_at"]).dt.days.astype("Int64")

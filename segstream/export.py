@@ -39,6 +39,7 @@ def customers_frame(states: Sequence[CustomerState], as_of_ms: int | None, prese
             "first_purchase_at": stamps([s.first_purchase_ms for s in rows]),
             "last_purchase_at": stamps([s.last_purchase_ms for s in rows]),
             "frequency": pd.Series([s.frequency for s in rows], dtype="int64"),
+            "purchase_days": pd.Series([s.purchase_days for s in rows], dtype="int64"),
             "monetary_cents": pd.Series([s.monetary_cents for s in rows], dtype="int64"),
             "refunds": pd.Series([s.refunds for s in rows], dtype="int64"),
             "recency_days": pd.Series(

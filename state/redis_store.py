@@ -5,6 +5,7 @@ one customer's keys in one slot):
 
 - ``<p>seg:{<customer_id>}``      hash: the state fields and one offset fence per partition
 - ``<p>seg:{<customer_id>}:ev``   set: applied event_ids (producer-resend dedupe)
+- ``<p>seg:{<customer_id>}:days`` set: UTC days with a purchase (``purchase_days``)
 - ``<p>seg:watermark``            zset: largest occurred_at_ms per partition (``ZADD GT``)
 - ``<p>seg:stats``                hash: running totals for progress displays
 - ``<p>seg:dlq-fence``            zset: last dead-lettered offset per ``topic:partition``
@@ -87,7 +88,7 @@ class RedisStore:
             for i in group:
                 d, e = deliveries[i], deliveries[i].event
                 key = self._state_key(e.customer_id)
-                keys += (key, f"{key}:ev")
+                keys += (key, f"{key}:ev", f"{key}:days")
                 args += (
                     e.customer_id,
                     e.event_id,
@@ -186,4 +187,5 @@ def _parse_state(raw: Mapping[Any, Any]) -> CustomerState:
         refunds=int(raw.get("refunds", 0)),
         first_purchase_ms=optional_int("first_purchase_ms"),
         last_purchase_ms=optional_int("last_purchase_ms"),
+        purchase_days=int(raw.get("purchase_days", 0)),
     )

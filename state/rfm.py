@@ -2,14 +2,18 @@
 
 ``frequency`` counts purchases (refunds do not count), ``monetary_cents`` sums
 every amount (refunds are negative), first/last purchase are the min/max event
-time of purchases, so arrival order never matters.
+time of purchases, so arrival order never matters. ``purchase_days`` counts the
+distinct UTC calendar days with a purchase (BG/NBD merges same-day purchases); the
+store, which remembers the days it has seen, tells the fold whether a day is new.
 
 >>> from streams.contract import Purchase
->>> s = apply(None, Purchase("e2", "c1", occurred_at_ms=2 * DAY_MS, amount_cents=500))
->>> s = apply(s, Purchase("e1", "c1", occurred_at_ms=0, amount_cents=1000))
->>> s = apply(s, Purchase("e3", "c1", occurred_at_ms=3 * DAY_MS, amount_cents=-200, type="refund"))
->>> (s.frequency, s.monetary_cents, s.refunds, s.first_purchase_ms, s.last_purchase_ms)
-(2, 1300, 1, 0, 172800000)
+>>> s = apply(None, Purchase("e2", "c1", occurred_at_ms=2 * DAY_MS, amount_cents=500), new_purchase_day=True)
+>>> s = apply(s, Purchase("e1", "c1", occurred_at_ms=0, amount_cents=1000), new_purchase_day=True)
+>>> s = apply(s, Purchase("e4", "c1", occurred_at_ms=60_000, amount_cents=100), new_purchase_day=False)
+>>> s = apply(s, Purchase("e3", "c1", occurred_at_ms=3 * DAY_MS, amount_cents=-200, type="refund"),
+...           new_purchase_day=False)
+>>> (s.frequency, s.purchase_days, s.monetary_cents, s.refunds, s.first_purchase_ms, s.last_purchase_ms)
+(3, 2, 1400, 1, 0, 172800000)
 >>> recency_days(s, as_of_ms=10 * DAY_MS)
 8
 """
@@ -20,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from streams.contract import Purchase
 
-__all__ = ["DAY_MS", "CustomerState", "apply", "recency_days"]
+__all__ = ["DAY_MS", "CustomerState", "apply", "purchase_day", "recency_days"]
 
 DAY_MS = 86_400_000
 
@@ -35,10 +39,20 @@ class CustomerState:
     refunds: int = 0
     first_purchase_ms: int | None = None
     last_purchase_ms: int | None = None
+    purchase_days: int = 0
 
 
-def apply(state: CustomerState | None, event: Purchase) -> CustomerState:
-    """Fold one validated event into a customer's state (``None`` = unseen customer)."""
+def purchase_day(occurred_at_ms: int) -> int:
+    """The UTC calendar day (days since 1970-01-01) of an event time."""
+    return occurred_at_ms // DAY_MS
+
+
+def apply(state: CustomerState | None, event: Purchase, *, new_purchase_day: bool) -> CustomerState:
+    """Fold one validated event into a customer's state (``None`` = unseen customer).
+
+    ``new_purchase_day``: this purchase is the customer's first on its UTC day
+    (ignored for refunds).
+    """
     current = state or CustomerState(customer_id=event.customer_id)
     money = current.monetary_cents + event.amount_cents
     if event.type == "refund":
@@ -48,6 +62,7 @@ def apply(state: CustomerState | None, event: Purchase) -> CustomerState:
     return replace(
         current,
         frequency=current.frequency + 1,
+        purchase_days=current.purchase_days + int(new_purchase_day),
         monetary_cents=money,
         first_purchase_ms=at if first is None else min(first, at),
         last_purchase_ms=at if last is None else max(last, at),

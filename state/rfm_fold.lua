@@ -1,10 +1,12 @@
 -- Atomic, idempotent RFM fold of a batch of events: the Redis twin of state.rfm.apply.
--- For event i (1-based): KEYS[2i-1] customer state hash, KEYS[2i] its set of applied event_ids
--- (same hash tag), ARGV[7(i-1)+1 .. 7i] = customer_id, event_id, fence_field, offset, type,
+-- For event i (1-based): KEYS[3i-2] customer state hash, KEYS[3i-1] its set of applied event_ids,
+-- KEYS[3i] its set of UTC purchase days (same hash tag), ARGV[7(i-1)+1 .. 7i] = customer_id, event_id, fence_field, offset, type,
 -- occurred_at_ms, amount_cents. Events are applied in order; each is atomic on its own.
 -- Returns one code per event: 0 redelivered (offset fence), 1 duplicate event_id, 2 applied,
 -- 3 applied to a new customer.
-local function fold(state, ids, customer_id, event_id, fence_field, offset, kind, at, cents)
+local DAY_MS = 86400000
+
+local function fold(state, ids, days, customer_id, event_id, fence_field, offset, kind, at, cents)
   local fence = tonumber(redis.call('HGET', state, fence_field))
   if fence and tonumber(offset) <= fence then return 0 end
   redis.call('HSET', state, fence_field, offset)
@@ -15,6 +17,9 @@ local function fold(state, ids, customer_id, event_id, fence_field, offset, kind
     redis.call('HINCRBY', state, 'refunds', 1)
   else
     redis.call('HINCRBY', state, 'frequency', 1)
+    if redis.call('SADD', days, math.floor(tonumber(at) / DAY_MS)) == 1 then
+      redis.call('HINCRBY', state, 'purchase_days', 1)
+    end
     local first = tonumber(redis.call('HGET', state, 'first_purchase_ms'))
     if not first or tonumber(at) < first then redis.call('HSET', state, 'first_purchase_ms', at) end
     local last = tonumber(redis.call('HGET', state, 'last_purchase_ms'))
@@ -24,9 +29,9 @@ local function fold(state, ids, customer_id, event_id, fence_field, offset, kind
 end
 
 local codes = {}
-for i = 1, #KEYS / 2 do
+for i = 1, #KEYS / 3 do
   local a = 7 * (i - 1)
-  codes[i] = fold(KEYS[2 * i - 1], KEYS[2 * i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
+  codes[i] = fold(KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
                   ARGV[a + 5], ARGV[a + 6], ARGV[a + 7])
 end
 return codes

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Protocol
 
-from state.rfm import CustomerState, apply
+from state.rfm import CustomerState, apply, purchase_day
 from streams.contract import Purchase
 
 __all__ = ["CustomerStore", "Delivery", "MemoryStore", "Outcome", "Partition", "Stats"]
@@ -109,6 +109,7 @@ class MemoryStore:
     states: dict[str, CustomerState] = field(default_factory=dict)
     fences: dict[tuple[str, str], int] = field(default_factory=dict)
     seen: dict[str, set[str]] = field(default_factory=dict)
+    days: dict[str, set[int]] = field(default_factory=dict)
     partition_watermarks: dict[int, int] = field(default_factory=dict)
     letter_fences: dict[Partition, int] = field(default_factory=dict)
     totals: Stats = field(default_factory=Stats)
@@ -131,8 +132,13 @@ class MemoryStore:
         if d.event.event_id in ids:
             return Outcome.DUPLICATE
         ids.add(d.event.event_id)
+        day = purchase_day(d.event.occurred_at_ms)
+        days = self.days.setdefault(customer, set())
+        new_day = d.event.type == "purchase" and day not in days
+        if new_day:
+            days.add(day)
         before = self.states.get(customer)
-        self.states[customer] = apply(before, d.event)
+        self.states[customer] = apply(before, d.event, new_purchase_day=new_day)
         return Outcome.NEW_CUSTOMER if before is None else Outcome.APPLIED
 
     async def dead_letter_fences(self, partitions: Iterable[Partition]) -> dict[Partition, int]:

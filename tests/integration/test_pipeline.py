@@ -50,7 +50,7 @@ def export_customers(settings: Settings, path: Path) -> pd.DataFrame:
 def assert_same_table(live: pd.DataFrame, expected: pd.DataFrame) -> None:
     """Every customer, every column, cents exact."""
     assert list(live["customer_id"]) == list(expected["customer_id"])
-    for column in ("frequency", "monetary_cents", "refunds", "recency_days"):
+    for column in ("frequency", "purchase_days", "monetary_cents", "refunds", "recency_days"):
         mismatched = (live[column].astype("int64") != expected[column].astype("int64")).sum()
         assert mismatched == 0, f"{mismatched} customers differ in {column}"
     for column in ("first_purchase_at", "last_purchase_at"):

@@ -61,8 +61,8 @@ async def test_fold_counts_purchases_sums_money_and_keeps_min_max(store: Custome
         ]
     )
     assert outcomes == [Outcome.NEW_CUSTOMER, Outcome.APPLIED, Outcome.APPLIED, Outcome.NEW_CUSTOMER]
-    assert await store.get("c1") == CustomerState("c1", 2, 950, 1, 2 * DAY, 5 * DAY)
-    assert await store.get("c2") == CustomerState("c2", 1, 0, 0, DAY, DAY)
+    assert await store.get("c1") == CustomerState("c1", 2, 950, 1, 2 * DAY, 5 * DAY, purchase_days=2)
+    assert await store.get("c2") == CustomerState("c2", 1, 0, 0, DAY, DAY, purchase_days=1)
     assert await store.get("nobody") is None
     assert await store.watermark() == 9 * DAY  # refunds move the watermark too
 
@@ -75,7 +75,7 @@ async def test_redelivery_below_the_offset_fence_is_ignored(store: CustomerStore
         [delivery("e1", "c1", DAY, 100, offset=10), delivery("e2", "c1", DAY, 100, 11)]
     )
     assert again == [Outcome.REDELIVERED, Outcome.REDELIVERED]
-    assert (await store.get("c1")) == CustomerState("c1", 2, 200, 0, DAY, DAY)
+    assert (await store.get("c1")) == CustomerState("c1", 2, 200, 0, DAY, DAY, purchase_days=1)
 
 
 async def test_fences_are_per_partition(store: CustomerStore) -> None:
@@ -88,9 +88,20 @@ async def test_producer_resend_with_new_offset_is_a_duplicate(store: CustomerSto
     await store.apply_batch([delivery("e1", "c1", DAY, 100, offset=0)])
     outcomes = await store.apply_batch([delivery("e1", "c1", DAY, 100, offset=7)])
     assert outcomes == [Outcome.DUPLICATE]
-    assert (await store.get("c1")) == CustomerState("c1", 1, 100, 0, DAY, DAY)
+    assert (await store.get("c1")) == CustomerState("c1", 1, 100, 0, DAY, DAY, purchase_days=1)
     stats = await store.stats()
     assert (stats.applied, stats.duplicates, stats.customers) == (1, 1, 1)
+
+
+async def test_same_day_purchases_count_one_purchase_day_in_any_order(store: CustomerStore) -> None:
+    """BG/NBD merges same-day purchases: days are UTC calendar days, whatever the arrival order."""
+    noon, late, next_day = DAY + DAY // 2, 2 * DAY - 1, 2 * DAY
+    await store.apply_batch([delivery("a", "c1", late, 100, 0), delivery("b", "c1", next_day, 100, 1)])
+    await store.apply_batch(
+        [delivery("c", "c1", noon, 100, 2), delivery("r", "c1", 5 * DAY, -50, 3, refund=True)]
+    )
+    state = await store.get("c1")
+    assert state is not None and (state.frequency, state.purchase_days) == (3, 2)
 
 
 async def test_refund_only_customer_has_no_purchase_dates(store: CustomerStore) -> None:

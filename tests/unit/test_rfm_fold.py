@@ -10,7 +10,7 @@ import pytest
 
 from segstream.batch import rfm_table
 from segstream.sources import load_cdnow, wire_events
-from state.rfm import DAY_MS, CustomerState, apply, recency_days
+from state.rfm import DAY_MS, CustomerState, apply, purchase_day, recency_days
 from streams.contract import Purchase, decode_purchase
 
 EPOCH = pd.Timestamp(0, tz="UTC")
@@ -25,10 +25,21 @@ def refund(at_ms: int, cents: int, event_id: str = "r", customer: str = "c1") ->
 
 
 def fold(events: list[Purchase]) -> dict[str, CustomerState]:
+    """Fold like a store does: it remembers each customer's purchase days."""
     states: dict[str, CustomerState] = {}
+    days: set[tuple[str, int]] = set()
     for event in events:
-        states[event.customer_id] = apply(states.get(event.customer_id), event)
+        day = (event.customer_id, purchase_day(event.occurred_at_ms))
+        new_day = event.type == "purchase" and day not in days
+        if new_day:
+            days.add(day)
+        states[event.customer_id] = apply(states.get(event.customer_id), event, new_purchase_day=new_day)
     return states
+
+
+def step(state: CustomerState | None, event: Purchase) -> CustomerState:
+    """One fold step on distinct days (the single-step tests use one purchase per day)."""
+    return apply(state, event, new_purchase_day=event.type == "purchase")
 
 
 def millis(ts: pd.Timestamp) -> int:
@@ -39,7 +50,7 @@ def millis(ts: pd.Timestamp) -> int:
 
 
 def test_first_purchase_creates_the_state() -> None:
-    state = apply(None, buy(5 * DAY_MS, 1234))
+    state = step(None, buy(5 * DAY_MS, 1234))
     assert state == CustomerState(
         "c1",
         frequency=1,
@@ -47,33 +58,34 @@ def test_first_purchase_creates_the_state() -> None:
         refunds=0,
         first_purchase_ms=5 * DAY_MS,
         last_purchase_ms=5 * DAY_MS,
+        purchase_days=1,
     )
 
 
 def test_purchases_widen_first_and_last_and_sum_money() -> None:
-    state = reduce(apply, [buy(5 * DAY_MS, 100), buy(2 * DAY_MS, 200), buy(9 * DAY_MS, 0)], None)
+    state = reduce(step, [buy(5 * DAY_MS, 100), buy(2 * DAY_MS, 200), buy(9 * DAY_MS, 0)], None)
     assert state is not None
     assert (state.frequency, state.monetary_cents) == (3, 300)
     assert (state.first_purchase_ms, state.last_purchase_ms) == (2 * DAY_MS, 9 * DAY_MS)
 
 
 def test_refund_lowers_money_and_leaves_frequency_and_dates() -> None:
-    before = apply(None, buy(5 * DAY_MS, 1000))
-    after = apply(before, refund(99 * DAY_MS, -300))
+    before = step(None, buy(5 * DAY_MS, 1000))
+    after = step(before, refund(99 * DAY_MS, -300))
     assert (after.frequency, after.monetary_cents, after.refunds) == (1, 700, 1)
     assert (after.first_purchase_ms, after.last_purchase_ms) == (5 * DAY_MS, 5 * DAY_MS)
 
 
 def test_refund_only_customer_has_no_purchase_dates_and_no_recency() -> None:
-    state = apply(None, refund(DAY_MS, -500))
+    state = step(None, refund(DAY_MS, -500))
     assert (state.frequency, state.monetary_cents, state.refunds) == (0, -500, 1)
     assert state.first_purchase_ms is None and state.last_purchase_ms is None
     assert recency_days(state, as_of_ms=10 * DAY_MS) is None
 
 
 def test_apply_returns_a_new_state_and_leaves_the_old_one() -> None:
-    before = apply(None, buy(0, 100))
-    after = apply(before, buy(DAY_MS, 100))
+    before = step(None, buy(0, 100))
+    after = step(before, buy(DAY_MS, 100))
     assert before.frequency == 1 and after.frequency == 2
     with pytest.raises(AttributeError):
         before.frequency = 5  # type: ignore[misc]
@@ -84,7 +96,7 @@ def test_apply_returns_a_new_state_and_leaves_the_old_one() -> None:
     [(10 * DAY_MS, 0), (11 * DAY_MS - 1, 0), (11 * DAY_MS, 1), (40 * DAY_MS + 1, 30)],
 )
 def test_recency_is_whole_days_rounded_down(as_of_ms: int, days: int) -> None:
-    state = apply(None, buy(10 * DAY_MS, 100))
+    state = step(None, buy(10 * DAY_MS, 100))
     assert recency_days(state, as_of_ms) == days
 
 
@@ -123,6 +135,7 @@ def test_fold_matches_the_pandas_oracle_on_cdnow(
     expected = {
         row.customer_id: (
             int(row.frequency),
+            int(row.purchase_days),
             int(row.monetary_cents),
             int(row.refunds),
             millis(row.first_purchase_at),
@@ -134,6 +147,7 @@ def test_fold_matches_the_pandas_oracle_on_cdnow(
     got = {
         c: (
             s.frequency,
+            s.purchase_days,
             s.monetary_cents,
             s.refunds,
             s.first_purchase_ms,
