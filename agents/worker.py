@@ -46,6 +46,7 @@ def build_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
     )
     purchases = topics.declare(app, settings, topics.PURCHASES)
     dead_letters = topics.declare(app, settings, topics.PURCHASES_DLQ)

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(1000, ge=1, description="max events per processed batch")
     batch_within_s: float = Field(0.2, gt=0, description="max wait to fill a batch, seconds")
+    session_timeout_s: float = Field(
+        60.0,
+        ge=6,
+        description="Kafka consumer-group session timeout: how soon a dead worker's partitions move",
+    )
     web_enabled: bool = Field(True, description="serve /metrics over HTTP (Faust web)")
     web_bind: str = Field("127.0.0.1", description="address the worker's HTTP server listens on")
     web_port: int = Field(6066, ge=1, le=65535, description="HTTP port of the worker")

@@ -60,6 +60,7 @@ def settings(stack: StackInfo, tmp_path: Path) -> Settings:
         partitions=4,
         batch_size=500,
         batch_within_s=0.1,
+        session_timeout_s=10,  # a killed worker's partitions move after 10 s, not 60
         web_enabled=False,
         web_port=free_ports(1)[0],
         data_dir=tmp_path / "worker",

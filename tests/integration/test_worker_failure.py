@@ -1,0 +1,36 @@
+"""A batch that cannot reach Redis crashes the worker loudly and is not lost (STYLE.md rule 6)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agents.worker import EXIT_BATCH_FAILED
+from segstream.kafka_io import Publisher
+from segstream.settings import Settings
+from segstream.stack import free_ports
+from streams.topics import PURCHASES
+from tests.conftest import WorkerFactory, purchase, wait_for_stats
+
+pytestmark = pytest.mark.integration
+
+
+def test_redis_down_exits_without_commit_and_a_restart_applies_the_batch(
+    settings: Settings, start_worker: WorkerFactory
+) -> None:
+    publisher = Publisher(settings)
+    for i in range(20):
+        publisher.send(
+            settings.topic(PURCHASES), "c1", json.dumps(purchase(event_id=f"e{i}", customer_id="c1")).encode()
+        )
+    publisher.flush()
+    publisher.close()
+
+    nowhere = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_ports(1)[0]}/0"})
+    doomed = start_worker(nowhere, "doomed")
+    assert doomed.wait(120) == EXIT_BATCH_FAILED
+
+    healthy = start_worker(settings, "healthy")
+    stats = wait_for_stats(settings, lambda s: s.applied >= 20, [healthy])
+    assert (stats.applied, stats.duplicates, stats.customers) == (20, 0, 1)
