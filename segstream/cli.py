@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     commands.add_parser("segments", help="print the named-segment table of the live population")
+    commands.add_parser("fit", help="fit BG/NBD on the live population and store a new model version")
 
     export = commands.add_parser("export", help="write the live customer table")
     export.add_argument("what", choices=["customers"])
@@ -146,6 +147,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "segments":
         return asyncio.run(_segments(settings))
+    if args.command == "fit":
+        return asyncio.run(_fit(settings))
     return asyncio.run(_export(settings, args.format, args.output))
 
 
@@ -172,15 +175,39 @@ def _stack(action: str, root: Path) -> int:
 
 async def _live_frame(settings: Settings) -> Any:
     from segstream.export import customers_frame
+    from segstream.lifetime import MODEL_NAME, params_from_json, with_predictions
     from state.redis_store import RedisStore
     from state.segments import load_preset
 
     preset = load_preset(settings.segment_preset)
     store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
     try:
-        return customers_frame(await store.all_customers(), await store.watermark(), preset)
+        states, watermark = await store.all_customers(), await store.watermark()
+        model = await store.load_model(MODEL_NAME)
     finally:
         await store.close()
+    params = params_from_json(model[1]) if model else None
+    return with_predictions(customers_frame(states, watermark, preset), states, params, watermark)
+
+
+async def _fit(settings: Settings) -> int:
+    from segstream.lifetime import MODEL_NAME, fit_states, params_to_json
+    from state.redis_store import RedisStore
+
+    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        states, watermark = await store.all_customers(), await store.watermark()
+        if watermark is None:
+            return _fail("nothing to fit: no purchases in the store yet")
+        params = fit_states(states, watermark)
+        version = await store.save_model(MODEL_NAME, params_to_json(params, watermark, len(states)))
+    finally:
+        await store.close()
+    print(
+        f"BG/NBD version {version}: r={params.r:.4f} alpha={params.alpha:.4f} a={params.a:.4f} "
+        f"b={params.b:.4f} log-likelihood={params.log_likelihood:.1f} ({len(states):,} customers, weeks)"
+    )
+    return 0
 
 
 async def _export(settings: Settings, fmt: str, output: str) -> int:

@@ -6,6 +6,7 @@ order-insensitivity, and bad input dead-lettered without stopping the worker.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import random
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -22,6 +24,7 @@ from segstream.kafka_io import Publisher, read_topic
 from segstream.replay import replay_history
 from segstream.settings import Settings
 from segstream.sources import load_cdnow, wire_events
+from state.redis_store import RedisStore
 from streams.topics import PURCHASES, PURCHASES_DLQ
 from tests.conftest import WorkerFactory, purchase, wait_for_stats
 from tests.schema_helpers import validate_json
@@ -74,11 +77,42 @@ def test_cdnow_master_replay_equals_pandas(
     assert_same_table(live, expected)
     assert_scores_and_segments(live, expected)
 
+    assert live["p_alive"].isna().all(), "no model fitted yet"
+    fitted = run_cli(settings, "fit")
+    assert fitted.startswith("BG/NBD version 1: r=")
+    assert_p_alive_is_the_closed_form(settings, export_customers(settings, tmp_path / "scored.parquet"))
+
     table = run_cli(settings, "segments")
     assert table.splitlines()[0] == f"{CDNOW_CUSTOMERS:,} customers, preset rfm11"
     for name, size in live["rfm_segment"].value_counts().items():
         row = next(line for line in table.splitlines() if line.startswith(str(name)))
         assert row[len(str(name)) :].split()[0] == str(size), row
+
+
+def assert_p_alive_is_the_closed_form(settings: Settings, live: pd.DataFrame) -> None:
+    """Every exported p_alive equals the formula on (x, t_x, T) and the parameters stored in Redis."""
+
+    async def stored() -> tuple[tuple[int, str] | None, int | None]:
+        store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+        try:
+            return await store.load_model("bgnbd"), await store.watermark()
+        finally:
+            await store.close()
+
+    model, watermark = asyncio.run(stored())
+    assert model is not None and model[0] == 1 and watermark is not None
+    p = json.loads(model[1])
+    r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
+    week, day = 7 * 86_400_000, 86_400_000
+    first = live["first_purchase_at"].astype("datetime64[ms, UTC]").astype("int64") // day * day
+    last = live["last_purchase_at"].astype("datetime64[ms, UTC]").astype("int64") // day * day
+    x = (live["purchase_days"] - 1).to_numpy(dtype=float)
+    t_x, T = ((last - first) / week).to_numpy(), ((watermark - first) / week).to_numpy()
+    repeat = 1 / (1 + (a / (b + np.maximum(x, 1) - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x))
+    one_time = 1 / (1 + (a / b) * ((alpha + T) / alpha) ** r)
+    expected = np.where(x > 0, repeat, one_time)
+    assert np.allclose(live["p_alive"].to_numpy(dtype=float), expected, rtol=1e-9, atol=1e-12)
+    assert live["expected_purchases_90d"].notna().all()
 
 
 def assert_scores_and_segments(live: pd.DataFrame, table: pd.DataFrame) -> None:
