@@ -21,16 +21,19 @@ from tqdm import tqdm
 
 from segstream.export import customers_frame, segment_summary
 from segstream.kafka_io import ensure_topics
+from segstream.lifetime import MODEL_NAME, fit_states, params_to_json, with_predictions
 from segstream.replay import ReplayReport, replay_history
 from segstream.settings import Settings
 from segstream.sources import load_source
 from segstream.stack import KAFKA_VERSION, default_cache_dir, free_ports, start_stack, stop_stack
+from state.btyd import BgNbdParams
 from state.redis_store import RedisStore
 from state.segments import load_preset
 
 __all__ = ["run_demo", "spawn_worker", "stop_worker"]
 
 STALL_TIMEOUT_S = 120.0
+MIN_CUSTOMERS_TO_FIT = 100
 
 
 def spawn_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
@@ -115,16 +118,31 @@ async def _replay_and_watch(
         elapsed = time.perf_counter() - started
         bar.close()
         preset = load_preset(settings.segment_preset)
-        frame = customers_frame(await store.all_customers(), await store.watermark(), preset)
+        states, watermark = await store.all_customers(), await store.watermark()
+        frame = customers_frame(states, watermark, preset)
         _print_summary(frame, await store.stats(), report, elapsed)
         print(f"\nnamed RFM segments ({preset.name})")
         print(segment_summary(frame, preset).to_string())
+        if watermark is not None and len(states) >= MIN_CUSTOMERS_TO_FIT:
+            params = fit_states(states, watermark)
+            version = await store.save_model(MODEL_NAME, params_to_json(params, watermark, len(states)))
+            _print_alive(with_predictions(frame, states, params, watermark), params, version)
         return 0
     finally:
         stop.set()
         bar.close()
         await asyncio.gather(replay, return_exceptions=True)
         await store.close()
+
+
+def _print_alive(frame: pd.DataFrame, params: BgNbdParams, version: int) -> None:
+    print(
+        f"\nBG/NBD (model version {version}, weeks): r={params.r:.3f} alpha={params.alpha:.3f} "
+        f"a={params.a:.3f} b={params.b:.3f}"
+    )
+    by_segment = frame.groupby("rfm_segment")[["p_alive", "expected_purchases_90d"]].mean()
+    print("mean probability alive and expected purchases in the next 90 days, by segment")
+    print(by_segment.sort_values("p_alive", ascending=False).round(3).to_string())
 
 
 def _print_summary(frame: pd.DataFrame, stats: object, report: ReplayReport, elapsed: float) -> None:
