@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from state.store import CustomerStore, Delivery, Outcome
+from state.store import CustomerStore, Delivery, Outcome, highest_per_key
 from streams.contract import InvalidEvent, decode_purchase
 from streams.dlq import dead_letter
 
@@ -85,8 +85,6 @@ async def _dead_letter(
             for m, reason in fresh
         ]
     )
-    last: dict[tuple[str, int], int] = {}
-    for m, _ in fresh:
-        last[(m.topic, m.partition)] = max(last.get((m.topic, m.partition), -1), m.offset)
+    last = highest_per_key(((m.topic, m.partition), m.offset) for m, _ in fresh)
     await store.record_dead_letters(last, len(fresh))
     return [reason for _, reason in fresh]

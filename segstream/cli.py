@@ -191,7 +191,7 @@ async def _live_frame(settings: Settings) -> Any:
 
 
 async def _fit(settings: Settings) -> int:
-    from segstream.lifetime import MODEL_NAME, fit_states, params_to_json
+    from segstream.lifetime import fit_and_save
     from state.redis_store import RedisStore
 
     store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
@@ -199,8 +199,7 @@ async def _fit(settings: Settings) -> int:
         states, watermark = await store.all_customers(), await store.watermark()
         if watermark is None:
             return _fail("nothing to fit: no purchases in the store yet")
-        params = fit_states(states, watermark)
-        version = await store.save_model(MODEL_NAME, params_to_json(params, watermark, len(states)))
+        params, version = await fit_and_save(store, states, watermark)
     finally:
         await store.close()
     print(

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from segstream.export import customers_frame, segment_summary
 from segstream.kafka_io import ensure_topics
-from segstream.lifetime import MODEL_NAME, fit_states, params_to_json, with_predictions
+from segstream.lifetime import fit_and_save, with_predictions
 from segstream.replay import ReplayReport, replay_history
 from segstream.settings import Settings
 from segstream.sources import load_source
@@ -29,6 +29,7 @@ from segstream.stack import KAFKA_VERSION, default_cache_dir, free_ports, start_
 from state.btyd import BgNbdParams
 from state.redis_store import RedisStore
 from state.segments import load_preset
+from state.store import Stats
 
 __all__ = ["run_demo", "spawn_worker", "stop_worker"]
 
@@ -124,8 +125,7 @@ async def _replay_and_watch(
         print(f"\nnamed RFM segments ({preset.name})")
         print(segment_summary(frame, preset).to_string())
         if watermark is not None and len(states) >= MIN_CUSTOMERS_TO_FIT:
-            params = fit_states(states, watermark)
-            version = await store.save_model(MODEL_NAME, params_to_json(params, watermark, len(states)))
+            params, version = await fit_and_save(store, states, watermark)
             _print_alive(with_predictions(frame, states, params, watermark), params, version)
         return 0
     finally:
@@ -145,13 +145,13 @@ def _print_alive(frame: pd.DataFrame, params: BgNbdParams, version: int) -> None
     print(by_segment.sort_values("p_alive", ascending=False).round(3).to_string())
 
 
-def _print_summary(frame: pd.DataFrame, stats: object, report: ReplayReport, elapsed: float) -> None:
-    applied = getattr(stats, "applied", 0)
+def _print_summary(frame: pd.DataFrame, stats: Stats, report: ReplayReport, elapsed: float) -> None:
+    applied = stats.applied
     print()
     print(
         f"published {report.sent:,} events in {report.seconds:.1f}s; "
-        f"{applied:,} applied, {getattr(stats, 'duplicates', 0):,} duplicates, "
-        f"{getattr(stats, 'invalid', 0):,} dead-lettered"
+        f"{applied:,} applied, {stats.duplicates:,} duplicates, "
+        f"{stats.invalid:,} dead-lettered"
     )
     print(f"end to end (publish -> Redis): {applied / elapsed:,.0f} events/s over {elapsed:.1f}s")
     as_of = frame["last_purchase_at"].max()

@@ -23,12 +23,14 @@ import pandas as pd
 
 from state.btyd import BgNbdParams, expected_next_purchase_in, expected_purchases, fit_bgnbd, p_alive
 from state.rfm import DAY_MS, CustomerState, purchase_day
+from state.store import CustomerStore
 
 __all__ = [
     "MODEL_NAME",
     "PREDICTION_COLUMNS",
     "WEEK_MS",
     "btyd_summary",
+    "fit_and_save",
     "fit_states",
     "params_from_json",
     "params_to_json",
@@ -64,6 +66,15 @@ def fit_states(states: Sequence[CustomerState], as_of_ms: int) -> BgNbdParams:
     if len(summary) < 10:
         raise ValueError(f"BG/NBD needs more customers with a purchase than {len(summary)}")
     return fit_bgnbd(summary["x"].to_numpy(), summary["t_x"].to_numpy(), summary["T"].to_numpy())
+
+
+async def fit_and_save(
+    store: CustomerStore, states: Sequence[CustomerState], as_of_ms: int
+) -> tuple[BgNbdParams, int]:
+    """Fit on ``states`` and store the result as a new model version; return both."""
+    params = fit_states(states, as_of_ms)
+    version = await store.save_model(MODEL_NAME, params_to_json(params, as_of_ms, len(states)))
+    return params, version
 
 
 def params_to_json(params: BgNbdParams, as_of_ms: int, customers: int) -> str:

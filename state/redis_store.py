@@ -24,7 +24,7 @@ import redis.asyncio as redis
 from redis.crc import key_slot
 
 from state.rfm import CustomerState
-from state.store import Delivery, Outcome, Partition, Stats
+from state.store import Delivery, Outcome, Partition, Stats, highest_per_key
 
 __all__ = ["REDIS_ERRORS", "RedisStore"]
 
@@ -100,9 +100,7 @@ class RedisStore:
                     e.amount_cents,
                 )
             await self._fold(keys=keys, args=args, client=pipe)
-        watermarks: dict[int, int] = {}
-        for d in deliveries:
-            watermarks[d.partition] = max(watermarks.get(d.partition, 0), d.event.occurred_at_ms)
+        watermarks = highest_per_key((d.partition, d.event.occurred_at_ms) for d in deliveries)
         pipe.zadd(self._watermark_key, {str(p): ms for p, ms in watermarks.items()}, gt=True)
         results = await pipe.execute()
         outcomes: list[Outcome] = [Outcome.REDELIVERED] * len(deliveries)

@@ -21,12 +21,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from state.rfm import CustomerState, apply, purchase_day
 from streams.contract import Purchase
 
-__all__ = ["CustomerStore", "Delivery", "MemoryStore", "Outcome", "Partition", "Stats"]
+__all__ = ["CustomerStore", "Delivery", "MemoryStore", "Outcome", "Partition", "Stats", "highest_per_key"]
 
 Partition = tuple[str, int]
 """``(topic, partition)``."""
@@ -39,6 +39,21 @@ class Outcome(IntEnum):
     DUPLICATE = 1
     APPLIED = 2
     NEW_CUSTOMER = 3
+
+
+K = TypeVar("K")
+
+
+def highest_per_key(pairs: Iterable[tuple[K, int]]) -> dict[K, int]:
+    """The largest value seen for each key.
+
+    >>> highest_per_key([("a", 3), ("b", 1), ("a", 7)])
+    {'a': 7, 'b': 1}
+    """
+    highest: dict[K, int] = {}
+    for key, value in pairs:
+        highest[key] = max(highest.get(key, value), value)
+    return highest
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +140,8 @@ class MemoryStore:
 
     async def apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         outcomes = [self._apply_one(d) for d in deliveries]
-        for d in deliveries:
-            old = self.partition_watermarks.get(d.partition)
-            self.partition_watermarks[d.partition] = max(old or 0, d.event.occurred_at_ms)
+        batch = highest_per_key((d.partition, d.event.occurred_at_ms) for d in deliveries)
+        self.partition_watermarks = highest_per_key([*self.partition_watermarks.items(), *batch.items()])
         self.totals.count(outcomes)
         return outcomes
 
@@ -154,8 +168,7 @@ class MemoryStore:
         return {tp: self.letter_fences.get(tp, -1) for tp in partitions}
 
     async def record_dead_letters(self, last_offsets: Mapping[Partition, int], count: int) -> None:
-        for tp, offset in last_offsets.items():
-            self.letter_fences[tp] = max(self.letter_fences.get(tp, -1), offset)
+        self.letter_fences = highest_per_key([*self.letter_fences.items(), *last_offsets.items()])
         self.totals.invalid += count
 
     async def get(self, customer_id: str) -> CustomerState | None:
