@@ -48,7 +48,8 @@ async def ingest_batch(
     """Validate, fold the valid events into ``store``, dead-letter the rest.
 
     Returns only after Kafka has the dead letters and Redis has the state, so the
-    caller may then acknowledge the whole batch.
+    caller may then acknowledge the whole batch; the store then records the batch as
+    consumed, which is what a clock tick waits for before the evaluator moves.
     """
     deliveries: list[Delivery] = []
     rejected: list[tuple[RawMessage, str]] = []
@@ -63,6 +64,7 @@ async def ingest_batch(
         deliveries.append(Delivery(event, m.topic, m.partition, m.offset))
     reasons = await _dead_letter(rejected, store, publish_dead_letters, now)
     outcomes = await store.apply_batch(deliveries)
+    await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
     return BatchResult(outcomes, reasons)
 
 

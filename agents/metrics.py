@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from state.store import Outcome
 
-__all__ = ["REGISTRY", "observe_batch"]
+__all__ = ["REGISTRY", "observe_batch", "observe_changes", "observe_tick"]
 
 REGISTRY = CollectorRegistry()
 
@@ -43,6 +43,24 @@ WATERMARK = Gauge(
     registry=REGISTRY,
 )
 
+SEGMENT_CHANGES = Counter(
+    "segstream_segment_changes",
+    "Profile changes published to segment-changes, by reason",
+    ["reason"],
+    registry=REGISTRY,
+)
+EVALUATOR_CLOCK = Gauge(
+    "segstream_evaluator_clock_ms",
+    "Event time (epoch ms) up to which segments are evaluated",
+    registry=REGISTRY,
+)
+TICK_SECONDS = Histogram(
+    "segstream_tick_seconds",
+    "Time to evaluate one clock tick (wait for ingest, evaluate, publish, save)",
+    registry=REGISTRY,
+    buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120),
+)
+
 _INDEX = re.compile(r"\[\d+\]")  # items[3].sku -> items[].sku keeps label cardinality bounded
 _OUTCOME_LABEL = {
     Outcome.REDELIVERED: "redelivered",
@@ -65,3 +83,13 @@ def observe_batch(
         DEAD_LETTERS.labels(_INDEX.sub("[]", reason.split(":", 1)[0])).inc()
     if watermark_ms is not None:
         WATERMARK.set(watermark_ms)
+
+
+def observe_changes(reasons: Sequence[str]) -> None:
+    for reason in reasons:
+        SEGMENT_CHANGES.labels(reason).inc()
+
+
+def observe_tick(as_of_ms: int, seconds: float) -> None:
+    EVALUATOR_CLOCK.set(as_of_ms)
+    TICK_SECONDS.observe(seconds)

@@ -17,13 +17,20 @@ from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import faust
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agents import metrics
+from agents.evaluator import SegmentEvaluator
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
+from agents.web import register_pages
 from segstream.settings import Settings
+from state.evaluate import EvaluatorConfig
+from state.profiles import Change
+from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
+from state.rfm import DAY_MS
+from state.segments import load_preset
 from streams import topics
+from streams.outputs import InvalidTick, change_message, decode_tick, profile_message
 
 __all__ = ["EXIT_BATCH_FAILED", "build_app", "run_worker"]
 
@@ -50,7 +57,37 @@ def build_app(settings: Settings) -> faust.App:
     )
     purchases = topics.declare(app, settings, topics.PURCHASES)
     dead_letters = topics.declare(app, settings, topics.PURCHASES_DLQ)
+    clock = topics.declare(app, settings, topics.CLOCK)
     store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    preset = load_preset(settings.segment_preset)
+    changes_topic, profiles_topic = (
+        settings.topic(topics.SEGMENT_CHANGES),
+        settings.topic(topics.CUSTOMER_SEGMENTS),
+    )
+
+    async def publish_changes(changes: Sequence[Change]) -> None:
+        """Every change to segment-changes, each customer's latest profile to customer-segments."""
+        send = app.producer.send
+        latest = {c.customer_id: c for c in changes}
+        pending = [
+            await send(changes_topic, c.customer_id.encode(), change_message(c, preset), None, None, None)
+            for c in changes
+        ]
+        pending += [
+            await send(profiles_topic, c.customer_id.encode(), profile_message(c, preset), None, None, None)
+            for c in latest.values()
+        ]
+        await asyncio.gather(*pending)
+        metrics.observe_changes([c.reason for c in changes])
+
+    evaluator = SegmentEvaluator(
+        EvaluatorConfig(preset, min_dwell_ms=round(settings.cluster_min_dwell_days * DAY_MS)),
+        store,
+        profiles,
+        publish_changes,
+        settings.topic(topics.PURCHASES),
+    )
 
     async def publish_dead_letters(letters: Sequence[DeadLetter]) -> None:
         pending = [await dead_letters.send(key=key, value=value) for key, value in letters]
@@ -73,15 +110,24 @@ def build_app(settings: Settings) -> faust.App:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             await _finish_or_exit(process(events))
 
-    @app.page("/metrics")
-    async def metrics_page(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+    @app.agent(clock, name="evaluate")
+    async def evaluate(stream: Any) -> None:
+        async for events in stream.take_events(100, within=0.05):
+            await _finish_or_exit(on_ticks(events))
 
-    @app.page("/healthz")
-    async def health(web: Any, request: Any) -> Any:
-        await store.ping()
-        return web.json({"status": "ok", "watermark_ms": await store.watermark()})
+    async def on_ticks(events: Sequence[Any]) -> None:
+        for event in events:
+            try:
+                tick = decode_tick(event.message.value or b"")
+            except InvalidTick:
+                log.error("ignoring a clock message that is not a tick", exc_info=True)
+                continue
+            report = await evaluator.on_tick(tick)
+            if report is not None:
+                metrics.observe_tick(report.as_of_ms, report.seconds)
+                log.info("%s", report)
 
+    register_pages(app, store, profiles)
     return app
 
 

@@ -12,6 +12,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -52,6 +53,34 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _instant(text: str) -> int:
+    """A date (UTC midnight) or an RFC 3339 time with offset, as epoch ms."""
+    try:
+        if len(text) == 10:
+            parsed = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        else:
+            parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date YYYY-MM-DD or an RFC 3339 time like 1999-06-30T00:00:00Z, got {text!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"time {text!r} needs an offset, e.g. Z or +02:00")
+    return int(parsed.timestamp() * 1000)
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text.removesuffix("d"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of days like 365 or 365d, got {text!r}"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"days must be a finite number > 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="segstream", description="Real-time customer segmentation over Kafka and Redis.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
@@ -83,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--limit", type=_positive_int, help="publish only the first N events")
     replay.add_argument("--map", default="", help="column mapping for files: customer_id=Col,amount=Col,...")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    clock = commands.add_parser(
+        "clock", help="show or advance the event-time clock segments are evaluated at"
+    )
+    clock_actions = clock.add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    clock_actions.add_parser("show", help="print the evaluator's clock and the event-time watermark")
+    advance = clock_actions.add_parser("advance", help="send a clock tick: evaluate segments up to a time")
+    when = advance.add_mutually_exclusive_group(required=True)
+    when.add_argument("--to", type=_instant, help="date (UTC) or RFC 3339 time to advance to")
+    when.add_argument("--by", type=_days, help="days past the current clock (or the watermark)")
 
     commands.add_parser("segments", help="print the named-segment table of the live population")
     commands.add_parser("fit", help="fit BG/NBD on the live population and store a new model version")
@@ -145,6 +184,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(f"published {report.sent} events in {report.seconds:.1f}s ({report.rate:,.0f} events/s)")
         return 0
+    if args.command == "clock":
+        return asyncio.run(
+            _clock(settings, args.action, getattr(args, "to", None), getattr(args, "by", None))
+        )
     if args.command == "segments":
         return asyncio.run(_segments(settings))
     if args.command == "fit":
@@ -174,20 +217,63 @@ def _stack(action: str, root: Path) -> int:
 
 
 async def _live_frame(settings: Settings) -> Any:
-    from segstream.export import customers_frame
+    from segstream.export import customers_frame, with_clusters
     from segstream.lifetime import MODEL_NAME, params_from_json, with_predictions
+    from state.redis_profiles import RedisProfileStore
     from state.redis_store import RedisStore
     from state.segments import load_preset
 
     preset = load_preset(settings.segment_preset)
     store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
     try:
         states, watermark = await store.all_customers(), await store.watermark()
         model = await store.load_model(MODEL_NAME)
+        saved = await profiles.load()
     finally:
         await store.close()
+        await profiles.close()
     params = params_from_json(model[1]) if model else None
-    return with_predictions(customers_frame(states, watermark, preset), states, params, watermark)
+    frame = with_clusters(customers_frame(states, watermark, preset), saved.records if saved else [])
+    return with_predictions(frame, states, params, watermark)
+
+
+async def _clocks(settings: Settings) -> tuple[int | None, int | None]:
+    """(evaluator clock, event-time watermark) in epoch ms."""
+    from state.redis_profiles import RedisProfileStore
+    from state.redis_store import RedisStore
+
+    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        summary, watermark = await profiles.summary(), await store.watermark()
+    finally:
+        await store.close()
+        await profiles.close()
+    return (int(summary["as_of_ms"]) if summary else None), watermark
+
+
+async def _clock(settings: Settings, action: str, to_ms: int | None, by_days: float | None) -> int:
+    from streams.outputs import rfc3339
+
+    clock_ms, watermark = await _clocks(settings)
+    if action == "show":
+        print(f"evaluator clock: {rfc3339(clock_ms) if clock_ms is not None else 'not started'}")
+        print(f"event-time watermark: {rfc3339(watermark) if watermark is not None else 'no events'}")
+        return 0
+    if to_ms is None:
+        base = clock_ms if clock_ms is not None else watermark
+        if base is None:
+            return _fail("--by needs a clock or a watermark to count from: no events yet, use --to")
+        to_ms = base + round((by_days or 0) * 86_400_000)
+    if clock_ms is not None and to_ms <= clock_ms:
+        return _fail(f"the clock is already at {rfc3339(clock_ms)}; it only moves forward")
+    from segstream.kafka_io import ensure_topics, send_tick
+
+    ensure_topics(settings)
+    send_tick(settings, to_ms, source="cli")
+    print(f"clock tick sent: evaluate segments up to {rfc3339(to_ms)}")
+    return 0
 
 
 async def _fit(settings: Settings) -> int:

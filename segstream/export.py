@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -13,9 +13,18 @@ from segstream.batch import RFM_COLUMNS
 from state.rfm import CustomerState, recency_days
 from state.segments import Preset, score_customers
 
-__all__ = ["SCORE_COLUMNS", "ExportFormat", "customers_frame", "segment_summary", "write_frame"]
+__all__ = [
+    "CLUSTER_COLUMNS",
+    "SCORE_COLUMNS",
+    "ExportFormat",
+    "customers_frame",
+    "segment_summary",
+    "with_clusters",
+    "write_frame",
+]
 
 SCORE_COLUMNS = ["r_score", "f_score", "m_score", "rfm_segment"]
+CLUSTER_COLUMNS = ["cluster", "cluster_name"]
 
 ExportFormat = Literal["csv", "parquet"]
 RFC3339_UTC = "%Y-%m-%dT%H:%M:%SZ"
@@ -55,6 +64,22 @@ def customers_frame(states: Sequence[CustomerState], as_of_ms: int | None, prese
         [preset.segment_for(*t).segment if t else None for t in triples], dtype=str
     )
     return frame[RFM_COLUMNS + SCORE_COLUMNS]
+
+
+def with_clusters(frame: pd.DataFrame, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """``frame`` plus each customer's online cluster id and name from the evaluator's saved rows.
+
+    Customers the evaluator has not evaluated yet (no clock tick since their first purchase),
+    or evaluated before the cluster model's warm-up ended, have none.
+    """
+    profiles = {str(r["customer_id"]): r["profile"] for r in records if r.get("profile")}
+    ids = frame["customer_id"].tolist()
+    cluster = [profiles[c][4] if c in profiles else None for c in ids]
+    names = [profiles[c][5] if c in profiles else None for c in ids]
+    return frame.assign(
+        cluster=pd.Series(cluster, dtype="Int64", index=frame.index),
+        cluster_name=pd.Series(names, dtype=str, index=frame.index),
+    )
 
 
 def segment_summary(frame: pd.DataFrame, preset: Preset) -> pd.DataFrame:

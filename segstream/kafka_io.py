@@ -10,9 +10,10 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from segstream.settings import Settings
-from streams.topics import TOPICS
+from streams.outputs import tick_message
+from streams.topics import CLOCK, PURCHASES, TOPICS
 
-__all__ = ["KAFKA_ERRORS", "ConsumedMessage", "Publisher", "ensure_topics", "read_topic"]
+__all__ = ["KAFKA_ERRORS", "ConsumedMessage", "Publisher", "ensure_topics", "read_topic", "send_tick"]
 
 KAFKA_ERRORS: tuple[type[Exception], ...] = (KafkaError,)
 """Errors a command reports in one line (e.g. no broker at SEGSTREAM_KAFKA_URL)."""
@@ -24,7 +25,12 @@ def ensure_topics(settings: Settings) -> list[str]:
     try:
         existing = set(admin.list_topics())
         wanted = [
-            NewTopic(settings.topic(spec.name), spec.partitions(settings), 1)
+            NewTopic(
+                settings.topic(spec.name),
+                spec.partitions(settings),
+                1,
+                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+            )
             for spec in TOPICS
             if settings.topic(spec.name) not in existing
         ]
@@ -59,8 +65,38 @@ class Publisher:
     def flush(self) -> None:
         self._producer.flush()
 
+    def tick(self, settings: Settings, as_of_ms: int, source: str) -> None:
+        """Flush, then tell the evaluator that every purchase before ``as_of_ms`` is published.
+
+        The tick carries the purchases end offsets, so the evaluator waits for the workers
+        to have processed everything published before it.
+        """
+        self.flush()
+        offsets = end_offsets(settings, settings.topic(PURCHASES))
+        self._producer.send(settings.topic(CLOCK), value=tick_message(as_of_ms, offsets, source))
+        self.flush()
+
     def close(self) -> None:
         self._producer.close()
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """The next offset to be written, per partition of ``topic``."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        return {tp.partition: int(offset) for tp, offset in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+def send_tick(settings: Settings, as_of_ms: int, source: str) -> None:
+    """Publish one clock tick (see :meth:`Publisher.tick`)."""
+    publisher = Publisher(settings)
+    try:
+        publisher.tick(settings, as_of_ms, source)
+    finally:
+        publisher.close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,10 @@
-"""Replay a purchase history into the ``purchases`` topic, paced and with progress."""
+"""Replay a purchase history into the ``purchases`` topic in event-time order, paced and with progress.
+
+As it goes it advances the segment evaluator's clock: every ``tick_every`` events it sends a
+clock tick at the last UTC midnight it has fully published (events are in time order, so
+everything before it is out), and after the last event a tick just past it. Changes then
+flow out while the replay runs, and the final profiles are those of the whole history.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,12 @@ from tqdm import tqdm
 from segstream.kafka_io import Publisher
 from segstream.settings import Settings
 from segstream.sources import wire_events
+from state.rfm import DAY_MS
 from streams.topics import PURCHASES
 
 __all__ = ["ReplayReport", "replay_history"]
+
+_NO_TIME = -(2**63)  # a missing occurred_at (NaT) as int64: dead-lettered by the worker, never a tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +44,16 @@ def replay_history(
     limit: int | None = None,
     progress: bool = True,
     stop: threading.Event | None = None,
+    tick_every: int | None = 5000,
 ) -> ReplayReport:
-    """Publish ``history`` rows in order, keyed by customer; ``speed`` caps events/s (None = max)."""
+    """Publish ``history`` by event time, keyed by customer; ``speed`` caps events/s (None = max).
+
+    ``limit`` keeps the first N rows of the file (before the time ordering); ``tick_every=None``
+    sends no clock ticks.
+    """
     rows = history if limit is None else history.head(limit)
+    rows = rows.sort_values("occurred_at", kind="stable")
+    times = (rows["occurred_at"].astype("datetime64[ms, UTC]").astype("int64")).tolist()
     topic = settings.topic(PURCHASES)
     publisher = Publisher(settings)
     bar = tqdm(total=len(rows), unit="ev", desc="published", disable=not progress, position=0, leave=True)
@@ -55,6 +71,11 @@ def replay_history(
                 ahead = sent / speed - (time.perf_counter() - started)
                 if ahead > 0:
                     time.sleep(ahead)
+            if tick_every and sent % tick_every == 0 and sent < len(times) and times[sent] > _NO_TIME:
+                midnight = times[sent] // DAY_MS * DAY_MS  # every event before it is published
+                publisher.tick(settings, midnight, source="replay")
+        if tick_every and sent == len(times) and max(times, default=_NO_TIME) > _NO_TIME:
+            publisher.tick(settings, max(times) + 1, source="replay")
         publisher.flush()
         bar.update(sent % 500)
     finally:

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535, description="HTTP port of the worker")
     data_dir: Path = Field(Path(".cache/worker"), description="worker scratch directory")
     segment_preset: str = Field("rfm11", description="named-segment rule table (state/presets/<name>.json)")
+    cluster_min_dwell_days: float = Field(
+        7.0, ge=0, description="event-time days a customer stays in a cluster before they may switch"
+    )
     log_level: Literal["debug", "info", "warn", "error"] = "warn"
 
     @field_validator("namespace")

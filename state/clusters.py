@@ -161,6 +161,14 @@ class SegmentModel:
         nearest = ((z[:, None, :] - pub.centers[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
         return [pub.ids[i] for i in nearest.tolist()]
 
+    def assign_rows(self, rows: Array, columns: Sequence[str] = FEATURE_NAMES) -> npt.NDArray[np.int64]:
+        """``assign`` for the rows of a feature matrix whose columns are named ``columns``."""
+        pub = self._published()
+        z = (rows[:, [columns.index(n) for n in self._names]] - pub.mean) / pub.std
+        nearest = ((z[:, None, :] - pub.centers[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+        ids: npt.NDArray[np.int64] = np.asarray(pub.ids, dtype=np.int64)[nearest]
+        return ids
+
     def scale_many(self, xs: Sequence[Mapping[str, float]]) -> Array:
         """``xs`` as rows in the published scaled space, where ``assign`` measures distances."""
         pub = self._published()

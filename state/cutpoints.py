@@ -30,12 +30,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from state.rfm import DAY_MS
 
 __all__ = ["DAY_MS", "CutPoints", "compute_cutpoints", "next_decay_ms", "scores_at"]
 
 _LEVELS = 5
+Values = Sequence[int] | npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class CutPoints:
         )
 
 
-def _min_values(values: Sequence[int]) -> tuple[int, ...]:
+def _min_values(values: Values) -> tuple[int, ...]:
     """For s = 2..5, the smallest integer v with ``1 + 5 * #(values < v) // N >= s``.
 
     ``#(values < v) >= k`` first holds at ``v = sorted[k - 1] + 1`` with
@@ -81,9 +83,9 @@ def _min_values(values: Sequence[int]) -> tuple[int, ...]:
 
 
 def compute_cutpoints(
-    last_purchase_ms: Sequence[int],
-    frequency: Sequence[int],
-    monetary_cents: Sequence[int],
+    last_purchase_ms: Values,
+    frequency: Values,
+    monetary_cents: Values,
     *,
     as_of_ms: int,
     version: int,

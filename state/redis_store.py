@@ -6,6 +6,9 @@ one customer's keys in one slot):
 - ``<p>seg:{<customer_id>}``      hash: the state fields and one offset fence per partition
 - ``<p>seg:{<customer_id>}:ev``   set: applied event_ids (producer-resend dedupe)
 - ``<p>seg:{<customer_id>}:days`` set: UTC days with a purchase (``purchase_days``)
+- ``<p>seg:{<customer_id>}:log``  zset: applied events (``LogEntry`` text) by occurred_at_ms
+- ``<p>eval:{segments}:agenda``   zset: events not evaluated yet, score occurred_at_ms + 1
+- ``<p>seg:consumed``             zset: next unprocessed offset per ``topic:partition`` (``ZADD GT``)
 - ``<p>seg:watermark``            zset: largest occurred_at_ms per partition (``ZADD GT``)
 - ``<p>seg:stats``                hash: running totals for progress displays
 - ``<p>seg:dlq-fence``            zset: last dead-lettered offset per ``topic:partition``
@@ -17,14 +20,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 import redis.asyncio as redis
 from redis.crc import key_slot
 
+from state.profiles import LogEntry
 from state.rfm import CustomerState
-from state.store import Delivery, Outcome, Partition, Stats, highest_per_key
+from state.store import (
+    AgendaEntry,
+    Delivery,
+    Outcome,
+    Partition,
+    Stats,
+    agenda_member,
+    highest_per_key,
+    log_entry,
+)
 
 __all__ = ["REDIS_ERRORS", "RedisStore"]
 
@@ -58,6 +71,8 @@ class RedisStore:
         self._watermark_key = f"{prefix}seg:watermark"
         self._stats_key = f"{prefix}seg:stats"
         self._letter_fence_key = f"{prefix}seg:dlq-fence"
+        self._agenda_key = f"{prefix}eval:{{segments}}:agenda"
+        self._consumed_key = f"{prefix}seg:consumed"
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "", *, cluster: bool = False) -> RedisStore:
@@ -89,7 +104,7 @@ class RedisStore:
             for i in group:
                 d, e = deliveries[i], deliveries[i].event
                 key = self._state_key(e.customer_id)
-                keys += (key, f"{key}:ev", f"{key}:days")
+                keys += (key, f"{key}:ev", f"{key}:days", f"{key}:log")
                 args += (
                     e.customer_id,
                     e.event_id,
@@ -98,10 +113,16 @@ class RedisStore:
                     e.type,
                     e.occurred_at_ms,
                     e.amount_cents,
+                    log_entry(e).encode(),
                 )
             await self._fold(keys=keys, args=args, client=pipe)
         watermarks = highest_per_key((d.partition, d.event.occurred_at_ms) for d in deliveries)
         pipe.zadd(self._watermark_key, {str(p): ms for p, ms in watermarks.items()}, gt=True)
+        agenda = {
+            agenda_member(d.event.customer_id, d.event.event_id): d.event.occurred_at_ms + 1
+            for d in deliveries
+        }
+        pipe.zadd(self._agenda_key, agenda)
         results = await pipe.execute()
         outcomes: list[Outcome] = [Outcome.REDELIVERED] * len(deliveries)
         for group, codes in zip(groups, results, strict=False):
@@ -173,6 +194,41 @@ class RedisStore:
     async def stats(self) -> Stats:
         raw = await self._redis.hgetall(self._stats_key)
         return Stats(**{f.name: int(raw.get(f.name, 0)) for f in fields(Stats)})
+
+    async def record_consumed(self, next_offsets: Mapping[Partition, int]) -> None:
+        if next_offsets:
+            offsets = {f"{t}:{p}": offset for (t, p), offset in next_offsets.items()}
+            await self._redis.zadd(self._consumed_key, offsets, gt=True)
+
+    async def consumed(self, topic: str) -> dict[int, int]:
+        raw = cast(
+            list[tuple[str, float]], await self._redis.zrange(self._consumed_key, 0, -1, withscores=True)
+        )
+        found = ((member.rpartition(":"), int(score)) for member, score in raw)
+        return {int(p): offset for (t, _, p), offset in found if t == topic}
+
+    async def due(self, up_to_ms: int) -> list[AgendaEntry]:
+        raw = cast(
+            list[tuple[str, float]],
+            await self._redis.zrangebyscore(self._agenda_key, "-inf", up_to_ms, withscores=True),
+        )
+        return [(member, int(score)) for member, score in raw]
+
+    async def done(self, entries: Sequence[AgendaEntry]) -> None:
+        for start in range(0, len(entries), _SCAN_COUNT):
+            await self._redis.zrem(self._agenda_key, *(m for m, _ in entries[start : start + _SCAN_COUNT]))
+
+    async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
+        ids = list(customer_ids)
+        logs: dict[str, list[LogEntry]] = {}
+        for start in range(0, len(ids), _SCAN_COUNT):
+            chunk = ids[start : start + _SCAN_COUNT]
+            pipe = self._redis.pipeline(transaction=False)
+            for c in chunk:
+                pipe.zrange(f"{self._state_key(c)}:log", 0, -1, withscores=True)
+            for c, raw in zip(chunk, await pipe.execute(), strict=True):
+                logs[c] = [LogEntry.decode(member, int(score)) for member, score in raw]
+        return logs
 
 
 def _by_hash_slot(deliveries: Sequence[Delivery], key_of: Callable[[str], str]) -> list[list[int]]:

@@ -11,6 +11,11 @@ per event in this order:
    below the last one applied for this customer) is ignored;
 2. event_id dedupe: a producer resend (new offset, same ``event_id``) is ignored.
 
+Every applied event is also appended to the customer's event log, and every valid delivery
+(applied or not: a redelivery after a crash must still be evaluated) puts an entry on the
+*agenda* of events the segment evaluator has not evaluated yet. The evaluator reads the agenda
+up to its clock, re-reads those customers' logs, and removes exactly the entries it read.
+
 Dead letters have their own fence per partition (the last dead-lettered offset),
 advanced only after Kafka acknowledged them, so a redelivered bad message is neither
 dead-lettered nor counted twice, except if the worker dies between that ack and the fence.
@@ -23,10 +28,23 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Protocol, TypeVar
 
+from state.profiles import LogEntry
 from state.rfm import CustomerState, apply, purchase_day
 from streams.contract import Purchase
 
-__all__ = ["CustomerStore", "Delivery", "MemoryStore", "Outcome", "Partition", "Stats", "highest_per_key"]
+__all__ = [
+    "AgendaEntry",
+    "CustomerStore",
+    "Delivery",
+    "MemoryStore",
+    "Outcome",
+    "Partition",
+    "Stats",
+    "agenda_member",
+    "highest_per_key",
+    "log_entry",
+    "parse_agenda_member",
+]
 
 Partition = tuple[str, int]
 """``(topic, partition)``."""
@@ -68,6 +86,29 @@ class Delivery:
     @property
     def fence_field(self) -> str:
         return f"o:{self.topic}:{self.partition}"
+
+
+def log_entry(event: Purchase) -> LogEntry:
+    return LogEntry(event.occurred_at_ms, event.event_id, event.type, event.amount_cents)
+
+
+AgendaEntry = tuple[str, int]
+"""``(agenda member, score)``: the score is ``occurred_at_ms + 1``, the first instant that must see it."""
+
+
+def agenda_member(customer_id: str, event_id: str) -> str:
+    """``<len>:<customer_id><event_id>``: unambiguous whatever the ids contain.
+
+    >>> agenda_member("c:1", "e9"), parse_agenda_member(agenda_member("c:1", "e9"))
+    ('3:c:1e9', 'c:1')
+    """
+    return f"{len(customer_id)}:{customer_id}{event_id}"
+
+
+def parse_agenda_member(member: str) -> str:
+    """The customer id of an agenda member."""
+    size, _, rest = member.partition(":")
+    return rest[: int(size)]
 
 
 @dataclass(slots=True)
@@ -124,6 +165,26 @@ class CustomerStore(Protocol):
 
     async def stats(self) -> Stats: ...
 
+    async def record_consumed(self, next_offsets: Mapping[Partition, int]) -> None:
+        """After a batch: every message before ``next_offsets[(topic, partition)]`` is processed."""
+        ...
+
+    async def consumed(self, topic: str) -> dict[int, int]:
+        """Next unprocessed offset per partition of ``topic`` (partitions never processed are absent)."""
+        ...
+
+    async def due(self, up_to_ms: int) -> list[AgendaEntry]:
+        """Agenda entries with score <= ``up_to_ms`` (events that occurred before it), lowest first."""
+        ...
+
+    async def done(self, entries: Sequence[AgendaEntry]) -> None:
+        """Remove exactly these agenda entries (the evaluator has evaluated them)."""
+        ...
+
+    async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
+        """The whole event log of each customer, by occurred_at_ms."""
+        ...
+
 
 @dataclass
 class MemoryStore:
@@ -137,9 +198,14 @@ class MemoryStore:
     letter_fences: dict[Partition, int] = field(default_factory=dict)
     models: dict[str, tuple[int, str]] = field(default_factory=dict)
     totals: Stats = field(default_factory=Stats)
+    event_logs: dict[str, set[LogEntry]] = field(default_factory=dict)
+    agenda: dict[str, int] = field(default_factory=dict)
+    next_offsets: dict[Partition, int] = field(default_factory=dict)
 
     async def apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         outcomes = [self._apply_one(d) for d in deliveries]
+        for d in deliveries:
+            self.agenda[agenda_member(d.event.customer_id, d.event.event_id)] = d.event.occurred_at_ms + 1
         batch = highest_per_key((d.partition, d.event.occurred_at_ms) for d in deliveries)
         self.partition_watermarks = highest_per_key([*self.partition_watermarks.items(), *batch.items()])
         self.totals.count(outcomes)
@@ -162,6 +228,7 @@ class MemoryStore:
             days.add(day)
         before = self.states.get(customer)
         self.states[customer] = apply(before, d.event, new_purchase_day=new_day)
+        self.event_logs.setdefault(customer, set()).add(log_entry(d.event))
         return Outcome.NEW_CUSTOMER if before is None else Outcome.APPLIED
 
     async def dead_letter_fences(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
@@ -190,3 +257,19 @@ class MemoryStore:
 
     async def stats(self) -> Stats:
         return replace(self.totals)
+
+    async def record_consumed(self, next_offsets: Mapping[Partition, int]) -> None:
+        self.next_offsets = highest_per_key([*self.next_offsets.items(), *next_offsets.items()])
+
+    async def consumed(self, topic: str) -> dict[int, int]:
+        return {p: offset for (t, p), offset in self.next_offsets.items() if t == topic}
+
+    async def due(self, up_to_ms: int) -> list[AgendaEntry]:
+        return sorted(((m, s) for m, s in self.agenda.items() if s <= up_to_ms), key=lambda e: (e[1], e[0]))
+
+    async def done(self, entries: Sequence[AgendaEntry]) -> None:
+        for member, _ in entries:
+            self.agenda.pop(member, None)
+
+    async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
+        return {c: sorted(self.event_logs.get(c, ())) for c in customer_ids}

@@ -3,7 +3,7 @@
 Names are logical; ``Settings.topic`` adds the namespace prefix.
 
 >>> [spec.name for spec in TOPICS]
-['purchases', 'purchases.dlq']
+['purchases', 'purchases.dlq', 'clock', 'segment-changes', 'customer-segments']
 """
 
 from __future__ import annotations
@@ -14,10 +14,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from segstream.settings import Settings
 
-__all__ = ["ALL_TOPICS", "PURCHASES", "PURCHASES_DLQ", "TOPICS", "TopicSpec", "declare"]
+__all__ = [
+    "ALL_TOPICS",
+    "CLOCK",
+    "CUSTOMER_SEGMENTS",
+    "PURCHASES",
+    "PURCHASES_DLQ",
+    "SEGMENT_CHANGES",
+    "TOPICS",
+    "TopicSpec",
+    "declare",
+]
 
 PURCHASES = "purchases"
 PURCHASES_DLQ = "purchases.dlq"
+CLOCK = "clock"
+SEGMENT_CHANGES = "segment-changes"
+CUSTOMER_SEGMENTS = "customer-segments"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +40,7 @@ class TopicSpec:
     name: str
     partitioned: bool  # True: ``Settings.partitions`` partitions keyed by customer_id; False: one
     description: str
+    compacted: bool = False  # cleanup.policy=compact: the latest value per key is kept
 
     def partitions(self, settings: Settings) -> int:
         return settings.partitions if self.partitioned else 1
@@ -35,6 +49,11 @@ class TopicSpec:
 TOPICS = (
     TopicSpec(PURCHASES, True, "purchase and refund events from producers, key = customer_id"),
     TopicSpec(PURCHASES_DLQ, False, "messages that broke the purchases contract, with the reason"),
+    TopicSpec(
+        CLOCK, False, "event-time clock ticks: evaluate segments up to as_of (one partition: one evaluator)"
+    ),
+    TopicSpec(SEGMENT_CHANGES, True, "one event per customer profile change, with before/after and reason"),
+    TopicSpec(CUSTOMER_SEGMENTS, True, "latest profile per customer, key = customer_id", compacted=True),
 )
 ALL_TOPICS = tuple(spec.name for spec in TOPICS)
 

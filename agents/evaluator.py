@@ -1,0 +1,143 @@
+"""One clock tick in: profiles re-evaluated up to it, changes published, state saved.
+
+Kept free of Faust (like ``agents.ingest``) so the unit tests drive it with the memory stores;
+``agents.worker`` feeds it from the one-partition ``clock`` topic, so one worker at a time
+evaluates. The order per tick makes a crash at any point harmless:
+
+1. wait until the workers have processed every ``purchases`` message the tick covers;
+2. read the agenda up to the tick and the logs of those customers;
+3. advance the evaluator in chunks of ``CHUNK_STEPS`` grid steps (a long catch-up streams its
+   changes out as it goes); after each chunk publish its changes, then save the state;
+4. remove the agenda entries read in step 2.
+
+A crash before a save re-runs that chunk from the saved state and republishes the same
+changes (same ``change_id``): delivery to subscribers is at least once, content deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from state.evaluate import Evaluator, EvaluatorConfig, evaluation_instants
+from state.profile_store import ProfileStore
+from state.profiles import Change
+from state.store import CustomerStore, parse_agenda_member
+from streams.outputs import Tick
+
+__all__ = ["CHUNK_STEPS", "PublishChanges", "SegmentEvaluator", "TickReport"]
+
+log = logging.getLogger(__name__)
+CHUNK_STEPS = 31
+PublishChanges = Callable[[Sequence[Change]], Awaitable[None]]
+"""Publish the changes (segment-changes and customer-segments); return once Kafka acked them."""
+
+
+@dataclass(frozen=True, slots=True)
+class TickReport:
+    as_of_ms: int
+    instants: int
+    changes: int
+    customers_due: int
+    seconds: float
+
+
+class SegmentEvaluator:
+    """Turns clock ticks into change events; caches the evaluator between ticks."""
+
+    def __init__(
+        self,
+        config: EvaluatorConfig,
+        store: CustomerStore,
+        profiles: ProfileStore,
+        publish: PublishChanges,
+        purchases_topic: str,
+        poll_s: float = 0.05,
+    ) -> None:
+        self.config = config
+        self._store = store
+        self._profiles = profiles
+        self._publish = publish
+        self._topic = purchases_topic
+        self._poll_s = poll_s
+        self._cached: tuple[int, Evaluator] | None = None  # (generation, evaluator)
+
+    async def on_tick(self, tick: Tick) -> TickReport | None:
+        """Evaluate up to ``tick.as_of_ms``; None if the clock is already there."""
+        started = time.perf_counter()
+        await self._wait_until_consumed(tick.offsets)
+        evaluator = await self._evaluator()
+        if evaluator.clock_ms is not None and tick.as_of_ms <= evaluator.clock_ms:
+            return None
+        entries = await self._store.due(tick.as_of_ms)
+        due: dict[str, list[int]] = {}
+        for member, score in entries:
+            due.setdefault(parse_agenda_member(member), []).append(score)
+        logs = await self._store.logs(sorted(due))
+        earliest = min((min(scores) - 1 for scores in due.values()), default=None)
+        start = evaluator.clock_ms if evaluator.clock_ms is not None else earliest
+        instants = [] if start is None else evaluation_instants(start, tick.as_of_ms, self.config.step_ms)
+        targets = [*instants[CHUNK_STEPS - 1 : -1 : CHUNK_STEPS], tick.as_of_ms] if instants else []
+        try:
+            total, previous = 0, None
+            for target in targets:
+                chunk = {
+                    c: logs[c]
+                    for c, scores in due.items()
+                    if any((previous is None or previous < s) and s <= target for s in scores)
+                }
+                changes = await asyncio.to_thread(evaluator.advance, target, chunk)
+                await self._publish(changes)
+                await self._save(evaluator)
+                total, previous = total + len(changes), target
+        except BaseException:
+            self._cached = None  # the in-memory evaluator may be half-way: reload from the store
+            raise
+        await self._store.done(entries)
+        return TickReport(tick.as_of_ms, len(instants), total, len(logs), time.perf_counter() - started)
+
+    async def _save(self, evaluator: Evaluator) -> None:
+        cutpoints = evaluator.cutpoints.to_json() if evaluator.cutpoints else None
+        generation = await self._profiles.save(
+            evaluator.clock_ms or 0,
+            cutpoints,
+            evaluator.model.snapshot(),
+            evaluator.take_dirty(),
+            evaluator.summary(),
+        )
+        self._cached = (generation, evaluator)
+
+    async def _evaluator(self) -> Evaluator:
+        generation = await self._profiles.generation()
+        if self._cached is not None and self._cached[0] == generation:
+            return self._cached[1]
+        saved = await self._profiles.load()
+        if saved is None:
+            evaluator = Evaluator(self.config)
+        else:
+            evaluator = Evaluator.restore(
+                self.config, saved.clock_ms, saved.cutpoints_json, saved.model, saved.records
+            )
+        self._cached = (generation, evaluator)
+        return evaluator
+
+    async def _wait_until_consumed(self, offsets: dict[int, int]) -> None:
+        waited_since = time.monotonic()
+        last_report = waited_since
+        while True:
+            consumed = await self._store.consumed(self._topic)
+            behind = {p: o for p, o in offsets.items() if o > 0 and consumed.get(p, 0) < o}
+            if not behind:
+                return
+            if time.monotonic() - last_report > 10:
+                last_report = time.monotonic()
+                log.warning(
+                    "clock tick waits for %s to be processed (partition: end offset) for %.0f s; consumed: %s",
+                    behind,
+                    last_report - waited_since,
+                    consumed,
+                )
+            await asyncio.sleep(self._poll_s)

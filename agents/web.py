@@ -1,0 +1,76 @@
+"""The worker's HTTP pages (Faust web): metrics, health, customer profiles, segment table.
+
+- ``GET /metrics``: Prometheus text;
+- ``GET /healthz``: ``{"status": "ok", "watermark_ms": ...}`` once Redis answers;
+- ``GET /customers/{customer_id}``: the customer's current profile and state as the segment
+  evaluator last saved them; 404 with ``{"error": ...}`` for a customer it has not seen;
+- ``GET /segments``: every named segment's and cluster's size and profile (mean R/F/M, value share).
+
+Any worker serves them: they read Redis, not the evaluator's memory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from agents import metrics
+from state.profile_store import ProfileStore
+from state.profiles import Profile
+from state.redis_store import RedisStore
+from streams.outputs import SCHEMA_VERSION, profile_fields, rfc3339
+
+__all__ = ["customer_document", "register_pages"]
+
+
+def customer_document(record: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, Any]:
+    """The JSON of ``GET /customers/{id}`` from the evaluator's saved row."""
+    as_of = int(summary["as_of_ms"]) if summary else None
+    last = record["last_ms"] if record["frequency"] > 0 else None
+    first = record["first_ms"] if record["frequency"] > 0 else None
+    profile = Profile(*record["profile"]) if record["profile"] is not None else None
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "customer_id": record["customer_id"],
+        "as_of": rfc3339(as_of) if as_of is not None else None,
+        "profile": profile_fields(profile) if profile else None,
+        "cluster_since": rfc3339(record["since_ms"]) if profile and profile.cluster is not None else None,
+        "state": {
+            "frequency": record["frequency"],
+            "purchase_days": record["purchase_days"],
+            "monetary": record["monetary_cents"] / 100,
+            "refunds": record["refunds"],
+            "first_purchase_at": rfc3339(first) if first is not None else None,
+            "last_purchase_at": rfc3339(last) if last is not None else None,
+            "recency_days": (as_of - last) // 86_400_000 if as_of is not None and last is not None else None,
+        },
+        "cutpoint_version": summary["cutpoint_version"] if summary else 0,
+        "model_version": summary["model_version"] if summary else 0,
+    }
+
+
+def register_pages(app: faust.App, store: RedisStore, profiles: ProfileStore) -> None:
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/healthz")
+    async def health(web: Any, request: Any) -> Any:
+        await store.ping()
+        return web.json({"status": "ok", "watermark_ms": await store.watermark()})
+
+    @app.page("/customers/{customer_id}")
+    async def customer(web: Any, request: Any, customer_id: str) -> Any:
+        record = await profiles.profile(customer_id)
+        if record is None:
+            return web.json({"error": f"unknown customer {customer_id!r}"}, status=404)
+        return web.json(customer_document(record, await profiles.summary()))
+
+    @app.page("/segments")
+    async def segments(web: Any, request: Any) -> Any:
+        summary = await profiles.summary()
+        if summary is None:
+            return web.json({"error": "no segments yet: the evaluator has not had a clock tick"}, status=404)
+        return web.json({"schema_version": SCHEMA_VERSION, **summary, "as_of": rfc3339(summary["as_of_ms"])})

@@ -1,0 +1,346 @@
+"""The segment evaluator: profiles re-evaluated at event-time instants, one pure step each.
+
+Why instants: scores rank a customer against the population, so evaluating in arrival order
+would make the change events depend on the order events arrived in. The evaluator instead
+moves an event-time clock over a fixed grid (every ``step_ms``, UTC midnights by default) plus
+the instant each clock tick names. At instant ``E`` it sees exactly the events that occurred
+before ``E``, so any arrival order (sorted, shuffled, resent) that delivered the same history
+before the tick gives the same profiles and the same change events.
+
+At each instant, in this order (:meth:`Evaluator.step`):
+
+1. customers with events newly before ``E`` get their state from their event log (``purchase``);
+2. customers whose R score fell under the current cut-points as time passed are found by a
+   range query over the sorted last-purchase times, not by a scan (``recency_decay``);
+3. if any buyer's state changed, a new cut-point version is computed at ``E`` and every buyer
+   is re-scored in one vector operation (``cutpoint_update`` for those it moves);
+4. the cluster model learns from the purchasing customers (customer-id order); when it
+   publishes a new version everyone is re-assigned (``model_update``); customers keep their
+   cluster for ``min_dwell_ms`` of event time before they may switch (hysteresis);
+5. every customer whose profile changed yields one :class:`~state.profiles.Change`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from state.clusters import ClusterConfig, SegmentModel
+from state.cutpoints import CutPoints, compute_cutpoints
+from state.features import features
+from state.population import NO_CLUSTER, NO_TIME, Population, feature_matrix
+from state.profiles import Change, LogEntry, Profile, Reason
+from state.rfm import DAY_MS, CustomerState, apply, purchase_day
+from state.segments import Preset
+from streams.contract import Purchase
+
+__all__ = ["Evaluator", "EvaluatorConfig", "evaluation_instants"]
+
+IntArray = npt.NDArray[np.int64]
+_EMPTY: IntArray = np.zeros(0, dtype=np.int64)
+
+
+def _evaluator_clusters() -> ClusterConfig:
+    # republish every 5,000 customer evaluations: each publication may move everyone
+    return ClusterConfig(k_max=6, publish_every=5000)
+
+
+@dataclass(frozen=True)
+class EvaluatorConfig:
+    preset: Preset
+    cluster: ClusterConfig = field(default_factory=_evaluator_clusters)
+    min_dwell_ms: int = 7 * DAY_MS
+    step_ms: int = DAY_MS
+
+
+def evaluation_instants(after_ms: int, to_ms: int, step_ms: int) -> list[int]:
+    """Grid instants in ``(after_ms, to_ms)`` and ``to_ms`` itself.
+
+    >>> evaluation_instants(0, 25, 10), evaluation_instants(5, 20, 10), evaluation_instants(9, 9, 10)
+    ([10, 20, 25], [10, 20], [])
+    """
+    if to_ms <= after_ms:
+        return []
+    first = (after_ms // step_ms + 1) * step_ms
+    return [*range(first, to_ms, step_ms), to_ms]
+
+
+class _Replay:
+    """One customer's log folded forward instant by instant (events before each instant)."""
+
+    __slots__ = ("customer_id", "days", "log", "next", "state")
+
+    def __init__(self, customer_id: str, log: Sequence[LogEntry]) -> None:
+        self.customer_id = customer_id
+        self.log = sorted(log)
+        self.next = 0
+        self.state: CustomerState | None = None
+        self.days: set[int] = set()
+
+    def advance(self, before_ms: int) -> CustomerState | None:
+        while self.next < len(self.log) and self.log[self.next].occurred_at_ms < before_ms:
+            e = self.log[self.next]
+            day = purchase_day(e.occurred_at_ms)
+            new_day = e.type == "purchase" and day not in self.days
+            self.days.add(day)
+            event = Purchase(e.event_id, self.customer_id, e.occurred_at_ms, e.amount_cents, type=e.type)
+            self.state = apply(self.state, event, new_purchase_day=new_day)
+            self.next += 1
+        return self.state
+
+    def pending_at(self, index: int) -> int | None:
+        return self.log[index].occurred_at_ms if index < len(self.log) else None
+
+
+class Evaluator:
+    """Profiles of the whole population, advanced by :meth:`advance` (pure: no I/O)."""
+
+    def __init__(
+        self,
+        config: EvaluatorConfig,
+        *,
+        clock_ms: int | None = None,
+        cutpoints: CutPoints | None = None,
+        model: SegmentModel | None = None,
+        population: Population | None = None,
+    ) -> None:
+        self.config = config
+        self.clock_ms = clock_ms
+        self.cutpoints = cutpoints
+        self.model = model or SegmentModel(config.cluster)
+        self.population = population or Population()
+        self.dirty: set[int] = set()  # rows changed since the store last saved them
+        self._sorted_last: tuple[IntArray, IntArray] | None = None  # (last times ascending, rows)
+        self._names = self.model.cluster_names()  # the names current profiles were published with
+        self._segment = {  # all 125 triples, looked up once
+            (r, f, m): config.preset.segment_for(r, f, m).segment
+            for r in range(1, 6)
+            for f in range(1, 6)
+            for m in range(1, 6)
+        }
+
+    # ------------------------------------------------------------------ the clock
+
+    def advance(self, to_ms: int, logs: Mapping[str, Sequence[LogEntry]]) -> list[Change]:
+        """Evaluate every instant up to ``to_ms`` given the full event logs of the customers due.
+
+        ``logs`` holds, for every customer with an event not yet evaluated, all their logged
+        events. Returns the changes in instant order, customers in id order within an instant.
+        """
+        replays = {c: _Replay(c, log) for c, log in sorted(logs.items()) if log}
+        start = self.clock_ms
+        if start is None:
+            if not replays:
+                return []
+            start = min(r.log[0].occurred_at_ms for r in replays.values())
+        instants = evaluation_instants(start, to_ms, self.config.step_ms)
+        due: dict[int, list[_Replay]] = {}
+        for replay in replays.values():
+            pending = replay.pending_at(0)
+            if pending is not None and instants:
+                first = min(bisect.bisect_right(instants, pending), len(instants) - 1)
+                due.setdefault(first, []).append(replay)
+        changes: list[Change] = []
+        for i, at_ms in enumerate(instants):
+            touched = due.pop(i, [])
+            states = []
+            for replay in touched:
+                state = replay.advance(at_ms)
+                if state is not None:
+                    states.append(state)
+                pending = replay.pending_at(replay.next)
+                if pending is not None and pending < to_ms:
+                    due.setdefault(bisect.bisect_right(instants, pending), []).append(replay)
+            changes += self.step(at_ms, states)
+        return changes
+
+    # ------------------------------------------------------------------ one instant
+
+    def step(self, at_ms: int, states: Sequence[CustomerState]) -> list[Change]:
+        """Evaluate instant ``at_ms`` after the customers' ``states`` (as of ``at_ms``) changed."""
+        pop, previous, old_cp = self.population, self.clock_ms, self.cutpoints
+        bought: list[int] = []
+        for state in sorted(states, key=lambda s: s.customer_id):
+            row, changed = pop.upsert(state)
+            if changed:
+                self.dirty.add(row)
+                if state.frequency > 0:
+                    bought.append(row)
+        decayed = self._decayed(previous, at_ms) if old_cp is not None and previous is not None else _EMPTY
+        buyers = pop.buyers()
+        if bought:
+            self._sorted_last = None
+            last, freq, money = (pop.column(n)[buyers] for n in ("last_ms", "frequency", "monetary_cents"))
+            version = 1 if old_cp is None else old_cp.version + 1
+            self.cutpoints = compute_cutpoints(last, freq, money, as_of_ms=at_ms, version=version)
+        self.clock_ms = at_ms
+        if self.cutpoints is None:
+            return []
+        bought_rows = np.asarray(bought, dtype=np.int64)
+        model_before = self.model.version
+        for row in bought_rows.tolist():
+            self.model.learn(features(pop.state(row), at_ms))
+        model_moved = self.model.version != model_before
+        # everyone is re-scored under new cut-points or a new model; otherwise the due and the decayed
+        candidates = buyers if bought or model_moved else np.union1d(decayed, bought_rows).astype(np.int64)
+        return self._rescore(at_ms, candidates, bought_rows, decayed, model_moved)
+
+    def _rescore(
+        self, at_ms: int, rows: IntArray, bought: IntArray, decayed: IntArray, model_moved: bool
+    ) -> list[Change]:
+        pop, cp = self.population, self.cutpoints
+        assert cp is not None
+        if rows.size == 0:
+            return []
+        age = at_ms - pop.column("last_ms")[rows]
+        r = 1 + (age[:, None] <= np.asarray(cp.max_age_ms)[None, :]).sum(axis=1)
+        f = 1 + (pop.column("frequency")[rows][:, None] >= np.asarray(cp.min_frequency)[None, :]).sum(axis=1)
+        m = 1 + (pop.column("monetary_cents")[rows][:, None] >= np.asarray(cp.min_monetary_cents)).sum(axis=1)
+        # clusters follow an RFM evaluation (purchase, decay, new scores) or a new model, not the
+        # mere drift of recency with time, so a quiet day does not reshuffle clusters
+        rescored = (r != pop.column("r")[rows]) | (f != pop.column("f")[rows]) | (m != pop.column("m")[rows])
+        if not model_moved:
+            rescored |= np.isin(rows, bought) | np.isin(rows, decayed)
+        cluster, since = self._clusters(at_ms, rows, rescored | model_moved)
+        names = self.model.cluster_names()
+        changes: list[Change] = []
+        bought_set, decayed_set = set(bought.tolist()), set(decayed.tolist())
+        old_r, old_f, old_m, old_cluster = (pop.column(n)[rows] for n in ("r", "f", "m", "cluster"))
+        moved = (r != old_r) | (f != old_f) | (m != old_m) | (cluster != old_cluster)
+        if model_moved:  # a republished model may rename a cluster its members stay in
+            renamed = [cid for cid, name in names.items() if self._names.get(cid, name) != name]
+            moved |= np.isin(cluster, np.asarray(renamed, dtype=np.int64))
+            self._names = names
+        for j in np.flatnonzero(moved).tolist():
+            row = int(rows[j])
+            cid = int(cluster[j])
+            rfm = (int(r[j]), int(f[j]), int(m[j]))
+            after = Profile(
+                *rfm,
+                self._segment[rfm],
+                None if cid == NO_CLUSTER else cid,
+                None if cid == NO_CLUSTER else names[cid],
+            )
+            before = pop.profiles[row]
+            if after == before:
+                continue
+            reason: Reason
+            if row in bought_set:
+                reason = "purchase"
+            elif row in decayed_set and before is not None and after.r_score != before.r_score:
+                reason = "recency_decay"
+            elif before is None or rfm != before[:3]:
+                reason = "cutpoint_update"
+            else:
+                reason = "model_update"
+            pop.set_profile(row, after, int(since[j]))
+            self.dirty.add(row)
+            changes.append(Change(pop.ids[row], at_ms, reason, before, after, cp.version, self.model.version))
+        return changes
+
+    def _clusters(
+        self, at_ms: int, rows: IntArray, evaluate: npt.NDArray[np.bool_]
+    ) -> tuple[IntArray, IntArray]:
+        """Cluster and since-when of ``rows`` at ``at_ms`` (only ``evaluate`` rows may move), held by the dwell."""
+        pop = self.population
+        current, since = pop.column("cluster")[rows].copy(), pop.column("since_ms")[rows].copy()
+        if not self.model.is_ready or not evaluate.any():
+            return current, since
+        at = np.flatnonzero(evaluate)
+        proposed = self.model.assign_rows(feature_matrix(pop, rows[at], at_ms))
+        retired = ~np.isin(current[at], np.asarray(sorted(self.model.cluster_names()), dtype=np.int64))
+        dwelt = (since[at] == NO_TIME) | (at_ms - since[at] >= self.config.min_dwell_ms)
+        switch = (proposed != current[at]) & (retired | dwelt)
+        current[at] = np.where(switch, proposed, current[at])
+        since[at] = np.where(switch, at_ms, since[at])
+        return current, since
+
+    def _decayed(self, previous: int, at_ms: int) -> IntArray:
+        """Buyers whose R score fell in ``(previous, at_ms]`` under the current cut-points.
+
+        R >= s while ``age <= max_age[s]``: the customers crossing a threshold between the two
+        instants have their last purchase in ``[previous - max_age, at_ms - max_age)``, a range
+        of the sorted last-purchase times, so only they are touched.
+        """
+        assert self.cutpoints is not None
+        if self._sorted_last is None:
+            rows = self.population.buyers()
+            last = self.population.column("last_ms")[rows]
+            order = np.argsort(last, kind="stable")
+            self._sorted_last = (last[order], rows[order])
+        times, rows = self._sorted_last
+        found = [
+            rows[
+                np.searchsorted(times, previous - limit, "left") : np.searchsorted(
+                    times, at_ms - limit, "left"
+                )
+            ]
+            for limit in self.cutpoints.max_age_ms
+        ]
+        return np.unique(np.concatenate(found)) if found else _EMPTY
+
+    # ------------------------------------------------------------------ persistence and reports
+
+    def take_dirty(self) -> list[dict[str, object]]:
+        """The rows changed since the last call, as records for the store (clears the set)."""
+        records = [self.population.record(row) for row in sorted(self.dirty)]
+        self.dirty.clear()
+        return records
+
+    @classmethod
+    def restore(
+        cls,
+        config: EvaluatorConfig,
+        clock_ms: int | None,
+        cutpoints_json: str | None,
+        model: bytes | None,
+        records: Sequence[Mapping[str, object]],
+    ) -> Evaluator:
+        """The evaluator saved as ``take_dirty`` records plus clock, cut-points and model."""
+        population = Population()
+        for record in sorted(records, key=lambda r: str(r["customer_id"])):
+            population.load_record(dict(record))
+        return cls(
+            config,
+            clock_ms=clock_ms,
+            cutpoints=CutPoints.from_json(cutpoints_json) if cutpoints_json else None,
+            model=SegmentModel.restore(model) if model else SegmentModel(config.cluster),
+            population=population,
+        )
+
+    def summary(self) -> dict[str, object]:
+        """Every named segment's and cluster's size and profile (mean R/F/M, value share)."""
+        pop = self.population
+        rows = np.asarray([i for i, p in enumerate(pop.profiles) if p is not None], dtype=np.int64)
+        as_of = self.clock_ms or 0
+        recency = (as_of - pop.column("last_ms")[rows]) / DAY_MS
+        freq, money = pop.column("frequency")[rows], pop.column("monetary_cents")[rows]
+        total_value = max(int(np.maximum(money, 0).sum()), 1)
+
+        def group(mask: npt.NDArray[np.bool_]) -> dict[str, object]:
+            n = int(mask.sum())
+            return {
+                "customers": n,
+                "share": round(n / max(rows.size, 1), 4),
+                "mean_recency_days": round(float(recency[mask].mean()), 2) if n else None,
+                "mean_frequency": round(float(freq[mask].mean()), 3) if n else None,
+                "mean_monetary": round(float(money[mask].mean()) / 100, 2) if n else None,
+                "value_share": round(int(np.maximum(money[mask], 0).sum()) / total_value, 4),
+            }
+
+        segment = np.asarray([pop.profiles[i].rfm_segment for i in rows.tolist()], dtype=object)
+        cluster = pop.column("cluster")[rows]
+        names = self.model.cluster_names()
+        return {
+            "as_of_ms": as_of,
+            "customers": int(rows.size),
+            "cutpoint_version": self.cutpoints.version if self.cutpoints else 0,
+            "model_version": self.model.version,
+            "preset": self.config.preset.name,
+            "segments": [{"segment": s, **group(segment == s)} for s in self.config.preset.segments],
+            "clusters": [{"cluster": c, "name": names[c], **group(cluster == c)} for c in sorted(names)],
+        }

@@ -1,0 +1,131 @@
+"""The JSON segstream publishes for subscribers, and the clock ticks it reads.
+
+- ``segment-changes`` (key customer_id): one :func:`change_message` per profile change;
+- ``customer-segments`` (compacted, key customer_id): :func:`profile_message`, the latest
+  profile per customer, for a subscriber to bootstrap from;
+- ``clock`` (one partition): :func:`tick_message` / :func:`decode_tick`: "every purchase that
+  occurred before ``as_of`` has been published", with the ``purchases`` end offsets at that
+  moment so the evaluator first waits until the workers have folded them.
+
+Schemas: ``schemas/segment-change.schema.json``, ``customer-segment.schema.json``,
+``clock-tick.schema.json``; AsyncAPI: ``docs/asyncapi.yaml``.
+
+>>> decode_tick(tick_message(86_400_000, {0: 12}, source="cli"))
+Tick(as_of_ms=86400000, offsets={0: 12}, source='cli')
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+from state.profiles import Change, Profile
+from state.segments import Preset
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "InvalidTick",
+    "Tick",
+    "change_message",
+    "decode_tick",
+    "profile_fields",
+    "profile_message",
+    "rfc3339",
+    "tick_message",
+]
+
+SCHEMA_VERSION = 1
+
+
+def rfc3339(ms: int) -> str:
+    """Epoch milliseconds as RFC 3339 UTC with milliseconds.
+
+    >>> rfc3339(0)
+    '1970-01-01T00:00:00.000Z'
+    """
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def profile_fields(profile: Profile) -> dict[str, Any]:
+    return profile._asdict()
+
+
+def _rule(preset: Preset, profile: Profile) -> dict[str, Any]:
+    rule = preset.segment_for(profile.r_score, profile.f_score, profile.m_score)
+    return {
+        "preset": preset.name,
+        "preset_version": preset.version,
+        "segment": rule.segment,
+        "r": list(rule.r),
+        "f": list(rule.f),
+        "m": list(rule.m),
+    }
+
+
+def change_message(change: Change, preset: Preset) -> bytes:
+    """The ``segment-changes`` value of one change."""
+    return json.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "change_id": change.change_id,
+            "customer_id": change.customer_id,
+            "occurred_at": rfc3339(change.at_ms),
+            "reason": change.reason,
+            "before": None if change.before is None else profile_fields(change.before),
+            "after": profile_fields(change.after),
+            "rule": _rule(preset, change.after),
+            "cutpoint_version": change.cutpoint_version,
+            "model_version": change.model_version,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def profile_message(change: Change, preset: Preset) -> bytes:
+    """The ``customer-segments`` value after ``change`` (the customer's current profile)."""
+    return json.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "customer_id": change.customer_id,
+            "as_of": rfc3339(change.at_ms),
+            **profile_fields(change.after),
+            "rule": _rule(preset, change.after),
+            "cutpoint_version": change.cutpoint_version,
+            "model_version": change.model_version,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+class Tick(NamedTuple):
+    as_of_ms: int
+    offsets: dict[int, int]  # purchases partition -> end offset when the tick was sent
+    source: str
+
+
+class InvalidTick(ValueError):
+    """A ``clock`` message that is not a tick."""
+
+
+def tick_message(as_of_ms: int, offsets: Mapping[int, int], source: str) -> bytes:
+    return json.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "as_of": rfc3339(as_of_ms),
+            "as_of_ms": as_of_ms,
+            "purchases_offsets": {str(p): o for p, o in sorted(offsets.items())},
+            "source": source,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def decode_tick(raw: bytes) -> Tick:
+    try:
+        data = json.loads(raw)
+        offsets = {int(p): int(o) for p, o in data["purchases_offsets"].items()}
+        return Tick(int(data["as_of_ms"]), offsets, str(data.get("source", "")))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InvalidTick(f"clock message is not a tick ({exc!r}): {raw[:200]!r}") from None
