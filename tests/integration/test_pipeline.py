@@ -88,6 +88,20 @@ def test_cdnow_master_replay_equals_pandas(
         row = next(line for line in table.splitlines() if line.startswith(str(name)))
         assert row[len(str(name)) :].split()[0] == str(size), row
 
+    # the live path: the replay's last clock tick evaluates the whole history; a subscriber that
+    # bootstraps from customer-segments then holds exactly the exported scores, segments, clusters
+    from tests.integration.test_segments_live import (
+        assert_profiles_equal_export,
+        latest_profiles,
+        wait_for_clock,
+    )
+
+    last = int(history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").max())
+    wait_for_clock(settings, last + 1, worker, timeout_s=600)
+    clustered = export_customers(settings, tmp_path / "clustered.parquet")
+    assert clustered["cluster"].notna().all()
+    assert_profiles_equal_export(latest_profiles(settings), clustered)
+
 
 def assert_p_alive_is_the_closed_form(settings: Settings, live: pd.DataFrame) -> None:
     """Every exported p_alive equals the formula on (x, t_x, T) and the parameters stored in Redis."""

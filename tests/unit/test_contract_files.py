@@ -27,7 +27,7 @@ except ModuleNotFoundError:  # repo root not on sys.path (plain `pytest` without
     sys.path.insert(0, str(ROOT))
     from tests.schema_helpers import SCHEMA_DIR, load_schema, validate, validate_json, validator_for
 
-SCHEMA_NAMES = ["purchase", "purchase-dlq"]
+SCHEMA_NAMES = ["purchase", "purchase-dlq", "segment-change", "customer-segment", "clock-tick"]
 
 
 def _yaml(relpath: str) -> Any:
@@ -416,8 +416,11 @@ def test_asyncapi_refs_resolve(asyncapi: dict[str, Any]) -> None:
     refs = _refs(asyncapi)
     external = [ref for ref in refs if not ref.startswith("#")]
     assert sorted({ref.split("#")[0] for ref in external}) == [
+        "../schemas/clock-tick.schema.json",
+        "../schemas/customer-segment.schema.json",
         "../schemas/purchase-dlq.schema.json",
         "../schemas/purchase.schema.json",
+        "../schemas/segment-change.schema.json",
     ]
     for ref in refs:
         target, _, fragment = ref.partition("#")

@@ -1,0 +1,216 @@
+"""Live segments on real services: change events, the compacted profile topic, the clock, HTTP.
+
+A worker process folds purchases and evaluates segments at the clock ticks the replay (or the
+``segstream clock`` command) sends; these tests read what a marketing system would read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from segstream.kafka_io import Publisher, read_topic
+from segstream.replay import replay_history
+from segstream.settings import Settings
+from segstream.sources import load_cdnow, wire_events
+from state.profiles import Change, Profile, fold_changes
+from state.redis_profiles import RedisProfileStore
+from state.redis_store import RedisStore
+from streams.topics import CUSTOMER_SEGMENTS, PURCHASES, SEGMENT_CHANGES
+from tests.conftest import WorkerFactory, wait_for_stats
+from tests.integration.test_pipeline import export_customers, run_cli
+from tests.schema_helpers import validate
+
+pytestmark = pytest.mark.integration
+
+SAMPLE_EVENTS, SAMPLE_CUSTOMERS = 6_919, 2_357
+PROFILE_KEYS = ("r_score", "f_score", "m_score", "rfm_segment", "cluster", "cluster_name")
+
+
+def evaluator_clock(settings: Settings) -> int | None:
+    async def go() -> int | None:
+        profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+        try:
+            summary = await profiles.summary()
+            return int(summary["as_of_ms"]) if summary else None
+        finally:
+            await profiles.close()
+
+    return asyncio.run(go())
+
+
+def watermark(settings: Settings) -> int:
+    async def go() -> int | None:
+        store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+        try:
+            return await store.watermark()
+        finally:
+            await store.close()
+
+    value = asyncio.run(go())
+    assert value is not None
+    return value
+
+
+def wait_for_clock(settings: Settings, at_ms: int, worker: Any, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while evaluator_clock(settings) != at_ms:
+        assert worker.poll() is None, f"worker exited with {worker.returncode}"
+        assert time.monotonic() < deadline, (
+            f"evaluator clock {evaluator_clock(settings)} never reached {at_ms}"
+        )
+        time.sleep(0.25)
+
+
+def changes_of(settings: Settings) -> list[dict[str, Any]]:
+    return [json.loads(m.value) for m in read_topic(settings, settings.topic(SEGMENT_CHANGES))]
+
+
+def latest_profiles(settings: Settings) -> dict[str, dict[str, Any]]:
+    """What a new subscriber bootstraps from: the last customer-segments value per key."""
+    latest: dict[str, dict[str, Any]] = {}
+    for m in read_topic(settings, settings.topic(CUSTOMER_SEGMENTS)):
+        assert m.key is not None
+        latest[m.key.decode()] = json.loads(m.value)
+    return latest
+
+
+def profile(doc: dict[str, Any] | None) -> Profile | None:
+    return None if doc is None else Profile(*(doc[k] for k in PROFILE_KEYS))
+
+
+def as_changes(docs: list[dict[str, Any]]) -> list[Change]:
+    return [
+        Change(
+            d["customer_id"],
+            0,
+            d["reason"],
+            profile(d["before"]),
+            profile(d["after"]) or Profile(0, 0, 0, "", None, None),
+            d["cutpoint_version"],
+            d["model_version"],
+        )
+        for d in docs
+    ]
+
+
+def assert_profiles_equal_export(latest: dict[str, dict[str, Any]], live: pd.DataFrame) -> None:
+    assert set(latest) == set(live["customer_id"])
+    rows = live.set_index("customer_id")
+    for customer, doc in latest.items():
+        row = rows.loc[customer]
+        expected = (int(row["r_score"]), int(row["f_score"]), int(row["m_score"]), row["rfm_segment"])
+        assert (doc["r_score"], doc["f_score"], doc["m_score"], doc["rfm_segment"]) == expected, customer
+        cluster = None if pd.isna(row["cluster"]) else int(row["cluster"])
+        assert (doc["cluster"], doc["cluster_name"]) == (
+            cluster,
+            row["cluster_name"] if cluster is not None else None,
+        )
+
+
+def publish_shuffled_with_resends(settings: Settings, history: pd.DataFrame, seed: int) -> None:
+    rng = random.Random(seed)
+    messages = list(wire_events(history))
+    messages += rng.sample(messages, len(messages) // 10)  # producer resends: same event_id
+    rng.shuffle(messages)
+    publisher = Publisher(settings)
+    try:
+        for key, value in messages:
+            publisher.send(settings.topic(PURCHASES), key, value)
+        last = int(history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").max())
+        publisher.tick(settings, last + 1, source="test")
+    finally:
+        publisher.close()
+
+
+def get(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_sorted_and_shuffled_replays_publish_the_same_changes_and_profiles(
+    settings: Settings, start_worker: WorkerFactory, tmp_path: Path
+) -> None:
+    history = load_cdnow(sample=True)
+    sorted_settings = settings.model_copy(update={"web_enabled": True})
+    shuffled_settings = settings.model_copy(update={"namespace": settings.namespace + "s"})
+    from segstream.kafka_io import ensure_topics
+
+    ensure_topics(shuffled_settings)
+    sorted_worker = start_worker(sorted_settings, "sorted")
+    shuffled_worker = start_worker(shuffled_settings, "shuffled")
+
+    replay_history(history, sorted_settings, progress=False, tick_every=1000)  # ticks as it goes
+    publish_shuffled_with_resends(shuffled_settings, history, seed=5)  # one tick at the end
+    for s, w in ((sorted_settings, sorted_worker), (shuffled_settings, shuffled_worker)):
+        wait_for_stats(s, lambda st: st.applied >= SAMPLE_EVENTS, [w])
+    end = watermark(sorted_settings) + 1
+    for s, w in ((sorted_settings, sorted_worker), (shuffled_settings, shuffled_worker)):
+        wait_for_clock(s, end, w)
+
+    changes, shuffled_changes = changes_of(sorted_settings), changes_of(shuffled_settings)
+    assert len(changes) > 10_000
+    assert Counter(json.dumps(c, sort_keys=True) for c in changes) == Counter(
+        json.dumps(c, sort_keys=True) for c in shuffled_changes
+    )
+    assert {c["reason"] for c in changes} == {"purchase", "recency_decay", "cutpoint_update", "model_update"}
+    for doc in changes[:200] + changes[-200:]:
+        validate("segment-change", doc)
+
+    latest = latest_profiles(sorted_settings)
+    assert latest == latest_profiles(shuffled_settings)
+    assert len(latest) == SAMPLE_CUSTOMERS
+    folded = fold_changes(as_changes(changes))  # change events in topic order, per customer
+    assert {c: profile(doc) for c, doc in latest.items()} == folded
+    for doc in list(latest.values())[:200]:
+        validate("customer-segment", doc)
+
+    live = export_customers(sorted_settings, tmp_path / "customers.parquet")
+    assert_profiles_equal_export(latest, live)
+
+    # HTTP, as a person or a system asks
+    base = f"http://127.0.0.1:{sorted_settings.web_port}"
+    customer = live.iloc[7]
+    status, doc = get(f"{base}/customers/{customer['customer_id']}")
+    assert status == 200
+    assert doc["profile"] == {k: latest[customer["customer_id"]][k] for k in PROFILE_KEYS}
+    assert doc["state"]["frequency"] == int(customer["frequency"])
+    assert doc["state"]["monetary"] == pytest.approx(float(customer["monetary"]))
+    status, missing = get(f"{base}/customers/no-such-customer")
+    assert (status, missing) == (404, {"error": "unknown customer 'no-such-customer'"})
+    status, table = get(f"{base}/segments")
+    assert status == 200 and table["customers"] == SAMPLE_CUSTOMERS
+    sizes = Counter(doc["rfm_segment"] for doc in latest.values())
+    assert {s["segment"]: s["customers"] for s in table["segments"]} == {
+        s["segment"]: sizes.get(s["segment"], 0) for s in table["segments"]
+    }
+    assert sum(s["value_share"] for s in table["segments"]) == pytest.approx(1, abs=1e-3)
+    assert sum(c["customers"] for c in table["clusters"]) == sum(
+        1 for d in latest.values() if d["cluster"] is not None
+    )
+
+    # a year of silence: the clock moves, customers slide down, nothing else happens
+    assert run_cli(sorted_settings, "clock", "advance", "--by", "365").startswith("clock tick sent")
+    wait_for_clock(sorted_settings, end + 365 * 86_400_000, sorted_worker)
+    seen = {c["change_id"] for c in changes}
+    decayed = [c for c in changes_of(sorted_settings) if c["change_id"] not in seen]
+    assert len(decayed) == len(changes_of(sorted_settings)) - len(changes)
+    assert decayed and {c["reason"] for c in decayed} == {"recency_decay"}
+    assert all(c["after"]["r_score"] < c["before"]["r_score"] for c in decayed)
+    landed = Counter(c["after"]["rfm_segment"] for c in decayed)
+    assert landed["At Risk"] + landed["Hibernating"] + landed["Lost"] > len(decayed) / 2
+    after_year = latest_profiles(sorted_settings)
+    assert sum(doc["r_score"] for doc in after_year.values()) < sum(doc["r_score"] for doc in latest.values())

@@ -1,0 +1,253 @@
+"""The segment evaluator on its own: determinism, decay, cut-points, dwell, restore (pure, no I/O)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from functools import cache
+
+import numpy as np
+import pytest
+
+from segstream.sources import load_cdnow
+from state.clusters import ClusterConfig
+from state.cutpoints import scores_at
+from state.evaluate import Evaluator, EvaluatorConfig, evaluation_instants
+from state.profiles import Change, LogEntry, Profile, fold_changes, state_from_log
+from state.rfm import DAY_MS
+from state.segments import load_preset, score_customers
+
+PRESET = load_preset("rfm11")
+CONFIG = EvaluatorConfig(PRESET)
+Log = dict[str, list[LogEntry]]
+
+
+@cache
+def cdnow_sample() -> tuple[tuple[str, LogEntry], ...]:
+    frame = load_cdnow(sample=True)
+    times = frame["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").tolist()
+    cents = (frame["amount"] * 100).round().astype(int).tolist()
+    return tuple(
+        (c, LogEntry(t, e, "purchase", a))
+        for c, t, e, a in zip(frame["customer_id"], times, frame["event_id"], cents, strict=True)
+    )
+
+
+def run(
+    entries: Sequence[tuple[str, LogEntry]], ticks: Iterable[int], evaluator: Evaluator | None = None
+) -> tuple[Evaluator, list[Change]]:
+    """Feed entries in the given arrival order; before each tick, every entry that occurred before it."""
+    evaluator = evaluator or Evaluator(CONFIG)
+    logs: Log = defaultdict(list)
+    pending = list(entries)
+    changes: list[Change] = []
+    for tick in ticks:
+        due = {c for c, e in pending if e.occurred_at_ms < tick}
+        for c, e in [p for p in pending if p[1].occurred_at_ms < tick]:
+            logs[c].append(e)
+        pending = [p for p in pending if p[1].occurred_at_ms >= tick]
+        changes += evaluator.advance(tick, {c: logs[c] for c in due})
+    return evaluator, changes
+
+
+def key(change: Change) -> tuple[object, ...]:
+    return (
+        change.customer_id,
+        change.at_ms,
+        change.reason,
+        change.before,
+        change.after,
+        change.cutpoint_version,
+        change.model_version,
+    )
+
+
+@cache
+def sorted_run() -> tuple[Evaluator, list[Change], int]:
+    entries = sorted(cdnow_sample(), key=lambda p: p[1].occurred_at_ms)
+    end = max(e.occurred_at_ms for _, e in entries) + 1
+    evaluator, changes = run(
+        entries,
+        [*range(entries[0][1].occurred_at_ms // DAY_MS * DAY_MS + 10 * DAY_MS, end, 10 * DAY_MS), end],
+    )
+    return evaluator, changes, end
+
+
+def test_shuffled_arrival_and_other_ticks_give_the_same_changes_and_profiles() -> None:
+    evaluator, changes, end = sorted_run()
+    shuffled = list(cdnow_sample())
+    random.Random(3).shuffle(shuffled)
+    other, other_changes = run(shuffled, [end])  # one tick at the end, everything out of order
+    assert len(changes) > 10_000
+    assert Counter(map(key, changes)) == Counter(map(key, other_changes))
+    assert dict(zip(evaluator.population.ids, evaluator.population.profiles, strict=True)) == dict(
+        zip(other.population.ids, other.population.profiles, strict=True)
+    )
+    assert {c.reason for c in changes} == {"purchase", "recency_decay", "cutpoint_update", "model_update"}
+
+
+def test_folding_each_customers_changes_reproduces_the_final_profile() -> None:
+    evaluator, changes, _ = sorted_run()
+    folded = fold_changes(changes)
+    final = {c: p for c, p in zip(evaluator.population.ids, evaluator.population.profiles, strict=True) if p}
+    assert folded == final
+    assert len(final) == 2357
+
+
+def test_final_scores_are_the_exact_rank_formula_and_the_preset_segment() -> None:
+    evaluator, _, end = sorted_run()
+    pop = evaluator.population
+    exact = score_customers(pop.state(i) for i in range(len(pop)))
+    for i, customer in enumerate(pop.ids):
+        profile = pop.profiles[i]
+        assert profile is not None
+        assert profile[:3] == exact[customer], customer
+        assert profile.rfm_segment == PRESET.segment_for(*exact[customer]).segment
+    assert evaluator.clock_ms == end
+
+
+def test_a_silent_year_moves_customers_down_by_recency_decay_only() -> None:
+    evaluator, _, end = sorted_run()
+    restored = Evaluator.restore(
+        CONFIG,
+        evaluator.clock_ms,
+        evaluator.cutpoints.to_json() if evaluator.cutpoints else None,
+        evaluator.model.snapshot(),
+        [evaluator.population.record(i) for i in range(len(evaluator.population))],
+    )
+    changes = restored.advance(end + 365 * DAY_MS, {})
+    assert changes and {c.reason for c in changes} == {"recency_decay"}
+    assert all(c.before is not None and c.after.r_score < c.before.r_score for c in changes)
+    assert all(c.after[1:3] == c.before[1:3] for c in changes if c.before)  # F and M stay
+    landed = Counter(c.after.rfm_segment for c in changes)
+    assert landed["At Risk"] + landed["Hibernating"] + landed["Lost"] > len(changes) / 2
+    assert restored.cutpoints is not None and evaluator.cutpoints is not None
+    assert restored.cutpoints.version == evaluator.cutpoints.version  # time alone never re-versions
+
+
+def test_restore_then_continue_equals_running_straight_through() -> None:
+    entries = sorted(cdnow_sample(), key=lambda p: p[1].occurred_at_ms)
+    end = max(e.occurred_at_ms for _, e in entries) + 1
+    middle = entries[len(entries) // 2][1].occurred_at_ms // DAY_MS * DAY_MS
+    _, straight_changes = run(entries, [middle, end])
+    first, first_changes = run(entries, [middle])
+    records = first.take_dirty()
+    assert len(records) == len(first.population)
+    restored = Evaluator.restore(
+        CONFIG,
+        first.clock_ms,
+        first.cutpoints.to_json() if first.cutpoints else None,
+        first.model.snapshot(),
+        records,
+    )
+    logs: Log = defaultdict(list)
+    for c, e in entries:
+        logs[c].append(e)
+    due = {c for c, e in entries if e.occurred_at_ms >= middle}
+    rest = restored.advance(end, {c: logs[c] for c in due})
+    assert Counter(map(key, first_changes + rest)) == Counter(map(key, straight_changes))
+
+
+def test_decay_range_query_finds_exactly_the_customers_whose_r_falls() -> None:
+    evaluator, _, end = sorted_run()
+    cp = evaluator.cutpoints
+    assert cp is not None
+    pop = evaluator.population
+    for later in (end + DAY_MS, end + 30 * DAY_MS, end + 200 * DAY_MS):
+        found = set(evaluator._decayed(end, later).tolist())
+        brute = {
+            i
+            for i in pop.buyers().tolist()
+            if scores_at(cp, int(pop.column("last_ms")[i]), 1, 0, later)[0]
+            != scores_at(cp, int(pop.column("last_ms")[i]), 1, 0, end)[0]
+        }
+        assert found == brute and (later == end + DAY_MS or found)
+
+
+def test_a_late_event_is_evaluated_at_the_next_tick_as_a_purchase() -> None:
+    day = 10_000 * DAY_MS
+    a, b = LogEntry(day + 5, "a1", "purchase", 1000), LogEntry(day + 7, "b1", "purchase", 500)
+    evaluator = Evaluator(CONFIG)
+    first = evaluator.advance(day + DAY_MS, {"a": [a]})
+    assert [(c.customer_id, c.reason) for c in first] == [("a", "purchase")]
+    late = evaluator.advance(day + 2 * DAY_MS, {"b": [b]})  # b occurred before the clock, arrived after
+    assert ("b", "purchase") in [(c.customer_id, c.reason) for c in late]
+    assert all(c.at_ms == day + 2 * DAY_MS for c in late)
+
+
+def test_refund_only_customers_get_no_profile_and_refunds_move_m() -> None:
+    day = 10_000 * DAY_MS
+    logs = {
+        "a": [LogEntry(day, "a1", "purchase", 10_000)],
+        "b": [LogEntry(day, "b1", "purchase", 5_000)],
+        "r": [LogEntry(day, "r1", "refund", -500)],
+    }
+    evaluator = Evaluator(CONFIG)
+    changes = evaluator.advance(day + DAY_MS, logs)
+    assert {c.customer_id for c in changes} == {"a", "b"}
+    logs["a"].append(LogEntry(day + DAY_MS + 1, "a2", "refund", -9_000))
+    after = evaluator.advance(day + 3 * DAY_MS, {"a": logs["a"]})
+    by_customer = {c.customer_id: c for c in after}
+    assert (
+        by_customer["a"].reason == "purchase"
+        and by_customer["a"].after.m_score < by_customer["a"].before.m_score
+    )  # type: ignore[union-attr]
+
+
+def test_dwell_holds_a_customer_in_their_cluster() -> None:
+    config = EvaluatorConfig(
+        PRESET, ClusterConfig(k_max=4, warmup=40, publish_every=40), min_dwell_ms=30 * DAY_MS
+    )
+    rng = random.Random(1)
+    logs: Log = defaultdict(list)
+    for i in range(80):  # two kinds of customers: small spenders and big spenders
+        logs[f"c{i:02}"].append(
+            LogEntry(
+                10_000 * DAY_MS + i, f"e{i}", "purchase", 1_000 if i % 2 else 90_000 + rng.randint(0, 99)
+            )
+        )
+    evaluator = Evaluator(config)
+    evaluator.advance(10_001 * DAY_MS, logs)
+    evaluator.advance(10_002 * DAY_MS, {c: log for c, log in logs.items()})
+    row = evaluator.population.index["c01"]
+    cluster, since = (
+        int(evaluator.population.column("cluster")[row]),
+        int(evaluator.population.column("since_ms")[row]),
+    )
+    assert evaluator.model.is_ready and cluster >= 0
+    # c01 turns into a big spender: the model proposes the big spenders' cluster, the dwell says wait
+    logs["c01"].append(LogEntry(10_003 * DAY_MS, "big", "purchase", 500_000))
+    evaluator.advance(10_004 * DAY_MS, {"c01": logs["c01"]})
+    assert int(evaluator.population.column("cluster")[row]) == cluster
+    features_now = np.asarray([[np.log1p(2), np.log1p(5010), 1.0, 2505.0, 4.0, 3.0]])
+    proposed = int(evaluator.model.assign_rows(features_now)[0])
+    assert proposed != cluster
+    logs["c01"].append(LogEntry(since + 40 * DAY_MS, "big2", "purchase", 500_000))
+    changes = evaluator.advance(since + 41 * DAY_MS, {"c01": logs["c01"]})
+    moved = [c for c in changes if c.customer_id == "c01"]
+    assert moved and moved[-1].after.cluster != cluster
+
+
+def test_state_from_log_is_the_rfm_fold() -> None:
+    entries = [e for c, e in cdnow_sample() if c == "00004"]
+    state = state_from_log("00004", entries, 10**15)
+    assert state is not None and state.frequency == len(entries)
+    assert state.monetary_cents == sum(e.amount_cents for e in entries)
+
+
+def test_evaluation_instants_cover_the_grid_and_the_tick() -> None:
+    assert evaluation_instants(DAY_MS - 1, 3 * DAY_MS + 5, DAY_MS) == [
+        DAY_MS,
+        2 * DAY_MS,
+        3 * DAY_MS,
+        3 * DAY_MS + 5,
+    ]
+    assert evaluation_instants(DAY_MS, DAY_MS, DAY_MS) == []
+
+
+def test_fold_changes_rejects_a_broken_chain() -> None:
+    p = Profile(1, 1, 1, "Lost", None, None)
+    q = Profile(2, 1, 1, "Hibernating", None, None)
+    with pytest.raises(ValueError, match="missing or out of order"):
+        fold_changes([Change("c", 1, "purchase", None, p, 1, 0), Change("c", 2, "purchase", q, p, 1, 0)])

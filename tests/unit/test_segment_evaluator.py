@@ -1,0 +1,120 @@
+"""agents.evaluator with the in-memory stores: ticks, the ingest barrier, crashes, reloads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+
+import pytest
+
+from agents.evaluator import SegmentEvaluator
+from agents.ingest import RawMessage, ingest_batch
+from state.evaluate import EvaluatorConfig
+from state.profile_store import MemoryProfileStore
+from state.profiles import Change, fold_changes
+from state.rfm import DAY_MS
+from state.segments import load_preset
+from state.store import MemoryStore
+from streams.outputs import Tick
+
+TOPIC = "purchases"
+DAY0 = 10_000 * DAY_MS
+
+
+class Outbox:
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.changes: list[Change] = []
+        self.fail_after = fail_after
+
+    async def __call__(self, changes: Sequence[Change]) -> None:
+        if self.fail_after is not None and len(self.changes) + len(changes) > self.fail_after:
+            raise RuntimeError("broker gone")
+        self.changes += changes
+
+
+def message(offset: int, customer: str, day: int, amount: float, partition: int = 0) -> RawMessage:
+    at = DAY0 + day * DAY_MS + offset
+    value = f'{{"event_id":"e{offset}","customer_id":"{customer}","occurred_at":{at},"amount":{amount}}}'
+    return RawMessage(TOPIC, partition, offset, customer.encode(), value.encode())
+
+
+async def no_letters(letters: object) -> None:
+    return None
+
+
+def history() -> list[RawMessage]:
+    return [message(i, f"c{i % 7}", day=i // 3, amount=10 + (i * 37) % 90) for i in range(60)]
+
+
+def evaluator(store: MemoryStore, profiles: MemoryProfileStore, outbox: Outbox) -> SegmentEvaluator:
+    return SegmentEvaluator(
+        EvaluatorConfig(load_preset("rfm11")), store, profiles, outbox, TOPIC, poll_s=0.01
+    )
+
+
+async def test_ticks_evaluate_what_was_ingested_and_replaying_a_tick_does_nothing() -> None:
+    store, profiles, outbox = MemoryStore(), MemoryProfileStore(), Outbox()
+    await ingest_batch(history(), store, no_letters)
+    seg = evaluator(store, profiles, outbox)
+    report = await seg.on_tick(Tick(DAY0 + 25 * DAY_MS, {0: 60}, "test"))
+    assert report is not None and report.changes == len(outbox.changes) > 7
+    assert await seg.on_tick(Tick(DAY0 + 25 * DAY_MS, {0: 60}, "test")) is None
+    assert await store.due(DAY0 + 25 * DAY_MS) == []  # the agenda is done
+    saved = await profiles.profile("c3")
+    assert saved is not None and saved["frequency"] == sum(1 for i in range(60) if i % 7 == 3)
+    folded = fold_changes(outbox.changes)
+    assert {c: list(p) for c, p in folded.items()} == {
+        c: (await profiles.profile(c) or {})["profile"] for c in folded
+    }
+
+
+async def test_a_tick_waits_until_the_workers_processed_what_it_covers() -> None:
+    store, profiles, outbox = MemoryStore(), MemoryProfileStore(), Outbox()
+    messages = history()
+    await ingest_batch(messages[:30], store, no_letters)
+    seg = evaluator(store, profiles, outbox)
+    tick = asyncio.create_task(seg.on_tick(Tick(DAY0 + 25 * DAY_MS, {0: 60}, "test")))
+    await asyncio.sleep(0.1)
+    assert not tick.done() and outbox.changes == []
+    await ingest_batch(messages[30:], store, no_letters)
+    report = await asyncio.wait_for(tick, 5)
+    assert report is not None and {c.customer_id for c in outbox.changes} == {f"c{i}" for i in range(7)}
+
+
+async def test_a_crash_while_publishing_repeats_the_same_changes_then_goes_on() -> None:
+    reference = Outbox()
+    store = MemoryStore()
+    await ingest_batch(history(), store, no_letters)
+    await evaluator(store, MemoryProfileStore(), reference).on_tick(Tick(DAY0 + 25 * DAY_MS, {}, "t"))
+
+    store, profiles, failing = MemoryStore(), MemoryProfileStore(), Outbox(fail_after=5)
+    await ingest_batch(history(), store, no_letters)
+    seg = evaluator(store, profiles, failing)
+    with pytest.raises(RuntimeError, match="broker gone"):
+        await seg.on_tick(Tick(DAY0 + 25 * DAY_MS, {}, "t"))
+    assert await store.due(DAY0 + 25 * DAY_MS)  # nothing marked done
+    failing.fail_after = None
+    await seg.on_tick(Tick(DAY0 + 25 * DAY_MS, {}, "t"))
+    key = [(c.change_id, c.reason, c.after) for c in reference.changes]
+    assert Counter((c.change_id, c.reason, c.after) for c in failing.changes) == Counter(key)
+
+
+async def test_another_worker_taking_over_reloads_the_saved_state() -> None:
+    store, profiles = MemoryStore(), MemoryProfileStore()
+    first_box, second_box = Outbox(), Outbox()
+    messages = history()
+    await ingest_batch(messages[:30], store, no_letters)
+    await evaluator(store, profiles, first_box).on_tick(Tick(DAY0 + 10 * DAY_MS, {}, "t"))
+    await ingest_batch(messages[30:], store, no_letters)
+    await evaluator(store, profiles, second_box).on_tick(Tick(DAY0 + 25 * DAY_MS, {}, "t"))
+
+    straight_store, straight_box = MemoryStore(), Outbox()
+    await ingest_batch(messages, straight_store, no_letters)
+    straight = evaluator(straight_store, MemoryProfileStore(), straight_box)
+    await straight.on_tick(Tick(DAY0 + 10 * DAY_MS, {}, "t"))
+    await straight.on_tick(Tick(DAY0 + 25 * DAY_MS, {}, "t"))
+    assert [c.change_id for c in first_box.changes + second_box.changes] == [
+        c.change_id for c in straight_box.changes
+    ]
+    assert await profiles.generation() >= 2
