@@ -14,7 +14,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
@@ -27,6 +29,7 @@ from segstream.settings import Settings
 from segstream.sources import load_source
 from segstream.stack import KAFKA_VERSION, default_cache_dir, free_ports, start_stack, stop_stack
 from state.btyd import BgNbdParams
+from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
 from state.segments import load_preset
 from state.store import Stats
@@ -124,6 +127,9 @@ async def _replay_and_watch(
         _print_summary(frame, await store.stats(), report, elapsed)
         print(f"\nnamed RFM segments ({preset.name})")
         print(segment_summary(frame, preset).to_string())
+        if watermark is not None:
+            summary = await _watch_segments(settings, history, watermark + 1, worker)
+            _print_live_segments(summary, settings.web_port, frame)
         if watermark is not None and len(states) >= MIN_CUSTOMERS_TO_FIT:
             params, version = await fit_and_save(store, states, watermark)
             _print_alive(with_predictions(frame, states, params, watermark), params, version)
@@ -133,6 +139,83 @@ async def _replay_and_watch(
         bar.close()
         await asyncio.gather(replay, return_exceptions=True)
         await store.close()
+
+
+async def _watch_segments(
+    settings: Settings, history: pd.DataFrame, until_ms: int, worker: subprocess.Popen[bytes]
+) -> dict[str, Any]:
+    """Follow the segment evaluator's event-time clock to the replay's last tick (a progress bar in days)."""
+    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    first_ms = int(history["occurred_at"].min().timestamp() * 1000)
+    day = 86_400_000
+    bar = tqdm(total=(until_ms - first_ms) // day + 1, unit="day", desc="segments evaluated", leave=True)
+    try:
+        last_change, seen = time.monotonic(), None
+        while True:
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited with code {worker.returncode}; see its log")
+            summary = await profiles.summary()
+            clock = int(summary["as_of_ms"]) if summary else None
+            if clock is not None:
+                bar.update(max((clock - first_ms) // day + 1 - bar.n, 0))
+                bar.set_postfix(changes=f"{_changes_published(settings.web_port):,}", refresh=False)
+            if summary is not None and clock == until_ms:
+                return summary
+            if clock != seen:
+                seen, last_change = clock, time.monotonic()
+            elif time.monotonic() - last_change > STALL_TIMEOUT_S:
+                raise RuntimeError(
+                    f"segment evaluation made no progress for {STALL_TIMEOUT_S:.0f}s; see the worker log"
+                )
+            await asyncio.sleep(0.5)
+    finally:
+        bar.close()
+        await profiles.close()
+
+
+def _changes_by_reason(port: int) -> dict[str, int]:
+    """Segment changes the worker published, by reason, from its /metrics page."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith("segstream_segment_changes_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            counts[reason] = int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+def _changes_published(port: int) -> int:
+    try:
+        return sum(_changes_by_reason(port).values())
+    except OSError:
+        return 0
+
+
+def _print_live_segments(summary: dict[str, Any], port: int, frame: pd.DataFrame) -> None:
+    counts = _changes_by_reason(port)
+    print(
+        f"\nsegment changes published to segment-changes: {sum(counts.values()):,} "
+        f"({', '.join(f'{reason} {n:,}' for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))}); "
+        f"cut-point version {summary['cutpoint_version']}, cluster model version {summary['model_version']}"
+    )
+    clusters = pd.DataFrame(summary["clusters"]).set_index("cluster")
+    if not clusters.empty:
+        print("online clusters (River k-means, stable ids, streaming elbow)")
+        columns = [
+            "name",
+            "customers",
+            "share",
+            "mean_recency_days",
+            "mean_frequency",
+            "mean_monetary",
+            "value_share",
+        ]
+        print(clusters[columns].to_string())
+    top = str(frame.nlargest(1, "monetary")["customer_id"].iloc[0])
+    url = f"http://127.0.0.1:{port}/customers/{top}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        print(f"\nGET {url}\n{response.read().decode()}")
 
 
 def _print_alive(frame: pd.DataFrame, params: BgNbdParams, version: int) -> None:

@@ -206,6 +206,11 @@ class SegmentModel:
         return self._pub is not None
 
     @property
+    def learned(self) -> int:
+        """How many points the model has learned from."""
+        return self._learned
+
+    @property
     def version(self) -> int:
         """How many times the published centres changed (0 before the first publication)."""
         return 0 if self._pub is None else self._pub.version

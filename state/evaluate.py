@@ -31,22 +31,25 @@ import numpy.typing as npt
 
 from state.clusters import ClusterConfig, SegmentModel
 from state.cutpoints import CutPoints, compute_cutpoints
-from state.features import features
+from state.features import FEATURE_NAMES
 from state.population import NO_CLUSTER, NO_TIME, Population, feature_matrix
 from state.profiles import Change, LogEntry, Profile, Reason
 from state.rfm import DAY_MS, CustomerState, apply, purchase_day
 from state.segments import Preset
 from streams.contract import Purchase
 
-__all__ = ["Evaluator", "EvaluatorConfig", "evaluation_instants"]
+__all__ = ["NEVER", "Evaluator", "EvaluatorConfig", "evaluation_instants"]
 
 IntArray = npt.NDArray[np.int64]
 _EMPTY: IntArray = np.zeros(0, dtype=np.int64)
 
 
+NEVER = 2**62
+
+
 def _evaluator_clusters() -> ClusterConfig:
-    # republish every 5,000 customer evaluations: each publication may move everyone
-    return ClusterConfig(k_max=6, publish_every=5000)
+    # the evaluator publishes on an event-time schedule (``publish_every_ms``), not by count
+    return ClusterConfig(k_max=6, publish_every=NEVER)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class EvaluatorConfig:
     cluster: ClusterConfig = field(default_factory=_evaluator_clusters)
     min_dwell_ms: int = 7 * DAY_MS
     step_ms: int = DAY_MS
+    learn_per_step: int = 100  # customers of the population the cluster model learns from per instant
+    publish_every_ms: int = 28 * DAY_MS  # the cluster model republishes at these grid instants
 
 
 def evaluation_instants(after_ms: int, to_ms: int, step_ms: int) -> list[int]:
@@ -181,13 +186,28 @@ class Evaluator:
         if self.cutpoints is None:
             return []
         bought_rows = np.asarray(bought, dtype=np.int64)
-        model_before = self.model.version
-        for row in bought_rows.tolist():
-            self.model.learn(features(pop.state(row), at_ms))
-        model_moved = self.model.version != model_before
+        model_moved = self._learn(at_ms, buyers)
         # everyone is re-scored under new cut-points or a new model; otherwise the due and the decayed
         candidates = buyers if bought or model_moved else np.union1d(decayed, bought_rows).astype(np.int64)
         return self._rescore(at_ms, candidates, bought_rows, decayed, model_moved)
+
+    def _learn(self, at_ms: int, buyers: IntArray) -> bool:
+        """Learn from the next ``learn_per_step`` buyers, walking round the population.
+
+        The model sees the population as it is at each instant, customers of every age, not
+        only the ones buying. The walk starts at (points learned so far) mod (buyers), so it
+        needs no state of its own. Returns whether a new model version was published.
+        """
+        before = self.model.version
+        count = min(self.config.learn_per_step, buyers.size)
+        if count:
+            start = self.model.learned % buyers.size
+            picked = np.take(buyers, np.arange(start, start + count), mode="wrap")
+            for row in feature_matrix(self.population, picked, at_ms).tolist():
+                self.model.learn(dict(zip(FEATURE_NAMES, row, strict=True)))
+        if self.model.is_ready and at_ms % self.config.publish_every_ms == 0:
+            self.model.publish()
+        return self.model.version != before
 
     def _rescore(
         self, at_ms: int, rows: IntArray, bought: IntArray, decayed: IntArray, model_moved: bool
@@ -302,7 +322,7 @@ class Evaluator:
     ) -> Evaluator:
         """The evaluator saved as ``take_dirty`` records plus clock, cut-points and model."""
         population = Population()
-        for record in sorted(records, key=lambda r: str(r["customer_id"])):
+        for record in sorted(records, key=lambda r: int(str(r["row"]))):
             population.load_record(dict(record))
         return cls(
             config,

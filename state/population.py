@@ -119,6 +119,7 @@ class Population:
         """Row ``row`` as plain data (for the store); :meth:`load_record` reads it back."""
         profile = self.profiles[row]
         return {
+            "row": row,
             "customer_id": self.ids[row],
             **{name: int(self._columns[name][row]) for name in _STATE_COLUMNS},
             "since_ms": int(self._columns["since_ms"][row]),
@@ -126,7 +127,12 @@ class Population:
         }
 
     def load_record(self, record: dict[str, Any]) -> None:
+        """Load one record; load them in ``row`` order to get the same rows back."""
         row = self._row_for(str(record["customer_id"]))
+        if row != record["row"]:
+            raise ValueError(
+                f"record of {record['customer_id']!r} is row {record['row']}, loaded as row {row}"
+            )
         for name in _STATE_COLUMNS:
             self._columns[name][row] = int(record[name])
         if record["profile"] is not None:

@@ -208,7 +208,9 @@ def test_sorted_and_shuffled_replays_publish_the_same_changes_and_profiles(
     seen = {c["change_id"] for c in changes}
     decayed = [c for c in changes_of(sorted_settings) if c["change_id"] not in seen]
     assert len(decayed) == len(changes_of(sorted_settings)) - len(changes)
-    assert decayed and {c["reason"] for c in decayed} == {"recency_decay"}
+    # no purchases and no new cut-points; the cluster model keeps learning the ageing population
+    assert {c["reason"] for c in decayed} == {"recency_decay", "model_update"}
+    decayed = [c for c in decayed if c["reason"] == "recency_decay"]
     assert all(c["after"]["r_score"] < c["before"]["r_score"] for c in decayed)
     landed = Counter(c["after"]["rfm_segment"] for c in decayed)
     assert landed["At Risk"] + landed["Hibernating"] + landed["Lost"] > len(decayed) / 2

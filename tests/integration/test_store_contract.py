@@ -11,10 +11,11 @@ from segstream.batch import RFM_COLUMNS, rfm_table
 from segstream.export import customers_frame
 from segstream.settings import Settings
 from segstream.sources import load_cdnow
+from state.profiles import LogEntry
 from state.redis_store import RedisStore
 from state.rfm import CustomerState
 from state.segments import load_preset
-from state.store import CustomerStore, Delivery, MemoryStore, Outcome, Stats
+from state.store import CustomerStore, Delivery, MemoryStore, Outcome, Stats, parse_agenda_member
 from streams.contract import Purchase
 
 pytestmark = pytest.mark.integration
@@ -151,3 +152,42 @@ async def test_cdnow_sample_shuffled_matches_pandas(store: CustomerStore) -> Non
     )
     assert (live["first_purchase_at"] == expected["first_purchase_at"]).all()
     assert (live["last_purchase_at"] == expected["last_purchase_at"]).all()
+
+
+async def test_applied_events_are_logged_once_and_every_delivery_goes_on_the_agenda(
+    store: CustomerStore,
+) -> None:
+    await store.apply_batch(
+        [
+            delivery("e1", "c:1", 5 * DAY, 1000, offset=0),
+            delivery("e2", "c:1", 2 * DAY, 250, offset=1),
+            delivery("r1", "c:1", 9 * DAY, -300, offset=2, refund=True),
+            delivery("e1", "c:1", 5 * DAY, 1000, offset=3),  # a resend: not logged twice
+            delivery("x", "c2", 30 * DAY, 700, offset=4),
+        ]
+    )
+    logs = await store.logs(["c:1", "c2", "nobody"])
+    assert logs == {
+        "c:1": [
+            LogEntry(2 * DAY, "e2", "purchase", 250),
+            LogEntry(5 * DAY, "e1", "purchase", 1000),
+            LogEntry(9 * DAY, "r1", "refund", -300),
+        ],
+        "c2": [LogEntry(30 * DAY, "x", "purchase", 700)],
+        "nobody": [],
+    }
+    due = await store.due(9 * DAY)
+    assert [(parse_agenda_member(m), s) for m, s in due] == [("c:1", 2 * DAY + 1), ("c:1", 5 * DAY + 1)]
+    await store.done(due[:1])
+    assert [s for _, s in await store.due(10 * DAY)] == [5 * DAY + 1, 9 * DAY + 1]
+    # a redelivery after a crash goes back on the agenda: the evaluator re-reads the log, harmless
+    await store.apply_batch([delivery("e2", "c:1", 2 * DAY, 250, offset=1)])
+    assert [s for _, s in await store.due(10 * DAY)] == [2 * DAY + 1, 5 * DAY + 1, 9 * DAY + 1]
+
+
+async def test_consumed_offsets_only_move_forward_per_topic(store: CustomerStore) -> None:
+    assert await store.consumed("purchases") == {}
+    await store.record_consumed({("purchases", 0): 10, ("purchases", 3): 4, ("other", 0): 99})
+    await store.record_consumed({("purchases", 0): 7, ("purchases", 1): 2})
+    assert await store.consumed("purchases") == {0: 10, 1: 2, 3: 4}
+    assert await store.consumed("other") == {0: 99}

@@ -1,0 +1,66 @@
+"""The segment evaluator's store: the in-memory twin and Redis must agree."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from segstream.settings import Settings
+from state.profile_store import MemoryProfileStore, ProfileStore
+from state.redis_profiles import RedisProfileStore
+
+pytestmark = pytest.mark.integration
+
+
+def record(customer: str, row: int, frequency: int) -> dict[str, object]:
+    return {
+        "row": row,
+        "customer_id": customer,
+        "frequency": frequency,
+        "profile": [5, 1, 1, "New Customers", None, None],
+    }
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def profiles(request: pytest.FixtureRequest) -> AsyncIterator[ProfileStore]:
+    if request.param == "memory":
+        yield MemoryProfileStore()
+        return
+    settings: Settings = request.getfixturevalue("settings")
+    store = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    yield store
+    await store.close()
+
+
+async def test_nothing_saved_reads_as_nothing(profiles: ProfileStore) -> None:
+    assert await profiles.generation() == 0
+    assert await profiles.load() is None
+    assert await profiles.profile("c1") is None
+    assert await profiles.summary() is None
+
+
+async def test_saves_accumulate_rows_and_keep_the_last_model(profiles: ProfileStore) -> None:
+    model = bytes(range(256)) * 3  # binary, as a pickle is
+    assert (
+        await profiles.save(
+            100, '{"version": 1}', model, [record("c1", 0, 1), record("c:2", 1, 1)], {"as_of_ms": 100}
+        )
+        == 1
+    )
+    assert await profiles.save(200, '{"version": 2}', None, [record("c1", 0, 3)], {"as_of_ms": 200}) == 2
+    saved = await profiles.load()
+    assert saved is not None
+    assert (saved.generation, saved.clock_ms, saved.cutpoints_json, saved.model) == (
+        2,
+        200,
+        '{"version": 2}',
+        model,
+    )
+    assert sorted(saved.records, key=lambda r: str(r["customer_id"])) == [
+        record("c1", 0, 3),
+        record("c:2", 1, 1),
+    ]
+    assert await profiles.profile("c:2") == record("c:2", 1, 1)
+    assert await profiles.summary() == {"as_of_ms": 200}
+    assert await profiles.generation() == 2
