@@ -30,7 +30,7 @@ from state.redis_store import RedisStore
 from state.rfm import DAY_MS
 from state.segments import load_preset
 from streams import topics
-from streams.outputs import InvalidTick, change_message, decode_tick, profile_message
+from streams.outputs import InvalidTick, change_message, decode_tick, profile_message, tick_message
 
 __all__ = ["EXIT_BATCH_FAILED", "build_app", "run_worker"]
 
@@ -126,6 +126,15 @@ def build_app(settings: Settings) -> faust.App:
             if report is not None:
                 metrics.observe_tick(report.as_of_ms, report.seconds)
                 log.info("%s", report)
+
+    if settings.clock == "wall":
+        clock_topic = settings.topic(topics.CLOCK)
+
+        @app.timer(settings.clock_interval_s)  # type: ignore[untyped-decorator]  # every worker: extra ticks are no-ops
+        async def wall_clock() -> None:
+            """Live mode: the as-of time is now, less the lateness allowed for events in flight."""
+            as_of_ms = int((time.time() - settings.clock_lateness_s) * 1000)
+            await app.producer.send(clock_topic, None, tick_message(as_of_ms, {}, "wall"), None, None, None)
 
     register_pages(app, store, profiles)
     return app

@@ -303,12 +303,16 @@ async def _export(settings: Settings, fmt: str, output: str) -> int:
 
 
 async def _segments(settings: Settings) -> int:
-    from segstream.export import segment_summary
+    from segstream.export import cluster_summary, segment_summary
     from state.segments import load_preset
 
     frame = await _live_frame(settings)
     print(f"{len(frame):,} customers, preset {settings.segment_preset}")
     print(segment_summary(frame, load_preset(settings.segment_preset)).to_string())
+    clusters = cluster_summary(frame)
+    if not clusters.empty:
+        print("\nonline clusters (as of the segment evaluator's clock)")
+        print(clusters.to_string())
     return 0
 
 

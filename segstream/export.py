@@ -17,6 +17,7 @@ __all__ = [
     "CLUSTER_COLUMNS",
     "SCORE_COLUMNS",
     "ExportFormat",
+    "cluster_summary",
     "customers_frame",
     "segment_summary",
     "with_clusters",
@@ -100,6 +101,26 @@ def segment_summary(frame: pd.DataFrame, preset: Preset) -> pd.DataFrame:
     table.index.name = "segment"
     columns = ["customers", "share", "mean_recency_days", "mean_frequency", "mean_monetary", "value_share"]
     return table[columns].astype(float).round(3).astype({"customers": "int64"})
+
+
+def cluster_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per online cluster (id order): name, size, share, mean R/F/M and share of net spend."""
+    clustered = frame[frame["cluster"].notna()]
+    grouped = clustered.groupby("cluster")
+    table = pd.DataFrame(
+        {
+            "name": grouped["cluster_name"].first(),
+            "customers": grouped.size(),
+            "mean_recency_days": grouped["recency_days"].mean().astype(float).round(3),
+            "mean_frequency": grouped["frequency"].mean().round(3),
+            "mean_monetary": grouped["monetary"].mean().round(3),
+            "value_share": (
+                grouped["monetary_cents"].sum() / max(int(clustered["monetary_cents"].sum()), 1)
+            ).round(3),
+        }
+    )
+    table.insert(2, "share", (table["customers"] / max(len(clustered), 1)).round(3))
+    return table
 
 
 def write_frame(frame: pd.DataFrame, fmt: ExportFormat, output: str) -> None:

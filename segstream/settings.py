@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535, description="HTTP port of the worker")
     data_dir: Path = Field(Path(".cache/worker"), description="worker scratch directory")
     segment_preset: str = Field("rfm11", description="named-segment rule table (state/presets/<name>.json)")
+    clock: Literal["ticks", "wall"] = Field(
+        "ticks",
+        description="what moves the segment clock: 'ticks' on the clock topic only (replay, segstream clock), "
+        "or also the wall clock minus clock_lateness_s every clock_interval_s (live)",
+    )
+    clock_interval_s: float = Field(1.0, gt=0, description="wall clock mode: seconds between ticks")
+    clock_lateness_s: float = Field(
+        5.0, ge=0, description="wall clock mode: how late an event may arrive and still be on time"
+    )
     cluster_min_dwell_days: float = Field(
         7.0, ge=0, description="event-time days a customer stays in a cluster before they may switch"
     )

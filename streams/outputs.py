@@ -29,6 +29,7 @@ __all__ = [
     "InvalidTick",
     "Tick",
     "change_message",
+    "changed_fields",
     "decode_tick",
     "profile_fields",
     "profile_message",
@@ -52,6 +53,17 @@ def profile_fields(profile: Profile) -> dict[str, Any]:
     return profile._asdict()
 
 
+def changed_fields(change: Change) -> list[str]:
+    """The profile fields ``change`` moved, in profile order (all of them for a first profile).
+
+    >>> a, b = Profile(5, 1, 2, "New Customers", 3, "x"), Profile(4, 1, 2, "Promising", 3, "x")
+    >>> changed_fields(Change("c", 0, "recency_decay", a, b, 1, 1))
+    ['r_score', 'rfm_segment']
+    """
+    before = change.before
+    return [name for i, name in enumerate(Profile._fields) if before is None or before[i] != change.after[i]]
+
+
 def _rule(preset: Preset, profile: Profile) -> dict[str, Any]:
     rule = preset.segment_for(profile.r_score, profile.f_score, profile.m_score)
     return {
@@ -73,6 +85,7 @@ def change_message(change: Change, preset: Preset) -> bytes:
             "customer_id": change.customer_id,
             "occurred_at": rfc3339(change.at_ms),
             "reason": change.reason,
+            "changed": changed_fields(change),
             "before": None if change.before is None else profile_fields(change.before),
             "after": profile_fields(change.after),
             "rule": _rule(preset, change.after),

@@ -169,6 +169,9 @@ def test_sorted_and_shuffled_replays_publish_the_same_changes_and_profiles(
     assert {c["reason"] for c in changes} == {"purchase", "recency_decay", "cutpoint_update", "model_update"}
     for doc in changes[:200] + changes[-200:]:
         validate("segment-change", doc)
+    for doc in changes:
+        before = doc["before"] or {}
+        assert doc["changed"] == [k for k in PROFILE_KEYS if k not in before or before[k] != doc["after"][k]]
 
     latest = latest_profiles(sorted_settings)
     assert latest == latest_profiles(shuffled_settings)
@@ -216,3 +219,33 @@ def test_sorted_and_shuffled_replays_publish_the_same_changes_and_profiles(
     assert landed["At Risk"] + landed["Hibernating"] + landed["Lost"] > len(decayed) / 2
     after_year = latest_profiles(sorted_settings)
     assert sum(doc["r_score"] for doc in after_year.values()) < sum(doc["r_score"] for doc in latest.values())
+
+
+def test_live_mode_the_wall_clock_moves_segments_without_any_tick_sent(
+    settings: Settings, start_worker: WorkerFactory
+) -> None:
+    live = settings.model_copy(update={"clock": "wall", "clock_interval_s": 0.5, "clock_lateness_s": 0})
+    worker = start_worker(live)
+    now_ms = int(time.time() * 1000)
+    publisher = Publisher(live)
+    try:
+        for i, minutes_ago in enumerate((90, 60, 30)):
+            event = {
+                "event_id": f"w{i}",
+                "customer_id": f"live{i}",
+                "occurred_at": now_ms - minutes_ago * 60_000,
+                "amount": 10 * (i + 1),
+            }
+            publisher.send(live.topic(PURCHASES), f"live{i}", json.dumps(event).encode())
+        publisher.flush()
+    finally:
+        publisher.close()
+    deadline = time.monotonic() + 60
+    latest: dict[str, dict[str, Any]] = {}
+    while len(latest) < 3:
+        assert worker.poll() is None and time.monotonic() < deadline, f"profiles so far: {latest}"
+        time.sleep(0.5)
+        latest = latest_profiles(live)
+    assert {doc["m_score"] for doc in latest.values()} == {1, 2, 4}  # 1 + floor(5 * worse / 3)
+    clock = evaluator_clock(live)
+    assert clock is not None and clock > now_ms - 10_000  # the wall clock, not the last event

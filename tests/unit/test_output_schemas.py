@@ -166,11 +166,13 @@ def test_every_score_triple_of_every_preset_gives_a_valid_change(preset_name: st
     checked = 0
     for r, f, m in itertools.product(range(1, 6), repeat=3):
         after = Profile(r, f, m, preset.segment_for(r, f, m).segment, None, None)
+        if after == FIRST.after:  # a change always moves something
+            continue
         change = Change("c1", MIDNIGHT, "cutpoint_update", FIRST.after, after, 2, 0)
         validate_json("segment-change", change_message(change, preset))
         validate_json("customer-segment", profile_message(change, preset))
         checked += 1
-    assert checked == 125
+    assert checked == 124
 
 
 CHANGE = _change(CLUSTERED)
@@ -243,7 +245,7 @@ def test_profile_message_is_the_flattened_change() -> None:
         **{
             k: v
             for k, v in change.items()
-            if k not in {"change_id", "occurred_at", "reason", "before", "after"}
+            if k not in {"change_id", "occurred_at", "reason", "changed", "before", "after"}
         },
         "as_of": change["occurred_at"],
         **change["after"],
