@@ -50,7 +50,9 @@ def main() -> None:
                 out.write_text(json.dumps({"events": seen["n"], "seconds": elapsed}))
                 os._exit(0)
 
-    faust.Worker(app, loglevel="warn", quiet=True).execute_from_commandline()
+    worker = faust.Worker(app, loglevel="warn", quiet=True)
+    worker.spinner = None  # as agents.worker does: no root logger at DEBUG
+    worker.execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@ Starts a private Kafka + Redis, then measures, all in this one run on this machi
 2. the Redis fold alone: pipelined batches vs one awaited call per event;
 3. kafka-python replay: publishing CDNOW master to the purchases topic;
 4. the worker: CDNOW master already in Kafka, one ``segstream worker`` process
-   folding it into Redis (first event applied -> last event applied).
+   folding it into Redis (first event applied -> last event applied), no clock ticks yet;
+5. live segments: then one clock tick after the last event, and the time until the worker's
+   segment evaluator has published every change for the whole history, next to the pure
+   evaluator (``state.evaluate``, no Kafka, no Redis) on the same history in this process.
 
 Writes ``bench/results.json`` and prints a Markdown table for the README.
 """
@@ -28,12 +31,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segstream.batch import rfm_table
 from segstream.demo import spawn_worker, stop_worker
-from segstream.kafka_io import ensure_topics
+from segstream.kafka_io import ensure_topics, send_tick
 from segstream.replay import replay_history
 from segstream.settings import Settings
 from segstream.sources import load_cdnow
 from segstream.stack import default_cache_dir, free_ports, start_stack, stop_stack
+from state.evaluate import Evaluator, EvaluatorConfig
+from state.profiles import LogEntry
+from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
+from state.segments import load_preset
 from state.store import Delivery
 from streams.contract import decode_purchase
 
@@ -64,6 +71,35 @@ async def bench_store(settings: Settings, deliveries: list[Delivery]) -> dict[st
     await store.close()
     await single.close()
     return {"pipelined_events_per_s": pipelined, "one_call_per_event_events_per_s": one_by_one}
+
+
+async def wait_segments(settings: Settings, until_ms: int) -> float:
+    """Seconds until the worker's segment evaluator reaches ``until_ms``."""
+    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    started = time.perf_counter()
+    try:
+        while True:
+            summary = await profiles.summary()
+            if summary is not None and summary["as_of_ms"] == until_ms:
+                return time.perf_counter() - started
+            await asyncio.sleep(0.05)
+    finally:
+        await profiles.close()
+
+
+def bench_pure_evaluator(history: object, until_ms: int) -> tuple[float, int]:
+    """Seconds and change count of the pure evaluator over the whole history (baseline for 5)."""
+    import pandas as pd
+
+    assert isinstance(history, pd.DataFrame)
+    times = history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").tolist()
+    cents = (history["amount"] * 100).round().astype("int64").tolist()
+    logs: dict[str, list[LogEntry]] = {}
+    for c, t, e, a in zip(history["customer_id"], times, history["event_id"], cents, strict=True):
+        logs.setdefault(str(c), []).append(LogEntry(t, str(e), "purchase", a))
+    started = time.perf_counter()
+    changes = Evaluator(EvaluatorConfig(load_preset("rfm11"))).advance(until_ms, logs)
+    return time.perf_counter() - started, len(changes)
 
 
 async def wait_worker(settings: Settings, total: int) -> float:
@@ -122,10 +158,14 @@ def main() -> None:
         ]
         store = asyncio.run(bench_store(settings, deliveries))
 
-        replay = replay_history(history, settings, progress=False)
+        replay = replay_history(history, settings, progress=False, tick_every=None)
         noop_s = bench_noop(settings, total, root)
         worker = spawn_worker(settings, root / "worker.log")
         worker_s = asyncio.run(wait_worker(settings, total))
+        until_ms = int(history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").max()) + 1
+        send_tick(settings, until_ms, source="bench")
+        segments_s = asyncio.run(wait_segments(settings, until_ms))
+        pure_s, changes = bench_pure_evaluator(history, until_ms)
     finally:
         if worker is not None:
             stop_worker(worker)
@@ -141,7 +181,11 @@ def main() -> None:
         "faust_noop_events_per_s": total / noop_s,
         "worker_events_per_s": worker_rate,
         "worker_seconds_for_cdnow": worker_s,
+        "segments_in_worker_s": segments_s,
+        "segments_pure_evaluator_s": pure_s,
+        "segment_changes": changes,
         "ratios": {
+            "segments_worker_vs_pure_evaluator": segments_s / pure_s,
             "pipelined_vs_one_call_per_event": store["pipelined_events_per_s"]
             / store["one_call_per_event_events_per_s"],
             "worker_event_latency_budget_vs_pandas_recompute": pandas_s / (1 / worker_rate),
@@ -172,6 +216,14 @@ def main() -> None:
         f"| ratio: one incremental update vs one batch recompute | "
         f"1 event = {per_event_us:.0f} µs vs {pandas_s * 1000:.0f} ms "
         f"({results['ratios']['worker_event_latency_budget_vs_pandas_recompute']:,.0f}x) |"
+    )
+    print(
+        f"| live segments: worker evaluates the whole history after one tick ({changes:,} changes published) "
+        f"| {segments_s:.1f} s |"
+    )
+    print(
+        f"| baseline: the pure evaluator on the same history, no Kafka or Redis | {pure_s:.1f} s "
+        f"(worker = {segments_s / pure_s:.1f}x of it) |"
     )
     print(f"results written to {RESULTS}")
 

@@ -19,7 +19,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
+
+import msgspec
 
 from state.profiles import Change, Profile
 from state.segments import Preset
@@ -40,6 +43,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
+@lru_cache(maxsize=4096)  # the changes of one instant share it
 def rfc3339(ms: int) -> str:
     """Epoch milliseconds as RFC 3339 UTC with milliseconds.
 
@@ -65,7 +69,12 @@ def changed_fields(change: Change) -> list[str]:
 
 
 def _rule(preset: Preset, profile: Profile) -> dict[str, Any]:
-    rule = preset.segment_for(profile.r_score, profile.f_score, profile.m_score)
+    return _rule_for(preset, profile.r_score, profile.f_score, profile.m_score)
+
+
+@lru_cache(maxsize=1024)
+def _rule_for(preset: Preset, r: int, f: int, m: int) -> dict[str, Any]:
+    rule = preset.segment_for(r, f, m)
     return {
         "preset": preset.name,
         "preset_version": preset.version,
@@ -76,9 +85,12 @@ def _rule(preset: Preset, profile: Profile) -> dict[str, Any]:
     }
 
 
+_encode = msgspec.json.Encoder().encode  # compact JSON, keys in insertion order, ~5x json.dumps
+
+
 def change_message(change: Change, preset: Preset) -> bytes:
     """The ``segment-changes`` value of one change."""
-    return json.dumps(
+    return _encode(
         {
             "schema_version": SCHEMA_VERSION,
             "change_id": change.change_id,
@@ -92,13 +104,12 @@ def change_message(change: Change, preset: Preset) -> bytes:
             "cutpoint_version": change.cutpoint_version,
             "model_version": change.model_version,
         },
-        separators=(",", ":"),
-    ).encode()
+    )
 
 
 def profile_message(change: Change, preset: Preset) -> bytes:
     """The ``customer-segments`` value after ``change`` (the customer's current profile)."""
-    return json.dumps(
+    return _encode(
         {
             "schema_version": SCHEMA_VERSION,
             "customer_id": change.customer_id,
@@ -108,8 +119,7 @@ def profile_message(change: Change, preset: Preset) -> bytes:
             "cutpoint_version": change.cutpoint_version,
             "model_version": change.model_version,
         },
-        separators=(",", ":"),
-    ).encode()
+    )
 
 
 class Tick(NamedTuple):
