@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from agents import metrics
 from state.evaluate import Evaluator, EvaluatorConfig, evaluation_instants
 from state.profile_store import ProfileStore
 from state.profiles import Change
@@ -109,6 +110,8 @@ class SegmentEvaluator:
             evaluator.summary(),
         )
         self._cached = (generation, evaluator)
+        if evaluator.clock_ms is not None:
+            metrics.EVALUATOR_CLOCK.set(evaluator.clock_ms)  # progress within a long tick
 
     async def _evaluator(self) -> Evaluator:
         generation = await self._profiles.generation()

@@ -32,7 +32,7 @@ import numpy.typing as npt
 from state.clusters import ClusterConfig, SegmentModel
 from state.cutpoints import CutPoints, compute_cutpoints
 from state.features import FEATURE_NAMES
-from state.population import NO_CLUSTER, NO_TIME, Population, feature_matrix
+from state.population import NO_CLUSTER, NO_TIME, Population, feature_matrix, summarize
 from state.profiles import Change, LogEntry, Profile, Reason
 from state.rfm import DAY_MS, CustomerState, apply, purchase_day
 from state.segments import Preset
@@ -333,34 +333,13 @@ class Evaluator:
         )
 
     def summary(self) -> dict[str, object]:
-        """Every named segment's and cluster's size and profile (mean R/F/M, value share)."""
-        pop = self.population
-        rows = np.asarray([i for i, p in enumerate(pop.profiles) if p is not None], dtype=np.int64)
-        as_of = self.clock_ms or 0
-        recency = (as_of - pop.column("last_ms")[rows]) / DAY_MS
-        freq, money = pop.column("frequency")[rows], pop.column("monetary_cents")[rows]
-        total_value = max(int(np.maximum(money, 0).sum()), 1)
-
-        def group(mask: npt.NDArray[np.bool_]) -> dict[str, object]:
-            n = int(mask.sum())
-            return {
-                "customers": n,
-                "share": round(n / max(rows.size, 1), 4),
-                "mean_recency_days": round(float(recency[mask].mean()), 2) if n else None,
-                "mean_frequency": round(float(freq[mask].mean()), 3) if n else None,
-                "mean_monetary": round(float(money[mask].mean()) / 100, 2) if n else None,
-                "value_share": round(int(np.maximum(money[mask], 0).sum()) / total_value, 4),
-            }
-
-        segment = np.asarray([pop.profiles[i].rfm_segment for i in rows.tolist()], dtype=object)
-        cluster = pop.column("cluster")[rows]
-        names = self.model.cluster_names()
+        """Every named segment's and cluster's size and profile, with the versions (``GET /segments``)."""
         return {
-            "as_of_ms": as_of,
-            "customers": int(rows.size),
+            "as_of_ms": self.clock_ms or 0,
             "cutpoint_version": self.cutpoints.version if self.cutpoints else 0,
             "model_version": self.model.version,
             "preset": self.config.preset.name,
-            "segments": [{"segment": s, **group(segment == s)} for s in self.config.preset.segments],
-            "clusters": [{"cluster": c, "name": names[c], **group(cluster == c)} for c in sorted(names)],
+            **summarize(
+                self.population, self.clock_ms or 0, self.config.preset.segments, self.model.cluster_names()
+            ),
         }

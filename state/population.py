@@ -15,6 +15,7 @@ new cut-point version or cluster model re-scores everyone in a few vector operat
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from state.features import FEATURE_NAMES
 from state.profiles import Profile
 from state.rfm import DAY_MS, CustomerState
 
-__all__ = ["NO_CLUSTER", "NO_TIME", "Population", "feature_matrix"]
+__all__ = ["NO_CLUSTER", "NO_TIME", "Population", "feature_matrix", "summarize"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -157,3 +158,37 @@ def feature_matrix(pop: Population, rows: IntArray, as_of_ms: int) -> FloatArray
         "mean_gap_days": np.where(freq > 1, (last - first) / DAY_MS / repeat, 0.0),
     }
     return np.column_stack([columns[name] for name in FEATURE_NAMES]).astype(np.float64)
+
+
+def summarize(
+    pop: Population, as_of_ms: int, segments: Sequence[str], cluster_names: Mapping[int, str]
+) -> dict[str, Any]:
+    """Size, share, mean recency/frequency/monetary and value share of every segment and cluster.
+
+    Over the customers with a profile; ``segments`` in preset order, clusters in id order.
+    """
+    rows = np.asarray([i for i, p in enumerate(pop.profiles) if p is not None], dtype=np.int64)
+    recency = (as_of_ms - pop.column("last_ms")[rows]) / DAY_MS
+    freq, money = pop.column("frequency")[rows], pop.column("monetary_cents")[rows]
+    total_value = max(int(np.maximum(money, 0).sum()), 1)
+
+    def group(mask: npt.NDArray[np.bool_]) -> dict[str, Any]:
+        n = int(mask.sum())
+        return {
+            "customers": n,
+            "share": round(n / max(rows.size, 1), 4),
+            "mean_recency_days": round(float(recency[mask].mean()), 2) if n else None,
+            "mean_frequency": round(float(freq[mask].mean()), 3) if n else None,
+            "mean_monetary": round(float(money[mask].mean()) / 100, 2) if n else None,
+            "value_share": round(int(np.maximum(money[mask], 0).sum()) / total_value, 4),
+        }
+
+    named = np.asarray([p.rfm_segment for p in pop.profiles if p is not None], dtype=object)
+    cluster = pop.column("cluster")[rows]
+    return {
+        "customers": int(rows.size),
+        "segments": [{"segment": s, **group(named == s)} for s in segments],
+        "clusters": [
+            {"cluster": c, "name": cluster_names[c], **group(cluster == c)} for c in sorted(cluster_names)
+        ],
+    }

@@ -249,3 +249,74 @@ def test_live_mode_the_wall_clock_moves_segments_without_any_tick_sent(
     assert {doc["m_score"] for doc in latest.values()} == {1, 2, 4}  # 1 + floor(5 * worse / 3)
     clock = evaluator_clock(live)
     assert clock is not None and clock > now_ms - 10_000  # the wall clock, not the last event
+
+
+def metric(port: int, name: str) -> float | None:
+    """One unlabelled sample from a worker's /metrics page; None while it does not serve yet."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    line = next((line for line in text.splitlines() if line.startswith(name + " ")), None)
+    return float(line.split()[1]) if line else None
+
+
+def test_killing_the_evaluating_worker_mid_tick_loses_nothing_and_changes_nothing(
+    settings: Settings, start_worker: WorkerFactory
+) -> None:
+    """The clock partition's owner is SIGKILLed while it evaluates; the other worker takes over."""
+    history = load_cdnow(sample=True)
+    from segstream.stack import free_ports
+
+    ports = dict(zip("ab", free_ports(2), strict=True))
+    workers = {
+        name: start_worker(settings.model_copy(update={"web_enabled": True, "web_port": port}), name)
+        for name, port in ports.items()
+    }
+    replay_history(history, settings, progress=False, tick_every=None)
+    wait_for_stats(settings, lambda s: s.applied >= SAMPLE_EVENTS, list(workers.values()))
+    end = watermark(settings) + 1
+    from segstream.kafka_io import send_tick
+
+    send_tick(settings, end, source="test")
+    deadline = time.monotonic() + 120
+    owner = None
+    while owner is None:  # the owner is the worker whose evaluator clock moved, half-way through
+        assert time.monotonic() < deadline, "no worker started evaluating"
+        for name, port in ports.items():
+            clock = metric(port, "segstream_evaluator_clock_ms")
+            if clock and clock < end:
+                owner = name
+        time.sleep(0.05)
+    workers[owner].kill()
+    workers[owner].wait(10)
+    survivor = workers["b" if owner == "a" else "a"]
+    wait_for_clock(settings, end, survivor)
+
+    changes = changes_of(settings)
+    unique = {c["change_id"]: c for c in changes}
+    assert all(c == unique[c["change_id"]] for c in changes)  # a republished change is an identical copy
+    reference = Counter(json.dumps(c, sort_keys=True) for c in pure_changes(history, end))
+    assert Counter(json.dumps(c, sort_keys=True) for c in unique.values()) == reference
+    latest = latest_profiles(settings)
+    assert {c: profile(doc) for c, doc in latest.items()} == fold_changes(
+        as_changes(sorted(unique.values(), key=lambda c: (c["customer_id"], c["occurred_at"])))
+    )
+
+
+def pure_changes(history: pd.DataFrame, until_ms: int) -> list[dict[str, Any]]:
+    """The change messages of the pure evaluator (no Kafka, no Redis) on the same history."""
+    from state.evaluate import Evaluator, EvaluatorConfig
+    from state.profiles import LogEntry
+    from state.segments import load_preset
+    from streams.outputs import change_message
+
+    preset = load_preset("rfm11")
+    times = history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").tolist()
+    cents = (history["amount"] * 100).round().astype("int64").tolist()
+    logs: dict[str, list[LogEntry]] = {}
+    for c, t, e, a in zip(history["customer_id"], times, history["event_id"], cents, strict=True):
+        logs.setdefault(str(c), []).append(LogEntry(t, str(e), "purchase", a))
+    changes = Evaluator(EvaluatorConfig(preset)).advance(until_ms, logs)
+    return [json.loads(change_message(c, preset)) for c in changes]

@@ -260,3 +260,21 @@ def test_fold_changes_rejects_a_broken_chain() -> None:
     q = Profile(2, 1, 1, "Hibernating", None, None)
     with pytest.raises(ValueError, match="missing or out of order"):
         fold_changes([Change("c", 1, "purchase", None, p, 1, 0), Change("c", 2, "purchase", q, p, 1, 0)])
+
+
+def test_summary_sizes_and_shares_add_up_by_segment_and_cluster() -> None:
+    evaluator, _, _ = sorted_run()
+    summary = evaluator.summary()
+    segments, clusters = summary["segments"], summary["clusters"]
+    assert isinstance(segments, list) and isinstance(clusters, list)
+    assert [s["segment"] for s in segments] == list(PRESET.segments)
+    assert sum(s["customers"] for s in segments) == summary["customers"] == CUSTOMERS
+    assert sum(s["value_share"] for s in segments) == pytest.approx(1, abs=1e-3)
+    sizes = Counter(p.rfm_segment for p in evaluator.population.profiles if p)
+    assert {s["segment"]: s["customers"] for s in segments if s["customers"]} == dict(sizes)
+    champions = next(s for s in segments if s["segment"] == "Champions")
+    lost = next(s for s in segments if s["segment"] == "Lost")
+    assert champions["mean_recency_days"] < lost["mean_recency_days"]
+    assert sum(c["customers"] for c in clusters) == sum(
+        1 for p in evaluator.population.profiles if p and p.cluster is not None
+    )
