@@ -22,7 +22,7 @@ from state.profiles import Profile
 from state.redis_store import RedisStore
 from streams.outputs import SCHEMA_VERSION, profile_fields, rfc3339
 
-__all__ = ["customer_document", "register_pages"]
+__all__ = ["customer_document", "register_pages", "segments_document"]
 
 
 def customer_document(record: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, Any]:
@@ -51,6 +51,11 @@ def customer_document(record: dict[str, Any], summary: dict[str, Any] | None) ->
     }
 
 
+def segments_document(summary: dict[str, Any]) -> dict[str, Any]:
+    """The JSON of ``GET /segments`` from the summary the evaluator saved."""
+    return {"schema_version": SCHEMA_VERSION, **summary, "as_of": rfc3339(summary["as_of_ms"])}
+
+
 def register_pages(app: faust.App, store: RedisStore, profiles: ProfileStore) -> None:
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -73,4 +78,4 @@ def register_pages(app: faust.App, store: RedisStore, profiles: ProfileStore) ->
         summary = await profiles.summary()
         if summary is None:
             return web.json({"error": "no segments yet: the evaluator has not had a clock tick"}, status=404)
-        return web.json({"schema_version": SCHEMA_VERSION, **summary, "as_of": rfc3339(summary["as_of_ms"])})
+        return web.json(segments_document(summary))

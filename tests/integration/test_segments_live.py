@@ -192,10 +192,13 @@ def test_sorted_and_shuffled_replays_publish_the_same_changes_and_profiles(
     assert doc["profile"] == {k: latest[customer["customer_id"]][k] for k in PROFILE_KEYS}
     assert doc["state"]["frequency"] == int(customer["frequency"])
     assert doc["state"]["monetary"] == pytest.approx(float(customer["monetary"]))
+    validate("http-customer", doc)
     status, missing = get(f"{base}/customers/no-such-customer")
     assert (status, missing) == (404, {"error": "unknown customer 'no-such-customer'"})
+    validate("http-error", missing)
     status, table = get(f"{base}/segments")
     assert status == 200 and table["customers"] == SAMPLE_CUSTOMERS
+    validate("http-segments", table)
     sizes = Counter(doc["rfm_segment"] for doc in latest.values())
     assert {s["segment"]: s["customers"] for s in table["segments"]} == {
         s["segment"]: sizes.get(s["segment"], 0) for s in table["segments"]

@@ -27,7 +27,16 @@ except ModuleNotFoundError:  # repo root not on sys.path (plain `pytest` without
     sys.path.insert(0, str(ROOT))
     from tests.schema_helpers import SCHEMA_DIR, load_schema, validate, validate_json, validator_for
 
-SCHEMA_NAMES = ["purchase", "purchase-dlq", "segment-change", "customer-segment", "clock-tick"]
+SCHEMA_NAMES = [
+    "purchase",
+    "purchase-dlq",
+    "segment-change",
+    "customer-segment",
+    "clock-tick",
+    "http-customer",
+    "http-error",
+    "http-segments",
+]
 
 
 def _yaml(relpath: str) -> Any:
