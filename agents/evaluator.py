@@ -105,10 +105,13 @@ class SegmentEvaluator:
         generation = await self._profiles.save(
             evaluator.clock_ms or 0,
             cutpoints,
-            evaluator.model.snapshot(),
+            evaluator.snapshot(),
             evaluator.take_dirty(),
-            evaluator.summary(),
+            summary := evaluator.summary(),
         )
+        churn = summary["churn"]
+        assert isinstance(churn, dict)
+        metrics.observe_churn(churn)
         self._cached = (generation, evaluator)
         if evaluator.clock_ms is not None:
             metrics.EVALUATOR_CLOCK.set(evaluator.clock_ms)  # progress within a long tick

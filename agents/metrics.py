@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from state.store import Outcome
 
-__all__ = ["REGISTRY", "observe_batch", "observe_changes", "observe_tick"]
+__all__ = ["REGISTRY", "observe_batch", "observe_changes", "observe_churn", "observe_tick"]
 
 REGISTRY = CollectorRegistry()
 
@@ -54,6 +55,12 @@ EVALUATOR_CLOCK = Gauge(
     "Event time (epoch ms) up to which segments are evaluated",
     registry=REGISTRY,
 )
+CHURN_AUC = Gauge(
+    "segstream_churn_auc",
+    "Prequential ROC AUC of the online churn model, by named segment at prediction time ('all': overall)",
+    ["segment"],
+    registry=REGISTRY,
+)
 TICK_SECONDS = Histogram(
     "segstream_tick_seconds",
     "Time to evaluate one clock tick (wait for ingest, evaluate, publish, save)",
@@ -93,3 +100,10 @@ def observe_changes(reasons: Sequence[str]) -> None:
 def observe_tick(as_of_ms: int, seconds: float) -> None:
     EVALUATOR_CLOCK.set(as_of_ms)
     TICK_SECONDS.observe(seconds)
+
+
+def observe_churn(report: dict[str, Any]) -> None:
+    """The churn model's AUC overall and by segment (left unset while undefined)."""
+    for segment, row in [("all", report), *report["by_segment"].items()]:
+        if row["auc"] is not None:
+            CHURN_AUC.labels(segment).set(row["auc"])

@@ -46,8 +46,19 @@ def customer_document(record: dict[str, Any], summary: dict[str, Any] | None) ->
             "last_purchase_at": rfc3339(last) if last is not None else None,
             "recency_days": (as_of - last) // 86_400_000 if as_of is not None and last is not None else None,
         },
+        "churn": _churn(record.get("churn")),
         "cutpoint_version": summary["cutpoint_version"] if summary else 0,
         "model_version": summary["model_version"] if summary else 0,
+    }
+
+
+def _churn(pending: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The customer's open churn prediction: made after their last purchase, not yet labelled."""
+    if not pending:
+        return None
+    return {
+        "probability": round(float(pending["score"]), 6),
+        "predicted_at": rfc3339(int(pending["made_at_ms"])),
     }
 
 

@@ -202,6 +202,7 @@ def live_path(history: pd.DataFrame) -> dict[str, Any]:
         "changes": len(changes),
         "changes_by_reason": reasons,
         "names": {str(i): n for i, n in model.cluster_names().items()},
+        "churn": evaluator.summary()["churn"],
         "seconds": round(seconds, 1),
         "events_per_s": round(len(times) / seconds),
     }
@@ -256,6 +257,12 @@ def main() -> None:
         results.append(result)
         live = result["live"]
         print(f"  live path: k={live['k']} ARI={live['ari']:.3f} in {live['seconds']}s", flush=True)
+        churn = live["churn"]
+        print(
+            f"  live path churn model: prequential ROC AUC {churn['auc']:.3f} over {churn['examples']:,} "
+            f"labelled predictions ({churn['positives']:,} churned, horizon {churn['horizon_days']:g} days)",
+            flush=True,
+        )
     meta = {
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "python": platform.python_version(),

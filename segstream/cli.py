@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("segments", help="print the named-segment table of the live population")
     commands.add_parser("fit", help="fit BG/NBD on the live population and store a new model version")
+    commands.add_parser("models", help="the live models: versions, churn model's prequential AUC by segment")
 
     export = commands.add_parser("export", help="write the live customer table")
     export.add_argument("what", choices=["customers"])
@@ -192,6 +193,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_segments(settings))
     if args.command == "fit":
         return asyncio.run(_fit(settings))
+    if args.command == "models":
+        return asyncio.run(_models(settings))
     return asyncio.run(_export(settings, args.format, args.output))
 
 
@@ -273,6 +276,47 @@ async def _clock(settings: Settings, action: str, to_ms: int | None, by_days: fl
     ensure_topics(settings)
     send_tick(settings, to_ms, source="cli")
     print(f"clock tick sent: evaluate segments up to {rfc3339(to_ms)}")
+    return 0
+
+
+async def _models(settings: Settings) -> int:
+    import pandas as pd
+
+    from segstream.lifetime import MODEL_NAME, params_from_json
+    from state.redis_profiles import RedisProfileStore
+    from state.redis_store import RedisStore
+    from streams.outputs import rfc3339
+
+    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        summary, bgnbd = await profiles.summary(), await store.load_model(MODEL_NAME)
+    finally:
+        await store.close()
+        await profiles.close()
+    if summary is None:
+        print("no models yet: the segment evaluator has not had a clock tick")
+    else:
+        churn = summary["churn"]
+        auc = (
+            f"{churn['auc']:.3f}" if churn["auc"] is not None else "n/a (needs churned and retained examples)"
+        )
+        print(f"as of {rfc3339(summary['as_of_ms'])} (the segment evaluator's clock)")
+        print(f"cut-points: version {summary['cutpoint_version']}")
+        print(f"clusters: model version {summary['model_version']}, {len(summary['clusters'])} clusters")
+        print(
+            f"churn (River logistic regression, horizon {churn['horizon_days']:g} days): prequential ROC AUC {auc} "
+            f"over {churn['examples']:,} labelled predictions, {churn['positives']:,} churned"
+        )
+        if churn["by_segment"]:
+            table = pd.DataFrame(churn["by_segment"]).T[["auc", "examples", "positives"]]
+            table.index.name = "segment at prediction"
+            print(table.to_string(float_format=lambda v: f"{v:.3f}"))
+    if bgnbd is None:
+        print("BG/NBD: not fitted (segstream fit)")
+    else:
+        p = params_from_json(bgnbd[1])
+        print(f"BG/NBD: version {bgnbd[0]}, r={p.r:.4f} alpha={p.alpha:.4f} a={p.a:.4f} b={p.b:.4f}")
     return 0
 
 

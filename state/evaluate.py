@@ -17,18 +17,23 @@ At each instant, in this order (:meth:`Evaluator.step`):
 4. the cluster model learns from the purchasing customers (customer-id order); when it
    publishes a new version everyone is re-assigned (``model_update``); customers keep their
    cluster for ``min_dwell_ms`` of event time before they may switch (hysteresis);
-5. every customer whose profile changed yields one :class:`~state.profiles.Change`.
+5. every customer whose profile changed yields one :class:`~state.profiles.Change`;
+6. churn predictions resolve (``state.churn``): those of customers whose last purchase is
+   now a horizon old as positives, those of customers who bought as negatives (test, then
+   train), and every customer who bought gets a new scored prediction.
 """
 
 from __future__ import annotations
 
 import bisect
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from state.churn import ChurnModel, Pending, churn_features
 from state.clusters import ClusterConfig, SegmentModel
 from state.cutpoints import CutPoints, compute_cutpoints
 from state.features import FEATURE_NAMES
@@ -60,6 +65,7 @@ class EvaluatorConfig:
     step_ms: int = DAY_MS
     learn_per_step: int = 100  # customers of the population the cluster model learns from per instant
     publish_every_ms: int = 28 * DAY_MS  # the cluster model republishes at these grid instants
+    churn_horizon_ms: int = 90 * DAY_MS  # silent this long after the last purchase = churned
 
 
 def evaluation_instants(after_ms: int, to_ms: int, step_ms: int) -> list[int]:
@@ -112,11 +118,15 @@ class Evaluator:
         cutpoints: CutPoints | None = None,
         model: SegmentModel | None = None,
         population: Population | None = None,
+        churn: ChurnModel | None = None,
+        pending: Mapping[int, Pending] | None = None,
     ) -> None:
         self.config = config
         self.clock_ms = clock_ms
         self.cutpoints = cutpoints
         self.model = model or SegmentModel(config.cluster)
+        self.churn = churn or ChurnModel()
+        self.pending: dict[int, Pending] = dict(pending or {})  # row -> churn prediction awaiting its label
         self.population = population or Population()
         self.dirty: set[int] = set()  # rows changed since the store last saved them
         self._sorted_last: tuple[IntArray, IntArray] | None = None  # (last times ascending, rows)
@@ -189,7 +199,43 @@ class Evaluator:
         model_moved = self._learn(at_ms, buyers)
         # everyone is re-scored under new cut-points or a new model; otherwise the due and the decayed
         candidates = buyers if bought or model_moved else np.union1d(decayed, bought_rows).astype(np.int64)
-        return self._rescore(at_ms, candidates, bought_rows, decayed, model_moved)
+        changes = self._rescore(at_ms, candidates, bought_rows, decayed, model_moved)
+        if previous is not None:
+            self._resolve_churned(previous, at_ms)
+        self._predict(at_ms, bought)
+        return changes
+
+    def _resolve_churned(self, previous: int, at_ms: int) -> None:
+        """Positives: customers whose last purchase became ``churn_horizon_ms`` old in ``(previous, at_ms]``."""
+        horizon, pop = self.config.churn_horizon_ms, self.population
+        times, rows = self._sorted_buyers()
+        lo, hi = np.searchsorted(times, [previous - horizon, at_ms - horizon], "right")
+        for row in sorted(rows[lo:hi].tolist(), key=lambda r: pop.ids[r]):
+            if (pending := self.pending.pop(row, None)) is not None:
+                self.churn.resolve(pending, churned=True)
+                self.dirty.add(row)
+
+    def _predict(self, at_ms: int, bought: Sequence[int]) -> None:
+        """Negatives for the customers who bought (before the horizon), then their new predictions."""
+        pop = self.population
+        for row in bought:  # customer-id order
+            if (pending := self.pending.pop(row, None)) is not None:
+                self.churn.resolve(pending, churned=False)
+            profile = pop.profiles[row]
+            if profile is None:
+                continue
+            x = churn_features(pop.state(row), profile, at_ms)
+            self.pending[row] = Pending(x, self.churn.score(x), profile.rfm_segment, at_ms)
+            self.dirty.add(row)
+
+    def _sorted_buyers(self) -> tuple[IntArray, IntArray]:
+        """(last purchase times ascending, their rows), cached until a purchase changes them."""
+        if self._sorted_last is None:
+            rows = self.population.buyers()
+            last = self.population.column("last_ms")[rows]
+            order = np.argsort(last, kind="stable")
+            self._sorted_last = (last[order], rows[order])
+        return self._sorted_last
 
     def _learn(self, at_ms: int, buyers: IntArray) -> bool:
         """Learn from the next ``learn_per_step`` buyers, walking round the population.
@@ -287,12 +333,7 @@ class Evaluator:
         of the sorted last-purchase times, so only they are touched.
         """
         assert self.cutpoints is not None
-        if self._sorted_last is None:
-            rows = self.population.buyers()
-            last = self.population.column("last_ms")[rows]
-            order = np.argsort(last, kind="stable")
-            self._sorted_last = (last[order], rows[order])
-        times, rows = self._sorted_last
+        times, rows = self._sorted_buyers()
         found = [
             rows[
                 np.searchsorted(times, previous - limit, "left") : np.searchsorted(
@@ -307,9 +348,26 @@ class Evaluator:
 
     def take_dirty(self) -> list[dict[str, object]]:
         """The rows changed since the last call, as records for the store (clears the set)."""
-        records = [self.population.record(row) for row in sorted(self.dirty)]
+        records = [self.record(row) for row in sorted(self.dirty)]
         self.dirty.clear()
         return records
+
+    def record(self, row: int) -> dict[str, object]:
+        """Row ``row`` with its pending churn prediction, as the store keeps it."""
+        pending = self.pending.get(row)
+        churn = None
+        if pending is not None:
+            churn = {
+                "features": pending.features,
+                "score": pending.score,
+                "segment": pending.segment,
+                "made_at_ms": pending.made_at_ms,
+            }
+        return {**self.population.record(row), "churn": churn}
+
+    def snapshot(self) -> bytes:
+        """The learned models (clusters and churn) as one blob for the store."""
+        return pickle.dumps({"segment_model": self.model.snapshot(), "churn_model": self.churn})
 
     @classmethod
     def restore(
@@ -320,16 +378,32 @@ class Evaluator:
         model: bytes | None,
         records: Sequence[Mapping[str, object]],
     ) -> Evaluator:
-        """The evaluator saved as ``take_dirty`` records plus clock, cut-points and model."""
+        """The evaluator saved as ``take_dirty`` records plus clock, cut-points and :meth:`snapshot`.
+
+        The snapshot is a pickle: load only what segstream itself saved.
+        """
         population = Population()
+        pending: dict[int, Pending] = {}
         for record in sorted(records, key=lambda r: int(str(r["row"]))):
             population.load_record(dict(record))
+            churn = record.get("churn")
+            if isinstance(churn, dict):
+                row = int(str(record["row"]))
+                pending[row] = Pending(
+                    dict(churn["features"]),
+                    float(churn["score"]),
+                    str(churn["segment"]),
+                    int(churn["made_at_ms"]),
+                )
+        models = pickle.loads(model) if model else {}
         return cls(
             config,
             clock_ms=clock_ms,
             cutpoints=CutPoints.from_json(cutpoints_json) if cutpoints_json else None,
-            model=SegmentModel.restore(model) if model else SegmentModel(config.cluster),
+            model=SegmentModel.restore(models["segment_model"]) if models else SegmentModel(config.cluster),
             population=population,
+            churn=models.get("churn_model"),
+            pending=pending,
         )
 
     def summary(self) -> dict[str, object]:
@@ -339,6 +413,7 @@ class Evaluator:
             "cutpoint_version": self.cutpoints.version if self.cutpoints else 0,
             "model_version": self.model.version,
             "preset": self.config.preset.name,
+            "churn": {"horizon_days": self.config.churn_horizon_ms / DAY_MS, **self.churn.report()},
             **summarize(
                 self.population, self.clock_ms or 0, self.config.preset.segments, self.model.cluster_names()
             ),

@@ -193,6 +193,10 @@ def test_sorted_and_shuffled_replays_publish_the_same_changes_and_profiles(
     assert doc["state"]["frequency"] == int(customer["frequency"])
     assert doc["state"]["monetary"] == pytest.approx(float(customer["monetary"]))
     validate("http-customer", doc)
+    assert doc["churn"] is None or 0 < doc["churn"]["probability"] < 1
+    models = run_cli(sorted_settings, "models")
+    assert "churn (River logistic regression, horizon 90 days): prequential ROC AUC 0." in models, models
+    assert "BG/NBD: not fitted" in models
     status, missing = get(f"{base}/customers/no-such-customer")
     assert (status, missing) == (404, {"error": "unknown customer 'no-such-customer'"})
     validate("http-error", missing)
@@ -300,16 +304,32 @@ def test_killing_the_evaluating_worker_mid_tick_loses_nothing_and_changes_nothin
     changes = changes_of(settings)
     unique = {c["change_id"]: c for c in changes}
     assert all(c == unique[c["change_id"]] for c in changes)  # a republished change is an identical copy
-    reference = Counter(json.dumps(c, sort_keys=True) for c in pure_changes(history, end))
+    pure, pure_summary = pure_run(history, end)
+    reference = Counter(json.dumps(c, sort_keys=True) for c in pure)
     assert Counter(json.dumps(c, sort_keys=True) for c in unique.values()) == reference
+    # the learned models survived the kill: the churn model's prequential record is the pure run's
+    assert saved_summary(settings)["churn"] == json.loads(json.dumps(pure_summary["churn"]))
     latest = latest_profiles(settings)
     assert {c: profile(doc) for c, doc in latest.items()} == fold_changes(
         as_changes(sorted(unique.values(), key=lambda c: (c["customer_id"], c["occurred_at"])))
     )
 
 
-def pure_changes(history: pd.DataFrame, until_ms: int) -> list[dict[str, Any]]:
-    """The change messages of the pure evaluator (no Kafka, no Redis) on the same history."""
+def saved_summary(settings: Settings) -> dict[str, Any]:
+    async def go() -> dict[str, Any] | None:
+        profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+        try:
+            return await profiles.summary()
+        finally:
+            await profiles.close()
+
+    summary = asyncio.run(go())
+    assert summary is not None
+    return summary
+
+
+def pure_run(history: pd.DataFrame, until_ms: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The change messages and summary of the pure evaluator (no Kafka, no Redis) on the same history."""
     from state.evaluate import Evaluator, EvaluatorConfig
     from state.profiles import LogEntry
     from state.segments import load_preset
@@ -321,5 +341,6 @@ def pure_changes(history: pd.DataFrame, until_ms: int) -> list[dict[str, Any]]:
     logs: dict[str, list[LogEntry]] = {}
     for c, t, e, a in zip(history["customer_id"], times, history["event_id"], cents, strict=True):
         logs.setdefault(str(c), []).append(LogEntry(t, str(e), "purchase", a))
-    changes = Evaluator(EvaluatorConfig(preset)).advance(until_ms, logs)
-    return [json.loads(change_message(c, preset)) for c in changes]
+    evaluator = Evaluator(EvaluatorConfig(preset))
+    changes = evaluator.advance(until_ms, logs)
+    return [json.loads(change_message(c, preset)) for c in changes], evaluator.summary()

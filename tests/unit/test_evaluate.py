@@ -119,8 +119,8 @@ def test_a_silent_year_moves_customers_down_by_recency_decay_only() -> None:
         CONFIG,
         evaluator.clock_ms,
         evaluator.cutpoints.to_json() if evaluator.cutpoints else None,
-        evaluator.model.snapshot(),
-        [evaluator.population.record(i) for i in range(len(evaluator.population))],
+        evaluator.snapshot(),
+        [evaluator.record(i) for i in range(len(evaluator.population))],
     )
     everything = restored.advance(end + 365 * DAY_MS, {})
     # no purchases and no new cut-points; the cluster model keeps learning the ageing population
@@ -139,7 +139,7 @@ def test_restore_then_continue_equals_running_straight_through() -> None:
     entries = sorted(cdnow_sample(), key=lambda p: p[1].occurred_at_ms)
     end = max(e.occurred_at_ms for _, e in entries) + 1
     middle = entries[len(entries) // 2][1].occurred_at_ms // DAY_MS * DAY_MS
-    _, straight_changes = run(entries, [middle, end])
+    straight, straight_changes = run(entries, [middle, end])
     first, first_changes = run(entries, [middle])
     records = first.take_dirty()
     assert len(records) == len(first.population)
@@ -147,7 +147,7 @@ def test_restore_then_continue_equals_running_straight_through() -> None:
         CONFIG,
         first.clock_ms,
         first.cutpoints.to_json() if first.cutpoints else None,
-        first.model.snapshot(),
+        first.snapshot(),
         records,
     )
     logs: Log = defaultdict(list)
@@ -156,6 +156,7 @@ def test_restore_then_continue_equals_running_straight_through() -> None:
     due = {c for c, e in entries if e.occurred_at_ms >= middle}
     rest = restored.advance(end, {c: logs[c] for c in due})
     assert Counter(map(key, first_changes + rest)) == Counter(map(key, straight_changes))
+    assert restored.summary()["churn"] == straight.summary()["churn"]  # pending predictions restored
 
 
 def test_decay_range_query_finds_exactly_the_customers_whose_r_falls() -> None:
@@ -278,3 +279,38 @@ def test_summary_sizes_and_shares_add_up_by_segment_and_cluster() -> None:
     assert sum(c["customers"] for c in clusters) == sum(
         1 for p in evaluator.population.profiles if p and p.cluster is not None
     )
+
+
+def test_churn_labels_arrive_in_event_time_and_are_counted_before_learning() -> None:
+    day0 = 10_000 * DAY_MS
+    regular = [LogEntry(day0 + d * DAY_MS, f"r{d}", "purchase", 2_000) for d in range(0, 360, 30)]
+    silent = [LogEntry(day0, "s0", "purchase", 5_000)]  # never again
+    late = [LogEntry(day0, "l0", "purchase", 1_000), LogEntry(day0 + 120 * DAY_MS, "l1", "purchase", 1_000)]
+    evaluator = Evaluator(CONFIG)
+    evaluator.advance(day0 + 400 * DAY_MS, {"regular": regular, "silent": silent, "late": late})
+    churn = evaluator.summary()["churn"]
+    assert isinstance(churn, dict) and (churn["examples"], churn["positives"]) == (11 + 1 + 2, 1 + 2)
+    assert list(evaluator.pending) == [evaluator.population.index["regular"]]  # day 330 + 90 is still ahead
+    evaluator.advance(day0 + 421 * DAY_MS, {})
+    churn = evaluator.summary()["churn"]
+    assert isinstance(churn, dict)
+    # regular: 11 purchases 30 days apart, each resolving the previous prediction as retained; its
+    # last prediction churns 90 days after day 330. silent: churned at day 90. late: churned at
+    # day 90 (the purchase on day 120 came after the horizon), then again at day 210.
+    assert (churn["examples"], churn["positives"]) == (11 + 1 + 1 + 2, 1 + 1 + 2)
+    assert evaluator.pending == {}  # every prediction is labelled now
+    assert churn["horizon_days"] == 90
+
+
+def test_churn_model_learns_from_cdnow_and_is_the_same_whatever_the_arrival_order() -> None:
+    evaluator, _, end = sorted_run()
+    shuffled = list(cdnow_sample())
+    random.Random(9).shuffle(shuffled)
+    other, _ = run(shuffled, [end])
+    report, other_report = evaluator.summary()["churn"], other.summary()["churn"]
+    assert report == other_report
+    assert isinstance(report, dict) and report["examples"] > 1000
+    assert report["auc"] is not None and report["auc"] > 0.6
+    assert sum(s["examples"] for s in report["by_segment"].values()) == report["examples"]
+    open_predictions = [evaluator.pending[r] for r in evaluator.pending]
+    assert open_predictions and all(0 < p.score < 1 for p in open_predictions)
