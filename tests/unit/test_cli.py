@@ -12,7 +12,7 @@ import segstream.kafka_io
 import segstream.replay
 from segstream.cli import build_parser, main
 
-COMMANDS = ["demo", "stack", "worker", "topics", "replay", "export"]
+COMMANDS = ["demo", "stack", "worker", "topics", "replay", "export", "clock", "segments", "fit", "models"]
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +50,13 @@ def stderr_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
         (["demo", "--limit", "0"], "--limit"),
         (["export", "customers", "--format", "xml"], "--format"),
         (["export", "orders"], "invalid choice: 'orders'"),
+        (["clock"], "required: ACTION"),
+        (["clock", "advance"], "one of the arguments --to --by is required"),
+        (["clock", "advance", "--by", "-3"], "--by"),
+        (["clock", "advance", "--by", "soon"], "--by"),
+        (["clock", "advance", "--to", "yesterday"], "--to"),
+        (["clock", "advance", "--to", "1999-06-30T00:00:00"], "needs an offset"),
+        (["clock", "advance", "--to", "1999-06-30", "--by", "3"], "not allowed with argument"),
         (["stack", "sideways"], "invalid choice: 'sideways'"),
         (["replay"], "source"),
         (["replay", "cdnow", "extra"], "unrecognized arguments: extra"),
