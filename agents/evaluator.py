@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from agents import metrics
-from state.evaluate import Evaluator, EvaluatorConfig, evaluation_instants
+from state.evaluate import Evaluator, EvaluatorConfig
 from state.profile_store import ProfileStore
 from state.profiles import Change
 from state.store import CustomerStore, parse_agenda_member
@@ -78,9 +78,8 @@ class SegmentEvaluator:
         for member, score in entries:
             due.setdefault(parse_agenda_member(member), []).append(score)
         logs = await self._store.logs(sorted(due))
-        earliest = min((min(scores) - 1 for scores in due.values()), default=None)
-        start = evaluator.clock_ms if evaluator.clock_ms is not None else earliest
-        instants = [] if start is None else evaluation_instants(start, tick.as_of_ms, self.config.step_ms)
+        earliest = min((min(scores) - 1 for scores in due.values()), default=None)  # score = occurred + 1
+        instants = evaluator.instants(tick.as_of_ms, earliest)
         targets = [*instants[CHUNK_STEPS - 1 : -1 : CHUNK_STEPS], tick.as_of_ms] if instants else []
         try:
             total, previous = 0, None

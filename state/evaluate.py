@@ -38,10 +38,9 @@ from state.clusters import ClusterConfig, SegmentModel
 from state.cutpoints import CutPoints, compute_cutpoints
 from state.features import FEATURE_NAMES
 from state.population import NO_CLUSTER, NO_TIME, Population, feature_matrix, summarize
-from state.profiles import Change, LogEntry, Profile, Reason
-from state.rfm import DAY_MS, CustomerState, apply, purchase_day
+from state.profiles import Change, LogEntry, LogFold, Profile, Reason
+from state.rfm import DAY_MS, CustomerState
 from state.segments import Preset
-from streams.contract import Purchase
 
 __all__ = ["NEVER", "Evaluator", "EvaluatorConfig", "evaluation_instants"]
 
@@ -78,33 +77,6 @@ def evaluation_instants(after_ms: int, to_ms: int, step_ms: int) -> list[int]:
         return []
     first = (after_ms // step_ms + 1) * step_ms
     return [*range(first, to_ms, step_ms), to_ms]
-
-
-class _Replay:
-    """One customer's log folded forward instant by instant (events before each instant)."""
-
-    __slots__ = ("customer_id", "days", "log", "next", "state")
-
-    def __init__(self, customer_id: str, log: Sequence[LogEntry]) -> None:
-        self.customer_id = customer_id
-        self.log = sorted(log)
-        self.next = 0
-        self.state: CustomerState | None = None
-        self.days: set[int] = set()
-
-    def advance(self, before_ms: int) -> CustomerState | None:
-        while self.next < len(self.log) and self.log[self.next].occurred_at_ms < before_ms:
-            e = self.log[self.next]
-            day = purchase_day(e.occurred_at_ms)
-            new_day = e.type == "purchase" and day not in self.days
-            self.days.add(day)
-            event = Purchase(e.event_id, self.customer_id, e.occurred_at_ms, e.amount_cents, type=e.type)
-            self.state = apply(self.state, event, new_purchase_day=new_day)
-            self.next += 1
-        return self.state
-
-    def pending_at(self, index: int) -> int | None:
-        return self.log[index].occurred_at_ms if index < len(self.log) else None
 
 
 class Evaluator:
@@ -146,32 +118,32 @@ class Evaluator:
         ``logs`` holds, for every customer with an event not yet evaluated, all their logged
         events. Returns the changes in instant order, customers in id order within an instant.
         """
-        replays = {c: _Replay(c, log) for c, log in sorted(logs.items()) if log}
-        start = self.clock_ms
-        if start is None:
-            if not replays:
-                return []
-            start = min(r.log[0].occurred_at_ms for r in replays.values())
-        instants = evaluation_instants(start, to_ms, self.config.step_ms)
-        due: dict[int, list[_Replay]] = {}
-        for replay in replays.values():
-            pending = replay.pending_at(0)
+        folds = [LogFold(c, log) for c, log in sorted(logs.items()) if log]
+        instants = self.instants(to_ms, min((f.log[0].occurred_at_ms for f in folds), default=None))
+        due: dict[int, list[LogFold]] = {}
+        for fold in folds:
+            pending = fold.next_event_ms()
             if pending is not None and instants:
                 first = min(bisect.bisect_right(instants, pending), len(instants) - 1)
-                due.setdefault(first, []).append(replay)
+                due.setdefault(first, []).append(fold)
         changes: list[Change] = []
         for i, at_ms in enumerate(instants):
-            touched = due.pop(i, [])
             states = []
-            for replay in touched:
-                state = replay.advance(at_ms)
+            for fold in due.pop(i, []):
+                state = fold.advance(at_ms)
                 if state is not None:
                     states.append(state)
-                pending = replay.pending_at(replay.next)
+                pending = fold.next_event_ms()
                 if pending is not None and pending < to_ms:
-                    due.setdefault(bisect.bisect_right(instants, pending), []).append(replay)
+                    due.setdefault(bisect.bisect_right(instants, pending), []).append(fold)
             changes += self.step(at_ms, states)
         return changes
+
+    def instants(self, to_ms: int, earliest_event_ms: int | None) -> list[int]:
+        """The instants :meth:`advance` evaluates up to ``to_ms``: from the clock, or before a first
+        evaluation from the earliest event due (none if there is neither)."""
+        start = self.clock_ms if self.clock_ms is not None else earliest_event_ms
+        return [] if start is None else evaluation_instants(start, to_ms, self.config.step_ms)
 
     # ------------------------------------------------------------------ one instant
 
@@ -266,17 +238,16 @@ class Evaluator:
         r = 1 + (age[:, None] <= np.asarray(cp.max_age_ms)[None, :]).sum(axis=1)
         f = 1 + (pop.column("frequency")[rows][:, None] >= np.asarray(cp.min_frequency)[None, :]).sum(axis=1)
         m = 1 + (pop.column("monetary_cents")[rows][:, None] >= np.asarray(cp.min_monetary_cents)).sum(axis=1)
+        old_r, old_f, old_m, old_cluster = (pop.column(n)[rows] for n in ("r", "f", "m", "cluster"))
+        scores_moved = (r != old_r) | (f != old_f) | (m != old_m)
         # clusters follow an RFM evaluation (purchase, decay, new scores) or a new model, not the
         # mere drift of recency with time, so a quiet day does not reshuffle clusters
-        rescored = (r != pop.column("r")[rows]) | (f != pop.column("f")[rows]) | (m != pop.column("m")[rows])
-        if not model_moved:
-            rescored |= np.isin(rows, bought) | np.isin(rows, decayed)
-        cluster, since = self._clusters(at_ms, rows, rescored | model_moved)
+        evaluate = scores_moved | model_moved | np.isin(rows, bought) | np.isin(rows, decayed)
+        cluster, since = self._clusters(at_ms, rows, evaluate)
         names = self.model.cluster_names()
         changes: list[Change] = []
         bought_set, decayed_set = set(bought.tolist()), set(decayed.tolist())
-        old_r, old_f, old_m, old_cluster = (pop.column(n)[rows] for n in ("r", "f", "m", "cluster"))
-        moved = (r != old_r) | (f != old_f) | (m != old_m) | (cluster != old_cluster)
+        moved = scores_moved | (cluster != old_cluster)
         if model_moved:  # a republished model may rename a cluster its members stay in
             renamed = [cid for cid, name in names.items() if self._names.get(cid, name) != name]
             moved |= np.isin(cluster, np.asarray(renamed, dtype=np.int64))

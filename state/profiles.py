@@ -31,6 +31,7 @@ __all__ = [
     "REASONS",
     "Change",
     "LogEntry",
+    "LogFold",
     "Profile",
     "Reason",
     "fold_changes",
@@ -108,6 +109,43 @@ class LogEntry(NamedTuple):
         return cls(occurred_at_ms, event_id, "refund" if kind == "r" else "purchase", int(amount))
 
 
+class LogFold:
+    """One customer's log folded forward in time: :meth:`advance` applies the events before an instant.
+
+    The same fold as the store's (``state.rfm.apply``; a day counts once, and only for a purchase).
+
+    >>> fold = LogFold("c1", [LogEntry(10, "b", "purchase", 700), LogEntry(0, "a", "refund", -50)])
+    >>> fold.advance(5).monetary_cents, fold.next_event_ms(), fold.advance(11).purchase_days
+    (-50, 10, 1)
+    """
+
+    __slots__ = ("customer_id", "days", "log", "next", "state")
+
+    def __init__(self, customer_id: str, log: Sequence[LogEntry]) -> None:
+        self.customer_id = customer_id
+        self.log = sorted(log)
+        self.next = 0  # index of the first event not folded yet
+        self.state: CustomerState | None = None
+        self.days: set[int] = set()
+
+    def advance(self, before_ms: int) -> CustomerState | None:
+        """Fold the events that occurred before ``before_ms``; the state so far (None: no event yet)."""
+        while self.next < len(self.log) and self.log[self.next].occurred_at_ms < before_ms:
+            e = self.log[self.next]
+            day = purchase_day(e.occurred_at_ms)
+            new_day = e.type == "purchase" and day not in self.days
+            if new_day:
+                self.days.add(day)
+            event = Purchase(e.event_id, self.customer_id, e.occurred_at_ms, e.amount_cents, type=e.type)
+            self.state = apply(self.state, event, new_purchase_day=new_day)
+            self.next += 1
+        return self.state
+
+    def next_event_ms(self) -> int | None:
+        """When the first event not folded yet occurred (None: all folded)."""
+        return self.log[self.next].occurred_at_ms if self.next < len(self.log) else None
+
+
 def state_from_log(customer_id: str, log: Sequence[LogEntry], before_ms: int) -> CustomerState | None:
     """The customer's state from the events of ``log`` that occurred before ``before_ms``.
 
@@ -117,17 +155,4 @@ def state_from_log(customer_id: str, log: Sequence[LogEntry], before_ms: int) ->
     >>> state_from_log("c1", log, before_ms=0) is None
     True
     """
-    state: CustomerState | None = None
-    days: set[int] = set()
-    for entry in log:
-        if entry.occurred_at_ms >= before_ms:
-            continue
-        day = purchase_day(entry.occurred_at_ms)
-        new_day = entry.type == "purchase" and day not in days
-        if new_day:
-            days.add(day)
-        event = Purchase(
-            entry.event_id, customer_id, entry.occurred_at_ms, entry.amount_cents, type=entry.type
-        )
-        state = apply(state, event, new_purchase_day=new_day)
-    return state
+    return LogFold(customer_id, log).advance(before_ms)

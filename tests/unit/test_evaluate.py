@@ -314,3 +314,13 @@ def test_churn_model_learns_from_cdnow_and_is_the_same_whatever_the_arrival_orde
     assert sum(s["examples"] for s in report["by_segment"].values()) == report["examples"]
     open_predictions = [evaluator.pending[r] for r in evaluator.pending]
     assert open_predictions and all(0 < p.score < 1 for p in open_predictions)
+
+
+def test_the_evaluators_fold_counts_purchase_days_like_the_store() -> None:
+    """A refund earlier on the same day must not use up the day of a later purchase."""
+    day = 10_000 * DAY_MS
+    log = [LogEntry(day + 100, "r1", "refund", -500), LogEntry(day + 200, "p1", "purchase", 1_000)]
+    evaluator = Evaluator(CONFIG)
+    evaluator.advance(day + DAY_MS, {"c": log})
+    state = evaluator.population.state(evaluator.population.index["c"])
+    assert (state.frequency, state.purchase_days, state.monetary_cents, state.refunds) == (1, 1, 500, 1)
