@@ -20,6 +20,7 @@ from agents import metrics
 from state.profile_store import ProfileStore
 from state.profiles import Profile
 from state.redis_store import RedisStore
+from state.rfm import DAY_MS
 from streams.outputs import SCHEMA_VERSION, profile_fields, rfc3339
 
 __all__ = ["customer_document", "register_pages", "segments_document"]
@@ -44,7 +45,7 @@ def customer_document(record: dict[str, Any], summary: dict[str, Any] | None) ->
             "refunds": record["refunds"],
             "first_purchase_at": rfc3339(first) if first is not None else None,
             "last_purchase_at": rfc3339(last) if last is not None else None,
-            "recency_days": (as_of - last) // 86_400_000 if as_of is not None and last is not None else None,
+            "recency_days": (as_of - last) // DAY_MS if as_of is not None and last is not None else None,
         },
         "churn": _churn(record.get("churn")),
         "cutpoint_version": summary["cutpoint_version"] if summary else 0,

@@ -38,12 +38,11 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segstream.batch import rfm_table
-from segstream.sources import load_cdnow, load_completejourney
+from segstream.sources import history_logs, load_cdnow, load_completejourney, occurred_at_ms
 from state.clusters import ClusterConfig, SegmentModel, choose_k
 from state.evaluate import Evaluator, EvaluatorConfig
 from state.features import features
 from state.population import feature_matrix
-from state.profiles import LogEntry
 from state.rfm import CustomerState
 from state.segments import load_preset
 
@@ -167,13 +166,8 @@ def evaluate(name: str, feats: list[dict[str, float]]) -> dict[str, Any]:
 
 def live_path(history: pd.DataFrame) -> dict[str, Any]:
     """The history through the worker's evaluator (one tick after the last event), against batch KMeans."""
-    times = history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").tolist()
-    cents = (history["amount"] * 100).round().astype("int64").tolist()
-    logs: dict[str, list[LogEntry]] = {}
-    for c, t, e, a, kind in zip(
-        history["customer_id"], times, history["event_id"], cents, history["type"], strict=True
-    ):
-        logs.setdefault(str(c), []).append(LogEntry(t, str(e), kind, a))
+    times = occurred_at_ms(history)
+    logs = history_logs(history)
     evaluator = Evaluator(EvaluatorConfig(load_preset("rfm11")))
     started = time.perf_counter()
     changes = evaluator.advance(max(times) + 1, logs)

@@ -34,10 +34,9 @@ from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics, send_tick
 from segstream.replay import replay_history
 from segstream.settings import Settings
-from segstream.sources import load_cdnow
+from segstream.sources import history_logs, load_cdnow, occurred_at_ms
 from segstream.stack import default_cache_dir, free_ports, start_stack, stop_stack
 from state.evaluate import Evaluator, EvaluatorConfig
-from state.profiles import LogEntry
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
 from state.segments import load_preset
@@ -92,11 +91,7 @@ def bench_pure_evaluator(history: object, until_ms: int) -> tuple[float, int]:
     import pandas as pd
 
     assert isinstance(history, pd.DataFrame)
-    times = history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").tolist()
-    cents = (history["amount"] * 100).round().astype("int64").tolist()
-    logs: dict[str, list[LogEntry]] = {}
-    for c, t, e, a in zip(history["customer_id"], times, history["event_id"], cents, strict=True):
-        logs.setdefault(str(c), []).append(LogEntry(t, str(e), "purchase", a))
+    logs = history_logs(history)
     started = time.perf_counter()
     changes = Evaluator(EvaluatorConfig(load_preset("rfm11"))).advance(until_ms, logs)
     return time.perf_counter() - started, len(changes)
@@ -162,7 +157,7 @@ def main() -> None:
         noop_s = bench_noop(settings, total, root)
         worker = spawn_worker(settings, root / "worker.log")
         worker_s = asyncio.run(wait_worker(settings, total))
-        until_ms = int(history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").max()) + 1
+        until_ms = max(occurred_at_ms(history)) + 1
         send_tick(settings, until_ms, source="bench")
         segments_s = asyncio.run(wait_segments(settings, until_ms))
         pure_s, changes = bench_pure_evaluator(history, until_ms)

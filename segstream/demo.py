@@ -31,6 +31,7 @@ from segstream.stack import KAFKA_VERSION, default_cache_dir, free_ports, start_
 from state.btyd import BgNbdParams
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
+from state.rfm import DAY_MS
 from state.segments import load_preset
 from state.store import Stats
 
@@ -147,7 +148,7 @@ async def _watch_segments(
     """Follow the segment evaluator's event-time clock to the replay's last tick (a progress bar in days)."""
     profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
     first_ms = int(history["occurred_at"].min().timestamp() * 1000)
-    day = 86_400_000
+    day = DAY_MS
     bar = tqdm(total=(until_ms - first_ms) // day + 1, unit="day", desc="segments evaluated", leave=True)
     try:
         last_change, seen = time.monotonic(), None

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from segstream.kafka_io import Publisher
 from segstream.settings import Settings
-from segstream.sources import wire_events
+from segstream.sources import occurred_at_ms, wire_events
 from state.rfm import DAY_MS
 from streams.topics import PURCHASES
 
@@ -53,7 +53,7 @@ def replay_history(
     """
     rows = history if limit is None else history.head(limit)
     rows = rows.sort_values("occurred_at", kind="stable")
-    times = (rows["occurred_at"].astype("datetime64[ms, UTC]").astype("int64")).tolist()
+    times = occurred_at_ms(rows)
     topic = settings.topic(PURCHASES)
     publisher = Publisher(settings)
     bar = tqdm(total=len(rows), unit="ev", desc="published", disable=not progress, position=0, leave=True)

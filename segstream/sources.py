@@ -17,14 +17,18 @@ import msgspec
 import numpy as np
 import pandas as pd
 
+from state.profiles import LogEntry
+
 __all__ = [
     "HISTORY_COLUMNS",
     "SourceError",
     "cdnow_path",
+    "history_logs",
     "load_cdnow",
     "load_completejourney",
     "load_source",
     "load_table",
+    "occurred_at_ms",
     "parse_mapping",
     "wire_events",
 ]
@@ -184,12 +188,29 @@ def load_source(source: str, mapping: Mapping[str, str] | None = None) -> pd.Dat
     return load_table(path, mapping)
 
 
+def occurred_at_ms(history: pd.DataFrame) -> list[int]:
+    """Each row's ``occurred_at`` as epoch milliseconds, in frame order (NaT: the int64 minimum)."""
+    return list(history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").tolist())
+
+
+def history_logs(history: pd.DataFrame) -> dict[str, list[LogEntry]]:
+    """Each customer's events as the store logs them (cents), the segment evaluator's input.
+
+    Rows are taken as valid (a loaded source, not a file with rows to dead-letter).
+    """
+    cents = (history["amount"] * 100).round().astype("int64").tolist()
+    logs: dict[str, list[LogEntry]] = {}
+    columns = (history["customer_id"], occurred_at_ms(history), history["event_id"], cents, history["type"])
+    for customer, at, event_id, amount, kind in zip(*columns, strict=True):
+        logs.setdefault(str(customer), []).append(LogEntry(at, str(event_id), kind, amount))
+    return logs
+
+
 def wire_events(history: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
     """``(customer_id, JSON value)`` per history row, in frame order."""
     encoder = msgspec.json.Encoder()
     optional = [c for c in ("order_id", "items") if c in history]
-    millis = history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64")
-    stamps = [pd.Timestamp(ms, unit="ms", tz="UTC").isoformat() for ms in millis]
+    stamps = [pd.Timestamp(ms, unit="ms", tz="UTC").isoformat() for ms in occurred_at_ms(history)]
     columns = [history[c].tolist() for c in ("event_id", "customer_id", "amount", "type", *optional)]
     for i, (event_id, customer_id, amount, kind, *extra) in enumerate(zip(*columns, strict=True)):
         event: dict[str, Any] = {

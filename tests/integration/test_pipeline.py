@@ -23,7 +23,7 @@ from segstream.batch import rfm_table
 from segstream.kafka_io import Publisher, read_topic
 from segstream.replay import replay_history
 from segstream.settings import Settings
-from segstream.sources import load_cdnow, wire_events
+from segstream.sources import load_cdnow, occurred_at_ms, wire_events
 from state.redis_store import RedisStore
 from streams.topics import PURCHASES, PURCHASES_DLQ
 from tests.conftest import WorkerFactory, purchase, wait_for_stats
@@ -96,7 +96,7 @@ def test_cdnow_master_replay_equals_pandas(
         wait_for_clock,
     )
 
-    last = int(history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").max())
+    last = max(occurred_at_ms(history))
     wait_for_clock(settings, last + 1, worker, timeout_s=600)
     clustered = export_customers(settings, tmp_path / "clustered.parquet")
     assert clustered["cluster"].notna().all()

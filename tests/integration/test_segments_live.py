@@ -22,7 +22,7 @@ import pytest
 from segstream.kafka_io import Publisher, read_topic
 from segstream.replay import replay_history
 from segstream.settings import Settings
-from segstream.sources import load_cdnow, wire_events
+from segstream.sources import history_logs, load_cdnow, occurred_at_ms, wire_events
 from state.profiles import Change, Profile, fold_changes
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
@@ -37,16 +37,22 @@ SAMPLE_EVENTS, SAMPLE_CUSTOMERS = 6_919, 2_357
 PROFILE_KEYS = ("r_score", "f_score", "m_score", "rfm_segment", "cluster", "cluster_name")
 
 
-def evaluator_clock(settings: Settings) -> int | None:
-    async def go() -> int | None:
+def stored_summary(settings: Settings) -> dict[str, Any] | None:
+    """The segment summary the evaluator saved last (None before its first tick)."""
+
+    async def go() -> dict[str, Any] | None:
         profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
         try:
-            summary = await profiles.summary()
-            return int(summary["as_of_ms"]) if summary else None
+            return await profiles.summary()
         finally:
             await profiles.close()
 
     return asyncio.run(go())
+
+
+def evaluator_clock(settings: Settings) -> int | None:
+    summary = stored_summary(settings)
+    return int(summary["as_of_ms"]) if summary else None
 
 
 def watermark(settings: Settings) -> int:
@@ -127,7 +133,7 @@ def publish_shuffled_with_resends(settings: Settings, history: pd.DataFrame, see
     try:
         for key, value in messages:
             publisher.send(settings.topic(PURCHASES), key, value)
-        last = int(history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").max())
+        last = max(occurred_at_ms(history))
         publisher.tick(settings, last + 1, source="test")
     finally:
         publisher.close()
@@ -308,39 +314,21 @@ def test_killing_the_evaluating_worker_mid_tick_loses_nothing_and_changes_nothin
     reference = Counter(json.dumps(c, sort_keys=True) for c in pure)
     assert Counter(json.dumps(c, sort_keys=True) for c in unique.values()) == reference
     # the learned models survived the kill: the churn model's prequential record is the pure run's
-    assert saved_summary(settings)["churn"] == json.loads(json.dumps(pure_summary["churn"]))
+    saved = stored_summary(settings)
+    assert saved is not None and saved["churn"] == json.loads(json.dumps(pure_summary["churn"]))
     latest = latest_profiles(settings)
     assert {c: profile(doc) for c, doc in latest.items()} == fold_changes(
         as_changes(sorted(unique.values(), key=lambda c: (c["customer_id"], c["occurred_at"])))
     )
 
 
-def saved_summary(settings: Settings) -> dict[str, Any]:
-    async def go() -> dict[str, Any] | None:
-        profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
-        try:
-            return await profiles.summary()
-        finally:
-            await profiles.close()
-
-    summary = asyncio.run(go())
-    assert summary is not None
-    return summary
-
-
 def pure_run(history: pd.DataFrame, until_ms: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The change messages and summary of the pure evaluator (no Kafka, no Redis) on the same history."""
     from state.evaluate import Evaluator, EvaluatorConfig
-    from state.profiles import LogEntry
     from state.segments import load_preset
     from streams.outputs import change_message
 
     preset = load_preset("rfm11")
-    times = history["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").tolist()
-    cents = (history["amount"] * 100).round().astype("int64").tolist()
-    logs: dict[str, list[LogEntry]] = {}
-    for c, t, e, a in zip(history["customer_id"], times, history["event_id"], cents, strict=True):
-        logs.setdefault(str(c), []).append(LogEntry(t, str(e), "purchase", a))
     evaluator = Evaluator(EvaluatorConfig(preset))
-    changes = evaluator.advance(until_ms, logs)
+    changes = evaluator.advance(until_ms, history_logs(history))
     return [json.loads(change_message(c, preset)) for c in changes], evaluator.summary()

@@ -10,7 +10,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from segstream.sources import load_cdnow
+from segstream.sources import load_cdnow, occurred_at_ms
 from state.clusters import ClusterConfig
 from state.cutpoints import scores_at
 from state.evaluate import NEVER, Evaluator, EvaluatorConfig, evaluation_instants
@@ -32,7 +32,7 @@ def cdnow_sample() -> tuple[tuple[str, LogEntry], ...]:
     """The events of the first CUSTOMERS customers of the CDNOW sample (kept small: unit tests)."""
     frame = load_cdnow(sample=True)
     frame = frame[frame["customer_id"].isin(sorted(frame["customer_id"].unique())[:CUSTOMERS])]
-    times = frame["occurred_at"].astype("datetime64[ms, UTC]").astype("int64").tolist()
+    times = occurred_at_ms(frame)
     cents = (frame["amount"] * 100).round().astype(int).tolist()
     return tuple(
         (c, LogEntry(t, e, "purchase", a))
