@@ -7,11 +7,11 @@ evaluates. The order per tick makes a crash at any point harmless:
 1. wait until the workers have processed every ``purchases`` message the tick covers;
 2. read the agenda up to the tick and the logs of those customers;
 3. advance the evaluator in chunks of ``CHUNK_STEPS`` grid steps (a long catch-up streams its
-   changes out as it goes); after each chunk publish its changes, then save the state;
+   changes out as it goes); after each chunk publish its changes and alerts, then save the state;
 4. remove the agenda entries read in step 2.
 
 A crash before a save re-runs that chunk from the saved state and republishes the same
-changes (same ``change_id``): delivery to subscribers is at least once, content deterministic.
+changes and alerts (same ``change_id``, ``alert_id``): delivery to subscribers is at least once, content deterministic.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from agents import metrics
+from state.alerts import Alert
 from state.evaluate import Evaluator, EvaluatorConfig
 from state.profile_store import ProfileStore
 from state.profiles import Change
@@ -33,8 +34,8 @@ __all__ = ["CHUNK_STEPS", "PublishChanges", "SegmentEvaluator", "TickReport"]
 
 log = logging.getLogger(__name__)
 CHUNK_STEPS = 31
-PublishChanges = Callable[[Sequence[Change]], Awaitable[None]]
-"""Publish the changes (segment-changes and customer-segments); return once Kafka acked them."""
+PublishChanges = Callable[[Sequence[Change], Sequence[Alert]], Awaitable[None]]
+"""Publish changes (segment-changes, customer-segments) and alerts; return once Kafka acked them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class TickReport:
     as_of_ms: int
     instants: int
     changes: int
+    alerts: int
     customers_due: int
     seconds: float
 
@@ -72,7 +74,10 @@ class SegmentEvaluator:
         await self._wait_until_consumed(tick.offsets)
         evaluator = await self._evaluator()
         if evaluator.clock_ms is not None and tick.as_of_ms <= evaluator.clock_ms:
-            return None
+            if not tick.refit:
+                return None
+            await self._refit(evaluator)
+            return TickReport(evaluator.clock_ms, 0, 0, 0, 0, time.perf_counter() - started)
         entries = await self._store.due(tick.as_of_ms)
         due: dict[str, list[int]] = {}
         for member, score in entries:
@@ -82,7 +87,7 @@ class SegmentEvaluator:
         instants = evaluator.instants(tick.as_of_ms, earliest)
         targets = [*instants[CHUNK_STEPS - 1 : -1 : CHUNK_STEPS], tick.as_of_ms] if instants else []
         try:
-            total, previous = 0, None
+            total, alerted, previous = 0, 0, None
             for target in targets:
                 chunk = {
                     c: logs[c]
@@ -90,14 +95,24 @@ class SegmentEvaluator:
                     if any((previous is None or previous < s) and s <= target for s in scores)
                 }
                 changes = await asyncio.to_thread(evaluator.advance, target, chunk)
-                await self._publish(changes)
+                alerts = evaluator.take_alerts()
+                await self._publish(changes, alerts)
                 await self._save(evaluator)
-                total, previous = total + len(changes), target
+                total, alerted, previous = total + len(changes), alerted + len(alerts), target
+            if tick.refit:
+                await self._refit(evaluator)
         except BaseException:
             self._cached = None  # the in-memory evaluator may be half-way: reload from the store
             raise
         await self._store.done(entries)
-        return TickReport(tick.as_of_ms, len(instants), total, len(logs), time.perf_counter() - started)
+        return TickReport(
+            tick.as_of_ms, len(instants), total, alerted, len(logs), time.perf_counter() - started
+        )
+
+    async def _refit(self, evaluator: Evaluator) -> None:
+        model = await asyncio.to_thread(evaluator.refit)
+        log.info("lifetime model refitted on request: %s", model.describe() if model else "too little data")
+        await self._save(evaluator)
 
     async def _save(self, evaluator: Evaluator) -> None:
         cutpoints = evaluator.cutpoints.to_json() if evaluator.cutpoints else None

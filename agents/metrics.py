@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from state.store import Outcome
 
-__all__ = ["REGISTRY", "observe_batch", "observe_changes", "observe_churn", "observe_tick"]
+__all__ = ["REGISTRY", "observe_alerts", "observe_batch", "observe_changes", "observe_churn", "observe_tick"]
 
 REGISTRY = CollectorRegistry()
 
@@ -48,6 +48,12 @@ SEGMENT_CHANGES = Counter(
     "segstream_segment_changes",
     "Profile changes published to segment-changes, by reason",
     ["reason"],
+    registry=REGISTRY,
+)
+ALERTS = Counter(
+    "segstream_alerts",
+    "Alerts published to the alerts topic, by kind",
+    ["kind"],
     registry=REGISTRY,
 )
 EVALUATOR_CLOCK = Gauge(
@@ -95,6 +101,11 @@ def observe_batch(
 def observe_changes(reasons: Sequence[str]) -> None:
     for reason in reasons:
         SEGMENT_CHANGES.labels(reason).inc()
+
+
+def observe_alerts(kinds: Sequence[str]) -> None:
+    for kind in kinds:
+        ALERTS.labels(kind).inc()
 
 
 def observe_tick(as_of_ms: int, seconds: float) -> None:

@@ -2,8 +2,9 @@
 
 - ``GET /metrics``: Prometheus text;
 - ``GET /healthz``: ``{"status": "ok", "watermark_ms": ...}`` once Redis answers;
-- ``GET /customers/{customer_id}``: the customer's current profile and state as the segment
-  evaluator last saved them; 404 with ``{"error": ...}`` for a customer it has not seen;
+- ``GET /customers/{customer_id}``: the customer's current profile, state and predictions
+  (probability alive, expected purchases and next order, CLV, churn probability and band) as
+  of the segment evaluator's clock; 404 with ``{"error": ...}`` for a customer it has not seen;
 - ``GET /segments``: every named segment's and cluster's size and profile (mean R/F/M, value share).
 
 Any worker serves them: they read Redis, not the evaluator's memory.
@@ -17,6 +18,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agents import metrics
+from state.predict import predictions_of
 from state.profile_store import ProfileStore
 from state.profiles import Profile
 from state.redis_store import RedisStore
@@ -47,25 +49,30 @@ def customer_document(record: dict[str, Any], summary: dict[str, Any] | None) ->
             "last_purchase_at": rfc3339(last) if last is not None else None,
             "recency_days": (as_of - last) // DAY_MS if as_of is not None and last is not None else None,
         },
-        "churn": _churn(record.get("churn")),
+        "predictions": _predictions(record, summary),
         "cutpoint_version": summary["cutpoint_version"] if summary else 0,
         "model_version": summary["model_version"] if summary else 0,
     }
 
 
-def _churn(pending: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The customer's open churn prediction: made after their last purchase, not yet labelled."""
-    if not pending:
+def _predictions(record: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The customer's predictions as of the evaluator's clock, with the saved models (closed form)."""
+    (found,) = predictions_of([record], summary) if summary else [None]
+    if found is None:
         return None
-    return {
-        "probability": round(float(pending["score"]), 6),
-        "predicted_at": rfc3339(int(pending["made_at_ms"])),
-    }
+    next_ms = found.pop("expected_next_order_ms")
+    return {**found, "expected_next_order_at": rfc3339(next_ms) if next_ms is not None else None}
 
 
 def segments_document(summary: dict[str, Any]) -> dict[str, Any]:
-    """The JSON of ``GET /segments`` from the summary the evaluator saved."""
-    return {"schema_version": SCHEMA_VERSION, **summary, "as_of": rfc3339(summary["as_of_ms"])}
+    """The JSON of ``GET /segments`` from the summary the evaluator saved (without the churn weights)."""
+    churn = {k: v for k, v in summary["churn"].items() if k != "scorer"}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        **summary,
+        "churn": churn,
+        "as_of": rfc3339(summary["as_of_ms"]),
+    }
 
 
 def register_pages(app: faust.App, store: RedisStore, profiles: ProfileStore) -> None:

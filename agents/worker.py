@@ -23,6 +23,7 @@ from agents.evaluator import SegmentEvaluator
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
 from agents.web import register_pages
 from segstream.settings import Settings
+from state.alerts import Alert
 from state.evaluate import EvaluatorConfig
 from state.profiles import Change
 from state.redis_profiles import RedisProfileStore
@@ -30,7 +31,14 @@ from state.redis_store import RedisStore
 from state.rfm import DAY_MS
 from state.segments import load_preset
 from streams import topics
-from streams.outputs import InvalidTick, change_message, decode_tick, profile_message, tick_message
+from streams.outputs import (
+    InvalidTick,
+    alert_message,
+    change_message,
+    decode_tick,
+    profile_message,
+    tick_message,
+)
 
 __all__ = ["EXIT_BATCH_FAILED", "build_app", "run_worker"]
 
@@ -61,13 +69,15 @@ def build_app(settings: Settings) -> faust.App:
     store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
     profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
     preset = load_preset(settings.segment_preset)
-    changes_topic, profiles_topic = (
+    changes_topic, profiles_topic, alerts_topic = (
         settings.topic(topics.SEGMENT_CHANGES),
         settings.topic(topics.CUSTOMER_SEGMENTS),
+        settings.topic(topics.ALERTS),
     )
 
-    async def publish_changes(changes: Sequence[Change]) -> None:
-        """Every change to segment-changes, each customer's latest profile to customer-segments."""
+    async def publish_changes(changes: Sequence[Change], alerts: Sequence[Alert]) -> None:
+        """Every change to segment-changes, each customer's latest profile to customer-segments,
+        every alert to alerts."""
         send = app.producer.send
         latest = {c.customer_id: c for c in changes}
         pending = [
@@ -78,8 +88,13 @@ def build_app(settings: Settings) -> faust.App:
             await send(profiles_topic, c.customer_id.encode(), profile_message(c, preset), None, None, None)
             for c in latest.values()
         ]
+        pending += [
+            await send(alerts_topic, a.customer_id.encode(), alert_message(a), None, None, None)
+            for a in alerts
+        ]
         await asyncio.gather(*pending)
         metrics.observe_changes([c.reason for c in changes])
+        metrics.observe_alerts([a.kind for a in alerts])
 
     evaluator = SegmentEvaluator(
         EvaluatorConfig(preset, min_dwell_ms=round(settings.cluster_min_dwell_days * DAY_MS)),

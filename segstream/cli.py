@@ -11,6 +11,7 @@ import asyncio
 import math
 import os
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = ["main"]
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
+FIT_TIMEOUT_S = 120.0  # segstream fit waits this long for the evaluator's new lifetime model
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,7 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("topics", help="create the segstream topics that do not exist yet")
 
     replay = commands.add_parser("replay", help="publish a purchase history to the purchases topic")
-    replay.add_argument("source", help="cdnow, cdnow-sample, completejourney, or a .csv/.parquet path")
+    replay.add_argument(
+        "source",
+        help="cdnow, cdnow-sample, completejourney, or a .csv/.parquet path; "
+        "completejourney-campaigns publishes campaign exposures and responses to campaign-events",
+    )
     replay.add_argument("--speed", type=_speed, default=None, help="events/s or 'max' (default)")
     replay.add_argument("--limit", type=_positive_int, help="publish only the first N events")
     replay.add_argument("--map", default="", help="column mapping for files: customer_id=Col,amount=Col,...")
@@ -124,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--by", type=_days, help="days past the current clock (or the watermark)")
 
     commands.add_parser("segments", help="print the named-segment table of the live population")
-    commands.add_parser("fit", help="fit BG/NBD on the live population and store a new model version")
+    commands.add_parser(
+        "fit",
+        help="refit the lifetime model (BG/NBD + Gamma-Gamma) on the live population now, as a new version",
+    )
     commands.add_parser("models", help="the live models: versions, churn model's prequential AUC by segment")
 
     export = commands.add_parser("export", help="write the live customer table")
@@ -173,6 +182,20 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         created = ensure_topics(settings)
         print("created: " + (", ".join(created) if created else "nothing (all exist)"))
         return 0
+    if args.command == "replay" and args.source == "completejourney-campaigns":
+        if args.map:
+            return _fail("--map is for .csv/.parquet files, not completejourney-campaigns", EXIT_USAGE)
+        from segstream.campaign_replay import replay_campaigns
+        from segstream.campaigns import load_completejourney_campaigns
+        from segstream.kafka_io import ensure_topics
+
+        events = load_completejourney_campaigns()
+        ensure_topics(settings)
+        report = replay_campaigns(
+            events, settings, speed=args.speed, limit=args.limit, progress=not args.no_progress
+        )
+        print(f"published {report.sent} events to campaign-events in {report.seconds:.1f}s")
+        return 0
     if args.command == "replay":
         from segstream.kafka_io import ensure_topics
         from segstream.replay import replay_history
@@ -220,8 +243,7 @@ def _stack(action: str, root: Path) -> int:
 
 
 async def _live_frame(settings: Settings) -> Any:
-    from segstream.export import customers_frame, with_clusters
-    from segstream.lifetime import MODEL_NAME, params_from_json, with_predictions
+    from segstream.export import customers_frame, with_clusters, with_predictions
     from state.redis_profiles import RedisProfileStore
     from state.redis_store import RedisStore
     from state.segments import load_preset
@@ -231,14 +253,13 @@ async def _live_frame(settings: Settings) -> Any:
     profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
     try:
         states, watermark = await store.all_customers(), await store.watermark()
-        model = await store.load_model(MODEL_NAME)
-        saved = await profiles.load()
+        saved, summary = await profiles.load(), await profiles.summary()
     finally:
         await store.close()
         await profiles.close()
-    params = params_from_json(model[1]) if model else None
-    frame = with_clusters(customers_frame(states, watermark, preset), saved.records if saved else [])
-    return with_predictions(frame, states, params, watermark)
+    records = saved.records if saved else []
+    frame = with_clusters(customers_frame(states, watermark, preset), records)
+    return with_predictions(frame, records, summary)
 
 
 async def _clocks(settings: Settings) -> tuple[int | None, int | None]:
@@ -282,17 +303,14 @@ async def _clock(settings: Settings, action: str, to_ms: int | None, by_days: fl
 async def _models(settings: Settings) -> int:
     import pandas as pd
 
-    from segstream.lifetime import MODEL_NAME, params_from_json
+    from state.predict import LifetimeModel
     from state.redis_profiles import RedisProfileStore
-    from state.redis_store import RedisStore
     from streams.outputs import rfc3339
 
-    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
     profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
     try:
-        summary, bgnbd = await profiles.summary(), await store.load_model(MODEL_NAME)
+        summary = await profiles.summary()
     finally:
-        await store.close()
         await profiles.close()
     if summary is None:
         print("no models yet: the segment evaluator has not had a clock tick")
@@ -305,36 +323,59 @@ async def _models(settings: Settings) -> int:
         print(f"cut-points: version {summary['cutpoint_version']}")
         print(f"clusters: model version {summary['model_version']}, {len(summary['clusters'])} clusters")
         print(
-            f"churn (River logistic regression, horizon {churn['horizon_days']:g} days): prequential ROC AUC {auc} "
-            f"over {churn['examples']:,} labelled predictions, {churn['positives']:,} churned"
+            f"churn (River logistic regression, horizon {churn['horizon_days']:g} days, version {churn['version']}): "
+            f"prequential ROC AUC {auc} over {churn['examples']:,} labelled predictions, "
+            f"{churn['positives']:,} churned"
         )
         if churn["by_segment"]:
             table = pd.DataFrame(churn["by_segment"]).T[["auc", "examples", "positives"]]
             table.index.name = "segment at prediction"
             print(table.to_string(float_format=lambda v: f"{v:.3f}"))
-    if bgnbd is None:
-        print("BG/NBD: not fitted (segstream fit)")
-    else:
-        p = params_from_json(bgnbd[1])
-        print(f"BG/NBD: version {bgnbd[0]}, r={p.r:.4f} alpha={p.alpha:.4f} a={p.a:.4f} b={p.b:.4f}")
+        lifetime = summary.get("lifetime")
+        if lifetime is None:
+            print(
+                "lifetime model: not fitted yet (needs 100 buyers, 10 repeat buyers, four weeks of history)"
+            )
+        else:
+            model = LifetimeModel.from_json(lifetime)
+            print(f"lifetime model: {model.describe()}, fitted at {rfc3339(model.fitted_at_ms)} (weeks)")
     return 0
 
 
-async def _fit(settings: Settings) -> int:
-    from segstream.lifetime import fit_and_save
-    from state.redis_store import RedisStore
+async def _fit(settings: Settings, timeout_s: float = FIT_TIMEOUT_S) -> int:
+    """Ask the segment evaluator to refit the lifetime model now (a clock tick with ``refit``)."""
+    from segstream.kafka_io import ensure_topics, send_tick
+    from state.predict import LifetimeModel
+    from state.redis_profiles import RedisProfileStore
+    from streams.outputs import rfc3339
 
-    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    clock_ms, watermark = await _clocks(settings)
+    if watermark is None:
+        return _fail("nothing to fit: no purchases in the store yet")
+    as_of = max(clock_ms or 0, watermark + 1)  # just past the last purchase, or the clock if later
+    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
     try:
-        states, watermark = await store.all_customers(), await store.watermark()
-        if watermark is None:
-            return _fail("nothing to fit: no purchases in the store yet")
-        params, version = await fit_and_save(store, states, watermark)
+        before = await profiles.summary()
+        version = int(before["lifetime"]["version"]) if before and before.get("lifetime") else 0
+        ensure_topics(settings)
+        send_tick(settings, as_of, source="cli", refit=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            summary = await profiles.summary()
+            if summary and summary.get("lifetime") and int(summary["lifetime"]["version"]) > version:
+                model = LifetimeModel.from_json(summary["lifetime"])
+                break
+            await asyncio.sleep(0.25)
+        else:
+            return _fail(
+                f"no new lifetime model within {timeout_s:.0f}s: is a worker running, and are there at least "
+                "100 buyers, 10 repeat buyers and four weeks of history?"
+            )
     finally:
-        await store.close()
+        await profiles.close()
     print(
-        f"BG/NBD version {version}: r={params.r:.4f} alpha={params.alpha:.4f} a={params.a:.4f} "
-        f"b={params.b:.4f} log-likelihood={params.log_likelihood:.1f} ({len(states):,} customers, weeks)"
+        f"{model.describe()}; log-likelihood {model.bgnbd.log_likelihood:.1f} "
+        f"({model.customers:,} customers, weeks, as of {rfc3339(model.fitted_at_ms)})"
     )
     return 0
 

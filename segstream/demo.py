@@ -21,14 +21,13 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from segstream.export import customers_frame, segment_summary
+from segstream.export import customers_frame, segment_summary, with_predictions
 from segstream.kafka_io import ensure_topics
-from segstream.lifetime import fit_and_save, with_predictions
 from segstream.replay import ReplayReport, replay_history
 from segstream.settings import Settings
 from segstream.sources import load_source
 from segstream.stack import KAFKA_VERSION, default_cache_dir, free_ports, start_stack, stop_stack
-from state.btyd import BgNbdParams
+from state.predict import LifetimeModel
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
 from state.rfm import DAY_MS
@@ -38,7 +37,6 @@ from state.store import Stats
 __all__ = ["run_demo", "spawn_worker", "stop_worker"]
 
 STALL_TIMEOUT_S = 120.0
-MIN_CUSTOMERS_TO_FIT = 100
 
 
 def spawn_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
@@ -131,9 +129,8 @@ async def _replay_and_watch(
         if watermark is not None:
             summary = await _watch_segments(settings, history, watermark + 1, worker)
             _print_live_segments(summary, settings.web_port, frame)
-        if watermark is not None and len(states) >= MIN_CUSTOMERS_TO_FIT:
-            params, version = await fit_and_save(store, states, watermark)
-            _print_alive(with_predictions(frame, states, params, watermark), params, version)
+            saved = await _saved_records(settings)
+            _print_predictions(summary, saved, settings.web_port)
         return 0
     finally:
         stop.set()
@@ -174,16 +171,30 @@ async def _watch_segments(
         await profiles.close()
 
 
-def _changes_by_reason(port: int) -> dict[str, int]:
-    """Segment changes the worker published, by reason, from its /metrics page."""
+def _metric_counts(port: int, metric: str, label: str) -> dict[str, int]:
+    """A labelled counter of the worker's /metrics page, by label value."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     counts: dict[str, int] = {}
     for line in text.splitlines():
-        if line.startswith("segstream_segment_changes_total{"):
-            reason = line.split('reason="', 1)[1].split('"', 1)[0]
-            counts[reason] = int(float(line.rsplit(" ", 1)[1]))
+        if line.startswith(metric + "{"):
+            value = line.split(f'{label}="', 1)[1].split('"', 1)[0]
+            counts[value] = int(float(line.rsplit(" ", 1)[1]))
     return counts
+
+
+def _changes_by_reason(port: int) -> dict[str, int]:
+    """Segment changes the worker published, by reason."""
+    return _metric_counts(port, "segstream_segment_changes_total", "reason")
+
+
+async def _saved_records(settings: Settings) -> list[dict[str, Any]]:
+    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        saved = await profiles.load()
+    finally:
+        await profiles.close()
+    return [dict(r) for r in saved.records] if saved else []
 
 
 def _changes_published(port: int) -> int:
@@ -219,14 +230,40 @@ def _print_live_segments(summary: dict[str, Any], port: int, frame: pd.DataFrame
         print(f"\nGET {url}\n{response.read().decode()}")
 
 
-def _print_alive(frame: pd.DataFrame, params: BgNbdParams, version: int) -> None:
+def _print_predictions(summary: dict[str, Any], records: list[dict[str, Any]], port: int) -> None:
+    """The lifetime and churn models the evaluator keeps, and their predictions by segment."""
+    lifetime = summary.get("lifetime")
+    if lifetime is None:
+        print("\nlifetime model: not fitted yet (needs 100 buyers, 10 repeat buyers, four weeks of history)")
+        return
+    model = LifetimeModel.from_json(lifetime)
+    churn = summary["churn"]
+    auc = f"{churn['auc']:.3f}" if churn["auc"] is not None else "n/a"
+    print(f"\nlifetime model (refitted every 28 days of event time): {model.describe()} (weeks)")
     print(
-        f"\nBG/NBD (model version {version}, weeks): r={params.r:.3f} alpha={params.alpha:.3f} "
-        f"a={params.a:.3f} b={params.b:.3f}"
+        f"churn model (River, horizon {churn['horizon_days']:g} days): version {churn['version']}, "
+        f"prequential ROC AUC {auc} over {churn['examples']:,} labelled predictions"
     )
-    by_segment = frame.groupby("rfm_segment")[["p_alive", "expected_purchases_90d"]].mean()
-    print("mean probability alive and expected purchases in the next 90 days, by segment")
-    print(by_segment.sort_values("p_alive", ascending=False).round(3).to_string())
+    customers = pd.DataFrame(
+        {
+            "customer_id": [r["customer_id"] for r in records],
+            "rfm_segment": pd.Series(
+                [r["profile"][3] if r.get("profile") else None for r in records], dtype=str
+            ),
+        }
+    )
+    frame = with_predictions(customers, records, summary)
+    by_segment = frame.groupby("rfm_segment")[
+        ["p_alive", "churn_probability", "expected_purchases_90d", "clv"]
+    ]
+    print("mean predictions by segment (p_alive, churn probability, expected purchases in 90 days, CLV)")
+    print(by_segment.mean().astype(float).sort_values("p_alive", ascending=False).round(3).to_string())
+    bands = frame["churn_band"].value_counts().reindex(["Low", "Medium", "High"], fill_value=0)
+    print(f"churn bands: {', '.join(f'{band} {n:,}' for band, n in bands.items())}")
+    alerts = _metric_counts(port, "segstream_alerts_total", "kind")
+    print(
+        f"alerts published to alerts: {', '.join(f'{k} {n:,}' for k, n in sorted(alerts.items())) or 'none'}"
+    )
 
 
 def _print_summary(frame: pd.DataFrame, stats: Stats, report: ReplayReport, elapsed: float) -> None:

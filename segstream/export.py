@@ -10,22 +10,33 @@ from typing import Any, Literal
 import pandas as pd
 
 from segstream.batch import RFM_COLUMNS
+from state.predict import predictions_of
 from state.rfm import CustomerState, recency_days
 from state.segments import Preset, score_customers
 
 __all__ = [
     "CLUSTER_COLUMNS",
+    "PREDICTION_COLUMNS",
     "SCORE_COLUMNS",
     "ExportFormat",
     "cluster_summary",
     "customers_frame",
     "segment_summary",
     "with_clusters",
+    "with_predictions",
     "write_frame",
 ]
 
 SCORE_COLUMNS = ["r_score", "f_score", "m_score", "rfm_segment"]
 CLUSTER_COLUMNS = ["cluster", "cluster_name"]
+PREDICTION_COLUMNS = [
+    "p_alive",
+    "churn_probability",
+    "churn_band",
+    "expected_purchases_90d",
+    "expected_next_order_at",
+    "clv",
+]
 
 ExportFormat = Literal["csv", "parquet"]
 RFC3339_UTC = "%Y-%m-%dT%H:%M:%SZ"
@@ -80,6 +91,39 @@ def with_clusters(frame: pd.DataFrame, records: Sequence[Mapping[str, Any]]) -> 
     return frame.assign(
         cluster=pd.Series(cluster, dtype="Int64", index=frame.index),
         cluster_name=pd.Series(names, dtype=str, index=frame.index),
+    )
+
+
+def with_predictions(
+    frame: pd.DataFrame, records: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] | None
+) -> pd.DataFrame:
+    """``frame`` plus each customer's predictions as of the evaluator's clock (``state.predict``).
+
+    The numbers ``GET /customers/{id}`` shows: the saved lifetime model and churn scorer in
+    closed form. Empty for customers the evaluator has not scored (see ``predictions_of``).
+    """
+    found = dict(
+        zip(
+            (str(r["customer_id"]) for r in records),
+            predictions_of(records, summary) if summary else [None] * len(records),
+            strict=True,
+        )
+    )
+    rows = [found.get(c) or {} for c in frame["customer_id"]]
+
+    def column(name: str) -> list[Any]:
+        return [row.get(name) for row in rows]
+
+    next_ms = pd.Series(column("expected_next_order_ms"), dtype="Float64", index=frame.index)
+    return frame.assign(
+        p_alive=pd.Series(column("p_alive"), dtype="Float64", index=frame.index),
+        churn_probability=pd.Series(column("churn_probability"), dtype="Float64", index=frame.index),
+        churn_band=pd.Series(column("churn_band"), dtype=str, index=frame.index),
+        expected_purchases_90d=pd.Series(
+            column("expected_purchases_90d"), dtype="Float64", index=frame.index
+        ),
+        expected_next_order_at=pd.to_datetime(next_ms, unit="ms", utc=True),
+        clv=pd.Series(column("clv"), dtype="Float64", index=frame.index),
     )
 
 

@@ -65,15 +65,17 @@ class Publisher:
     def flush(self) -> None:
         self._producer.flush()
 
-    def tick(self, settings: Settings, as_of_ms: int, source: str) -> None:
+    def tick(self, settings: Settings, as_of_ms: int, source: str, *, refit: bool = False) -> None:
         """Flush, then tell the evaluator that every purchase before ``as_of_ms`` is published.
 
         The tick carries the purchases end offsets, so the evaluator waits for the workers
-        to have processed everything published before it.
+        to have processed everything published before it. ``refit``: the evaluator also refits
+        the lifetime model at the tick (``segstream fit``).
         """
         self.flush()
         offsets = end_offsets(settings, settings.topic(PURCHASES))
-        self._producer.send(settings.topic(CLOCK), value=tick_message(as_of_ms, offsets, source))
+        message = tick_message(as_of_ms, offsets, source, refit=refit)
+        self._producer.send(settings.topic(CLOCK), value=message)
         self.flush()
 
     def close(self) -> None:
@@ -90,11 +92,11 @@ def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def send_tick(settings: Settings, as_of_ms: int, source: str) -> None:
+def send_tick(settings: Settings, as_of_ms: int, source: str, *, refit: bool = False) -> None:
     """Publish one clock tick (see :meth:`Publisher.tick`)."""
     publisher = Publisher(settings)
     try:
-        publisher.tick(settings, as_of_ms, source)
+        publisher.tick(settings, as_of_ms, source, refit=refit)
     finally:
         publisher.close()
 

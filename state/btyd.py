@@ -94,12 +94,18 @@ def bgnbd_log_likelihood(
     return float(np.sum(_bgnbd_terms(_rab(params), *_summary(x, t_x, T))))
 
 
-def _fit(objective: Callable[[Floats], float], starts: Sequence[Sequence[float]]) -> tuple[Floats, float]:
+def _fit(
+    objective: Callable[[Floats], float], starts: Sequence[Sequence[float]], *, polish: bool = True
+) -> tuple[Floats, float]:
     """Minimise over log-parameters: L-BFGS-B from each start, Nelder-Mead polish of the best."""
     runs = [minimize(objective, np.log(start), method="L-BFGS-B") for start in starts]
-    best = min(runs, key=lambda run: float(run.fun)).x
+    best = np.asarray(min(runs, key=lambda run: float(run.fun)).x, np.float64)
     options = {"xatol": 1e-9, "fatol": 1e-9, "maxiter": 20_000, "maxfev": 20_000}
-    polished = np.asarray(minimize(objective, best, method="Nelder-Mead", options=options).x, np.float64)
+    polished = (
+        np.asarray(minimize(objective, best, method="Nelder-Mead", options=options).x, np.float64)
+        if polish
+        else best
+    )
     value = objective(polished)
     if not math.isfinite(value):
         raise ValueError("the likelihood is not finite at the optimum found: check the summaries")
@@ -107,18 +113,35 @@ def _fit(objective: Callable[[Floats], float], starts: Sequence[Sequence[float]]
 
 
 def fit_bgnbd(
-    x: ArrayLike, t_x: ArrayLike, T: ArrayLike, *, initial: Sequence[float] = (1.0, 1.0, 1.0, 1.0)
+    x: ArrayLike,
+    t_x: ArrayLike,
+    T: ArrayLike,
+    *,
+    initial: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
+    quick: bool = False,
+    polish: bool = True,
 ) -> BgNbdParams:
-    """Maximum-likelihood BG/NBD parameters (deterministic; several starts, best kept)."""
+    """Maximum-likelihood BG/NBD parameters (deterministic; several starts, best kept).
+
+    ``quick``: one L-BFGS-B run from ``initial`` and no polish, for a refit starting from the
+    previous fit's parameters. ``polish=False``: no Nelder-Mead polish of the best start (the
+    L-BFGS-B optimum, agreeing with the polished one to about three significant digits).
+    """
     data = _summary(x, t_x, T)
     scale = float(np.mean(data[2]))
+    # customers with the same (x, t_x, T) have the same likelihood term: evaluate each once
+    distinct, counts = np.unique(np.column_stack(data), axis=0, return_counts=True)
+    xs, tx, tt = (np.ascontiguousarray(distinct[:, k]) for k in range(3))
 
     def objective(log_params: Floats) -> float:
-        value = -float(np.sum(_bgnbd_terms(np.exp(np.clip(log_params, -30, 30)), *data)))
+        terms = _bgnbd_terms(np.exp(np.clip(log_params, -30, 30)), xs, tx, tt)
+        value = -float(np.dot(counts, terms))
         return value if math.isfinite(value) else math.inf
 
-    starts = [tuple(initial), (0.5, scale, 0.5, 0.5), (2.0, scale / 10, 2.0, 5.0)]
-    (r, alpha, a, b), ll = _fit(objective, starts)
+    starts = (
+        [tuple(initial)] if quick else [tuple(initial), (0.5, scale, 0.5, 0.5), (2.0, scale / 10, 2.0, 5.0)]
+    )
+    (r, alpha, a, b), ll = _fit(objective, starts, polish=polish and not quick)
     return BgNbdParams(float(r), float(alpha), float(a), float(b), ll)
 
 
@@ -193,11 +216,18 @@ def gamma_gamma_log_likelihood(
     return float(np.sum(_gamma_gamma_terms(values, *_spend(frequency, mean_spend))))
 
 
-def fit_gamma_gamma(frequency: ArrayLike, mean_spend: ArrayLike) -> GammaGammaParams:
+def fit_gamma_gamma(
+    frequency: ArrayLike,
+    mean_spend: ArrayLike,
+    *,
+    initial: Sequence[float] | None = None,
+    polish: bool = True,
+) -> GammaGammaParams:
     """Maximum-likelihood Gamma-Gamma parameters from repeat customers only.
 
     ``frequency`` is the number of repeat purchases ``x > 0`` and ``mean_spend`` the average
     value of those repeat purchases (the first purchase excluded), both per customer.
+    ``initial``: a refit from the previous fit's ``(p, q, gamma)``, one L-BFGS-B run, no polish.
     """
     x, z = _spend(frequency, mean_spend)
     if np.any(x <= 0) or np.any(~(z > 0)):
@@ -208,7 +238,11 @@ def fit_gamma_gamma(frequency: ArrayLike, mean_spend: ArrayLike) -> GammaGammaPa
         return value if math.isfinite(value) else math.inf
 
     scale = float(np.mean(z))
-    (p, q, gamma), ll = _fit(objective, [(1.0, 1.0, 1.0), (2.0, 2.0, scale), (5.0, 5.0, scale)])
+    if initial is not None:
+        (p, q, gamma), ll = _fit(objective, [tuple(initial)], polish=False)
+    else:
+        starts = [(1.0, 1.0, 1.0), (2.0, 2.0, scale), (5.0, 5.0, scale)]
+        (p, q, gamma), ll = _fit(objective, starts, polish=polish)
     return GammaGammaParams(float(p), float(q), float(gamma), ll)
 
 

@@ -1,78 +1,112 @@
 """Online churn model learned from delayed labels, with prequential ROC AUC per segment.
 
-A *prediction* is made for a customer at the evaluation instant after each of their purchases:
-"will they stay silent for the churn horizon (default 90 days)?". It is scored at once and
-kept pending. The label arrives later, in event time:
+*Predictions* are made in batches at checkpoint instants (every 28 days of event time by
+default): at a checkpoint ``t`` every buyer gets a score for "will they make no purchase in
+``[t, t + horizon)``?" (horizon 90 days by default), from their features as of ``t``. The batch
+waits for its labels, in event time: at instant ``t + horizon`` a customer whose last purchase
+is still before ``t`` churned (positive), anyone who bought since is retained (negative). All of
+a batch's labels arrive together, at its horizon, so the learner never sees the easy early
+negatives ahead of the positives of the same batch.
 
-- a purchase before the horizon ends resolves it as a negative (``False``);
-- the clock passing ``last purchase + horizon`` with no purchase resolves it as a positive.
+On resolution the stored scores (made before the labels were known) update the prequential
+ROC AUC, overall and for the segment each customer was in, and only then does the model learn,
+from an evenly spread sample of the batch (``learn_per_batch`` customers, so a large population
+costs a bounded time): test-then-train, so the AUC is honest. Because checkpoints fall at every
+silence length, the model scores a customer at any instant, not only right after a purchase;
+the evaluator uses that for the current churn probability and band.
 
-On resolution the stored score (made before the label was known) updates the prequential
-ROC AUC, overall and for the segment the customer was in, and only then does the model learn
-from the example: test-then-train, so the AUC is honest. :class:`ChurnModel` owns the verbs;
-River (``StandardScaler`` + ``LogisticRegression``) is an implementation detail. (River's own
-``ROCAUC`` costs O(thresholds) per update; a score histogram does the same in O(1).)
+:class:`ChurnModel` owns the verbs; River (``StandardScaler`` + ``LogisticRegression``) does the
+learning, and scoring a whole population is a numpy dot product with River's learned means,
+variances and weights (:meth:`ChurnModel.scorer`, the same arithmetic, tested against River).
+River's own ``ROCAUC`` costs O(thresholds) per update; a score histogram does the same in O(1).
 
->>> model = ChurnModel()
->>> for _ in range(200):
-...     model.resolve(Pending({"recency_days": 1.0}, model.score({"recency_days": 1.0}), "A", 0), churned=False)
-...     model.resolve(Pending({"recency_days": 9.0}, model.score({"recency_days": 9.0}), "B", 0), churned=True)
->>> model.score({"recency_days": 9.0}) > 0.5 > model.score({"recency_days": 1.0})
+>>> model = ChurnModel(names=("recency_days",))
+>>> silent, recent = np.array([[90.0]]), np.array([[2.0]])
+>>> for t in range(50):
+...     x = np.vstack([silent, recent])
+...     model.resolve(PendingBatch.make(t, np.array([0, 1]), model.scores(x), np.array([0, 0]), x, 2), np.array([True, False]))
+>>> bool(model.scores(silent)[0] > 0.5 > model.scores(recent)[0])
 True
->>> round(model.auc(), 2), model.examples
-(1.0, 400)
+>>> round(model.auc() or 0, 2), model.examples, model.version
+(1.0, 100, 50)
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from river import compose, linear_model, optim, preprocessing
+from scipy.special import expit
 
-from state.profiles import Profile
-from state.rfm import DAY_MS, CustomerState
-
-__all__ = ["ChurnModel", "Pending", "churn_features"]
+__all__ = ["BASE_FEATURES", "ChurnModel", "PendingBatch", "churn_feature_names", "score_with"]
 
 _BINS = 1000  # score histogram bins of the prequential AUC
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+BASE_FEATURES = (
+    "recency_days",
+    "tenure_days",
+    "log_frequency",
+    "log_net_spend",
+    "avg_order_value",
+    "mean_gap_days",
+    "r_score",
+    "f_score",
+    "m_score",
+    "p_alive",
+    "expected_purchases_90d",
+)
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """A scored prediction waiting for its label."""
-
-    features: dict[str, float]
-    score: float
-    segment: str
-    made_at_ms: int
+def churn_feature_names(segments: Sequence[str]) -> tuple[str, ...]:
+    """The churn model's columns: :data:`BASE_FEATURES`, then one indicator per named segment."""
+    return (*BASE_FEATURES, *(f"segment={s}" for s in segments))
 
 
-def churn_features(state: CustomerState, profile: Profile, as_of_ms: int) -> dict[str, float]:
-    """What the churn model sees: RFM scores, behaviour and the named segment (one-hot).
+@dataclass(frozen=True)
+class PendingBatch:
+    """Scored predictions made at one checkpoint, waiting for their labels.
 
-    >>> s = CustomerState("c", frequency=3, monetary_cents=9000, first_purchase_ms=0, last_purchase_ms=20 * DAY_MS)
-    >>> f = churn_features(s, Profile(5, 3, 4, "Loyal Customers", None, None), 20 * DAY_MS)
-    >>> f["mean_gap_days"], f["segment=Loyal Customers"], f["r_score"]
-    (10.0, 1.0, 5.0)
+    ``rows``, ``scores`` and ``segments`` (index into the model's segment names) cover every
+    customer scored; ``sample`` (positions in ``rows``) and ``features`` the ones learned from.
     """
-    first, last = state.first_purchase_ms or 0, state.last_purchase_ms or 0
-    spend = max(state.monetary_cents, 0) / 100
-    return {
-        "r_score": float(profile.r_score),
-        "f_score": float(profile.f_score),
-        "m_score": float(profile.m_score),
-        "log_frequency": math.log1p(state.frequency),
-        "log_net_spend": math.log1p(spend),
-        "avg_order_value": spend / max(state.frequency, 1),
-        "tenure_days": max(as_of_ms - first, 0) / DAY_MS,
-        "mean_gap_days": (last - first) / DAY_MS / (state.frequency - 1) if state.frequency > 1 else 0.0,
-        f"segment={profile.rfm_segment}": 1.0,
-    }
+
+    made_at_ms: int
+    rows: IntArray
+    scores: FloatArray
+    segments: IntArray
+    sample: IntArray
+    features: FloatArray
+
+    @classmethod
+    def make(
+        cls,
+        made_at_ms: int,
+        rows: IntArray,
+        scores: FloatArray,
+        segments: IntArray,
+        x: FloatArray,
+        learn: int,
+    ) -> PendingBatch:
+        """A batch learning from ``learn`` customers evenly spread over ``rows`` (all if fewer)."""
+        sample = np.unique(np.linspace(0, rows.size - 1, min(learn, rows.size)).round().astype(np.int64))
+        return cls(made_at_ms, rows, scores, segments, sample, np.asarray(x[sample], dtype=np.float64))
+
+
+def score_with(scorer: Mapping[str, Any], x: FloatArray) -> FloatArray:
+    """Churn probabilities of feature rows ``x`` from a :meth:`ChurnModel.scorer` (JSON-safe) dict."""
+    mean, std = np.asarray(scorer["means"]), np.asarray(scorer["stds"])
+    # River standardises each column, (x - mean) / std (0 where std is 0), then takes the dot
+    # product with the weights: folded into one weight per raw column and a constant
+    weights = np.where(std > 0, np.asarray(scorer["weights"]) / np.where(std > 0, std, 1.0), 0.0)
+    constant = float(scorer["intercept"]) - float(mean @ weights)
+    return np.asarray(expit(x @ weights + constant), dtype=np.float64)
 
 
 @dataclass
@@ -106,6 +140,11 @@ class _Prequential:
         counts = self.churned if churned else self.retained
         counts[min(max(int(score * _BINS), 0), _BINS - 1)] += 1
 
+    def update_many(self, churned: BoolArray, scores: FloatArray) -> None:
+        bins = np.clip((scores * _BINS).astype(np.int64), 0, _BINS - 1)
+        np.add.at(self.churned, bins[churned], 1)
+        np.add.at(self.retained, bins[~churned], 1)
+
     def value(self) -> float | None:
         """None until both a churned and a retained customer were seen (AUC is undefined before)."""
         pos, neg = self.churned.sum(), self.retained.sum()
@@ -118,9 +157,12 @@ class _Prequential:
 
 @dataclass
 class ChurnModel:
-    """Scores churn risk and learns from resolved predictions (see the module docstring)."""
+    """Scores churn risk and learns from resolved batches (see the module docstring)."""
 
+    names: tuple[str, ...] = BASE_FEATURES
+    segments: tuple[str, ...] = ()  # segment names, indexed by PendingBatch.segments
     learning_rate: float = 0.05
+    version: int = 0  # batches learned from
     _model: Any = None
     _overall: _Prequential = field(default_factory=_Prequential)
     _by_segment: dict[str, _Prequential] = field(default_factory=dict)
@@ -140,17 +182,32 @@ class ChurnModel:
     def positives(self) -> int:
         return self._overall.positives
 
-    def score(self, features: Mapping[str, float]) -> float:
-        """Probability that the customer stays silent for the horizon (0.5 before any learning)."""
-        return float(self._model.predict_proba_one(dict(features)).get(True, 0.5))
+    def scorer(self) -> dict[str, Any]:
+        """The learned arithmetic as plain lists: what every scorer loads (:func:`score_with`)."""
+        scaler, linear = self._model["StandardScaler"], self._model["LogisticRegression"]
+        return {
+            "version": self.version,
+            "names": list(self.names),
+            "means": [float(scaler.means.get(n, 0.0)) for n in self.names],
+            "stds": [float(scaler.vars.get(n, 0.0)) ** 0.5 for n in self.names],
+            "weights": [float(linear.weights.get(n, 0.0)) for n in self.names],
+            "intercept": float(linear.intercept),
+        }
 
-    def resolve(self, pending: Pending, churned: bool) -> None:
-        """Test-then-train: count the stored score in the AUC, then learn the example."""
-        self._overall.update(churned, pending.score)
-        if pending.segment not in self._by_segment:
-            self._by_segment[pending.segment] = _Prequential()
-        self._by_segment[pending.segment].update(churned, pending.score)
-        self._model.learn_one(dict(pending.features), churned)
+    def scores(self, x: FloatArray) -> FloatArray:
+        """Probability that each row's customer makes no purchase for the horizon (0.5 before learning)."""
+        return score_with(self.scorer(), x)
+
+    def resolve(self, batch: PendingBatch, churned: BoolArray) -> None:
+        """Test-then-train: count the batch's stored scores in the AUC, then learn its sample."""
+        self._overall.update_many(churned, batch.scores)
+        for index in np.unique(batch.segments).tolist():
+            name = self.segments[index] if index < len(self.segments) else "none"
+            mine = batch.segments == index
+            self._by_segment.setdefault(name, _Prequential()).update_many(churned[mine], batch.scores[mine])
+        for row, label in zip(batch.features.tolist(), churned[batch.sample].tolist(), strict=True):
+            self._model.learn_one(dict(zip(self.names, row, strict=True)), bool(label))
+        self.version += 1
 
     def auc(self) -> float | None:
         """Prequential ROC AUC over every resolved prediction; None until both labels were seen."""
@@ -162,4 +219,8 @@ class ChurnModel:
         def row(p: _Prequential) -> dict[str, Any]:
             return {"auc": p.value(), "examples": p.examples, "positives": p.positives}
 
-        return {**row(self._overall), "by_segment": {s: row(p) for s, p in sorted(self._by_segment.items())}}
+        return {
+            **row(self._overall),
+            "version": self.version,
+            "by_segment": {s: row(p) for s, p in sorted(self._by_segment.items())},
+        }

@@ -18,26 +18,31 @@ At each instant, in this order (:meth:`Evaluator.step`):
    publishes a new version everyone is re-assigned (``model_update``); customers keep their
    cluster for ``min_dwell_ms`` of event time before they may switch (hysteresis);
 5. every customer whose profile changed yields one :class:`~state.profiles.Change`;
-6. churn predictions resolve (``state.churn``): those of customers whose last purchase is
-   now a horizon old as positives, those of customers who bought as negatives (test, then
-   train), and every customer who bought gets a new scored prediction.
+6. predictions (``state.predict``): the lifetime model (BG/NBD + Gamma-Gamma) is refitted
+   every ``refit_every_ms``; churn prediction batches whose horizon ended get their labels
+   (``state.churn``: test, then train); every ``churn_every_ms`` all buyers are scored into a
+   new batch; every buyer's churn band moves (with hysteresis) and alerts are raised
+   (``state.alerts``).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import pickle
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from state.churn import ChurnModel, Pending, churn_features
+from state.alerts import MEDIUM, Alert, AlertConfig, band_name, next_band
+from state.churn import ChurnModel, PendingBatch, churn_feature_names
 from state.clusters import ClusterConfig, SegmentModel
 from state.cutpoints import CutPoints, compute_cutpoints
 from state.features import FEATURE_NAMES
 from state.population import NO_CLUSTER, NO_TIME, Population, feature_matrix, summarize
+from state.predict import LifetimeModel, alive_and_expected, churn_matrix, fit_lifetime
 from state.profiles import Change, LogEntry, LogFold, Profile, Reason
 from state.rfm import DAY_MS, CustomerState
 from state.segments import Preset
@@ -64,7 +69,11 @@ class EvaluatorConfig:
     step_ms: int = DAY_MS
     learn_per_step: int = 100  # customers of the population the cluster model learns from per instant
     publish_every_ms: int = 28 * DAY_MS  # the cluster model republishes at these grid instants
-    churn_horizon_ms: int = 90 * DAY_MS  # silent this long after the last purchase = churned
+    churn_horizon_ms: int = 90 * DAY_MS  # no purchase for this long after a prediction = churned
+    churn_every_ms: int = 28 * DAY_MS  # every buyer gets a churn prediction at these grid instants
+    churn_learn_per_batch: int = 2000  # the churn model learns from this many of each batch
+    refit_every_ms: int = 28 * DAY_MS  # the lifetime model is refitted at these grid instants
+    alerts: AlertConfig = field(default_factory=AlertConfig)
 
 
 def evaluation_instants(after_ms: int, to_ms: int, step_ms: int) -> list[int]:
@@ -91,16 +100,22 @@ class Evaluator:
         model: SegmentModel | None = None,
         population: Population | None = None,
         churn: ChurnModel | None = None,
-        pending: Mapping[int, Pending] | None = None,
+        batches: Sequence[PendingBatch] = (),
+        lifetime: LifetimeModel | None = None,
     ) -> None:
         self.config = config
         self.clock_ms = clock_ms
         self.cutpoints = cutpoints
         self.model = model or SegmentModel(config.cluster)
-        self.churn = churn or ChurnModel()
-        self.pending: dict[int, Pending] = dict(pending or {})  # row -> churn prediction awaiting its label
+        segments = tuple(config.preset.segments)
+        self.churn = churn or ChurnModel(names=churn_feature_names(segments), segments=segments)
+        self.batches: list[PendingBatch] = list(
+            batches
+        )  # churn predictions awaiting their labels, oldest first
+        self.lifetime = lifetime
         self.population = population or Population()
         self.dirty: set[int] = set()  # rows changed since the store last saved them
+        self.alerts: list[Alert] = []  # raised since the last take_alerts
         self._sorted_last: tuple[IntArray, IntArray] | None = None  # (last times ascending, rows)
         self._names = self.model.cluster_names()  # the names current profiles were published with
         self._segment = {  # all 125 triples, looked up once
@@ -109,6 +124,9 @@ class Evaluator:
             for f in range(1, 6)
             for m in range(1, 6)
         }
+        self._segment_index = np.full((6, 6, 6), -1, dtype=np.int64)  # (r, f, m) -> index in segments
+        for (r, f, m), name in self._segment.items():
+            self._segment_index[r, f, m] = segments.index(name)
 
     # ------------------------------------------------------------------ the clock
 
@@ -172,33 +190,126 @@ class Evaluator:
         # everyone is re-scored under new cut-points or a new model; otherwise the due and the decayed
         candidates = buyers if bought or model_moved else np.union1d(decayed, bought_rows).astype(np.int64)
         changes = self._rescore(at_ms, candidates, bought_rows, decayed, model_moved)
-        if previous is not None:
-            self._resolve_churned(previous, at_ms)
-        self._predict(at_ms, bought)
+        self._predictions(at_ms, buyers, bought_rows)
         return changes
 
-    def _resolve_churned(self, previous: int, at_ms: int) -> None:
-        """Positives: customers whose last purchase became ``churn_horizon_ms`` old in ``(previous, at_ms]``."""
-        horizon, pop = self.config.churn_horizon_ms, self.population
-        times, rows = self._sorted_buyers()
-        lo, hi = np.searchsorted(times, [previous - horizon, at_ms - horizon], "right")
-        for row in sorted(rows[lo:hi].tolist(), key=lambda r: pop.ids[r]):
-            if (pending := self.pending.pop(row, None)) is not None:
-                self.churn.resolve(pending, churned=True)
-                self.dirty.add(row)
+    # ------------------------------------------------------------------ predictions and alerts
 
-    def _predict(self, at_ms: int, bought: Sequence[int]) -> None:
-        """Negatives for the customers who bought (before the horizon), then their new predictions."""
-        pop = self.population
-        for row in bought:  # customer-id order
-            if (pending := self.pending.pop(row, None)) is not None:
-                self.churn.resolve(pending, churned=False)
-            profile = pop.profiles[row]
-            if profile is None:
-                continue
-            x = churn_features(pop.state(row), profile, at_ms)
-            self.pending[row] = Pending(x, self.churn.score(x), profile.rfm_segment, at_ms)
+    def _predictions(self, at_ms: int, buyers: IntArray, bought: IntArray) -> None:
+        """Refit, label the churn batches due, score everyone, move bands and raise alerts."""
+        cfg, pop = self.config, self.population
+        on_grid = at_ms % cfg.step_ms == 0
+        # refit on schedule; until a first fit succeeds, try weekly
+        first_try = self.lifetime is None and at_ms % (7 * DAY_MS) == 0
+        if on_grid and (first_try or at_ms % cfg.refit_every_ms == 0):
+            self._refit(at_ms, buyers, warm=True)
+        while self.batches and self.batches[0].made_at_ms + cfg.churn_horizon_ms <= at_ms:
+            batch = self.batches.pop(0)
+            self.churn.resolve(batch, pop.column("last_ms")[batch.rows] < batch.made_at_ms)
+        self._overdue(at_ms, buyers, bought)
+        if self.lifetime is None or buyers.size == 0:
+            return
+        cols = pop.columns(buyers)
+        alive, expected = alive_and_expected(self.lifetime, cols, at_ms)
+        segment = self._segment_index[cols["r"], cols["f"], cols["m"]]
+        x = churn_matrix(cols, at_ms, alive, expected, segment, len(self.churn.segments))
+        probability = self.churn.scores(x)
+        if on_grid and at_ms % cfg.churn_every_ms == 0:
+            self.batches.append(
+                PendingBatch.make(at_ms, buyers, probability, segment, x, cfg.churn_learn_per_batch)
+            )
+        if self.churn.version:  # bands once the model has learned from a resolved batch
+            self._bands(at_ms, buyers, cols, probability, alive)
+
+    def _refit(self, at_ms: int, buyers: IntArray, *, warm: bool) -> bool:
+        """A new lifetime model version fitted at ``at_ms``; False (version kept) if the data cannot."""
+        version = (self.lifetime.version if self.lifetime else 0) + 1
+        with contextlib.suppress(ValueError):  # a likelihood that is not finite: keep the version
+            previous = self.lifetime if warm else None
+            cols = self.population.columns(buyers)
+            refit = fit_lifetime(cols, at_ms, previous, version=version, polish=not warm)
+            if refit is not None:
+                self.lifetime = refit
+                return True
+        return False
+
+    def refit(self) -> LifetimeModel | None:
+        """Refit the lifetime model at the clock now, full maximum likelihood (``segstream fit``).
+
+        Returns the new version, or None when there is no clock yet or too little data.
+        """
+        if self.clock_ms is None or not self._refit(self.clock_ms, self.population.buyers(), warm=False):
+            return None
+        return self.lifetime
+
+    def _overdue(self, at_ms: int, rows: IntArray, bought: IntArray) -> None:
+        """Re-arm the overdue alert of who bought; alert who is silent past their own usual gap."""
+        cfg, pop = self.config.alerts, self.population
+        flag = pop.column("overdue")
+        rearmed = bought[flag[bought] == 1]
+        flag[rearmed] = 0
+        self.dirty.update(rearmed.tolist())
+        days, first, last = (pop.column(n)[rows] for n in ("purchase_days", "first_ms", "last_ms"))
+        gap = (last - first) / DAY_MS / np.maximum(days - 1, 1)
+        silent = (at_ms - last) / DAY_MS
+        due = (
+            (days >= cfg.overdue_min_purchase_days)
+            & (flag[rows] == 0)
+            & (silent > np.maximum(cfg.overdue_factor * gap, cfg.overdue_min_days))
+        )
+        for j in sorted(np.flatnonzero(due).tolist(), key=lambda j: pop.ids[int(rows[j])]):
+            row = int(rows[j])
+            flag[row] = 1
             self.dirty.add(row)
+            figures: dict[str, float | str | None] = {
+                "silent_days": round(float(silent[j]), 3),
+                "usual_gap_days": round(float(gap[j]), 3),
+                "ratio": round(float(silent[j] / gap[j]), 3) if gap[j] > 0 else None,
+                "purchase_days": float(days[j]),
+            }
+            self.alerts.append(Alert(pop.ids[row], at_ms, "overdue", figures))
+
+    def _bands(
+        self,
+        at_ms: int,
+        rows: IntArray,
+        cols: Mapping[str, IntArray],
+        probability: npt.NDArray[np.float64],
+        alive: npt.NDArray[np.float64],
+    ) -> None:
+        """Move churn bands with hysteresis; alert valuable silent customers above their alerted band."""
+        cfg, pop = self.config.alerts, self.population
+        previous, alerted = cols["band"], cols["alerted_band"]
+        band = next_band(previous, probability, cfg.bands)
+        rearmed = np.minimum(alerted, band)  # a band that fell re-arms the alert at its new level
+        silent = (at_ms - cols["last_ms"]) / DAY_MS
+        fire = (
+            (cols["m"] >= cfg.valuable_min_m_score)
+            & (silent >= cfg.churn_alert_min_silent_days)
+            & (band >= MEDIUM)
+            & (band > rearmed)
+        )
+        now_alerted = np.where(fire, band, rearmed)
+        moved = np.flatnonzero((band != previous) | (now_alerted != alerted))
+        pop.column("band")[rows[moved]] = band[moved]
+        pop.column("alerted_band")[rows[moved]] = now_alerted[moved]
+        self.dirty.update(rows[moved].tolist())
+        for j in sorted(np.flatnonzero(fire).tolist(), key=lambda j: pop.ids[int(rows[j])]):
+            figures: dict[str, float | str | None] = {
+                "churn_probability": round(float(probability[j]), 6),
+                "band": band_name(int(band[j])),
+                "previous_band": band_name(int(rearmed[j])),
+                "p_alive": round(float(alive[j]), 6),
+                "m_score": float(cols["m"][j]),
+                "monetary": float(cols["monetary_cents"][j] / 100),
+                "silent_days": float(silent[j]),
+            }
+            self.alerts.append(Alert(pop.ids[int(rows[j])], at_ms, "churn_risk", figures))
+
+    def take_alerts(self) -> list[Alert]:
+        """The alerts raised since the last call, in instant order (clears them)."""
+        alerts, self.alerts = self.alerts, []
+        return alerts
 
     def _sorted_buyers(self) -> tuple[IntArray, IntArray]:
         """(last purchase times ascending, their rows), cached until a purchase changes them."""
@@ -324,21 +435,19 @@ class Evaluator:
         return records
 
     def record(self, row: int) -> dict[str, object]:
-        """Row ``row`` with its pending churn prediction, as the store keeps it."""
-        pending = self.pending.get(row)
-        churn = None
-        if pending is not None:
-            churn = {
-                "features": pending.features,
-                "score": pending.score,
-                "segment": pending.segment,
-                "made_at_ms": pending.made_at_ms,
-            }
-        return {**self.population.record(row), "churn": churn}
+        """Row ``row`` as the store keeps it."""
+        return self.population.record(row)
 
     def snapshot(self) -> bytes:
-        """The learned models (clusters and churn) as one blob for the store."""
-        return pickle.dumps({"segment_model": self.model.snapshot(), "churn_model": self.churn})
+        """The learned models (clusters, churn with its open batches, lifetime) as one blob for the store."""
+        return pickle.dumps(
+            {
+                "segment_model": self.model.snapshot(),
+                "churn_model": self.churn,
+                "churn_batches": self.batches,
+                "lifetime": self.lifetime,
+            }
+        )
 
     @classmethod
     def restore(
@@ -354,18 +463,8 @@ class Evaluator:
         The snapshot is a pickle: load only what segstream itself saved.
         """
         population = Population()
-        pending: dict[int, Pending] = {}
         for record in sorted(records, key=lambda r: int(str(r["row"]))):
             population.load_record(dict(record))
-            churn = record.get("churn")
-            if isinstance(churn, dict):
-                row = int(str(record["row"]))
-                pending[row] = Pending(
-                    dict(churn["features"]),
-                    float(churn["score"]),
-                    str(churn["segment"]),
-                    int(churn["made_at_ms"]),
-                )
         models = pickle.loads(model) if model else {}
         return cls(
             config,
@@ -374,7 +473,8 @@ class Evaluator:
             model=SegmentModel.restore(models["segment_model"]) if models else SegmentModel(config.cluster),
             population=population,
             churn=models.get("churn_model"),
-            pending=pending,
+            batches=models.get("churn_batches", ()),
+            lifetime=models.get("lifetime"),
         )
 
     def summary(self) -> dict[str, object]:
@@ -384,7 +484,14 @@ class Evaluator:
             "cutpoint_version": self.cutpoints.version if self.cutpoints else 0,
             "model_version": self.model.version,
             "preset": self.config.preset.name,
-            "churn": {"horizon_days": self.config.churn_horizon_ms / DAY_MS, **self.churn.report()},
+            "churn": {
+                "horizon_days": self.config.churn_horizon_ms / DAY_MS,
+                "every_days": self.config.churn_every_ms / DAY_MS,
+                **self.churn.report(),
+                "scorer": self.churn.scorer(),
+                "bands": asdict(self.config.alerts.bands),
+            },
+            "lifetime": None if self.lifetime is None else self.lifetime.to_json(),
             **summarize(
                 self.population, self.clock_ms or 0, self.config.preset.segments, self.model.cluster_names()
             ),

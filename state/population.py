@@ -33,6 +33,8 @@ NO_TIME = np.iinfo(np.int64).min  # no purchase yet (first / last purchase colum
 NO_CLUSTER = -1
 _STATE_COLUMNS = ("frequency", "monetary_cents", "refunds", "first_ms", "last_ms", "purchase_days")
 _PROFILE_COLUMNS = ("r", "f", "m", "cluster", "since_ms")
+# churn band (state.alerts), the band last alerted, and "overdue alert sent this silence"
+_ALERT_COLUMNS = ("band", "alerted_band", "overdue")
 
 
 class Population:
@@ -43,7 +45,8 @@ class Population:
         self.index: dict[str, int] = {}
         self.profiles: list[Profile | None] = []
         self._columns: dict[str, IntArray] = {
-            name: np.zeros(0, dtype=np.int64) for name in (*_STATE_COLUMNS, *_PROFILE_COLUMNS)
+            name: np.zeros(0, dtype=np.int64)
+            for name in (*_STATE_COLUMNS, *_PROFILE_COLUMNS, *_ALERT_COLUMNS)
         }
 
     def __len__(self) -> int:
@@ -52,6 +55,10 @@ class Population:
     def column(self, name: str) -> IntArray:
         """A live view of one column over the used rows (writes go through)."""
         return self._columns[name][: len(self.ids)]
+
+    def columns(self, rows: IntArray) -> dict[str, IntArray]:
+        """Every column at ``rows`` (copies), by name."""
+        return {name: col[: len(self.ids)][rows] for name, col in self._columns.items()}
 
     # ------------------------------------------------------------------ rows
 
@@ -124,6 +131,7 @@ class Population:
             "customer_id": self.ids[row],
             **{name: int(self._columns[name][row]) for name in _STATE_COLUMNS},
             "since_ms": int(self._columns["since_ms"][row]),
+            **{name: int(self._columns[name][row]) for name in _ALERT_COLUMNS},
             "profile": None if profile is None else list(profile),
         }
 
@@ -134,7 +142,7 @@ class Population:
             raise ValueError(
                 f"record of {record['customer_id']!r} is row {record['row']}, loaded as row {row}"
             )
-        for name in _STATE_COLUMNS:
+        for name in (*_STATE_COLUMNS, *_ALERT_COLUMNS):
             self._columns[name][row] = int(record[name])
         if record["profile"] is not None:
             self.set_profile(row, Profile(*record["profile"]), int(record["since_ms"]))

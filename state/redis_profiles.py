@@ -4,8 +4,11 @@ Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster
 
 - ``<p>eval:{segments}:view``    hash: customer_id -> JSON row (state as of the clock, profile)
 - ``<p>eval:{segments}:meta``    string: JSON ``{generation, clock_ms, cutpoints}``
-- ``<p>eval:{segments}:model``   string: the cluster model snapshot
-- ``<p>eval:{segments}:summary`` string: JSON segment summary of the last tick
+- ``<p>eval:{segments}:model``   string: the learned models' snapshot (clusters, churn with its
+  open prediction batches, lifetime model), :meth:`state.evaluate.Evaluator.snapshot`
+- ``<p>eval:{segments}:summary`` string: JSON summary of the last save: segments, clusters, the
+  churn model's report and scorer weights, the lifetime model's versioned parameters (what every
+  worker's HTTP pages and ``segstream export`` score with)
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ one customer's keys in one slot):
 - ``<p>seg:watermark``            zset: largest occurred_at_ms per partition (``ZADD GT``)
 - ``<p>seg:stats``                hash: running totals for progress displays
 - ``<p>seg:dlq-fence``            zset: last dead-lettered offset per ``topic:partition``
-- ``<p>seg:model:<name>``         hash: ``version`` and JSON ``payload`` of a fitted model
 """
 
 from __future__ import annotations
@@ -162,18 +161,6 @@ class RedisStore:
     async def get(self, customer_id: str) -> CustomerState | None:
         raw = await self._redis.hgetall(self._state_key(customer_id))
         return _parse_state(raw) if raw else None
-
-    async def save_model(self, name: str, payload: str) -> int:
-        key = f"{self._prefix}seg:model:{name}"
-        async with self._redis.pipeline(transaction=True) as pipe:  # MULTI: version and payload together
-            pipe.hincrby(key, "version", 1)
-            pipe.hset(key, "payload", payload)
-            version, _ = await pipe.execute()
-        return int(version)
-
-    async def load_model(self, name: str) -> tuple[int, str] | None:
-        raw = await self._redis.hgetall(f"{self._prefix}seg:model:{name}")
-        return (int(raw["version"]), str(raw["payload"])) if raw else None
 
     async def all_customers(self) -> list[CustomerState]:
         keys = [

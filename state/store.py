@@ -149,14 +149,6 @@ class CustomerStore(Protocol):
 
     async def get(self, customer_id: str) -> CustomerState | None: ...
 
-    async def save_model(self, name: str, payload: str) -> int:
-        """Store a new version of model ``name`` (JSON text); return its version number (1, 2, ...)."""
-        ...
-
-    async def load_model(self, name: str) -> tuple[int, str] | None:
-        """``(version, payload)`` of the latest version of ``name``, or None."""
-        ...
-
     async def all_customers(self) -> list[CustomerState]: ...
 
     async def watermark(self) -> int | None:
@@ -196,7 +188,6 @@ class MemoryStore:
     days: dict[str, set[int]] = field(default_factory=dict)
     partition_watermarks: dict[int, int] = field(default_factory=dict)
     letter_fences: dict[Partition, int] = field(default_factory=dict)
-    models: dict[str, tuple[int, str]] = field(default_factory=dict)
     totals: Stats = field(default_factory=Stats)
     event_logs: dict[str, set[LogEntry]] = field(default_factory=dict)
     agenda: dict[str, int] = field(default_factory=dict)
@@ -240,14 +231,6 @@ class MemoryStore:
 
     async def get(self, customer_id: str) -> CustomerState | None:
         return self.states.get(customer_id)
-
-    async def save_model(self, name: str, payload: str) -> int:
-        version = self.models.get(name, (0, ""))[0] + 1
-        self.models[name] = (version, payload)
-        return version
-
-    async def load_model(self, name: str) -> tuple[int, str] | None:
-        return self.models.get(name)
 
     async def all_customers(self) -> list[CustomerState]:
         return list(self.states.values())

@@ -3,15 +3,17 @@
 - ``segment-changes`` (key customer_id): one :func:`change_message` per profile change;
 - ``customer-segments`` (compacted, key customer_id): :func:`profile_message`, the latest
   profile per customer, for a subscriber to bootstrap from;
+- ``alerts`` (key customer_id): :func:`alert_message`, one typed alert with its figures and a
+  one-line reason (``state.alerts``);
 - ``clock`` (one partition): :func:`tick_message` / :func:`decode_tick`: "every purchase that
   occurred before ``as_of`` has been published", with the ``purchases`` end offsets at that
   moment so the evaluator first waits until the workers have folded them.
 
 Schemas: ``schemas/segment-change.schema.json``, ``customer-segment.schema.json``,
-``clock-tick.schema.json``; AsyncAPI: ``docs/asyncapi.yaml``.
+``alert.schema.json``, ``clock-tick.schema.json``; AsyncAPI: ``docs/asyncapi.yaml``.
 
 >>> decode_tick(tick_message(86_400_000, {0: 12}, source="cli"))
-Tick(as_of_ms=86400000, offsets={0: 12}, source='cli')
+Tick(as_of_ms=86400000, offsets={0: 12}, source='cli', refit=False)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from state.alerts import Alert
 from state.profiles import Change, Profile
 from state.segments import Preset
 
@@ -31,6 +34,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "InvalidTick",
     "Tick",
+    "alert_message",
+    "alert_reason",
     "change_message",
     "changed_fields",
     "decode_tick",
@@ -122,33 +127,73 @@ def profile_message(change: Change, preset: Preset) -> bytes:
     )
 
 
+def alert_reason(alert: Alert) -> str:
+    """The alert in one plain sentence, from its figures.
+
+    >>> alert_reason(Alert("c", 0, "overdue", {"silent_days": 45.0, "usual_gap_days": 15.0, "ratio": 3.0}))
+    'silent for 45 days, 3.0 times their usual 15-day gap between purchase days'
+    >>> alert_reason(Alert("c", 0, "churn_risk", {"band": "High", "previous_band": "Medium",
+    ...     "churn_probability": 0.8, "silent_days": 30.0, "monetary": 120.5}))
+    'churn band rose from Medium to High (churn probability 0.80) after 30 days of silence; net spend 120.50'
+    """
+    f = alert.figures
+    if alert.kind == "overdue":
+        return (
+            f"silent for {f['silent_days']:g} days, {f['ratio']:.1f} times their usual "
+            f"{f['usual_gap_days']:g}-day gap between purchase days"
+        )
+    return (
+        f"churn band rose from {f['previous_band'] or 'none'} to {f['band']} (churn probability "
+        f"{f['churn_probability']:.2f}) after {f['silent_days']:g} days of silence; net spend {f['monetary']:.2f}"
+    )
+
+
+def alert_message(alert: Alert) -> bytes:
+    """The ``alerts`` value of one alert."""
+    return _encode(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "alert_id": alert.alert_id,
+            "customer_id": alert.customer_id,
+            "kind": alert.kind,
+            "occurred_at": rfc3339(alert.at_ms),
+            "reason": alert_reason(alert),
+            "figures": alert.figures,
+        },
+    )
+
+
 class Tick(NamedTuple):
     as_of_ms: int
     offsets: dict[int, int]  # purchases partition -> end offset when the tick was sent
     source: str
+    refit: bool = False  # also refit the lifetime model at the tick (``segstream fit``)
 
 
 class InvalidTick(ValueError):
     """A ``clock`` message that is not a tick."""
 
 
-def tick_message(as_of_ms: int, offsets: Mapping[int, int], source: str) -> bytes:
-    return json.dumps(
-        {
-            "schema_version": SCHEMA_VERSION,
-            "as_of": rfc3339(as_of_ms),
-            "as_of_ms": as_of_ms,
-            "purchases_offsets": {str(p): o for p, o in sorted(offsets.items())},
-            "source": source,
-        },
-        separators=(",", ":"),
-    ).encode()
+def tick_message(as_of_ms: int, offsets: Mapping[int, int], source: str, *, refit: bool = False) -> bytes:
+    tick: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "as_of": rfc3339(as_of_ms),
+        "as_of_ms": as_of_ms,
+        "purchases_offsets": {str(p): o for p, o in sorted(offsets.items())},
+        "source": source,
+    }
+    if refit:
+        tick["refit"] = True
+    return json.dumps(tick, separators=(",", ":")).encode()
 
 
 def decode_tick(raw: bytes) -> Tick:
     try:
         data = json.loads(raw)
         offsets = {int(p): int(o) for p, o in data["purchases_offsets"].items()}
-        return Tick(int(data["as_of_ms"]), offsets, str(data.get("source", "")))
+        refit = data.get("refit", False)
+        if not isinstance(refit, bool):
+            raise TypeError(f"refit must be true or false, not {refit!r}")
+        return Tick(int(data["as_of_ms"]), offsets, str(data.get("source", "")), refit)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidTick(f"clock message is not a tick ({exc!r}): {raw[:200]!r}") from None

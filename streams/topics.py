@@ -2,8 +2,9 @@
 
 Names are logical; ``Settings.topic`` adds the namespace prefix.
 
->>> [spec.name for spec in TOPICS]
-['purchases', 'purchases.dlq', 'clock', 'segment-changes', 'customer-segments']
+>>> [spec.name for spec in TOPICS]  # doctest: +NORMALIZE_WHITESPACE
+['purchases', 'purchases.dlq', 'clock', 'segment-changes', 'customer-segments',
+ 'campaign-events', 'alerts']
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ if TYPE_CHECKING:
     from segstream.settings import Settings
 
 __all__ = [
+    "ALERTS",
     "ALL_TOPICS",
+    "CAMPAIGN_EVENTS",
     "CLOCK",
     "CUSTOMER_SEGMENTS",
     "PURCHASES",
@@ -31,6 +34,8 @@ PURCHASES_DLQ = "purchases.dlq"
 CLOCK = "clock"
 SEGMENT_CHANGES = "segment-changes"
 CUSTOMER_SEGMENTS = "customer-segments"
+ALERTS = "alerts"
+CAMPAIGN_EVENTS = "campaign-events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,8 @@ TOPICS = (
     ),
     TopicSpec(SEGMENT_CHANGES, True, "one event per customer profile change, with before/after and reason"),
     TopicSpec(CUSTOMER_SEGMENTS, True, "latest profile per customer, key = customer_id", compacted=True),
+    TopicSpec(CAMPAIGN_EVENTS, True, "campaign exposures and responses, key = customer_id"),
+    TopicSpec(ALERTS, True, "churn-risk and overdue alerts with the figures that triggered them"),
 )
 ALL_TOPICS = tuple(spec.name for spec in TOPICS)
 

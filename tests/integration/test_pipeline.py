@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from segstream.kafka_io import Publisher, read_topic
 from segstream.replay import replay_history
 from segstream.settings import Settings
 from segstream.sources import load_cdnow, occurred_at_ms, wire_events
-from state.redis_store import RedisStore
+from state.redis_profiles import RedisProfileStore
 from streams.topics import PURCHASES, PURCHASES_DLQ
 from tests.conftest import WorkerFactory, purchase, wait_for_stats
 from tests.schema_helpers import validate_json
@@ -77,11 +78,6 @@ def test_cdnow_master_replay_equals_pandas(
     assert_same_table(live, expected)
     assert_scores_and_segments(live, expected)
 
-    assert live["p_alive"].isna().all(), "no model fitted yet"
-    fitted = run_cli(settings, "fit")
-    assert fitted.startswith("BG/NBD version 1: r=")
-    assert_p_alive_is_the_closed_form(settings, export_customers(settings, tmp_path / "scored.parquet"))
-
     table = run_cli(settings, "segments")
     assert table.splitlines()[0] == f"{CDNOW_CUSTOMERS:,} customers, preset rfm11"
     for name, size in live["rfm_segment"].value_counts().items():
@@ -102,31 +98,45 @@ def test_cdnow_master_replay_equals_pandas(
     assert clustered["cluster"].notna().all()
     assert_profiles_equal_export(latest_profiles(settings), clustered)
 
+    # predictions: the scheduled lifetime model, then one refitted on command, both in closed form
+    scheduled = assert_p_alive_is_the_closed_form(settings, clustered)
+    assert clustered["churn_probability"].between(0, 1).all()
+    assert set(clustered["churn_band"]) <= {"Low", "Medium", "High"} and clustered["clv"].notna().all()
+    fitted = run_cli(settings, "fit")
+    assert fitted.startswith(f"BG/NBD v{scheduled + 1}: r="), fitted
+    assert assert_p_alive_is_the_closed_form(
+        settings, export_customers(settings, tmp_path / "fit.parquet")
+    ) == (scheduled + 1)
 
-def assert_p_alive_is_the_closed_form(settings: Settings, live: pd.DataFrame) -> None:
-    """Every exported p_alive equals the formula on (x, t_x, T) and the parameters stored in Redis."""
 
-    async def stored() -> tuple[tuple[int, str] | None, int | None]:
-        store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+def assert_p_alive_is_the_closed_form(settings: Settings, live: pd.DataFrame) -> int:
+    """Every exported p_alive equals the formula on (x, t_x, T) and the parameters saved in Redis.
+
+    Returns the lifetime model version the export used.
+    """
+
+    async def saved() -> dict[str, Any] | None:
+        profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
         try:
-            return await store.load_model("bgnbd"), await store.watermark()
+            return await profiles.summary()
         finally:
-            await store.close()
+            await profiles.close()
 
-    model, watermark = asyncio.run(stored())
-    assert model is not None and model[0] == 1 and watermark is not None
-    p = json.loads(model[1])
+    summary = asyncio.run(saved())
+    assert summary is not None and summary["lifetime"] is not None
+    p, as_of = summary["lifetime"]["bgnbd"], int(summary["as_of_ms"])
     r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
     week, day = 7 * 86_400_000, 86_400_000
     first = live["first_purchase_at"].astype("datetime64[ms, UTC]").astype("int64") // day * day
     last = live["last_purchase_at"].astype("datetime64[ms, UTC]").astype("int64") // day * day
     x = (live["purchase_days"] - 1).to_numpy(dtype=float)
-    t_x, T = ((last - first) / week).to_numpy(), ((watermark - first) / week).to_numpy()
+    t_x, T = ((last - first) / week).to_numpy(), ((as_of - first) / week).to_numpy()
     repeat = 1 / (1 + (a / (b + np.maximum(x, 1) - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x))
     one_time = 1 / (1 + (a / b) * ((alpha + T) / alpha) ** r)
     expected = np.where(x > 0, repeat, one_time)
     assert np.allclose(live["p_alive"].to_numpy(dtype=float), expected, rtol=1e-9, atol=1e-12)
     assert live["expected_purchases_90d"].notna().all()
+    return int(summary["lifetime"]["version"])
 
 
 def assert_scores_and_segments(live: pd.DataFrame, table: pd.DataFrame) -> None:

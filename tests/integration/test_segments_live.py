@@ -26,7 +26,7 @@ from segstream.sources import history_logs, load_cdnow, occurred_at_ms, wire_eve
 from state.profiles import Change, Profile, fold_changes
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
-from streams.topics import CUSTOMER_SEGMENTS, PURCHASES, SEGMENT_CHANGES
+from streams.topics import ALERTS, CUSTOMER_SEGMENTS, PURCHASES, SEGMENT_CHANGES
 from tests.conftest import WorkerFactory, wait_for_stats
 from tests.integration.test_pipeline import export_customers, run_cli
 from tests.schema_helpers import validate
@@ -80,6 +80,10 @@ def wait_for_clock(settings: Settings, at_ms: int, worker: Any, timeout_s: float
 
 def changes_of(settings: Settings) -> list[dict[str, Any]]:
     return [json.loads(m.value) for m in read_topic(settings, settings.topic(SEGMENT_CHANGES))]
+
+
+def alerts_of(settings: Settings) -> list[dict[str, Any]]:
+    return [json.loads(m.value) for m in read_topic(settings, settings.topic(ALERTS))]
 
 
 def latest_profiles(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -187,6 +191,18 @@ def test_sorted_and_shuffled_replays_publish_the_same_changes_and_profiles(
     for doc in list(latest.values())[:200]:
         validate("customer-segment", doc)
 
+    # alerts: the same in both arrival orders, typed, with their figures, no repeat without a crossing
+    alerts = alerts_of(sorted_settings)
+    assert Counter(json.dumps(a, sort_keys=True) for a in alerts) == Counter(
+        json.dumps(a, sort_keys=True) for a in alerts_of(shuffled_settings)
+    )
+    assert {a["kind"] for a in alerts} == {"churn_risk", "overdue"}
+    for doc in alerts:
+        validate("alert", doc)
+    assert len({a["alert_id"] for a in alerts}) == len(alerts)
+    churn_alerts = [a for a in alerts if a["kind"] == "churn_risk"]
+    assert all(a["figures"]["m_score"] >= 4 and a["figures"]["silent_days"] >= 14 for a in churn_alerts)
+
     live = export_customers(sorted_settings, tmp_path / "customers.parquet")
     assert_profiles_equal_export(latest, live)
 
@@ -199,10 +215,17 @@ def test_sorted_and_shuffled_replays_publish_the_same_changes_and_profiles(
     assert doc["state"]["frequency"] == int(customer["frequency"])
     assert doc["state"]["monetary"] == pytest.approx(float(customer["monetary"]))
     validate("http-customer", doc)
-    assert doc["churn"] is None or 0 < doc["churn"]["probability"] < 1
+    summary = stored_summary(sorted_settings)
+    assert summary is not None
+    predictions = doc["predictions"]
+    assert predictions["p_alive"] == pytest.approx(float(customer["p_alive"]), rel=1e-12)
+    assert predictions["churn_probability"] == pytest.approx(float(customer["churn_probability"]), rel=1e-12)
+    assert predictions["churn_band"] == customer["churn_band"]
+    assert predictions["lifetime_model_version"] == summary["lifetime"]["version"]
+    assert predictions["churn_model_version"] == summary["churn"]["version"] > 0
     models = run_cli(sorted_settings, "models")
-    assert "churn (River logistic regression, horizon 90 days): prequential ROC AUC 0." in models, models
-    assert "BG/NBD: not fitted" in models
+    assert "churn (River logistic regression, horizon 90 days, version " in models, models
+    assert "prequential ROC AUC 0." in models and "lifetime model: BG/NBD v" in models
     status, missing = get(f"{base}/customers/no-such-customer")
     assert (status, missing) == (404, {"error": "unknown customer 'no-such-customer'"})
     validate("http-error", missing)
@@ -310,25 +333,51 @@ def test_killing_the_evaluating_worker_mid_tick_loses_nothing_and_changes_nothin
     changes = changes_of(settings)
     unique = {c["change_id"]: c for c in changes}
     assert all(c == unique[c["change_id"]] for c in changes)  # a republished change is an identical copy
-    pure, pure_summary = pure_run(history, end)
+    pure, pure_summary, pure_alerts = pure_run(history, end)
     reference = Counter(json.dumps(c, sort_keys=True) for c in pure)
     assert Counter(json.dumps(c, sort_keys=True) for c in unique.values()) == reference
-    # the learned models survived the kill: the churn model's prequential record is the pure run's
+    # the learned models survived the kill: the churn model's record and scorer and the lifetime
+    # model are the pure run's; the alerts, deduplicated, are the pure run's
     saved = stored_summary(settings)
     assert saved is not None and saved["churn"] == json.loads(json.dumps(pure_summary["churn"]))
+    assert saved["lifetime"] == json.loads(json.dumps(pure_summary["lifetime"]))
+    alerts = {a["alert_id"]: a for a in alerts_of(settings)}
+    assert sorted(alerts) == sorted(a["alert_id"] for a in pure_alerts)
+    # the killed worker restarts: both workers score with the same, saved model versions
+    restarted = start_worker(
+        settings.model_copy(update={"web_enabled": True, "web_port": ports[owner]}), "restarted"
+    )
+    customer = sorted(unique.values(), key=lambda c: c["customer_id"])[11]["customer_id"]
+    documents = []
+    for port in ports.values():
+        deadline = time.monotonic() + 60
+        while metric(port, "segstream_evaluator_clock_ms") is None:  # serving yet?
+            assert restarted.poll() is None and time.monotonic() < deadline, (
+                "the restarted worker does not serve"
+            )
+            time.sleep(0.5)
+        status, document = get(f"http://127.0.0.1:{port}/customers/{customer}")
+        assert status == 200
+        documents.append(document)
+    assert documents[0] == documents[1]
+    assert documents[0]["predictions"]["lifetime_model_version"] == saved["lifetime"]["version"]
+    assert documents[0]["predictions"]["churn_model_version"] == saved["churn"]["version"] > 0
     latest = latest_profiles(settings)
     assert {c: profile(doc) for c, doc in latest.items()} == fold_changes(
         as_changes(sorted(unique.values(), key=lambda c: (c["customer_id"], c["occurred_at"])))
     )
 
 
-def pure_run(history: pd.DataFrame, until_ms: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The change messages and summary of the pure evaluator (no Kafka, no Redis) on the same history."""
+def pure_run(
+    history: pd.DataFrame, until_ms: int
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+    """The change messages, summary and alert messages of the pure evaluator (no Kafka, no Redis)."""
     from state.evaluate import Evaluator, EvaluatorConfig
     from state.segments import load_preset
-    from streams.outputs import change_message
+    from streams.outputs import alert_message, change_message
 
     preset = load_preset("rfm11")
     evaluator = Evaluator(EvaluatorConfig(preset))
     changes = evaluator.advance(until_ms, history_logs(history))
-    return [json.loads(change_message(c, preset)) for c in changes], evaluator.summary()
+    alerts = [json.loads(alert_message(a)) for a in evaluator.take_alerts()]
+    return [json.loads(change_message(c, preset)) for c in changes], evaluator.summary(), alerts

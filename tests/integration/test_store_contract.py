@@ -105,14 +105,6 @@ async def test_same_day_purchases_count_one_purchase_day_in_any_order(store: Cus
     assert state is not None and (state.frequency, state.purchase_days) == (3, 2)
 
 
-async def test_models_are_versioned(store: CustomerStore) -> None:
-    assert await store.load_model("bgnbd") is None
-    assert await store.save_model("bgnbd", '{"r": 1}') == 1
-    assert await store.save_model("bgnbd", '{"r": 2}') == 2
-    assert await store.load_model("bgnbd") == (2, '{"r": 2}')
-    assert await store.load_model("other") is None
-
-
 async def test_refund_only_customer_has_no_purchase_dates(store: CustomerStore) -> None:
     await store.apply_batch([delivery("r1", "c9", DAY, -500, offset=0, refund=True)])
     assert await store.get("c9") == CustomerState("c9", 0, -500, 1, None, None)

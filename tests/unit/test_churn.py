@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from state.churn import _BINS, ChurnModel, Pending, _Prequential
+from state.churn import _BINS, ChurnModel, PendingBatch, _Prequential
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -36,11 +38,35 @@ def test_auc_is_undefined_until_both_labels_were_seen() -> None:
     assert p.value() == 1.0
 
 
-def test_resolve_scores_first_then_learns() -> None:
-    model = ChurnModel()
-    x = {"recency_days": 3.0}
-    before = model.score(x)
-    model.resolve(Pending(x, before, "Lost", 0), churned=True)
-    report = model.report()
-    assert report["by_segment"] == {"Lost": {"auc": None, "examples": 1, "positives": 1}}
-    assert model.score(x) > before  # it learned that x churned
+def test_resolve_counts_stored_scores_then_learns_the_sample() -> None:
+    model = ChurnModel(names=("recency_days",), segments=("Lost", "Champions"))
+    x = np.array([[80.0], [3.0], [60.0]])
+    before = model.scores(x)
+    assert np.allclose(before, 0.5)  # nothing learned yet
+    batch = PendingBatch.make(0, np.array([0, 1, 2]), before, np.array([0, 1, 0]), x, learn=2)
+    assert batch.sample.tolist() == [0, 2] and batch.features.tolist() == [[80.0], [60.0]]
+    model.resolve(batch, np.array([True, False, True]))
+    assert model.report()["by_segment"] == {
+        "Champions": {"auc": None, "examples": 1, "positives": 0},
+        "Lost": {"auc": None, "examples": 2, "positives": 2},
+    }
+    assert (model.examples, model.positives, model.version) == (3, 2, 1)
+    assert model.scorer()["intercept"] > 0  # it learned from the sample: both examples churned
+
+
+def test_numpy_scorer_is_rivers_arithmetic() -> None:
+    rng = np.random.default_rng(4)
+    names = ("a", "b", "constant")
+    model = ChurnModel(names=names)
+    for t in range(30):
+        x = np.column_stack([rng.normal(3, 2, 40), rng.exponential(5, 40), np.ones(40)])
+        churned = x[:, 0] + rng.normal(0, 1, 40) > 3
+        model.resolve(
+            PendingBatch.make(t, np.arange(40), model.scores(x), np.zeros(40, np.int64), x, 40), churned
+        )
+    probe = np.column_stack([rng.normal(3, 2, 25), rng.exponential(5, 25), np.ones(25)])
+    river = [
+        model._model.predict_proba_one(dict(zip(names, row, strict=True)))[True] for row in probe.tolist()
+    ]
+    assert np.allclose(model.scores(probe), river, atol=1e-12)
+    assert json.loads(json.dumps(model.scorer()))["names"] == list(names)  # JSON-safe for every scorer

@@ -154,3 +154,10 @@ def test_speed_nan_is_a_bad_argument(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit) as caught:
         build_parser().parse_args(["replay", "cdnow", "--speed", "nan"])
     assert caught.value.code == 2
+
+
+def test_campaign_replay_refuses_a_column_mapping(capsys: pytest.CaptureFixture[str], no_kafka: None) -> None:
+    code = main(["replay", "completejourney-campaigns", "--map", "customer_id=cid"])
+    lines = stderr_lines(capsys)
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("segstream: error:") and "--map" in lines[0]

@@ -36,6 +36,8 @@ SCHEMA_NAMES = [
     "http-customer",
     "http-error",
     "http-segments",
+    "campaign-event",
+    "alert",
 ]
 
 
@@ -425,6 +427,8 @@ def test_asyncapi_refs_resolve(asyncapi: dict[str, Any]) -> None:
     refs = _refs(asyncapi)
     external = [ref for ref in refs if not ref.startswith("#")]
     assert sorted({ref.split("#")[0] for ref in external}) == [
+        "../schemas/alert.schema.json",
+        "../schemas/campaign-event.schema.json",
         "../schemas/clock-tick.schema.json",
         "../schemas/customer-segment.schema.json",
         "../schemas/purchase-dlq.schema.json",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -11,9 +12,11 @@ import numpy as np
 import pytest
 
 from segstream.sources import load_cdnow, occurred_at_ms
+from state.btyd import p_alive
 from state.clusters import ClusterConfig
 from state.cutpoints import scores_at
 from state.evaluate import NEVER, Evaluator, EvaluatorConfig, evaluation_instants
+from state.predict import LifetimeModel, lifetime_scores
 from state.profiles import Change, LogEntry, Profile, fold_changes, state_from_log
 from state.rfm import DAY_MS
 from state.segments import load_preset, score_customers
@@ -281,25 +284,110 @@ def test_summary_sizes_and_shares_add_up_by_segment_and_cluster() -> None:
     )
 
 
-def test_churn_labels_arrive_in_event_time_and_are_counted_before_learning() -> None:
-    day0 = 10_000 * DAY_MS
-    regular = [LogEntry(day0 + d * DAY_MS, f"r{d}", "purchase", 2_000) for d in range(0, 360, 30)]
-    silent = [LogEntry(day0, "s0", "purchase", 5_000)]  # never again
-    late = [LogEntry(day0, "l0", "purchase", 1_000), LogEntry(day0 + 120 * DAY_MS, "l1", "purchase", 1_000)]
+def synthetic_logs(day0: int) -> Log:
+    """150 customers from ``day0``: 100 buying every 3 to 30 days for 300 days, 50 buying twice then never."""
+    rng = random.Random(3)
+    logs: Log = {}
+    for i in range(100):
+        days = [rng.randrange(10)]
+        while days[-1] < 300:
+            days.append(days[-1] + rng.randrange(3, 31))
+        logs[f"r{i:03}"] = [
+            LogEntry(day0 + d * DAY_MS, f"r{i}-{d}", "purchase", 1_000 + 10 * i) for d in days
+        ]
+    for i in range(50):
+        logs[f"s{i:03}"] = [
+            LogEntry(day0 + (d + i % 5) * DAY_MS, f"s{i}-{d}", "purchase", 5_000) for d in (0, 20)
+        ]
+    return logs
+
+
+def test_churn_batches_are_labelled_at_their_horizon_from_what_happened_after() -> None:
+    day0 = 28 * 400 * DAY_MS  # a checkpoint instant (every 28 days of epoch time)
+    logs, end = synthetic_logs(day0), day0 + 420 * DAY_MS
     evaluator = Evaluator(CONFIG)
-    evaluator.advance(day0 + 400 * DAY_MS, {"regular": regular, "silent": silent, "late": late})
+    evaluator.advance(day0 + 80 * DAY_MS, logs)
+    assert evaluator.lifetime is not None and evaluator.batches  # none labelled yet: 80 < 90 days
+    first = evaluator.batches[0].made_at_ms
+    later = day0 + 80 * DAY_MS
+    evaluator.advance(end, {c: log for c, log in logs.items() if log[-1].occurred_at_ms >= later})
+    # independently: every checkpoint from the first whose horizon ended scored every buyer;
+    # positive = no purchase in [t, t + 90 days)
+    examples = positives = 0
+    checkpoints = range(first, end - 90 * DAY_MS + 1, 28 * DAY_MS)
+    for t in checkpoints:
+        for log in logs.values():
+            times = [e.occurred_at_ms for e in log]
+            if min(times) < t:
+                examples += 1
+                positives += not any(t <= m < t + 90 * DAY_MS for m in times)
     churn = evaluator.summary()["churn"]
-    assert isinstance(churn, dict) and (churn["examples"], churn["positives"]) == (11 + 1 + 2, 1 + 2)
-    assert list(evaluator.pending) == [evaluator.population.index["regular"]]  # day 330 + 90 is still ahead
-    evaluator.advance(day0 + 421 * DAY_MS, {})
-    churn = evaluator.summary()["churn"]
-    assert isinstance(churn, dict)
-    # regular: 11 purchases 30 days apart, each resolving the previous prediction as retained; its
-    # last prediction churns 90 days after day 330. silent: churned at day 90. late: churned at
-    # day 90 (the purchase on day 120 came after the horizon), then again at day 210.
-    assert (churn["examples"], churn["positives"]) == (11 + 1 + 1 + 2, 1 + 1 + 2)
-    assert evaluator.pending == {}  # every prediction is labelled now
+    assert isinstance(churn, dict) and churn["version"] == len(checkpoints)
+    assert (churn["examples"], churn["positives"]) == (examples, positives) and 0 < positives < examples
+    assert [b.made_at_ms for b in evaluator.batches] == list(range(end - 84 * DAY_MS, end + 1, 28 * DAY_MS))
+    assert (
+        churn["auc"] is not None and churn["auc"] > 0.7
+    )  # above chance, the first batches scored by an untrained model included
     assert churn["horizon_days"] == 90
+
+
+def test_lifetime_model_is_refitted_on_its_schedule_and_scores_in_closed_form() -> None:
+    day0 = 28 * 400 * DAY_MS
+    logs, at = synthetic_logs(day0), day0 + 200 * DAY_MS
+    evaluator = Evaluator(CONFIG)
+    evaluator.advance(at, logs)
+    model = evaluator.lifetime
+    assert (
+        model is not None and model.version >= 2 and model.fitted_at_ms == day0 + 196 * DAY_MS
+    )  # every 28 days
+    summary = evaluator.summary()["lifetime"]
+    assert isinstance(summary, dict) and LifetimeModel.from_json(summary) == model
+    pop = evaluator.population
+    rows = np.array([pop.index[c] for c in sorted(logs)])
+    alive = lifetime_scores(model, pop.columns(rows), at)["p_alive"]
+    # the closed form from each customer's own (x, t_x, T), in weeks, worked out from the log
+    x, t_x, T = [], [], []
+    for c in sorted(logs):
+        days = sorted({e.occurred_at_ms // DAY_MS for e in logs[c] if e.occurred_at_ms < at})
+        x.append(len(days) - 1)
+        t_x.append((days[-1] - days[0]) / 7)
+        T.append((at / DAY_MS - days[0]) / 7)
+    assert np.allclose(alive, p_alive(model.bgnbd, x, t_x, T), rtol=1e-12)
+    assert alive[:100].mean() > alive[100:].mean()  # the ones silent for six months are less alive
+
+
+def test_alerts_fire_for_silent_valuable_customers_and_never_repeat_without_a_crossing() -> None:
+    """Each alert carries its figures; a second churn alert needs a higher band or a fall in between."""
+    evaluator, _, _ = sorted_run()
+    alerts = evaluator.alerts
+    kinds = Counter(a.kind for a in alerts)
+    assert kinds["churn_risk"] > 100 and kinds["overdue"] > 100
+    assert len({a.alert_id for a in alerts}) == len(alerts)
+    rank = {None: 0, "Low": 1, "Medium": 2, "High": 3}
+    last: dict[str, str | float | None] = {}
+    for alert in (a for a in alerts if a.kind == "churn_risk"):
+        f = alert.figures
+        assert f["m_score"] in (4.0, 5.0) and isinstance(f["silent_days"], float) and f["silent_days"] >= 14
+        assert f["band"] in ("Medium", "High") and rank[f["band"]] > rank[f["previous_band"]]  # type: ignore[index]
+        assert isinstance(f["churn_probability"], float) and f["churn_probability"] >= 0.5
+        if (
+            alert.customer_id in last
+        ):  # again: a higher band, or the band fell below the last alert in between
+            before = rank[last[alert.customer_id]]  # type: ignore[index]
+            assert rank[f["band"]] > before or rank[f["previous_band"]] < before  # type: ignore[index]
+        last[alert.customer_id] = f["band"]
+    overdue: dict[str, list[int]] = defaultdict(list)
+    for alert in (a for a in alerts if a.kind == "overdue"):
+        f = alert.figures
+        assert isinstance(f["silent_days"], float) and isinstance(f["usual_gap_days"], float)
+        assert f["silent_days"] > max(2 * f["usual_gap_days"], 14) - 0.01 and f["purchase_days"] >= 3  # type: ignore[operator]
+        overdue[alert.customer_id].append(alert.at_ms)
+    logs: Log = defaultdict(list)
+    for c, e in cdnow_sample():
+        logs[c].append(e)
+    for customer, times in overdue.items():  # one alert per silence: a purchase between two alerts
+        for a, b in itertools.pairwise(times):
+            assert any(a <= e.occurred_at_ms < b for e in logs[customer])
 
 
 def test_churn_model_learns_from_cdnow_and_is_the_same_whatever_the_arrival_order() -> None:
@@ -309,11 +397,10 @@ def test_churn_model_learns_from_cdnow_and_is_the_same_whatever_the_arrival_orde
     other, _ = run(shuffled, [end])
     report, other_report = evaluator.summary()["churn"], other.summary()["churn"]
     assert report == other_report
-    assert isinstance(report, dict) and report["examples"] > 1000
+    assert [a.alert_id for a in evaluator.alerts] == [a.alert_id for a in other.alerts]
+    assert isinstance(report, dict) and report["examples"] > 10_000
     assert report["auc"] is not None and report["auc"] > 0.6
     assert sum(s["examples"] for s in report["by_segment"].values()) == report["examples"]
-    open_predictions = [evaluator.pending[r] for r in evaluator.pending]
-    assert open_predictions and all(0 < p.score < 1 for p in open_predictions)
 
 
 def test_the_evaluators_fold_counts_purchase_days_like_the_store() -> None:

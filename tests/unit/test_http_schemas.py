@@ -20,8 +20,10 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from agents.web import customer_document, segments_document
+from segstream.sources import history_logs, load_cdnow, occurred_at_ms
 from state.clusters import ClusterConfig
 from state.evaluate import NEVER, Evaluator, EvaluatorConfig
+from state.predict import alive_and_expected
 from state.profiles import LogEntry, Profile
 from state.segments import load_preset
 from streams.outputs import profile_fields, rfc3339
@@ -193,6 +195,38 @@ def test_early_documents_have_no_cluster_and_late_ones_do() -> None:
         since_ms = population.record(population.index[document["customer_id"]])["since_ms"]
         assert START < since_ms <= RUNS["late"]
         assert document["cluster_since"] == rfc3339(since_ms)
+
+
+@cache
+def predicted() -> tuple[Evaluator, dict[str, dict[str, Any]]]:
+    """300 CDNOW customers over their first 300 days: lifetime model and churn model in place."""
+    frame = load_cdnow(sample=True)
+    frame = frame[frame["customer_id"].isin(sorted(frame["customer_id"].unique())[:300])]
+    logs = history_logs(frame)
+    to_ms = min(occurred_at_ms(frame)) // DAY_MS * DAY_MS + 300 * DAY_MS
+    ev = Evaluator(CONFIG)
+    ev.advance(to_ms, {c: [e for e in log if e.occurred_at_ms < to_ms] for c, log in logs.items()})
+    summary = _stored(ev.summary())
+    records = [_stored(ev.population.record(row)) for row in range(len(ev.population))]
+    return ev, {r["customer_id"]: _stored(customer_document(r, summary)) for r in records}
+
+
+def test_customer_documents_with_predictions_match_the_schema_and_the_evaluator() -> None:
+    ev, documents = predicted()
+    _validate_all("http-customer", documents)
+    assert ev.lifetime is not None and ev.churn.version > 0
+    pop = ev.population
+    rows = pop.buyers()
+    alive, _ = alive_and_expected(ev.lifetime, pop.columns(rows), ev.clock_ms or 0)
+    for row, p_alive in zip(rows.tolist(), alive.tolist(), strict=True):
+        predictions = documents[pop.ids[row]]["predictions"]
+        assert predictions["p_alive"] == pytest.approx(p_alive, rel=1e-12)
+        assert predictions["lifetime_model_version"] == ev.lifetime.version
+        assert predictions["churn_model_version"] == ev.churn.version
+        assert predictions["churn_band"] == {1: "Low", 2: "Medium", 3: "High"}[int(pop.column("band")[row])]
+        assert 0 < predictions["churn_probability"] < 1
+    bands = {d["predictions"]["churn_band"] for d in documents.values()}
+    assert len(bands) >= 2, bands
 
 
 def test_customer_document_without_a_summary() -> None:

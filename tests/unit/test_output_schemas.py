@@ -19,10 +19,12 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
 
+from state.alerts import Alert
 from state.profiles import REASONS, Change, Profile
 from state.segments import available_presets, load_preset
 from streams.outputs import (
     InvalidTick,
+    alert_message,
     change_message,
     decode_tick,
     profile_fields,
@@ -344,9 +346,70 @@ def test_evaluator_also_rejects_a_non_numeric_partition_key() -> None:
         decode_tick(json.dumps(INVALID_TICKS["non-numeric partition key"]).encode())
 
 
+# --------------------------------------------------------------------------- alerts
+
+CHURN_RISK = Alert(
+    "00042",
+    861_926_400_000,
+    "churn_risk",
+    {
+        "churn_probability": 0.81,
+        "band": "High",
+        "previous_band": "Medium",
+        "p_alive": 0.4,
+        "m_score": 5.0,
+        "monetary": 240.5,
+        "silent_days": 45.0,
+    },
+)
+OVERDUE = Alert(
+    "00042",
+    854_064_000_000,
+    "overdue",
+    {"silent_days": 40.0, "usual_gap_days": 10.0, "ratio": 4.0, "purchase_days": 5.0},
+)
+
+
+@pytest.mark.parametrize("alert", [CHURN_RISK, OVERDUE], ids=["churn_risk", "overdue"])
+def test_alert_messages_match_the_schema(alert: Alert) -> None:
+    value = validate_json("alert", alert_message(alert))
+    assert value["alert_id"] == f"{alert.kind}:00042@{alert.at_ms}" and value["figures"] == alert.figures
+    assert value["occurred_at"] == rfc3339(alert.at_ms) and value["reason"]
+
+
+INVALID_ALERTS = {
+    "unknown kind": _set(load_schema("alert")["examples"][0], "kind", "likely_responder"),
+    "churn figures missing the band": {
+        **load_schema("alert")["examples"][0],
+        "figures": {k: v for k, v in CHURN_RISK.figures.items() if k != "band"},
+    },
+    "overdue with churn figures": {**load_schema("alert")["examples"][1], "figures": CHURN_RISK.figures},
+    "band Low is never alerted": {
+        **load_schema("alert")["examples"][0],
+        "figures": {**CHURN_RISK.figures, "band": "Low"},
+    },
+}
+
+
+def test_the_alert_examples_are_valid() -> None:
+    for example in load_schema("alert")["examples"]:
+        validate("alert", example)
+
+
+@pytest.mark.parametrize("instance", INVALID_ALERTS.values(), ids=INVALID_ALERTS.keys())
+def test_invalid_alerts_are_rejected(instance: dict[str, Any]) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        validate("alert", instance)
+
+
 # --------------------------------------------------------------------------- date-time profile
 
-SCHEMAS_WITH_TIMES = {"segment-change": "occurred_at", "customer-segment": "as_of", "clock-tick": "as_of"}
+SCHEMAS_WITH_TIMES = {
+    "segment-change": "occurred_at",
+    "customer-segment": "as_of",
+    "clock-tick": "as_of",
+    "alert": "occurred_at",
+}
 
 
 def test_output_date_time_profile_is_the_same_in_the_three_schemas() -> None:
@@ -389,6 +452,7 @@ OUTPUT_CHANNELS = {
     "segmentChanges": ("segment-changes", "segment-change"),
     "customerSegments": ("customer-segments", "customer-segment"),
     "clock": ("clock", "clock-tick"),
+    "alerts": ("alerts", "alert"),
 }
 
 
@@ -456,9 +520,9 @@ def test_asyncapi_output_operations(asyncapi: dict[str, Any]) -> None:
     assert "segstream replay" in text
 
 
-def test_asyncapi_only_alerts_are_coming_later(asyncapi: dict[str, Any]) -> None:
+def test_asyncapi_only_the_likely_responder_alert_is_coming_later(asyncapi: dict[str, Any]) -> None:
     description = asyncapi["info"]["description"]
     (later,) = [p for p in description.split("\n\n") if p.startswith("**Coming later:**")]
-    assert "alerts" in later
-    for shipped in ("segment-changes", "customer-segments", "clock"):
+    assert "likely-responder" in later
+    for shipped in ("segment-changes", "customer-segments", "clock", "`alerts`"):
         assert shipped not in later

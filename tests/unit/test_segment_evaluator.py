@@ -10,6 +10,7 @@ import pytest
 
 from agents.evaluator import SegmentEvaluator
 from agents.ingest import RawMessage, ingest_batch
+from state.alerts import Alert
 from state.evaluate import EvaluatorConfig
 from state.profile_store import MemoryProfileStore
 from state.profiles import Change, fold_changes
@@ -25,12 +26,14 @@ DAY0 = 10_000 * DAY_MS
 class Outbox:
     def __init__(self, fail_after: int | None = None) -> None:
         self.changes: list[Change] = []
+        self.alerts: list[Alert] = []
         self.fail_after = fail_after
 
-    async def __call__(self, changes: Sequence[Change]) -> None:
+    async def __call__(self, changes: Sequence[Change], alerts: Sequence[Alert]) -> None:
         if self.fail_after is not None and len(self.changes) + len(changes) > self.fail_after:
             raise RuntimeError("broker gone")
         self.changes += changes
+        self.alerts += alerts
 
 
 def message(offset: int, customer: str, day: int, amount: float, partition: int = 0) -> RawMessage:

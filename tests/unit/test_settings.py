@@ -29,6 +29,8 @@ def test_defaults_without_environment() -> None:
         "clock",
         "segment-changes",
         "customer-segments",
+        "campaign-events",
+        "alerts",
     ]
     assert (s.app_id, s.redis_prefix) == ("segstream", "")
 

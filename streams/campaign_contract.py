@@ -1,0 +1,88 @@
+"""The ``campaign-events`` wire contract and its validation (``schemas/campaign-event.schema.json``).
+
+A campaign event says that a customer was *exposed* to one variant of a campaign, or
+*responded* to it. The variant named ``"control"`` is the hold-out every other variant of
+the campaign is compared with (``state.abtest``). ``decode_campaign_event`` turns raw
+message bytes into a :class:`CampaignEvent` or raises :class:`~streams.contract.InvalidEvent`
+whose ``reason`` names the field and the rule broken, as for purchases.
+
+>>> e = decode_campaign_event(b'{"event_id":"x1","customer_id":"42","campaign_id":"8",'
+...                           b'"variant":"control","type":"exposure","occurred_at":"2017-05-08T00:00:00Z"}')
+>>> e.type, e.variant, e.occurred_at_ms
+('exposure', 'control', 1494201600000)
+>>> decode_campaign_event(b'{"event_id":"x1","customer_id":"42","campaign_id":"8","variant":"a",'
+...                       b'"type":"click","occurred_at":0}')
+Traceback (most recent call last):
+...
+streams.contract.InvalidEvent: type: expected 'exposure' or 'response', got 'click'
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from streams.contract import InvalidEvent, _check_id, _epoch_ms, _field_first
+
+__all__ = [
+    "CAMPAIGN_EVENT_TYPES",
+    "CONTROL",
+    "CampaignEvent",
+    "CampaignEventType",
+    "decode_campaign_event",
+]
+
+CampaignEventType = Literal["exposure", "response"]
+CAMPAIGN_EVENT_TYPES: tuple[CampaignEventType, ...] = ("exposure", "response")
+CONTROL = "control"
+"""The variant every other variant of a campaign is compared with."""
+
+
+class _WireCampaignEvent(msgspec.Struct, forbid_unknown_fields=False):
+    event_id: str
+    customer_id: str
+    campaign_id: str
+    variant: str
+    type: str
+    occurred_at: str | int | float
+
+
+class CampaignEvent(msgspec.Struct, frozen=True):
+    """A validated exposure or response, event time in epoch ms."""
+
+    event_id: str
+    customer_id: str
+    campaign_id: str
+    variant: str
+    type: CampaignEventType
+    occurred_at_ms: int
+
+
+_decoder = msgspec.json.Decoder(_WireCampaignEvent)
+
+
+def decode_campaign_event(raw: bytes) -> CampaignEvent:
+    """Validate one ``campaign-events`` message value; raise ``InvalidEvent`` on any breach."""
+    try:
+        wire = _decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise InvalidEvent(_field_first(str(exc))) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"payload: not valid JSON ({exc})") from None
+    for field in ("event_id", "customer_id", "campaign_id", "variant"):
+        _check_id(field, getattr(wire, field))
+    if wire.type == "exposure":
+        kind: CampaignEventType = "exposure"
+    elif wire.type == "response":
+        kind = "response"
+    else:
+        raise InvalidEvent(f"type: expected 'exposure' or 'response', got {wire.type!r}")
+    return CampaignEvent(
+        event_id=wire.event_id,
+        customer_id=wire.customer_id,
+        campaign_id=wire.campaign_id,
+        variant=wire.variant,
+        type=kind,
+        occurred_at_ms=_epoch_ms(wire.occurred_at),
+    )
