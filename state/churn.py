@@ -45,6 +45,7 @@ from scipy.special import expit
 __all__ = ["BASE_FEATURES", "ChurnModel", "PendingBatch", "churn_feature_names", "score_with"]
 
 _BINS = 1000  # score histogram bins of the prequential AUC
+CLIP = 5.0  # standardised features are clipped to +-CLIP standard deviations
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -99,14 +100,23 @@ class PendingBatch:
         return cls(made_at_ms, rows, scores, segments, sample, np.asarray(x[sample], dtype=np.float64))
 
 
+def clip_standardised(z: dict[str, float]) -> dict[str, float]:
+    """Standardised values clipped to +-``CLIP``: a feature whose distribution moved (a new
+    lifetime model version can spread ``p_alive`` that was nearly constant while the model
+    learned) must not swamp every other feature."""
+    return {k: min(max(v, -CLIP), CLIP) for k, v in z.items()}
+
+
 def score_with(scorer: Mapping[str, Any], x: FloatArray) -> FloatArray:
-    """Churn probabilities of feature rows ``x`` from a :meth:`ChurnModel.scorer` (JSON-safe) dict."""
+    """Churn probabilities of feature rows ``x`` from a :meth:`ChurnModel.scorer` (JSON-safe) dict.
+
+    River's arithmetic: each column standardised, ``(x - mean) / std`` (0 where std is 0),
+    clipped (:func:`clip_standardised`), then the logistic of the dot product with the weights.
+    """
     mean, std = np.asarray(scorer["means"]), np.asarray(scorer["stds"])
-    # River standardises each column, (x - mean) / std (0 where std is 0), then takes the dot
-    # product with the weights: folded into one weight per raw column and a constant
-    weights = np.where(std > 0, np.asarray(scorer["weights"]) / np.where(std > 0, std, 1.0), 0.0)
-    constant = float(scorer["intercept"]) - float(mean @ weights)
-    return np.asarray(expit(x @ weights + constant), dtype=np.float64)
+    inverse = np.where(std > 0, 1 / np.where(std > 0, std, 1.0), 0.0)
+    z = np.clip((x - mean) * inverse, -CLIP, CLIP)
+    return np.asarray(expit(z @ np.asarray(scorer["weights"]) + float(scorer["intercept"])), dtype=np.float64)
 
 
 @dataclass
@@ -161,7 +171,7 @@ class ChurnModel:
 
     names: tuple[str, ...] = BASE_FEATURES
     segments: tuple[str, ...] = ()  # segment names, indexed by PendingBatch.segments
-    learning_rate: float = 0.05
+    learning_rate: float = 0.01
     version: int = 0  # batches learned from
     _model: Any = None
     _overall: _Prequential = field(default_factory=_Prequential)
@@ -171,6 +181,7 @@ class ChurnModel:
         if self._model is None:
             self._model = compose.Pipeline(
                 preprocessing.StandardScaler(),
+                compose.FuncTransformer(clip_standardised),
                 linear_model.LogisticRegression(optimizer=optim.SGD(self.learning_rate)),
             )
 
@@ -205,8 +216,13 @@ class ChurnModel:
             name = self.segments[index] if index < len(self.segments) else "none"
             mine = batch.segments == index
             self._by_segment.setdefault(name, _Prequential()).update_many(churned[mine], batch.scores[mine])
-        for row, label in zip(batch.features.tolist(), churned[batch.sample].tolist(), strict=True):
-            self._model.learn_one(dict(zip(self.names, row, strict=True)), bool(label))
+        # one pass over the sample in a shuffled order (seeded by the batch's instant, so it is
+        # deterministic): rows come in first-seen order, which SGD must not learn as a trend
+        labels = churned[batch.sample]
+        for i in np.random.default_rng(batch.made_at_ms).permutation(len(labels)).tolist():
+            self._model.learn_one(
+                dict(zip(self.names, batch.features[i].tolist(), strict=True)), bool(labels[i])
+            )
         self.version += 1
 
     def auc(self) -> float | None:

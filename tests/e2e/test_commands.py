@@ -59,8 +59,9 @@ def test_demo_replays_real_data_shows_results_and_stops_everything(tmp_path: Pat
     customers = int(re.search(r"customers: ([\d,]+)", out).group(1).replace(",", ""))  # type: ignore[union-attr]
     assert 0 < customers <= 4000
     assert "RFM summary" in out and "top customers by net spend" in out
-    # 4,000 events are the first 17 days: too short a history for the lifetime model, and it says so
-    assert "lifetime model: not fitted yet (needs 100 buyers, 10 repeat buyers, four weeks of history)" in out
+    assert "lifetime model (refitted every 28 days of event time): BG/NBD v" in out
+    assert "mean predictions by segment" in out and "churn bands: Low " in out
+    assert re.search(r"alerts published to alerts: churn_risk [\d,]+, overdue [\d,]+", out), out[-1500:]
     assert "stopped the worker, Kafka and Redis" in out
     assert not (root / "stack.json").exists()
 
