@@ -42,7 +42,15 @@ import numpy.typing as npt
 from river import compose, linear_model, optim, preprocessing
 from scipy.special import expit
 
-__all__ = ["BASE_FEATURES", "ChurnModel", "PendingBatch", "churn_feature_names", "score_with"]
+__all__ = [
+    "BASE_FEATURES",
+    "ChurnModel",
+    "PendingBatch",
+    "Prequential",
+    "churn_feature_names",
+    "clip_standardised",
+    "score_with",
+]
 
 _BINS = 1000  # score histogram bins of the prequential AUC
 CLIP = 5.0  # standardised features are clipped to +-CLIP standard deviations
@@ -120,7 +128,7 @@ def score_with(scorer: Mapping[str, Any], x: FloatArray) -> FloatArray:
 
 
 @dataclass
-class _Prequential:
+class Prequential:
     """ROC AUC of scores made before their labels were known, from score histograms.
 
     Scores fall into ``_BINS`` equal bins per label; the AUC is the Mann-Whitney statistic over
@@ -128,7 +136,7 @@ class _Prequential:
     so its error is at most half the share of (positive, negative) pairs that share a bin.
     Updates are O(1), the state is two arrays of counts.
 
-    >>> p = _Prequential()
+    >>> p = Prequential()
     >>> for score, churned in ((0.9, True), (0.8, True), (0.3, False), (0.85, False)):
     ...     p.update(churned, score)
     >>> p.value(), p.examples, p.positives
@@ -174,8 +182,8 @@ class ChurnModel:
     learning_rate: float = 0.01
     version: int = 0  # batches learned from
     _model: Any = None
-    _overall: _Prequential = field(default_factory=_Prequential)
-    _by_segment: dict[str, _Prequential] = field(default_factory=dict)
+    _overall: Prequential = field(default_factory=Prequential)
+    _by_segment: dict[str, Prequential] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self._model is None:
@@ -215,7 +223,7 @@ class ChurnModel:
         for index in np.unique(batch.segments).tolist():
             name = self.segments[index] if index < len(self.segments) else "none"
             mine = batch.segments == index
-            self._by_segment.setdefault(name, _Prequential()).update_many(churned[mine], batch.scores[mine])
+            self._by_segment.setdefault(name, Prequential()).update_many(churned[mine], batch.scores[mine])
         # one pass over the sample in a shuffled order (seeded by the batch's instant, so it is
         # deterministic): rows come in first-seen order, which SGD must not learn as a trend
         labels = churned[batch.sample]
@@ -232,7 +240,7 @@ class ChurnModel:
     def report(self) -> dict[str, Any]:
         """AUC and label counts overall and per segment (the segment at prediction time)."""
 
-        def row(p: _Prequential) -> dict[str, Any]:
+        def row(p: Prequential) -> dict[str, Any]:
             return {"auc": p.value(), "examples": p.examples, "positives": p.positives}
 
         return {

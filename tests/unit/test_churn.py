@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from state.churn import _BINS, ChurnModel, PendingBatch, _Prequential
+from state.churn import _BINS, ChurnModel, PendingBatch, Prequential
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -16,7 +16,7 @@ def test_histogram_auc_is_sklearns_within_its_stated_bound(seed: int) -> None:
     rng = np.random.default_rng(seed)
     labels = rng.random(5000) < 0.3
     scores = np.clip(rng.normal(0.45 + 0.2 * labels, 0.2), 0, 1)
-    p = _Prequential()
+    p = Prequential()
     for y, s in zip(labels.tolist(), scores.tolist(), strict=True):
         p.update(y, s)
     bins = np.minimum((scores * _BINS).astype(int), _BINS - 1)
@@ -31,7 +31,7 @@ def test_histogram_auc_is_sklearns_within_its_stated_bound(seed: int) -> None:
 
 
 def test_auc_is_undefined_until_both_labels_were_seen() -> None:
-    p = _Prequential()
+    p = Prequential()
     p.update(True, 0.9)
     assert p.value() is None
     p.update(False, 0.1)

