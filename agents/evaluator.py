@@ -59,19 +59,22 @@ class SegmentEvaluator:
         publish: PublishChanges,
         purchases_topic: str,
         poll_s: float = 0.05,
+        campaigns_topic: str = "campaign-events",
     ) -> None:
         self.config = config
         self._store = store
         self._profiles = profiles
         self._publish = publish
         self._topic = purchases_topic
+        self._campaigns_topic = campaigns_topic
         self._poll_s = poll_s
         self._cached: tuple[int, Evaluator] | None = None  # (generation, evaluator)
 
     async def on_tick(self, tick: Tick) -> TickReport | None:
         """Evaluate up to ``tick.as_of_ms``; None if the clock is already there."""
         started = time.perf_counter()
-        await self._wait_until_consumed(tick.offsets)
+        await self._wait_until_consumed(self._topic, tick.offsets)
+        await self._wait_until_consumed(self._campaigns_topic, tick.campaign_offsets)
         evaluator = await self._evaluator()
         if evaluator.clock_ms is not None and tick.as_of_ms <= evaluator.clock_ms:
             if not tick.refit:
@@ -83,8 +86,9 @@ class SegmentEvaluator:
         for member, score in entries:
             due.setdefault(parse_agenda_member(member), []).append(score)
         logs = await self._store.logs(sorted(due))
-        earliest = min((min(scores) - 1 for scores in due.values()), default=None)  # score = occurred + 1
-        instants = evaluator.instants(tick.as_of_ms, earliest)
+        campaign = await self._profiles.campaign_due(tick.as_of_ms)
+        starts = [min(scores) - 1 for scores in due.values()] + [e.occurred_at_ms for e in campaign[:1]]
+        instants = evaluator.instants(tick.as_of_ms, min(starts, default=None))  # agenda score = occurred + 1
         targets = [*instants[CHUNK_STEPS - 1 : -1 : CHUNK_STEPS], tick.as_of_ms] if instants else []
         try:
             total, alerted, previous = 0, 0, None
@@ -94,7 +98,13 @@ class SegmentEvaluator:
                     for c, scores in due.items()
                     if any((previous is None or previous < s) and s <= target for s in scores)
                 }
-                changes = await asyncio.to_thread(evaluator.advance, target, chunk)
+                events = [  # this chunk's campaign events; the last chunk also takes the late ones
+                    e
+                    for e in campaign
+                    if (previous is None or previous <= e.occurred_at_ms)
+                    and (e.occurred_at_ms < target or target == targets[-1])
+                ]
+                changes = await asyncio.to_thread(evaluator.advance, target, chunk, events)
                 alerts = evaluator.take_alerts()
                 await self._publish(changes, alerts)
                 await self._save(evaluator)
@@ -105,6 +115,7 @@ class SegmentEvaluator:
             self._cached = None  # the in-memory evaluator may be half-way: reload from the store
             raise
         await self._store.done(entries)
+        await self._profiles.campaign_done(e.event_id for e in campaign)
         return TickReport(
             tick.as_of_ms, len(instants), total, alerted, len(logs), time.perf_counter() - started
         )
@@ -144,18 +155,19 @@ class SegmentEvaluator:
         self._cached = (generation, evaluator)
         return evaluator
 
-    async def _wait_until_consumed(self, offsets: dict[int, int]) -> None:
+    async def _wait_until_consumed(self, topic: str, offsets: dict[int, int]) -> None:
         waited_since = time.monotonic()
         last_report = waited_since
         while True:
-            consumed = await self._store.consumed(self._topic)
+            consumed = await self._store.consumed(topic)
             behind = {p: o for p, o in offsets.items() if o > 0 and consumed.get(p, 0) < o}
             if not behind:
                 return
             if time.monotonic() - last_report > 10:
                 last_report = time.monotonic()
                 log.warning(
-                    "clock tick waits for %s to be processed (partition: end offset) for %.0f s; consumed: %s",
+                    "clock tick waits for %s %s to be processed (partition: end offset) for %.0f s; consumed: %s",
+                    topic,
                     behind,
                     last_report - waited_since,
                     consumed,

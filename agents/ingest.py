@@ -1,4 +1,4 @@
-"""One batch of raw ``purchases`` messages in, state folded and dead letters out.
+"""One batch of raw ``purchases`` (or ``campaign-events``) messages in, state folded and dead letters out.
 
 Kept free of Faust so it is unit-testable with :class:`state.store.MemoryStore`;
 ``agents.worker`` feeds it from ``stream.take_events``.
@@ -10,11 +10,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from state.profile_store import ProfileStore
 from state.store import CustomerStore, Delivery, Outcome, highest_per_key
+from streams.campaign_contract import CampaignEvent, decode_campaign_event
 from streams.contract import InvalidEvent, decode_purchase
 from streams.dlq import dead_letter
 
-__all__ = ["BatchResult", "DeadLetter", "PublishDeadLetters", "RawMessage", "ingest_batch"]
+__all__ = [
+    "BatchResult",
+    "CampaignBatchResult",
+    "DeadLetter",
+    "PublishDeadLetters",
+    "RawMessage",
+    "ingest_batch",
+    "ingest_campaign_batch",
+]
 
 DeadLetter = tuple[bytes | None, bytes]
 """``(key, dlq_value)`` of one message for ``purchases.dlq``."""
@@ -66,6 +76,39 @@ async def ingest_batch(
     outcomes = await store.apply_batch(deliveries)
     await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
     return BatchResult(outcomes, reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignBatchResult:
+    added: int  # events new on the evaluator's agenda (resends and repeats are not)
+    invalid_reasons: list[str]
+
+
+async def ingest_campaign_batch(
+    messages: Sequence[RawMessage],
+    store: CustomerStore,
+    profiles: ProfileStore,
+    publish_dead_letters: PublishDeadLetters,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> CampaignBatchResult:
+    """Validate campaign events, put the valid ones on the evaluator's agenda, dead-letter the rest.
+
+    As :func:`ingest_batch`: returns once the dead letters are in Kafka and the events in
+    Redis, then records the batch as consumed (a clock tick waits for it).
+    """
+    events: list[CampaignEvent] = []
+    rejected: list[tuple[RawMessage, str]] = []
+    for m in messages:
+        try:
+            if not m.value:
+                raise InvalidEvent("payload: empty message value")
+            events.append(decode_campaign_event(m.value))
+        except InvalidEvent as exc:
+            rejected.append((m, exc.reason))
+    reasons = await _dead_letter(rejected, store, publish_dead_letters, now)
+    added = await profiles.add_campaign_events(events)
+    await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
+    return CampaignBatchResult(added, reasons)
 
 
 async def _dead_letter(

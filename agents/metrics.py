@@ -10,7 +10,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from state.store import Outcome
 
-__all__ = ["REGISTRY", "observe_alerts", "observe_batch", "observe_changes", "observe_churn", "observe_tick"]
+__all__ = [
+    "REGISTRY",
+    "observe_alerts",
+    "observe_batch",
+    "observe_campaign_batch",
+    "observe_changes",
+    "observe_churn",
+    "observe_tick",
+]
 
 REGISTRY = CollectorRegistry()
 
@@ -48,6 +56,18 @@ SEGMENT_CHANGES = Counter(
     "segstream_segment_changes",
     "Profile changes published to segment-changes, by reason",
     ["reason"],
+    registry=REGISTRY,
+)
+CAMPAIGN_EVENTS = Counter(
+    "segstream_campaign_events",
+    "campaign-events messages consumed: added to the evaluator's agenda, or invalid (dead-lettered)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+CAMPAIGN_DEAD_LETTERS = Counter(
+    "segstream_campaign_dead_letters",
+    "Messages sent to campaign-events.dlq, by the field the reason names",
+    ["field"],
     registry=REGISTRY,
 )
 ALERTS = Counter(
@@ -106,6 +126,13 @@ def observe_changes(reasons: Sequence[str]) -> None:
 def observe_alerts(kinds: Sequence[str]) -> None:
     for kind in kinds:
         ALERTS.labels(kind).inc()
+
+
+def observe_campaign_batch(added: int, invalid_reasons: Sequence[str]) -> None:
+    CAMPAIGN_EVENTS.labels("added").inc(added)
+    for reason in invalid_reasons:
+        CAMPAIGN_EVENTS.labels("invalid").inc()
+        CAMPAIGN_DEAD_LETTERS.labels(reason.split(":", 1)[0]).inc()
 
 
 def observe_tick(as_of_ms: int, seconds: float) -> None:

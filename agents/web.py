@@ -5,7 +5,8 @@
 - ``GET /customers/{customer_id}``: the customer's current profile, state and predictions
   (probability alive, expected purchases and next order, CLV, churn probability and band) as
   of the segment evaluator's clock; 404 with ``{"error": ...}`` for a customer it has not seen;
-- ``GET /segments``: every named segment's and cluster's size and profile (mean R/F/M, value share).
+- ``GET /segments``: every named segment's and cluster's size and profile (mean R/F/M, value share);
+- ``GET /campaigns``: the A/B readout per campaign x segment x variant (``state.abtest``).
 
 Any worker serves them: they read Redis, not the evaluator's memory.
 """
@@ -25,7 +26,7 @@ from state.redis_store import RedisStore
 from state.rfm import DAY_MS
 from streams.outputs import SCHEMA_VERSION, profile_fields, rfc3339
 
-__all__ = ["customer_document", "register_pages", "segments_document"]
+__all__ = ["campaigns_document", "customer_document", "register_pages", "segments_document"]
 
 
 def customer_document(record: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, Any]:
@@ -67,11 +68,24 @@ def _predictions(record: dict[str, Any], summary: dict[str, Any] | None) -> dict
 def segments_document(summary: dict[str, Any]) -> dict[str, Any]:
     """The JSON of ``GET /segments`` from the summary the evaluator saved (without the churn weights)."""
     churn = {k: v for k, v in summary["churn"].items() if k != "scorer"}
+    response = {k: v for k, v in summary["response"].items() if k != "scorer"}
+    body = {k: v for k, v in summary.items() if k != "campaigns"}
     return {
         "schema_version": SCHEMA_VERSION,
-        **summary,
+        **body,
         "churn": churn,
+        "response": response,
         "as_of": rfc3339(summary["as_of_ms"]),
+    }
+
+
+def campaigns_document(summary: dict[str, Any]) -> dict[str, Any]:
+    """The JSON of ``GET /campaigns``: the A/B readout per campaign x segment x variant."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "as_of": rfc3339(summary["as_of_ms"]),
+        "exposures": summary["response"]["exposures"],
+        "readout": summary["campaigns"],
     }
 
 
@@ -91,6 +105,13 @@ def register_pages(app: faust.App, store: RedisStore, profiles: ProfileStore) ->
         if record is None:
             return web.json({"error": f"unknown customer {customer_id!r}"}, status=404)
         return web.json(customer_document(record, await profiles.summary()))
+
+    @app.page("/campaigns")
+    async def campaigns(web: Any, request: Any) -> Any:
+        summary = await profiles.summary()
+        if summary is None:
+            return web.json({"error": "no campaigns yet: the evaluator has not had a clock tick"}, status=404)
+        return web.json(campaigns_document(summary))
 
     @app.page("/segments")
     async def segments(web: Any, request: Any) -> Any:

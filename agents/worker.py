@@ -20,7 +20,7 @@ import faust
 
 from agents import metrics
 from agents.evaluator import SegmentEvaluator
-from agents.ingest import DeadLetter, RawMessage, ingest_batch
+from agents.ingest import DeadLetter, RawMessage, ingest_batch, ingest_campaign_batch
 from agents.web import register_pages
 from segstream.settings import Settings
 from state.alerts import Alert
@@ -66,6 +66,8 @@ def build_app(settings: Settings) -> faust.App:
     purchases = topics.declare(app, settings, topics.PURCHASES)
     dead_letters = topics.declare(app, settings, topics.PURCHASES_DLQ)
     clock = topics.declare(app, settings, topics.CLOCK)
+    campaign_events = topics.declare(app, settings, topics.CAMPAIGN_EVENTS)
+    campaign_dead_letters = topics.declare(app, settings, topics.CAMPAIGN_EVENTS_DLQ)
     store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
     profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
     preset = load_preset(settings.segment_preset)
@@ -102,6 +104,7 @@ def build_app(settings: Settings) -> faust.App:
         profiles,
         publish_changes,
         settings.topic(topics.PURCHASES),
+        campaigns_topic=settings.topic(topics.CAMPAIGN_EVENTS),
     )
 
     async def publish_dead_letters(letters: Sequence[DeadLetter]) -> None:
@@ -124,6 +127,23 @@ def build_app(settings: Settings) -> faust.App:
     async def ingest(stream: Any) -> None:  # faust.Stream; take_events is untyped
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             await _finish_or_exit(process(events))
+
+    async def publish_campaign_dead_letters(letters: Sequence[DeadLetter]) -> None:
+        pending = [await campaign_dead_letters.send(key=key, value=value) for key, value in letters]
+        await asyncio.gather(*pending)
+
+    async def process_campaigns(events: Sequence[Any]) -> None:
+        messages = [
+            RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+            for e in events
+        ]
+        result = await ingest_campaign_batch(messages, store, profiles, publish_campaign_dead_letters)
+        metrics.observe_campaign_batch(result.added, result.invalid_reasons)
+
+    @app.agent(campaign_events, name="campaigns")
+    async def campaigns(stream: Any) -> None:
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            await _finish_or_exit(process_campaigns(events))
 
     @app.agent(clock, name="evaluate")
     async def evaluate(stream: Any) -> None:

@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="refit the lifetime model (BG/NBD + Gamma-Gamma) on the live population now, as a new version",
     )
     commands.add_parser("models", help="the live models: versions, churn model's prequential AUC by segment")
+    commands.add_parser(
+        "campaigns", help="the A/B readout per campaign x segment x variant, and the response model"
+    )
 
     export = commands.add_parser("export", help="write the live customer table")
     export.add_argument("what", choices=["customers"])
@@ -218,6 +221,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_fit(settings))
     if args.command == "models":
         return asyncio.run(_models(settings))
+    if args.command == "campaigns":
+        return asyncio.run(_campaigns(settings))
     return asyncio.run(_export(settings, args.format, args.output))
 
 
@@ -339,6 +344,37 @@ async def _models(settings: Settings) -> int:
         else:
             model = LifetimeModel.from_json(lifetime)
             print(f"lifetime model: {model.describe()}, fitted at {rfc3339(model.fitted_at_ms)} (weeks)")
+        print(_response_line(summary["response"]))
+    return 0
+
+
+def _response_line(response: dict[str, Any]) -> str:
+    auc = f"{response['auc']:.3f}" if response["auc"] is not None else "n/a"
+    return (
+        f"response (River logistic regression, window {response['window_days']:g} days, version "
+        f"{response['version']}): prequential ROC AUC {auc} over {response['examples']:,} labelled exposures "
+        f"({response['positives']:,} responded); {response['exposures']:,} exposures seen"
+    )
+
+
+async def _campaigns(settings: Settings) -> int:
+    import pandas as pd
+
+    from state.redis_profiles import RedisProfileStore
+    from streams.outputs import rfc3339
+
+    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        summary = await profiles.summary()
+    finally:
+        await profiles.close()
+    if summary is None or not summary["campaigns"]:
+        print("no campaign exposures evaluated yet")
+        return 0
+    print(f"as of {rfc3339(summary['as_of_ms'])} (the segment evaluator's clock)")
+    print(_response_line(summary["response"]))
+    table = pd.DataFrame(summary["campaigns"])
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 
 

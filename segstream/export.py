@@ -36,6 +36,7 @@ PREDICTION_COLUMNS = [
     "expected_purchases_90d",
     "expected_next_order_at",
     "clv",
+    "response_propensity",
 ]
 
 ExportFormat = Literal["csv", "parquet"]
@@ -124,6 +125,7 @@ def with_predictions(
         ),
         expected_next_order_at=pd.to_datetime(next_ms, unit="ms", utc=True),
         clv=pd.Series(column("clv"), dtype="Float64", index=frame.index),
+        response_propensity=pd.Series(column("response_propensity"), dtype="Float64", index=frame.index),
     )
 
 

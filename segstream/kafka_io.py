@@ -11,7 +11,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from segstream.settings import Settings
 from streams.outputs import tick_message
-from streams.topics import CLOCK, PURCHASES, TOPICS
+from streams.topics import CAMPAIGN_EVENTS, CLOCK, PURCHASES, TOPICS
 
 __all__ = ["KAFKA_ERRORS", "ConsumedMessage", "Publisher", "ensure_topics", "read_topic", "send_tick"]
 
@@ -74,7 +74,8 @@ class Publisher:
         """
         self.flush()
         offsets = end_offsets(settings, settings.topic(PURCHASES))
-        message = tick_message(as_of_ms, offsets, source, refit=refit)
+        campaigns = end_offsets(settings, settings.topic(CAMPAIGN_EVENTS))
+        message = tick_message(as_of_ms, offsets, source, refit=refit, campaign_offsets=campaigns)
         self._producer.send(settings.topic(CLOCK), value=message)
         self.flush()
 

@@ -13,6 +13,10 @@ Two kinds, decided by the evaluator at every instant for every buyer:
 - ``overdue``: a customer with at least ``overdue_min_purchase_days`` purchase days whose
   silence exceeds ``overdue_factor`` times their own mean gap between purchase days (and at
   least ``overdue_min_days``). One alert per silence: the next purchase re-arms it.
+- ``likely_responder``: a buyer whose response propensity (the online response model's
+  probability that they respond if shown a campaign now) reached ``responder_enter``; they
+  stay a likely responder until it falls below ``responder_leave``, and only a new crossing
+  alerts again.
 
 Every alert has a deterministic id (``kind:customer@instant``), so a re-evaluated instant
 after a crash republishes the same alert, and a subscriber de-duplicates on it.
@@ -49,7 +53,7 @@ __all__ = [
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
-AlertKind = Literal["churn_risk", "overdue"]
+AlertKind = Literal["churn_risk", "overdue", "likely_responder"]
 NO_BAND, LOW, MEDIUM, HIGH = 0, 1, 2, 3
 BAND_NAMES = {LOW: "Low", MEDIUM: "Medium", HIGH: "High"}
 
@@ -90,6 +94,8 @@ class AlertConfig:
     overdue_factor: float = 2.0
     overdue_min_days: float = 14.0
     overdue_min_purchase_days: int = 3
+    responder_enter: float = 0.7  # likely responder from this response propensity (if treated) ...
+    responder_leave: float = 0.6  # ... until it falls below this
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,12 @@ At each instant, in this order (:meth:`Evaluator.step`):
    every ``refit_every_ms``; churn prediction batches whose horizon ended get their labels
    (``state.churn``: test, then train); every ``churn_every_ms`` all buyers are scored into a
    new batch; every buyer's churn band moves (with hysteresis) and alerts are raised
-   (``state.alerts``).
+   (``state.alerts``);
+7. campaign events that occurred before the instant (``state.response``): response windows
+   that ended get their labels (test, then train); new exposures are scored from the
+   customer's features now and the variant; responses mark their exposure; the counters feed
+   the A/B readout (``state.abtest``); buyers whose response propensity rose past the
+   threshold get a ``likely_responder`` alert (with hysteresis).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from state.alerts import MEDIUM, Alert, AlertConfig, band_name, next_band
+from state.campaign_book import CampaignBook
 from state.churn import ChurnModel, PendingBatch, churn_feature_names
 from state.clusters import ClusterConfig, SegmentModel
 from state.cutpoints import CutPoints, compute_cutpoints
@@ -44,12 +50,15 @@ from state.features import FEATURE_NAMES
 from state.population import NO_CLUSTER, NO_TIME, Population, feature_matrix, summarize
 from state.predict import LifetimeModel, alive_and_expected, churn_matrix, fit_lifetime
 from state.profiles import Change, LogEntry, LogFold, Profile, Reason
+from state.response import ResponseModel, response_feature_names, response_features
 from state.rfm import DAY_MS, CustomerState
 from state.segments import Preset
+from streams.campaign_contract import CONTROL, CampaignEvent
 
 __all__ = ["NEVER", "Evaluator", "EvaluatorConfig", "evaluation_instants"]
 
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 _EMPTY: IntArray = np.zeros(0, dtype=np.int64)
 
 
@@ -73,6 +82,7 @@ class EvaluatorConfig:
     churn_every_ms: int = 28 * DAY_MS  # every buyer gets a churn prediction at these grid instants
     churn_learn_per_batch: int = 2000  # the churn model learns from this many of each batch
     refit_every_ms: int = 28 * DAY_MS  # the lifetime model is refitted at these grid instants
+    response_window_ms: int = 30 * DAY_MS  # a response this long after an exposure is its label
     alerts: AlertConfig = field(default_factory=AlertConfig)
 
 
@@ -102,6 +112,7 @@ class Evaluator:
         churn: ChurnModel | None = None,
         batches: Sequence[PendingBatch] = (),
         lifetime: LifetimeModel | None = None,
+        campaigns: CampaignBook | None = None,
     ) -> None:
         self.config = config
         self.clock_ms = clock_ms
@@ -113,6 +124,11 @@ class Evaluator:
             batches
         )  # churn predictions awaiting their labels, oldest first
         self.lifetime = lifetime
+        self.campaigns = campaigns or CampaignBook(
+            ResponseModel(
+                names=response_feature_names(segments), segments=segments, window_ms=config.response_window_ms
+            )
+        )
         self.population = population or Population()
         self.dirty: set[int] = set()  # rows changed since the store last saved them
         self.alerts: list[Alert] = []  # raised since the last take_alerts
@@ -130,11 +146,18 @@ class Evaluator:
 
     # ------------------------------------------------------------------ the clock
 
-    def advance(self, to_ms: int, logs: Mapping[str, Sequence[LogEntry]]) -> list[Change]:
+    def advance(
+        self,
+        to_ms: int,
+        logs: Mapping[str, Sequence[LogEntry]],
+        campaign_events: Sequence[CampaignEvent] = (),
+    ) -> list[Change]:
         """Evaluate every instant up to ``to_ms`` given the full event logs of the customers due.
 
         ``logs`` holds, for every customer with an event not yet evaluated, all their logged
-        events. Returns the changes in instant order, customers in id order within an instant.
+        events; ``campaign_events`` the campaign events not yet evaluated that occurred before
+        ``to_ms``, each applied at the first instant after it occurred (a late one at the first
+        instant). Returns the changes in instant order, customers in id order within an instant.
         """
         folds = [LogFold(c, log) for c, log in sorted(logs.items()) if log]
         instants = self.instants(to_ms, min((f.log[0].occurred_at_ms for f in folds), default=None))
@@ -144,6 +167,11 @@ class Evaluator:
             if pending is not None and instants:
                 first = min(bisect.bisect_right(instants, pending), len(instants) - 1)
                 due.setdefault(first, []).append(fold)
+        campaign: dict[int, list[CampaignEvent]] = {}
+        for event in sorted(campaign_events, key=lambda e: (e.occurred_at_ms, e.event_id)):
+            if instants:
+                index = min(bisect.bisect_right(instants, event.occurred_at_ms), len(instants) - 1)
+                campaign.setdefault(index, []).append(event)
         changes: list[Change] = []
         for i, at_ms in enumerate(instants):
             states = []
@@ -154,7 +182,7 @@ class Evaluator:
                 pending = fold.next_event_ms()
                 if pending is not None and pending < to_ms:
                     due.setdefault(bisect.bisect_right(instants, pending), []).append(fold)
-            changes += self.step(at_ms, states)
+            changes += self.step(at_ms, states, campaign.pop(i, ()))
         return changes
 
     def instants(self, to_ms: int, earliest_event_ms: int | None) -> list[int]:
@@ -165,7 +193,9 @@ class Evaluator:
 
     # ------------------------------------------------------------------ one instant
 
-    def step(self, at_ms: int, states: Sequence[CustomerState]) -> list[Change]:
+    def step(
+        self, at_ms: int, states: Sequence[CustomerState], campaign_events: Sequence[CampaignEvent] = ()
+    ) -> list[Change]:
         """Evaluate instant ``at_ms`` after the customers' ``states`` (as of ``at_ms``) changed."""
         pop, previous, old_cp = self.population, self.clock_ms, self.cutpoints
         bought: list[int] = []
@@ -191,6 +221,7 @@ class Evaluator:
         candidates = buyers if bought or model_moved else np.union1d(decayed, bought_rows).astype(np.int64)
         changes = self._rescore(at_ms, candidates, bought_rows, decayed, model_moved)
         self._predictions(at_ms, buyers, bought_rows)
+        self._campaign_step(at_ms, campaign_events)
         return changes
 
     # ------------------------------------------------------------------ predictions and alerts
@@ -209,17 +240,97 @@ class Evaluator:
         self._overdue(at_ms, buyers, bought)
         if self.lifetime is None or buyers.size == 0:
             return
-        cols = pop.columns(buyers)
-        alive, expected = alive_and_expected(self.lifetime, cols, at_ms)
-        segment = self._segment_index[cols["r"], cols["f"], cols["m"]]
-        x = churn_matrix(cols, at_ms, alive, expected, segment, len(self.churn.segments))
-        probability = self.churn.scores(x)
+        cols, alive, expected, segment, x, probability = self._scored(buyers, at_ms)
         if on_grid and at_ms % cfg.churn_every_ms == 0:
             self.batches.append(
                 PendingBatch.make(at_ms, buyers, probability, segment, x, cfg.churn_learn_per_batch)
             )
         if self.churn.version:  # bands once the model has learned from a resolved batch
             self._bands(at_ms, buyers, cols, probability, alive)
+        if self.campaigns.response.version:  # likely responders once the model learned a window
+            treated = np.ones(buyers.size, dtype=np.bool_)
+            xr = response_features(
+                cols, at_ms, alive, expected, probability, segment, len(self.churn.segments), treated
+            )
+            self._responders(at_ms, buyers, cols, self.campaigns.response.scores(xr), probability)
+
+    def _scored(
+        self, rows: IntArray, at_ms: int
+    ) -> tuple[dict[str, IntArray], FloatArray, FloatArray, IntArray, FloatArray, FloatArray]:
+        """Columns, P(alive), expected purchases, segment index, churn features and probability of ``rows``."""
+        assert self.lifetime is not None
+        cols = self.population.columns(rows)
+        alive, expected = alive_and_expected(self.lifetime, cols, at_ms)
+        segment = self._segment_index[cols["r"], cols["f"], cols["m"]]
+        x = churn_matrix(cols, at_ms, alive, expected, segment, len(self.churn.segments))
+        return cols, alive, expected, segment, x, self.churn.scores(x)
+
+    def _campaign_step(self, at_ms: int, events: Sequence[CampaignEvent]) -> None:
+        """Label the exposures whose window ended, score the new ones, mark the responses."""
+        book, pop = self.campaigns, self.population
+        for due in book.response.take_due(at_ms):
+            book.response.resolve(due, book.responded(due.batch.rows))
+        fresh: list[tuple[int, CampaignEvent]] = []
+        for event in events:
+            if event.type != "exposure":
+                continue
+            row = pop.index.get(event.customer_id, -1)
+            profile = pop.profiles[row] if row >= 0 else None
+            key = book.add_exposure(event, profile.rfm_segment if profile else "unknown")
+            if key is not None:
+                fresh.append((key, event))
+        for event in events:
+            if event.type == "response":
+                book.add_response(event)
+        if not fresh:
+            return
+        keys = np.array([k for k, _ in fresh], dtype=np.int64)
+        rows = np.array([pop.index.get(e.customer_id, -1) for _, e in fresh], dtype=np.int64)
+        known = rows >= 0
+        n = len(fresh)
+        cols = {name: np.zeros(n, dtype=np.int64) for name in pop.columns(_EMPTY)}
+        alive, expected, probability = np.zeros(n), np.zeros(n), np.zeros(n)
+        segment = np.full(n, -1, dtype=np.int64)
+        if known.any() and self.lifetime is not None:
+            k_cols, k_alive, k_expected, k_segment, _, k_probability = self._scored(rows[known], at_ms)
+            for name, column in k_cols.items():
+                cols[name][known] = column
+            alive[known], expected[known], segment[known] = k_alive, k_expected, k_segment
+            probability[known] = k_probability
+        elif known.any():  # before the first lifetime fit: behaviour only
+            for name, column in pop.columns(rows[known]).items():
+                cols[name][known] = column
+            segment[known] = self._segment_index[cols["r"][known], cols["f"][known], cols["m"][known]]
+        treated = np.array([e.variant != CONTROL for _, e in fresh], dtype=np.bool_)
+        x = response_features(
+            cols, at_ms, alive, expected, probability, segment, len(self.churn.segments), treated
+        )
+        book.response.score(at_ms, keys, x, segment)
+
+    def _responders(
+        self,
+        at_ms: int,
+        rows: IntArray,
+        cols: Mapping[str, IntArray],
+        propensity: FloatArray,
+        churn: FloatArray,
+    ) -> None:
+        """Responder flag with hysteresis; a customer who becomes a likely responder gets an alert."""
+        cfg, pop = self.config.alerts, self.population
+        flag = cols["responder"]
+        now = np.where(flag == 1, propensity >= cfg.responder_leave, propensity >= cfg.responder_enter)
+        moved = np.flatnonzero(now.astype(np.int64) != flag)
+        pop.column("responder")[rows[moved]] = now[moved]
+        self.dirty.update(rows[moved].tolist())
+        became = moved[now[moved]]
+        for j in sorted(became.tolist(), key=lambda j: pop.ids[int(rows[j])]):
+            figures: dict[str, float | str | None] = {
+                "response_propensity": round(float(propensity[j]), 6),
+                "churn_probability": round(float(churn[j]), 6),
+                "m_score": float(cols["m"][j]),
+                "recency_days": float((at_ms - cols["last_ms"][j]) // DAY_MS),
+            }
+            self.alerts.append(Alert(pop.ids[int(rows[j])], at_ms, "likely_responder", figures))
 
     def _refit(self, at_ms: int, buyers: IntArray, *, warm: bool) -> bool:
         """A new lifetime model version fitted at ``at_ms``; False (version kept) if the data cannot."""
@@ -446,6 +557,7 @@ class Evaluator:
                 "churn_model": self.churn,
                 "churn_batches": self.batches,
                 "lifetime": self.lifetime,
+                "campaigns": self.campaigns,
             }
         )
 
@@ -475,6 +587,7 @@ class Evaluator:
             churn=models.get("churn_model"),
             batches=models.get("churn_batches", ()),
             lifetime=models.get("lifetime"),
+            campaigns=models.get("campaigns"),
         )
 
     def summary(self) -> dict[str, object]:
@@ -492,6 +605,15 @@ class Evaluator:
                 "bands": asdict(self.config.alerts.bands),
             },
             "lifetime": None if self.lifetime is None else self.lifetime.to_json(),
+            "response": {
+                "window_days": self.config.response_window_ms / DAY_MS,
+                "exposures": len(self.campaigns.exposures),
+                **self.campaigns.response.report(),
+                "scorer": self.campaigns.response.scorer(),
+                "likely_enter": self.config.alerts.responder_enter,
+                "likely_leave": self.config.alerts.responder_leave,
+            },
+            "campaigns": self.campaigns.readout(),
             **summarize(
                 self.population, self.clock_ms or 0, self.config.preset.segments, self.model.cluster_names()
             ),

@@ -33,8 +33,8 @@ NO_TIME = np.iinfo(np.int64).min  # no purchase yet (first / last purchase colum
 NO_CLUSTER = -1
 _STATE_COLUMNS = ("frequency", "monetary_cents", "refunds", "first_ms", "last_ms", "purchase_days")
 _PROFILE_COLUMNS = ("r", "f", "m", "cluster", "since_ms")
-# churn band (state.alerts), the band last alerted, and "overdue alert sent this silence"
-_ALERT_COLUMNS = ("band", "alerted_band", "overdue")
+# churn band (state.alerts), the band last alerted, "overdue alert sent this silence", likely responder
+_ALERT_COLUMNS = ("band", "alerted_band", "overdue", "responder")
 
 
 class Population:

@@ -275,13 +275,20 @@ def predictions_of(
         cols[name] = np.array([int(r["profile"][k]) for r in rows], dtype=np.int64)
     scores = lifetime_scores(model, cols, as_of)
     probability = np.full(len(rows), np.nan)
+    propensity = np.full(len(rows), np.nan)
+    response = (summary.get("response") or {}).get("scorer")
     if scorer is not None and int(scorer["version"]) > 0:
         segments = [n.removeprefix("segment=") for n in scorer["names"] if n.startswith("segment=")]
         segment = np.array([segments.index(r["profile"][3]) for r in rows], dtype=np.int64)
-        x = churn_matrix(
-            cols, as_of, scores["p_alive"], scores["expected_purchases_90d"], segment, len(segments)
-        )
+        alive, expected = scores["p_alive"], scores["expected_purchases_90d"]
+        x = churn_matrix(cols, as_of, alive, expected, segment, len(segments))
         probability = score_with(scorer, x)
+        if response is not None and int(response["version"]) > 0:
+            from state.response import response_features  # state.response builds on this module
+
+            treated = np.ones(len(rows), dtype=np.bool_)
+            xr = response_features(cols, as_of, alive, expected, probability, segment, len(segments), treated)
+            propensity = score_with(response, xr)
     for j, i in enumerate(at):
         next_ms = scores["expected_next_order_ms"][j]
         out[i] = {
@@ -291,7 +298,9 @@ def predictions_of(
             "clv": None if np.isnan(scores["clv"][j]) else float(scores["clv"][j]),
             "churn_probability": None if np.isnan(probability[j]) else float(probability[j]),
             "churn_band": band_name(int(cols["band"][j])),
+            "response_propensity": None if np.isnan(propensity[j]) else float(propensity[j]),
             "lifetime_model_version": model.version,
             "churn_model_version": int(scorer["version"]) if scorer is not None else 0,
+            "response_model_version": int(response["version"]) if response is not None else 0,
         }
     return out

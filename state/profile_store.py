@@ -5,13 +5,19 @@ consumed). After each tick it saves the rows that changed, its clock and cut-poi
 cluster model snapshot and the segment summary in one atomic write, and bumps a generation
 number; a worker that takes the clock partition over reloads when the generation moved.
 Any worker can read a profile or the summary for the HTTP endpoints.
+
+Campaign events (``campaign-events``) wait here for the evaluator too: every worker adds the
+ones it consumes to one agenda, each ``event_id`` once, and the evaluator takes those that
+occurred before a tick and removes them once their instants are saved.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from streams.campaign_contract import CampaignEvent
 
 __all__ = ["MemoryProfileStore", "ProfileStore", "SavedEvaluator"]
 
@@ -55,6 +61,18 @@ class ProfileStore(Protocol):
         """The segment summary saved with the last tick, or None."""
         ...
 
+    async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
+        """Put the events not seen before (by ``event_id``) on the agenda; return how many."""
+        ...
+
+    async def campaign_due(self, up_to_ms: int) -> list[CampaignEvent]:
+        """The agenda's events that occurred before ``up_to_ms``, by occurred_at then event_id."""
+        ...
+
+    async def campaign_done(self, event_ids: Iterable[str]) -> None:
+        """Remove evaluated events from the agenda (they stay known: a resend is ignored)."""
+        ...
+
 
 @dataclass
 class MemoryProfileStore:
@@ -62,6 +80,8 @@ class MemoryProfileStore:
     meta: tuple[int, int | None, str | None] = (0, None, None)
     model: bytes | None = None
     last_summary: Record | None = None
+    campaign_events: dict[str, CampaignEvent] = field(default_factory=dict)  # every event seen
+    campaign_agenda: set[str] = field(default_factory=set)  # event_ids not evaluated yet
 
     async def generation(self) -> int:
         return self.meta[0]
@@ -92,3 +112,19 @@ class MemoryProfileStore:
 
     async def summary(self) -> Record | None:
         return self.last_summary
+
+    async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
+        fresh = [e for e in events if e.event_id not in self.campaign_events]
+        for event in fresh:
+            self.campaign_events.setdefault(event.event_id, event)
+            self.campaign_agenda.add(event.event_id)
+        return len({e.event_id for e in fresh})
+
+    async def campaign_due(self, up_to_ms: int) -> list[CampaignEvent]:
+        due = [self.campaign_events[i] for i in self.campaign_agenda]
+        return sorted(
+            (e for e in due if e.occurred_at_ms < up_to_ms), key=lambda e: (e.occurred_at_ms, e.event_id)
+        )
+
+    async def campaign_done(self, event_ids: Iterable[str]) -> None:
+        self.campaign_agenda.difference_update(event_ids)

@@ -6,6 +6,8 @@ Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster
 - ``<p>eval:{segments}:meta``    string: JSON ``{generation, clock_ms, cutpoints}``
 - ``<p>eval:{segments}:model``   string: the learned models' snapshot (clusters, churn with its
   open prediction batches, lifetime model), :meth:`state.evaluate.Evaluator.snapshot`
+- ``<p>eval:{segments}:campaign-events`` hash: event_id -> JSON campaign event, every one seen
+- ``<p>eval:{segments}:campaign-agenda`` zset: event_ids not evaluated yet, by occurred_at + 1
 - ``<p>eval:{segments}:summary`` string: JSON summary of the last save: segments, clusters, the
   churn model's report and scorer weights, the lifetime model's versioned parameters (what every
   worker's HTTP pages and ``segstream export`` score with)
@@ -14,16 +16,30 @@ Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
+import msgspec
 import redis.asyncio as redis
 
 from state.profile_store import Record, SavedEvaluator
+from streams.campaign_contract import CampaignEvent
 
 __all__ = ["RedisProfileStore"]
 
 _CHUNK = 5000
+# each event_id once: HSETNX, and only a new one goes on the agenda (atomic, so a crash between
+# the two cannot leave an event known but never evaluated)
+_ADD_CAMPAIGN_EVENTS = """
+local added = 0
+for i = 1, #ARGV, 3 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('ZADD', KEYS[2], ARGV[i + 2], ARGV[i])
+    added = added + 1
+  end
+end
+return added
+"""
 
 
 class RedisProfileStore:
@@ -33,6 +49,8 @@ class RedisProfileStore:
         self._view, self._meta, self._model, self._summary = (
             f"{base}:{name}" for name in ("view", "meta", "model", "summary")
         )
+        self._campaign_events, self._campaign_agenda = f"{base}:campaign-events", f"{base}:campaign-agenda"
+        self._add_campaign_events = self._redis.register_script(_ADD_CAMPAIGN_EVENTS)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "") -> RedisProfileStore:
@@ -84,3 +102,25 @@ class RedisProfileStore:
     async def summary(self) -> Record | None:
         raw = await self._redis.get(self._summary)
         return dict(json.loads(raw)) if raw else None
+
+    async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
+        args: list[str | bytes | int] = []
+        for event in events:
+            args += [event.event_id, msgspec.json.encode(event), event.occurred_at_ms + 1]
+        if not args:
+            return 0
+        keys = [self._campaign_events, self._campaign_agenda]
+        return int(await self._add_campaign_events(keys=keys, args=args))
+
+    async def campaign_due(self, up_to_ms: int) -> list[CampaignEvent]:
+        ids = cast(list[bytes], await self._redis.zrangebyscore(self._campaign_agenda, "-inf", up_to_ms))
+        events: list[CampaignEvent] = []
+        for start in range(0, len(ids), _CHUNK):
+            raw = await self._redis.hmget(self._campaign_events, ids[start : start + _CHUNK])
+            events += [msgspec.json.decode(r, type=CampaignEvent) for r in raw if r is not None]
+        return sorted(events, key=lambda e: (e.occurred_at_ms, e.event_id))
+
+    async def campaign_done(self, event_ids: Iterable[str]) -> None:
+        ids = list(event_ids)
+        for start in range(0, len(ids), _CHUNK):
+            await self._redis.zrem(self._campaign_agenda, *ids[start : start + _CHUNK])

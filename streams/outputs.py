@@ -13,7 +13,7 @@ Schemas: ``schemas/segment-change.schema.json``, ``customer-segment.schema.json`
 ``alert.schema.json``, ``clock-tick.schema.json``; AsyncAPI: ``docs/asyncapi.yaml``.
 
 >>> decode_tick(tick_message(86_400_000, {0: 12}, source="cli"))
-Tick(as_of_ms=86400000, offsets={0: 12}, source='cli', refit=False)
+Tick(as_of_ms=86400000, offsets={0: 12}, source='cli', refit=False, campaign_offsets={})
 """
 
 from __future__ import annotations
@@ -137,6 +137,11 @@ def alert_reason(alert: Alert) -> str:
     'churn band rose from Medium to High (churn probability 0.80) after 30 days of silence; net spend 120.50'
     """
     f = alert.figures
+    if alert.kind == "likely_responder":
+        return (
+            f"likely to respond to a campaign now (response propensity {f['response_propensity']:.2f}); "
+            f"churn probability {f['churn_probability']:.2f}, {f['recency_days']:g} days since the last purchase"
+        )
     if alert.kind == "overdue":
         return (
             f"silent for {f['silent_days']:g} days, {f['ratio']:.1f} times their usual "
@@ -168,13 +173,21 @@ class Tick(NamedTuple):
     offsets: dict[int, int]  # purchases partition -> end offset when the tick was sent
     source: str
     refit: bool = False  # also refit the lifetime model at the tick (``segstream fit``)
+    campaign_offsets: dict[int, int] = {}  # campaign-events partition -> end offset; never mutated
 
 
 class InvalidTick(ValueError):
     """A ``clock`` message that is not a tick."""
 
 
-def tick_message(as_of_ms: int, offsets: Mapping[int, int], source: str, *, refit: bool = False) -> bytes:
+def tick_message(
+    as_of_ms: int,
+    offsets: Mapping[int, int],
+    source: str,
+    *,
+    refit: bool = False,
+    campaign_offsets: Mapping[int, int] | None = None,
+) -> bytes:
     tick: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "as_of": rfc3339(as_of_ms),
@@ -184,6 +197,8 @@ def tick_message(as_of_ms: int, offsets: Mapping[int, int], source: str, *, refi
     }
     if refit:
         tick["refit"] = True
+    if campaign_offsets:
+        tick["campaign_offsets"] = {str(p): o for p, o in sorted(campaign_offsets.items())}
     return json.dumps(tick, separators=(",", ":")).encode()
 
 
@@ -194,6 +209,7 @@ def decode_tick(raw: bytes) -> Tick:
         refit = data.get("refit", False)
         if not isinstance(refit, bool):
             raise TypeError(f"refit must be true or false, not {refit!r}")
-        return Tick(int(data["as_of_ms"]), offsets, str(data.get("source", "")), refit)
+        campaigns = {int(p): int(o) for p, o in data.get("campaign_offsets", {}).items()}
+        return Tick(int(data["as_of_ms"]), offsets, str(data.get("source", "")), refit, campaigns)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidTick(f"clock message is not a tick ({exc!r}): {raw[:200]!r}") from None

@@ -4,7 +4,7 @@ Names are logical; ``Settings.topic`` adds the namespace prefix.
 
 >>> [spec.name for spec in TOPICS]  # doctest: +NORMALIZE_WHITESPACE
 ['purchases', 'purchases.dlq', 'clock', 'segment-changes', 'customer-segments',
- 'campaign-events', 'alerts']
+ 'campaign-events', 'alerts', 'campaign-events.dlq']
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ __all__ = [
     "ALERTS",
     "ALL_TOPICS",
     "CAMPAIGN_EVENTS",
+    "CAMPAIGN_EVENTS_DLQ",
     "CLOCK",
     "CUSTOMER_SEGMENTS",
     "PURCHASES",
@@ -36,6 +37,7 @@ SEGMENT_CHANGES = "segment-changes"
 CUSTOMER_SEGMENTS = "customer-segments"
 ALERTS = "alerts"
 CAMPAIGN_EVENTS = "campaign-events"
+CAMPAIGN_EVENTS_DLQ = "campaign-events.dlq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,9 @@ TOPICS = (
     TopicSpec(CUSTOMER_SEGMENTS, True, "latest profile per customer, key = customer_id", compacted=True),
     TopicSpec(CAMPAIGN_EVENTS, True, "campaign exposures and responses, key = customer_id"),
     TopicSpec(ALERTS, True, "churn-risk and overdue alerts with the figures that triggered them"),
+    TopicSpec(
+        CAMPAIGN_EVENTS_DLQ, False, "messages that broke the campaign-events contract, with the reason"
+    ),
 )
 ALL_TOPICS = tuple(spec.name for spec in TOPICS)
 

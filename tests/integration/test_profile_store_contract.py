@@ -9,6 +9,7 @@ import pytest
 from segstream.settings import Settings
 from state.profile_store import MemoryProfileStore, ProfileStore
 from state.redis_profiles import RedisProfileStore
+from streams.campaign_contract import CampaignEvent
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +65,22 @@ async def test_saves_accumulate_rows_and_keep_the_last_model(profiles: ProfileSt
     assert await profiles.profile("c:2") == record("c:2", 1, 1)
     assert await profiles.summary() == {"as_of_ms": 200}
     assert await profiles.generation() == 2
+
+
+def campaign_event(event_id: str, customer: str, kind: str, at_ms: int) -> CampaignEvent:
+    return CampaignEvent(event_id, customer, "8", "treatment", kind, at_ms)  # type: ignore[arg-type]
+
+
+async def test_campaign_events_wait_on_the_agenda_once_each(profiles: ProfileStore) -> None:
+    exposure, response = (
+        campaign_event("e1", "c1", "exposure", 100),
+        campaign_event("r1", "c1", "response", 300),
+    )
+    assert await profiles.add_campaign_events([response, exposure, exposure]) == 2
+    assert await profiles.add_campaign_events([exposure]) == 0  # a resend
+    assert await profiles.campaign_due(300) == [exposure]  # occurred before 300 only
+    assert await profiles.campaign_due(301) == [exposure, response]
+    await profiles.campaign_done(["e1"])
+    assert await profiles.campaign_due(10_000) == [response]
+    assert await profiles.add_campaign_events([exposure]) == 0  # evaluated and resent: still known
+    assert await profiles.campaign_due(10_000) == [response]

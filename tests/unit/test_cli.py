@@ -12,7 +12,19 @@ import segstream.kafka_io
 import segstream.replay
 from segstream.cli import build_parser, main
 
-COMMANDS = ["demo", "stack", "worker", "topics", "replay", "export", "clock", "segments", "fit", "models"]
+COMMANDS = [
+    "demo",
+    "stack",
+    "worker",
+    "topics",
+    "replay",
+    "export",
+    "clock",
+    "segments",
+    "fit",
+    "models",
+    "campaigns",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -36,6 +36,7 @@ SCHEMA_NAMES = [
     "http-customer",
     "http-error",
     "http-segments",
+    "http-campaigns",
     "campaign-event",
     "alert",
 ]

@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 from jsonschema import Draft202012Validator
 
-from agents.web import customer_document, segments_document
+from agents.web import campaigns_document, customer_document, segments_document
 from segstream.sources import history_logs, load_cdnow, occurred_at_ms
 from state.clusters import ClusterConfig
 from state.evaluate import NEVER, Evaluator, EvaluatorConfig
@@ -465,3 +465,22 @@ def test_utc_rule_holds_without_format_assertion(name: str) -> None:
     assert plain.is_valid(valid)
     for bad in ("2026-12-29T00:00:00.000+00:00", "2026-12-29T00:00:00.000z", "2026-12-29 00:00:00.000Z"):
         assert not plain.is_valid(_set(valid, field, bad)), bad
+
+
+def test_campaigns_body_matches_the_schema_and_the_readout() -> None:
+    """``GET /campaigns`` after campaign events went through the evaluator."""
+    from tests.unit.test_evaluate import CONFIG as EVALUATE_CONFIG
+    from tests.unit.test_evaluate import campaign_events, synthetic_logs
+
+    day0 = 28 * 400 * DAY_MS
+    ev = Evaluator(EVALUATE_CONFIG)
+    ev.advance(day0 + 200 * DAY_MS, synthetic_logs(day0), campaign_events(day0))
+    body = _stored(campaigns_document(_stored(ev.summary())))
+    validate("http-campaigns", body)
+    assert body["exposures"] == 300 and body["readout"] == _stored({"r": ev.campaigns.readout()})["r"]
+    verdicts = {r["verdict"] for r in body["readout"] if r["segment"] == "all"}
+    assert verdicts == {"control", "better than control"}
+    broken = copy.deepcopy(body)
+    broken["readout"][1]["verdict"] = "maybe"
+    with pytest.raises(jsonschema.ValidationError):
+        validate("http-campaigns", broken)

@@ -370,7 +370,17 @@ OVERDUE = Alert(
 )
 
 
-@pytest.mark.parametrize("alert", [CHURN_RISK, OVERDUE], ids=["churn_risk", "overdue"])
+LIKELY = Alert(
+    "00042",
+    861_926_400_000,
+    "likely_responder",
+    {"response_propensity": 0.74, "churn_probability": 0.03, "m_score": 5.0, "recency_days": 2.0},
+)
+
+
+@pytest.mark.parametrize(
+    "alert", [CHURN_RISK, OVERDUE, LIKELY], ids=["churn_risk", "overdue", "likely_responder"]
+)
 def test_alert_messages_match_the_schema(alert: Alert) -> None:
     value = validate_json("alert", alert_message(alert))
     assert value["alert_id"] == f"{alert.kind}:00042@{alert.at_ms}" and value["figures"] == alert.figures
@@ -378,7 +388,11 @@ def test_alert_messages_match_the_schema(alert: Alert) -> None:
 
 
 INVALID_ALERTS = {
-    "unknown kind": _set(load_schema("alert")["examples"][0], "kind", "likely_responder"),
+    "unknown kind": _set(load_schema("alert")["examples"][1], "kind", "birthday"),
+    "responder figures on a churn alert": {
+        **load_schema("alert")["examples"][0],
+        "figures": {"response_propensity": 0.8},
+    },
     "churn figures missing the band": {
         **load_schema("alert")["examples"][0],
         "figures": {k: v for k, v in CHURN_RISK.figures.items() if k != "band"},
@@ -520,9 +534,8 @@ def test_asyncapi_output_operations(asyncapi: dict[str, Any]) -> None:
     assert "segstream replay" in text
 
 
-def test_asyncapi_only_the_likely_responder_alert_is_coming_later(asyncapi: dict[str, Any]) -> None:
+def test_asyncapi_promises_nothing_for_later(asyncapi: dict[str, Any]) -> None:
     description = asyncapi["info"]["description"]
-    (later,) = [p for p in description.split("\n\n") if p.startswith("**Coming later:**")]
-    assert "likely-responder" in later
-    for shipped in ("segment-changes", "customer-segments", "clock", "`alerts`"):
-        assert shipped not in later
+    assert "Coming later" not in description
+    for shipped in ("`alerts`", "`campaign-events`"):
+        assert shipped in description

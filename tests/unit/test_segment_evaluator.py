@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from agents.evaluator import SegmentEvaluator
-from agents.ingest import RawMessage, ingest_batch
+from agents.ingest import RawMessage, ingest_batch, ingest_campaign_batch
 from state.alerts import Alert
 from state.evaluate import EvaluatorConfig
 from state.profile_store import MemoryProfileStore
@@ -121,3 +121,41 @@ async def test_another_worker_taking_over_reloads_the_saved_state() -> None:
         c.change_id for c in straight_box.changes
     ]
     assert await profiles.generation() >= 2
+
+
+async def test_campaign_events_are_ingested_dead_lettered_and_evaluated_at_the_tick() -> None:
+    store, profiles, outbox = MemoryStore(), MemoryProfileStore(), Outbox()
+    await ingest_batch(history(), store, no_letters)
+    letters: list[object] = []
+
+    async def keep(batch: object) -> None:
+        letters.append(batch)
+
+    def campaign(offset: int, customer: str, kind: str, day: int) -> RawMessage:
+        value = (
+            f'{{"event_id":"k{offset}","customer_id":"{customer}","campaign_id":"8","variant":"treatment",'
+            f'"type":"{kind}","occurred_at":{DAY0 + day * DAY_MS}}}'
+        )
+        return RawMessage("campaign-events", 0, offset, customer.encode(), value.encode())
+
+    bad = RawMessage("campaign-events", 0, 3, b"c1", b'{"event_id":"k3","type":"click"}')
+    messages = [
+        campaign(0, "c1", "exposure", 5),
+        campaign(1, "c1", "response", 8),
+        campaign(2, "c2", "exposure", 5),
+    ]
+    result = await ingest_campaign_batch([*messages, bad, messages[0]], store, profiles, keep)
+    assert result.added == 3 and len(result.invalid_reasons) == 1 and len(letters) == 1
+    assert await store.consumed("campaign-events") == {0: 4}
+    seg = evaluator(store, profiles, outbox)
+    report = await seg.on_tick(Tick(DAY0 + 25 * DAY_MS, {0: 60}, "test", campaign_offsets={0: 4}))
+    assert report is not None
+    summary = await profiles.summary()
+    assert summary is not None and summary["response"]["exposures"] == 2
+    (treatment,) = [r for r in summary["campaigns"] if r["segment"] == "all"]
+    assert (treatment["exposures"], treatment["responses"], treatment["verdict"]) == (
+        2,
+        1,
+        "too few exposures",
+    )
+    assert await profiles.campaign_due(DAY0 + 25 * DAY_MS) == []  # the agenda is done

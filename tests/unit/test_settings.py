@@ -31,6 +31,7 @@ def test_defaults_without_environment() -> None:
         "customer-segments",
         "campaign-events",
         "alerts",
+        "campaign-events.dlq",
     ]
     assert (s.app_id, s.redis_prefix) == ("segstream", "")
 
