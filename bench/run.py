@@ -86,15 +86,28 @@ async def wait_segments(settings: Settings, until_ms: int) -> float:
         await profiles.close()
 
 
-def bench_pure_evaluator(history: object, until_ms: int) -> tuple[float, int]:
-    """Seconds and change count of the pure evaluator over the whole history (baseline for 5)."""
+def bench_pure_evaluator(history: object, until_ms: int) -> tuple[float, int, dict[str, object]]:
+    """Seconds and change count of the pure evaluator over the whole history (baseline for 5),
+    and what its predictions did: lifetime model versions, alerts by kind, churn model."""
     import pandas as pd
 
     assert isinstance(history, pd.DataFrame)
     logs = history_logs(history)
+    evaluator = Evaluator(EvaluatorConfig(load_preset("rfm11")))
     started = time.perf_counter()
-    changes = Evaluator(EvaluatorConfig(load_preset("rfm11"))).advance(until_ms, logs)
-    return time.perf_counter() - started, len(changes)
+    changes = evaluator.advance(until_ms, logs)
+    seconds = time.perf_counter() - started
+    alerts: dict[str, int] = {}
+    for alert in evaluator.take_alerts():
+        alerts[alert.kind] = alerts.get(alert.kind, 0) + 1
+    churn = evaluator.churn.report()
+    predictions = {
+        "lifetime_model_version": evaluator.lifetime.version if evaluator.lifetime else 0,
+        "alerts": alerts,
+        "churn_model_version": churn["version"],
+        "churn_prequential_auc": churn["auc"],
+    }
+    return seconds, len(changes), predictions
 
 
 async def wait_worker(settings: Settings, total: int) -> float:
@@ -160,7 +173,7 @@ def main() -> None:
         until_ms = max(occurred_at_ms(history)) + 1
         send_tick(settings, until_ms, source="bench")
         segments_s = asyncio.run(wait_segments(settings, until_ms))
-        pure_s, changes = bench_pure_evaluator(history, until_ms)
+        pure_s, changes, predictions = bench_pure_evaluator(history, until_ms)
     finally:
         if worker is not None:
             stop_worker(worker)
@@ -179,6 +192,7 @@ def main() -> None:
         "segments_in_worker_s": segments_s,
         "segments_pure_evaluator_s": pure_s,
         "segment_changes": changes,
+        "pure_evaluator_predictions": predictions,
         "ratios": {
             "segments_worker_vs_pure_evaluator": segments_s / pure_s,
             "pipelined_vs_one_call_per_event": store["pipelined_events_per_s"]
@@ -220,6 +234,7 @@ def main() -> None:
         f"| baseline: the pure evaluator on the same history, no Kafka or Redis | {pure_s:.1f} s "
         f"(worker = {segments_s / pure_s:.1f}x of it) |"
     )
+    print(f"pure evaluator's predictions: {json.dumps(predictions)}")
     print(f"results written to {RESULTS}")
 
 
