@@ -105,7 +105,7 @@ async def ingest_campaign_batch(
             events.append(decode_campaign_event(m.value))
         except InvalidEvent as exc:
             rejected.append((m, exc.reason))
-    reasons = await _dead_letter(rejected, store, publish_dead_letters, now)
+    reasons = await _dead_letter(rejected, store, publish_dead_letters, now, count_invalid=False)
     added = await profiles.add_campaign_events(events)
     await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
     return CampaignBatchResult(added, reasons)
@@ -116,8 +116,14 @@ async def _dead_letter(
     store: CustomerStore,
     publish_dead_letters: PublishDeadLetters,
     now: Callable[[], datetime],
+    *,
+    count_invalid: bool = True,
 ) -> list[str]:
-    """Publish the rejects not dead-lettered before (per-partition fence); return their reasons."""
+    """Publish the rejects not dead-lettered before (per-partition fence); return their reasons.
+
+    ``count_invalid``: count them in the store's ``invalid`` purchase total (campaign events
+    are counted by their own metric instead).
+    """
     if not rejected:
         return []
     fences = await store.dead_letter_fences({(m.topic, m.partition) for m, _ in rejected})
@@ -131,5 +137,5 @@ async def _dead_letter(
         ]
     )
     last = highest_per_key(((m.topic, m.partition), m.offset) for m, _ in fresh)
-    await store.record_dead_letters(last, len(fresh))
+    await store.record_dead_letters(last, len(fresh) if count_invalid else 0)
     return [reason for _, reason in fresh]

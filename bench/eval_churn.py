@@ -58,7 +58,7 @@ def snapshot(evaluator: Evaluator) -> dict[str, Any]:
     rows = pop.buyers()
     cols = pop.columns(rows)
     alive, expected = alive_and_expected(evaluator.lifetime, cols, at)
-    segment = evaluator._segment_index[cols["r"], cols["f"], cols["m"]]
+    segment = evaluator.segment_index(cols)
     x = churn_matrix(cols, at, alive, expected, segment, len(evaluator.churn.segments))
     return {"rows": rows, "x": x, "online": evaluator.churn.scores(x), "p_alive": alive}
 

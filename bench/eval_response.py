@@ -153,7 +153,7 @@ def features_at_starts(history: pd.DataFrame, exposures: pd.DataFrame) -> dict[s
         if evaluator.lifetime is not None and known.any():
             known_cols = {k: v[known] for k, v in cols.items()}
             alive[known], expected[known] = alive_and_expected(evaluator.lifetime, known_cols, at)
-        index = np.where(known, evaluator._segment_index[cols["r"], cols["f"], cols["m"]], -1)
+        index = np.where(known, evaluator.segment_index(cols), -1)
         churn = evaluator.churn.scores(churn_matrix(cols, at, alive, expected, index, len(segments)))
         treated = (group["variant"] == TREATMENT).to_numpy()
         x[idx] = response_features(cols, at, alive, expected, churn, index, len(segments), treated)

@@ -254,6 +254,10 @@ class Evaluator:
             )
             self._responders(at_ms, buyers, cols, self.campaigns.response.scores(xr), probability)
 
+    def segment_index(self, cols: Mapping[str, IntArray]) -> IntArray:
+        """Each row's named segment as an index into the preset's segments (-1: no profile yet)."""
+        return np.asarray(self._segment_index[cols["r"], cols["f"], cols["m"]], dtype=np.int64)
+
     def _scored(
         self, rows: IntArray, at_ms: int
     ) -> tuple[dict[str, IntArray], FloatArray, FloatArray, IntArray, FloatArray, FloatArray]:
@@ -261,7 +265,7 @@ class Evaluator:
         assert self.lifetime is not None
         cols = self.population.columns(rows)
         alive, expected = alive_and_expected(self.lifetime, cols, at_ms)
-        segment = self._segment_index[cols["r"], cols["f"], cols["m"]]
+        segment = self.segment_index(cols)
         x = churn_matrix(cols, at_ms, alive, expected, segment, len(self.churn.segments))
         return cols, alive, expected, segment, x, self.churn.scores(x)
 
