@@ -45,8 +45,10 @@ from scipy.special import expit
 __all__ = [
     "BASE_FEATURES",
     "ChurnModel",
+    "OnlineLogistic",
     "PendingBatch",
     "Prequential",
+    "auc_rows",
     "churn_feature_names",
     "clip_standardised",
     "score_with",
@@ -174,8 +176,13 @@ class Prequential:
 
 
 @dataclass
-class ChurnModel:
-    """Scores churn risk and learns from resolved batches (see the module docstring)."""
+class OnlineLogistic:
+    """What the churn and response models share: River's pipeline learning from labelled
+    batches, the scorer every reader applies, and the prequential AUC overall and by segment.
+
+    River ``StandardScaler`` -> :func:`clip_standardised` -> ``LogisticRegression`` (SGD);
+    :func:`score_with` is the same arithmetic in numpy.
+    """
 
     names: tuple[str, ...] = BASE_FEATURES
     segments: tuple[str, ...] = ()  # segment names, indexed by PendingBatch.segments
@@ -214,37 +221,53 @@ class ChurnModel:
         }
 
     def scores(self, x: FloatArray) -> FloatArray:
-        """Probability that each row's customer makes no purchase for the horizon (0.5 before learning)."""
+        """The positive class's probability for each row of ``x`` (0.5 before learning)."""
         return score_with(self.scorer(), x)
-
-    def resolve(self, batch: PendingBatch, churned: BoolArray) -> None:
-        """Test-then-train: count the batch's stored scores in the AUC, then learn its sample."""
-        self._overall.update_many(churned, batch.scores)
-        for index in np.unique(batch.segments).tolist():
-            name = self.segments[index] if index < len(self.segments) else "none"
-            mine = batch.segments == index
-            self._by_segment.setdefault(name, Prequential()).update_many(churned[mine], batch.scores[mine])
-        # one pass over the sample in a shuffled order (seeded by the batch's instant, so it is
-        # deterministic): rows come in first-seen order, which SGD must not learn as a trend
-        labels = churned[batch.sample]
-        for i in np.random.default_rng(batch.made_at_ms).permutation(len(labels)).tolist():
-            self._model.learn_one(
-                dict(zip(self.names, batch.features[i].tolist(), strict=True)), bool(labels[i])
-            )
-        self.version += 1
 
     def auc(self) -> float | None:
         """Prequential ROC AUC over every resolved prediction; None until both labels were seen."""
         return self._overall.value()
 
+    def _test_then_train(self, batch: PendingBatch, labels: BoolArray) -> None:
+        """Count the batch's stored scores in the AUC (overall and by segment), then learn its sample.
+
+        One pass over the sample in a shuffled order, seeded by the batch's instant so it is
+        deterministic: rows come in the caller's order (first-seen), which SGD must not learn
+        as a trend.
+        """
+        self._overall.update_many(labels, batch.scores)
+        for index in np.unique(batch.segments).tolist():
+            name = self.segments[index] if 0 <= index < len(self.segments) else "unknown"
+            mine = batch.segments == index
+            self._by_segment.setdefault(name, Prequential()).update_many(labels[mine], batch.scores[mine])
+        sample = labels[batch.sample]
+        for i in np.random.default_rng(batch.made_at_ms).permutation(sample.size).tolist():
+            self._model.learn_one(
+                dict(zip(self.names, batch.features[i].tolist(), strict=True)), bool(sample[i])
+            )
+        self.version += 1
+
+    def _report(self) -> dict[str, Any]:
+        return {**_row(self._overall), "version": self.version, "by_segment": auc_rows(self._by_segment)}
+
+
+def _row(p: Prequential) -> dict[str, Any]:
+    return {"auc": p.value(), "examples": p.examples, "positives": p.positives}
+
+
+def auc_rows(by_key: Mapping[str, Prequential]) -> dict[str, dict[str, Any]]:
+    """AUC and label counts per key (segment, variant), keys sorted."""
+    return {k: _row(p) for k, p in sorted(by_key.items())}
+
+
+@dataclass
+class ChurnModel(OnlineLogistic):
+    """Scores churn risk and learns from resolved batches (see the module docstring)."""
+
+    def resolve(self, batch: PendingBatch, churned: BoolArray) -> None:
+        """Test-then-train: count the batch's stored scores in the AUC, then learn its sample."""
+        self._test_then_train(batch, churned)
+
     def report(self) -> dict[str, Any]:
         """AUC and label counts overall and per segment (the segment at prediction time)."""
-
-        def row(p: Prequential) -> dict[str, Any]:
-            return {"auc": p.value(), "examples": p.examples, "positives": p.positives}
-
-        return {
-            **row(self._overall),
-            "version": self.version,
-            "by_segment": {s: row(p) for s, p in sorted(self._by_segment.items())},
-        }
+        return self._report()

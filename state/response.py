@@ -33,9 +33,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from river import compose, linear_model, optim, preprocessing
 
-from state.churn import BASE_FEATURES, PendingBatch, Prequential, clip_standardised, score_with
+from state.churn import BASE_FEATURES, OnlineLogistic, PendingBatch, Prequential, auc_rows
 from state.predict import churn_matrix
 from state.rfm import DAY_MS
 
@@ -118,55 +117,19 @@ class PendingExposures:
 
 
 @dataclass
-class ResponseModel:
+class ResponseModel(OnlineLogistic):
     """Scores response probability at exposure, learns at the window's end (module docstring)."""
 
     names: tuple[str, ...] = RESPONSE_BASE_FEATURES
-    segments: tuple[str, ...] = ()  # segment names, indexed by the batches' segments
     window_ms: int = DEFAULT_WINDOW_MS
-    learning_rate: float = 0.01  # the churn model's
     learn_per_batch: int = 5000  # the model learns from this many exposures of each batch
-    version: int = 0  # batches learned from
     pending: list[PendingExposures] = field(default_factory=list)  # by due time
-    _model: Any = None
-    _overall: Prequential = field(default_factory=Prequential)
-    _by_segment: dict[str, Prequential] = field(default_factory=dict)
     _by_variant: dict[str, Prequential] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if "treated" not in self.names:
             raise ValueError(f"the features must include 'treated' (the variant); got {self.names}")
-        if self._model is None:
-            # the churn model's pipeline: score_with is its arithmetic (standardise, clip, logistic)
-            self._model = compose.Pipeline(
-                preprocessing.StandardScaler(),
-                compose.FuncTransformer(clip_standardised),
-                linear_model.LogisticRegression(optimizer=optim.SGD(self.learning_rate)),
-            )
-
-    @property
-    def examples(self) -> int:
-        return self._overall.examples
-
-    @property
-    def positives(self) -> int:
-        return self._overall.positives
-
-    def scorer(self) -> dict[str, Any]:
-        """The learned arithmetic as plain lists (:func:`state.churn.score_with` applies it)."""
-        scaler, linear = self._model["StandardScaler"], self._model["LogisticRegression"]
-        return {
-            "version": self.version,
-            "names": list(self.names),
-            "means": [float(scaler.means.get(n, 0.0)) for n in self.names],
-            "stds": [float(scaler.vars.get(n, 0.0)) ** 0.5 for n in self.names],
-            "weights": [float(linear.weights.get(n, 0.0)) for n in self.names],
-            "intercept": float(linear.intercept),
-        }
-
-    def scores(self, x: FloatArray) -> FloatArray:
-        """Probability that each row's exposure gets a response (0.5 before learning); keeps nothing."""
-        return score_with(self.scorer(), x)
+        super().__post_init__()
 
     def score(
         self, at_ms: int, keys: IntArray, x: FloatArray, segments: IntArray, *, window_ms: int | None = None
@@ -197,47 +160,25 @@ class ResponseModel:
         return due
 
     def resolve(self, pending: PendingExposures, responded: BoolArray) -> None:
-        """Test-then-train: count the stored scores in the AUC, then learn the sample."""
+        """Test-then-train: count the stored scores in the AUC (also by variant), then learn the sample."""
         batch, responded = pending.batch, np.asarray(responded, dtype=np.bool_)
         if responded.shape != batch.scores.shape:
             raise ValueError(
                 f"{responded.size} labels for {batch.scores.size} exposures made at {batch.made_at_ms}"
             )
-        self._overall.update_many(responded, batch.scores)
-        for index in np.unique(batch.segments).tolist():
-            name = self.segments[index] if 0 <= index < len(self.segments) else "unknown"
-            mine = batch.segments == index
-            self._by_segment.setdefault(name, Prequential()).update_many(responded[mine], batch.scores[mine])
         for variant, mine in (("treatment", pending.treated), ("control", ~pending.treated)):
             if mine.any():
                 self._by_variant.setdefault(variant, Prequential()).update_many(
                     responded[mine], batch.scores[mine]
                 )
-        # one pass over the sample, shuffled (seeded by the exposure instant: deterministic) as the
-        # churn model does: exposures arrive in the caller's order, which SGD must not learn as a trend
-        labels = responded[batch.sample]
-        for i in np.random.default_rng(batch.made_at_ms).permutation(labels.size).tolist():
-            self._model.learn_one(
-                dict(zip(self.names, batch.features[i].tolist(), strict=True)), bool(labels[i])
-            )
-        self.version += 1
-
-    def auc(self) -> float | None:
-        """Prequential ROC AUC over every resolved exposure; None until both labels were seen."""
-        return self._overall.value()
+        self._test_then_train(batch, responded)
 
     def report(self) -> dict[str, Any]:
         """AUC and label counts overall, by segment at exposure and by variant; exposures pending."""
-
-        def row(p: Prequential) -> dict[str, Any]:
-            return {"auc": p.value(), "examples": p.examples, "positives": p.positives}
-
         return {
-            **row(self._overall),
-            "version": self.version,
+            **self._report(),
             "pending": sum(p.batch.scores.size for p in self.pending),
-            "by_segment": {s: row(p) for s, p in sorted(self._by_segment.items())},
-            "by_variant": {v: row(p) for v, p in sorted(self._by_variant.items())},
+            "by_variant": auc_rows(self._by_variant),
         }
 
 
