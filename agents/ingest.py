@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from state.profile_store import ProfileStore
 from state.store import CustomerStore, Delivery, Outcome, highest_per_key
-from streams.campaign_contract import CampaignEvent, decode_campaign_event
+from streams.campaign_contract import decode_campaign_event
 from streams.contract import InvalidEvent, decode_purchase
 from streams.dlq import dead_letter
 
@@ -26,6 +27,7 @@ __all__ = [
     "ingest_campaign_batch",
 ]
 
+Event = TypeVar("Event")
 DeadLetter = tuple[bytes | None, bytes]
 """``(key, dlq_value)`` of one message for ``purchases.dlq``."""
 PublishDeadLetters = Callable[[Sequence[DeadLetter]], Awaitable[None]]
@@ -61,17 +63,8 @@ async def ingest_batch(
     caller may then acknowledge the whole batch; the store then records the batch as
     consumed, which is what a clock tick waits for before the evaluator moves.
     """
-    deliveries: list[Delivery] = []
-    rejected: list[tuple[RawMessage, str]] = []
-    for m in messages:
-        try:
-            if not m.value:
-                raise InvalidEvent("payload: empty message value")
-            event = decode_purchase(m.value)
-        except InvalidEvent as exc:
-            rejected.append((m, exc.reason))
-            continue
-        deliveries.append(Delivery(event, m.topic, m.partition, m.offset))
+    valid, rejected = _decode_all(messages, decode_purchase)
+    deliveries = [Delivery(event, m.topic, m.partition, m.offset) for m, event in valid]
     reasons = await _dead_letter(rejected, store, publish_dead_letters, now)
     outcomes = await store.apply_batch(deliveries)
     await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
@@ -96,19 +89,27 @@ async def ingest_campaign_batch(
     As :func:`ingest_batch`: returns once the dead letters are in Kafka and the events in
     Redis, then records the batch as consumed (a clock tick waits for it).
     """
-    events: list[CampaignEvent] = []
+    valid, rejected = _decode_all(messages, decode_campaign_event)
+    reasons = await _dead_letter(rejected, store, publish_dead_letters, now, count_invalid=False)
+    added = await profiles.add_campaign_events([event for _, event in valid])
+    await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
+    return CampaignBatchResult(added, reasons)
+
+
+def _decode_all(
+    messages: Sequence[RawMessage], decode: Callable[[bytes], Event]
+) -> tuple[list[tuple[RawMessage, Event]], list[tuple[RawMessage, str]]]:
+    """``(valid: (message, event), rejected: (message, reason))``, each in message order."""
+    valid: list[tuple[RawMessage, Event]] = []
     rejected: list[tuple[RawMessage, str]] = []
     for m in messages:
         try:
             if not m.value:
                 raise InvalidEvent("payload: empty message value")
-            events.append(decode_campaign_event(m.value))
+            valid.append((m, decode(m.value)))
         except InvalidEvent as exc:
             rejected.append((m, exc.reason))
-    reasons = await _dead_letter(rejected, store, publish_dead_letters, now, count_invalid=False)
-    added = await profiles.add_campaign_events(events)
-    await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
-    return CampaignBatchResult(added, reasons)
+    return valid, rejected
 
 
 async def _dead_letter(

@@ -7,15 +7,13 @@ contract says. No clock ticks: the segment clock follows purchases only.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import msgspec
 import pandas as pd
-from tqdm import tqdm
 
 from segstream.kafka_io import Publisher
-from segstream.replay import ReplayReport
+from segstream.replay import ReplayReport, publish_paced
 from segstream.settings import Settings
 from segstream.sources import occurred_at_ms
 from streams.outputs import rfc3339
@@ -58,26 +56,16 @@ def replay_campaigns(
     """
     rows = events.sort_values(["occurred_at", "event_id"], kind="stable")
     rows = rows if limit is None else rows.head(limit)
-    topic = settings.topic(CAMPAIGN_EVENTS)
     publisher = Publisher(settings)
-    bar = tqdm(total=len(rows), unit="ev", desc="published", disable=not progress, leave=True)
-    started = time.perf_counter()
-    sent = 0
     try:
-        for key, value in campaign_wire_events(rows):
-            publisher.send(topic, key, value)
-            sent += 1
-            if sent % 500 == 0:
-                bar.update(500)
-                if stop is not None and stop.is_set():
-                    break
-            if speed is not None and sent % 50 == 0:
-                ahead = sent / speed - (time.perf_counter() - started)
-                if ahead > 0:
-                    time.sleep(ahead)
-        publisher.flush()
-        bar.update(sent % 500)
+        return publish_paced(
+            publisher,
+            settings.topic(CAMPAIGN_EVENTS),
+            campaign_wire_events(rows),
+            len(rows),
+            speed=speed,
+            progress=progress,
+            stop=stop,
+        )
     finally:
-        bar.close()
         publisher.close()
-    return ReplayReport(sent, time.perf_counter() - started)

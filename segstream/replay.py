@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -21,7 +22,7 @@ from segstream.sources import occurred_at_ms, wire_events
 from state.rfm import DAY_MS
 from streams.topics import PURCHASES
 
-__all__ = ["ReplayReport", "replay_history"]
+__all__ = ["ReplayReport", "publish_paced", "replay_history"]
 
 _NO_TIME = -(2**63)  # a missing occurred_at (NaT) as int64: dead-lettered by the worker, never a tick
 
@@ -54,13 +55,49 @@ def replay_history(
     rows = history if limit is None else history.head(limit)
     rows = rows.sort_values("occurred_at", kind="stable")
     times = occurred_at_ms(rows)
-    topic = settings.topic(PURCHASES)
     publisher = Publisher(settings)
-    bar = tqdm(total=len(rows), unit="ev", desc="published", disable=not progress, position=0, leave=True)
+
+    def tick_as_it_goes(sent: int) -> None:
+        if tick_every and sent % tick_every == 0 and sent < len(times) and times[sent] > _NO_TIME:
+            midnight = times[sent] // DAY_MS * DAY_MS  # every event before it is published
+            publisher.tick(settings, midnight, source="replay")
+
+    try:
+        report = publish_paced(
+            publisher,
+            settings.topic(PURCHASES),
+            wire_events(rows),
+            len(rows),
+            speed=speed,
+            progress=progress,
+            stop=stop,
+            after_each=tick_as_it_goes,
+        )
+        if tick_every and report.sent == len(times) and max(times, default=_NO_TIME) > _NO_TIME:
+            publisher.tick(settings, max(times) + 1, source="replay")
+    finally:
+        publisher.close()
+    return report
+
+
+def publish_paced(
+    publisher: Publisher,
+    topic: str,
+    messages: Iterable[tuple[str, bytes]],
+    total: int,
+    *,
+    speed: float | None,
+    progress: bool,
+    stop: threading.Event | None,
+    after_each: Callable[[int], None] | None = None,
+) -> ReplayReport:
+    """Send ``(key, value)`` messages to ``topic`` at most ``speed`` per second (None = max), with a
+    progress bar, until done or ``stop`` is set; flush. ``after_each(sent)`` runs after each send."""
+    bar = tqdm(total=total, unit="ev", desc="published", disable=not progress, position=0, leave=True)
     started = time.perf_counter()
     sent = 0
     try:
-        for key, value in wire_events(rows):
+        for key, value in messages:
             publisher.send(topic, key, value)
             sent += 1
             if sent % 500 == 0:
@@ -71,14 +108,10 @@ def replay_history(
                 ahead = sent / speed - (time.perf_counter() - started)
                 if ahead > 0:
                     time.sleep(ahead)
-            if tick_every and sent % tick_every == 0 and sent < len(times) and times[sent] > _NO_TIME:
-                midnight = times[sent] // DAY_MS * DAY_MS  # every event before it is published
-                publisher.tick(settings, midnight, source="replay")
-        if tick_every and sent == len(times) and max(times, default=_NO_TIME) > _NO_TIME:
-            publisher.tick(settings, max(times) + 1, source="replay")
+            if after_each is not None:
+                after_each(sent)
         publisher.flush()
         bar.update(sent % 500)
     finally:
         bar.close()
-        publisher.close()
     return ReplayReport(sent, time.perf_counter() - started)

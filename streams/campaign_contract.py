@@ -23,7 +23,7 @@ from typing import Literal
 
 import msgspec
 
-from streams.contract import InvalidEvent, _check_id, _epoch_ms, _field_first
+from streams.contract import InvalidEvent, _check_id, _epoch_ms, decode_wire
 
 __all__ = [
     "CAMPAIGN_EVENT_TYPES",
@@ -64,12 +64,7 @@ _decoder = msgspec.json.Decoder(_WireCampaignEvent)
 
 def decode_campaign_event(raw: bytes) -> CampaignEvent:
     """Validate one ``campaign-events`` message value; raise ``InvalidEvent`` on any breach."""
-    try:
-        wire = _decoder.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise InvalidEvent(_field_first(str(exc))) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise InvalidEvent(f"payload: not valid JSON ({exc})") from None
+    wire = decode_wire(_decoder, raw)
     for field in ("event_id", "customer_id", "campaign_id", "variant"):
         _check_id(field, getattr(wire, field))
     if wire.type == "exposure":

@@ -18,12 +18,20 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-__all__ = ["EventType", "InvalidEvent", "Item", "Purchase", "decode_purchase", "encode_purchase"]
+__all__ = [
+    "EventType",
+    "InvalidEvent",
+    "Item",
+    "Purchase",
+    "decode_purchase",
+    "decode_wire",
+    "encode_purchase",
+]
 
 EventType = Literal["purchase", "refund"]
 MAX_ID_LENGTH = 200
@@ -88,16 +96,22 @@ class Purchase(msgspec.Struct, frozen=True):
 
 
 _decoder = msgspec.json.Decoder(_WirePurchase)
+_Wire = TypeVar("_Wire")
 
 
-def decode_purchase(raw: bytes) -> Purchase:
-    """Validate one ``purchases`` message value; raise :class:`InvalidEvent` on any breach."""
+def decode_wire(decoder: msgspec.json.Decoder[_Wire], raw: bytes) -> _Wire:
+    """``raw`` JSON as the decoder's wire struct; :class:`InvalidEvent` names the field at fault."""
     try:
-        wire = _decoder.decode(raw)
+        return decoder.decode(raw)
     except msgspec.ValidationError as exc:
         raise InvalidEvent(_field_first(str(exc))) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidEvent(f"payload: not valid JSON ({exc})") from None
+
+
+def decode_purchase(raw: bytes) -> Purchase:
+    """Validate one ``purchases`` message value; raise :class:`InvalidEvent` on any breach."""
+    wire = decode_wire(_decoder, raw)
     _check_id("event_id", wire.event_id)
     _check_id("customer_id", wire.customer_id)
     if wire.type not in ("purchase", "refund"):
