@@ -12,6 +12,7 @@ from state.store import Outcome
 
 __all__ = [
     "REGISTRY",
+    "TICKS_REFUSED",
     "observe_alerts",
     "observe_batch",
     "observe_campaign_batch",
@@ -85,6 +86,11 @@ CHURN_AUC = Gauge(
     "segstream_churn_auc",
     "Prequential ROC AUC of the online churn model, by named segment at prediction time ('all': overall)",
     ["segment"],
+    registry=REGISTRY,
+)
+TICKS_REFUSED = Counter(
+    "segstream_clock_ticks_refused",
+    "clock messages refused (not a tick, outside the accepted window, unknown partition, stalled wait); sent to clock.dlq",
     registry=REGISTRY,
 )
 TICK_SECONDS = Histogram(

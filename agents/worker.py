@@ -14,17 +14,20 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from agents import metrics
-from agents.evaluator import SegmentEvaluator
-from agents.ingest import DeadLetter, RawMessage, ingest_batch, ingest_campaign_batch
+from agents.evaluator import SegmentEvaluator, TickRefused
+from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
 from agents.web import register_pages
 from segstream.settings import Settings
 from state.alerts import Alert
 from state.evaluate import EvaluatorConfig
+from state.event_clock import WatermarkClock
 from state.profiles import Change
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
@@ -33,11 +36,11 @@ from state.segments import load_preset
 from streams import topics
 from streams.outputs import (
     InvalidTick,
+    Tick,
     alert_message,
     change_message,
     decode_tick,
     profile_message,
-    tick_message,
 )
 
 __all__ = ["EXIT_BATCH_FAILED", "build_app", "run_worker"]
@@ -66,6 +69,8 @@ def build_app(settings: Settings) -> faust.App:
     purchases = topics.declare(app, settings, topics.PURCHASES)
     dead_letters = topics.declare(app, settings, topics.PURCHASES_DLQ)
     clock = topics.declare(app, settings, topics.CLOCK)
+    clock_dead_letters = topics.declare(app, settings, topics.CLOCK_DLQ)
+    limits = settings.input_limits()
     campaign_events = topics.declare(app, settings, topics.CAMPAIGN_EVENTS)
     campaign_dead_letters = topics.declare(app, settings, topics.CAMPAIGN_EVENTS_DLQ)
     store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
@@ -98,6 +103,14 @@ def build_app(settings: Settings) -> faust.App:
         metrics.observe_changes([c.reason for c in changes])
         metrics.observe_alerts([a.kind for a in alerts])
 
+    async def end_offsets(topic: str, partitions: list[int]) -> dict[int, int]:
+        try:
+            ends = await app.consumer.highwaters(*(TP(topic, p) for p in partitions))
+        except Exception:  # the check is a guard; the stall timeout still bounds the wait
+            log.warning("could not read the end offsets of %s", topic, exc_info=True)
+            return {}
+        return {tp.partition: offset for tp, offset in ends.items()}
+
     evaluator = SegmentEvaluator(
         EvaluatorConfig(preset, min_dwell_ms=round(settings.cluster_min_dwell_days * DAY_MS)),
         store,
@@ -105,6 +118,9 @@ def build_app(settings: Settings) -> faust.App:
         publish_changes,
         settings.topic(topics.PURCHASES),
         campaigns_topic=settings.topic(topics.CAMPAIGN_EVENTS),
+        partition_count=lambda topic: app.consumer.topic_partitions(topic),
+        end_offsets=end_offsets,
+        wait_timeout_s=settings.tick_wait_timeout_s,
     )
 
     async def publish_dead_letters(letters: Sequence[DeadLetter]) -> None:
@@ -117,7 +133,7 @@ def build_app(settings: Settings) -> faust.App:
             RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
             for e in events
         ]
-        result = await ingest_batch(messages, store, publish_dead_letters)
+        result = await ingest_batch(messages, store, publish_dead_letters, limits=limits)
         watermark = await store.watermark()
         metrics.observe_batch(
             len(messages), time.perf_counter() - started, result.outcomes, result.invalid_reasons, watermark
@@ -137,7 +153,9 @@ def build_app(settings: Settings) -> faust.App:
             RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
             for e in events
         ]
-        result = await ingest_campaign_batch(messages, store, profiles, publish_campaign_dead_letters)
+        result = await ingest_campaign_batch(
+            messages, store, profiles, publish_campaign_dead_letters, limits=limits
+        )
         metrics.observe_campaign_batch(result.added, result.invalid_reasons)
 
     @app.agent(campaign_events, name="campaigns")
@@ -152,24 +170,78 @@ def build_app(settings: Settings) -> faust.App:
 
     async def on_ticks(events: Sequence[Any]) -> None:
         for event in events:
+            m = event.message
             try:
-                tick = decode_tick(event.message.value or b"")
-            except InvalidTick:
-                log.error("ignoring a clock message that is not a tick", exc_info=True)
+                report = await evaluator.on_tick(decode_tick(m.value or b"", limits))
+            except (InvalidTick, TickRefused) as exc:
+                await refuse_tick(RawMessage(m.topic, m.partition, m.offset, m.key, m.value), str(exc))
                 continue
-            report = await evaluator.on_tick(tick)
             if report is not None:
                 metrics.observe_tick(report.as_of_ms, report.seconds)
                 log.info("%s", report)
 
-    if settings.clock == "wall":
-        clock_topic = settings.topic(topics.CLOCK)
+    async def publish_clock_dead_letters(letters: Sequence[DeadLetter]) -> None:
+        pending = [await clock_dead_letters.send(key=key, value=value) for key, value in letters]
+        await asyncio.gather(*pending)
 
-        @app.timer(settings.clock_interval_s)  # type: ignore[untyped-decorator]  # every worker: extra ticks are no-ops
+    async def refuse_tick(message: RawMessage, reason: str) -> None:
+        """A refused tick changes nothing: it goes to clock.dlq with the reason, and is counted."""
+        log.error(
+            "refused the clock tick at %s[%d]@%d: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            reason,
+        )
+        fresh = await dead_letter_rejects(
+            [(message, reason)],
+            store,
+            publish_clock_dead_letters,
+            datetime.now(UTC),
+            limits,
+            count_invalid=False,
+        )
+        metrics.TICKS_REFUSED.inc(len(fresh))
+
+    clock_partition = TP(settings.topic(topics.CLOCK), 0)
+
+    def owns_the_clock() -> bool:
+        """Only the owner of the one ``clock`` partition evaluates: one clock, however many workers."""
+        try:
+            return clock_partition in app.consumer.assignment()
+        except Exception:  # not connected yet
+            return False
+
+    if settings.clock == "watermark":
+        watermarks = WatermarkClock(
+            lateness_ms=round(settings.clock_lateness_s * 1000), idle_s=settings.clock_idle_timeout_s
+        )
+
+        @app.timer(settings.clock_interval_s)  # type: ignore[untyped-decorator]
+        async def watermark_clock() -> None:
+            """Default: the events' own time moves the clock (no ticks needed), on the clock's owner only."""
+            if not owns_the_clock():
+                return
+            as_of_ms = watermarks.observe(await store.watermarks(), time.monotonic())
+            if as_of_ms is None:
+                return
+            await _finish_or_exit(evaluate_at(as_of_ms, "watermark"))
+
+    async def evaluate_at(as_of_ms: int, source: str) -> None:
+        report = await evaluator.on_tick(Tick(as_of_ms, {}, source))
+        if report is not None:
+            metrics.observe_tick(report.as_of_ms, report.seconds)
+            log.info("%s", report)
+
+    if settings.clock == "wall":
+
+        @app.timer(settings.clock_interval_s)  # type: ignore[untyped-decorator]
         async def wall_clock() -> None:
-            """Live mode: the as-of time is now, less the lateness allowed for events in flight."""
-            as_of_ms = int((time.time() - settings.clock_lateness_s) * 1000)
-            await app.producer.send(clock_topic, None, tick_message(as_of_ms, {}, "wall"), None, None, None)
+            """Wall mode: the as-of time is now, less the lateness allowed for events in flight."""
+            if owns_the_clock():
+                await _finish_or_exit(
+                    evaluate_at(int((time.time() - settings.clock_lateness_s) * 1000), "wall")
+                )
 
     register_pages(app, store, profiles)
     return app

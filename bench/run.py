@@ -151,6 +151,7 @@ def main() -> None:
             kafka_url=stack.kafka_url,
             redis_url=stack.redis_url,
             namespace="bench",
+            clock="ticks",  # the replay's ticks only: the same instants as the pure evaluator's run
             web_enabled=False,
             web_port=free_ports(1)[0],
             data_dir=root / "worker",

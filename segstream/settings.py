@@ -15,11 +15,14 @@ environment at import time.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.limits import InputLimits
 
 __all__ = ["Settings"]
 
@@ -47,14 +50,48 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535, description="HTTP port of the worker")
     data_dir: Path = Field(Path(".cache/worker"), description="worker scratch directory")
     segment_preset: str = Field("rfm11", description="named-segment rule table (state/presets/<name>.json)")
-    clock: Literal["ticks", "wall"] = Field(
-        "ticks",
-        description="what moves the segment clock: 'ticks' on the clock topic only (replay, segstream clock), "
-        "or also the wall clock minus clock_lateness_s every clock_interval_s (live)",
+    clock: Literal["watermark", "ticks", "wall"] = Field(
+        "watermark",
+        description="what moves the segment clock besides ticks on the clock topic (replay, segstream clock): "
+        "'watermark' (default): the event time of the events themselves (the smallest partition watermark "
+        "less clock_lateness_s; idle partitions left out); 'ticks': ticks only (deterministic instants, for "
+        "replays and tests); 'wall': the wall clock minus clock_lateness_s",
     )
-    clock_interval_s: float = Field(1.0, gt=0, description="wall clock mode: seconds between ticks")
+    clock_interval_s: float = Field(
+        1.0, gt=0, description="watermark and wall modes: seconds between looks at the clock"
+    )
     clock_lateness_s: float = Field(
-        5.0, ge=0, description="wall clock mode: how late an event may arrive and still be on time"
+        5.0, ge=0, description="watermark and wall modes: how late an event may arrive and still be on time"
+    )
+    clock_idle_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="watermark mode: a partition with no new event for this long no longer holds the clock back; "
+        "when all are idle the clock catches up with the newest event",
+    )
+    max_message_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        description="largest message value accepted; a larger one is dead-lettered unread",
+    )
+    max_string_length: int = Field(
+        200, ge=1, description="longest id or string field (event_id, customer_id, order_id, sku, ...)"
+    )
+    max_items: int = Field(1000, ge=0, description="most basket lines (items) in one purchase")
+    event_time_floor: datetime = Field(
+        datetime(1990, 1, 1, tzinfo=UTC),
+        description="earliest accepted event time (before any real history: an epoch in seconds lands in 1970)",
+    )
+    max_clock_skew_s: float = Field(
+        3600.0, ge=0, description="latest accepted event time or tick: the wall clock at receipt plus this"
+    )
+    dlq_payload_bytes: int = Field(
+        4096, ge=0, le=65536, description="bytes of a rejected payload kept in its dead letter"
+    )
+    tick_wait_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="how long a clock tick waits for the offsets it names to be processed before it is refused",
     )
     cluster_min_dwell_days: float = Field(
         7.0, ge=0, description="event-time days a customer stays in a cluster before they may switch"
@@ -67,6 +104,24 @@ class Settings(BaseSettings):
         if value and not re.fullmatch(r"[A-Za-z0-9_-]+", value):
             raise ValueError("namespace may hold only letters, digits, '-' and '_'")
         return value
+
+    @field_validator("event_time_floor")
+    @classmethod
+    def _floor_is_aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("event_time_floor needs an offset, e.g. 1990-01-01T00:00:00Z")
+        return value
+
+    def input_limits(self) -> InputLimits:
+        """The bounds every input is checked against (``streams.limits``)."""
+        return InputLimits(
+            max_message_bytes=self.max_message_bytes,
+            max_string_length=self.max_string_length,
+            max_items=self.max_items,
+            floor_ms=int(self.event_time_floor.timestamp() * 1000),
+            max_skew_ms=round(self.max_clock_skew_s * 1000),
+            dlq_payload_bytes=self.dlq_payload_bytes,
+        )
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -178,6 +178,10 @@ class RedisStore:
         top = await self._redis.zrevrange(self._watermark_key, 0, 0, withscores=True)
         return int(top[0][1]) if top else None
 
+    async def watermarks(self) -> dict[int, int]:
+        marks = await self._redis.zrange(self._watermark_key, 0, -1, withscores=True)
+        return {int(mark[0]): int(mark[1]) for mark in marks}
+
     async def stats(self) -> Stats:
         raw = await self._redis.hgetall(self._stats_key)
         return Stats(**{f.name: int(raw.get(f.name, 0)) for f in fields(Stats)})

@@ -155,6 +155,10 @@ class CustomerStore(Protocol):
         """Largest ``occurred_at_ms`` of any valid event seen, or ``None``."""
         ...
 
+    async def watermarks(self) -> dict[int, int]:
+        """Largest ``occurred_at_ms`` of any valid event seen, per ``purchases`` partition."""
+        ...
+
     async def stats(self) -> Stats: ...
 
     async def record_consumed(self, next_offsets: Mapping[Partition, int]) -> None:
@@ -237,6 +241,9 @@ class MemoryStore:
 
     async def watermark(self) -> int | None:
         return max(self.partition_watermarks.values(), default=None)
+
+    async def watermarks(self) -> dict[int, int]:
+        return dict(self.partition_watermarks)
 
     async def stats(self) -> Stats:
         return replace(self.totals)

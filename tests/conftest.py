@@ -65,6 +65,7 @@ def settings(stack: StackInfo, tmp_path: Path) -> Settings:
         web_port=free_ports(1)[0],
         data_dir=tmp_path / "worker",
         log_level="warn",
+        clock="ticks",  # deterministic instants; the watermark clock has its own tests
     )
     ensure_topics(made)
     return made
