@@ -5,6 +5,12 @@ body returns (and also when it raises or is cancelled), and commits acknowledged
 offsets. So the body must never return early: a batch either finishes (state in
 Redis, dead letters in Kafka) or the process exits without committing, and the
 batch is redelivered; the store's fences make the redelivery harmless.
+
+Redis is the record of what was folded: at every partition assignment the worker resumes the
+``purchases`` and ``campaign-events`` partitions it got from the offsets Redis recorded as
+consumed (``agents.resume``), not from Kafka's committed ones, which may be ahead of them when
+Redis restarted and lost its last writes. Transient Redis errors are retried by the stores
+(``SEGSTREAM_REDIS_RETRY_S``); only when that budget runs out does a batch fail.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import os
 import time
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import TP
@@ -23,6 +29,7 @@ from faust.types import TP
 from agents import metrics
 from agents.evaluator import SegmentEvaluator, TickRefused
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
+from agents.resume import resume_offsets
 from agents.web import register_pages
 from segstream.settings import Settings
 from state.alerts import Alert
@@ -31,8 +38,10 @@ from state.event_clock import WatermarkClock
 from state.profiles import Change
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
+from state.retry import RetryPolicy, StoreUnavailable
 from state.rfm import DAY_MS
 from state.segments import load_preset
+from state.store import CustomerStore
 from streams import topics
 from streams.outputs import (
     InvalidTick,
@@ -73,8 +82,13 @@ def build_app(settings: Settings) -> faust.App:
     limits = settings.input_limits()
     campaign_events = topics.declare(app, settings, topics.CAMPAIGN_EVENTS)
     campaign_dead_letters = topics.declare(app, settings, topics.CAMPAIGN_EVENTS_DLQ)
-    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    retry = RetryPolicy(settings.redis_retry_s, settings.redis_retry_base_s, settings.redis_retry_cap_s)
+    store = RedisStore.from_url(
+        settings.redis_url, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
+    )
+    profiles = RedisProfileStore.from_url(
+        settings.redis_url, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
+    )
     preset = load_preset(settings.segment_preset)
     changes_topic, profiles_topic, alerts_topic = (
         settings.topic(topics.SEGMENT_CHANGES),
@@ -243,21 +257,76 @@ def build_app(settings: Settings) -> faust.App:
                     evaluate_at(int((time.time() - settings.clock_lateness_s) * 1000), "wall")
                 )
 
+    fenced_topics = (settings.topic(topics.PURCHASES), settings.topic(topics.CAMPAIGN_EVENTS))
+
+    async def resume_from_store(sender: Any, **kwargs: Any) -> None:
+        await _finish_or_exit(_resume_from_store(app, store, fenced_topics), "resuming assigned partitions")
+
+    app.on_rebalance_complete.connect(cast(Any, resume_from_store))  # mode types async receivers loosely
+
     register_pages(app, store, profiles)
     return app
 
 
-async def _finish_or_exit(batch: Awaitable[None]) -> None:
+async def _resume_from_store(app: faust.App, store: CustomerStore, fenced_topics: Sequence[str]) -> None:
+    """Point every assigned partition of ``fenced_topics`` at the offset Redis recorded as consumed.
+
+    Faust sends ``on_rebalance_complete`` (faust 0.15.3, ``Recovery._resume_streams``) while the
+    new assignment is still paused, then seeks every partition to Kafka's committed offset
+    (``Consumer.perform_seek``) and only then lets the agents read. So this commits Redis's
+    offsets to Kafka first, which that seek then uses, and also seeks itself: aiokafka's
+    seek-to-committed skips a committed offset of 0.
+    """
+    consumer: Any = app.consumer  # ThreadDelegateConsumer; _commit takes explicit offsets
+    assigned = consumer.assignment()
+    for topic in fenced_topics:
+        tps = sorted((tp for tp in assigned if tp.topic == topic), key=lambda tp: tp.partition)
+        if not tps:
+            continue
+        log_ends = {tp.partition: int(end) for tp, end in (await consumer.highwaters(*tps)).items()}
+        offsets, reset = await resume_offsets(store, topic, log_ends, int(time.time() * 1000))
+        if reset is not None:
+            log.error(
+                "%s was recreated or truncated: consumed offsets recorded in Redis are beyond the log end "
+                "(partition: (consumed, log end) %s); fence epoch %d starts (old offset fences ignored, "
+                "event_id dedupe still applies), resuming every assigned partition at offset 0; "
+                "recorded in Redis (seg:topic-resets)",
+                topic,
+                reset.partitions,
+                reset.epoch,
+            )
+        targets = {tp: offsets[tp.partition] for tp in tps}
+        positions = {tp: await consumer.position(tp) for tp in tps}
+        rewound = sum(max(0, (positions[tp] or 0) - target) for tp, target in targets.items())
+        if rewound and reset is None:
+            log.warning(
+                "%s: Kafka was ahead of Redis by %d messages (Redis lost writes it had acknowledged, e.g. "
+                "a restart); resuming from Redis's consumed offsets %s",
+                topic,
+                rewound,
+                {tp.partition: o for tp, o in targets.items()},
+            )
+        log.info("%s: resuming partitions at %s", topic, {tp.partition: o for tp, o in targets.items()})
+        await consumer._commit(targets)
+        await consumer.seek_wait(targets)
+        metrics.observe_resume(topic, await store.fence_epoch(topic), reset is not None, rewound)
+
+
+async def _finish_or_exit(batch: Awaitable[None], what: str = "batch") -> None:
     """Run one batch to completion even if the agent is cancelled; exit the process if it fails."""
     task = asyncio.ensure_future(batch)
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
         # Shutdown or rebalance: finish the in-flight batch before Faust acks it.
-        await _finish_or_exit(task)
+        await _finish_or_exit(task, what)
         raise
+    except StoreUnavailable as exc:
+        log.critical("%s failed: %s; exiting without commit so Kafka redelivers it", what, exc)
+        logging.shutdown()
+        os._exit(EXIT_BATCH_FAILED)
     except Exception:
-        log.critical("batch failed; exiting without commit so Kafka redelivers it", exc_info=True)
+        log.critical("%s failed; exiting without commit so Kafka redelivers it", what, exc_info=True)
         logging.shutdown()
         os._exit(EXIT_BATCH_FAILED)
 

@@ -96,6 +96,14 @@ class Settings(BaseSettings):
     cluster_min_dwell_days: float = Field(
         7.0, ge=0, description="event-time days a customer stays in a cluster before they may switch"
     )
+    redis_retry_s: float = Field(
+        60.0,
+        ge=0,
+        description="how long a Redis operation is retried on transient errors (connection lost, timeout, "
+        "Redis loading its data) before the worker gives up and exits 70; 0: no retry",
+    )
+    redis_retry_base_s: float = Field(0.05, gt=0, description="first delay between Redis retries, seconds")
+    redis_retry_cap_s: float = Field(2.0, gt=0, description="longest delay between Redis retries, seconds")
     log_level: Literal["debug", "info", "warn", "error"] = "warn"
 
     @field_validator("namespace")

@@ -32,6 +32,7 @@ __all__ = [
     "load_stack",
     "render_log4j2",
     "render_server_properties",
+    "start_redis",
     "start_stack",
     "stop_stack",
 ]
@@ -270,6 +271,34 @@ def _wait_ready(
             raise StackError(f"{name} not ready after {READY_TIMEOUT_S:.0f}s: read {log}")
         if not (redis_ok and kafka_ok):
             time.sleep(0.3)
+
+
+def start_redis(data_dir: Path, port: int, options: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """One ``redis-server`` on ``127.0.0.1:port`` with its files in ``data_dir``; returns once it answers.
+
+    ``options`` override the stack's (AOF everysec, no RDB snapshots). Starting it again
+    with the same ``data_dir`` loads what the last one left there (a restart).
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    opts = {
+        **_REDIS_OPTS,
+        **(options or {}),
+        "port": port,
+        "dir": data_dir,
+        "logfile": data_dir / "redis.log",
+    }
+    cmd = [ensure_redis_server(), *(arg for k, v in opts.items() for arg in (f"--{k}", str(v)))]
+    with (data_dir / "stdout.log").open("ab") as out:
+        proc = _spawn(cmd, out)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not _redis_ping(port):
+        if proc.poll() is not None:
+            raise StackError(f"redis exited early with code {proc.returncode}: read {data_dir / 'redis.log'}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise StackError(f"redis not ready after {READY_TIMEOUT_S:.0f}s: read {data_dir / 'redis.log'}")
+        time.sleep(0.05)
+    return proc
 
 
 def start_stack(
