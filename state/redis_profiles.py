@@ -23,6 +23,7 @@ import msgspec
 import redis.asyncio as redis
 
 from state.profile_store import Record, SavedEvaluator
+from state.redis_access import RedisAccess, connection_pool
 from streams.campaign_contract import CampaignEvent
 
 __all__ = ["RedisProfileStore"]
@@ -53,8 +54,14 @@ class RedisProfileStore:
         self._add_campaign_events = self._redis.register_script(_ADD_CAMPAIGN_EVENTS)
 
     @classmethod
+    def connect(cls, access: RedisAccess, prefix: str = "") -> RedisProfileStore:
+        """A store on the Redis ``access`` describes (ACL user, TLS)."""
+        return cls(redis.Redis.from_pool(connection_pool(access, decode_responses=False)), prefix)
+
+    @classmethod
     def from_url(cls, url: str, prefix: str = "") -> RedisProfileStore:
-        return cls(redis.Redis.from_url(url, decode_responses=False), prefix)
+        """A store on an open Redis (no ACL user, no TLS unless ``rediss://``)."""
+        return cls.connect(RedisAccess(url), prefix)
 
     async def close(self) -> None:
         await self._redis.aclose()

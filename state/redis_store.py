@@ -26,6 +26,7 @@ import redis.asyncio as redis
 from redis.crc import key_slot
 
 from state.profiles import LogEntry
+from state.redis_access import RedisAccess, connection_pool
 from state.rfm import CustomerState
 from state.store import (
     AgendaEntry,
@@ -45,18 +46,26 @@ _SCAN_COUNT = 2000
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError,)
 
 
-class _HiredisPackingConnection(redis.Connection):
+def _hiredis_pack(args: tuple[Any, ...]) -> list[bytes]:
     """redis-py's asyncio client packs commands in pure Python (~35 µs each); hiredis does it in C.
 
     Same splitting of multi-word command names as redis-py's own sync HiredisRespSerializer.
     """
+    if isinstance(args[0], str):
+        args = (*args[0].encode().split(), *args[1:])
+    elif b" " in args[0]:
+        args = (*args[0].split(), *args[1:])
+    return [hiredis.pack_command(args)]
 
+
+class _HiredisPackingConnection(redis.Connection):
     def pack_command(self, *args: Any) -> list[bytes]:
-        if isinstance(args[0], str):
-            args = (*args[0].encode().split(), *args[1:])
-        elif b" " in args[0]:
-            args = (*args[0].split(), *args[1:])
-        return [hiredis.pack_command(args)]
+        return _hiredis_pack(args)
+
+
+class _HiredisPackingSSLConnection(redis.SSLConnection):
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return _hiredis_pack(args)
 
 
 class RedisStore:
@@ -74,11 +83,20 @@ class RedisStore:
         self._consumed_key = f"{prefix}seg:consumed"
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "", *, cluster: bool = False) -> RedisStore:
-        pool = redis.ConnectionPool.from_url(
-            url, decode_responses=True, connection_class=_HiredisPackingConnection
+    def connect(cls, access: RedisAccess, prefix: str = "", *, cluster: bool = False) -> RedisStore:
+        """A store on the Redis ``access`` describes (ACL user, TLS)."""
+        pool = connection_pool(
+            access,
+            decode_responses=True,
+            plain_class=_HiredisPackingConnection,
+            tls_class=_HiredisPackingSSLConnection,
         )
-        return cls(redis.Redis(connection_pool=pool), prefix, cluster=cluster)
+        return cls(redis.Redis.from_pool(pool), prefix, cluster=cluster)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "", *, cluster: bool = False) -> RedisStore:
+        """A store on an open Redis (no ACL user, no TLS unless ``rediss://``)."""
+        return cls.connect(RedisAccess(url), prefix, cluster=cluster)
 
     async def close(self) -> None:
         await self._redis.aclose()
