@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     def _empty_secret_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @field_validator("kafka_username", "redis_username", mode="before")
+    @field_validator("kafka_username", "redis_username", "kafka_ca_file", "redis_ca_file", mode="before")
     @classmethod
     def _empty_name_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value

@@ -99,10 +99,11 @@ def test_unsupported_protocol_is_rejected(monkeypatch: pytest.MonkeyPatch, name:
 
 
 def test_empty_secrets_are_unset(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (*SECRETS, "SEGSTREAM_REDIS_USERNAME"):
-        monkeypatch.setenv(name, "")
+    for name in (*SECRETS, "SEGSTREAM_REDIS_USERNAME", "SEGSTREAM_KAFKA_CA_FILE", "SEGSTREAM_REDIS_CA_FILE"):
+        monkeypatch.setenv(name, "")  # as .env.example leaves them
     s = Settings()
     assert (s.kafka_password, s.redis_password, s.api_token, s.redis_username) == (None, None, None, None)
+    assert (s.kafka_ca_file, s.redis_ca_file) == (None, None)
     assert not any(name in s.to_env() for name in SECRETS)
 
 
@@ -160,3 +161,13 @@ def test_worker_requests_carry_the_token(secured: Settings) -> None:
 )
 def test_bearer_header_check(header: str | None, ok: bool) -> None:
     assert bearer_matches(header, "api-token-77de") is ok
+
+
+def test_env_example_names_real_settings_and_holds_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = (Path(__file__).parents[2] / ".env.example").read_text().splitlines()
+    pairs = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    assert set(SECRETS) <= set(pairs) and all(pairs[name] == "" for name in SECRETS)
+    for name, value in pairs.items():
+        assert name.removeprefix("SEGSTREAM_").lower() in Settings.model_fields, name
+        monkeypatch.setenv(name, value)
+    assert Settings().model_dump() == {name: f.default for name, f in Settings.model_fields.items()}
