@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import time
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from agents import metrics
 from agents.evaluator import SegmentEvaluator, TickRefused
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
 from agents.resume import resume_offsets
-from agents.web import register_pages
+from agents.web import register_pages, web_middlewares
 from segstream.settings import Settings
 from state.alerts import Alert
 from state.evaluate import EvaluatorConfig
@@ -52,7 +53,7 @@ from streams.outputs import (
     profile_message,
 )
 
-__all__ = ["EXIT_BATCH_FAILED", "build_app", "run_worker"]
+__all__ = ["EXIT_BATCH_FAILED", "broker_credentials", "build_app", "run_worker"]
 
 log = logging.getLogger(__name__)
 EXIT_BATCH_FAILED = 70
@@ -74,6 +75,8 @@ def build_app(settings: Settings) -> faust.App:
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout_s,
+        broker_credentials=broker_credentials(settings),
+        web_application_options={"middlewares": web_middlewares(settings.api_token)},
     )
     purchases = topics.declare(app, settings, topics.PURCHASES)
     dead_letters = topics.declare(app, settings, topics.PURCHASES_DLQ)
@@ -83,11 +86,11 @@ def build_app(settings: Settings) -> faust.App:
     campaign_events = topics.declare(app, settings, topics.CAMPAIGN_EVENTS)
     campaign_dead_letters = topics.declare(app, settings, topics.CAMPAIGN_EVENTS_DLQ)
     retry = RetryPolicy(settings.redis_retry_s, settings.redis_retry_base_s, settings.redis_retry_cap_s)
-    store = RedisStore.from_url(
-        settings.redis_url, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
+    store = RedisStore.connect(
+        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
     )
-    profiles = RedisProfileStore.from_url(
-        settings.redis_url, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
+    profiles = RedisProfileStore.connect(
+        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
     )
     preset = load_preset(settings.segment_preset)
     changes_topic, profiles_topic, alerts_topic = (
@@ -266,6 +269,25 @@ def build_app(settings: Settings) -> faust.App:
 
     register_pages(app, store, profiles)
     return app
+
+
+def broker_credentials(settings: Settings) -> faust.SASLCredentials | None:
+    """The Faust app's Kafka login, from the same kwargs as every kafka-python client.
+
+    Faust hands them to every aiokafka consumer and producer it makes: ``security_protocol``
+    SASL_SSL (because of the SSL context), the mechanism, user name, password and context.
+    """
+    kwargs = settings.kafka_client_kwargs()
+    if kwargs["security_protocol"] == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context(cafile=kwargs["ssl_cafile"])
+    context.check_hostname = kwargs["ssl_check_hostname"]
+    return faust.SASLCredentials(
+        username=kwargs["sasl_plain_username"],
+        password=kwargs["sasl_plain_password"],
+        mechanism=kwargs["sasl_mechanism"],
+        ssl_context=context,
+    )
 
 
 async def _resume_from_store(app: faust.App, store: CustomerStore, fenced_topics: Sequence[str]) -> None:

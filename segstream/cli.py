@@ -257,8 +257,8 @@ async def _live_frame(settings: Settings) -> Any:
     from state.segments import load_preset
 
     preset = load_preset(settings.segment_preset)
-    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
         states, watermark = await store.all_customers(), await store.watermark()
         saved, summary = await profiles.load(), await profiles.summary()
@@ -275,8 +275,8 @@ async def _clocks(settings: Settings) -> tuple[int | None, int | None]:
     from state.redis_profiles import RedisProfileStore
     from state.redis_store import RedisStore
 
-    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
         summary, watermark = await profiles.summary(), await store.watermark()
     finally:
@@ -321,7 +321,7 @@ async def _models(settings: Settings) -> int:
     from state.redis_profiles import RedisProfileStore
     from streams.outputs import rfc3339
 
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
         summary = await profiles.summary()
     finally:
@@ -372,7 +372,7 @@ async def _campaigns(settings: Settings) -> int:
     from state.redis_profiles import RedisProfileStore
     from streams.outputs import rfc3339
 
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
         summary = await profiles.summary()
     finally:
@@ -398,7 +398,7 @@ async def _fit(settings: Settings, timeout_s: float = FIT_TIMEOUT_S) -> int:
     if watermark is None:
         return _fail("nothing to fit: no purchases in the store yet")
     as_of = max(clock_ms or 0, watermark + 1)  # just past the last purchase, or the clock if later
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
         before = await profiles.summary()
         version = int(before["lifetime"]["version"]) if before and before.get("lifetime") else 0

@@ -10,6 +10,9 @@ environment at import time.
 'purchases.dlq'
 >>> Settings(namespace="t1").to_env()["SEGSTREAM_NAMESPACE"]
 't1'
+>>> secured = Settings(api_token="tok-123")
+>>> "tok-123" in repr(secured), secured.to_env()["SEGSTREAM_API_TOKEN"]
+(False, 'tok-123')
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from state.redis_access import RedisAccess
 from streams.limits import InputLimits
 
 __all__ = ["Settings"]
@@ -105,6 +109,26 @@ class Settings(BaseSettings):
     redis_retry_base_s: float = Field(0.05, gt=0, description="first delay between Redis retries, seconds")
     redis_retry_cap_s: float = Field(2.0, gt=0, description="longest delay between Redis retries, seconds")
     log_level: Literal["debug", "info", "warn", "error"] = "warn"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="PLAINTEXT, or SASL_SSL: TLS to the broker and a SASL login"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism when kafka_security_protocol is SASL_SSL"
+    )
+    kafka_username: str | None = Field(None, description="SASL user name")
+    kafka_password: SecretStr | None = Field(None, description="SASL password")
+    kafka_ca_file: Path | None = Field(
+        None, description="PEM CA bundle that signs the broker's certificate (default: the system CAs)"
+    )
+    redis_username: str | None = Field(None, description="Redis ACL user (default: Redis's 'default' user)")
+    redis_password: SecretStr | None = Field(None, description="Redis ACL password")
+    redis_tls: bool = Field(False, description="TLS to Redis (also implied by a rediss:// URL)")
+    redis_ca_file: Path | None = Field(
+        None, description="PEM CA bundle that signs Redis's certificate (default: the system CAs)"
+    )
+    api_token: SecretStr | None = Field(
+        None, description="bearer token every HTTP page of the worker but /healthz requires"
+    )
 
     @field_validator("namespace")
     @classmethod
@@ -131,6 +155,50 @@ class Settings(BaseSettings):
             dlq_payload_bytes=self.dlq_payload_bytes,
         )
 
+    @field_validator("kafka_password", "redis_password", "api_token", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("kafka_username", "redis_username", "kafka_ca_file", "redis_ca_file", mode="before")
+    @classmethod
+    def _empty_name_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> Settings:
+        if self.kafka_security_protocol == "SASL_SSL" and not (self.kafka_username and self.kafka_password):
+            raise ValueError(
+                "SEGSTREAM_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs SEGSTREAM_KAFKA_USERNAME and "
+                "SEGSTREAM_KAFKA_PASSWORD"
+            )
+        return self
+
+    def kafka_client_kwargs(self) -> dict[str, Any]:
+        """Security keyword arguments of a kafka-python client (also the source of the worker's
+        Faust credentials), so every Kafka client segstream makes logs in the same way.
+
+        >>> Settings().kafka_client_kwargs()
+        {'security_protocol': 'PLAINTEXT'}
+        """
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return {"security_protocol": "PLAINTEXT"}
+        assert self.kafka_password is not None  # checked by _sasl_needs_credentials
+        return {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": self.kafka_sasl_mechanism,
+            "sasl_plain_username": self.kafka_username,
+            "sasl_plain_password": self.kafka_password.get_secret_value(),
+            "ssl_cafile": str(self.kafka_ca_file) if self.kafka_ca_file else None,
+            "ssl_check_hostname": True,
+        }
+
+    @property
+    def redis_access(self) -> RedisAccess:
+        """How to reach Redis (URL, ACL user, TLS); every Redis client is built from it."""
+        password = self.redis_password.get_secret_value() if self.redis_password else None
+        return RedisAccess(self.redis_url, self.redis_username, password, self.redis_tls, self.redis_ca_file)
+
     @property
     def kafka_bootstrap(self) -> str:
         """``host:port`` form of :attr:`kafka_url` for plain Kafka clients."""
@@ -146,8 +214,18 @@ class Settings(BaseSettings):
         return f"{self.namespace}:" if self.namespace else ""
 
     def to_env(self) -> dict[str, str]:
-        """These settings as ``SEGSTREAM_*`` variables, to configure a child process."""
-        return {f"SEGSTREAM_{name.upper()}": str(value) for name, value in self.model_dump().items()}
+        """These settings as ``SEGSTREAM_*`` variables, to configure a child process.
+
+        Secrets are passed in clear (the child needs them): never print or log the result.
+        Unset optional settings are left out.
+        """
+        return {
+            f"SEGSTREAM_{name.upper()}": value.get_secret_value()
+            if isinstance(value, SecretStr)
+            else str(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic (``purchases`` -> ``<ns>.purchases``)."""

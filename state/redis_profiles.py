@@ -26,7 +26,8 @@ import msgspec
 import redis.asyncio as redis
 
 from state.profile_store import Record, SavedEvaluator
-from state.redis_retry import OnRetry, Retrier, no_client_retry, redis_address
+from state.redis_access import RedisAccess, connection_pool
+from state.redis_retry import OnRetry, Retrier, redis_address
 from state.retry import RetryPolicy
 from streams.campaign_contract import CampaignEvent
 
@@ -66,14 +67,27 @@ class RedisProfileStore:
         self._add_campaign_events = self._redis.register_script(_ADD_CAMPAIGN_EVENTS)
 
     @classmethod
+    def connect(
+        cls,
+        access: RedisAccess,
+        prefix: str = "",
+        *,
+        retry: RetryPolicy | None = None,
+        on_retry: OnRetry | None = None,
+    ) -> RedisProfileStore:
+        """A store on the Redis ``access`` describes (ACL user, TLS).
+
+        ``retry``: the worker's policy; by default (command-line tools) the first error raises.
+        """
+        pool = connection_pool(access, decode_responses=False)
+        return cls(redis.Redis.from_pool(pool), prefix, retry=retry, on_retry=on_retry)
+
+    @classmethod
     def from_url(
         cls, url: str, prefix: str = "", *, retry: RetryPolicy | None = None, on_retry: OnRetry | None = None
     ) -> RedisProfileStore:
-        """``retry``: the worker's policy; by default (command-line tools) the first error raises."""
-        client = redis.Redis.from_url(
-            url, decode_responses=False, retry=no_client_retry(), socket_connect_timeout=5
-        )
-        return cls(client, prefix, retry=retry, on_retry=on_retry)
+        """A store on an open Redis (no ACL user, no TLS unless ``rediss://``)."""
+        return cls.connect(RedisAccess(url), prefix, retry=retry, on_retry=on_retry)
 
     async def close(self) -> None:
         await self._redis.aclose()

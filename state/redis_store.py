@@ -32,7 +32,8 @@ import redis.asyncio as redis
 from redis.crc import key_slot
 
 from state.profiles import LogEntry
-from state.redis_retry import OnRetry, Retrier, no_client_retry, redis_address
+from state.redis_access import RedisAccess, connection_pool
+from state.redis_retry import OnRetry, Retrier, redis_address
 from state.retry import RetryPolicy, StoreUnavailable
 from state.rfm import CustomerState
 from state.store import (
@@ -71,18 +72,26 @@ return 1
 """
 
 
-class _HiredisPackingConnection(redis.Connection):
+def _hiredis_pack(args: tuple[Any, ...]) -> list[bytes]:
     """redis-py's asyncio client packs commands in pure Python (~35 µs each); hiredis does it in C.
 
     Same splitting of multi-word command names as redis-py's own sync HiredisRespSerializer.
     """
+    if isinstance(args[0], str):
+        args = (*args[0].encode().split(), *args[1:])
+    elif b" " in args[0]:
+        args = (*args[0].split(), *args[1:])
+    return [hiredis.pack_command(args)]
 
+
+class _HiredisPackingConnection(redis.Connection):
     def pack_command(self, *args: Any) -> list[bytes]:
-        if isinstance(args[0], str):
-            args = (*args[0].encode().split(), *args[1:])
-        elif b" " in args[0]:
-            args = (*args[0].split(), *args[1:])
-        return [hiredis.pack_command(args)]
+        return _hiredis_pack(args)
+
+
+class _HiredisPackingSSLConnection(redis.SSLConnection):
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return _hiredis_pack(args)
 
 
 class RedisStore:
@@ -112,6 +121,28 @@ class RedisStore:
         self._retry = Retrier(retry or RetryPolicy.none(), redis_address(client), on_retry).call
 
     @classmethod
+    def connect(
+        cls,
+        access: RedisAccess,
+        prefix: str = "",
+        *,
+        cluster: bool = False,
+        retry: RetryPolicy | None = None,
+        on_retry: OnRetry | None = None,
+    ) -> RedisStore:
+        """A store on the Redis ``access`` describes (ACL user, TLS).
+
+        ``retry``: the worker's policy; by default (command-line tools) the first error raises.
+        """
+        pool = connection_pool(
+            access,
+            decode_responses=True,
+            plain_class=_HiredisPackingConnection,
+            tls_class=_HiredisPackingSSLConnection,
+        )
+        return cls(redis.Redis.from_pool(pool), prefix, cluster=cluster, retry=retry, on_retry=on_retry)
+
+    @classmethod
     def from_url(
         cls,
         url: str,
@@ -121,15 +152,8 @@ class RedisStore:
         retry: RetryPolicy | None = None,
         on_retry: OnRetry | None = None,
     ) -> RedisStore:
-        """``retry``: the worker's policy; by default (command-line tools) the first error raises."""
-        pool = redis.ConnectionPool.from_url(
-            url,
-            decode_responses=True,
-            connection_class=_HiredisPackingConnection,
-            retry=no_client_retry(),
-            socket_connect_timeout=5,
-        )
-        return cls(redis.Redis(connection_pool=pool), prefix, cluster=cluster, retry=retry, on_retry=on_retry)
+        """A store on an open Redis (no ACL user, no TLS unless ``rediss://``)."""
+        return cls.connect(RedisAccess(url), prefix, cluster=cluster, retry=retry, on_retry=on_retry)
 
     async def close(self) -> None:
         await self._redis.aclose()

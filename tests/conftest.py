@@ -91,7 +91,7 @@ def start_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
 
 def read_stats(settings: Settings) -> Stats:
     async def go() -> Stats:
-        store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+        store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
         try:
             return await store.stats()
         finally:
