@@ -87,7 +87,11 @@ def build_app(settings: Settings) -> faust.App:
     campaign_dead_letters = topics.declare(app, settings, topics.CAMPAIGN_EVENTS_DLQ)
     retry = RetryPolicy(settings.redis_retry_s, settings.redis_retry_base_s, settings.redis_retry_cap_s)
     store = RedisStore.connect(
-        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
+        settings.redis_access,
+        settings.redis_prefix,
+        retry=retry,
+        on_retry=metrics.observe_retry,
+        watch_restarts=True,  # never write to a Redis that lost this worker's acknowledged writes
     )
     profiles = RedisProfileStore.connect(
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry

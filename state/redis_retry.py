@@ -48,10 +48,17 @@ def redis_address(client: redis.Redis) -> str:
 class Retrier:
     """Runs one Redis operation, retrying transient errors under ``policy``."""
 
-    def __init__(self, policy: RetryPolicy, where: str, on_retry: OnRetry | None = None) -> None:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        where: str,
+        on_retry: OnRetry | None = None,
+        verify: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._policy = policy
         self._where = where  # e.g. "Redis at 127.0.0.1:6379": named in the errors
         self._on_retry = on_retry
+        self._verify = verify  # run before each re-attempt: may refuse a Redis that lost writes
 
     async def call(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """``await attempt()`` until it succeeds, a non-transient error, or the budget is spent.
@@ -63,6 +70,8 @@ class Retrier:
         failures = 0
         while True:
             try:
+                if failures and self._verify is not None:
+                    await self._verify()
                 return await attempt()
             except TRANSIENT_ERRORS as error:
                 now = time.monotonic()

@@ -22,6 +22,7 @@ running it again is safe.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from importlib import resources
@@ -34,7 +35,7 @@ from redis.crc import key_slot
 from state.profiles import LogEntry
 from state.redis_access import RedisAccess, connection_pool
 from state.redis_retry import OnRetry, Retrier, redis_address
-from state.retry import RetryPolicy, StoreUnavailable
+from state.retry import RetryPolicy, StoreRestarted, StoreUnavailable
 from state.rfm import CustomerState
 from state.store import (
     AgendaEntry,
@@ -48,6 +49,8 @@ from state.store import (
     highest_per_key,
     log_entry,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = ["REDIS_ERRORS", "RedisStore"]
 
@@ -105,6 +108,7 @@ class RedisStore:
         cluster: bool = False,
         retry: RetryPolicy | None = None,
         on_retry: OnRetry | None = None,
+        watch_restarts: bool = False,
     ) -> None:
         self._redis = client
         self._cluster = cluster
@@ -118,7 +122,11 @@ class RedisStore:
         self._consumed_key = f"{prefix}seg:consumed"
         self._epoch_key = f"{prefix}seg:fence-epoch"
         self._resets_key = f"{prefix}seg:topic-resets"
-        self._retry = Retrier(retry or RetryPolicy.none(), redis_address(client), on_retry).call
+        self._watch_restarts = watch_restarts
+        self._run_id: str | None = None  # the Redis process this store has been writing to
+        self._recorded: dict[str, int] = {}  # consumed offsets this store recorded ("topic:partition")
+        verify = self._same_redis_or_fail if watch_restarts else None
+        self._retry = Retrier(retry or RetryPolicy.none(), redis_address(client), on_retry, verify).call
 
     @classmethod
     def connect(
@@ -129,10 +137,13 @@ class RedisStore:
         cluster: bool = False,
         retry: RetryPolicy | None = None,
         on_retry: OnRetry | None = None,
+        watch_restarts: bool = False,
     ) -> RedisStore:
         """A store on the Redis ``access`` describes (ACL user, TLS).
 
         ``retry``: the worker's policy; by default (command-line tools) the first error raises.
+        ``watch_restarts``: the worker's ingest: refuse to write to a Redis that restarted and lost
+        writes this store made (:meth:`_same_redis_or_fail`).
         """
         pool = connection_pool(
             access,
@@ -140,7 +151,14 @@ class RedisStore:
             plain_class=_HiredisPackingConnection,
             tls_class=_HiredisPackingSSLConnection,
         )
-        return cls(redis.Redis.from_pool(pool), prefix, cluster=cluster, retry=retry, on_retry=on_retry)
+        return cls(
+            redis.Redis.from_pool(pool),
+            prefix,
+            cluster=cluster,
+            retry=retry,
+            on_retry=on_retry,
+            watch_restarts=watch_restarts,
+        )
 
     @classmethod
     def from_url(
@@ -166,6 +184,7 @@ class RedisStore:
         return f"{self._prefix}seg:{{{customer_id}}}"
 
     async def apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        await self._watch()
         if not deliveries:
             return []
         # Retrying the fold is safe even if Redis applied it before the error reached us: the
@@ -286,11 +305,52 @@ class RedisStore:
         return Stats(**{f.name: int(raw.get(f.name, 0)) for f in fields(Stats)})
 
     async def record_consumed(self, next_offsets: Mapping[Partition, int]) -> None:
+        await self._watch()
         if next_offsets:
             offsets = {f"{t}:{p}": offset for (t, p), offset in next_offsets.items()}
             await self._retry(  # ZADD GT: idempotent
                 "record consumed offsets", lambda: self._redis.zadd(self._consumed_key, offsets, gt=True)
             )
+            for member, offset in offsets.items():
+                self._recorded[member] = max(offset, self._recorded.get(member, offset))
+
+    async def _watch(self) -> None:
+        if self._watch_restarts:
+            await self._retry("check that Redis kept its writes", self._same_redis_or_fail)
+
+    async def _same_redis_or_fail(self) -> None:
+        """Raise :class:`StoreRestarted` if Redis restarted and no longer holds a consumed offset this
+        store recorded (it lost acknowledged writes: its AOF is fsynced once a second).
+
+        A write after such a loss would move customers' offset fences past the lost events, so the
+        worker must not write: it exits, and on restart resumes from the offsets Redis holds
+        (``agents.resume``). A restart that kept everything (a killed redis-server keeps what it had
+        written to the operating system) is logged and the worker carries on. Checked before every
+        ingest batch and before every retry after a lost connection.
+        """
+        info = await self._redis.info("server")
+        run_id = str(info["run_id"])
+        if self._run_id is not None and run_id != self._run_id and self._recorded:
+            held = dict(
+                cast(
+                    list[tuple[str, float]],
+                    await self._redis.zrange(self._consumed_key, 0, -1, withscores=True),
+                )
+            )
+            lost = {m: (int(held.get(m, -1)), o) for m, o in self._recorded.items() if held.get(m, -1) < o}
+            if lost:
+                raise StoreRestarted(
+                    f"{redis_address(self._redis)} restarted (run_id {self._run_id[:8]} -> {run_id[:8]}) and lost "
+                    f"writes it had acknowledged: consumed offsets (held, recorded) {lost}; exiting so the "
+                    "worker resumes from the offsets Redis holds"
+                )
+        if self._run_id is not None and run_id != self._run_id:
+            log.warning(
+                "Redis restarted (run_id %s -> %s) and kept every offset this worker recorded",
+                self._run_id[:8],
+                run_id[:8],
+            )
+        self._run_id = run_id
 
     async def consumed(self, topic: str) -> dict[int, int]:
         raw = cast(

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["RetryPolicy", "StoreUnavailable"]
+__all__ = ["RetryPolicy", "StoreRestarted", "StoreUnavailable"]
 
 
 class StoreUnavailable(RuntimeError):
     """A store operation kept failing for a transient reason until the retry budget ran out."""
+
+
+class StoreRestarted(RuntimeError):
+    """The store restarted and lost writes it had acknowledged: the worker must resume from what it holds."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -220,6 +220,40 @@ def test_redis_losing_its_last_writes_is_refolded_from_kafka(
     assert f"Kafka was ahead of Redis by {lost} messages" in log, log[-2000:]
 
 
+def test_a_running_worker_never_writes_to_a_redis_that_lost_its_writes(
+    settings: Settings,
+    start_worker: WorkerFactory,
+    own_redis: list[OwnRedis],
+    sample: tuple[pd.DataFrame, list[tuple[str, bytes]]],
+    tmp_path: Path,
+) -> None:
+    """As above, but the worker keeps running through the loss: writing on would move customers'
+    offset fences past the lost events, so it must stop before its next write and resume."""
+    history, events = sample
+    redis = OwnRedis(tmp_path / "redis", {"appendonly": "no", "save": ""})
+    own_redis.append(redis)
+    settings = settings.model_copy(update={"redis_url": redis.url})
+    worker = start_worker(settings, "first")
+    first, second = len(events) // 3, len(events) * 2 // 3
+    publish(settings, events[:first])
+    saved = wait_until_folded(settings, [worker])
+    assert redis.command("SAVE") == b"+OK"
+    publish(settings, events[first:second])
+    wait_until_committed(settings, wait_until_folded(settings, [worker]))
+
+    redis.kill()
+    redis.restart()  # the middle third is gone from Redis; Kafka has it committed
+    assert consumed(settings) == saved
+    publish(settings, events[second:])  # the worker's next batch finds the loss before writing
+    assert worker.wait(60) != 0, "the worker must stop rather than write past lost events"
+    log = (tmp_path / "first.log").read_text()
+    assert "lost writes it had acknowledged" in log, log[-2000:]
+
+    restarted = start_worker(settings, "restarted")
+    wait_until_folded(settings, [restarted])
+    assert_same_table(export_customers(settings, tmp_path / "c.parquet"), rfm_table(history))
+
+
 def test_recreated_topic_is_detected_and_its_events_applied(
     settings: Settings,
     start_worker: WorkerFactory,
