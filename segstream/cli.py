@@ -204,14 +204,27 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "replay":
         from segstream.kafka_io import ensure_topics
-        from segstream.replay import replay_history
-        from segstream.sources import load_source, parse_mapping
+        from segstream.replay import replay_history, replay_table
+        from segstream.sources import NAMED_SOURCES, load_source, parse_mapping
 
-        history = load_source(args.source, parse_mapping(args.map))
-        ensure_topics(settings)
-        report = replay_history(
-            history, settings, speed=args.speed, limit=args.limit, progress=not args.no_progress
-        )
+        mapping = parse_mapping(args.map)
+        if args.source in NAMED_SOURCES:
+            history = load_source(args.source, mapping)
+            ensure_topics(settings)
+            report = replay_history(
+                history, settings, speed=args.speed, limit=args.limit, progress=not args.no_progress
+            )
+        else:  # a file, streamed in chunks: memory bounded whatever its size
+            path = _table_path(args.source)
+            ensure_topics(settings)
+            report = replay_table(
+                path,
+                settings,
+                mapping=mapping,
+                speed=args.speed,
+                limit=args.limit,
+                progress=not args.no_progress,
+            )
         print(f"published {report.sent} events in {report.seconds:.1f}s ({report.rate:,.0f} events/s)")
         return 0
     if args.command == "clock":
@@ -227,6 +240,19 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "campaigns":
         return asyncio.run(_campaigns(settings))
     return asyncio.run(_export(settings, args.format, args.output))
+
+
+def _table_path(source: str) -> Path:
+    from segstream.sources import NAMED_SOURCES, SourceError
+
+    path = Path(source)
+    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise SourceError(
+            f"unknown source {source!r}: use {', '.join(NAMED_SOURCES)} or a .csv/.parquet path"
+        )
+    if not path.exists():
+        raise SourceError(f"no such file: {path}")
+    return path
 
 
 def _stack(action: str, root: Path) -> int:

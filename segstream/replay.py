@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
 from segstream.kafka_io import Publisher
 from segstream.settings import Settings
-from segstream.sources import occurred_at_ms, wire_events
+from segstream.sources import CHUNK_ROWS, iter_table, occurred_at_ms, table_rows, wire_events
 from state.rfm import DAY_MS
 from streams.topics import PURCHASES
 
-__all__ = ["ReplayReport", "publish_paced", "replay_history"]
+__all__ = ["ReplayReport", "publish_paced", "replay_history", "replay_table"]
 
 _NO_TIME = -(2**63)  # a missing occurred_at (NaT) as int64: dead-lettered by the worker, never a tick
 
@@ -80,11 +81,73 @@ def replay_history(
     return report
 
 
+def replay_table(
+    path: Path,
+    settings: Settings,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    speed: float | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    stop: threading.Event | None = None,
+    tick_every: int | None = 5000,
+    chunk_rows: int = CHUNK_ROWS,
+) -> ReplayReport:
+    """Publish a CSV or Parquet file in *file order*, one chunk of ``chunk_rows`` rows at a time.
+
+    Memory is bounded by the chunk whatever the file's size: nothing is sorted or held whole.
+    While the file's times have not gone backwards, a clock tick goes out every ``tick_every``
+    events at the last UTC midnight fully published (as :func:`replay_history` does for a
+    sorted history); once they have, only the final tick just past the newest event is sent
+    (with the default watermark clock the worker needs none at all).
+    """
+    seen = {"newest": _NO_TIME, "last": _NO_TIME, "in_order": True}
+    publisher = Publisher(settings)
+
+    def messages() -> Iterator[tuple[str, bytes]]:
+        remaining = limit
+        for chunk in iter_table(path, mapping, chunk_rows):
+            if remaining is not None:
+                chunk = chunk.head(remaining)
+                remaining -= len(chunk)
+            for (key, value), at in zip(wire_events(chunk), occurred_at_ms(chunk), strict=True):
+                if at > _NO_TIME:
+                    seen["in_order"] = seen["in_order"] and at >= seen["last"]
+                    seen["last"], seen["newest"] = at, max(at, seen["newest"])
+                yield key, value
+            if remaining == 0:
+                return
+
+    def tick_as_it_goes(sent: int) -> None:
+        if tick_every and sent % tick_every == 0 and seen["in_order"] and seen["last"] > _NO_TIME:
+            publisher.tick(settings, seen["last"] // DAY_MS * DAY_MS, source="replay")
+
+    rows = table_rows(path)
+    total = min(rows, limit) if rows is not None and limit is not None else rows or limit
+    try:
+        report = publish_paced(
+            publisher,
+            settings.topic(PURCHASES),
+            messages(),
+            total,
+            speed=speed,
+            progress=progress,
+            stop=stop,
+            after_each=tick_as_it_goes,
+        )
+        finished = stop is None or not stop.is_set()
+        if tick_every and finished and seen["newest"] > _NO_TIME:
+            publisher.tick(settings, seen["newest"] + 1, source="replay")
+    finally:
+        publisher.close()
+    return report
+
+
 def publish_paced(
     publisher: Publisher,
     topic: str,
     messages: Iterable[tuple[str, bytes]],
-    total: int,
+    total: int | None,
     *,
     speed: float | None,
     progress: bool,

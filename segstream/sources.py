@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from state.profiles import LogEntry
 
@@ -24,12 +25,14 @@ __all__ = [
     "SourceError",
     "cdnow_path",
     "history_logs",
+    "iter_table",
     "load_cdnow",
     "load_completejourney",
     "load_source",
     "load_table",
     "occurred_at_ms",
     "parse_mapping",
+    "table_rows",
     "wire_events",
 ]
 
@@ -130,45 +133,89 @@ def parse_mapping(text: str) -> dict[str, str]:
     return mapping
 
 
+CHUNK_ROWS = 100_000
+
+
 def load_table(path: Path, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """A CSV or Parquet file; ``mapping`` names the file's columns for our fields.
+    """A CSV or Parquet file as one history frame (:func:`iter_table` read whole).
 
     Without an ``event_id`` column, ids are ``<file stem>:<row>``; without ``type``,
     a negative amount is a refund. Naive timestamps are taken as UTC.
+    """
+    return pd.concat(list(iter_table(path, mapping)), ignore_index=True)
+
+
+def iter_table(
+    path: Path, mapping: Mapping[str, str] | None = None, chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """A CSV or Parquet file as history frames of at most ``chunk_rows`` rows, in file order.
+
+    Memory stays bounded by the chunk whatever the file's size (Parquet is read one record
+    batch at a time, CSV with pandas' chunked reader). Row numbers for the ``<stem>:<row>``
+    event ids count across chunks, so the ids are those of :func:`load_table`.
     """
     if not path.exists():
         raise SourceError(f"no such file: {path}")
     columns = {field: (mapping or {}).get(field, field) for field in _MAPPABLE}
     as_text = {columns[f]: str for f in ("event_id", "customer_id", "order_id", "type")}
-    raw = (
-        pd.read_parquet(path)
-        if path.suffix.lower() in (".parquet", ".pq")
-        else pd.read_csv(path, dtype=as_text, keep_default_na=False, na_values={columns["amount"]: [""]})
-    )
+    if path.suffix.lower() in (".parquet", ".pq"):
+        parquet = pq.ParquetFile(path)
+        _check_columns(path, columns, parquet.schema_arrow.names)
+        raws: Iterator[pd.DataFrame] = (b.to_pandas() for b in parquet.iter_batches(batch_size=chunk_rows))
+    else:
+        reader = pd.read_csv(
+            path,
+            dtype=as_text,
+            keep_default_na=False,
+            na_values={columns["amount"]: [""]},
+            chunksize=chunk_rows,
+        )
+        raws = iter(reader)
+    start, empty = 0, True
+    for raw in raws:
+        if start == 0:
+            _check_columns(path, columns, list(raw.columns))
+        empty = False
+        yield _history_frame(raw, columns, path, start)
+        start += len(raw)
+    if empty:
+        yield pd.DataFrame({c: pd.Series(dtype=object) for c in HISTORY_COLUMNS})
+
+
+def table_rows(path: Path) -> int | None:
+    """Rows in a Parquet file (from its footer), None for CSV (unknown until read)."""
+    return pq.ParquetFile(path).metadata.num_rows if path.suffix.lower() in (".parquet", ".pq") else None
+
+
+def _check_columns(path: Path, columns: Mapping[str, str], present: list[str]) -> None:
     missing = [
         f"{f} (column {columns[f]!r})"
         for f in ("customer_id", "occurred_at", "amount")
-        if columns[f] not in raw
+        if columns[f] not in present
     ]
     if missing:
         raise SourceError(f"{path.name} lacks {', '.join(missing)}; map columns with --map field=column")
+
+
+def _history_frame(raw: pd.DataFrame, columns: Mapping[str, str], path: Path, start: int) -> pd.DataFrame:
     amount = pd.to_numeric(raw[columns["amount"]], errors="raise").round(2)
     frame = pd.DataFrame(
         {
-            "event_id": raw[columns["event_id"]].astype(str)
+            "event_id": raw[columns["event_id"]].astype(str).to_numpy()
             if columns["event_id"] in raw
-            else [f"{path.stem}:{i}" for i in range(len(raw))],
+            else [f"{path.stem}:{i}" for i in range(start, start + len(raw))],
             # a blank id stays "" and the worker dead-letters that row: bad input is never dropped here
-            "customer_id": raw[columns["customer_id"]].fillna("").astype(str),
-            "occurred_at": pd.to_datetime(raw[columns["occurred_at"]], utc=True),
-            "amount": amount,
-            "type": raw[columns["type"]].astype(str)
+            "customer_id": raw[columns["customer_id"]].fillna("").astype(str).to_numpy(),
+            "occurred_at": pd.to_datetime(raw[columns["occurred_at"]], utc=True).to_numpy(),
+            "amount": amount.to_numpy(),
+            "type": raw[columns["type"]].astype(str).to_numpy()
             if columns["type"] in raw
             else np.where(amount < 0, "refund", "purchase"),
         }
     )
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
     if columns["order_id"] in raw:
-        frame["order_id"] = raw[columns["order_id"]].astype(str)
+        frame["order_id"] = raw[columns["order_id"]].astype(str).to_numpy()
     return frame
 
 

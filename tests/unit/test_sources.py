@@ -10,11 +10,13 @@ import pytest
 from segstream.sources import (
     HISTORY_COLUMNS,
     SourceError,
+    iter_table,
     load_cdnow,
     load_completejourney,
     load_source,
     load_table,
     parse_mapping,
+    table_rows,
     wire_events,
 )
 from streams.contract import decode_purchase
@@ -220,3 +222,34 @@ def test_load_source_by_name_and_by_path(cdnow_sample: pd.DataFrame, tmp_path: P
     path = tmp_path / "t.csv"
     path.write_text("cid,customer_id,occurred_at,amount\n1,c1,2024-05-01,2\n")
     assert load_source(str(path))["customer_id"].tolist() == ["c1"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_iter_table_streams_chunks_that_add_up_to_load_table(tmp_path: Path, suffix: str) -> None:
+    """Chunked reading (bounded memory) gives the rows, ids and types of reading the whole file."""
+    rows = 2_345
+    raw = pd.DataFrame(
+        {
+            "cid": [f"{i % 97:04d}" for i in range(rows)],
+            "at": [f"2024-03-{1 + i % 28:02d}T{i % 24:02d}:00:00Z" for i in range(rows)],
+            "total": [round((i % 50) - 5.25, 2) for i in range(rows)],
+        }
+    )
+    path = tmp_path / f"orders{suffix}"
+    raw.to_csv(path, index=False) if suffix == ".csv" else raw.to_parquet(path)
+    mapping = {"customer_id": "cid", "occurred_at": "at", "amount": "total"}
+    chunks = list(iter_table(path, mapping, chunk_rows=500))
+    assert [len(c) for c in chunks] == [500, 500, 500, 500, 345]
+    whole = load_table(path, mapping)
+    streamed = pd.concat(chunks, ignore_index=True)
+    pd.testing.assert_frame_equal(streamed, whole)
+    assert streamed["event_id"].tolist() == [f"orders:{i}" for i in range(rows)]
+    assert streamed["customer_id"].iloc[0] == "0000" and set(streamed["type"]) == {"purchase", "refund"}
+    assert table_rows(path) == (rows if suffix == ".parquet" else None)
+
+
+def test_iter_table_names_a_missing_column_before_reading_rows(tmp_path: Path) -> None:
+    path = tmp_path / "orders.parquet"
+    pd.DataFrame({"customer_id": ["a"], "amount": [1.0]}).to_parquet(path)
+    with pytest.raises(SourceError, match="occurred_at"):
+        next(iter_table(path))
