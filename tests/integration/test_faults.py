@@ -13,6 +13,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -185,6 +186,40 @@ def test_redis_killed_and_restarted_mid_replay_the_worker_rides_it_out(
     assert retries and sum(float(ln.rsplit(" ", 1)[1]) for ln in retries) > 0, metrics[-1500:]
 
 
+@dataclass
+class LostWrites:
+    settings: Settings
+    worker: subprocess.Popen[bytes]
+    saved: dict[int, int]  # consumed offsets Redis kept (its snapshot's)
+    ends: dict[int, int]  # consumed offsets before the loss (Kafka committed them)
+
+
+def fold_then_lose(
+    settings: Settings,
+    start_worker: WorkerFactory,
+    own_redis: list[OwnRedis],
+    kept: list[tuple[str, bytes]],
+    lost: list[tuple[str, bytes]],
+    tmp_path: Path,
+) -> LostWrites:
+    """An RDB-only Redis: fold ``kept``, SAVE, fold ``lost`` (Kafka commits it), then kill -9 and
+    restart Redis from its snapshot: ``lost`` is gone from Redis, not from Kafka."""
+    redis = OwnRedis(tmp_path / "redis", {"appendonly": "no", "save": ""})
+    own_redis.append(redis)
+    settings = settings.model_copy(update={"redis_url": redis.url})
+    worker = start_worker(settings, "first")
+    publish(settings, kept)
+    saved = wait_until_folded(settings, [worker])
+    assert redis.command("SAVE") == b"+OK"
+    publish(settings, lost)
+    ends = wait_until_folded(settings, [worker])
+    wait_until_committed(settings, ends)
+    redis.kill()
+    redis.restart()
+    assert consumed(settings) == saved
+    return LostWrites(settings, worker, saved, ends)
+
+
 def test_redis_losing_its_last_writes_is_refolded_from_kafka(
     settings: Settings,
     start_worker: WorkerFactory,
@@ -194,28 +229,15 @@ def test_redis_losing_its_last_writes_is_refolded_from_kafka(
 ) -> None:
     """RDB only: a kill -9 loses everything since the last SAVE, which Kafka had committed."""
     history, events = sample
-    redis = OwnRedis(tmp_path / "redis", {"appendonly": "no", "save": ""})
-    own_redis.append(redis)
-    settings = settings.model_copy(update={"redis_url": redis.url})
-    worker = start_worker(settings, "first")
     split = len(events) * 2 // 3
-    publish(settings, events[:split])
-    saved = wait_until_folded(settings, [worker])
-    assert redis.command("SAVE") == b"+OK"
-    publish(settings, events[split:])
-    ends = wait_until_folded(settings, [worker])
-    wait_until_committed(settings, ends)
+    loss = fold_then_lose(settings, start_worker, own_redis, events[:split], events[split:], tmp_path)
+    loss.worker.send_signal(signal.SIGTERM)
+    loss.worker.wait(60)
 
-    redis.kill()
-    redis.restart()  # from dump.rdb: the last third of the stream is gone from Redis
-    assert consumed(settings) == saved
-    worker.send_signal(signal.SIGTERM)
-    worker.wait(60)
-
-    restarted = start_worker(settings, "restarted")
-    wait_until_folded(settings, [restarted])
-    assert_same_table(export_customers(settings, tmp_path / "c.parquet"), rfm_table(history))
-    lost = sum(ends.values()) - sum(saved.values())
+    restarted = start_worker(loss.settings, "restarted")
+    wait_until_folded(loss.settings, [restarted])
+    assert_same_table(export_customers(loss.settings, tmp_path / "c.parquet"), rfm_table(history))
+    lost = sum(loss.ends.values()) - sum(loss.saved.values())
     log = (tmp_path / "restarted.log").read_text()
     assert f"Kafka was ahead of Redis by {lost} messages" in log, log[-2000:]
 
@@ -230,28 +252,16 @@ def test_a_running_worker_never_writes_to_a_redis_that_lost_its_writes(
     """As above, but the worker keeps running through the loss: writing on would move customers'
     offset fences past the lost events, so it must stop before its next write and resume."""
     history, events = sample
-    redis = OwnRedis(tmp_path / "redis", {"appendonly": "no", "save": ""})
-    own_redis.append(redis)
-    settings = settings.model_copy(update={"redis_url": redis.url})
-    worker = start_worker(settings, "first")
     first, second = len(events) // 3, len(events) * 2 // 3
-    publish(settings, events[:first])
-    saved = wait_until_folded(settings, [worker])
-    assert redis.command("SAVE") == b"+OK"
-    publish(settings, events[first:second])
-    wait_until_committed(settings, wait_until_folded(settings, [worker]))
-
-    redis.kill()
-    redis.restart()  # the middle third is gone from Redis; Kafka has it committed
-    assert consumed(settings) == saved
-    publish(settings, events[second:])  # the worker's next batch finds the loss before writing
-    assert worker.wait(60) != 0, "the worker must stop rather than write past lost events"
+    loss = fold_then_lose(settings, start_worker, own_redis, events[:first], events[first:second], tmp_path)
+    publish(loss.settings, events[second:])  # the worker's next batch finds the loss before writing
+    assert loss.worker.wait(60) != 0, "the worker must stop rather than write past lost events"
     log = (tmp_path / "first.log").read_text()
     assert "lost writes it had acknowledged" in log, log[-2000:]
 
-    restarted = start_worker(settings, "restarted")
-    wait_until_folded(settings, [restarted])
-    assert_same_table(export_customers(settings, tmp_path / "c.parquet"), rfm_table(history))
+    restarted = start_worker(loss.settings, "restarted")
+    wait_until_folded(loss.settings, [restarted])
+    assert_same_table(export_customers(loss.settings, tmp_path / "c.parquet"), rfm_table(history))
 
 
 def test_recreated_topic_is_detected_and_its_events_applied(
