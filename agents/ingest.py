@@ -6,6 +6,7 @@ Kept free of Faust so it is unit-testable with :class:`state.store.MemoryStore`;
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ __all__ = [
     "ingest_campaign_batch",
 ]
 
+log = logging.getLogger(__name__)
 Event = TypeVar("Event")
 DeadLetter = tuple[bytes | None, bytes]
 """``(key, dlq_value)`` of one message for ``purchases.dlq``."""
@@ -126,6 +128,9 @@ def _decode_all(
             valid.append((m, decode(m.value)))
         except InvalidEvent as exc:
             rejected.append((m, exc.reason))
+        except Exception as exc:  # a decoder bug must not crash-loop the partition: dead-letter, loudly
+            log.exception("decoding %s[%d]@%d raised; dead-lettering it", m.topic, m.partition, m.offset)
+            rejected.append((m, f"payload: could not be decoded ({type(exc).__name__})"))
     return valid, rejected
 
 

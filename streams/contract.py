@@ -99,13 +99,24 @@ _Wire = TypeVar("_Wire")
 
 
 def decode_wire(decoder: msgspec.json.Decoder[_Wire], raw: bytes) -> _Wire:
-    """``raw`` JSON as the decoder's wire struct; :class:`InvalidEvent` names the field at fault."""
+    """``raw`` JSON as the decoder's wire struct; :class:`InvalidEvent` names the field at fault.
+
+    The whole payload must be UTF-8 (msgspec does not look at the bytes of fields it skips), and
+    nesting too deep for the decoder is refused, not raised.
+    """
+    if not raw.isascii():
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent(f"payload: not UTF-8 (invalid byte at position {exc.start})") from None
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
         raise InvalidEvent(_field_first(str(exc))) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidEvent(f"payload: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidEvent("payload: nested too deeply to decode") from None
 
 
 def decode_purchase(raw: bytes, limits: InputLimits = DEFAULT_LIMITS, now_ms: int | None = None) -> Purchase:

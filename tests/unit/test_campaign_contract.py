@@ -96,7 +96,7 @@ def test_invalid_events_fail_both_naming_the_field(event: dict[str, Any], field:
     [
         (b"not json", "payload: not valid JSON"),
         (b"[1, 2]", "payload: Expected `object`, got `array`"),
-        (b"\xff\xfe", "payload: not valid JSON"),
+        (b"\xff\xfe", "payload: not UTF-8"),
     ],
 )
 def test_payloads_that_are_no_object_are_rejected(raw: bytes, says: str) -> None:

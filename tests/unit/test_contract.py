@@ -186,6 +186,21 @@ CASES = [
         field="items[0].category",
     ),
     Case("payload-1-MB", wire(note="x" * 1_000_000), field="payload", schema_differs=SIZE),
+    Case(
+        "nested-1000-deep",
+        raw(note=("[" * 1000) + ("]" * 1000)),
+        field="payload",
+        mentions="nested",
+    ),
+    Case(
+        "not-utf8-in-an-unknown-field",
+        raw(note='"XX"').replace(b"XX", b"\xff\xfe"),
+        field="payload",
+        mentions="UTF-8",
+    ),
+    Case(
+        "not-utf8-in-region", raw(region='"aXXb"').replace(b"XX", b"\xff"), field="payload", mentions="UTF-8"
+    ),
     # ---- invalid: items
     Case("item-quantity-0", wire(items=[{"sku": "a", "quantity": 0, "unit_price": 1}]), field="items"),
     Case("item-negative-price", wire(items=[{"sku": "a", "quantity": 1, "unit_price": -1}]), field="items"),
@@ -222,7 +237,7 @@ def test_reason_names_the_field_first(case: Case) -> None:
 def _schema_accepts(payload: bytes) -> bool:
     try:
         validate_json("purchase", payload)
-    except ValidationError:
+    except (ValidationError, RecursionError):  # json.loads cannot read 1,000 levels either
         return False
     return True
 

@@ -200,3 +200,20 @@ async def test_invalid_utf8_inside_a_string_is_dead_lettered() -> None:
 def test_dead_letter_key_replaces_undecodable_bytes() -> None:
     letter = json.loads(dead_letter(b"{}", b"\xffc1", "r", TOPIC, 0, 1, NOW))
     assert letter["source"]["key"] == "\ufffdc1"
+
+
+async def test_a_decoder_that_raises_anything_dead_letters_the_message_instead_of_crashing() -> None:
+    """Bad input never stops the pipeline, even when it finds a bug in a decoder."""
+    from agents.ingest import _decode_all
+
+    def brittle(raw: bytes) -> bytes:
+        if raw == b"boom":
+            raise ZeroDivisionError("a decoder bug")
+        return raw
+
+    messages = [RawMessage("t", 0, i, None, value) for i, value in enumerate((b"ok", b"boom", b"fine"))]
+    valid, rejected = _decode_all(messages, brittle)
+    assert [event for _, event in valid] == [b"ok", b"fine"]
+    assert [(m.offset, reason) for m, reason in rejected] == [
+        (1, "payload: could not be decoded (ZeroDivisionError)")
+    ]
