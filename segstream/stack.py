@@ -17,9 +17,9 @@ import socket
 import subprocess
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 __all__ = [
     "KAFKA_VERSION",
@@ -32,6 +32,7 @@ __all__ = [
     "load_stack",
     "render_log4j2",
     "render_server_properties",
+    "restart_server",
     "start_stack",
     "stop_stack",
 ]
@@ -296,7 +297,7 @@ def start_stack(
     props, log_cfg = kdir / "server.properties", kdir / "log4j2.properties"
     props.write_text(render_server_properties(kdir / "data", kport, ctrl))
     log_cfg.write_text(render_log4j2(kdir / "server.log"))
-    classpath = [f"-Dlog4j2.configurationFile={log_cfg}", f"-Dkafka.logs.dir={kdir}", "-cp", f"{libs}/*"]
+    classpath = _kafka_classpath(kdir, libs)
     tool = [java, *_QUICK_JVM_OPTS, *classpath, "kafka.tools.StorageTool"]
     args = ["format", "-t", _cluster_id(), "-c", str(props)]
     fmt = subprocess.run([*tool, *args], capture_output=True, text=True, timeout=120)
@@ -307,11 +308,8 @@ def start_stack(
     procs: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     try:
         with (kdir / "stdout.log").open("wb") as kout, (rdir / "stdout.log").open("wb") as rout:
-            kafka_cmd = [java, *_JVM_OPTS, *classpath, "kafka.Kafka", str(props)]
-            procs["kafka"] = (_spawn(kafka_cmd, kout), kdir / "server.log")
-            opts = {**_REDIS_OPTS, "port": rport, "dir": rdir, "logfile": rdir / "redis.log"}
-            redis_cmd = [redis_server, *(arg for k, v in opts.items() for arg in (f"--{k}", str(v)))]
-            procs["redis"] = (_spawn(redis_cmd, rout), rdir / "redis.log")
+            procs["kafka"] = (_spawn(_kafka_cmd(java, kdir, libs), kout), kdir / "server.log")
+            procs["redis"] = (_spawn(_redis_cmd(redis_server, rdir, rport), rout), rdir / "redis.log")
         _wait_ready(procs, kport, rport)
     except BaseException:
         for proc, _ in procs.values():
@@ -327,6 +325,67 @@ def start_stack(
     fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(info).items()}
     (root / "stack.json").write_text(json.dumps(fields, indent=2) + "\n")
     return info
+
+
+def _kafka_classpath(kdir: Path, libs: Path) -> list[str]:
+    log_cfg = kdir / "log4j2.properties"
+    return [f"-Dlog4j2.configurationFile={log_cfg}", f"-Dkafka.logs.dir={kdir}", "-cp", f"{libs}/*"]
+
+
+def _kafka_cmd(java: str, kdir: Path, libs: Path) -> list[str]:
+    return [java, *_JVM_OPTS, *_kafka_classpath(kdir, libs), "kafka.Kafka", str(kdir / "server.properties")]
+
+
+def _redis_cmd(redis_server: str, rdir: Path, port: int) -> list[str]:
+    opts = {**_REDIS_OPTS, "port": port, "dir": rdir, "logfile": rdir / "redis.log"}
+    return [redis_server, *(arg for k, v in opts.items() for arg in (f"--{k}", str(v)))]
+
+
+def restart_server(
+    info: StackInfo,
+    server: Literal["kafka", "redis"],
+    *,
+    kill: bool = False,
+    pause_s: float = 0.0,
+    cache_dir: Path | None = None,
+) -> StackInfo:
+    """Stop one server of a running stack and start it again on the same port and data dir.
+
+    ``kill``: SIGKILL (a crash: Redis then reloads its AOF, Kafka recovers its log) instead of
+    SIGTERM (a clean shutdown). Waits ``pause_s`` seconds while it is down, then until it
+    answers again; returns the stack with the new pid (``stack.json`` is rewritten).
+    """
+    pid, marker = (info.kafka_pid, "kafka.Kafka") if server == "kafka" else (info.redis_pid, "redis-server")
+    if _runs(pid, marker):
+        _signal(pid, signal.SIGKILL if kill else signal.SIGTERM)
+        _reap(pid)
+    time.sleep(pause_s)
+    if server == "kafka":
+        kdir = info.root / "kafka"
+        java = _require(
+            "java", "openjdk-17-jre-headless", (cache_dir or default_cache_dir()) / "apt-java.log"
+        )
+        cmd, log = _kafka_cmd(java, kdir, kafka_jars(cache_dir or default_cache_dir())), kdir / "stdout.log"
+    else:
+        cmd, log = (
+            _redis_cmd(ensure_redis_server(), info.root / "redis", info.redis_port),
+            info.root / "redis" / "stdout.log",
+        )
+    with log.open("ab") as out:
+        proc = _spawn(cmd, out)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    ready = _kafka_ready if server == "kafka" else _redis_ping
+    port = info.kafka_port if server == "kafka" else info.redis_port
+    while not ready(port):
+        if proc.poll() is not None:
+            raise StackError(f"{server} exited on restart with code {proc.returncode}: read {log}")
+        if time.monotonic() > deadline:
+            raise StackError(f"{server} not ready {READY_TIMEOUT_S:.0f}s after a restart: read {log}")
+        time.sleep(0.3)
+    restarted = replace(info, kafka_pid=proc.pid) if server == "kafka" else replace(info, redis_pid=proc.pid)
+    fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(restarted).items()}
+    (info.root / "stack.json").write_text(json.dumps(fields, indent=2) + "\n")
+    return restarted
 
 
 def _spawn(cmd: list[str], out: IO[bytes]) -> subprocess.Popen[bytes]:
