@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
 from segstream.demo import spawn_worker, stop_worker
 from segstream.settings import Settings
@@ -49,10 +50,13 @@ def consumer_lag(settings: Settings, topic: str) -> int | None:
     """
     try:
         admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=10_000)
-    except Exception:
+    except (KafkaError, OSError):
         return None
     try:
-        committed = admin.list_consumer_group_offsets(settings.app_id)
+        if hasattr(admin, "list_group_offsets"):  # kafka-python 3: {group: {partition: offset}}
+            committed = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+        else:  # kafka-python 2
+            committed = admin.list_consumer_group_offsets(settings.app_id)
         consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
         try:
             partitions = [
@@ -61,16 +65,16 @@ def consumer_lag(settings: Settings, topic: str) -> int | None:
             ends = consumer.end_offsets(partitions)
         finally:
             consumer.close()
-        lag = 0
-        for tp in partitions:
-            done = committed.get(tp)
-            at = done.offset if done is not None and done.offset >= 0 else 0
-            lag += max(0, int(ends[tp]) - at)
-        return lag
-    except Exception:
+    except (KafkaError, OSError):
         return None
     finally:
         admin.close()
+    lag = 0
+    for tp in partitions:
+        done = committed.get(tp)
+        at = done.offset if done is not None and done.offset >= 0 else 0
+        lag += max(0, int(ends[tp]) - at)
+    return lag
 
 
 def run_async(make: Callable[[RedisStore], Any], settings: Settings) -> Any:
