@@ -30,12 +30,32 @@ from state.profiles import Change
 from state.store import CustomerStore, parse_agenda_member
 from streams.outputs import Tick
 
-__all__ = ["CHUNK_STEPS", "PublishChanges", "SegmentEvaluator", "TickReport"]
+__all__ = [
+    "CHUNK_STEPS",
+    "EndOffsets",
+    "PartitionCount",
+    "PublishChanges",
+    "SegmentEvaluator",
+    "TickRefused",
+    "TickReport",
+]
 
 log = logging.getLogger(__name__)
 CHUNK_STEPS = 31
 PublishChanges = Callable[[Sequence[Change], Sequence[Alert]], Awaitable[None]]
 """Publish changes (segment-changes, customer-segments) and alerts; return once Kafka acked them."""
+PartitionCount = Callable[[str], int | None]
+"""How many partitions a topic has (None: not known yet)."""
+EndOffsets = Callable[[str, list[int]], Awaitable[dict[int, int]]]
+"""The end offset of each of these partitions of a topic (those it could learn)."""
+
+
+async def _unknown_ends(_topic: str, _partitions: list[int]) -> dict[int, int]:
+    return {}
+
+
+class TickRefused(Exception):
+    """A tick the evaluator will not act on; ``str()`` is the reason. Raised before anything changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +80,9 @@ class SegmentEvaluator:
         purchases_topic: str,
         poll_s: float = 0.05,
         campaigns_topic: str = "campaign-events",
+        partition_count: PartitionCount = lambda _topic: None,
+        end_offsets: EndOffsets | None = None,
+        wait_timeout_s: float = 120.0,
     ) -> None:
         self.config = config
         self._store = store
@@ -68,11 +91,25 @@ class SegmentEvaluator:
         self._topic = purchases_topic
         self._campaigns_topic = campaigns_topic
         self._poll_s = poll_s
+        self._partition_count = partition_count
+        self._end_offsets = end_offsets or _unknown_ends
+        self._wait_timeout_s = wait_timeout_s
+        self._lock = asyncio.Lock()  # ticks from the clock topic and the watermark clock take turns
         self._cached: tuple[int, Evaluator] | None = None  # (generation, evaluator)
 
     async def on_tick(self, tick: Tick) -> TickReport | None:
-        """Evaluate up to ``tick.as_of_ms``; None if the clock is already there."""
+        """Evaluate up to ``tick.as_of_ms``; None if the clock is already there.
+
+        Raises :class:`TickRefused`, having changed nothing, when the tick names a partition the
+        topic does not have or its offsets are not processed within ``wait_timeout_s``.
+        """
+        async with self._lock:
+            return await self._on_tick(tick)
+
+    async def _on_tick(self, tick: Tick) -> TickReport | None:
         started = time.perf_counter()
+        await self._check_partitions(self._topic, tick.offsets)
+        await self._check_partitions(self._campaigns_topic, tick.campaign_offsets)
         await self._wait_until_consumed(self._topic, tick.offsets)
         await self._wait_until_consumed(self._campaigns_topic, tick.campaign_offsets)
         evaluator = await self._evaluator()
@@ -155,14 +192,46 @@ class SegmentEvaluator:
         self._cached = (generation, evaluator)
         return evaluator
 
+    async def _check_partitions(self, topic: str, offsets: dict[int, int]) -> None:
+        """Refuse offsets of partitions the topic does not have, or beyond a partition's end."""
+        if not offsets:
+            return
+        count = self._partition_count(topic)
+        unknown = sorted(p for p in offsets if count is not None and p >= count)
+        if unknown:
+            raise TickRefused(f"offsets name partition {unknown[0]} of {topic}, which has {count} partitions")
+        ends = await self._end_offsets(topic, sorted(offsets))
+        beyond = sorted(p for p, o in offsets.items() if p in ends and o > ends[p])
+        if beyond:
+            p = beyond[0]
+            raise TickRefused(
+                f"offset {offsets[p]:,} of {topic} partition {p} is beyond its end ({ends[p]:,})"
+            )
+
     async def _wait_until_consumed(self, topic: str, offsets: dict[int, int]) -> None:
+        """Wait until the workers processed ``offsets``; refuse the tick if they stall.
+
+        A long backlog is fine as long as it moves: the tick is refused only when a partition it
+        waits for has made no progress for ``wait_timeout_s``.
+        """
         waited_since = time.monotonic()
         last_report = waited_since
+        progress: dict[int, tuple[int, float]] = {}  # partition -> (processed, when that last moved)
         while True:
             consumed = await self._store.consumed(topic)
             behind = {p: o for p, o in offsets.items() if o > 0 and consumed.get(p, 0) < o}
             if not behind:
                 return
+            now = time.monotonic()
+            for p in behind:
+                seen = progress.get(p)
+                if seen is None or seen[0] != consumed.get(p, 0):
+                    progress[p] = (consumed.get(p, 0), now)
+                elif now - seen[1] > self._wait_timeout_s:
+                    raise TickRefused(
+                        f"{topic} partition {p} made no progress towards offset {behind[p]:,} for "
+                        f"{self._wait_timeout_s:g} s (processed: {seen[0]:,}; SEGSTREAM_TICK_WAIT_TIMEOUT_S)"
+                    )
             if time.monotonic() - last_report > 10:
                 last_report = time.monotonic()
                 log.warning(

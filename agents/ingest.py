@@ -14,8 +14,9 @@ from typing import TypeVar
 from state.profile_store import ProfileStore
 from state.store import CustomerStore, Delivery, Outcome, highest_per_key
 from streams.campaign_contract import decode_campaign_event
-from streams.contract import InvalidEvent, decode_purchase
-from streams.dlq import dead_letter
+from streams.contract import DEFAULT_LIMITS, decode_purchase
+from streams.dlq import dead_letter, dead_letter_key
+from streams.limits import InputLimits, InvalidEvent
 
 __all__ = [
     "BatchResult",
@@ -23,6 +24,7 @@ __all__ = [
     "DeadLetter",
     "PublishDeadLetters",
     "RawMessage",
+    "dead_letter_rejects",
     "ingest_batch",
     "ingest_campaign_batch",
 ]
@@ -56,16 +58,22 @@ async def ingest_batch(
     store: CustomerStore,
     publish_dead_letters: PublishDeadLetters,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> BatchResult:
     """Validate, fold the valid events into ``store``, dead-letter the rest.
+
+    ``now`` is the wall clock at receipt: the accepted event-time window ends at it plus the
+    allowed skew (``limits``), so an event dated 2099 is dead-lettered, never folded.
 
     Returns only after Kafka has the dead letters and Redis has the state, so the
     caller may then acknowledge the whole batch; the store then records the batch as
     consumed, which is what a clock tick waits for before the evaluator moves.
     """
-    valid, rejected = _decode_all(messages, decode_purchase)
+    received = now()
+    now_ms = _epoch_ms(received)
+    valid, rejected = _decode_all(messages, lambda raw: decode_purchase(raw, limits, now_ms))
     deliveries = [Delivery(event, m.topic, m.partition, m.offset) for m, event in valid]
-    reasons = await _dead_letter(rejected, store, publish_dead_letters, now)
+    reasons = await dead_letter_rejects(rejected, store, publish_dead_letters, received, limits)
     outcomes = await store.apply_batch(deliveries)
     await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
     return BatchResult(outcomes, reasons)
@@ -83,17 +91,26 @@ async def ingest_campaign_batch(
     profiles: ProfileStore,
     publish_dead_letters: PublishDeadLetters,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> CampaignBatchResult:
     """Validate campaign events, put the valid ones on the evaluator's agenda, dead-letter the rest.
 
     As :func:`ingest_batch`: returns once the dead letters are in Kafka and the events in
     Redis, then records the batch as consumed (a clock tick waits for it).
     """
-    valid, rejected = _decode_all(messages, decode_campaign_event)
-    reasons = await _dead_letter(rejected, store, publish_dead_letters, now, count_invalid=False)
+    received = now()
+    now_ms = _epoch_ms(received)
+    valid, rejected = _decode_all(messages, lambda raw: decode_campaign_event(raw, limits, now_ms))
+    reasons = await dead_letter_rejects(
+        rejected, store, publish_dead_letters, received, limits, count_invalid=False
+    )
     added = await profiles.add_campaign_events([event for _, event in valid])
     await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
     return CampaignBatchResult(added, reasons)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def _decode_all(
@@ -112,15 +129,18 @@ def _decode_all(
     return valid, rejected
 
 
-async def _dead_letter(
+async def dead_letter_rejects(
     rejected: Sequence[tuple[RawMessage, str]],
     store: CustomerStore,
     publish_dead_letters: PublishDeadLetters,
-    now: Callable[[], datetime],
+    failed_at: datetime,
+    limits: InputLimits,
     *,
     count_invalid: bool = True,
 ) -> list[str]:
     """Publish the rejects not dead-lettered before (per-partition fence); return their reasons.
+
+    Used for every input topic: purchases, campaign events and clock ticks.
 
     ``count_invalid``: count them in the store's ``invalid`` purchase total (campaign events
     are counted by their own metric instead).
@@ -133,7 +153,19 @@ async def _dead_letter(
         return []
     await publish_dead_letters(
         [
-            (m.key, dead_letter(m.value, m.key, reason, m.topic, m.partition, m.offset, now()))
+            (
+                dead_letter_key(m.key),
+                dead_letter(
+                    m.value,
+                    m.key,
+                    reason,
+                    m.topic,
+                    m.partition,
+                    m.offset,
+                    failed_at,
+                    limits.dlq_payload_bytes,
+                ),
+            )
             for m, reason in fresh
         ]
     )

@@ -12,11 +12,14 @@ from state.store import Outcome
 
 __all__ = [
     "REGISTRY",
+    "TICKS_REFUSED",
     "observe_alerts",
     "observe_batch",
     "observe_campaign_batch",
     "observe_changes",
     "observe_churn",
+    "observe_resume",
+    "observe_retry",
     "observe_tick",
 ]
 
@@ -87,11 +90,41 @@ CHURN_AUC = Gauge(
     ["segment"],
     registry=REGISTRY,
 )
+TICKS_REFUSED = Counter(
+    "segstream_clock_ticks_refused",
+    "clock messages refused (not a tick, outside the accepted window, unknown partition, stalled wait); sent to clock.dlq",
+    registry=REGISTRY,
+)
 TICK_SECONDS = Histogram(
     "segstream_tick_seconds",
     "Time to evaluate one clock tick (wait for ingest, evaluate, publish, save)",
     registry=REGISTRY,
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120),
+)
+
+REDIS_RETRIES = Counter(
+    "segstream_redis_retries",
+    "Redis operations retried after a transient error (connection lost, timeout, Redis loading), by operation",
+    ["operation"],
+    registry=REGISTRY,
+)
+TOPIC_RESETS = Counter(
+    "segstream_topic_resets",
+    "Topics found recreated or truncated at partition assignment (a consumed offset beyond the log end)",
+    ["topic"],
+    registry=REGISTRY,
+)
+FENCE_EPOCH = Gauge(
+    "segstream_fence_epoch",
+    "Current fence epoch of a consumed topic (moves on at each detected recreation)",
+    ["topic"],
+    registry=REGISTRY,
+)
+RESUMED_BEHIND_KAFKA = Counter(
+    "segstream_resumed_behind_kafka_messages",
+    "Messages re-read at assignment because Kafka had committed past what Redis recorded as consumed",
+    ["topic"],
+    registry=REGISTRY,
 )
 
 _INDEX = re.compile(r"\[\d+\]")  # items[3].sku -> items[].sku keeps label cardinality bounded
@@ -145,3 +178,16 @@ def observe_churn(report: dict[str, Any]) -> None:
     for segment, row in [("all", report), *report["by_segment"].items()]:
         if row["auc"] is not None:
             CHURN_AUC.labels(segment).set(row["auc"])
+
+
+def observe_retry(operation: str, _error: Exception) -> None:
+    REDIS_RETRIES.labels(operation).inc()
+
+
+def observe_resume(topic: str, epoch: int, reset: bool, rewound: int) -> None:
+    """One topic's partitions resumed at assignment: its epoch, whether it was reset, messages re-read."""
+    FENCE_EPOCH.labels(topic).set(epoch)
+    if reset:
+        TOPIC_RESETS.labels(topic).inc()
+    if rewound:
+        RESUMED_BEHIND_KAFKA.labels(topic).inc(rewound)

@@ -9,14 +9,21 @@
 - ``GET /campaigns``: the A/B readout per campaign x segment x variant (``state.abtest``).
 
 Any worker serves them: they read Redis, not the evaluator's memory.
+
+With ``SEGSTREAM_API_TOKEN`` set, every page but ``/healthz`` (Faust's own pages included)
+answers 401 ``{"error": ...}`` unless the request carries ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
+from aiohttp import web as aiohttp_web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 
 from agents import metrics
 from state.predict import predictions_of
@@ -26,7 +33,58 @@ from state.redis_store import RedisStore
 from state.rfm import DAY_MS
 from streams.outputs import SCHEMA_VERSION, profile_fields, rfc3339
 
-__all__ = ["campaigns_document", "customer_document", "register_pages", "segments_document"]
+__all__ = [
+    "OPEN_PATHS",
+    "bearer_matches",
+    "campaigns_document",
+    "customer_document",
+    "register_pages",
+    "segments_document",
+    "web_middlewares",
+]
+
+OPEN_PATHS = frozenset({"/healthz"})
+"""Pages served without the API token (liveness probes carry no secret)."""
+
+_Handler = Callable[[aiohttp_web.Request], Awaitable[aiohttp_web.StreamResponse]]
+
+
+def bearer_matches(header: str | None, token: str) -> bool:
+    """True when an ``Authorization`` header is ``Bearer <token>`` (constant-time comparison).
+
+    >>> bearer_matches("Bearer s3cret", "s3cret"), bearer_matches("bearer s3cret", "s3cret")
+    (True, True)
+    >>> bearer_matches("Bearer wrong", "s3cret"), bearer_matches(None, "s3cret"), bearer_matches("s3cret", "s3cret")
+    (False, False, False)
+    """
+    scheme, _, given = (header or "").strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def web_middlewares(api_token: SecretStr | None) -> list[Any]:
+    """aiohttp middlewares for the worker's web server: the bearer-token check when a token is set."""
+    if api_token is None:
+        return []
+    token = api_token.get_secret_value()
+
+    @aiohttp_web.middleware
+    async def require_token(request: aiohttp_web.Request, handler: _Handler) -> aiohttp_web.StreamResponse:
+        if request.path.rstrip("/") in OPEN_PATHS or bearer_matches(
+            request.headers.get("Authorization"), token
+        ):
+            return await handler(request)
+        given = "Authorization" in request.headers
+        return aiohttp_web.json_response(
+            {
+                "error": "wrong bearer token"
+                if given
+                else "missing 'Authorization: Bearer <SEGSTREAM_API_TOKEN>'"
+            },
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="segstream"'},
+        )
+
+    return [require_token]
 
 
 def customer_document(record: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, Any]:

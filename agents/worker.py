@@ -5,6 +5,12 @@ body returns (and also when it raises or is cancelled), and commits acknowledged
 offsets. So the body must never return early: a batch either finishes (state in
 Redis, dead letters in Kafka) or the process exits without committing, and the
 batch is redelivered; the store's fences make the redelivery harmless.
+
+Redis is the record of what was folded: at every partition assignment the worker resumes the
+``purchases`` and ``campaign-events`` partitions it got from the offsets Redis recorded as
+consumed (``agents.resume``), not from Kafka's committed ones, which may be ahead of them when
+Redis restarted and lost its last writes. Transient Redis errors are retried by the stores
+(``SEGSTREAM_REDIS_RETRY_S``); only when that budget runs out does a batch fail.
 """
 
 from __future__ import annotations
@@ -12,35 +18,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import time
 from collections.abc import Awaitable, Sequence
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import faust
+from faust.types import TP
 
 from agents import metrics
-from agents.evaluator import SegmentEvaluator
-from agents.ingest import DeadLetter, RawMessage, ingest_batch, ingest_campaign_batch
-from agents.web import register_pages
+from agents.evaluator import SegmentEvaluator, TickRefused
+from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
+from agents.resume import resume_offsets
+from agents.web import register_pages, web_middlewares
 from segstream.settings import Settings
 from state.alerts import Alert
 from state.evaluate import EvaluatorConfig
+from state.event_clock import WatermarkClock
 from state.profiles import Change
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
+from state.retry import RetryPolicy, StoreUnavailable
 from state.rfm import DAY_MS
 from state.segments import load_preset
+from state.store import CustomerStore
 from streams import topics
 from streams.outputs import (
     InvalidTick,
+    Tick,
     alert_message,
     change_message,
     decode_tick,
     profile_message,
-    tick_message,
 )
 
-__all__ = ["EXIT_BATCH_FAILED", "build_app", "run_worker"]
+__all__ = ["EXIT_BATCH_FAILED", "broker_credentials", "build_app", "run_worker"]
 
 log = logging.getLogger(__name__)
 EXIT_BATCH_FAILED = 70
@@ -62,14 +75,27 @@ def build_app(settings: Settings) -> faust.App:
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout_s,
+        broker_credentials=broker_credentials(settings),
+        web_application_options={"middlewares": web_middlewares(settings.api_token)},
     )
     purchases = topics.declare(app, settings, topics.PURCHASES)
     dead_letters = topics.declare(app, settings, topics.PURCHASES_DLQ)
     clock = topics.declare(app, settings, topics.CLOCK)
+    clock_dead_letters = topics.declare(app, settings, topics.CLOCK_DLQ)
+    limits = settings.input_limits()
     campaign_events = topics.declare(app, settings, topics.CAMPAIGN_EVENTS)
     campaign_dead_letters = topics.declare(app, settings, topics.CAMPAIGN_EVENTS_DLQ)
-    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    retry = RetryPolicy(settings.redis_retry_s, settings.redis_retry_base_s, settings.redis_retry_cap_s)
+    store = RedisStore.connect(
+        settings.redis_access,
+        settings.redis_prefix,
+        retry=retry,
+        on_retry=metrics.observe_retry,
+        watch_restarts=True,  # never write to a Redis that lost this worker's acknowledged writes
+    )
+    profiles = RedisProfileStore.connect(
+        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
+    )
     preset = load_preset(settings.segment_preset)
     changes_topic, profiles_topic, alerts_topic = (
         settings.topic(topics.SEGMENT_CHANGES),
@@ -98,6 +124,14 @@ def build_app(settings: Settings) -> faust.App:
         metrics.observe_changes([c.reason for c in changes])
         metrics.observe_alerts([a.kind for a in alerts])
 
+    async def end_offsets(topic: str, partitions: list[int]) -> dict[int, int]:
+        try:
+            ends = await app.consumer.highwaters(*(TP(topic, p) for p in partitions))
+        except Exception:  # the check is a guard; the stall timeout still bounds the wait
+            log.warning("could not read the end offsets of %s", topic, exc_info=True)
+            return {}
+        return {tp.partition: offset for tp, offset in ends.items()}
+
     evaluator = SegmentEvaluator(
         EvaluatorConfig(preset, min_dwell_ms=round(settings.cluster_min_dwell_days * DAY_MS)),
         store,
@@ -105,6 +139,9 @@ def build_app(settings: Settings) -> faust.App:
         publish_changes,
         settings.topic(topics.PURCHASES),
         campaigns_topic=settings.topic(topics.CAMPAIGN_EVENTS),
+        partition_count=lambda topic: app.consumer.topic_partitions(topic),
+        end_offsets=end_offsets,
+        wait_timeout_s=settings.tick_wait_timeout_s,
     )
 
     async def publish_dead_letters(letters: Sequence[DeadLetter]) -> None:
@@ -117,7 +154,7 @@ def build_app(settings: Settings) -> faust.App:
             RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
             for e in events
         ]
-        result = await ingest_batch(messages, store, publish_dead_letters)
+        result = await ingest_batch(messages, store, publish_dead_letters, limits=limits)
         watermark = await store.watermark()
         metrics.observe_batch(
             len(messages), time.perf_counter() - started, result.outcomes, result.invalid_reasons, watermark
@@ -137,7 +174,9 @@ def build_app(settings: Settings) -> faust.App:
             RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
             for e in events
         ]
-        result = await ingest_campaign_batch(messages, store, profiles, publish_campaign_dead_letters)
+        result = await ingest_campaign_batch(
+            messages, store, profiles, publish_campaign_dead_letters, limits=limits
+        )
         metrics.observe_campaign_batch(result.added, result.invalid_reasons)
 
     @app.agent(campaign_events, name="campaigns")
@@ -152,40 +191,168 @@ def build_app(settings: Settings) -> faust.App:
 
     async def on_ticks(events: Sequence[Any]) -> None:
         for event in events:
+            m = event.message
             try:
-                tick = decode_tick(event.message.value or b"")
-            except InvalidTick:
-                log.error("ignoring a clock message that is not a tick", exc_info=True)
+                report = await evaluator.on_tick(decode_tick(m.value or b"", limits))
+            except (InvalidTick, TickRefused) as exc:
+                await refuse_tick(RawMessage(m.topic, m.partition, m.offset, m.key, m.value), str(exc))
                 continue
-            report = await evaluator.on_tick(tick)
             if report is not None:
                 metrics.observe_tick(report.as_of_ms, report.seconds)
                 log.info("%s", report)
 
-    if settings.clock == "wall":
-        clock_topic = settings.topic(topics.CLOCK)
+    async def publish_clock_dead_letters(letters: Sequence[DeadLetter]) -> None:
+        pending = [await clock_dead_letters.send(key=key, value=value) for key, value in letters]
+        await asyncio.gather(*pending)
 
-        @app.timer(settings.clock_interval_s)  # type: ignore[untyped-decorator]  # every worker: extra ticks are no-ops
+    async def refuse_tick(message: RawMessage, reason: str) -> None:
+        """A refused tick changes nothing: it goes to clock.dlq with the reason, and is counted."""
+        log.error(
+            "refused the clock tick at %s[%d]@%d: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            reason,
+        )
+        fresh = await dead_letter_rejects(
+            [(message, reason)],
+            store,
+            publish_clock_dead_letters,
+            datetime.now(UTC),
+            limits,
+            count_invalid=False,
+        )
+        metrics.TICKS_REFUSED.inc(len(fresh))
+
+    clock_partition = TP(settings.topic(topics.CLOCK), 0)
+
+    def owns_the_clock() -> bool:
+        """Only the owner of the one ``clock`` partition evaluates: one clock, however many workers."""
+        try:
+            return clock_partition in app.consumer.assignment()
+        except Exception:  # not connected yet
+            return False
+
+    if settings.clock == "watermark":
+        watermarks = WatermarkClock(
+            lateness_ms=round(settings.clock_lateness_s * 1000), idle_s=settings.clock_idle_timeout_s
+        )
+
+        @app.timer(settings.clock_interval_s)  # type: ignore[untyped-decorator]
+        async def watermark_clock() -> None:
+            """Default: the events' own time moves the clock (no ticks needed), on the clock's owner only."""
+            if not owns_the_clock():
+                return
+            as_of_ms = watermarks.observe(await store.watermarks(), time.monotonic())
+            if as_of_ms is None:
+                return
+            await _finish_or_exit(evaluate_at(as_of_ms, "watermark"))
+
+    async def evaluate_at(as_of_ms: int, source: str) -> None:
+        report = await evaluator.on_tick(Tick(as_of_ms, {}, source))
+        if report is not None:
+            metrics.observe_tick(report.as_of_ms, report.seconds)
+            log.info("%s", report)
+
+    if settings.clock == "wall":
+
+        @app.timer(settings.clock_interval_s)  # type: ignore[untyped-decorator]
         async def wall_clock() -> None:
-            """Live mode: the as-of time is now, less the lateness allowed for events in flight."""
-            as_of_ms = int((time.time() - settings.clock_lateness_s) * 1000)
-            await app.producer.send(clock_topic, None, tick_message(as_of_ms, {}, "wall"), None, None, None)
+            """Wall mode: the as-of time is now, less the lateness allowed for events in flight."""
+            if owns_the_clock():
+                await _finish_or_exit(
+                    evaluate_at(int((time.time() - settings.clock_lateness_s) * 1000), "wall")
+                )
+
+    fenced_topics = (settings.topic(topics.PURCHASES), settings.topic(topics.CAMPAIGN_EVENTS))
+
+    async def resume_from_store(sender: Any, **kwargs: Any) -> None:
+        await _finish_or_exit(_resume_from_store(app, store, fenced_topics), "resuming assigned partitions")
+
+    app.on_rebalance_complete.connect(cast(Any, resume_from_store))  # mode types async receivers loosely
 
     register_pages(app, store, profiles)
     return app
 
 
-async def _finish_or_exit(batch: Awaitable[None]) -> None:
+def broker_credentials(settings: Settings) -> faust.SASLCredentials | None:
+    """The Faust app's Kafka login, from the same kwargs as every kafka-python client.
+
+    Faust hands them to every aiokafka consumer and producer it makes: ``security_protocol``
+    SASL_SSL (because of the SSL context), the mechanism, user name, password and context.
+    """
+    kwargs = settings.kafka_client_kwargs()
+    if kwargs["security_protocol"] == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context(cafile=kwargs["ssl_cafile"])
+    context.check_hostname = kwargs["ssl_check_hostname"]
+    return faust.SASLCredentials(
+        username=kwargs["sasl_plain_username"],
+        password=kwargs["sasl_plain_password"],
+        mechanism=kwargs["sasl_mechanism"],
+        ssl_context=context,
+    )
+
+
+async def _resume_from_store(app: faust.App, store: CustomerStore, fenced_topics: Sequence[str]) -> None:
+    """Point every assigned partition of ``fenced_topics`` at the offset Redis recorded as consumed.
+
+    Faust sends ``on_rebalance_complete`` (faust 0.15.3, ``Recovery._resume_streams``) while the
+    new assignment is still paused, then seeks every partition to Kafka's committed offset
+    (``Consumer.perform_seek``) and only then lets the agents read. So this commits Redis's
+    offsets to Kafka first, which that seek then uses, and also seeks itself: aiokafka's
+    seek-to-committed skips a committed offset of 0.
+    """
+    consumer: Any = app.consumer  # ThreadDelegateConsumer; _commit takes explicit offsets
+    assigned = consumer.assignment()
+    for topic in fenced_topics:
+        tps = sorted((tp for tp in assigned if tp.topic == topic), key=lambda tp: tp.partition)
+        if not tps:
+            continue
+        log_ends = {tp.partition: int(end) for tp, end in (await consumer.highwaters(*tps)).items()}
+        offsets, reset = await resume_offsets(store, topic, log_ends, int(time.time() * 1000))
+        if reset is not None:
+            log.error(
+                "%s was recreated or truncated: consumed offsets recorded in Redis are beyond the log end "
+                "(partition: (consumed, log end) %s); fence epoch %d starts (old offset fences ignored, "
+                "event_id dedupe still applies), resuming every assigned partition at offset 0; "
+                "recorded in Redis (seg:topic-resets)",
+                topic,
+                reset.partitions,
+                reset.epoch,
+            )
+        targets = {tp: offsets[tp.partition] for tp in tps}
+        positions = {tp: await consumer.position(tp) for tp in tps}
+        rewound = sum(max(0, (positions[tp] or 0) - target) for tp, target in targets.items())
+        if rewound and reset is None:
+            log.warning(
+                "%s: Kafka was ahead of Redis by %d messages (Redis lost writes it had acknowledged, e.g. "
+                "a restart); resuming from Redis's consumed offsets %s",
+                topic,
+                rewound,
+                {tp.partition: o for tp, o in targets.items()},
+            )
+        log.info("%s: resuming partitions at %s", topic, {tp.partition: o for tp, o in targets.items()})
+        await consumer._commit(targets)
+        await consumer.seek_wait(targets)
+        metrics.observe_resume(topic, await store.fence_epoch(topic), reset is not None, rewound)
+
+
+async def _finish_or_exit(batch: Awaitable[None], what: str = "batch") -> None:
     """Run one batch to completion even if the agent is cancelled; exit the process if it fails."""
     task = asyncio.ensure_future(batch)
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
         # Shutdown or rebalance: finish the in-flight batch before Faust acks it.
-        await _finish_or_exit(task)
+        await _finish_or_exit(task, what)
         raise
+    except StoreUnavailable as exc:
+        log.critical("%s failed: %s; exiting without commit so Kafka redelivers it", what, exc)
+        logging.shutdown()
+        os._exit(EXIT_BATCH_FAILED)
     except Exception:
-        log.critical("batch failed; exiting without commit so Kafka redelivers it", exc_info=True)
+        log.critical("%s failed; exiting without commit so Kafka redelivers it", what, exc_info=True)
         logging.shutdown()
         os._exit(EXIT_BATCH_FAILED)
 

@@ -61,6 +61,7 @@ from segstream.settings import Settings
 from segstream.stack import default_cache_dir, start_stack, stop_stack
 from state.rfm import DAY_MS
 from streams.contract import InvalidEvent, Purchase, decode_purchase
+from streams.limits import InputLimits
 from streams.topics import PURCHASES, PURCHASES_DLQ
 from tests.schema_helpers import load_schema, validate_json
 
@@ -106,12 +107,14 @@ class Raised:
     error: str
 
 
-def contract_verdict(raw: bytes) -> Purchase | str | Raised:
-    """The worker's own check (``agents.ingest``): empty value rejected, else ``decode_purchase``."""
+def contract_verdict(raw: bytes, limits: InputLimits) -> Purchase | str | Raised:
+    """The worker's own check, called as ``agents.ingest`` calls it: an empty value is rejected,
+    else ``decode_purchase`` with the worker's limits (``Settings.input_limits()``) and the wall
+    clock (the generated times are nowhere near the accepted window's upper end)."""
     try:
         if not raw:
             raise InvalidEvent("payload: empty message value")
-        return decode_purchase(raw)
+        return decode_purchase(raw, limits, int(time.time() * 1000))
     except InvalidEvent as exc:
         return exc.reason
     except Exception as exc:
@@ -408,10 +411,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         producer = TrackedProducer(settings_, max_request_size=MAX_REQUEST)
         last_tick = time.monotonic()
         unsendable: Counter[str] = Counter()
+        limits = settings_.input_limits()
 
         def sink(kind: str, raw: bytes) -> None:
             nonlocal last_tick
-            verdict = contract_verdict(raw)
+            verdict = contract_verdict(raw, limits)
             index = len(payloads)
             payloads.append(
                 Payload(

@@ -17,6 +17,7 @@ from typing import Any
 import faust
 import mode.loop
 
+from agents.worker import broker_credentials
 from segstream.settings import Settings
 from streams.topics import PURCHASES, declare
 
@@ -35,6 +36,7 @@ def main() -> None:
         topic_disable_leader=True,
         topic_allow_declare=False,
         consumer_auto_offset_reset="earliest",
+        broker_credentials=broker_credentials(settings),
     )
     topic = declare(app, settings, PURCHASES)
     seen = {"n": 0, "first": 0.0}

@@ -56,12 +56,12 @@ def bench_pandas(history: object, repeat: int = 5) -> float:
 
 
 async def bench_store(settings: Settings, deliveries: list[Delivery]) -> dict[str, float]:
-    store = RedisStore.from_url(settings.redis_url, "bench-pipelined:")
+    store = RedisStore.connect(settings.redis_access, "bench-pipelined:")
     started = time.perf_counter()
     for i in range(0, len(deliveries), 1000):
         await store.apply_batch(deliveries[i : i + 1000])
     pipelined = len(deliveries) / (time.perf_counter() - started)
-    single = RedisStore.from_url(settings.redis_url, "bench-single:")
+    single = RedisStore.connect(settings.redis_access, "bench-single:")
     sample = deliveries[:10_000]
     started = time.perf_counter()
     for d in sample:
@@ -74,7 +74,7 @@ async def bench_store(settings: Settings, deliveries: list[Delivery]) -> dict[st
 
 async def wait_segments(settings: Settings, until_ms: int) -> float:
     """Seconds until the worker's segment evaluator reaches ``until_ms``."""
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     started = time.perf_counter()
     try:
         while True:
@@ -112,7 +112,7 @@ def bench_pure_evaluator(history: object, until_ms: int) -> tuple[float, int, di
 
 async def wait_worker(settings: Settings, total: int) -> float:
     """Seconds from the first applied event to the last."""
-    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
     first = None
     while True:
         stats = await store.stats()
@@ -151,6 +151,7 @@ def main() -> None:
             kafka_url=stack.kafka_url,
             redis_url=stack.redis_url,
             namespace="bench",
+            clock="ticks",  # the replay's ticks only: the same instants as the pure evaluator's run
             web_enabled=False,
             web_port=free_ports(1)[0],
             data_dir=root / "worker",

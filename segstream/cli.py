@@ -71,6 +71,9 @@ def _instant(text: str) -> int:
     return int(parsed.timestamp() * 1000)
 
 
+MAX_ADVANCE_DAYS = 36_500  # a century: anything longer is a typo, and the tick window refuses it anyway
+
+
 def _days(text: str) -> float:
     try:
         value = float(text.removesuffix("d"))
@@ -78,8 +81,8 @@ def _days(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"expected a number of days like 365 or 365d, got {text!r}"
         ) from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"days must be a finite number > 0, got {text!r}")
+    if not math.isfinite(value) or not 0 < value <= MAX_ADVANCE_DAYS:
+        raise argparse.ArgumentTypeError(f"days must be a number in (0, {MAX_ADVANCE_DAYS:,}], got {text!r}")
     return value
 
 
@@ -254,8 +257,8 @@ async def _live_frame(settings: Settings) -> Any:
     from state.segments import load_preset
 
     preset = load_preset(settings.segment_preset)
-    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
         states, watermark = await store.all_customers(), await store.watermark()
         saved, summary = await profiles.load(), await profiles.summary()
@@ -272,8 +275,8 @@ async def _clocks(settings: Settings) -> tuple[int | None, int | None]:
     from state.redis_profiles import RedisProfileStore
     from state.redis_store import RedisStore
 
-    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
         summary, watermark = await profiles.summary(), await store.watermark()
     finally:
@@ -297,6 +300,12 @@ async def _clock(settings: Settings, action: str, to_ms: int | None, by_days: fl
         to_ms = base + round((by_days or 0) * 86_400_000)
     if clock_ms is not None and to_ms <= clock_ms:
         return _fail(f"the clock is already at {rfc3339(clock_ms)}; it only moves forward")
+    from streams.limits import InvalidEvent, wall_clock_ms
+
+    try:
+        settings.input_limits().check_event_time("clock tick", to_ms, wall_clock_ms())
+    except InvalidEvent as exc:
+        return _fail(exc.reason)
     from segstream.kafka_io import ensure_topics, send_tick
 
     ensure_topics(settings)
@@ -312,7 +321,7 @@ async def _models(settings: Settings) -> int:
     from state.redis_profiles import RedisProfileStore
     from streams.outputs import rfc3339
 
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
         summary = await profiles.summary()
     finally:
@@ -363,7 +372,7 @@ async def _campaigns(settings: Settings) -> int:
     from state.redis_profiles import RedisProfileStore
     from streams.outputs import rfc3339
 
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
         summary = await profiles.summary()
     finally:
@@ -389,7 +398,7 @@ async def _fit(settings: Settings, timeout_s: float = FIT_TIMEOUT_S) -> int:
     if watermark is None:
         return _fail("nothing to fit: no purchases in the store yet")
     as_of = max(clock_ms or 0, watermark + 1)  # just past the last purchase, or the clock if later
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
         before = await profiles.summary()
         version = int(before["lifetime"]["version"]) if before and before.get("lifetime") else 0

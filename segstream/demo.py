@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from segstream.replay import ReplayReport, replay_history
 from segstream.settings import Settings
 from segstream.sources import load_source
 from segstream.stack import KAFKA_VERSION, default_cache_dir, free_ports, start_stack, stop_stack
+from segstream.worker_http import get_page
 from state.predict import LifetimeModel
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
@@ -75,6 +75,11 @@ def run_demo(settings: Settings, source: str, *, speed: float | None, limit: int
                 "redis_url": stack.redis_url,
                 "web_port": free_ports(1)[0],
                 "data_dir": root / "worker",
+                # the demo's own stack is open on loopback; SEGSTREAM_API_TOKEN still applies
+                "kafka_security_protocol": "PLAINTEXT",
+                "redis_username": None,
+                "redis_password": None,
+                "redis_tls": False,
             }
         )
         ensure_topics(settings)
@@ -96,7 +101,7 @@ def run_demo(settings: Settings, source: str, *, speed: float | None, limit: int
 async def _replay_and_watch(
     history: pd.DataFrame, settings: Settings, speed: float | None, worker: subprocess.Popen[bytes]
 ) -> int:
-    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
     stop = threading.Event()
     started = time.perf_counter()
     replay = asyncio.create_task(
@@ -128,9 +133,9 @@ async def _replay_and_watch(
         print(segment_summary(frame, preset).to_string())
         if watermark is not None:
             summary = await _watch_segments(settings, history, watermark + 1, worker)
-            _print_live_segments(summary, settings.web_port, frame)
+            _print_live_segments(summary, settings, frame)
             saved = await _saved_records(settings)
-            _print_predictions(summary, saved, settings.web_port)
+            _print_predictions(summary, saved, settings)
         return 0
     finally:
         stop.set()
@@ -143,7 +148,7 @@ async def _watch_segments(
     settings: Settings, history: pd.DataFrame, until_ms: int, worker: subprocess.Popen[bytes]
 ) -> dict[str, Any]:
     """Follow the segment evaluator's event-time clock to the replay's last tick (a progress bar in days)."""
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     first_ms = int(history["occurred_at"].min().timestamp() * 1000)
     day = DAY_MS
     bar = tqdm(total=(until_ms - first_ms) // day + 1, unit="day", desc="segments evaluated", leave=True)
@@ -156,7 +161,7 @@ async def _watch_segments(
             clock = int(summary["as_of_ms"]) if summary else None
             if clock is not None:
                 bar.update(max((clock - first_ms) // day + 1 - bar.n, 0))
-                bar.set_postfix(changes=f"{_changes_published(settings.web_port):,}", refresh=False)
+                bar.set_postfix(changes=f"{_changes_published(settings):,}", refresh=False)
             if summary is not None and clock == until_ms:
                 return summary
             if clock != seen:
@@ -171,10 +176,9 @@ async def _watch_segments(
         await profiles.close()
 
 
-def _metric_counts(port: int, metric: str, label: str) -> dict[str, int]:
+def _metric_counts(settings: Settings, metric: str, label: str) -> dict[str, int]:
     """A labelled counter of the worker's /metrics page, by label value."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
+    text = get_page(settings, "/metrics").decode()
     counts: dict[str, int] = {}
     for line in text.splitlines():
         if line.startswith(metric + "{"):
@@ -183,13 +187,13 @@ def _metric_counts(port: int, metric: str, label: str) -> dict[str, int]:
     return counts
 
 
-def _changes_by_reason(port: int) -> dict[str, int]:
+def _changes_by_reason(settings: Settings) -> dict[str, int]:
     """Segment changes the worker published, by reason."""
-    return _metric_counts(port, "segstream_segment_changes_total", "reason")
+    return _metric_counts(settings, "segstream_segment_changes_total", "reason")
 
 
 async def _saved_records(settings: Settings) -> list[dict[str, Any]]:
-    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
         saved = await profiles.load()
     finally:
@@ -197,15 +201,15 @@ async def _saved_records(settings: Settings) -> list[dict[str, Any]]:
     return [dict(r) for r in saved.records] if saved else []
 
 
-def _changes_published(port: int) -> int:
+def _changes_published(settings: Settings) -> int:
     try:
-        return sum(_changes_by_reason(port).values())
+        return sum(_changes_by_reason(settings).values())
     except OSError:
         return 0
 
 
-def _print_live_segments(summary: dict[str, Any], port: int, frame: pd.DataFrame) -> None:
-    counts = _changes_by_reason(port)
+def _print_live_segments(summary: dict[str, Any], settings: Settings, frame: pd.DataFrame) -> None:
+    counts = _changes_by_reason(settings)
     print(
         f"\nsegment changes published to segment-changes: {sum(counts.values()):,} "
         f"({', '.join(f'{reason} {n:,}' for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))}); "
@@ -225,12 +229,11 @@ def _print_live_segments(summary: dict[str, Any], port: int, frame: pd.DataFrame
         ]
         print(clusters[columns].to_string())
     top = str(frame.nlargest(1, "monetary")["customer_id"].iloc[0])
-    url = f"http://127.0.0.1:{port}/customers/{top}"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        print(f"\nGET {url}\n{response.read().decode()}")
+    path = f"/customers/{top}"
+    print(f"\nGET http://127.0.0.1:{settings.web_port}{path}\n{get_page(settings, path).decode()}")
 
 
-def _print_predictions(summary: dict[str, Any], records: list[dict[str, Any]], port: int) -> None:
+def _print_predictions(summary: dict[str, Any], records: list[dict[str, Any]], settings: Settings) -> None:
     """The lifetime and churn models the evaluator keeps, and their predictions by segment."""
     lifetime = summary.get("lifetime")
     if lifetime is None:
@@ -260,7 +263,7 @@ def _print_predictions(summary: dict[str, Any], records: list[dict[str, Any]], p
     print(by_segment.mean().astype(float).sort_values("p_alive", ascending=False).round(3).to_string())
     bands = frame["churn_band"].value_counts().reindex(["Low", "Medium", "High"], fill_value=0)
     print(f"churn bands: {', '.join(f'{band} {n:,}' for band, n in bands.items())}")
-    alerts = _metric_counts(port, "segstream_alerts_total", "kind")
+    alerts = _metric_counts(settings, "segstream_alerts_total", "kind")
     print(
         f"alerts published to alerts: {', '.join(f'{k} {n:,}' for k, n in sorted(alerts.items())) or 'none'}"
     )

@@ -1,4 +1,7 @@
-"""kafka-python edge for the command line: topic creation, publishing, reading back."""
+"""kafka-python edge for the command line: topic creation, publishing, reading back.
+
+Every client logs in with :meth:`Settings.kafka_client_kwargs` (PLAINTEXT or SASL_SSL).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,11 @@ KAFKA_ERRORS: tuple[type[Exception], ...] = (KafkaError,)
 
 def ensure_topics(settings: Settings) -> list[str]:
     """Create every segstream topic that does not exist yet; return the names created."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="segstream-admin")
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="segstream-admin",
+        **settings.kafka_client_kwargs(),
+    )
     try:
         existing = set(admin.list_topics())
         wanted = [
@@ -57,6 +64,7 @@ class Publisher:
             batch_size=512 * 1024,
             max_in_flight_requests_per_connection=5,
             client_id="segstream-replay",
+            **settings.kafka_client_kwargs(),
         )
 
     def send(self, topic: str, key: str | None, value: bytes) -> None:
@@ -85,7 +93,9 @@ class Publisher:
 
 def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
     """The next offset to be written, per partition of ``topic``."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, **settings.kafka_client_kwargs()
+    )
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         return {tp.partition: int(offset) for tp, offset in consumer.end_offsets(partitions).items()}
@@ -113,7 +123,10 @@ class ConsumedMessage:
 def read_topic(settings: Settings, topic: str, idle_timeout_s: float = 2.0) -> Iterator[ConsumedMessage]:
     """Read a topic from the beginning to its current end (no consumer group)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False, consumer_timeout_ms=500
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        consumer_timeout_ms=500,
+        **settings.kafka_client_kwargs(),
     )
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]

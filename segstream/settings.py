@@ -10,16 +10,23 @@ environment at import time.
 'purchases.dlq'
 >>> Settings(namespace="t1").to_env()["SEGSTREAM_NAMESPACE"]
 't1'
+>>> secured = Settings(api_token="tok-123")
+>>> "tok-123" in repr(secured), secured.to_env()["SEGSTREAM_API_TOKEN"]
+(False, 'tok-123')
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from state.redis_access import RedisAccess
+from streams.limits import InputLimits
 
 __all__ = ["Settings"]
 
@@ -47,19 +54,81 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535, description="HTTP port of the worker")
     data_dir: Path = Field(Path(".cache/worker"), description="worker scratch directory")
     segment_preset: str = Field("rfm11", description="named-segment rule table (state/presets/<name>.json)")
-    clock: Literal["ticks", "wall"] = Field(
-        "ticks",
-        description="what moves the segment clock: 'ticks' on the clock topic only (replay, segstream clock), "
-        "or also the wall clock minus clock_lateness_s every clock_interval_s (live)",
+    clock: Literal["watermark", "ticks", "wall"] = Field(
+        "watermark",
+        description="what moves the segment clock besides ticks on the clock topic (replay, segstream clock): "
+        "'watermark' (default): the event time of the events themselves (the smallest partition watermark "
+        "less clock_lateness_s; idle partitions left out); 'ticks': ticks only (deterministic instants, for "
+        "replays and tests); 'wall': the wall clock minus clock_lateness_s",
     )
-    clock_interval_s: float = Field(1.0, gt=0, description="wall clock mode: seconds between ticks")
+    clock_interval_s: float = Field(
+        1.0, gt=0, description="watermark and wall modes: seconds between looks at the clock"
+    )
     clock_lateness_s: float = Field(
-        5.0, ge=0, description="wall clock mode: how late an event may arrive and still be on time"
+        5.0, ge=0, description="watermark and wall modes: how late an event may arrive and still be on time"
+    )
+    clock_idle_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="watermark mode: a partition with no new event for this long no longer holds the clock back; "
+        "when all are idle the clock catches up with the newest event",
+    )
+    max_message_bytes: int = Field(
+        256 * 1024,
+        ge=1024,
+        description="largest message value accepted; a larger one is dead-lettered unread",
+    )
+    max_string_length: int = Field(
+        200, ge=1, description="longest id or string field (event_id, customer_id, order_id, sku, ...)"
+    )
+    max_items: int = Field(1000, ge=0, description="most basket lines (items) in one purchase")
+    event_time_floor: datetime = Field(
+        datetime(1990, 1, 1, tzinfo=UTC),
+        description="earliest accepted event time (before any real history: an epoch in seconds lands in 1970)",
+    )
+    max_clock_skew_s: float = Field(
+        3600.0, ge=0, description="latest accepted event time or tick: the wall clock at receipt plus this"
+    )
+    dlq_payload_bytes: int = Field(
+        4096, ge=0, le=65536, description="bytes of a rejected payload kept in its dead letter"
+    )
+    tick_wait_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="how long a clock tick waits for the offsets it names to be processed before it is refused",
     )
     cluster_min_dwell_days: float = Field(
         7.0, ge=0, description="event-time days a customer stays in a cluster before they may switch"
     )
+    redis_retry_s: float = Field(
+        60.0,
+        ge=0,
+        description="how long a Redis operation is retried on transient errors (connection lost, timeout, "
+        "Redis loading its data) before the worker gives up and exits 70; 0: no retry",
+    )
+    redis_retry_base_s: float = Field(0.05, gt=0, description="first delay between Redis retries, seconds")
+    redis_retry_cap_s: float = Field(2.0, gt=0, description="longest delay between Redis retries, seconds")
     log_level: Literal["debug", "info", "warn", "error"] = "warn"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="PLAINTEXT, or SASL_SSL: TLS to the broker and a SASL login"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism when kafka_security_protocol is SASL_SSL"
+    )
+    kafka_username: str | None = Field(None, description="SASL user name")
+    kafka_password: SecretStr | None = Field(None, description="SASL password")
+    kafka_ca_file: Path | None = Field(
+        None, description="PEM CA bundle that signs the broker's certificate (default: the system CAs)"
+    )
+    redis_username: str | None = Field(None, description="Redis ACL user (default: Redis's 'default' user)")
+    redis_password: SecretStr | None = Field(None, description="Redis ACL password")
+    redis_tls: bool = Field(False, description="TLS to Redis (also implied by a rediss:// URL)")
+    redis_ca_file: Path | None = Field(
+        None, description="PEM CA bundle that signs Redis's certificate (default: the system CAs)"
+    )
+    api_token: SecretStr | None = Field(
+        None, description="bearer token every HTTP page of the worker but /healthz requires"
+    )
 
     @field_validator("namespace")
     @classmethod
@@ -67,6 +136,68 @@ class Settings(BaseSettings):
         if value and not re.fullmatch(r"[A-Za-z0-9_-]+", value):
             raise ValueError("namespace may hold only letters, digits, '-' and '_'")
         return value
+
+    @field_validator("event_time_floor")
+    @classmethod
+    def _floor_is_aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("event_time_floor needs an offset, e.g. 1990-01-01T00:00:00Z")
+        return value
+
+    def input_limits(self) -> InputLimits:
+        """The bounds every input is checked against (``streams.limits``)."""
+        return InputLimits(
+            max_message_bytes=self.max_message_bytes,
+            max_string_length=self.max_string_length,
+            max_items=self.max_items,
+            floor_ms=int(self.event_time_floor.timestamp() * 1000),
+            max_skew_ms=round(self.max_clock_skew_s * 1000),
+            dlq_payload_bytes=self.dlq_payload_bytes,
+        )
+
+    @field_validator("kafka_password", "redis_password", "api_token", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("kafka_username", "redis_username", "kafka_ca_file", "redis_ca_file", mode="before")
+    @classmethod
+    def _empty_name_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> Settings:
+        if self.kafka_security_protocol == "SASL_SSL" and not (self.kafka_username and self.kafka_password):
+            raise ValueError(
+                "SEGSTREAM_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs SEGSTREAM_KAFKA_USERNAME and "
+                "SEGSTREAM_KAFKA_PASSWORD"
+            )
+        return self
+
+    def kafka_client_kwargs(self) -> dict[str, Any]:
+        """Security keyword arguments of a kafka-python client (also the source of the worker's
+        Faust credentials), so every Kafka client segstream makes logs in the same way.
+
+        >>> Settings().kafka_client_kwargs()
+        {'security_protocol': 'PLAINTEXT'}
+        """
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return {"security_protocol": "PLAINTEXT"}
+        assert self.kafka_password is not None  # checked by _sasl_needs_credentials
+        return {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": self.kafka_sasl_mechanism,
+            "sasl_plain_username": self.kafka_username,
+            "sasl_plain_password": self.kafka_password.get_secret_value(),
+            "ssl_cafile": str(self.kafka_ca_file) if self.kafka_ca_file else None,
+            "ssl_check_hostname": True,
+        }
+
+    @property
+    def redis_access(self) -> RedisAccess:
+        """How to reach Redis (URL, ACL user, TLS); every Redis client is built from it."""
+        password = self.redis_password.get_secret_value() if self.redis_password else None
+        return RedisAccess(self.redis_url, self.redis_username, password, self.redis_tls, self.redis_ca_file)
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -83,8 +214,18 @@ class Settings(BaseSettings):
         return f"{self.namespace}:" if self.namespace else ""
 
     def to_env(self) -> dict[str, str]:
-        """These settings as ``SEGSTREAM_*`` variables, to configure a child process."""
-        return {f"SEGSTREAM_{name.upper()}": str(value) for name, value in self.model_dump().items()}
+        """These settings as ``SEGSTREAM_*`` variables, to configure a child process.
+
+        Secrets are passed in clear (the child needs them): never print or log the result.
+        Unset optional settings are left out.
+        """
+        return {
+            f"SEGSTREAM_{name.upper()}": value.get_secret_value()
+            if isinstance(value, SecretStr)
+            else str(value)
+            for name, value in self.model_dump().items()
+            if value is not None
+        }
 
     def topic(self, name: str) -> str:
         """Full topic name for a logical topic (``purchases`` -> ``<ns>.purchases``)."""

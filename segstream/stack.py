@@ -1,6 +1,7 @@
 """Local ephemeral Kafka (KRaft) + Redis stack on loopback, run without Docker.
 
 Kafka jars come from Maven Central via ``mvn``; Redis is the Debian ``redis-server``.
+:func:`start_secure_stack` starts one with Kafka SASL_SSL and Redis TLS + ACL for tests.
 """
 
 from __future__ import annotations
@@ -14,12 +15,20 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
+
+from segstream.stack_security import (
+    CertificateError,
+    StackSecurity,
+    kafka_security_properties,
+    redis_security_config,
+)
 
 __all__ = [
     "KAFKA_VERSION",
@@ -33,6 +42,8 @@ __all__ = [
     "render_log4j2",
     "render_server_properties",
     "restart_server",
+    "start_redis",
+    "start_secure_stack",
     "start_stack",
     "stop_stack",
 ]
@@ -67,6 +78,7 @@ class StackInfo:
     redis_port: int
     kafka_pid: int
     redis_pid: int
+    secure: bool = False  # Kafka SASL_SSL and Redis TLS + ACL user (start_secure_stack)
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -78,7 +90,7 @@ class StackInfo:
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+        return f"{'rediss' if self.secure else 'redis'}://127.0.0.1:{self.redis_port}/0"
 
 
 def default_cache_dir() -> Path:
@@ -86,20 +98,29 @@ def default_cache_dir() -> Path:
     return Path(__file__).resolve().parent.parent / ".cache"
 
 
-def render_server_properties(data_dir: Path, port: int, ctrl_port: int) -> str:
+def render_server_properties(data_dir: Path, port: int, ctrl_port: int, *, secure: bool = False) -> str:
     """server.properties for a single combined broker+controller KRaft node on 127.0.0.1.
+
+    ``secure``: the client listener is SASL_SSL instead of PLAINTEXT (its SASL and TLS lines come
+    from :func:`segstream.stack_security.kafka_security_properties`); the controller stays
+    PLAINTEXT on loopback.
 
     >>> "controller.quorum.voters=1@127.0.0.1:9093" in render_server_properties(Path("/d"), 9092, 9093)
     True
+    >>> "advertised.listeners=SASL_SSL://127.0.0.1:9092" in render_server_properties(
+    ...     Path("/d"), 9092, 9093, secure=True
+    ... )
+    True
     """
+    listener = "SASL_SSL" if secure else "PLAINTEXT"
     return (
         "process.roles=broker,controller\n"
         "node.id=1\n"
         f"controller.quorum.voters=1@127.0.0.1:{ctrl_port}\n"
-        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{ctrl_port}\n"
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n"
+        f"listeners={listener}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{ctrl_port}\n"
+        f"advertised.listeners={listener}://127.0.0.1:{port}\n"
         "controller.listener.names=CONTROLLER\n"
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+        f"listener.security.protocol.map={listener}:{listener},CONTROLLER:PLAINTEXT\n"
         f"log.dirs={data_dir}\n"
         "offsets.topic.replication.factor=1\n"
         "offsets.topic.num.partitions=4\n"
@@ -227,22 +248,25 @@ def _port_open(port: int) -> bool:
     return False
 
 
-def _redis_ping(port: int) -> bool:
-    """A raw RESP ``PING`` gets ``+PONG`` back."""
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1.0) as s:
+def _redis_ping(port: int, tls: ssl.SSLContext | None = None) -> bool:
+    """A raw RESP ``PING`` gets ``+PONG`` back (or, with the default user off, ``-NOAUTH``)."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1.0) as raw:
+        s = tls.wrap_socket(raw, server_hostname="127.0.0.1") if tls else raw
         s.sendall(b"*1\r\n$4\r\nPING\r\n")
-        return s.recv(64).startswith(b"+PONG")
+        return s.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     return False
 
 
-def _kafka_ready(port: int) -> bool:
+def _kafka_ready(port: int, client_kwargs: dict[str, Any]) -> bool:
     """Admin metadata round-trip works (a bare TCP probe first, to keep kafka-python's logs quiet)."""
     from kafka import KafkaAdminClient  # imported lazily: slow, and only needed while starting
 
     if not _port_open(port):
         return False
     try:
-        admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}", bootstrap_timeout_ms=5000)
+        admin = KafkaAdminClient(
+            bootstrap_servers=f"127.0.0.1:{port}", bootstrap_timeout_ms=5000, **client_kwargs
+        )
     except Exception:
         return False
     try:
@@ -256,16 +280,21 @@ def _kafka_ready(port: int) -> bool:
 
 
 def _wait_ready(
-    procs: dict[str, tuple[subprocess.Popen[bytes], Path]], kafka_port: int, redis_port: int
+    procs: dict[str, tuple[subprocess.Popen[bytes], Path]],
+    kafka_port: int,
+    redis_port: int,
+    security: StackSecurity | None,
 ) -> None:
+    kafka_kwargs = security.kafka_client_kwargs() if security else {}
+    tls = ssl.create_default_context(cafile=str(security.ca_file)) if security else None
     deadline = time.monotonic() + READY_TIMEOUT_S
     redis_ok = kafka_ok = False
     while not (redis_ok and kafka_ok):
         for name, (proc, log) in procs.items():
             if proc.poll() is not None:
                 raise StackError(f"{name} exited early with code {proc.returncode}: read {log}")
-        redis_ok = redis_ok or _redis_ping(redis_port)
-        kafka_ok = kafka_ok or _kafka_ready(kafka_port)
+        redis_ok = redis_ok or _redis_ping(redis_port, tls)
+        kafka_ok = kafka_ok or _kafka_ready(kafka_port, kafka_kwargs)
         if time.monotonic() > deadline:
             name, (_, log) = ("kafka", procs["kafka"]) if not kafka_ok else ("redis", procs["redis"])
             raise StackError(f"{name} not ready after {READY_TIMEOUT_S:.0f}s: read {log}")
@@ -273,10 +302,57 @@ def _wait_ready(
             time.sleep(0.3)
 
 
+def start_redis(data_dir: Path, port: int, options: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """One ``redis-server`` on ``127.0.0.1:port`` with its files in ``data_dir``; returns once it answers.
+
+    ``options`` override the stack's (AOF everysec, no RDB snapshots). Starting it again
+    with the same ``data_dir`` loads what the last one left there (a restart).
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    opts = {
+        **_REDIS_OPTS,
+        **(options or {}),
+        "port": port,
+        "dir": data_dir,
+        "logfile": data_dir / "redis.log",
+    }
+    cmd = [ensure_redis_server(), *(arg for k, v in opts.items() for arg in (f"--{k}", str(v)))]
+    with (data_dir / "stdout.log").open("ab") as out:
+        proc = _spawn(cmd, out)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not _redis_ping(port):
+        if proc.poll() is not None:
+            raise StackError(f"redis exited early with code {proc.returncode}: read {data_dir / 'redis.log'}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise StackError(f"redis not ready after {READY_TIMEOUT_S:.0f}s: read {data_dir / 'redis.log'}")
+        time.sleep(0.05)
+    return proc
+
+
+def start_secure_stack(root: Path, cache_dir: Path) -> tuple[StackInfo, StackSecurity]:
+    """:func:`start_stack` with Kafka SASL_SSL (SCRAM-SHA-512) and Redis TLS-only with an ACL user
+    (``default`` off), certificates and random passwords freshly made under ``root/tls``."""
+    try:
+        security = StackSecurity.generate(root.resolve() / "tls")
+    except CertificateError as exc:
+        raise StackError(str(exc)) from None
+    return start_stack(root, cache_dir, security=security), security
+
+
 def start_stack(
-    root: Path, cache_dir: Path, *, kafka_port: int | None = None, redis_port: int | None = None
+    root: Path,
+    cache_dir: Path,
+    *,
+    kafka_port: int | None = None,
+    redis_port: int | None = None,
+    security: StackSecurity | None = None,
 ) -> StackInfo:
-    """Start fresh (data-wiping) Kafka and Redis under ``root``; returns once both answer."""
+    """Start fresh (data-wiping) Kafka and Redis under ``root``; returns once both answer.
+
+    ``security``: Kafka listens SASL_SSL and Redis TLS-only with its ACL user (see
+    :func:`start_secure_stack`).
+    """
     root = root.resolve()
     if (running := load_stack(root)) is not None:
         raise StackError(
@@ -295,11 +371,19 @@ def start_stack(
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
     props, log_cfg = kdir / "server.properties", kdir / "log4j2.properties"
-    props.write_text(render_server_properties(kdir / "data", kport, ctrl))
+    props.touch(0o600)  # the secured broker's password is in it
+    text = render_server_properties(kdir / "data", kport, ctrl, secure=security is not None)
+    if security is not None:
+        keystore = kdir / "keystore.pem"
+        keystore.touch(0o600)
+        keystore.write_text(security.key_file.read_text() + security.cert_file.read_text())
+        text += kafka_security_properties(security, keystore)
+    props.write_text(text)
     log_cfg.write_text(render_log4j2(kdir / "server.log"))
-    classpath = _kafka_classpath(kdir, libs)
-    tool = [java, *_QUICK_JVM_OPTS, *classpath, "kafka.tools.StorageTool"]
+    tool = [java, *_QUICK_JVM_OPTS, *_kafka_classpath(kdir, libs), "kafka.tools.StorageTool"]
     args = ["format", "-t", _cluster_id(), "-c", str(props)]
+    if security is not None:
+        args += ["--add-scram", security.scram_format_arg()]
     fmt = subprocess.run([*tool, *args], capture_output=True, text=True, timeout=120)
     (kdir / "format.log").write_text(fmt.stdout + fmt.stderr)
     if fmt.returncode != 0:
@@ -309,8 +393,11 @@ def start_stack(
     try:
         with (kdir / "stdout.log").open("wb") as kout, (rdir / "stdout.log").open("wb") as rout:
             procs["kafka"] = (_spawn(_kafka_cmd(java, kdir, libs), kout), kdir / "server.log")
-            procs["redis"] = (_spawn(_redis_cmd(redis_server, rdir, rport), rout), rdir / "redis.log")
-        _wait_ready(procs, kport, rport)
+            conf = rdir / "redis.conf"
+            conf.touch(0o600)  # the ACL user's password is in it
+            conf.write_text(redis_security_config(security, rport) if security else f"port {rport}\n")
+            procs["redis"] = (_spawn(_redis_cmd(redis_server, rdir), rout), rdir / "redis.log")
+        _wait_ready(procs, kport, rport, security)
     except BaseException:
         for proc, _ in procs.values():
             proc.terminate()
@@ -321,7 +408,7 @@ def start_stack(
                 proc.kill()
                 proc.wait()
         raise
-    info = StackInfo(root, kport, rport, procs["kafka"][0].pid, procs["redis"][0].pid)
+    info = StackInfo(root, kport, rport, procs["kafka"][0].pid, procs["redis"][0].pid, security is not None)
     fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(info).items()}
     (root / "stack.json").write_text(json.dumps(fields, indent=2) + "\n")
     return info
@@ -336,9 +423,14 @@ def _kafka_cmd(java: str, kdir: Path, libs: Path) -> list[str]:
     return [java, *_JVM_OPTS, *_kafka_classpath(kdir, libs), "kafka.Kafka", str(kdir / "server.properties")]
 
 
-def _redis_cmd(redis_server: str, rdir: Path, port: int) -> list[str]:
-    opts = {**_REDIS_OPTS, "port": port, "dir": rdir, "logfile": rdir / "redis.log"}
-    return [redis_server, *(arg for k, v in opts.items() for arg in (f"--{k}", str(v)))]
+def _redis_cmd(redis_server: str, rdir: Path) -> list[str]:
+    """``redis-server`` with the stack's ``redis.conf`` (port, security) and options (AOF, files)."""
+    opts: dict[str, object] = {**_REDIS_OPTS, "dir": rdir, "logfile": rdir / "redis.log"}
+    return [
+        redis_server,
+        str(rdir / "redis.conf"),
+        *(arg for k, v in opts.items() for arg in (f"--{k}", str(v))),
+    ]
 
 
 def restart_server(
@@ -349,12 +441,16 @@ def restart_server(
     pause_s: float = 0.0,
     cache_dir: Path | None = None,
 ) -> StackInfo:
-    """Stop one server of a running stack and start it again on the same port and data dir.
+    """Stop one server of a running (plain, not secure) stack and start it again on the same port
+    and data dir.
 
     ``kill``: SIGKILL (a crash: Redis then reloads its AOF, Kafka recovers its log) instead of
     SIGTERM (a clean shutdown). Waits ``pause_s`` seconds while it is down, then until it
     answers again; returns the stack with the new pid (``stack.json`` is rewritten).
     """
+    if info.secure:
+        raise StackError("restart_server handles plain stacks only (start_stack without security)")
+    cache = cache_dir or default_cache_dir()
     pid, marker = (info.kafka_pid, "kafka.Kafka") if server == "kafka" else (info.redis_pid, "redis-server")
     if _runs(pid, marker):
         _signal(pid, signal.SIGKILL if kill else signal.SIGTERM)
@@ -362,21 +458,15 @@ def restart_server(
     time.sleep(pause_s)
     if server == "kafka":
         kdir = info.root / "kafka"
-        java = _require(
-            "java", "openjdk-17-jre-headless", (cache_dir or default_cache_dir()) / "apt-java.log"
-        )
-        cmd, log = _kafka_cmd(java, kdir, kafka_jars(cache_dir or default_cache_dir())), kdir / "stdout.log"
+        java = _require("java", "openjdk-17-jre-headless", cache / "apt-java.log")
+        cmd, log = _kafka_cmd(java, kdir, kafka_jars(cache)), kdir / "stdout.log"
     else:
-        cmd, log = (
-            _redis_cmd(ensure_redis_server(), info.root / "redis", info.redis_port),
-            info.root / "redis" / "stdout.log",
-        )
+        rdir = info.root / "redis"
+        cmd, log = _redis_cmd(ensure_redis_server(), rdir), rdir / "stdout.log"
     with log.open("ab") as out:
         proc = _spawn(cmd, out)
     deadline = time.monotonic() + READY_TIMEOUT_S
-    ready = _kafka_ready if server == "kafka" else _redis_ping
-    port = info.kafka_port if server == "kafka" else info.redis_port
-    while not ready(port):
+    while not (_kafka_ready(info.kafka_port, {}) if server == "kafka" else _redis_ping(info.redis_port)):
         if proc.poll() is not None:
             raise StackError(f"{server} exited on restart with code {proc.returncode}: read {log}")
         if time.monotonic() > deadline:
@@ -459,7 +549,9 @@ def _read_stack(root: Path) -> StackInfo | None:
     try:
         raw = json.loads((root / "stack.json").read_text())
         keys = ("kafka_port", "redis_port", "kafka_pid", "redis_pid")
-        return StackInfo(Path(raw["root"]), *(int(raw[k]) for k in keys))
+        kafka_port, redis_port, kafka_pid, redis_pid = (int(raw[k]) for k in keys)
+        secure = bool(raw.get("secure", False))
+        return StackInfo(Path(raw["root"]), kafka_port, redis_port, kafka_pid, redis_pid, secure)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -436,14 +436,18 @@ class Evaluator:
         return self._sorted_last
 
     def _learn(self, at_ms: int, buyers: IntArray) -> bool:
-        """Learn from the next ``learn_per_step`` buyers, walking round the population.
+        """Learn from the next ``learn_per_step`` buyers at each grid instant, walking round the population.
+
+        Only grid instants (UTC midnights) teach the model, so it learns per event-time day whatever
+        moves the clock: a tick or a watermark every second would otherwise flood it.
 
         The model sees the population as it is at each instant, customers of every age, not
         only the ones buying. The walk starts at (points learned so far) mod (buyers), so it
         needs no state of its own. Returns whether a new model version was published.
         """
         before = self.model.version
-        count = min(self.config.learn_per_step, buyers.size)
+        on_grid = at_ms % self.config.step_ms == 0  # per event-time day, however often the clock moves
+        count = min(self.config.learn_per_step, buyers.size) if on_grid else 0
         if count:
             start = self.model.learned % buyers.size
             picked = np.take(buyers, np.arange(start, start + count), mode="wrap")

@@ -11,6 +11,9 @@ Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster
 - ``<p>eval:{segments}:summary`` string: JSON summary of the last save: segments, clusters, the
   churn model's report and scorer weights, the lifetime model's versioned parameters (what every
   worker's HTTP pages and ``segstream export`` score with)
+
+Every operation runs under a :class:`state.redis_retry.Retrier` (transient errors retried
+within the policy's budget); each says why running it again is safe.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ import msgspec
 import redis.asyncio as redis
 
 from state.profile_store import Record, SavedEvaluator
+from state.redis_access import RedisAccess, connection_pool
+from state.redis_retry import OnRetry, Retrier, redis_address
+from state.retry import RetryPolicy
 from streams.campaign_contract import CampaignEvent
 
 __all__ = ["RedisProfileStore"]
@@ -43,8 +49,16 @@ return added
 
 
 class RedisProfileStore:
-    def __init__(self, client: redis.Redis, prefix: str = "") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "",
+        *,
+        retry: RetryPolicy | None = None,
+        on_retry: OnRetry | None = None,
+    ) -> None:
         self._redis = client
+        self._retry = Retrier(retry or RetryPolicy.none(), redis_address(client), on_retry).call
         base = f"{prefix}eval:{{segments}}"
         self._view, self._meta, self._model, self._summary = (
             f"{base}:{name}" for name in ("view", "meta", "model", "summary")
@@ -53,20 +67,42 @@ class RedisProfileStore:
         self._add_campaign_events = self._redis.register_script(_ADD_CAMPAIGN_EVENTS)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "") -> RedisProfileStore:
-        return cls(redis.Redis.from_url(url, decode_responses=False), prefix)
+    def connect(
+        cls,
+        access: RedisAccess,
+        prefix: str = "",
+        *,
+        retry: RetryPolicy | None = None,
+        on_retry: OnRetry | None = None,
+    ) -> RedisProfileStore:
+        """A store on the Redis ``access`` describes (ACL user, TLS).
+
+        ``retry``: the worker's policy; by default (command-line tools) the first error raises.
+        """
+        pool = connection_pool(access, decode_responses=False)
+        return cls(redis.Redis.from_pool(pool), prefix, retry=retry, on_retry=on_retry)
+
+    @classmethod
+    def from_url(
+        cls, url: str, prefix: str = "", *, retry: RetryPolicy | None = None, on_retry: OnRetry | None = None
+    ) -> RedisProfileStore:
+        """A store on an open Redis (no ACL user, no TLS unless ``rediss://``)."""
+        return cls.connect(RedisAccess(url), prefix, retry=retry, on_retry=on_retry)
 
     async def close(self) -> None:
         await self._redis.aclose()
 
     async def _read_meta(self) -> dict[str, Any]:
-        raw = await self._redis.get(self._meta)
+        raw = await self._retry("read the evaluator's meta", lambda: self._redis.get(self._meta))
         return dict(json.loads(raw)) if raw else {"generation": 0, "clock_ms": None, "cutpoints": None}
 
     async def generation(self) -> int:
         return int((await self._read_meta())["generation"])
 
     async def load(self) -> SavedEvaluator | None:
+        return await self._retry("load the evaluator", self._load)  # read-only
+
+    async def _load(self) -> SavedEvaluator | None:
         meta = await self._read_meta()
         if not meta["generation"]:
             return None
@@ -75,6 +111,20 @@ class RedisProfileStore:
         return SavedEvaluator(int(meta["generation"]), meta["clock_ms"], meta["cutpoints"], model, rows)
 
     async def save(
+        self,
+        clock_ms: int,
+        cutpoints_json: str | None,
+        model: bytes | None,
+        records: Sequence[Record],
+        summary: Record,
+    ) -> int:
+        # One MULTI: all or nothing. If it was applied before the error reached us, the retry
+        # writes the same rows and state again under the next generation number.
+        return await self._retry(
+            "save the evaluator", lambda: self._save(clock_ms, cutpoints_json, model, records, summary)
+        )
+
+    async def _save(
         self,
         clock_ms: int,
         cutpoints_json: str | None,
@@ -96,11 +146,11 @@ class RedisProfileStore:
         return generation
 
     async def profile(self, customer_id: str) -> Record | None:
-        raw = await self._redis.hget(self._view, customer_id)
+        raw = await self._retry("read a profile", lambda: self._redis.hget(self._view, customer_id))
         return dict(json.loads(raw)) if raw else None
 
     async def summary(self) -> Record | None:
-        raw = await self._redis.get(self._summary)
+        raw = await self._retry("read the summary", lambda: self._redis.get(self._summary))
         return dict(json.loads(raw)) if raw else None
 
     async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
@@ -110,9 +160,16 @@ class RedisProfileStore:
         if not args:
             return 0
         keys = [self._campaign_events, self._campaign_agenda]
-        return int(await self._add_campaign_events(keys=keys, args=args))
+        # HSETNX per event_id: a retry adds nothing twice (it may then count fewer as added)
+        added = await self._retry(
+            "add campaign events", lambda: self._add_campaign_events(keys=keys, args=args)
+        )
+        return int(added)
 
     async def campaign_due(self, up_to_ms: int) -> list[CampaignEvent]:
+        return await self._retry("read the campaign agenda", lambda: self._campaign_due(up_to_ms))
+
+    async def _campaign_due(self, up_to_ms: int) -> list[CampaignEvent]:
         ids = cast(list[bytes], await self._redis.zrangebyscore(self._campaign_agenda, "-inf", up_to_ms))
         events: list[CampaignEvent] = []
         for start in range(0, len(ids), _CHUNK):
@@ -123,4 +180,9 @@ class RedisProfileStore:
     async def campaign_done(self, event_ids: Iterable[str]) -> None:
         ids = list(event_ids)
         for start in range(0, len(ids), _CHUNK):
-            await self._redis.zrem(self._campaign_agenda, *ids[start : start + _CHUNK])
+            chunk = ids[start : start + _CHUNK]
+
+            async def remove(chunk: list[str] = chunk) -> None:  # ZREM: idempotent
+                await self._redis.zrem(self._campaign_agenda, *chunk)
+
+            await self._retry("remove campaign agenda entries", remove)

@@ -19,10 +19,18 @@ up to its clock, re-reads those customers' logs, and removes exactly the entries
 Dead letters have their own fence per partition (the last dead-lettered offset),
 advanced only after Kafka acknowledged them, so a redelivered bad message is neither
 dead-lettered nor counted twice, except if the worker dies between that ack and the fence.
+
+Offsets only mean something within one incarnation of a topic. A recreated (or truncated)
+topic starts again at offset 0, so every offset fence of the old incarnation would drop the
+new events. Each topic therefore has a *fence epoch* (0 at first): offset fences, dead-letter
+fences and consumed offsets belong to the current epoch, and :meth:`CustomerStore.reset_topic`
+starts a new one (old fences are then ignored; event_id dedupe still stops true resends) and
+keeps a :class:`TopicReset` record of why.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
@@ -40,7 +48,9 @@ __all__ = [
     "Outcome",
     "Partition",
     "Stats",
+    "TopicReset",
     "agenda_member",
+    "fence_field",
     "highest_per_key",
     "log_entry",
     "parse_agenda_member",
@@ -83,9 +93,45 @@ class Delivery:
     partition: int
     offset: int
 
-    @property
-    def fence_field(self) -> str:
-        return f"o:{self.topic}:{self.partition}"
+
+def fence_field(topic: str, partition: int, epoch: int) -> str:
+    """The customer-hash field of an offset fence; epoch 0 keeps the original ``o:<topic>:<partition>``.
+
+    Kafka topic names have no ``:``, so the two forms never meet.
+
+    >>> fence_field("purchases", 3, 0), fence_field("purchases", 3, 2)
+    ('o:purchases:3', 'o:purchases:2:3')
+    """
+    return f"o:{topic}:{partition}" if epoch == 0 else f"o:{topic}:{epoch}:{partition}"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicReset:
+    """A topic found recreated or truncated: a worker's consumed offset was beyond the log end.
+
+    ``epoch`` is the fence epoch this reset started; ``partitions`` maps each partition found
+    beyond its end to ``(consumed offset recorded in the store, log end offset in Kafka)``.
+
+    >>> r = TopicReset("purchases", 1, 1700000000000, {2: (500, 12)})
+    >>> TopicReset.from_json(r.to_json()) == r
+    True
+    """
+
+    topic: str
+    epoch: int
+    detected_at_ms: int
+    partitions: dict[int, tuple[int, int]]
+
+    def to_json(self) -> str:
+        parts = {str(p): {"consumed": c, "log_end": e} for p, (c, e) in sorted(self.partitions.items())}
+        body = {"topic": self.topic, "epoch": self.epoch, "detected_at_ms": self.detected_at_ms}
+        return json.dumps({**body, "partitions": parts}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> TopicReset:
+        body = json.loads(raw)
+        parts = {int(p): (int(v["consumed"]), int(v["log_end"])) for p, v in body["partitions"].items()}
+        return cls(body["topic"], int(body["epoch"]), int(body["detected_at_ms"]), parts)
 
 
 def log_entry(event: Purchase) -> LogEntry:
@@ -155,6 +201,10 @@ class CustomerStore(Protocol):
         """Largest ``occurred_at_ms`` of any valid event seen, or ``None``."""
         ...
 
+    async def watermarks(self) -> dict[int, int]:
+        """Largest ``occurred_at_ms`` of any valid event seen, per ``purchases`` partition."""
+        ...
+
     async def stats(self) -> Stats: ...
 
     async def record_consumed(self, next_offsets: Mapping[Partition, int]) -> None:
@@ -177,6 +227,23 @@ class CustomerStore(Protocol):
         """The whole event log of each customer, by occurred_at_ms."""
         ...
 
+    async def fence_epoch(self, topic: str) -> int:
+        """The current fence epoch of ``topic`` (0 until its first reset)."""
+        ...
+
+    async def reset_topic(self, reset: TopicReset) -> bool:
+        """Start fence epoch ``reset.epoch`` of ``reset.topic`` if the current one is ``reset.epoch - 1``.
+
+        Atomically: the epoch moves on, the topic's consumed offsets and dead-letter fences are
+        forgotten, and ``reset`` is recorded. Returns False (and changes nothing) if the epoch
+        is not ``reset.epoch - 1``: another worker reset it first.
+        """
+        ...
+
+    async def topic_resets(self) -> list[TopicReset]:
+        """Every reset recorded, oldest first."""
+        ...
+
 
 @dataclass
 class MemoryStore:
@@ -192,6 +259,8 @@ class MemoryStore:
     event_logs: dict[str, set[LogEntry]] = field(default_factory=dict)
     agenda: dict[str, int] = field(default_factory=dict)
     next_offsets: dict[Partition, int] = field(default_factory=dict)
+    epochs: dict[str, int] = field(default_factory=dict)
+    resets: list[TopicReset] = field(default_factory=list)
 
     async def apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         outcomes = [self._apply_one(d) for d in deliveries]
@@ -204,7 +273,7 @@ class MemoryStore:
 
     def _apply_one(self, d: Delivery) -> Outcome:
         customer = d.event.customer_id
-        fence_key = (customer, d.fence_field)
+        fence_key = (customer, fence_field(d.topic, d.partition, self.epochs.get(d.topic, 0)))
         if d.offset <= self.fences.get(fence_key, -1):
             return Outcome.REDELIVERED
         self.fences[fence_key] = d.offset
@@ -238,6 +307,9 @@ class MemoryStore:
     async def watermark(self) -> int | None:
         return max(self.partition_watermarks.values(), default=None)
 
+    async def watermarks(self) -> dict[int, int]:
+        return dict(self.partition_watermarks)
+
     async def stats(self) -> Stats:
         return replace(self.totals)
 
@@ -256,3 +328,18 @@ class MemoryStore:
 
     async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
         return {c: sorted(self.event_logs.get(c, ())) for c in customer_ids}
+
+    async def fence_epoch(self, topic: str) -> int:
+        return self.epochs.get(topic, 0)
+
+    async def reset_topic(self, reset: TopicReset) -> bool:
+        if self.epochs.get(reset.topic, 0) != reset.epoch - 1:
+            return False
+        self.epochs[reset.topic] = reset.epoch
+        self.next_offsets = {tp: o for tp, o in self.next_offsets.items() if tp[0] != reset.topic}
+        self.letter_fences = {tp: o for tp, o in self.letter_fences.items() if tp[0] != reset.topic}
+        self.resets.append(reset)
+        return True
+
+    async def topic_resets(self) -> list[TopicReset]:
+        return list(self.resets)

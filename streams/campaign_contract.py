@@ -3,7 +3,7 @@
 A campaign event says that a customer was *exposed* to one variant of a campaign, or
 *responded* to it. The variant named ``"control"`` is the hold-out every other variant of
 the campaign is compared with (``state.abtest``). ``decode_campaign_event`` turns raw
-message bytes into a :class:`CampaignEvent` or raises :class:`~streams.contract.InvalidEvent`
+message bytes into a :class:`CampaignEvent` or raises :class:`~streams.limits.InvalidEvent`
 whose ``reason`` names the field and the rule broken, as for purchases.
 
 >>> e = decode_campaign_event(b'{"event_id":"x1","customer_id":"42","campaign_id":"8",'
@@ -14,7 +14,7 @@ whose ``reason`` names the field and the rule broken, as for purchases.
 ...                       b'"type":"click","occurred_at":0}')
 Traceback (most recent call last):
 ...
-streams.contract.InvalidEvent: type: expected 'exposure' or 'response', got 'click'
+streams.limits.InvalidEvent: type: expected 'exposure' or 'response', got 'click'
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Literal
 
 import msgspec
 
-from streams.contract import InvalidEvent, _check_id, _epoch_ms, decode_wire
+from streams.contract import DEFAULT_LIMITS, _check_id, _epoch_ms, decode_wire
+from streams.limits import InputLimits, InvalidEvent, brief, wall_clock_ms
 
 __all__ = [
     "CAMPAIGN_EVENT_TYPES",
@@ -62,22 +63,30 @@ class CampaignEvent(msgspec.Struct, frozen=True):
 _decoder = msgspec.json.Decoder(_WireCampaignEvent)
 
 
-def decode_campaign_event(raw: bytes) -> CampaignEvent:
-    """Validate one ``campaign-events`` message value; raise ``InvalidEvent`` on any breach."""
+def decode_campaign_event(
+    raw: bytes, limits: InputLimits = DEFAULT_LIMITS, now_ms: int | None = None
+) -> CampaignEvent:
+    """Validate one ``campaign-events`` message value; raise ``InvalidEvent`` on any breach.
+
+    The same limits and accepted event-time window as purchases (``streams.limits``).
+    """
+    limits.check_size(raw)
     wire = decode_wire(_decoder, raw)
     for field in ("event_id", "customer_id", "campaign_id", "variant"):
-        _check_id(field, getattr(wire, field))
+        _check_id(field, getattr(wire, field), limits)
     if wire.type == "exposure":
         kind: CampaignEventType = "exposure"
     elif wire.type == "response":
         kind = "response"
     else:
-        raise InvalidEvent(f"type: expected 'exposure' or 'response', got {wire.type!r}")
+        raise InvalidEvent(f"type: expected 'exposure' or 'response', got {brief(wire.type)}")
+    occurred_at_ms = _epoch_ms(wire.occurred_at)
+    limits.check_event_time("occurred_at", occurred_at_ms, wall_clock_ms() if now_ms is None else now_ms)
     return CampaignEvent(
         event_id=wire.event_id,
         customer_id=wire.customer_id,
         campaign_id=wire.campaign_id,
         variant=wire.variant,
         type=kind,
-        occurred_at_ms=_epoch_ms(wire.occurred_at),
+        occurred_at_ms=occurred_at_ms,
     )

@@ -10,7 +10,11 @@
 >>> decode_purchase(b'{"event_id":"e1","customer_id":"c1","amount":1}')
 Traceback (most recent call last):
 ...
-streams.contract.InvalidEvent: occurred_at: missing required field
+streams.limits.InvalidEvent: occurred_at: missing required field
+>>> decode_purchase(b'{"event_id":"e1","customer_id":"c1","occurred_at":"2099-01-01T00:00:00Z","amount":1}')
+Traceback (most recent call last):
+...
+streams.limits.InvalidEvent: occurred_at: 2099-01-01T00:00:00.000Z is later than the wall clock at receipt plus the allowed skew of 3600 s (SEGSTREAM_MAX_CLOCK_SKEW_S)
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from typing import Any, Literal, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from streams.limits import InputLimits, InvalidEvent, brief, wall_clock_ms
+
 __all__ = [
+    "DEFAULT_LIMITS",
     "EventType",
     "InvalidEvent",
     "Item",
@@ -34,7 +41,7 @@ __all__ = [
 ]
 
 EventType = Literal["purchase", "refund"]
-MAX_ID_LENGTH = 200
+DEFAULT_LIMITS = InputLimits()
 
 # Same profile as schemas/purchase.schema.json: uppercase T and Z, seconds, offset required.
 _RFC3339 = re.compile(
@@ -48,14 +55,6 @@ _MISSING = re.compile(r"Object missing required field `([^`]+)`(?: - at `([^`]+)
 _AT_PATH = re.compile(r"(.+) - at `([^`]+)`")
 _CENT = Decimal("0.01")
 _MAX_AMOUNT = Decimal(10) ** 11
-
-
-class InvalidEvent(ValueError):
-    """An event that breaks the wire contract; ``reason`` is safe to publish."""
-
-    @property
-    def reason(self) -> str:
-        return str(self.args[0])
 
 
 class Item(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
@@ -109,30 +108,44 @@ def decode_wire(decoder: msgspec.json.Decoder[_Wire], raw: bytes) -> _Wire:
         raise InvalidEvent(f"payload: not valid JSON ({exc})") from None
 
 
-def decode_purchase(raw: bytes) -> Purchase:
-    """Validate one ``purchases`` message value; raise :class:`InvalidEvent` on any breach."""
+def decode_purchase(raw: bytes, limits: InputLimits = DEFAULT_LIMITS, now_ms: int | None = None) -> Purchase:
+    """Validate one ``purchases`` message value; raise :class:`InvalidEvent` on any breach.
+
+    ``now_ms`` is the wall clock at receipt (the accepted window's upper end; default: now).
+    """
+    limits.check_size(raw)
     wire = decode_wire(_decoder, raw)
-    _check_id("event_id", wire.event_id)
-    _check_id("customer_id", wire.customer_id)
+    _check_id("event_id", wire.event_id, limits)
+    _check_id("customer_id", wire.customer_id, limits)
+    for field in ("order_id", "currency", "channel", "region"):
+        value = getattr(wire, field)
+        if value is not UNSET:
+            limits.check_string(field, value)
     if wire.type not in ("purchase", "refund"):
-        raise InvalidEvent(f"type: expected 'purchase' or 'refund', got {wire.type!r}")
+        raise InvalidEvent(f"type: expected 'purchase' or 'refund', got {brief(wire.type)}")
     kind: EventType = "purchase" if wire.type == "purchase" else "refund"
+    occurred_at_ms = _epoch_ms(wire.occurred_at)
+    limits.check_event_time("occurred_at", occurred_at_ms, wall_clock_ms() if now_ms is None else now_ms)
     cents = _amount_cents(bytes(wire.amount))
     if kind == "purchase" and cents < 0:
         raise InvalidEvent("amount: a purchase amount must be >= 0 (refunds use type 'refund')")
     if kind == "refund" and cents > 0:
         raise InvalidEvent("amount: a refund carries the money returned as a negative number")
     items = wire.items or None
-    for item in items or ():
+    limits.check_count("items", len(items or ()))
+    for i, item in enumerate(items or ()):
+        limits.check_string(f"items[{i}].sku", item.sku)
+        if item.category is not None:
+            limits.check_string(f"items[{i}].category", item.category)
         if item.quantity <= 0 or item.unit_price < 0:
-            raise InvalidEvent(f"items: sku {item.sku!r} needs quantity > 0 and unit_price >= 0")
+            raise InvalidEvent(f"items: sku {brief(item.sku)} needs quantity > 0 and unit_price >= 0")
     currency = wire.currency or None
     if currency is not None and not _CURRENCY.fullmatch(currency):
-        raise InvalidEvent(f"currency: expected a 3-letter uppercase ISO 4217 code, got {currency!r}")
+        raise InvalidEvent(f"currency: expected a 3-letter uppercase ISO 4217 code, got {brief(currency)}")
     return Purchase(
         event_id=wire.event_id,
         customer_id=wire.customer_id,
-        occurred_at_ms=_epoch_ms(wire.occurred_at),
+        occurred_at_ms=occurred_at_ms,
         amount_cents=cents,
         type=kind,
         order_id=wire.order_id or None,
@@ -166,11 +179,10 @@ def encode_purchase(**fields: Any) -> bytes:
     return msgspec.json.encode(fields)
 
 
-def _check_id(field: str, value: str) -> None:
+def _check_id(field: str, value: str, limits: InputLimits) -> None:
     if not value.strip():
         raise InvalidEvent(f"{field}: must be a non-empty string")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidEvent(f"{field}: longer than {MAX_ID_LENGTH} characters")
+    limits.check_string(field, value)
 
 
 def _amount_cents(text: bytes) -> int:

@@ -12,8 +12,8 @@
 Schemas: ``schemas/segment-change.schema.json``, ``customer-segment.schema.json``,
 ``alert.schema.json``, ``clock-tick.schema.json``; AsyncAPI: ``docs/asyncapi.yaml``.
 
->>> decode_tick(tick_message(86_400_000, {0: 12}, source="cli"))
-Tick(as_of_ms=86400000, offsets={0: 12}, source='cli', refit=False, campaign_offsets={})
+>>> decode_tick(tick_message(1_714_521_600_000, {0: 12}, source="cli"))
+Tick(as_of_ms=1714521600000, offsets={0: 12}, source='cli', refit=False, campaign_offsets={})
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ import msgspec
 from state.alerts import Alert
 from state.profiles import Change, Profile
 from state.segments import Preset
+from streams.limits import InputLimits, InvalidEvent, brief, wall_clock_ms
+
+DEFAULT_LIMITS = InputLimits()
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -177,7 +180,7 @@ class Tick(NamedTuple):
 
 
 class InvalidTick(ValueError):
-    """A ``clock`` message that is not a tick."""
+    """A ``clock`` message that is not a valid tick; ``str()`` is the reason (safe to publish)."""
 
 
 def tick_message(
@@ -202,14 +205,69 @@ def tick_message(
     return json.dumps(tick, separators=(",", ":")).encode()
 
 
-def decode_tick(raw: bytes) -> Tick:
+def decode_tick(raw: bytes, limits: InputLimits = DEFAULT_LIMITS, now_ms: int | None = None) -> Tick:
+    """A valid tick from ``raw``, or :class:`InvalidTick` saying why (the tick then changes nothing).
+
+    ``as_of_ms`` must be a whole number inside the accepted event-time window (``streams.limits``:
+    not before the floor, not after the wall clock plus the allowed skew); partitions and offsets
+    are non-negative whole numbers.
+
+    >>> decode_tick(b'{"as_of_ms": 1e30, "purchases_offsets": {}}')
+    Traceback (most recent call last):
+    ...
+    streams.outputs.InvalidTick: as_of_ms: must be a whole number, not 1e+30
+    >>> decode_tick(b'{"as_of_ms": 4070908800000, "purchases_offsets": {}}')
+    Traceback (most recent call last):
+    ...
+    streams.outputs.InvalidTick: as_of_ms: 2099-01-01T00:00:00.000Z is later than the wall clock at receipt plus the allowed skew of 3600 s (SEGSTREAM_MAX_CLOCK_SKEW_S)
+    """
+    if len(raw) > limits.max_message_bytes:
+        raise InvalidTick(f"payload: {len(raw):,} bytes is over the limit of {limits.max_message_bytes:,}")
     try:
         data = json.loads(raw)
-        offsets = {int(p): int(o) for p, o in data["purchases_offsets"].items()}
+        if not isinstance(data, dict):
+            raise InvalidTick(f"payload: expected a JSON object, got {type(data).__name__}")
+        as_of_ms = _whole("as_of_ms", data["as_of_ms"])
+        offsets = _offsets("purchases_offsets", data["purchases_offsets"])
         refit = data.get("refit", False)
         if not isinstance(refit, bool):
-            raise TypeError(f"refit must be true or false, not {refit!r}")
-        campaigns = {int(p): int(o) for p, o in data.get("campaign_offsets", {}).items()}
-        return Tick(int(data["as_of_ms"]), offsets, str(data.get("source", "")), refit, campaigns)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InvalidTick(f"clock message is not a tick ({exc!r}): {raw[:200]!r}") from None
+            raise InvalidTick(f"refit: must be true or false, not {brief(refit)}")
+        campaigns = _offsets("campaign_offsets", data.get("campaign_offsets", {}))
+        source = data.get("source", "")
+        if not isinstance(source, str):
+            raise InvalidTick(f"source: must be a string, not {brief(source)}")
+    except InvalidTick:
+        raise
+    except KeyError as exc:
+        raise InvalidTick(f"{exc.args[0]}: missing required field") from None
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise InvalidTick(f"payload: not a clock tick ({brief(str(exc), 200)})") from None
+    try:
+        limits.check_event_time("as_of_ms", as_of_ms, wall_clock_ms() if now_ms is None else now_ms)
+    except InvalidEvent as exc:
+        raise InvalidTick(exc.reason) from None
+    return Tick(as_of_ms, offsets, source[:200], refit, campaigns)
+
+
+def _whole(field: str, value: object) -> int:
+    """A JSON whole number (not a bool, not a fraction)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidTick(f"{field}: must be a whole number, not {brief(value)}")
+    return value
+
+
+def _offsets(field: str, value: object) -> dict[int, int]:
+    """``{"partition": offset}`` with non-negative whole numbers, at most 10,000 partitions."""
+    if not isinstance(value, dict) or len(value) > 10_000:
+        raise InvalidTick(f"{field}: must be an object of at most 10,000 partitions")
+    offsets: dict[int, int] = {}
+    for partition, offset in value.items():
+        if not (isinstance(partition, str) and partition.isdigit() and len(partition) <= 6):
+            raise InvalidTick(f"{field}: partition {brief(partition)} is not a partition number")
+        number = _whole(f"{field}[{partition}]", offset)
+        if number < 0:
+            raise InvalidTick(f"{field}[{partition}]: must be >= 0")
+        offsets[int(partition)] = number
+    return offsets

@@ -4,7 +4,7 @@ Names are logical; ``Settings.topic`` adds the namespace prefix.
 
 >>> [spec.name for spec in TOPICS]  # doctest: +NORMALIZE_WHITESPACE
 ['purchases', 'purchases.dlq', 'clock', 'segment-changes', 'customer-segments',
- 'campaign-events', 'alerts', 'campaign-events.dlq']
+ 'campaign-events', 'alerts', 'campaign-events.dlq', 'clock.dlq']
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ __all__ = [
     "CAMPAIGN_EVENTS",
     "CAMPAIGN_EVENTS_DLQ",
     "CLOCK",
+    "CLOCK_DLQ",
     "CUSTOMER_SEGMENTS",
     "PURCHASES",
     "PURCHASES_DLQ",
@@ -38,6 +39,7 @@ CUSTOMER_SEGMENTS = "customer-segments"
 ALERTS = "alerts"
 CAMPAIGN_EVENTS = "campaign-events"
 CAMPAIGN_EVENTS_DLQ = "campaign-events.dlq"
+CLOCK_DLQ = "clock.dlq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,11 @@ TOPICS = (
     TopicSpec(ALERTS, True, "churn-risk and overdue alerts with the figures that triggered them"),
     TopicSpec(
         CAMPAIGN_EVENTS_DLQ, False, "messages that broke the campaign-events contract, with the reason"
+    ),
+    TopicSpec(
+        CLOCK_DLQ,
+        False,
+        "clock ticks the evaluator refused, with the reason (a refused tick changes nothing)",
     ),
 )
 ALL_TOPICS = tuple(spec.name for spec in TOPICS)

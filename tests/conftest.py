@@ -65,6 +65,7 @@ def settings(stack: StackInfo, tmp_path: Path) -> Settings:
         web_port=free_ports(1)[0],
         data_dir=tmp_path / "worker",
         log_level="warn",
+        clock="ticks",  # deterministic instants; the watermark clock has its own tests
     )
     ensure_topics(made)
     return made
@@ -90,7 +91,7 @@ def start_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
 
 def read_stats(settings: Settings) -> Stats:
     async def go() -> Stats:
-        store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+        store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
         try:
             return await store.stats()
         finally:

@@ -15,7 +15,15 @@ from state.profiles import LogEntry
 from state.redis_store import RedisStore
 from state.rfm import CustomerState
 from state.segments import load_preset
-from state.store import CustomerStore, Delivery, MemoryStore, Outcome, Stats, parse_agenda_member
+from state.store import (
+    CustomerStore,
+    Delivery,
+    MemoryStore,
+    Outcome,
+    Stats,
+    TopicReset,
+    parse_agenda_member,
+)
 from streams.contract import Purchase
 
 pytestmark = pytest.mark.integration
@@ -183,3 +191,40 @@ async def test_consumed_offsets_only_move_forward_per_topic(store: CustomerStore
     await store.record_consumed({("purchases", 0): 7, ("purchases", 1): 2})
     assert await store.consumed("purchases") == {0: 10, 1: 2, 3: 4}
     assert await store.consumed("other") == {0: 99}
+
+
+async def test_a_topic_reset_starts_a_new_fence_epoch_and_forgets_its_offsets(store: CustomerStore) -> None:
+    """A recreated topic starts again at offset 0: old fences must not drop its events."""
+    await store.apply_batch(
+        [delivery("e1", "c1", DAY, 100, offset=100), delivery("e2", "c1", DAY, 100, offset=101)]
+    )
+    await store.record_consumed({("purchases", 0): 102, ("purchases", 1): 7, ("other", 0): 5})
+    await store.record_dead_letters({("purchases", 0): 99, ("other", 0): 3}, count=2)
+    assert await store.fence_epoch("purchases") == 0
+    assert await store.apply_batch([delivery("e3", "c1", 2 * DAY, 50, offset=0)]) == [Outcome.REDELIVERED]
+
+    reset = TopicReset("purchases", 1, 1_700_000_000_000, {0: (102, 3)})
+    assert await store.reset_topic(reset)
+    assert not await store.reset_topic(reset), "a second worker with the same view finds it done"
+    assert not await store.reset_topic(TopicReset("purchases", 3, 0, {})), "epochs move one at a time"
+    assert await store.fence_epoch("purchases") == 1
+    assert await store.fence_epoch("other") == 0
+    assert await store.topic_resets() == [reset]
+    assert await store.consumed("purchases") == {}
+    assert await store.consumed("other") == {0: 5}
+    fences = await store.dead_letter_fences([("purchases", 0), ("other", 0)])
+    assert fences == {("purchases", 0): -1, ("other", 0): 3}
+    assert (await store.stats()).invalid == 2
+
+    # the new incarnation: offsets from 0 apply; a true resend is still a duplicate
+    outcomes = await store.apply_batch(
+        [delivery("e3", "c1", 2 * DAY, 50, offset=0), delivery("e1", "c1", DAY, 100, offset=1)]
+    )
+    assert outcomes == [Outcome.APPLIED, Outcome.DUPLICATE]
+    assert await store.apply_batch([delivery("e3", "c1", 2 * DAY, 50, offset=0)]) == [Outcome.REDELIVERED]
+    assert await store.get("c1") == CustomerState("c1", 3, 250, 0, DAY, 2 * DAY, purchase_days=2)
+
+    second = TopicReset("purchases", 2, 1_700_000_100_000, {0: (2, 0), 3: (9, 1)})
+    assert await store.reset_topic(second)
+    assert await store.topic_resets() == [reset, second]
+    assert await store.apply_batch([delivery("e4", "c1", 3 * DAY, 10, offset=0)]) == [Outcome.APPLIED]

@@ -1,8 +1,9 @@
-"""A batch that cannot reach Redis crashes the worker loudly and is not lost (STYLE.md rule 6)."""
+"""A batch that cannot reach Redis within the retry budget crashes the worker loudly and is not lost (STYLE.md rule 6)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_redis_down_exits_without_commit_and_a_restart_applies_the_batch(
-    settings: Settings, start_worker: WorkerFactory
+    settings: Settings, start_worker: WorkerFactory, tmp_path: Path
 ) -> None:
     publisher = Publisher(settings)
     for i in range(20):
@@ -27,9 +28,16 @@ def test_redis_down_exits_without_commit_and_a_restart_applies_the_batch(
     publisher.flush()
     publisher.close()
 
-    nowhere = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_ports(1)[0]}/0"})
+    nowhere = settings.model_copy(
+        update={"redis_url": f"redis://127.0.0.1:{free_ports(1)[0]}/0", "redis_retry_s": 2.0}
+    )
     doomed = start_worker(nowhere, "doomed")
     assert doomed.wait(120) == EXIT_BATCH_FAILED
+    log = (tmp_path / "doomed.log").read_text()
+    assert "retry 1 in" in log, "each retry is logged"
+    assert "failed for" in log and "SEGSTREAM_REDIS_RETRY_S" in log, (
+        "the last line says what failed and for how long"
+    )
 
     healthy = start_worker(settings, "healthy")
     stats = wait_for_stats(settings, lambda s: s.applied >= 20, [healthy])

@@ -15,11 +15,15 @@ import pytest
 from jsonschema import ValidationError
 
 from streams.contract import InvalidEvent, decode_purchase
+from streams.limits import InputLimits
 from tests.conftest import purchase
 from tests.schema_helpers import validate_json
 
 AT = "2024-05-01T10:00:00Z"
 AT_MS = 1_714_557_600_000
+FLOOR_MS = 631_152_000_000  # the default SEGSTREAM_EVENT_TIME_FLOOR, 1990-01-01
+WINDOW = "the accepted event-time window depends on settings and the receipt time; the schema checks shape"
+SIZE = "the message size limit is on bytes (SEGSTREAM_MAX_MESSAGE_BYTES), which a schema cannot state"
 
 
 def wire(drop: tuple[str, ...] = (), **overrides: Any) -> bytes:
@@ -67,8 +71,7 @@ CASES = [
     Case("just-below-1e11", raw(amount="99999999999.99"), cents=9_999_999_999_999, at_ms=AT_MS),
     Case("epoch-ms-int", wire(occurred_at=AT_MS), cents=1250, at_ms=AT_MS),
     Case("epoch-ms-whole-float-1.7e12", raw(occurred_at="1.7e12"), cents=1250, at_ms=1_700_000_000_000),
-    Case("epoch-ms-zero", wire(occurred_at=0), cents=1250, at_ms=0),
-    Case("epoch-ms-max", wire(occurred_at=253_402_300_799_999), cents=1250, at_ms=253_402_300_799_999),
+    Case("epoch-ms-at-the-floor", wire(occurred_at=FLOOR_MS), cents=1250, at_ms=FLOOR_MS),
     Case("rfc3339-offset", wire(occurred_at="2024-05-01T12:00:00+02:00"), cents=1250, at_ms=AT_MS),
     Case("rfc3339-fraction", wire(occurred_at="2024-05-01T10:00:00.123Z"), cents=1250, at_ms=AT_MS + 123),
     Case("id-200-chars", wire(event_id="x" * 200), cents=1250, at_ms=AT_MS),
@@ -105,6 +108,19 @@ CASES = [
     Case("occurred_at-float-fraction", wire(occurred_at=1.5), field="occurred_at"),
     Case("occurred_at-negative-ms", wire(occurred_at=-1), field="occurred_at"),
     Case("occurred_at-past-9999", wire(occurred_at=253_402_300_800_000), field="occurred_at"),
+    # ---- invalid: outside the accepted event-time window (settings and receipt time; shape is fine)
+    Case("epoch-ms-zero", wire(occurred_at=0), field="occurred_at", schema_differs=WINDOW),
+    Case("just-before-the-floor", wire(occurred_at=FLOOR_MS - 1), field="occurred_at", schema_differs=WINDOW),
+    Case(
+        "epoch-seconds",
+        wire(occurred_at=AT_MS // 1000),
+        field="occurred_at",
+        mentions="epoch seconds",
+        schema_differs=WINDOW,
+    ),
+    Case("year-1900", wire(occurred_at="1900-01-01T00:00:00Z"), field="occurred_at", schema_differs=WINDOW),
+    Case("year-2099", wire(occurred_at="2099-01-01T00:00:00Z"), field="occurred_at", schema_differs=WINDOW),
+    Case("epoch-ms-max", wire(occurred_at=253_402_300_799_999), field="occurred_at", schema_differs=WINDOW),
     # ---- invalid: money
     Case("negative-purchase", wire(amount=-5), field="amount"),
     Case("positive-refund", wire(type="refund", amount=5), field="amount"),
@@ -143,6 +159,33 @@ CASES = [
     Case("customer_id-whitespace", wire(customer_id="\t\n"), field="customer_id"),
     Case("event_id-201-chars", wire(event_id="x" * 201), field="event_id"),
     Case("customer_id-201-chars", wire(customer_id="é" * 201), field="customer_id"),
+    # ---- invalid: limits (SEGSTREAM_MAX_STRING_LENGTH, _MAX_ITEMS, _MAX_MESSAGE_BYTES)
+    *(
+        Case(f"{name}-201-chars", wire(**{name: "x" * 201}), field=name)
+        for name in ("order_id", "channel", "region")
+    ),
+    Case("order_id-500-KB", wire(order_id="x" * 500_000), field="payload"),
+    Case(
+        "items-1001",
+        wire(items=[{"sku": f"s{i}", "quantity": 1, "unit_price": 1} for i in range(1001)]),
+        field="items",
+    ),
+    Case(
+        "items-50k",
+        wire(items=[{"sku": "s", "quantity": 1, "unit_price": 1}] * 50_000),
+        field="payload",
+    ),
+    Case(
+        "sku-201-chars",
+        wire(items=[{"sku": "x" * 201, "quantity": 1, "unit_price": 1}]),
+        field="items[0].sku",
+    ),
+    Case(
+        "category-201-chars",
+        wire(items=[{"sku": "a", "category": "x" * 201, "quantity": 1, "unit_price": 1}]),
+        field="items[0].category",
+    ),
+    Case("payload-1-MB", wire(note="x" * 1_000_000), field="payload", schema_differs=SIZE),
     # ---- invalid: items
     Case("item-quantity-0", wire(items=[{"sku": "a", "quantity": 0, "unit_price": 1}]), field="items"),
     Case("item-negative-price", wire(items=[{"sku": "a", "quantity": 1, "unit_price": -1}]), field="items"),
@@ -165,6 +208,8 @@ def test_decoder_verdict(case: Case) -> None:
     with pytest.raises(InvalidEvent) as caught:
         decode_purchase(case.raw)
     assert (case.field or case.mentions) in caught.value.reason
+    assert case.mentions in caught.value.reason
+    assert len(caught.value.reason) < 400, "a reason never carries the offending value whole"
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id) for c in INVALID_FIELD_CASES])
@@ -233,6 +278,25 @@ def test_valid_event_keeps_optional_fields() -> None:
 
 
 def test_invalid_utf8_inside_a_string_is_an_invalid_event() -> None:
-    payload = b'{"event_id":"e\xff","customer_id":"c1","occurred_at":1,"amount":1}'
+    payload = b'{"event_id":"e\xff","customer_id":"c1","occurred_at":1714557600000,"amount":1}'
     with pytest.raises(InvalidEvent):
         decode_purchase(payload)
+
+
+def test_the_window_ends_at_receipt_plus_the_skew() -> None:
+    now = AT_MS
+    limits = InputLimits(max_skew_ms=3_600_000)
+    assert decode_purchase(wire(occurred_at=now + 3_600_000), limits, now).occurred_at_ms == now + 3_600_000
+    with pytest.raises(InvalidEvent, match=r"^occurred_at: .*SEGSTREAM_MAX_CLOCK_SKEW_S"):
+        decode_purchase(wire(occurred_at=now + 3_600_001), limits, now)
+
+
+def test_limits_are_settings() -> None:
+    tight = InputLimits(max_message_bytes=100, max_string_length=3, max_items=1, floor_ms=AT_MS + 1)
+    with pytest.raises(InvalidEvent, match=r"^payload: .* over the limit of 100"):
+        decode_purchase(wire(note="x" * 100), tight)
+    roomy = InputLimits(max_string_length=10_000, max_items=60_000, max_message_bytes=10_000_000)
+    big = wire(order_id="x" * 5000, items=[{"sku": "s", "quantity": 1, "unit_price": 1}] * 50_000)
+    assert decode_purchase(big, roomy).items is not None
+    with pytest.raises(InvalidEvent, match=r"^occurred_at: .* before the accepted floor"):
+        decode_purchase(wire(), InputLimits(floor_ms=AT_MS + 1))

@@ -219,7 +219,7 @@ VALID_PURCHASES = {
     "refund zero": _with(MINIMAL, type="refund", amount=0),
     "purchase zero": _with(MINIMAL, amount=0),
     "epoch ms occurred_at": _with(MINIMAL, occurred_at=1795046400000),
-    "epoch zero": _with(MINIMAL, occurred_at=0),
+    "epoch ms at the window's floor (1990-01-01)": _with(MINIMAL, occurred_at=631152000000),
     "Z offset": _with(MINIMAL, occurred_at="2026-11-26T11:00:00Z"),
     "fraction and negative offset": _with(MINIMAL, occurred_at="1997-01-01T00:00:00.5-08:00"),
     "cents that are not binary floats": _with(MINIMAL, amount=19.99),
@@ -287,6 +287,21 @@ def test_valid_purchases_are_accepted(instance: dict[str, Any]) -> None:
     decode_purchase(json.dumps(instance).encode())
 
 
+OUTSIDE_THE_WINDOW = {  # the schema checks shape; the accepted window depends on settings and receipt time
+    "epoch zero": _with(MINIMAL, occurred_at=0),
+    "epoch seconds": _with(MINIMAL, occurred_at=1795046400),
+    "year 2099": _with(MINIMAL, occurred_at="2099-01-01T00:00:00Z"),
+    "epoch ms in 9999": _with(MINIMAL, occurred_at=253402300799999),
+}
+
+
+@pytest.mark.parametrize("instance", OUTSIDE_THE_WINDOW.values(), ids=OUTSIDE_THE_WINDOW.keys())
+def test_events_outside_the_window_have_a_valid_shape_but_are_refused(instance: dict[str, Any]) -> None:
+    validate("purchase", instance)
+    with pytest.raises(InvalidEvent, match=r"^occurred_at: "):
+        decode_purchase(json.dumps(instance).encode())
+
+
 @pytest.mark.parametrize("instance", INVALID_PURCHASES.values(), ids=INVALID_PURCHASES.keys())
 def test_invalid_purchases_are_rejected(instance: Any) -> None:
     """By the schema and, in agreement, by the worker's decoder."""
@@ -328,6 +343,9 @@ DLQ_EXAMPLE = {
     "source": {"topic": "purchases", "partition": 0, "offset": 12, "key": "00042"},
     "payload": '{"event_id": "e-9", "customer_id": "00042", "amount": 12.5}',
     "payload_encoding": "utf-8",
+    "payload_size": 59,
+    "payload_sha256": "d883141f8f62e86a1a24531ad837b8406e2f7722eb6d37e22d5e1a1afe211db2",
+    "payload_truncated": False,
     "failed_at": "2026-11-26T12:00:00+00:00",
 }
 
@@ -359,6 +377,8 @@ INVALID_DEAD_LETTERS = {
     "base64 payload not base64": _with(DLQ_EXAMPLE, payload="not base64!", payload_encoding="base64"),
     "failed_at without offset": _with(DLQ_EXAMPLE, failed_at="2026-11-26T12:00:00"),
     "payload as object": _with(DLQ_EXAMPLE, payload={"event_id": "e-9"}),
+    "sha256 not hex": _with(DLQ_EXAMPLE, payload_sha256="x" * 64),
+    "reason over 1,000 characters": _with(DLQ_EXAMPLE, reason="r" * 1001),
 }
 
 

@@ -293,7 +293,7 @@ def test_invalid_segments_are_rejected(instance: dict[str, Any]) -> None:
 TICKS = {
     "cli": (MIDNIGHT, {0: 12, 1: 7}, "cli"),
     "replay": (MIDNIGHT + 1, {3: 0, 0: 1_000_000, 12: 5}, "replay"),
-    "epoch, no purchases topic yet": (0, {}, "cli"),
+    "the accepted floor (1990), no purchases topic yet": (631_152_000_000, {}, "cli"),
 }
 
 
@@ -539,3 +539,34 @@ def test_asyncapi_promises_nothing_for_later(asyncapi: dict[str, Any]) -> None:
     assert "Coming later" not in description
     for shipped in ("`alerts`", "`campaign-events`"):
         assert shipped in description
+
+
+HOSTILE_TICKS = {
+    "as_of_ms 1e30": (b'{"as_of_ms": 1e30, "purchases_offsets": {}}', "as_of_ms:"),
+    "as_of_ms huge integer": (b'{"as_of_ms": ' + b"9" * 40 + b', "purchases_offsets": {}}', "as_of_ms:"),
+    "as_of_ms in 2099": (tick_message(4_070_908_800_000, {}, "cli"), "SEGSTREAM_MAX_CLOCK_SKEW_S"),
+    "as_of_ms in 1970": (tick_message(0, {}, "cli"), "SEGSTREAM_EVENT_TIME_FLOOR"),
+    "as_of_ms a fraction": (b'{"as_of_ms": 1714521600000.5, "purchases_offsets": {}}', "whole number"),
+    "as_of_ms true": (b'{"as_of_ms": true, "purchases_offsets": {}}', "whole number"),
+    "negative offset": (b'{"as_of_ms": 1714521600000, "purchases_offsets": {"0": -1}}', ">= 0"),
+    "partition not a number": (b'{"as_of_ms": 1714521600000, "purchases_offsets": {"x": 1}}', "partition"),
+    "not an object": (b"[1, 2]", "JSON object"),
+    "not JSON": (b"\xff{", "payload:"),
+    "missing offsets": (b'{"as_of_ms": 1714521600000}', "purchases_offsets: missing"),
+    "deep nesting": (
+        b'{"as_of_ms": 1714521600000, "purchases_offsets": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        "payload:",
+    ),
+    "over the size limit": (
+        b'{"as_of_ms": 1714521600000, "purchases_offsets": {}, "x": "' + b"x" * 300_000 + b'"}',
+        "payload:",
+    ),
+}
+
+
+@pytest.mark.parametrize(("raw", "says"), HOSTILE_TICKS.values(), ids=HOSTILE_TICKS.keys())
+def test_hostile_ticks_are_refused_with_a_short_reason(raw: bytes, says: str) -> None:
+    with pytest.raises(InvalidTick) as caught:
+        decode_tick(raw, now_ms=1_795_000_000_000)
+    assert says in str(caught.value)
+    assert len(str(caught.value)) < 400

@@ -32,6 +32,7 @@ def test_defaults_without_environment() -> None:
         "campaign-events",
         "alerts",
         "campaign-events.dlq",
+        "clock.dlq",
     ]
     assert (s.app_id, s.redis_prefix) == ("segstream", "")
 

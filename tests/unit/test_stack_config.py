@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from segstream.stack import StackInfo, load_stack, render_log4j2, render_server_properties
+from segstream.stack import StackInfo, _read_stack, load_stack, render_log4j2, render_server_properties
+from segstream.stack_security import StackSecurity, kafka_security_properties, redis_security_config
 
 
 def _props(text: str) -> dict[str, str]:
@@ -43,3 +44,30 @@ def test_load_stack_absent_garbled_or_dead(tmp_path: Path) -> None:
     dead = {"root": str(tmp_path), "kafka_port": 1, "redis_port": 2, "kafka_pid": 2**22 + 7, "redis_pid": 1}
     (tmp_path / "stack.json").write_text(json.dumps(dead))
     assert load_stack(tmp_path) is None
+
+
+def test_secure_server_properties_listen_sasl_ssl_with_a_pem_key_store(tmp_path: Path) -> None:
+    security = StackSecurity(
+        "ku", "kpw", "ru", "rpw", tmp_path / "ca.pem", tmp_path / "s.pem", tmp_path / "s.key"
+    )
+    text = render_server_properties(Path("/d"), 19092, 19093, secure=True)
+    text += kafka_security_properties(security, tmp_path / "keystore.pem")
+    props = _props(text)
+    assert props["listeners"] == "SASL_SSL://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT"
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert (props["ssl.keystore.type"], props["ssl.keystore.location"]) == (
+        "PEM",
+        str(tmp_path / "keystore.pem"),
+    )
+    assert security.scram_format_arg() == "SCRAM-SHA-512=[name=ku,password=kpw]"
+    assert "kpw" not in repr(security) and "rpw" not in repr(security)
+    conf = redis_security_config(security, 6380).splitlines()
+    assert {"port 0", "tls-port 6380", "user default off", "user ru on >rpw ~* &* +@all"} <= set(conf)
+
+
+def test_secure_stack_info_uses_rediss_and_survives_stack_json(tmp_path: Path) -> None:
+    info = StackInfo(tmp_path, kafka_port=1, redis_port=2, kafka_pid=3, redis_pid=4, secure=True)
+    assert info.redis_url == "rediss://127.0.0.1:2/0"
+    (tmp_path / "stack.json").write_text(json.dumps({**info.__dict__, "root": str(tmp_path)}))
+    assert _read_stack(tmp_path) == info
