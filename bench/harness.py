@@ -236,7 +236,7 @@ class Supervisor:
                 self._start(slot)
             if slot.process is not None:
                 rss = rss_kb(slot.process.pid)
-                if rss is not None:
+                if rss:  # None or 0: gone or exiting between poll() and the read
                     slot.rss_max_kb = max(slot.rss_max_kb, rss)
                     slot.rss_last_kb = rss
                     slot.rss_samples += 1
