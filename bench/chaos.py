@@ -517,25 +517,27 @@ def check_segments(settings: Settings, live: pd.DataFrame) -> dict[str, Any]:
     exported = set(live["customer_id"])
     rows = live.set_index("customer_id")
     score_mismatches = 0
-    for customer in exported & set(latest):
+    mismatch_examples: list[dict[str, Any]] = []
+    for customer in sorted(exported & set(latest)):
         doc, row = latest[customer], rows.loc[customer]
         if pd.isna(row["r_score"]):
             continue
         expected = (int(row["r_score"]), int(row["f_score"]), int(row["m_score"]), row["rfm_segment"])
-        score_mismatches += (
-            doc.get("r_score"),
-            doc.get("f_score"),
-            doc.get("m_score"),
-            doc.get("rfm_segment"),
-        ) != expected
+        got = (doc.get("r_score"), doc.get("f_score"), doc.get("m_score"), doc.get("rfm_segment"))
+        if got != expected:
+            score_mismatches += 1
+            if len(mismatch_examples) < 5:
+                mismatch_examples.append({"customer_id": customer, "export": expected, "profile": got})
     return {
         "messages": raw,
         "distinct_keys": len(latest),
         "export_customers": len(exported),
         "missing": len(exported - set(latest)),
+        "missing_examples": sorted(exported - set(latest))[:5],
         "extra": len(set(latest) - exported),
         "key_mismatches": key_mismatches,
         "score_mismatches": score_mismatches,
+        "score_mismatch_examples": mismatch_examples,
     }
 
 
