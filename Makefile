@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help install demo test lint unit bench eval clean
+.PHONY: help install demo test lint unit bench eval chaos fuzz clean
 help:            ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -37,6 +37,12 @@ eval: $(STAMP)   ## online models vs batch baselines (KMeans; churn and response
 	$(BIN)/python bench/eval_clusters.py
 	$(BIN)/python bench/eval_churn.py
 	$(BIN)/python bench/eval_response.py
+
+chaos: $(STAMP)  ## long run: 2 workers, CDNOW replay while workers, Kafka and Redis are killed, then 2x overload; checks vs pandas; writes bench/chaos.json (ARGS=--quick: smoke)
+	$(BIN)/python bench/chaos.py $(ARGS)
+
+fuzz: $(STAMP)   ## 100,000 generated payloads (Hypothesis) through one worker, every outcome checked against the contract; writes bench/fuzz.json
+	$(BIN)/python bench/fuzz.py $(ARGS)
 
 clean:           ## remove caches (keeps downloaded Kafka jars in .cache/kafka-*)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .cache/demo .cache/stack .cache/worker

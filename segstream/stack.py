@@ -19,9 +19,9 @@ import ssl
 import subprocess
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from segstream.stack_security import (
     CertificateError,
@@ -41,6 +41,7 @@ __all__ = [
     "load_stack",
     "render_log4j2",
     "render_server_properties",
+    "restart_server",
     "start_redis",
     "start_secure_stack",
     "start_stack",
@@ -379,8 +380,7 @@ def start_stack(
         text += kafka_security_properties(security, keystore)
     props.write_text(text)
     log_cfg.write_text(render_log4j2(kdir / "server.log"))
-    classpath = [f"-Dlog4j2.configurationFile={log_cfg}", f"-Dkafka.logs.dir={kdir}", "-cp", f"{libs}/*"]
-    tool = [java, *_QUICK_JVM_OPTS, *classpath, "kafka.tools.StorageTool"]
+    tool = [java, *_QUICK_JVM_OPTS, *_kafka_classpath(kdir, libs), "kafka.tools.StorageTool"]
     args = ["format", "-t", _cluster_id(), "-c", str(props)]
     if security is not None:
         args += ["--add-scram", security.scram_format_arg()]
@@ -392,15 +392,11 @@ def start_stack(
     procs: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
     try:
         with (kdir / "stdout.log").open("wb") as kout, (rdir / "stdout.log").open("wb") as rout:
-            kafka_cmd = [java, *_JVM_OPTS, *classpath, "kafka.Kafka", str(props)]
-            procs["kafka"] = (_spawn(kafka_cmd, kout), kdir / "server.log")
-            opts: dict[str, object] = {**_REDIS_OPTS, "dir": rdir, "logfile": rdir / "redis.log"}
+            procs["kafka"] = (_spawn(_kafka_cmd(java, kdir, libs), kout), kdir / "server.log")
             conf = rdir / "redis.conf"
             conf.touch(0o600)  # the ACL user's password is in it
             conf.write_text(redis_security_config(security, rport) if security else f"port {rport}\n")
-            redis_args = (arg for k, v in opts.items() for arg in (f"--{k}", str(v)))
-            redis_cmd = [redis_server, str(conf), *redis_args]
-            procs["redis"] = (_spawn(redis_cmd, rout), rdir / "redis.log")
+            procs["redis"] = (_spawn(_redis_cmd(redis_server, rdir), rout), rdir / "redis.log")
         _wait_ready(procs, kport, rport, security)
     except BaseException:
         for proc, _ in procs.values():
@@ -416,6 +412,70 @@ def start_stack(
     fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(info).items()}
     (root / "stack.json").write_text(json.dumps(fields, indent=2) + "\n")
     return info
+
+
+def _kafka_classpath(kdir: Path, libs: Path) -> list[str]:
+    log_cfg = kdir / "log4j2.properties"
+    return [f"-Dlog4j2.configurationFile={log_cfg}", f"-Dkafka.logs.dir={kdir}", "-cp", f"{libs}/*"]
+
+
+def _kafka_cmd(java: str, kdir: Path, libs: Path) -> list[str]:
+    return [java, *_JVM_OPTS, *_kafka_classpath(kdir, libs), "kafka.Kafka", str(kdir / "server.properties")]
+
+
+def _redis_cmd(redis_server: str, rdir: Path) -> list[str]:
+    """``redis-server`` with the stack's ``redis.conf`` (port, security) and options (AOF, files)."""
+    opts: dict[str, object] = {**_REDIS_OPTS, "dir": rdir, "logfile": rdir / "redis.log"}
+    return [
+        redis_server,
+        str(rdir / "redis.conf"),
+        *(arg for k, v in opts.items() for arg in (f"--{k}", str(v))),
+    ]
+
+
+def restart_server(
+    info: StackInfo,
+    server: Literal["kafka", "redis"],
+    *,
+    kill: bool = False,
+    pause_s: float = 0.0,
+    cache_dir: Path | None = None,
+) -> StackInfo:
+    """Stop one server of a running (plain, not secure) stack and start it again on the same port
+    and data dir.
+
+    ``kill``: SIGKILL (a crash: Redis then reloads its AOF, Kafka recovers its log) instead of
+    SIGTERM (a clean shutdown). Waits ``pause_s`` seconds while it is down, then until it
+    answers again; returns the stack with the new pid (``stack.json`` is rewritten).
+    """
+    if info.secure:
+        raise StackError("restart_server handles plain stacks only (start_stack without security)")
+    cache = cache_dir or default_cache_dir()
+    pid, marker = (info.kafka_pid, "kafka.Kafka") if server == "kafka" else (info.redis_pid, "redis-server")
+    if _runs(pid, marker):
+        _signal(pid, signal.SIGKILL if kill else signal.SIGTERM)
+        _reap(pid)
+    time.sleep(pause_s)
+    if server == "kafka":
+        kdir = info.root / "kafka"
+        java = _require("java", "openjdk-17-jre-headless", cache / "apt-java.log")
+        cmd, log = _kafka_cmd(java, kdir, kafka_jars(cache)), kdir / "stdout.log"
+    else:
+        rdir = info.root / "redis"
+        cmd, log = _redis_cmd(ensure_redis_server(), rdir), rdir / "stdout.log"
+    with log.open("ab") as out:
+        proc = _spawn(cmd, out)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not (_kafka_ready(info.kafka_port, {}) if server == "kafka" else _redis_ping(info.redis_port)):
+        if proc.poll() is not None:
+            raise StackError(f"{server} exited on restart with code {proc.returncode}: read {log}")
+        if time.monotonic() > deadline:
+            raise StackError(f"{server} not ready {READY_TIMEOUT_S:.0f}s after a restart: read {log}")
+        time.sleep(0.3)
+    restarted = replace(info, kafka_pid=proc.pid) if server == "kafka" else replace(info, redis_pid=proc.pid)
+    fields = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(restarted).items()}
+    (info.root / "stack.json").write_text(json.dumps(fields, indent=2) + "\n")
+    return restarted
 
 
 def _spawn(cmd: list[str], out: IO[bytes]) -> subprocess.Popen[bytes]:
