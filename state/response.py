@@ -43,8 +43,8 @@ from state.rfm import DAY_MS
 
 __all__ = [
     "DEFAULT_WINDOW_MS",
-    "RESPONSE_LEARNING_RATE",
     "RESPONSE_BASE_FEATURES",
+    "RESPONSE_LEARNING_RATE",
     "PendingExposures",
     "ResponseModel",
     "response_feature_names",

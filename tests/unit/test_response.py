@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features
 from state.predict import churn_matrix
 from state.response import (
     RESPONSE_BASE_FEATURES,
@@ -16,7 +17,6 @@ from state.response import (
     response_feature_names,
     response_features,
 )
-from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features
 from state.rfm import DAY_MS
 from streams.campaign_contract import CampaignDescriptor
 
