@@ -141,9 +141,10 @@ class UpliftModel:
     def __post_init__(self) -> None:
         if "treated" not in self.names:
             raise ValueError(f"the features must include 'treated' (the variant); got {self.names}")
-        common = {"names": self.names, "segments": self.segments, "learning_rate": self.learning_rate}
-        self.treatment, self.control = ArmModel(**common), ArmModel(**common)
-        self.propensity = PropensityModel(**common)
+        names, segments, rate = self.names, self.segments, self.learning_rate
+        self.treatment = ArmModel(names=names, segments=segments, learning_rate=rate)
+        self.control = ArmModel(names=names, segments=segments, learning_rate=rate)
+        self.propensity = PropensityModel(names=names, segments=segments, learning_rate=rate)
 
     @property
     def version(self) -> int:
