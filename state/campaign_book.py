@@ -33,7 +33,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from state.abtest import readout
-from state.descriptors import descriptor_features, descriptor_json
+from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features, descriptor_json
 from state.qini import suggested_target
 from state.response import ResponseModel
 from state.rfm import DAY_MS
@@ -73,6 +73,10 @@ class CampaignBook:
         self.__dict__.update(state)
         self.__dict__.setdefault("reference", None)
         self.__dict__.setdefault("population_uplift", {})
+        r = self.response
+        if not set(DESCRIPTOR_FEATURES) <= set(r.names):  # saved before descriptors: relearn
+            names = (*r.names, *DESCRIPTOR_FEATURES)
+            self.response = ResponseModel(names=names, segments=r.segments, window_ms=r.window_ms)
         current = self.__dict__.get("uplift")
         if current is None or current.names != self.response.names:
             self.uplift = None

@@ -107,3 +107,20 @@ def test_descriptor_features() -> None:
     }
     assert named[1]["described"] == 1.0 and sum(named[1].values()) == 1.0  # an unknown type sets no indicator
     assert sum(named[2].values()) == 0.0  # undescribed: zeros
+
+
+def test_a_campaign_book_saved_before_descriptors_restores_with_new_models() -> None:
+    import pickle
+
+    from state.campaign_book import CampaignBook
+    from state.response import RESPONSE_BASE_FEATURES, ResponseModel
+
+    book = CampaignBook(ResponseModel(names=RESPONSE_BASE_FEATURES))
+    state = dict(book.__dict__)
+    for key in ("uplift", "reference", "population_uplift"):  # what an older snapshot lacks
+        del state[key]
+    old = CampaignBook.__new__(CampaignBook)
+    old.__setstate__(state)
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored.response.names == (*RESPONSE_BASE_FEATURES, *DESCRIPTOR_FEATURES)
+    assert restored.uplift is not None and restored.uplift.names == restored.response.names
