@@ -6,7 +6,8 @@
   (probability alive, expected purchases and next order, CLV, churn probability and band) as
   of the segment evaluator's clock; 404 with ``{"error": ...}`` for a customer it has not seen;
 - ``GET /segments``: every named segment's and cluster's size and profile (mean R/F/M, value share);
-- ``GET /campaigns``: the A/B readout per campaign x segment x variant (``state.abtest``).
+- ``GET /campaigns``: the A/B readout per campaign x segment x variant (``state.abtest``), and the
+  uplift model's estimate per segment with a suggested target list (``state.uplift``).
 
 Any worker serves them: they read Redis, not the evaluator's memory.
 
@@ -40,6 +41,7 @@ __all__ = [
     "customer_document",
     "register_pages",
     "segments_document",
+    "uplift_document",
     "web_middlewares",
 ]
 
@@ -126,8 +128,8 @@ def _predictions(record: dict[str, Any], summary: dict[str, Any] | None) -> dict
 def segments_document(summary: dict[str, Any]) -> dict[str, Any]:
     """The JSON of ``GET /segments`` from the summary the evaluator saved (without the churn weights)."""
     churn = {k: v for k, v in summary["churn"].items() if k != "scorer"}
-    response = {k: v for k, v in summary["response"].items() if k != "scorer"}
-    body = {k: v for k, v in summary.items() if k != "campaigns"}
+    response = {k: v for k, v in summary["response"].items() if k not in ("scorer", "reference_campaign")}
+    body = {k: v for k, v in summary.items() if k not in ("campaigns", "uplift")}
     return {
         "schema_version": SCHEMA_VERSION,
         **body,
@@ -138,12 +140,32 @@ def segments_document(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def campaigns_document(summary: dict[str, Any]) -> dict[str, Any]:
-    """The JSON of ``GET /campaigns``: the A/B readout per campaign x segment x variant."""
+    """The JSON of ``GET /campaigns``: the A/B readout per campaign x segment x variant, and the
+    uplift model's estimate per segment with a suggested target list (null before it learned)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "as_of": rfc3339(summary["as_of_ms"]),
         "exposures": summary["response"]["exposures"],
         "readout": summary["campaigns"],
+        "uplift": uplift_document(summary.get("uplift")),
+    }
+
+
+def uplift_document(uplift: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``uplift`` object of ``GET /campaigns`` from the summary's (without the scorers)."""
+    if not uplift or not uplift["version"] or not uplift.get("population"):
+        return None
+    population = dict(uplift["population"])
+    as_of = rfc3339(population.pop("as_of_ms"))
+    return {
+        "model_version": uplift["version"],
+        "treatment_auc": uplift["treatment"]["auc"],
+        "control_auc": uplift["control"]["auc"],
+        "propensity_auc": uplift["propensity"]["auc"],
+        "treated_share": uplift["propensity"]["treated_share"],
+        "propensity_clip": uplift["clip"],
+        **population,
+        "as_of": as_of,
     }
 
 

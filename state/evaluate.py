@@ -27,7 +27,10 @@ At each instant, in this order (:meth:`Evaluator.step`):
    that ended get their labels (test, then train); new exposures are scored from the
    customer's features now and the variant; responses mark their exposure; the counters feed
    the A/B readout (``state.abtest``); buyers whose response propensity rose past the
-   threshold get a ``likely_responder`` alert (with hysteresis).
+   threshold get a ``likely_responder`` alert (with hysteresis). The uplift model
+   (``state.uplift``) scores and learns the same exposures; on grid instants every buyer's
+   estimated uplift for the last described campaign gives the per-segment uplift and the
+   suggested target list (``CampaignBook.note_population``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from state.campaign_book import CampaignBook
 from state.churn import ChurnModel, PendingBatch, churn_feature_names
 from state.clusters import ClusterConfig, SegmentModel
 from state.cutpoints import CutPoints, compute_cutpoints
+from state.descriptors import descriptor_features, descriptor_json
 from state.features import FEATURE_NAMES
 from state.population import NO_CLUSTER, NO_TIME, Population, feature_matrix, summarize
 from state.predict import LifetimeModel, alive_and_expected, churn_matrix, fit_lifetime
@@ -249,10 +253,13 @@ class Evaluator:
             self._bands(at_ms, buyers, cols, probability, alive)
         if self.campaigns.response.version:  # likely responders once the model learned a window
             treated = np.ones(buyers.size, dtype=np.bool_)
-            xr = response_features(
-                cols, at_ms, alive, expected, probability, segment, len(self.churn.segments), treated
-            )
-            self._responders(at_ms, buyers, cols, self.campaigns.response.scores(xr), probability)
+            book, n = self.campaigns, len(self.churn.segments)
+            reference = book.reference_features(buyers.size)  # the last campaign described
+            xr = response_features(cols, at_ms, alive, expected, probability, segment, n, treated, reference)
+            self._responders(at_ms, buyers, cols, book.response.scores(xr), probability)
+            if book.uplift is not None and book.uplift.version and on_grid:
+                names = self.churn.segments
+                book.note_population(at_ms, xr, [names[i] if i >= 0 else "unknown" for i in segment.tolist()])
 
     def segment_index(self, cols: Mapping[str, IntArray]) -> IntArray:
         """Each row's named segment as an index into the preset's segments (-1: no profile yet)."""
@@ -272,8 +279,7 @@ class Evaluator:
     def _campaign_step(self, at_ms: int, events: Sequence[CampaignEvent]) -> None:
         """Label the exposures whose window ended, score the new ones, mark the responses."""
         book, pop = self.campaigns, self.population
-        for due in book.response.take_due(at_ms):
-            book.response.resolve(due, book.responded(due.batch.rows))
+        book.resolve_due(at_ms)
         fresh: list[tuple[int, CampaignEvent]] = []
         for event in events:
             if event.type != "exposure":
@@ -306,10 +312,19 @@ class Evaluator:
                 cols[name][known] = column
             segment[known] = self._segment_index[cols["r"][known], cols["f"][known], cols["m"][known]]
         treated = np.array([e.variant != CONTROL for _, e in fresh], dtype=np.bool_)
+        descriptors = [e.descriptor for _, e in fresh]
         x = response_features(
-            cols, at_ms, alive, expected, probability, segment, len(self.churn.segments), treated
+            cols,
+            at_ms,
+            alive,
+            expected,
+            probability,
+            segment,
+            len(self.churn.segments),
+            treated,
+            descriptor_features(descriptors),
         )
-        book.response.score(at_ms, keys, x, segment)
+        book.score(at_ms, keys, x, segment, descriptors)
 
     def _responders(
         self,
@@ -618,10 +633,12 @@ class Evaluator:
                 "exposures": len(self.campaigns.exposures),
                 **self.campaigns.response.report(),
                 "scorer": self.campaigns.response.scorer(),
+                "reference_campaign": descriptor_json(self.campaigns.reference),
                 "likely_enter": self.config.alerts.responder_enter,
                 "likely_leave": self.config.alerts.responder_leave,
             },
             "campaigns": self.campaigns.readout(),
+            "uplift": self.campaigns.uplift_report(),
             **summarize(
                 self.population, self.clock_ms or 0, self.config.preset.segments, self.model.cluster_names()
             ),

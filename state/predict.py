@@ -257,7 +257,9 @@ def predictions_of(
     churn scorer versions the evaluator saved, applied in closed form at its clock, so every
     reader gets the numbers the evaluator itself had at that instant. None for a customer with
     no purchase or profile yet, or before the lifetime model's first fit; a churn probability
-    of None before the churn model learned from its first labelled batch.
+    of None before the churn model learned from its first labelled batch. Response propensity
+    and uplift (``state.uplift``: treatment arm minus control arm) are for the reference campaign
+    (the last one an exposure described), None until their models learned a window.
     """
     out: list[dict[str, Any] | None] = [None] * len(records)
     lifetime, churn = summary.get("lifetime"), summary.get("churn") or {}
@@ -276,6 +278,7 @@ def predictions_of(
     scores = lifetime_scores(model, cols, as_of)
     probability = np.full(len(rows), np.nan)
     propensity = np.full(len(rows), np.nan)
+    uplift = np.full(len(rows), np.nan)
     response = (summary.get("response") or {}).get("scorer")
     if scorer is not None and int(scorer["version"]) > 0:
         segments = [n.removeprefix("segment=") for n in scorer["names"] if n.startswith("segment=")]
@@ -284,11 +287,21 @@ def predictions_of(
         x = churn_matrix(cols, as_of, alive, expected, segment, len(segments))
         probability = score_with(scorer, x)
         if response is not None and int(response["version"]) > 0:
+            from state.descriptors import descriptor_features, descriptor_from_json
             from state.response import response_features  # state.response builds on this module
 
             treated = np.ones(len(rows), dtype=np.bool_)
-            xr = response_features(cols, as_of, alive, expected, probability, segment, len(segments), treated)
+            reference = descriptor_from_json((summary.get("response") or {}).get("reference_campaign"))
+            d = np.repeat(descriptor_features([reference]), len(rows), axis=0)
+            xr = response_features(
+                cols, as_of, alive, expected, probability, segment, len(segments), treated, d
+            )
             propensity = score_with(response, xr)
+            arms = summary.get("uplift") or {}
+            if arms and int(arms["version"]) > 0:
+                uplift = score_with(arms["treatment"]["scorer"], xr) - score_with(
+                    arms["control"]["scorer"], xr
+                )
     for j, i in enumerate(at):
         next_ms = scores["expected_next_order_ms"][j]
         out[i] = {
@@ -299,6 +312,7 @@ def predictions_of(
             "churn_probability": None if np.isnan(probability[j]) else float(probability[j]),
             "churn_band": band_name(int(cols["band"][j])),
             "response_propensity": None if np.isnan(propensity[j]) else float(propensity[j]),
+            "response_uplift": None if np.isnan(uplift[j]) else float(uplift[j]),
             "lifetime_model_version": model.version,
             "churn_model_version": int(scorer["version"]) if scorer is not None else 0,
             "response_model_version": int(response["version"]) if response is not None else 0,

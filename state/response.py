@@ -3,8 +3,10 @@
 An *exposure* (a customer shown one variant of a campaign) is scored when it happens, from the
 customer's features at that instant (:func:`response_features`: the churn model's RFM,
 behaviour and BG/NBD columns, the churn probability, whether the customer is known, the named
-segment) and the variant as a feature (``treated``: 1 for any variant but control, 0 for
-control). The scores wait with their features in :class:`PendingExposures` until the response
+segment), the variant as a feature (``treated``: 1 for any variant but control, 0 for
+control) and the campaign's descriptors when the exposure carries them
+(:data:`state.descriptors.DESCRIPTOR_FEATURES`: type, length, coupons, covered products,
+discount depth; zeros otherwise). The scores wait with their features in :class:`PendingExposures` until the response
 window ends (``window_ms`` after the exposure unless the caller gives the campaign's own); only
 then is the label final: a response within the window is a positive. :meth:`ResponseModel.resolve`
 counts the stored scores in the prequential ROC AUC (overall, by segment at exposure and by
@@ -12,7 +14,7 @@ variant) and only then learns them, one shuffled pass: test-then-train, as :mod:
 does for churn, with the same histogram AUC, the same River pipeline and the same scorer
 arithmetic (:func:`state.churn.score_with`: standardise, clip, logistic).
 
->>> model = ResponseModel(names=("recency_days", "treated"), window_ms=10)
+>>> model = ResponseModel(names=("recency_days", "treated"), window_ms=10, learning_rate=0.01)
 >>> x = np.array([[2.0, 1.0], [2.0, 0.0], [60.0, 1.0], [60.0, 0.0]])
 >>> for t in range(0, 500, 10):  # recent treated customers respond, nobody else
 ...     for due in model.take_due(t):
@@ -35,12 +37,14 @@ import numpy as np
 import numpy.typing as npt
 
 from state.churn import BASE_FEATURES, OnlineLogistic, PendingBatch, Prequential, auc_rows
+from state.descriptors import DESCRIPTOR_FEATURES
 from state.predict import churn_matrix
 from state.rfm import DAY_MS
 
 __all__ = [
     "DEFAULT_WINDOW_MS",
     "RESPONSE_BASE_FEATURES",
+    "RESPONSE_LEARNING_RATE",
     "PendingExposures",
     "ResponseModel",
     "response_feature_names",
@@ -53,14 +57,18 @@ BoolArray = npt.NDArray[np.bool_]
 Columns = Mapping[str, npt.NDArray[np.int64]]  # population columns (see state.population)
 
 DEFAULT_WINDOW_MS = 30 * DAY_MS
+RESPONSE_LEARNING_RATE = 0.003
+"""SGD step of the response and uplift models, chosen on ``make eval`` (0.01, 0.005, 0.003 tried:
+with campaign descriptors, 0.01 learns the last campaign's rate too eagerly)."""
 RESPONSE_BASE_FEATURES = (*BASE_FEATURES, "churn_probability", "known", "treated")
 _BEHAVIOUR = len(BASE_FEATURES)  # columns zeroed for a customer not known at the exposure
 _COLUMNS = ("frequency", "monetary_cents", "first_ms", "last_ms", "r", "f", "m")
 
 
 def response_feature_names(segments: Sequence[str]) -> tuple[str, ...]:
-    """The response model's columns: :data:`RESPONSE_BASE_FEATURES`, then one indicator per segment."""
-    return (*RESPONSE_BASE_FEATURES, *(f"segment={s}" for s in segments))
+    """The response model's columns: :data:`RESPONSE_BASE_FEATURES`, one indicator per segment,
+    then the campaign's :data:`~state.descriptors.DESCRIPTOR_FEATURES`."""
+    return (*RESPONSE_BASE_FEATURES, *(f"segment={s}" for s in segments), *DESCRIPTOR_FEATURES)
 
 
 def response_features(
@@ -72,19 +80,21 @@ def response_features(
     segment_index: IntArray,
     n_segments: int,
     treated: BoolArray,
+    descriptors: FloatArray | None = None,
 ) -> FloatArray:
     """The response model's features (:func:`response_feature_names` order), one row per exposure.
 
     ``cols`` are population columns at the exposure instant; a row with no purchase before it
     (``frequency`` 0, e.g. zeros for a customer the population has never seen) is *unknown*:
     ``known`` 0 and every other column 0 but ``treated``. ``segment_index`` is the named-segment
-    index (``-1``: none).
+    index (``-1``: none). ``descriptors``: one row of descriptor features per exposure
+    (:func:`state.descriptors.descriptor_features`), zeros if None.
 
     >>> cols = {n: np.array([3, 0]) for n in _COLUMNS} | {"first_ms": np.array([0, 0]), "last_ms": np.array([DAY_MS, 0])}
     >>> x = response_features(cols, 3 * DAY_MS, np.array([0.9, 0.0]), np.array([1.5, 0.0]),
     ...                       np.array([0.2, 0.5]), np.array([1, -1]), 2, np.array([True, True]))
     >>> named = dict(zip(response_feature_names(("a", "b")), x[0].tolist()))
-    >>> named["recency_days"], named["known"], named["segment=b"], x[1].tolist()[-5:]  # unknown: treated only
+    >>> named["recency_days"], named["known"], named["segment=b"], x[1].tolist()[-13:-8]  # unknown: treated only
     (2.0, 1.0, 1.0, [0.0, 0.0, 1.0, 0.0, 0.0])
     """
     known = np.asarray(cols["frequency"]) > 0
@@ -97,12 +107,15 @@ def response_features(
         np.where(known, segment_index, -1),
         n_segments,
     )
-    x = np.zeros((known.size, len(RESPONSE_BASE_FEATURES) + n_segments), dtype=np.float64)
+    width = len(RESPONSE_BASE_FEATURES) + n_segments
+    x = np.zeros((known.size, width + len(DESCRIPTOR_FEATURES)), dtype=np.float64)
     x[:, :_BEHAVIOUR] = np.where(known[:, None], churn[:, :_BEHAVIOUR], 0.0)
     x[:, _BEHAVIOUR] = np.where(known, churn_probability, 0.0)
     x[:, _BEHAVIOUR + 1] = known
     x[:, _BEHAVIOUR + 2] = treated
-    x[:, len(RESPONSE_BASE_FEATURES) :] = churn[:, _BEHAVIOUR:]  # unknown rows have no segment
+    x[:, len(RESPONSE_BASE_FEATURES) : width] = churn[:, _BEHAVIOUR:]  # unknown rows have no segment
+    if descriptors is not None:
+        x[:, width:] = descriptors
     return x
 
 
@@ -121,6 +134,7 @@ class ResponseModel(OnlineLogistic):
     """Scores response probability at exposure, learns at the window's end (module docstring)."""
 
     names: tuple[str, ...] = RESPONSE_BASE_FEATURES
+    learning_rate: float = RESPONSE_LEARNING_RATE
     window_ms: int = DEFAULT_WINDOW_MS
     learn_per_batch: int = 5000  # the model learns from this many exposures of each batch
     pending: list[PendingExposures] = field(default_factory=list)  # by due time

@@ -1,7 +1,10 @@
 """The ``campaign-events`` wire contract and its validation (``schemas/campaign-event.schema.json``).
 
 A campaign event says that a customer was *exposed* to one variant of a campaign, or
-*responded* to it. The variant named ``"control"`` is the hold-out every other variant of
+*responded* to it. An exposure may describe its campaign (optional fields, all or some:
+``campaign_type``, ``campaign_days``, ``coupons``, ``covered_products``, ``discount_depth``):
+the :class:`CampaignDescriptor` the response and uplift models use as features
+(``state.descriptors``); an event without them is as valid as before. The variant named ``"control"`` is the hold-out every other variant of
 the campaign is compared with (``state.abtest``). ``decode_campaign_event`` turns raw
 message bytes into a :class:`CampaignEvent` or raises :class:`~streams.limits.InvalidEvent`
 whose ``reason`` names the field and the rule broken, as for purchases.
@@ -10,6 +13,10 @@ whose ``reason`` names the field and the rule broken, as for purchases.
 ...                           b'"variant":"control","type":"exposure","occurred_at":"2017-05-08T00:00:00Z"}')
 >>> e.type, e.variant, e.occurred_at_ms
 ('exposure', 'control', 1494201600000)
+>>> d = decode_campaign_event(b'{"event_id":"x2","customer_id":"42","campaign_id":"8","variant":"treatment",'
+...     b'"type":"exposure","occurred_at":1494201600000,"campaign_type":"Type A","campaign_days":49,"covered_products":17178}')
+>>> d.descriptor
+CampaignDescriptor(campaign_type='Type A', campaign_days=49, coupons=None, covered_products=17178, discount_depth=None)
 >>> decode_campaign_event(b'{"event_id":"x1","customer_id":"42","campaign_id":"8","variant":"a",'
 ...                       b'"type":"click","occurred_at":0}')
 Traceback (most recent call last):
@@ -29,6 +36,7 @@ from streams.limits import InputLimits, InvalidEvent, brief, wall_clock_ms
 __all__ = [
     "CAMPAIGN_EVENT_TYPES",
     "CONTROL",
+    "CampaignDescriptor",
     "CampaignEvent",
     "CampaignEventType",
     "decode_campaign_event",
@@ -47,10 +55,32 @@ class _WireCampaignEvent(msgspec.Struct, forbid_unknown_fields=False):
     variant: str
     type: str
     occurred_at: str | int | float
+    campaign_type: str | None = None
+    campaign_days: int | None = None
+    coupons: int | None = None
+    covered_products: int | None = None
+    discount_depth: float | None = None
+
+
+MAX_CAMPAIGN_DAYS = 3660
+MAX_COUNT = 10_000_000
+
+
+class CampaignDescriptor(msgspec.Struct, frozen=True):
+    """What an exposure says about its campaign (each field optional): its type, its length in
+    days (start to end date, both included), the coupons it offers, the products they cover and
+    the discount depth (coupon discount over shelf price, 0..1)."""
+
+    campaign_type: str | None = None
+    campaign_days: int | None = None
+    coupons: int | None = None
+    covered_products: int | None = None
+    discount_depth: float | None = None
 
 
 class CampaignEvent(msgspec.Struct, frozen=True):
-    """A validated exposure or response, event time in epoch ms."""
+    """A validated exposure or response, event time in epoch ms; ``descriptor`` None when the
+    event describes nothing of its campaign."""
 
     event_id: str
     customer_id: str
@@ -58,6 +88,7 @@ class CampaignEvent(msgspec.Struct, frozen=True):
     variant: str
     type: CampaignEventType
     occurred_at_ms: int
+    descriptor: CampaignDescriptor | None = None
 
 
 _decoder = msgspec.json.Decoder(_WireCampaignEvent)
@@ -89,4 +120,26 @@ def decode_campaign_event(
         variant=wire.variant,
         type=kind,
         occurred_at_ms=occurred_at_ms,
+        descriptor=_descriptor(wire, limits),
     )
+
+
+def _descriptor(wire: _WireCampaignEvent, limits: InputLimits) -> CampaignDescriptor | None:
+    """The optional campaign fields, checked; None when the event carries none of them."""
+    if wire.campaign_type is not None:
+        _check_id("campaign_type", wire.campaign_type, limits)
+    for name, low, high in (
+        ("campaign_days", 1, MAX_CAMPAIGN_DAYS),
+        ("coupons", 0, MAX_COUNT),
+        ("covered_products", 0, MAX_COUNT),
+    ):
+        value = getattr(wire, name)
+        if value is not None and not low <= value <= high:
+            raise InvalidEvent(f"{name}: expected an integer in {low}..{high}, got {value}")
+    depth = wire.discount_depth
+    if depth is not None and not 0.0 <= depth <= 1.0:  # also rejects NaN
+        raise InvalidEvent(f"discount_depth: expected a number in 0..1, got {depth}")
+    found = CampaignDescriptor(
+        wire.campaign_type, wire.campaign_days, wire.coupons, wire.covered_products, depth
+    )
+    return None if found == CampaignDescriptor() else found

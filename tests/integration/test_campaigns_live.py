@@ -84,10 +84,16 @@ def test_campaign_events_through_the_worker_give_the_batch_readout(
     validate("http-customer", customer)
     assert customer["predictions"]["response_model_version"] > 0
     assert 0 < customer["predictions"]["response_propensity"] < 1
+    assert -1 < customer["predictions"]["response_uplift"] < 1  # both arms learned an ended window
+    assert body["uplift"] is not None and body["uplift"]["reference_campaign"]["campaign_type"].startswith(
+        "Type"
+    )
     table = export_customers(settings, tmp_path / "customers.parquet")
     assert table["response_propensity"].between(0, 1).sum() > HOUSEHOLDS // 2
+    assert table["response_uplift"].between(-1, 1).sum() > HOUSEHOLDS // 2
     printed = run_cli(settings, "campaigns")
     assert "response (River logistic regression, window 30 days, version " in printed
     assert "better than control" in printed or "too few exposures" in printed
+    assert "uplift (treatment arm minus control arm" in printed and "suggested target list" in printed
     alerts = [validate_json("alert", m.value) for m in read_topic(settings, settings.topic("alerts"))]
     assert {a["kind"] for a in alerts} >= {"overdue"}

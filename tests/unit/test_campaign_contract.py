@@ -47,6 +47,10 @@ VALID = {
     "offset": _with(occurred_at="2017-05-08T02:00:00+02:00"),
     "unknown field ignored": _with(channel="email", schema_version=3),
     "unicode ids": _with(customer_id="kunde-ä", variant="B-ü"),
+    "described": _with(
+        campaign_type="Type A", campaign_days=49, coupons=209, covered_products=17178, discount_depth=0.2
+    ),
+    "partly described": _with(covered_products=0, discount_depth=1),
 }
 
 INVALID = {
@@ -67,6 +71,12 @@ INVALID = {
     "occurred_at fractional ms": (_with(occurred_at=1494201600000.5), "occurred_at"),
     "occurred_at negative": (_with(occurred_at=-1), "occurred_at"),
     "occurred_at bool": (_with(occurred_at=True), "occurred_at"),
+    "campaign_days 0": (_with(campaign_days=0), "campaign_days"),
+    "campaign_days fractional": (_with(campaign_days=4.5), "campaign_days"),
+    "coupons negative": (_with(coupons=-1), "coupons"),
+    "covered_products as text": (_with(covered_products="12"), "covered_products"),
+    "discount_depth above 1": (_with(discount_depth=1.5), "discount_depth"),
+    "blank campaign_type": (_with(campaign_type=" "), "campaign_type"),
 }
 
 
@@ -124,3 +134,10 @@ def test_topic_is_declared_and_keyed_by_customer() -> None:
     (spec,) = [spec for spec in TOPICS if spec.name == CAMPAIGN_EVENTS]
     assert spec.partitioned and not spec.compacted
     assert "customer_id" in load_schema("campaign-event")["description"]
+
+
+def test_descriptor_fields_reach_the_event_and_old_events_carry_none() -> None:
+    described = decode_campaign_event(json.dumps(VALID["described"]).encode())
+    assert described.descriptor is not None
+    assert (described.descriptor.campaign_type, described.descriptor.covered_products) == ("Type A", 17178)
+    assert decode_campaign_event(json.dumps(EXPOSURE).encode()).descriptor is None

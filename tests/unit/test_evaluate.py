@@ -16,11 +16,13 @@ import pytest
 from segstream.sources import load_cdnow, occurred_at_ms
 from state.abtest import exposure_outcomes, readout
 from state.btyd import p_alive
+from state.campaign_book import CampaignBook
 from state.clusters import ClusterConfig
 from state.cutpoints import scores_at
 from state.evaluate import NEVER, Evaluator, EvaluatorConfig, evaluation_instants
 from state.predict import LifetimeModel, lifetime_scores
 from state.profiles import Change, LogEntry, Profile, fold_changes, state_from_log
+from state.response import ResponseModel, response_feature_names
 from state.rfm import DAY_MS
 from state.segments import load_preset, score_customers
 from streams.campaign_contract import CampaignEvent
@@ -434,11 +436,19 @@ def campaign_events(day0: int) -> list[CampaignEvent]:
     return events
 
 
+def eager_book() -> CampaignBook:
+    """The response model at learning rate 0.01: two synthetic campaigns are too few for the
+    default (0.003) to reach the likely-responder threshold."""
+    segments = tuple(CONFIG.preset.segments)
+    names = response_feature_names(segments)
+    return CampaignBook(ResponseModel(names=names, segments=segments, learning_rate=0.01))
+
+
 def test_campaign_events_give_the_batch_readout_and_train_the_response_model() -> None:
     day0 = 28 * 400 * DAY_MS
     logs, events = synthetic_logs(day0), campaign_events(day0)
     end = day0 + 300 * DAY_MS
-    straight = Evaluator(CONFIG)
+    straight = Evaluator(CONFIG, campaigns=eager_book())
     straight.advance(end, logs, events)
     table = pd.DataFrame([{**msgspec.structs.asdict(e)} for e in events]).rename(
         columns={"occurred_at_ms": "occurred_at"}
@@ -473,4 +483,11 @@ def test_campaign_events_give_the_batch_readout_and_train_the_response_model() -
         [straight.record(r) for r in range(len(straight.population))],
     )
     assert restored.summary()["response"] == straight.summary()["response"]
+    assert restored.summary()["uplift"] == straight.summary()["uplift"]
     assert restored.campaigns.readout() == straight.campaigns.readout()
+    uplift = straight.summary()["uplift"]
+    assert isinstance(uplift, dict) and uplift["version"] == 2  # both arms learned both campaigns
+    assert uplift["treatment"]["examples"] == 150 and uplift["control"]["examples"] == 150
+    population = uplift["population"]
+    assert population["customers"] > 0 and population["suggested_target"] <= population["customers"]
+    assert sum(r["customers"] for r in population["by_segment"]) == population["customers"]

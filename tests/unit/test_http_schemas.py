@@ -480,6 +480,14 @@ def test_campaigns_body_matches_the_schema_and_the_readout() -> None:
     assert body["exposures"] == 300 and body["readout"] == _stored({"r": ev.campaigns.readout()})["r"]
     verdicts = {r["verdict"] for r in body["readout"] if r["segment"] == "all"}
     assert verdicts == {"control", "better than control"}
+    uplift = body["uplift"]
+    assert uplift["model_version"] == 2 and uplift["customers"] == sum(
+        r["customers"] for r in uplift["by_segment"]
+    )
+    assert 0 <= uplift["suggested_target"] <= uplift["customers"]
+    assert (
+        campaigns_document({**_stored(ev.summary()), "uplift": None})["uplift"] is None
+    )  # before it learned
     broken = copy.deepcopy(body)
     broken["readout"][1]["verdict"] = "maybe"
     with pytest.raises(jsonschema.ValidationError):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features
 from state.predict import churn_matrix
 from state.response import (
     RESPONSE_BASE_FEATURES,
@@ -17,6 +18,7 @@ from state.response import (
     response_features,
 )
 from state.rfm import DAY_MS
+from streams.campaign_contract import CampaignDescriptor
 
 NAMES = ("spend", "gap", "treated")
 
@@ -124,10 +126,22 @@ def test_features_are_the_churn_columns_plus_churn_known_and_variant() -> None:
         {k: v[:2] for k, v in cols.items()}, 10 * day, alive[:2], expected[:2], segment[:2], 3
     )
     column = {n: j for j, n in enumerate(names)}
-    base = [j for n, j in column.items() if n not in ("churn_probability", "known", "treated")]
+    base = [
+        j
+        for n, j in column.items()
+        if n not in ("churn_probability", "known", "treated") and n not in DESCRIPTOR_FEATURES
+    ]
     np.testing.assert_array_equal(x[:2, base], known)
     assert x[:, column["churn_probability"]].tolist() == [0.1, 0.4, 0.0]
     assert x[:, column["known"]].tolist() == [1.0, 1.0, 0.0]
     assert x[:, column["treated"]].tolist() == [1.0, 0.0, 1.0]
-    assert x[2].tolist() == [0.0] * column["treated"] + [1.0] + [0.0] * 3  # unknown: only the variant
+    undescribed = [0.0] * len(DESCRIPTOR_FEATURES)
+    assert x[2].tolist() == [0.0] * column["treated"] + [1.0] + [0.0] * 3 + undescribed  # only the variant
+    assert x[:, len(names) - len(DESCRIPTOR_FEATURES) :].sum() == 0  # no descriptors given: zeros
+    d = descriptor_features([CampaignDescriptor("Type C", 33, 1, 18, 0.33)] * 3)
+    described = response_features(cols, 10 * day, alive, expected, churn, segment, 3, treated, d)
+    np.testing.assert_array_equal(described[:, : len(names) - len(DESCRIPTOR_FEATURES)], x[:, : -len(d[0])])
+    assert (
+        described[0, column["campaign_type=Type C"]] == 1.0 and described[2, column["campaign_days"]] == 33.0
+    )
     assert np.isfinite(x).all()
