@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from agents.evaluator import SegmentEvaluator
+from agents.evaluator import SegmentEvaluator, TickRefused
 from agents.ingest import RawMessage, ingest_batch, ingest_campaign_batch
 from state.alerts import Alert
 from state.evaluate import EvaluatorConfig
@@ -160,3 +160,44 @@ async def test_campaign_events_are_ingested_dead_lettered_and_evaluated_at_the_t
         "too few exposures",
     )
     assert await profiles.campaign_due(DAY0 + 25 * DAY_MS) == []  # the agenda is done
+
+
+async def test_hostile_ticks_are_refused_before_anything_changes() -> None:
+    """Unknown partitions, offsets past a partition's end and waits that stall are refused;
+    a backlog that keeps moving is waited for, however long it takes."""
+    store, profiles, outbox = MemoryStore(), MemoryProfileStore(), Outbox()
+    messages = history()
+    await ingest_batch(messages[:10], store, no_letters)
+
+    async def ends(topic: str, partitions: list[int]) -> dict[int, int]:
+        return {p: len(messages) for p in partitions}
+
+    segments = SegmentEvaluator(
+        EvaluatorConfig(load_preset("rfm11")),
+        store,
+        profiles,
+        outbox,
+        TOPIC,
+        poll_s=0.01,
+        partition_count=lambda topic: 4,
+        end_offsets=ends,
+        wait_timeout_s=0.3,
+    )
+    as_of = DAY0 + 30 * DAY_MS
+    with pytest.raises(TickRefused, match="partition 9 of purchases, which has 4 partitions"):
+        await segments.on_tick(Tick(as_of, {9: 1}, "test"))
+    with pytest.raises(TickRefused, match="beyond its end"):
+        await segments.on_tick(Tick(as_of, {0: 10**12}, "test"))
+    with pytest.raises(TickRefused, match=r"made no progress towards offset 60 for 0\.3 s"):
+        await segments.on_tick(Tick(as_of, {0: len(messages)}, "test"))  # 10 of 60 processed, stuck
+    assert outbox.changes == [] and await profiles.load() is None, "a refused tick changes nothing"
+
+    async def trickle() -> None:  # the rest arrives slowly, 5 messages every 0.1 s (< the timeout)
+        for start in range(10, len(messages), 5):
+            await asyncio.sleep(0.1)
+            await ingest_batch(messages[start : start + 5], store, no_letters)
+
+    feeding = asyncio.ensure_future(trickle())
+    report = await segments.on_tick(Tick(as_of, {0: len(messages)}, "test"))
+    await feeding
+    assert report is not None and report.changes == len(outbox.changes) > 0
