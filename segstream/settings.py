@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         200, ge=1, description="longest id or string field (event_id, customer_id, order_id, sku, ...)"
     )
     max_items: int = Field(1000, ge=0, description="most basket lines (items) in one purchase")
+    max_nesting_depth: int = Field(
+        32, ge=3, le=1000, description="deepest JSON nesting accepted (a purchase needs 3 levels)"
+    )
     event_time_floor: datetime = Field(
         datetime(1990, 1, 1, tzinfo=UTC),
         description="earliest accepted event time (before any real history: an epoch in seconds lands in 1970)",
@@ -153,6 +156,7 @@ class Settings(BaseSettings):
             floor_ms=int(self.event_time_floor.timestamp() * 1000),
             max_skew_ms=round(self.max_clock_skew_s * 1000),
             dlq_payload_bytes=self.dlq_payload_bytes,
+            max_depth=self.max_nesting_depth,
         )
 
     @field_validator("kafka_password", "redis_password", "api_token", mode="before")

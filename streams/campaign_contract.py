@@ -102,7 +102,7 @@ def decode_campaign_event(
     The same limits and accepted event-time window as purchases (``streams.limits``).
     """
     limits.check_size(raw)
-    wire = decode_wire(_decoder, raw)
+    wire = decode_wire(_decoder, raw, limits)
     for field in ("event_id", "customer_id", "campaign_id", "variant"):
         _check_id(field, getattr(wire, field), limits)
     if wire.type == "exposure":

@@ -98,7 +98,9 @@ _decoder = msgspec.json.Decoder(_WirePurchase)
 _Wire = TypeVar("_Wire")
 
 
-def decode_wire(decoder: msgspec.json.Decoder[_Wire], raw: bytes) -> _Wire:
+def decode_wire(
+    decoder: msgspec.json.Decoder[_Wire], raw: bytes, limits: InputLimits = DEFAULT_LIMITS
+) -> _Wire:
     """``raw`` JSON as the decoder's wire struct; :class:`InvalidEvent` names the field at fault.
 
     The whole payload must be UTF-8 (msgspec does not look at the bytes of fields it skips), and
@@ -109,6 +111,7 @@ def decode_wire(decoder: msgspec.json.Decoder[_Wire], raw: bytes) -> _Wire:
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidEvent(f"payload: not UTF-8 (invalid byte at position {exc.start})") from None
+    limits.check_depth(raw)
     try:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
@@ -125,7 +128,7 @@ def decode_purchase(raw: bytes, limits: InputLimits = DEFAULT_LIMITS, now_ms: in
     ``now_ms`` is the wall clock at receipt (the accepted window's upper end; default: now).
     """
     limits.check_size(raw)
-    wire = decode_wire(_decoder, raw)
+    wire = decode_wire(_decoder, raw, limits)
     _check_id("event_id", wire.event_id, limits)
     _check_id("customer_id", wire.customer_id, limits)
     for field in ("order_id", "currency", "channel", "region"):
@@ -150,7 +153,7 @@ def decode_purchase(raw: bytes, limits: InputLimits = DEFAULT_LIMITS, now_ms: in
             limits.check_string(f"items[{i}].category", item.category)
         if item.quantity <= 0 or item.unit_price < 0:
             raise InvalidEvent(f"items: sku {brief(item.sku)} needs quantity > 0 and unit_price >= 0")
-    currency = wire.currency or None
+    currency = None if wire.currency is UNSET else wire.currency
     if currency is not None and not _CURRENCY.fullmatch(currency):
         raise InvalidEvent(f"currency: expected a 3-letter uppercase ISO 4217 code, got {brief(currency)}")
     return Purchase(

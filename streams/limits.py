@@ -27,6 +27,7 @@ streams.limits.InvalidEvent: occurred_at: 2099-01-01T00:00:00.000Z is later than
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +35,8 @@ from datetime import UTC, datetime
 __all__ = ["DEFAULT_FLOOR_MS", "InputLimits", "InvalidEvent", "brief", "wall_clock_ms"]
 
 DEFAULT_FLOOR_MS = 631_152_000_000  # 1990-01-01T00:00:00Z
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')  # a JSON string, escapes included: its brackets do not nest
+_BRACKET = re.compile(rb"[\[\]{}]")
 
 
 class InvalidEvent(ValueError):
@@ -82,6 +85,29 @@ class InputLimits:
     floor_ms: int = DEFAULT_FLOOR_MS
     max_skew_ms: int = 3_600_000
     dlq_payload_bytes: int = 4096
+    max_depth: int = 32
+
+    def check_depth(self, raw: bytes) -> None:
+        """Refuse JSON nested deeper than ``max_depth`` (a purchase needs 3 levels).
+
+        Decided by the bytes alone, never by how deep the caller's stack happens to be (a decoder's
+        recursion limit would accept a payload in one process and refuse it in another).
+
+        >>> InputLimits(max_depth=2).check_depth(b'{"a": [1, "[[[["]}')
+        >>> InputLimits(max_depth=2).check_depth(b'{"a": [[1]]}')
+        Traceback (most recent call last):
+        ...
+        streams.limits.InvalidEvent: payload: nested deeper than 2 levels (SEGSTREAM_MAX_NESTING_DEPTH)
+        """
+        if raw.count(b"[") + raw.count(b"{") <= self.max_depth:
+            return  # too few brackets to nest that deep: the common case costs two C scans
+        depth = 0
+        for bracket in _BRACKET.findall(_STRING.sub(b"", raw)):
+            depth += 1 if bracket in b"[{" else -1
+            if depth > self.max_depth:
+                raise InvalidEvent(
+                    f"payload: nested deeper than {self.max_depth} levels (SEGSTREAM_MAX_NESTING_DEPTH)"
+                )
 
     def check_size(self, raw: bytes) -> None:
         if len(raw) > self.max_message_bytes:

@@ -224,6 +224,10 @@ def decode_tick(raw: bytes, limits: InputLimits = DEFAULT_LIMITS, now_ms: int | 
     if len(raw) > limits.max_message_bytes:
         raise InvalidTick(f"payload: {len(raw):,} bytes is over the limit of {limits.max_message_bytes:,}")
     try:
+        limits.check_depth(raw)
+    except InvalidEvent as exc:
+        raise InvalidTick(exc.reason) from None
+    try:
         data = json.loads(raw)
         if not isinstance(data, dict):
             raise InvalidTick(f"payload: expected a JSON object, got {type(data).__name__}")
