@@ -106,6 +106,23 @@ class SegmentEvaluator:
         async with self._lock:
             return await self._on_tick(tick)
 
+    async def evaluate_late(self, source: str) -> TickReport | None:
+        """Evaluate events that arrived after the clock had passed them, if there are any.
+
+        A late event waits for the next instant; when nothing newer comes (a backlog of old events
+        folded after the clock caught up with the newest one), no instant would ever come, so the
+        live clocks (watermark, wall) call this: it evaluates one instant 1 ms past the clock.
+        Ticks mode does not: there only ticks move the clock.
+        """
+        async with self._lock:
+            evaluator = await self._evaluator()
+            clock = evaluator.clock_ms
+            if clock is None:
+                return None
+            if not await self._store.due(clock) and not await self._profiles.campaign_due(clock):
+                return None
+            return await self._on_tick(Tick(clock + 1, {}, source))
+
     async def _on_tick(self, tick: Tick) -> TickReport | None:
         started = time.perf_counter()
         await self._check_partitions(self._topic, tick.offsets)

@@ -243,13 +243,23 @@ def build_app(settings: Settings) -> faust.App:
             """Default: the events' own time moves the clock (no ticks needed), on the clock's owner only."""
             if not owns_the_clock():
                 return
-            as_of_ms = watermarks.observe(await store.watermarks(), time.monotonic())
+            activity = await store.consumed(settings.topic(topics.PURCHASES))
+            as_of_ms = watermarks.observe(await store.watermarks(), activity, time.monotonic())
             if as_of_ms is None:
+                await _finish_or_exit(evaluate_late("watermark"))
                 return
             await _finish_or_exit(evaluate_at(as_of_ms, "watermark"))
 
     async def evaluate_at(as_of_ms: int, source: str) -> None:
         report = await evaluator.on_tick(Tick(as_of_ms, {}, source))
+        if report is None:
+            report = await evaluator.evaluate_late(source)  # the clock did not move: late events?
+        if report is not None:
+            metrics.observe_tick(report.as_of_ms, report.seconds)
+            log.info("%s", report)
+
+    async def evaluate_late(source: str) -> None:
+        report = await evaluator.evaluate_late(source)
         if report is not None:
             metrics.observe_tick(report.as_of_ms, report.seconds)
             log.info("%s", report)

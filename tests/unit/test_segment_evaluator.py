@@ -201,3 +201,24 @@ async def test_hostile_ticks_are_refused_before_anything_changes() -> None:
     report = await segments.on_tick(Tick(as_of, {0: len(messages)}, "test"))
     await feeding
     assert report is not None and report.changes == len(outbox.changes) > 0
+
+
+async def test_late_events_are_evaluated_even_when_nothing_newer_moves_the_clock() -> None:
+    """A backlog of old events folded after the clock caught up: the live clocks sweep them up
+    at one instant past the clock, where ticks mode would wait for the next tick."""
+    store, profiles, outbox = MemoryStore(), MemoryProfileStore(), Outbox()
+    segments = evaluator(store, profiles, outbox)
+    messages = history()
+    await ingest_batch(messages[:40], store, no_letters)
+    as_of = DAY0 + 30 * DAY_MS
+    assert await segments.on_tick(Tick(as_of, {}, "test")) is not None
+    assert await segments.evaluate_late("test") is None, "nothing late yet"
+
+    late = message(1000, "late-customer", day=3, amount=42.0)  # occurred long before the clock
+    await ingest_batch([late], store, no_letters)
+    assert await segments.on_tick(Tick(as_of, {}, "test")) is None, "a tick at the clock moves nothing"
+    report = await segments.evaluate_late("test")
+    assert report is not None and report.as_of_ms == as_of + 1
+    mine = [c for c in outbox.changes if c.customer_id == "late-customer"]
+    assert [c.reason for c in mine] == ["purchase"] and mine[0].at_ms == as_of + 1
+    assert await segments.evaluate_late("test") is None, "swept once"
