@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help install demo test lint unit bench eval clean
+.PHONY: help install demo transcript test lint unit bench eval clean
 help:            ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -18,6 +18,9 @@ install: $(STAMP) ## create .venv and install segstream with its dev tools
 
 demo: $(STAMP)   ## the main job: local Kafka + Redis + worker, replay CDNOW, show results
 	$(BIN)/segstream demo $(ARGS)
+
+transcript: $(STAMP) ## run the demo and rewrite the README's demo transcript with its real output (~3 min)
+	$(BIN)/python -m segstream.transcript $(ARGS)
 
 lint: $(STAMP)   ## ruff + mypy --strict
 	$(BIN)/ruff check .

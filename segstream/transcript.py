@@ -1,0 +1,72 @@
+"""``make transcript``: run the demo and put its real output into the README.
+
+The README's demo transcript lives between ``<!-- transcript:start -->`` and
+``<!-- transcript:end -->``; this module runs ``segstream demo`` (the command ``make demo``
+runs), keeps what a terminal would finally show (the last state of each progress bar line),
+and rewrites the block with the output, the command and the date. Nothing is pasted by hand.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+__all__ = ["END", "START", "rewrite_block", "terminal_text"]
+
+START, END = "<!-- transcript:start -->", "<!-- transcript:end -->"
+COMMAND = "make demo"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def terminal_text(raw: str) -> str:
+    """What a terminal shows: each line's text after its last carriage return, no escape codes.
+
+    >>> terminal_text("bar 10%\\rbar 100%\\nnext\\x1b[A\\n")
+    'bar 100%\\nnext'
+    """
+    lines = []
+    for line in _ANSI.sub("", raw).split("\n"):
+        shown = [part for part in line.split("\r") if part.strip()]
+        if shown:
+            lines.append(shown[-1].rstrip())
+    return "\n".join(lines)
+
+
+def rewrite_block(readme: str, output: str, command: str, date: str) -> str:
+    """``readme`` with the text between the markers replaced by ``output`` in a code block.
+
+    >>> rewrite_block(f"a\\n{START}\\nold\\n{END}\\nz", "new", "make demo", "2026-11-29")
+    'a\\n<!-- transcript:start -->\\nThe output of `make demo` on 2026-11-29 (written by `make transcript`, unedited):\\n\\n```\\nnew\\n```\\n<!-- transcript:end -->\\nz'
+    """
+    start, end = readme.index(START), readme.index(END)
+    if end < start:
+        raise ValueError("the transcript markers are out of order")
+    body = f"The output of `{command}` on {date} (written by `make transcript`, unedited):\n\n```\n{output}\n```\n"
+    return readme[: start + len(START)] + "\n" + body + readme[end:]
+
+
+def main() -> int:
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    run = subprocess.run(
+        [sys.executable, "-m", "segstream", "demo", *sys.argv[1:]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    output = terminal_text(run.stdout)
+    print(output)
+    if run.returncode != 0:
+        print(f"the demo exited with {run.returncode}: README left as it was", file=sys.stderr)
+        return run.returncode
+    date = datetime.now(UTC).strftime("%Y-%m-%d")
+    readme.write_text(rewrite_block(readme.read_text(), output, COMMAND, date))
+    print(f"rewrote the transcript in {readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
