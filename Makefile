@@ -36,9 +36,10 @@ unit: $(STAMP)   ## pure tests only (milliseconds, no services)
 bench: $(STAMP)  ## end-to-end throughput vs pandas recompute; writes bench/results.json
 	$(BIN)/python bench/run.py
 
-eval: $(STAMP)   ## online models vs batch baselines (KMeans; churn and response LR/RF) on CDNOW and The Complete Journey; writes bench/eval_*.json
+eval: $(STAMP)   ## online models vs batch baselines (KMeans; churn and response LR/RF, churn calibration) and the alerts over a whole history, on CDNOW and The Complete Journey; writes bench/eval_*.json
 	$(BIN)/python bench/eval_clusters.py
 	$(BIN)/python bench/eval_churn.py
+	$(BIN)/python bench/eval_alerts.py
 	$(BIN)/python bench/eval_response.py
 
 clean:           ## remove caches (keeps downloaded Kafka jars in .cache/kafka-*)
