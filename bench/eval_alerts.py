@@ -81,8 +81,9 @@ def markdown(results: list[dict[str, Any]]) -> str:
     ]
     for r in results:
         for kind, a in r["alerts"].items():
+            per_customer = "(groups)" if kind == "segment_drift" else f"{a['per_customer_per_month']:.4f}"
             lines.append(
-                f"| {r['data_set']} | {kind} | {a['count']:,} | {a['per_month']:,.1f} | {a['per_customer_per_month']:.4f} |"
+                f"| {r['data_set']} | {kind} | {a['count']:,} | {a['per_month']:,.1f} | {per_customer} |"
             )
         for kind, n in r["held_back_by_gate"].items():
             lines.append(f"| {r['data_set']} | {kind} held back by the gate | {n:,} | | |")
