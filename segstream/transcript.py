@@ -19,20 +19,33 @@ __all__ = ["END", "START", "rewrite_block", "terminal_text"]
 START, END = "<!-- transcript:start -->", "<!-- transcript:end -->"
 COMMAND = "make demo"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_BAR = re.compile(r"^([^:|]+?)\s*:\s+\d+%\|")  # a tqdm line: "<label>: NN%|"
 
 
 def terminal_text(raw: str) -> str:
-    """What a terminal shows: each line's text after its last carriage return, no escape codes.
+    r"""What a terminal finally shows: each line's text after its last carriage return, no escape
+    codes, and of each run of progress-bar lines (tqdm, which redraws in place) only the last
+    state of each bar, in the order the bars first appeared; runs of blank lines as one.
 
-    >>> terminal_text("bar 10%\\rbar 100%\\nnext\\x1b[A\\n")
-    'bar 100%\\nnext'
+    >>> terminal_text("bar: 10%|#\rbar: 100%|##\nup:  50%|#\nbar: 100%|## done\x1b[A\n\n\nnext\n")
+    'bar: 100%|## done\nup:  50%|#\n\nnext'
     """
-    lines = []
+    lines: list[str] = []
+    bars: dict[str, int] = {}  # bar label -> its line in the current run of progress lines
     for line in _ANSI.sub("", raw).split("\n"):
         shown = [part for part in line.split("\r") if part.strip()]
-        if shown:
-            lines.append(shown[-1].rstrip())
-    return "\n".join(lines)
+        text = shown[-1].rstrip() if shown else ""
+        bar = _BAR.match(text)
+        if bar is None:
+            bars.clear()
+            if text or (lines and lines[-1]):
+                lines.append(text)
+        elif bar.group(1) in bars:
+            lines[bars[bar.group(1)]] = text
+        else:
+            bars[bar.group(1)] = len(lines)
+            lines.append(text)
+    return "\n".join(lines).strip("\n")
 
 
 def rewrite_block(readme: str, output: str, command: str, date: str) -> str:
