@@ -27,8 +27,8 @@ def terminal_text(raw: str) -> str:
     codes, and of each run of progress-bar lines (tqdm, which redraws in place) only the last
     state of each bar, in the order the bars first appeared; runs of blank lines as one.
 
-    >>> terminal_text("bar: 10%|#\rbar: 100%|##\nup:  50%|#\nbar: 100%|## done\x1b[A\n\n\nnext\n")
-    'bar: 100%|## done\nup:  50%|#\n\nnext'
+    >>> terminal_text("bar: 10%|#\rbar: 100%|##\n\nup:  50%|#\nbar: 100%|## done\x1b[A\nnext\n\n\nend\n")
+    'bar: 100%|## done\nup:  50%|#\nnext\n\nend'
     """
     lines: list[str] = []
     bars: dict[str, int] = {}  # bar label -> its line in the current run of progress lines
@@ -36,6 +36,8 @@ def terminal_text(raw: str) -> str:
         shown = [part for part in line.split("\r") if part.strip()]
         text = shown[-1].rstrip() if shown else ""
         bar = _BAR.match(text)
+        if not text and bars:
+            continue  # tqdm's own line feeds between the bars it redraws
         if bar is None:
             bars.clear()
             if text or (lines and lines[-1]):
