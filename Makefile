@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help install demo test lint unit bench eval chaos fuzz clean
+.PHONY: help install demo transcript test lint unit bench eval chaos fuzz clean
 help:            ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -18,6 +18,9 @@ install: $(STAMP) ## create .venv and install segstream with its dev tools
 
 demo: $(STAMP)   ## the main job: local Kafka + Redis + worker, replay CDNOW, show results
 	$(BIN)/segstream demo $(ARGS)
+
+transcript: $(STAMP) ## run the demo and rewrite the README's demo transcript with its real output (~3 min)
+	$(BIN)/python -m segstream.transcript $(ARGS)
 
 lint: $(STAMP)   ## ruff + mypy --strict
 	$(BIN)/ruff check .
@@ -33,9 +36,10 @@ unit: $(STAMP)   ## pure tests only (milliseconds, no services)
 bench: $(STAMP)  ## end-to-end throughput vs pandas recompute; writes bench/results.json
 	$(BIN)/python bench/run.py
 
-eval: $(STAMP)   ## online models vs batch baselines (KMeans; churn and response LR/RF) on CDNOW and The Complete Journey; writes bench/eval_*.json
+eval: $(STAMP)   ## online models vs batch baselines (KMeans; churn and response LR/RF, churn calibration) and the alerts over a whole history, on CDNOW and The Complete Journey; writes bench/eval_*.json
 	$(BIN)/python bench/eval_clusters.py
 	$(BIN)/python bench/eval_churn.py
+	$(BIN)/python bench/eval_alerts.py
 	$(BIN)/python bench/eval_response.py
 
 chaos: $(STAMP)  ## long run: 2 workers, CDNOW replay while workers, Kafka and Redis are killed, then 2x overload; checks vs pandas; writes bench/chaos.json (ARGS=--quick: smoke)

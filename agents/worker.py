@@ -33,7 +33,7 @@ from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_ba
 from agents.resume import resume_offsets
 from agents.web import register_pages, web_middlewares
 from segstream.settings import Settings
-from state.alerts import Alert
+from state.alerts import Alert, AlertConfig
 from state.evaluate import EvaluatorConfig
 from state.event_clock import WatermarkClock
 from state.profiles import Change
@@ -133,7 +133,11 @@ def build_app(settings: Settings) -> faust.App:
         return {tp.partition: offset for tp, offset in ends.items()}
 
     evaluator = SegmentEvaluator(
-        EvaluatorConfig(preset, min_dwell_ms=round(settings.cluster_min_dwell_days * DAY_MS)),
+        EvaluatorConfig(
+            preset,
+            min_dwell_ms=round(settings.cluster_min_dwell_days * DAY_MS),
+            alerts=AlertConfig(min_auc=settings.alert_min_auc, max_ece=settings.alert_max_ece),
+        ),
         store,
         profiles,
         publish_changes,

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from segstream.cli import alert_gate_lines, churn_calibration_lines
 from segstream.export import customers_frame, segment_summary, with_predictions
 from segstream.kafka_io import ensure_topics
 from segstream.replay import ReplayReport, replay_history
@@ -135,7 +136,8 @@ async def _replay_and_watch(
             summary = await _watch_segments(settings, history, watermark + 1, worker)
             _print_live_segments(summary, settings, frame)
             saved = await _saved_records(settings)
-            _print_predictions(summary, saved, settings)
+            span_ms = watermark + 1 - int(history["occurred_at"].min().timestamp() * 1000)
+            _print_predictions(summary, saved, settings, months=span_ms / DAY_MS / (365.25 / 12))
         return 0
     finally:
         stop.set()
@@ -233,7 +235,9 @@ def _print_live_segments(summary: dict[str, Any], settings: Settings, frame: pd.
     print(f"\nGET http://127.0.0.1:{settings.web_port}{path}\n{get_page(settings, path).decode()}")
 
 
-def _print_predictions(summary: dict[str, Any], records: list[dict[str, Any]], settings: Settings) -> None:
+def _print_predictions(
+    summary: dict[str, Any], records: list[dict[str, Any]], settings: Settings, *, months: float
+) -> None:
     """The lifetime and churn models the evaluator keeps, and their predictions by segment."""
     lifetime = summary.get("lifetime")
     if lifetime is None:
@@ -263,10 +267,40 @@ def _print_predictions(summary: dict[str, Any], records: list[dict[str, Any]], s
     print(by_segment.mean().astype(float).sort_values("p_alive", ascending=False).round(3).to_string())
     bands = frame["churn_band"].value_counts().reindex(["Low", "Medium", "High"], fill_value=0)
     print(f"churn bands: {', '.join(f'{band} {n:,}' for band, n in bands.items())}")
+    for line in churn_calibration_lines(churn):
+        print(line)
+    for line in alert_gate_lines(summary["alert_gates"]):
+        print(line)
     alerts = _metric_counts(settings, "segstream_alerts_total", "kind")
-    print(
-        f"alerts published to alerts: {', '.join(f'{k} {n:,}' for k, n in sorted(alerts.items())) or 'none'}"
-    )
+    for line in alert_rate_lines(alerts, int(summary["customers"]), months):
+        print(line)
+
+
+def alert_rate_lines(alerts: dict[str, int], customers: int, months: float) -> list[str]:
+    """Alerts published, by kind, with what a marketer would face: per month, and per customer per month.
+
+    >>> for line in alert_rate_lines({"overdue": 60, "segment_drift": 3}, 100, 6.0)[1:]:
+    ...     print(line)
+      overdue             60  (10.0 a month, 0.100 per customer per month)
+      segment_drift        3  (0.5 a month; about segments and clusters, not customers)
+    """
+    total = sum(n for k, n in alerts.items() if k != "segment_drift")
+    lines = [
+        f"alerts published to alerts over {months:.1f} months of history for {customers:,} customers "
+        f"(customer alerts: {total:,}, {total / max(customers, 1) / months:.3f} per customer per month):"
+    ]
+    if not alerts:
+        lines.append("  none")
+    for kind, n in sorted(alerts.items()):
+        if kind == "segment_drift":
+            lines.append(
+                f"  {kind:<16} {n:>5,}  ({n / months:.1f} a month; about segments and clusters, not customers)"
+            )
+        else:
+            lines.append(
+                f"  {kind:<16} {n:>5,}  ({n / months:.1f} a month, {n / max(customers, 1) / months:.3f} per customer per month)"
+            )
+    return lines
 
 
 def _print_summary(frame: pd.DataFrame, stats: Stats, report: ReplayReport, elapsed: float) -> None:

@@ -103,6 +103,19 @@ class Settings(BaseSettings):
     cluster_min_dwell_days: float = Field(
         7.0, ge=0, description="event-time days a customer stays in a cluster before they may switch"
     )
+    alert_min_auc: float = Field(
+        0.65,
+        ge=0,
+        le=1,
+        description="a model-backed alert kind (churn_risk, likely_responder) fires only while its model's "
+        "recent prequential ROC AUC is above this",
+    )
+    alert_max_ece: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="... and its recent expected calibration error (10 equal-width bins) is below this",
+    )
     redis_retry_s: float = Field(
         60.0,
         ge=0,

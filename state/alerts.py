@@ -1,6 +1,6 @@
 """Alerts: typed, carrying the figures that triggered them, with hysteresis against noise.
 
-Two kinds, decided by the evaluator at every instant for every buyer:
+The kinds, decided by the evaluator at every instant:
 
 - ``churn_risk``: a *valuable* customer (M score at least ``valuable_min_m_score``), silent for
   at least ``churn_alert_min_silent_days``, whose churn band is Medium or High and above the
@@ -17,6 +17,16 @@ Two kinds, decided by the evaluator at every instant for every buyer:
   probability that they respond if shown a campaign now) reached ``responder_enter``; they
   stay a likely responder until it falls below ``responder_leave``, and only a new crossing
   alerts again.
+
+- ``segment_drift``: a named segment's or cluster's size share, value share or mean R/F/M
+  crossed its CUSUM control limit (:mod:`state.drift`); ``customer_id`` names the group,
+  ``segment:<name>`` or ``cluster:<id>``.
+
+A model must earn its alerts: ``churn_risk`` (the churn model) and ``likely_responder`` (the
+response model) fire only while :func:`state.model_health.gate_open` holds for the model's
+recent prequential AUC and ECE (``min_auc``, ``max_ece``), and carry the model's version, AUC
+and ECE. A crossing while the gate is shut is used up silently (counted as held back), so
+opening it releases no backlog. ``overdue`` and ``segment_drift`` are rules: never gated.
 
 Every alert has a deterministic id (``kind:customer@instant``), so a re-evaluated instant
 after a crash republishes the same alert, and a subscriber de-duplicates on it.
@@ -47,13 +57,15 @@ __all__ = [
     "AlertConfig",
     "AlertKind",
     "BandThresholds",
+    "Figure",
     "band_name",
     "next_band",
 ]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
-AlertKind = Literal["churn_risk", "overdue", "likely_responder"]
+AlertKind = Literal["churn_risk", "overdue", "likely_responder", "segment_drift"]
+Figure = float | str | list[str] | None  # a figure of an alert (a list: customer ids)
 NO_BAND, LOW, MEDIUM, HIGH = 0, 1, 2, 3
 BAND_NAMES = {LOW: "Low", MEDIUM: "Medium", HIGH: "High"}
 
@@ -96,6 +108,10 @@ class AlertConfig:
     overdue_min_purchase_days: int = 3
     responder_enter: float = 0.7  # likely responder from this response propensity (if treated) ...
     responder_leave: float = 0.6  # ... until it falls below this
+    # a model-backed kind fires only while its model's recent prequential AUC is above min_auc
+    # and its recent ECE below max_ece (state.model_health.gate_open); overdue is a rule: ungated
+    min_auc: float = 0.65
+    max_ece: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +121,7 @@ class Alert:
     customer_id: str
     at_ms: int
     kind: AlertKind
-    figures: dict[str, float | str | None]
+    figures: dict[str, Figure]
 
     @property
     def alert_id(self) -> str:

@@ -42,6 +42,10 @@ import numpy.typing as npt
 from river import compose, linear_model, optim, preprocessing
 from scipy.special import expit
 
+from state.alerts import NO_BAND, band_name
+from state.calibration import Platt, Reliability, apply_platt
+from state.model_health import AUC_BINS, DEFAULT_HALF_LIFE_MS, ModelHealth, RecentWindow, histogram_auc
+
 __all__ = [
     "BASE_FEATURES",
     "ChurnModel",
@@ -54,7 +58,7 @@ __all__ = [
     "score_with",
 ]
 
-_BINS = 1000  # score histogram bins of the prequential AUC
+_BINS = AUC_BINS  # score histogram bins of the prequential AUC
 CLIP = 5.0  # standardised features are clipped to +-CLIP standard deviations
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -86,6 +90,9 @@ class PendingBatch:
 
     ``rows``, ``scores`` and ``segments`` (index into the model's segment names) cover every
     customer scored; ``sample`` (positions in ``rows``) and ``features`` the ones learned from.
+    ``scores`` are the model's raw probabilities (they rank: AUC); ``served`` the probabilities
+    readers were given (calibrated; None: the raw ones) and ``bands`` each customer's churn band
+    at the prediction (None: not tracked), both counted when the labels arrive.
     """
 
     made_at_ms: int
@@ -94,6 +101,8 @@ class PendingBatch:
     segments: IntArray
     sample: IntArray
     features: FloatArray
+    served: FloatArray | None = None
+    bands: IntArray | None = None
 
     @classmethod
     def make(
@@ -104,10 +113,14 @@ class PendingBatch:
         segments: IntArray,
         x: FloatArray,
         learn: int,
+        *,
+        served: FloatArray | None = None,
+        bands: IntArray | None = None,
     ) -> PendingBatch:
         """A batch learning from ``learn`` customers evenly spread over ``rows`` (all if fewer)."""
         sample = np.unique(np.linspace(0, rows.size - 1, min(learn, rows.size)).round().astype(np.int64))
-        return cls(made_at_ms, rows, scores, segments, sample, np.asarray(x[sample], dtype=np.float64))
+        features = np.asarray(x[sample], dtype=np.float64)
+        return cls(made_at_ms, rows, scores, segments, sample, features, served, bands)
 
 
 def clip_standardised(z: dict[str, float]) -> dict[str, float]:
@@ -121,12 +134,18 @@ def score_with(scorer: Mapping[str, Any], x: FloatArray) -> FloatArray:
     """Churn probabilities of feature rows ``x`` from a :meth:`ChurnModel.scorer` (JSON-safe) dict.
 
     River's arithmetic: each column standardised, ``(x - mean) / std`` (0 where std is 0),
-    clipped (:func:`clip_standardised`), then the logistic of the dot product with the weights.
+    clipped (:func:`clip_standardised`), then the logistic of the dot product with the weights;
+    then, if the scorer has a ``calibration`` (the churn model's :class:`~state.calibration.Platt`
+    map), that map.
     """
     mean, std = np.asarray(scorer["means"]), np.asarray(scorer["stds"])
     inverse = np.where(std > 0, 1 / np.where(std > 0, std, 1.0), 0.0)
     z = np.clip((x - mean) * inverse, -CLIP, CLIP)
-    return np.asarray(expit(z @ np.asarray(scorer["weights"]) + float(scorer["intercept"])), dtype=np.float64)
+    raw = np.asarray(expit(z @ np.asarray(scorer["weights"]) + float(scorer["intercept"])), dtype=np.float64)
+    calibration = scorer.get("calibration")
+    if calibration is None:
+        return raw
+    return apply_platt(float(calibration["a"]), float(calibration["b"]), raw)
 
 
 @dataclass
@@ -167,12 +186,7 @@ class Prequential:
 
     def value(self) -> float | None:
         """None until both a churned and a retained customer were seen (AUC is undefined before)."""
-        pos, neg = self.churned.sum(), self.retained.sum()
-        if not pos or not neg:
-            return None
-        below = np.cumsum(self.retained) - self.retained  # retained scores in lower bins
-        wins = (self.churned * below).sum() + 0.5 * (self.churned * self.retained).sum()
-        return float(wins / (pos * neg))
+        return histogram_auc(self.churned, self.retained)
 
 
 @dataclass
@@ -188,9 +202,21 @@ class OnlineLogistic:
     segments: tuple[str, ...] = ()  # segment names, indexed by PendingBatch.segments
     learning_rate: float = 0.01
     version: int = 0  # batches learned from
+    half_life_ms: int = DEFAULT_HALF_LIFE_MS  # of the recent window (state.model_health)
     _model: Any = None
     _overall: Prequential = field(default_factory=Prequential)
     _by_segment: dict[str, Prequential] = field(default_factory=dict)
+    _recent: RecentWindow = field(default_factory=RecentWindow)
+    _raw_reliability: Reliability = field(default_factory=Reliability)  # every labelled raw score
+    _served_reliability: Reliability = field(default_factory=Reliability)  # every labelled served one
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A model saved before the recent window and reliability existed starts them empty."""
+        self.__dict__.update(state)
+        self.__dict__.setdefault("half_life_ms", DEFAULT_HALF_LIFE_MS)
+        self.__dict__.setdefault("_recent", RecentWindow(self.half_life_ms))
+        self.__dict__.setdefault("_raw_reliability", Reliability())
+        self.__dict__.setdefault("_served_reliability", Reliability())
 
     def __post_init__(self) -> None:
         if self._model is None:
@@ -199,6 +225,7 @@ class OnlineLogistic:
                 compose.FuncTransformer(clip_standardised),
                 linear_model.LogisticRegression(optimizer=optim.SGD(self.learning_rate)),
             )
+        self._recent.half_life_ms = self.half_life_ms
 
     @property
     def examples(self) -> int:
@@ -210,6 +237,9 @@ class OnlineLogistic:
 
     def scorer(self) -> dict[str, Any]:
         """The learned arithmetic as plain lists: what every scorer loads (:func:`score_with`)."""
+        return self._raw_scorer()
+
+    def _raw_scorer(self) -> dict[str, Any]:
         scaler, linear = self._model["StandardScaler"], self._model["LogisticRegression"]
         return {
             "version": self.version,
@@ -221,12 +251,20 @@ class OnlineLogistic:
         }
 
     def scores(self, x: FloatArray) -> FloatArray:
-        """The positive class's probability for each row of ``x`` (0.5 before learning)."""
+        """The positive class's probability for each row of ``x`` (0.5 before learning), as served."""
         return score_with(self.scorer(), x)
+
+    def raw_scores(self, x: FloatArray) -> FloatArray:
+        """The logistic regression's own probabilities, before any calibration."""
+        return score_with(self._raw_scorer(), x)
 
     def auc(self) -> float | None:
         """Prequential ROC AUC over every resolved prediction; None until both labels were seen."""
         return self._overall.value()
+
+    def health(self) -> ModelHealth:
+        """The version with the recent (decayed) prequential AUC and ECE (``state.model_health``)."""
+        return self._recent.health(self.version)
 
     def _test_then_train(self, batch: PendingBatch, labels: BoolArray) -> None:
         """Count the batch's stored scores in the AUC (overall and by segment), then learn its sample.
@@ -236,6 +274,10 @@ class OnlineLogistic:
         as a trend.
         """
         self._overall.update_many(labels, batch.scores)
+        served = batch.scores if batch.served is None else batch.served
+        self._recent.update(batch.made_at_ms, labels, batch.scores, served)
+        self._raw_reliability.update_many(labels, batch.scores)
+        self._served_reliability.update_many(labels, served)
         for index in np.unique(batch.segments).tolist():
             name = self.segments[index] if 0 <= index < len(self.segments) else "unknown"
             mine = batch.segments == index
@@ -262,12 +304,70 @@ def auc_rows(by_key: Mapping[str, Prequential]) -> dict[str, dict[str, Any]]:
 
 @dataclass
 class ChurnModel(OnlineLogistic):
-    """Scores churn risk and learns from resolved batches (see the module docstring)."""
+    """Scores churn risk and learns from resolved batches (see the module docstring).
+
+    The probability it serves (:meth:`scores`, the scorer's arithmetic) is the raw logistic
+    probability through an online Platt map (:class:`~state.calibration.Platt`), refitted after
+    each batch on the batch's learned sample scored by the model just updated, with older
+    batches fading at the recent window's half-life. The map is strictly increasing, so the
+    ranking (AUC) is the raw model's. Reliability, Brier and ECE are kept for both the raw and
+    the served probabilities, and each band's observed churn rate from the band the customer was
+    in when the prediction was made.
+    """
+
+    calibrator: Platt = field(default_factory=Platt)
+    _calibrated_at_ms: int | None = None
+    _band_count: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(4, dtype=np.int64))
+    _band_churned: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(4, dtype=np.int64))
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("calibrator", Platt())
+        self.__dict__.setdefault("_calibrated_at_ms", None)
+        self.__dict__.setdefault("_band_count", np.zeros(4, dtype=np.int64))
+        self.__dict__.setdefault("_band_churned", np.zeros(4, dtype=np.int64))
+
+    def scorer(self) -> dict[str, Any]:
+        """The raw scorer with the calibration map (``score_with`` applies both)."""
+        return {**self._raw_scorer(), "calibration": self.calibrator.params()}
 
     def resolve(self, batch: PendingBatch, churned: BoolArray) -> None:
-        """Test-then-train: count the batch's stored scores in the AUC, then learn its sample."""
+        """Test-then-train: count the batch's stored scores (AUC, calibration, bands), learn its
+        sample, then refit the calibration map on that sample as the updated model scores it."""
+        churned = np.asarray(churned, dtype=np.bool_)
+        if batch.bands is not None:
+            np.add.at(self._band_count, batch.bands, 1)
+            np.add.at(self._band_churned, batch.bands[churned], 1)
         self._test_then_train(batch, churned)
+        if self._calibrated_at_ms is not None and batch.made_at_ms > self._calibrated_at_ms:
+            self.calibrator.decay(0.5 ** ((batch.made_at_ms - self._calibrated_at_ms) / self.half_life_ms))
+        self._calibrated_at_ms = max(batch.made_at_ms, self._calibrated_at_ms or batch.made_at_ms)
+        self.calibrator.learn(churned[batch.sample], self.raw_scores(batch.features))
+
+    def band_outcomes(self) -> dict[str, dict[str, Any]]:
+        """Per band (the customer's band when the prediction was made): predictions labelled,
+        churned, and the observed churn rate (None before any)."""
+        out: dict[str, dict[str, Any]] = {}
+        for band in range(NO_BAND + 1, 4):
+            n, k = int(self._band_count[band]), int(self._band_churned[band])
+            out[str(band_name(band))] = {
+                "predictions": n,
+                "churned": k,
+                "observed_churn_rate": k / n if n else None,
+            }
+        return out
 
     def report(self) -> dict[str, Any]:
-        """AUC and label counts overall and per segment (the segment at prediction time)."""
-        return self._report()
+        """AUC and label counts overall and per segment (the segment at prediction time); the
+        calibration of the raw and served probabilities (every labelled prediction) and the
+        recent window's AUC and ECE; each band's observed churn rate."""
+        return {
+            **self._report(),
+            "calibration": {
+                "raw": self._raw_reliability.figures().to_json(),
+                "served": self._served_reliability.figures().to_json(),
+                "platt": self.calibrator.params(),
+            },
+            "recent": {**self.health().to_json(), "half_life_days": self.half_life_ms / 86_400_000},
+            "band_outcomes": self.band_outcomes(),
+        }

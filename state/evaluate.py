@@ -38,19 +38,22 @@ from __future__ import annotations
 import bisect
 import contextlib
 import pickle
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from state.alerts import MEDIUM, Alert, AlertConfig, band_name, next_band
+from state.alerts import MEDIUM, Alert, AlertConfig, AlertKind, Figure, band_name, next_band
 from state.campaign_book import CampaignBook
 from state.churn import ChurnModel, PendingBatch, churn_feature_names
 from state.clusters import ClusterConfig, SegmentModel
 from state.cutpoints import CutPoints, compute_cutpoints
 from state.descriptors import descriptor_features, descriptor_json
+from state.drift import DriftConfig, DriftEvent, DriftMonitor
 from state.features import FEATURE_NAMES
+from state.model_health import ModelHealth, gate_open
 from state.population import NO_CLUSTER, NO_TIME, Population, feature_matrix, summarize
 from state.predict import LifetimeModel, alive_and_expected, churn_matrix, fit_lifetime
 from state.profiles import Change, LogEntry, LogFold, Profile, Reason
@@ -88,6 +91,16 @@ class EvaluatorConfig:
     refit_every_ms: int = 28 * DAY_MS  # the lifetime model is refitted at these grid instants
     response_window_ms: int = 30 * DAY_MS  # a response this long after an exposure is its label
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)  # segment_drift alerts (state.drift)
+
+
+def _model_figures(health: ModelHealth) -> dict[str, Figure]:
+    """What an alert says about the model behind it: version, recent prequential AUC and ECE."""
+    return {
+        "model_version": float(health.version),
+        "model_auc": None if health.auc is None else round(health.auc, 4),
+        "model_ece": None if health.ece is None else round(health.ece, 4),
+    }
 
 
 def evaluation_instants(after_ms: int, to_ms: int, step_ms: int) -> list[int]:
@@ -117,6 +130,7 @@ class Evaluator:
         batches: Sequence[PendingBatch] = (),
         lifetime: LifetimeModel | None = None,
         campaigns: CampaignBook | None = None,
+        drift: tuple[DriftMonitor, DriftMonitor] | None = None,
     ) -> None:
         self.config = config
         self.clock_ms = clock_ms
@@ -134,8 +148,11 @@ class Evaluator:
             )
         )
         self.population = population or Population()
+        # (named segments, clusters): a CUSUM per group and figure on the per-day series
+        self.drift = drift or (DriftMonitor(config.drift), DriftMonitor(config.drift))
         self.dirty: set[int] = set()  # rows changed since the store last saved them
         self.alerts: list[Alert] = []  # raised since the last take_alerts
+        self.held_back: Counter[str] = Counter()  # crossings a shut model gate kept from alerting
         self._sorted_last: tuple[IntArray, IntArray] | None = None  # (last times ascending, rows)
         self._names = self.model.cluster_names()  # the names current profiles were published with
         self._segment = {  # all 125 triples, looked up once
@@ -226,6 +243,8 @@ class Evaluator:
         changes = self._rescore(at_ms, candidates, bought_rows, decayed, model_moved)
         self._predictions(at_ms, buyers, bought_rows)
         self._campaign_step(at_ms, campaign_events)
+        if at_ms % self.config.step_ms == 0:
+            self._drift(at_ms)
         return changes
 
     # ------------------------------------------------------------------ predictions and alerts
@@ -245,12 +264,14 @@ class Evaluator:
         if self.lifetime is None or buyers.size == 0:
             return
         cols, alive, expected, segment, x, probability = self._scored(buyers, at_ms)
-        if on_grid and at_ms % cfg.churn_every_ms == 0:
-            self.batches.append(
-                PendingBatch.make(at_ms, buyers, probability, segment, x, cfg.churn_learn_per_batch)
-            )
         if self.churn.version:  # bands once the model has learned from a resolved batch
             self._bands(at_ms, buyers, cols, probability, alive)
+        if on_grid and at_ms % cfg.churn_every_ms == 0:  # raw scores rank; served ones and bands are shown
+            raw, bands = self.churn.raw_scores(x), pop.column("band")[buyers].copy()
+            batch = PendingBatch.make(
+                at_ms, buyers, raw, segment, x, cfg.churn_learn_per_batch, served=probability, bands=bands
+            )
+            self.batches.append(batch)
         if self.campaigns.response.version:  # likely responders once the model learned a window
             treated = np.ones(buyers.size, dtype=np.bool_)
             book, n = self.campaigns, len(self.churn.segments)
@@ -342,12 +363,16 @@ class Evaluator:
         pop.column("responder")[rows[moved]] = now[moved]
         self.dirty.update(rows[moved].tolist())
         became = moved[now[moved]]
+        health = self.campaigns.response.health()
+        if not self._earned("likely_responder", health, became.size):
+            return
         for j in sorted(became.tolist(), key=lambda j: pop.ids[int(rows[j])]):
-            figures: dict[str, float | str | None] = {
+            figures: dict[str, Figure] = {
                 "response_propensity": round(float(propensity[j]), 6),
                 "churn_probability": round(float(churn[j]), 6),
                 "m_score": float(cols["m"][j]),
                 "recency_days": float((at_ms - cols["last_ms"][j]) // DAY_MS),
+                **_model_figures(health),
             }
             self.alerts.append(Alert(pop.ids[int(rows[j])], at_ms, "likely_responder", figures))
 
@@ -391,7 +416,7 @@ class Evaluator:
             row = int(rows[j])
             flag[row] = 1
             self.dirty.add(row)
-            figures: dict[str, float | str | None] = {
+            figures: dict[str, Figure] = {
                 "silent_days": round(float(silent[j]), 3),
                 "usual_gap_days": round(float(gap[j]), 3),
                 "ratio": round(float(silent[j] / gap[j]), 3) if gap[j] > 0 else None,
@@ -413,19 +438,22 @@ class Evaluator:
         band = next_band(previous, probability, cfg.bands)
         rearmed = np.minimum(alerted, band)  # a band that fell re-arms the alert at its new level
         silent = (at_ms - cols["last_ms"]) / DAY_MS
-        fire = (
+        due = (
             (cols["m"] >= cfg.valuable_min_m_score)
             & (silent >= cfg.churn_alert_min_silent_days)
             & (band >= MEDIUM)
             & (band > rearmed)
         )
-        now_alerted = np.where(fire, band, rearmed)
+        # a crossing while the gate is shut is used up silently: opening it releases no backlog
+        now_alerted = np.where(due, band, rearmed)
+        health = self.churn.health()
+        fire = due if self._earned("churn_risk", health, int(due.sum())) else np.zeros_like(due)
         moved = np.flatnonzero((band != previous) | (now_alerted != alerted))
         pop.column("band")[rows[moved]] = band[moved]
         pop.column("alerted_band")[rows[moved]] = now_alerted[moved]
         self.dirty.update(rows[moved].tolist())
         for j in sorted(np.flatnonzero(fire).tolist(), key=lambda j: pop.ids[int(rows[j])]):
-            figures: dict[str, float | str | None] = {
+            figures: dict[str, Figure] = {
                 "churn_probability": round(float(probability[j]), 6),
                 "band": band_name(int(band[j])),
                 "previous_band": band_name(int(rearmed[j])),
@@ -433,8 +461,66 @@ class Evaluator:
                 "m_score": float(cols["m"][j]),
                 "monetary": float(cols["monetary_cents"][j] / 100),
                 "silent_days": float(silent[j]),
+                **_model_figures(health),
             }
             self.alerts.append(Alert(pop.ids[int(rows[j])], at_ms, "churn_risk", figures))
+
+    def _earned(self, kind: AlertKind, health: ModelHealth, due: int) -> bool:
+        """Whether ``kind``'s model has earned its alerts now; if not, ``due`` are counted as held back."""
+        cfg = self.config.alerts
+        if gate_open(health, cfg.min_auc, cfg.max_ece):
+            return True
+        self.held_back[kind] += due
+        return False
+
+    def alert_gates(self) -> dict[str, dict[str, object]]:
+        """Each model-backed alert kind's gate: the model's recent figures, open or shut, alerts held back."""
+        cfg = self.config.alerts
+        gates: dict[str, dict[str, object]] = {}
+        for kind, health in (
+            ("churn_risk", self.churn.health()),
+            ("likely_responder", self.campaigns.response.health()),
+        ):
+            gates[kind] = {
+                **health.to_json(),
+                "open": gate_open(health, cfg.min_auc, cfg.max_ece),
+                "held_back": self.held_back[kind],
+            }
+        return gates
+
+    def _drift(self, at_ms: int) -> None:
+        """Segment and cluster drift at a grid instant: a ``segment_drift`` alert per group that drifted.
+
+        The alert's ``customer_id`` names the group, ``segment:<name>`` or ``cluster:<id>``.
+        """
+        pop = self.population
+        r, f, m = pop.column("r"), pop.column("f"), pop.column("m")
+        money = pop.column("monetary_cents") / 100
+        profiled = r > 0
+        segment = np.where(profiled, self._segment_index[r, f, m], -1).astype(np.int64)
+        cluster = np.where(profiled, pop.column("cluster"), NO_CLUSTER).astype(np.int64)
+        segments, names = self.config.preset.segments, self.model.cluster_names()
+        segment_monitor, cluster_monitor = self.drift
+        for event in segment_monitor.update(at_ms, segment, money, r, f, m):
+            self._drift_alert(event, "segment", segments[event.key], f"segment:{segments[event.key]}")
+        for event in cluster_monitor.update(at_ms, cluster, money, r, f, m):
+            name = names.get(event.key, f"cluster {event.key}")
+            self._drift_alert(event, "cluster", name, f"cluster:{event.key}")
+
+    def _drift_alert(self, event: DriftEvent, group: str, name: str, key: str) -> None:
+        figures: dict[str, Figure] = {"group": group, "name": name, "metrics": list(event.metrics)}
+        for metric in event.before:
+            before, after = event.before[metric], event.after[metric]
+            figures[f"{metric}_before"] = None if before is None else round(before, 6)
+            figures[f"{metric}_after"] = None if after is None else round(after, 6)
+        figures |= {
+            "reference_days": float((event.at_ms - event.since_ms) // DAY_MS),
+            "customers": float(event.members),
+            "entered": float(event.entered),
+            "left": float(event.left),
+            "top_movers": [self.population.ids[int(row)] for row in event.movers],
+        }
+        self.alerts.append(Alert(key, event.at_ms, "segment_drift", figures))
 
     def take_alerts(self) -> list[Alert]:
         """The alerts raised since the last call, in instant order (clears them)."""
@@ -581,6 +667,8 @@ class Evaluator:
                 "churn_batches": self.batches,
                 "lifetime": self.lifetime,
                 "campaigns": self.campaigns,
+                "held_back": dict(self.held_back),
+                "drift": self.drift,
             }
         )
 
@@ -601,7 +689,7 @@ class Evaluator:
         for record in sorted(records, key=lambda r: int(str(r["row"]))):
             population.load_record(dict(record))
         models = pickle.loads(model) if model else {}
-        return cls(
+        evaluator = cls(
             config,
             clock_ms=clock_ms,
             cutpoints=CutPoints.from_json(cutpoints_json) if cutpoints_json else None,
@@ -611,7 +699,10 @@ class Evaluator:
             batches=models.get("churn_batches", ()),
             lifetime=models.get("lifetime"),
             campaigns=models.get("campaigns"),
+            drift=models.get("drift"),
         )
+        evaluator.held_back.update(models.get("held_back", {}))
+        return evaluator
 
     def summary(self) -> dict[str, object]:
         """Every named segment's and cluster's size and profile, with the versions (``GET /segments``)."""
@@ -639,6 +730,11 @@ class Evaluator:
             },
             "campaigns": self.campaigns.readout(),
             "uplift": self.campaigns.uplift_report(),
+            "alert_gates": {
+                "min_auc": self.config.alerts.min_auc,
+                "max_ece": self.config.alerts.max_ece,
+                **self.alert_gates(),
+            },
             **summarize(
                 self.population, self.clock_ms or 0, self.config.preset.segments, self.model.cluster_names()
             ),

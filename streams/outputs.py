@@ -140,6 +140,15 @@ def alert_reason(alert: Alert) -> str:
     'churn band rose from Medium to High (churn probability 0.80) after 30 days of silence; net spend 120.50'
     """
     f = alert.figures
+    if alert.kind == "segment_drift":
+        moved = ", ".join(
+            f"{m} {f[m + '_before']:.3g} -> {f[m + '_after']:.3g}"
+            for m in f["metrics"] or ()  # type: ignore[union-attr]
+        )
+        return (
+            f"{f['group']} {f['name']!s} drifted over {f['reference_days']:g} days: {moved} "
+            f"({f['entered']:g} customers entered, {f['left']:g} left)"
+        )
     if alert.kind == "likely_responder":
         return (
             f"likely to respond to a campaign now (response propensity {f['response_propensity']:.2f}); "

@@ -61,7 +61,15 @@ def test_demo_replays_real_data_shows_results_and_stops_everything(tmp_path: Pat
     assert "RFM summary" in out and "top customers by net spend" in out
     assert "lifetime model (refitted every 28 days of event time): BG/NBD v" in out
     assert "mean predictions by segment" in out and "churn bands: Low " in out
-    assert re.search(r"alerts published to alerts: churn_risk [\d,]+, overdue [\d,]+", out), out[-1500:]
+    assert "observed churn rate by band at prediction" in out and "churn calibration, prequential" in out
+    assert re.search(r"^  (Low|Medium|High) +(n/a|[01]\.\d{3})", out, flags=re.M), out[-2500:]
+    assert "alert gates (fire while recent AUC > 0.65 and ECE < 0.1" in out
+    assert re.search(r"alerts published to alerts over [\d.]+ months .* per customer per month", out), out[
+        -1500:
+    ]
+    assert re.search(
+        r"^  overdue +[\d,]+  \([\d.]+ a month, [\d.]+ per customer per month\)", out, flags=re.M
+    )
     assert "stopped the worker, Kafka and Redis" in out
     assert not (root / "stack.json").exists()
 

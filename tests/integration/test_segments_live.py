@@ -196,12 +196,22 @@ def test_sorted_and_shuffled_replays_publish_the_same_changes_and_profiles(
     assert Counter(json.dumps(a, sort_keys=True) for a in alerts) == Counter(
         json.dumps(a, sort_keys=True) for a in alerts_of(shuffled_settings)
     )
-    assert {a["kind"] for a in alerts} == {"churn_risk", "overdue"}
+    kinds = {a["kind"] for a in alerts}
+    assert "overdue" in kinds and kinds <= {"churn_risk", "overdue", "segment_drift"}  # no campaigns here
     for doc in alerts:
         validate("alert", doc)
     assert len({a["alert_id"] for a in alerts}) == len(alerts)
     churn_alerts = [a for a in alerts if a["kind"] == "churn_risk"]
     assert all(a["figures"]["m_score"] >= 4 and a["figures"]["silent_days"] >= 14 for a in churn_alerts)
+    # a model must earn its alerts: every churn alert names a model version inside the gate
+    assert all(
+        a["figures"]["model_auc"] > 0.65
+        and a["figures"]["model_ece"] < 0.1
+        and a["figures"]["model_version"] >= 1
+        for a in churn_alerts
+    )
+    drift = [a for a in alerts if a["kind"] == "segment_drift"]
+    assert all(a["customer_id"].startswith(("segment:", "cluster:")) for a in drift)
 
     live = export_customers(sorted_settings, tmp_path / "customers.parquet")
     assert_profiles_equal_export(latest, live)

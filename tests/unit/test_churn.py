@@ -68,5 +68,5 @@ def test_numpy_scorer_is_rivers_arithmetic() -> None:
     river = [
         model._model.predict_proba_one(dict(zip(names, row, strict=True)))[True] for row in probe.tolist()
     ]
-    assert np.allclose(model.scores(probe), river, atol=1e-12)
+    assert np.allclose(model.raw_scores(probe), river, atol=1e-12)  # served = raw through the Platt map
     assert json.loads(json.dumps(model.scorer()))["names"] == list(names)  # JSON-safe for every scorer

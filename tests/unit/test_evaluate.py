@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from collections import Counter, defaultdict
@@ -15,6 +16,7 @@ import pytest
 
 from segstream.sources import load_cdnow, occurred_at_ms
 from state.abtest import exposure_outcomes, readout
+from state.alerts import AlertConfig
 from state.btyd import p_alive
 from state.campaign_book import CampaignBook
 from state.clusters import ClusterConfig
@@ -30,6 +32,7 @@ from streams.campaign_contract import CampaignEvent
 PRESET = load_preset("rfm11")
 # a lighter cluster learner than the worker's (fewer points per day, shorter warm-up): same code paths
 CONFIG = EvaluatorConfig(PRESET, ClusterConfig(k_max=4, warmup=300, publish_every=NEVER), learn_per_step=20)
+UNGATED = dataclasses.replace(CONFIG, alerts=AlertConfig(min_auc=0.0, max_ece=1.0))  # every model earns
 Log = dict[str, list[LogEntry]]
 
 
@@ -448,7 +451,9 @@ def test_campaign_events_give_the_batch_readout_and_train_the_response_model() -
     day0 = 28 * 400 * DAY_MS
     logs, events = synthetic_logs(day0), campaign_events(day0)
     end = day0 + 300 * DAY_MS
-    straight = Evaluator(CONFIG, campaigns=eager_book())
+    straight = Evaluator(
+        UNGATED, campaigns=eager_book()
+    )  # the response model's mechanics, whatever its figures
     straight.advance(end, logs, events)
     table = pd.DataFrame([{**msgspec.structs.asdict(e)} for e in events]).rename(
         columns={"occurred_at_ms": "occurred_at"}
@@ -491,3 +496,37 @@ def test_campaign_events_give_the_batch_readout_and_train_the_response_model() -
     population = uplift["population"]
     assert population["customers"] > 0 and population["suggested_target"] <= population["customers"]
     assert sum(r["customers"] for r in population["by_segment"]) == population["customers"]
+
+
+def test_alerts_fire_only_while_their_model_earns_them() -> None:
+    """Model-backed alerts carry the model's version, recent AUC and ECE, all within the gate; a
+    gate no model can pass holds every one back (counted), and overdue, a rule, is never gated."""
+    evaluator, _, end = sorted_run()
+    churn = [a for a in evaluator.alerts if a.kind == "churn_risk"]
+    assert churn
+    for alert in churn:
+        f = alert.figures
+        assert isinstance(f["model_auc"], float) and f["model_auc"] > 0.65
+        assert isinstance(f["model_ece"], float) and f["model_ece"] < 0.1
+        assert isinstance(f["model_version"], float) and f["model_version"] >= 1
+    gates = evaluator.summary()["alert_gates"]
+    assert isinstance(gates, dict) and gates["min_auc"] == 0.65 and gates["max_ece"] == 0.1
+    strict = Evaluator(dataclasses.replace(CONFIG, alerts=AlertConfig(min_auc=0.999)))
+    shut, _ = run(sorted(cdnow_sample(), key=lambda p: p[1].occurred_at_ms), [end], strict)
+    kinds = Counter(a.kind for a in shut.alerts)
+    assert kinds["churn_risk"] == 0 and shut.held_back["churn_risk"] > 0
+    assert kinds["overdue"] == Counter(a.kind for a in evaluator.alerts)["overdue"]  # ungated
+    assert shut.summary()["alert_gates"]["churn_risk"]["open"] is False  # type: ignore[index]
+
+
+def test_band_outcomes_rise_from_low_to_high_and_calibration_is_reported() -> None:
+    """Each band's observed churn rate (labels of predictions made while the customer was in it)."""
+    evaluator, _, _ = sorted_run()
+    churn = evaluator.summary()["churn"]
+    assert isinstance(churn, dict)
+    rates = [churn["band_outcomes"][b]["observed_churn_rate"] for b in ("Low", "Medium", "High")]
+    assert None not in rates and rates == sorted(rates) and rates[0] < rates[2]
+    served, raw = churn["calibration"]["served"], churn["calibration"]["raw"]
+    assert served["examples"] == raw["examples"] == churn["examples"]
+    assert len(served["reliability"]) == 10 and 0 <= served["ece"] <= 1 and 0 <= served["brier"] <= 1
+    assert churn["recent"]["version"] == churn["version"]

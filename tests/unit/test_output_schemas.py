@@ -360,6 +360,9 @@ CHURN_RISK = Alert(
         "m_score": 5.0,
         "monetary": 240.5,
         "silent_days": 45.0,
+        "model_version": 9.0,
+        "model_auc": 0.72,
+        "model_ece": 0.05,
     },
 )
 OVERDUE = Alert(
@@ -374,16 +377,48 @@ LIKELY = Alert(
     "00042",
     861_926_400_000,
     "likely_responder",
-    {"response_propensity": 0.74, "churn_probability": 0.03, "m_score": 5.0, "recency_days": 2.0},
+    {
+        "response_propensity": 0.74,
+        "churn_probability": 0.03,
+        "m_score": 5.0,
+        "recency_days": 2.0,
+        "model_version": 3.0,
+        "model_auc": 0.69,
+        "model_ece": 0.04,
+    },
+)
+DRIFT = Alert(
+    "segment:Champions",
+    861_926_400_000,
+    "segment_drift",
+    {
+        "group": "segment",
+        "name": "Champions",
+        "metrics": ["size_share"],
+        **{
+            f"{m}_{w}": v
+            for m in ("size_share", "value_share")
+            for w, v in (("before", 0.2), ("after", 0.25))
+        },
+        **{f"mean_{s}_{w}": 4.0 for s in "rfm" for w in ("before", "after")},
+        "reference_days": 30.0,
+        "customers": 1200.0,
+        "entered": 240.0,
+        "left": 15.0,
+        "top_movers": ["00042", "00043"],
+    },
 )
 
 
 @pytest.mark.parametrize(
-    "alert", [CHURN_RISK, OVERDUE, LIKELY], ids=["churn_risk", "overdue", "likely_responder"]
+    "alert",
+    [CHURN_RISK, OVERDUE, LIKELY, DRIFT],
+    ids=["churn_risk", "overdue", "likely_responder", "segment_drift"],
 )
 def test_alert_messages_match_the_schema(alert: Alert) -> None:
     value = validate_json("alert", alert_message(alert))
-    assert value["alert_id"] == f"{alert.kind}:00042@{alert.at_ms}" and value["figures"] == alert.figures
+    assert value["alert_id"] == f"{alert.kind}:{alert.customer_id}@{alert.at_ms}"
+    assert value["figures"] == alert.figures
     assert value["occurred_at"] == rfc3339(alert.at_ms) and value["reason"]
 
 
@@ -398,6 +433,14 @@ INVALID_ALERTS = {
         "figures": {k: v for k, v in CHURN_RISK.figures.items() if k != "band"},
     },
     "overdue with churn figures": {**load_schema("alert")["examples"][1], "figures": CHURN_RISK.figures},
+    "churn alert without its model's figures": {
+        **load_schema("alert")["examples"][0],
+        "figures": {k: v for k, v in CHURN_RISK.figures.items() if k != "model_auc"},
+    },
+    "drift alert naming too many movers": {
+        **load_schema("alert")["examples"][3],
+        "figures": {**DRIFT.figures, "top_movers": [str(i) for i in range(6)]},
+    },
     "band Low is never alerted": {
         **load_schema("alert")["examples"][0],
         "figures": {**CHURN_RISK.figures, "band": "Low"},
