@@ -30,17 +30,13 @@ import argparse
 import json
 import math
 import multiprocessing as mp
-import os
-import platform
 import random
-import signal
 import sys
 import tempfile
 import threading
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +53,7 @@ from harness import (
     evaluator_clock,
     export_customers,
     read_stats,
+    run_and_record,
 )
 
 from segstream.batch import rfm_table
@@ -596,30 +593,10 @@ def print_table(result: dict[str, Any]) -> None:
     for name, value in rows:
         print(f"| {name} | {value} |")
     print()
-    for name, ok in result["checks"].items():
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what we started on a plain kill too
-    try:
-        result = run(args)
-    except Exception as exc:  # the harness itself failed: still leave a result file saying so
-        result = {"error": repr(exc), "checks": {"run_completed": False}}
-        print(f"chaos run failed: {exc!r}", file=sys.stderr)
-    result = {
-        "command": "python bench/chaos.py " + " ".join(sys.argv[1:]),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        **result,
-    }
-    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    if "error" not in result:
-        print_table(result)
-    print(f"results written to {args.output}")
-    return 0 if all(result["checks"].values()) else 1
+    return run_and_record("chaos", parse_args(argv), run, print_table)
 
 
 if __name__ == "__main__":

@@ -34,10 +34,7 @@ import argparse
 import copy
 import json
 import math
-import os
-import platform
 import re
-import signal
 import sys
 import tempfile
 import time
@@ -52,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pandas as pd
-from harness import Supervisor, TrackedProducer, all_states, read_stats
+from harness import Supervisor, TrackedProducer, all_states, read_stats, run_and_record
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisDeprecationWarning
@@ -720,39 +717,23 @@ def compare_states(accepted: list[Purchase], states: list[Any]) -> dict[str, Any
     }
 
 
+def print_summary(result: dict[str, Any]) -> None:
+    print(
+        f"\n{result['published']:,} payloads: {result['accepted']:,} accepted, {result['rejected']:,} rejected"
+    )
+    print("| kind | accepted | rejected | schema valid | schema invalid |\n|---|---:|---:|---:|---:|")
+    for kind, c in result["by_kind"].items():
+        print(
+            f"| {kind} | {c.get('accepted', 0):,} | {c.get('rejected', 0):,} | {c.get('schema_valid', 0):,} | {c.get('schema_invalid', 0):,} |"
+        )
+    print(
+        "rejected by reason prefix: "
+        + ", ".join(f"{k} {v:,}" for k, v in result["rejected_by_reason_prefix"].items())
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        result = run(args)
-    except Exception as exc:
-        result = {"error": repr(exc), "checks": {"run_completed": False}}
-        print(f"fuzz run failed: {exc!r}", file=sys.stderr)
-    result = {
-        "command": "python bench/fuzz.py " + " ".join(sys.argv[1:]),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        **result,
-    }
-    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    if "error" not in result:
-        print(
-            f"\n{result['published']:,} payloads: {result['accepted']:,} accepted, {result['rejected']:,} rejected"
-        )
-        print("| kind | accepted | rejected | schema valid | schema invalid |\n|---|---:|---:|---:|---:|")
-        for kind, c in result["by_kind"].items():
-            print(
-                f"| {kind} | {c.get('accepted', 0):,} | {c.get('rejected', 0):,} | {c.get('schema_valid', 0):,} | {c.get('schema_invalid', 0):,} |"
-            )
-        print(
-            "rejected by reason prefix: "
-            + ", ".join(f"{k} {v:,}" for k, v in result["rejected_by_reason_prefix"].items())
-        )
-    for name, ok in result["checks"].items():
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
-    print(f"results written to {args.output}")
-    return 0 if all(result["checks"].values()) else 1
+    return run_and_record("fuzz", parse_args(argv), run, print_summary)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,16 @@ worker spawning. Nothing here knows how a worker handles faults inside.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import platform
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -299,3 +302,33 @@ class TrackedProducer:
 
     def close(self) -> None:
         self._producer.close()
+
+
+def run_and_record(
+    name: str,
+    args: Any,
+    run: Callable[[Any], dict[str, Any]],
+    summary: Callable[[dict[str, Any]], None],
+) -> int:
+    """Run one harness, write its result file (also when the harness itself fails), print the
+    summary and every check; exit status 0 only if every check passed."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop what we started on a plain kill too
+    try:
+        result = run(args)
+    except Exception as exc:  # the harness itself failed: still leave a result file saying so
+        result = {"error": repr(exc), "checks": {"run_completed": False}}
+        print(f"{name} run failed: {exc!r}", file=sys.stderr)
+    result = {
+        "command": f"python bench/{name}.py " + " ".join(sys.argv[1:]),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        **result,
+    }
+    args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    if "error" not in result:
+        summary(result)
+    for check, ok in result["checks"].items():
+        print(f"{'PASS' if ok else 'FAIL'}  {check}")
+    print(f"results written to {args.output}")
+    return 0 if all(result["checks"].values()) else 1
