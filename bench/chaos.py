@@ -497,11 +497,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "sustained_events_per_s": round(overload_sent / (overload_s + drained_s), 1)
                     if drained_s is not None
                     else None,
-                    "achieved_factor_of_sustained": round(
-                        overload_s
-                        and (overload_sent / overload_s) / (overload_sent / (overload_s + drained_s)),
-                        2,
-                    )
+                    "achieved_factor_of_sustained": round((overload_s + drained_s) / overload_s, 2)
                     if drained_s is not None and overload_s
                     else None,
                 },
