@@ -177,7 +177,7 @@ def malformed_payloads(rng: random.Random, count: int) -> list[tuple[bytes, str]
         (json.dumps(purchase(amount=-5.0)).encode(), "amount"),
         (json.dumps(purchase(type="gift")).encode(), "type"),
         (json.dumps(purchase(occurred_at="2024-01-01T10:00:00")).encode(), "occurred_at"),
-        (b"\xff\xfe binary", "JSON"),
+        (b"\xff\xfe binary", "UTF-8"),
     ]
     return [kinds[i % len(kinds)] for i in rng.sample(range(count * 10), count)]
 
