@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import redis.asyncio as redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
@@ -100,6 +101,26 @@ def read_stats(settings: Settings) -> Stats | None:
         return stats
     except Exception:
         return None
+
+
+def applied_event_ids(settings: Settings, customer_ids: list[str]) -> int:
+    """Distinct event ids Redis holds as applied (each customer's dedupe set): exact, unlike the
+    running totals, which count a fold retried after Redis applied it as redelivered."""
+
+    async def count() -> int:
+        client = redis.Redis.from_url(settings.redis_url)
+        try:
+            total = 0
+            for start in range(0, len(customer_ids), 5000):
+                pipe = client.pipeline(transaction=False)
+                for customer in customer_ids[start : start + 5000]:
+                    pipe.scard(f"{settings.redis_prefix}seg:{{{customer}}}:ev")
+                total += sum(await pipe.execute())
+            return total
+        finally:
+            await client.aclose()
+
+    return asyncio.run(count())
 
 
 def all_states(settings: Settings) -> list[CustomerState]:
