@@ -53,6 +53,7 @@ from harness import (
     consumer_lag,
     evaluator_clock,
     export_customers,
+    late_entries_pending,
     read_stats,
     run_and_record,
 )
@@ -427,17 +428,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(1)
         clock_ok = evaluated_s is not None
         # late events (folded after the clock caught up) are swept at instants just past it, one
-        # look per second: wait until the clock has stood still for 5 s before checking profiles
+        # look per second: wait until none is left on the agenda and the clock has stood still for 5 s
         settled_at, last_clock = time.monotonic(), evaluator_clock(settings)
-        while (
-            clock_ok
-            and time.monotonic() - settled_at < 5
-            and time.monotonic() - published_at < args.drain_timeout_s
-        ):
+        while clock_ok and time.monotonic() - published_at < args.drain_timeout_s:
             time.sleep(1)
             clock = evaluator_clock(settings)
-            if clock != last_clock:
+            if clock != last_clock or late_entries_pending(settings, clock or 0):
                 settled_at, last_clock = time.monotonic(), clock
+            elif time.monotonic() - settled_at >= 5:
+                break
+        settled_s = round(settled_at - published_at, 1)
 
         def took(value: float | None) -> str:
             return f"after {value:.0f} s" if value is not None else f"NOT within {args.drain_timeout_s:.0f} s"
@@ -510,6 +510,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "drain_s": round(drained_s, 1) if drained_s is not None else None,
                 "applied_all_s": round(applied_s, 1) if applied_s is not None else None,
                 "evaluator_s": round(evaluated_s, 1) if evaluated_s is not None else None,
+                "evaluator_settled_s": settled_s,  # no late event left, clock still
                 "oracle": oracle,
                 "segments": segments,
                 "workers": sup.report(),
@@ -587,6 +588,10 @@ def print_table(result: dict[str, Any]) -> None:
         ("time to drain (lag 0 after the last publish)", f"{result['drain_s']} s"),
         ("every event applied after the last publish", f"{result['applied_all_s']} s"),
         ("evaluator at the final tick after the last publish", f"{result['evaluator_s']} s"),
+        (
+            "every late event evaluated (agenda empty, clock still) after the last publish",
+            f"{result['evaluator_settled_s']} s",
+        ),
         (
             "customers: oracle / live",
             f"{result['oracle']['customers_expected']:,} / {result['oracle']['customers_live']:,}",

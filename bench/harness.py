@@ -123,6 +123,22 @@ def applied_event_ids(settings: Settings, customer_ids: list[str]) -> int:
     return asyncio.run(count())
 
 
+def late_entries_pending(settings: Settings, clock_ms: int) -> int:
+    """Agenda entries the evaluator has not evaluated although the clock passed them (late events
+    waiting for the next sweep, or a sweep under way: it removes them once published and saved)."""
+
+    async def count() -> int:
+        client = redis.Redis.from_url(settings.redis_url)
+        try:
+            return int(
+                await client.zcount(f"{settings.redis_prefix}eval:{{segments}}:agenda", "-inf", clock_ms)
+            )
+        finally:
+            await client.aclose()
+
+    return asyncio.run(count())
+
+
 def all_states(settings: Settings) -> list[CustomerState]:
     states: list[CustomerState] = run_async(lambda s: s.all_customers(), settings)
     return states
