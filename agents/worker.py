@@ -340,8 +340,9 @@ async def _resume_from_store(app: faust.App, store: CustomerStore, fenced_topics
         rewound = sum(max(0, (positions[tp] or 0) - target) for tp, target in targets.items())
         if rewound and reset is None:
             log.warning(
-                "%s: Kafka was ahead of Redis by %d messages (Redis lost writes it had acknowledged, e.g. "
-                "a restart); resuming from Redis's consumed offsets %s",
+                "%s: Kafka was ahead of Redis by %d messages (the consumer's position past what Redis "
+                "records as folded: messages fetched before a rebalance, or writes Redis lost in a "
+                "restart); resuming from Redis's consumed offsets %s",
                 topic,
                 rewound,
                 {tp.partition: o for tp, o in targets.items()},
