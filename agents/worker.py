@@ -28,7 +28,7 @@ import faust
 from faust.types import TP
 
 from agents import metrics
-from agents.evaluator import SegmentEvaluator, TickRefused
+from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
 from agents.resume import resume_offsets
 from agents.web import register_pages, web_middlewares
@@ -201,9 +201,7 @@ def build_app(settings: Settings) -> faust.App:
             except (InvalidTick, TickRefused) as exc:
                 await refuse_tick(RawMessage(m.topic, m.partition, m.offset, m.key, m.value), str(exc))
                 continue
-            if report is not None:
-                metrics.observe_tick(report.as_of_ms, report.seconds)
-                log.info("%s", report)
+            observe_tick(report)
 
     async def publish_clock_dead_letters(letters: Sequence[DeadLetter]) -> None:
         pending = [await clock_dead_letters.send(key=key, value=value) for key, value in letters]
@@ -249,21 +247,14 @@ def build_app(settings: Settings) -> faust.App:
                 return
             activity = await store.consumed(settings.topic(topics.PURCHASES))
             as_of_ms = watermarks.observe(await store.watermarks(), activity, time.monotonic())
-            if as_of_ms is None:
-                await _finish_or_exit(evaluate_late("watermark"))
-                return
             await _finish_or_exit(evaluate_at(as_of_ms, "watermark"))
 
-    async def evaluate_at(as_of_ms: int, source: str) -> None:
-        report = await evaluator.on_tick(Tick(as_of_ms, {}, source))
-        if report is None:
-            report = await evaluator.evaluate_late(source)  # the clock did not move: late events?
-        if report is not None:
-            metrics.observe_tick(report.as_of_ms, report.seconds)
-            log.info("%s", report)
+    async def evaluate_at(as_of_ms: int | None, source: str) -> None:
+        """Move the clock to ``as_of_ms`` (None: it stays); if it did not move, sweep late events."""
+        report = None if as_of_ms is None else await evaluator.on_tick(Tick(as_of_ms, {}, source))
+        observe_tick(report or await evaluator.evaluate_late(source))
 
-    async def evaluate_late(source: str) -> None:
-        report = await evaluator.evaluate_late(source)
+    def observe_tick(report: TickReport | None) -> None:
         if report is not None:
             metrics.observe_tick(report.as_of_ms, report.seconds)
             log.info("%s", report)
