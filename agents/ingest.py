@@ -80,7 +80,7 @@ async def ingest_batch(
     valid, rejected = _decode_all(messages, lambda raw: decode_purchase(raw, limits, now_ms))
     tallies = await tallier([event for _, event in valid]) if tallier is not None else [()] * len(valid)
     deliveries = [
-        Delivery(event, m.topic, m.partition, m.offset, t)
+        Delivery(event, m.topic, m.partition, m.offset, t, now_ms)
         for (m, event), t in zip(valid, tallies, strict=True)
     ]
     reasons = await dead_letter_rejects(rejected, store, publish_dead_letters, received, limits)

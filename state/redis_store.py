@@ -11,6 +11,8 @@ one customer's keys in one slot):
 - ``<p>seg:t:<table>``            hash: a shared tally table's counters (single Redis node only: a
   cluster cannot fold them in the same atomic call as the customers' state)
 - ``<p>eval:{segments}:agenda``   zset: events not evaluated yet, score occurred_at_ms + 1
+- ``<p>eval:{segments}:received`` zset: the same entries, score the wall-clock ms a worker first
+  received the event (``ZADD NX``; latency metrics only)
 - ``<p>seg:consumed``             zset: next unprocessed offset per ``topic:partition`` (``ZADD GT``)
 - ``<p>seg:watermark``            zset: largest occurred_at_ms per partition (``ZADD GT``)
 - ``<p>seg:stats``                hash: running totals for progress displays
@@ -124,6 +126,7 @@ class RedisStore:
         self._stats_key = f"{prefix}seg:stats"
         self._letter_fence_key = f"{prefix}seg:dlq-fence"
         self._agenda_key = f"{prefix}eval:{{segments}}:agenda"
+        self._received_key = f"{prefix}eval:{{segments}}:received"
         self._consumed_key = f"{prefix}seg:consumed"
         self._epoch_key = f"{prefix}seg:fence-epoch"
         self._resets_key = f"{prefix}seg:topic-resets"
@@ -223,6 +226,12 @@ class RedisStore:
             for d in deliveries
         }
         pipe.zadd(self._agenda_key, agenda)
+        receipts: dict[str, int] = {}
+        for d in deliveries:
+            if d.received_ms is not None:
+                receipts.setdefault(agenda_member(d.event.customer_id, d.event.event_id), d.received_ms)
+        if receipts:
+            pipe.zadd(self._received_key, receipts, nx=True)  # a resend keeps the first receipt
         results = await pipe.execute()
         outcomes: list[Outcome] = [Outcome.REDELIVERED] * len(deliveries)
         for group, codes in zip(groups, results, strict=False):
@@ -446,9 +455,24 @@ class RedisStore:
             members = [m for m, _ in entries[start : start + _SCAN_COUNT]]
 
             async def remove(members: list[str] = members) -> None:  # ZREM: idempotent
-                await self._redis.zrem(self._agenda_key, *members)
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.zrem(self._agenda_key, *members)
+                pipe.zrem(self._received_key, *members)
+                await pipe.execute()
 
             await self._retry("remove agenda entries", remove)
+
+    async def received(self, members: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(members), _SCAN_COUNT):
+            chunk = list(members[start : start + _SCAN_COUNT])
+
+            async def read(chunk: list[str] = chunk) -> list[float | None]:
+                return await self._redis.zmscore(self._received_key, chunk)
+
+            scores = await self._retry("read receipt times", read)
+            found.update({m: int(s) for m, s in zip(chunk, scores, strict=True) if s is not None})
+        return found
 
     async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
         ids = list(customer_ids)

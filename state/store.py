@@ -121,6 +121,8 @@ class Delivery:
     partition: int
     offset: int
     tallies: tuple[Tally, ...] = ()
+    received_ms: int | None = None
+    """Wall clock when the worker received the event (latency metrics); None when not known."""
 
 
 def fence_field(topic: str, partition: int, epoch: int) -> str:
@@ -252,6 +254,10 @@ class CustomerStore(Protocol):
         """Remove exactly these agenda entries (the evaluator has evaluated them)."""
         ...
 
+    async def received(self, members: Sequence[str]) -> dict[str, int]:
+        """When a worker first received each agenda entry's event (wall-clock ms), where known."""
+        ...
+
     async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
         """The whole event log of each customer, by occurred_at_ms."""
         ...
@@ -298,13 +304,17 @@ class MemoryStore:
     next_offsets: dict[Partition, int] = field(default_factory=dict)
     epochs: dict[str, int] = field(default_factory=dict)
     resets: list[TopicReset] = field(default_factory=list)
+    receipts: dict[str, int] = field(default_factory=dict)
     counters: dict[tuple[str, str | None], dict[str, int]] = field(default_factory=dict)
     """``(table, customer or None for a shared table) -> field -> count``."""
 
     async def apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         outcomes = [self._apply_one(d) for d in deliveries]
         for d in deliveries:
-            self.agenda[agenda_member(d.event.customer_id, d.event.event_id)] = d.event.occurred_at_ms + 1
+            member = agenda_member(d.event.customer_id, d.event.event_id)
+            self.agenda[member] = d.event.occurred_at_ms + 1
+            if d.received_ms is not None:
+                self.receipts.setdefault(member, d.received_ms)
         batch = highest_per_key((d.partition, d.event.occurred_at_ms) for d in deliveries)
         self.partition_watermarks = highest_per_key([*self.partition_watermarks.items(), *batch.items()])
         self.totals.count(outcomes)
@@ -367,6 +377,10 @@ class MemoryStore:
     async def done(self, entries: Sequence[AgendaEntry]) -> None:
         for member, _ in entries:
             self.agenda.pop(member, None)
+            self.receipts.pop(member, None)
+
+    async def received(self, members: Sequence[str]) -> dict[str, int]:
+        return {m: self.receipts[m] for m in members if m in self.receipts}
 
     async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
         return {c: sorted(self.event_logs.get(c, ())) for c in customer_ids}

@@ -276,3 +276,16 @@ async def test_shared_tallies_count_once_on_a_single_node(store: CustomerStore) 
     assert await store.tally("basket:item") == {"a": 2, "b": 1}
     assert await store.tally("basket:pair") == {"a|b": 1}
     assert await store.tally("basket:none") == {}
+
+
+async def test_receipt_times_keep_the_first_receipt_and_leave_with_the_agenda(store: CustomerStore) -> None:
+    first = Delivery(Purchase("e1", "c1", DAY, 100), "purchases", 0, 0, received_ms=5_000)
+    resend = Delivery(Purchase("e1", "c1", DAY, 100), "purchases", 0, 1, received_ms=9_000)
+    unknown = Delivery(Purchase("e2", "c2", DAY, 100), "purchases", 0, 2)
+    await store.apply_batch([first, resend, unknown])
+    entries = await store.due(DAY + 1)
+    members = sorted(m for m, _ in entries)
+    assert len(members) == 2
+    assert await store.received(members) == {m: 5_000 for m in members if parse_agenda_member(m) == "c1"}
+    await store.done(entries)
+    assert await store.received(members) == {}
