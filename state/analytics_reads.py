@@ -1,8 +1,9 @@
 """Cohorts and best time read from the live stores: what the CLI and the HTTP pages show.
 
-Both are computed when asked from every customer's counters (one ``HGETALL`` per customer and
-table, pipelined), so a query costs O(customers): about a second per 25,000 customers on a local
-Redis. The worker's HTTP pages keep a result for ``SEGSTREAM_ANALYTICS_CACHE_S``.
+Both are computed when asked from every customer's counters (every state hash, then one
+``HGETALL`` per customer and table, pipelined), so a query costs O(customers): seconds for tens
+of thousands of customers (the README gives measured figures). The worker's HTTP pages keep a
+result for ``SEGSTREAM_ANALYTICS_CACHE_S``.
 """
 
 from __future__ import annotations
