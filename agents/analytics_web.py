@@ -27,8 +27,9 @@ from state.analytics_reads import (
     customer_best_time,
     live_cohorts,
     segment_hours,
+    segment_windows,
 )
-from state.best_time import BLOCK_HOURS, Window, shrink, top_windows, uniform
+from state.best_time import BLOCK_HOURS, Window
 from state.cohorts import CohortRow, Split
 from state.profile_store import ProfileStore
 from state.store import CustomerStore
@@ -47,15 +48,15 @@ SPLITS: tuple[str, ...] = get_args(Split)
 
 
 class TtlCache:
-    """Results by key, each kept ``ttl_s`` seconds; one computation at a time (no stampede)."""
+    """Results by key, each kept ``ttl_s`` seconds; one computation per key at a time (no stampede)."""
 
     def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl_s, self._clock = ttl_s, clock
         self._kept: dict[str, tuple[float, Any]] = {}
-        self._lock = asyncio.Lock()
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def get(self, key: str, compute: Callable[[], Awaitable[T]]) -> T:
-        async with self._lock:
+        async with self._locks.setdefault(key, asyncio.Lock()):
             kept = self._kept.get(key)
             if kept is not None and self._clock() - kept[0] < self._ttl_s:
                 return cast(T, kept[1])
@@ -119,20 +120,15 @@ def best_time_document(found: CustomerBestTime, weight: float) -> dict[str, Any]
 
 def segments_best_time_document(hours: SegmentHours, n: int = 3) -> dict[str, Any]:
     """The JSON of ``GET /best-time``: the population's and each named segment's ``n`` best windows."""
-    population = shrink(hours.population, uniform(), 0)  # nobody bought yet: uniform
+    everyone, segments = segment_windows(hours, n)
 
-    def entry(counts: Sequence[int], customers: int) -> dict[str, Any]:
-        shares = shrink(counts, population, 0)  # a segment without purchases: the population's
-        return {
-            "customers": customers,
-            "purchases": sum(counts),
-            "windows": [_window(w) for w in top_windows(shares, population, n)],
-        }
+    def entry(counts: Sequence[int], customers: int, windows: list[Window]) -> dict[str, Any]:
+        return {"customers": customers, "purchases": sum(counts), "windows": [_window(w) for w in windows]}
 
     return {
         "schema_version": SCHEMA_VERSION,
-        "population": entry(hours.population, hours.buyers),
-        "segments": {s: entry(c, hours.members[s]) for s, c in hours.segments.items()},
+        "population": entry(hours.population, hours.buyers, everyone),
+        "segments": {s: entry(c, hours.members[s], segments[s]) for s, c in hours.segments.items()},
     }
 
 

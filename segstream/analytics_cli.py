@@ -18,8 +18,9 @@ from state.analytics_reads import (
     customer_best_time,
     live_cohorts,
     segment_hours,
+    segment_windows,
 )
-from state.best_time import Window, shrink, top_windows, uniform
+from state.best_time import Window
 from state.cohorts import CohortRow, Split
 
 __all__ = ["best_time_command", "best_time_lines", "cohort_frame", "cohorts_command", "segment_lines"]
@@ -67,16 +68,15 @@ def _window_text(w: Window) -> str:
 
 def segment_lines(hours: SegmentHours, n: int = 3) -> list[str]:
     """The population's and each named segment's best windows, one line each."""
-    population = shrink(hours.population, uniform(), 0)
+    everyone, segments = segment_windows(hours, n)
     lines = [
         f"everyone ({hours.buyers:,} buyers, {sum(hours.population):,} purchases): "
-        + ", ".join(_window_text(w) for w in top_windows(population, population, n))
+        + ", ".join(_window_text(w) for w in everyone)
     ]
     for segment, counts in hours.segments.items():
-        shares = shrink(counts, population, 0)
         lines.append(
             f"{segment} ({hours.members[segment]:,} customers, {sum(counts):,} purchases): "
-            + ", ".join(_window_text(w) for w in top_windows(shares, population, n))
+            + ", ".join(_window_text(w) for w in segments[segment])
         )
     return lines
 

@@ -10,7 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from state.best_time import HOW_TABLE, Window, add_counts, block_counts, customer_shares, top_windows
+from state.best_time import (
+    HOW_TABLE,
+    Window,
+    add_counts,
+    block_counts,
+    customer_shares,
+    shrink,
+    top_windows,
+    uniform,
+)
 from state.cohorts import (
     CENTS_TABLE,
     ORDERS_TABLE,
@@ -30,6 +39,7 @@ __all__ = [
     "customer_best_time",
     "live_cohorts",
     "segment_hours",
+    "segment_windows",
 ]
 
 
@@ -79,6 +89,16 @@ async def segment_hours(store: CustomerStore, profiles: ProfileStore) -> Segment
         members={s: len(m) for s, m in sorted(members.items())},
         segment_of=segment_of,
     )
+
+
+def segment_windows(hours: SegmentHours, n: int = 3) -> tuple[list[Window], dict[str, list[Window]]]:
+    """Everyone's ``n`` best windows and each named segment's (by their own shares of purchases).
+
+    Nobody bought yet: uniform shares; a segment without purchases: everyone's.
+    """
+    everyone = shrink(hours.population, uniform(), 0)
+    segments = {s: top_windows(shrink(c, everyone, 0), everyone, n) for s, c in hours.segments.items()}
+    return top_windows(everyone, everyone, n), segments
 
 
 @dataclass(frozen=True, slots=True)

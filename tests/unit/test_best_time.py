@@ -19,8 +19,9 @@ import pytest
 from agents.analytics_web import TtlCache, best_time_document, cohorts_document, segments_best_time_document
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
 from agents.tallies import build_talliers
+from segstream.analytics_cli import segment_lines
 from segstream.settings import Settings
-from state.analytics_reads import customer_best_time, live_cohorts, segment_hours
+from state.analytics_reads import customer_best_time, live_cohorts, segment_hours, segment_windows
 from state.best_time import BLOCKS, HOW_TABLE, block_counts, hour_of_week, shrink, top_windows
 from state.profile_store import MemoryProfileStore
 from state.store import MemoryStore, Outcome
@@ -252,3 +253,27 @@ def test_cache_keeps_a_result_for_its_ttl() -> None:
         return [first, second, third]
 
     assert asyncio.run(scenario()) == [1, 1, 2]
+
+
+def test_segment_windows_are_the_busiest_blocks_of_their_members() -> None:
+    history, store = folded()
+    customers = sorted(history["customer_id"].unique())
+    hours = asyncio.run(segment_hours(store, profiles_with_segments(customers)))
+    everyone, segments = segment_windows(hours, 3)
+    purchases = history[history["type"] == "purchase"].assign(block=lambda f: f["how"] // 3)
+    purchases["segment"] = purchases["customer_id"].map({c: SEGMENTS[i % 3] for i, c in enumerate(customers)})
+
+    def busiest(frame: pd.DataFrame) -> list[int]:
+        counts = frame["block"].value_counts()
+        return sorted(counts.index, key=lambda b: (-counts[b], b))[:3]
+
+    assert [w.block for w in everyone] == busiest(purchases)
+    for name in SEGMENTS:
+        counts = purchases[purchases["segment"] == name]["block"].value_counts()
+        assert (
+            sorted(counts[[w.block for w in segments[name]]], reverse=True)
+            == sorted(counts, reverse=True)[:3]
+        )
+    lines = segment_lines(hours, 3)
+    assert lines[0].startswith(f"everyone ({hours.buyers:,} buyers") and everyone[0].name in lines[0]
+    assert len(lines) == 1 + len(SEGMENTS)
