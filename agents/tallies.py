@@ -8,6 +8,7 @@ so their counts are exactly once like the RFM state.
 from __future__ import annotations
 
 from segstream.settings import Settings
+from state.analytics_tallies import cohort_and_best_time_tallier
 from state.store import CustomerStore
 from state.tally import Tallier
 
@@ -16,5 +17,7 @@ __all__ = ["build_talliers"]
 
 def build_talliers(store: CustomerStore, settings: Settings) -> list[Tallier]:
     """The talliers a worker runs on every purchase batch, in a fixed order."""
-    del store, settings  # each feature's tallier takes what it reads from these
-    return []
+    del store  # each feature's tallier takes what it reads from these
+    talliers: list[Tallier] = []
+    talliers.append(cohort_and_best_time_tallier(settings.cohort_split_names))  # cohorts, best time
+    return talliers

@@ -28,6 +28,7 @@ import faust
 from faust.types import TP
 
 from agents import metrics
+from agents.analytics_web import register_analytics_pages
 from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
 from agents.resume import resume_offsets
@@ -281,6 +282,7 @@ def build_app(settings: Settings) -> faust.App:
     app.on_rebalance_complete.connect(cast(Any, resume_from_store))  # mode types async receivers loosely
 
     register_pages(app, store, profiles)
+    register_analytics_pages(app, store, profiles, settings)  # /cohorts, /best-time
     return app
 
 

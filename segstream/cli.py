@@ -143,11 +143,37 @@ def build_parser() -> argparse.ArgumentParser:
         "campaigns", help="the A/B readout per campaign x segment x variant, and the response model"
     )
 
+    _add_analytics_parsers(commands)
+
     export = commands.add_parser("export", help="write the live customer table")
     export.add_argument("what", choices=["customers"])
     export.add_argument("--format", choices=["csv", "parquet"], default="csv")
     export.add_argument("--output", default="-", help="file path, or - for stdout (default)")
     return parser
+
+
+def _windows(text: str) -> int:
+    value = _positive_int(text)
+    if value > 56:
+        raise argparse.ArgumentTypeError(f"a week has 56 three-hour windows, got {text!r}")
+    return value
+
+
+def _add_analytics_parsers(commands: Any) -> None:
+    """``segstream cohorts`` and ``segstream best-time`` (segstream/analytics_cli.py)."""
+    cohorts = commands.add_parser(
+        "cohorts", help="the acquisition-cohort table: customers active, retention and revenue by month"
+    )
+    cohorts.add_argument(
+        "--by", choices=["channel", "category"], help="split by acquisition channel or category"
+    )
+    cohorts.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    cohorts.add_argument("--output", default="-", help="file path, or - for stdout (default)")
+    best_time = commands.add_parser(
+        "best-time", help="best 3-hour windows of the week to reach a customer, or every segment's"
+    )
+    best_time.add_argument("customer", nargs="?", help="a customer id (default: every named segment)")
+    best_time.add_argument("--windows", type=_windows, default=3, help="how many windows (default 3)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,6 +266,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_models(settings))
     if args.command == "campaigns":
         return asyncio.run(_campaigns(settings))
+    if args.command == "cohorts":
+        from segstream.analytics_cli import cohorts_command
+
+        return asyncio.run(cohorts_command(settings, args.by, args.format, args.output))
+    if args.command == "best-time":
+        from segstream.analytics_cli import best_time_command
+
+        problem = asyncio.run(best_time_command(settings, args.customer, args.windows))
+        return _fail(problem) if problem else 0
     return asyncio.run(_export(settings, args.format, args.output))
 
 

@@ -145,6 +145,22 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         None, description="bearer token every HTTP page of the worker but /healthz requires"
     )
+    cohort_splits: str = Field(
+        "channel,category",
+        description="cohort splits the workers count (comma-separated: channel, category; empty: none); "
+        "each costs a counter per customer per month and value",
+    )
+    best_time_prior: float = Field(
+        5.0,
+        ge=0,
+        description="best time: weight of the segment's profile in a customer's, in purchases (0: own only)",
+    )
+    analytics_cache_s: float = Field(
+        30.0,
+        ge=0,
+        description="seconds the worker's HTTP pages keep a computed cohort table or segment hour profile "
+        "(each reads every customer's counters); 0: compute on every request",
+    )
 
     @field_validator("namespace")
     @classmethod
@@ -152,6 +168,24 @@ class Settings(BaseSettings):
         if value and not re.fullmatch(r"[A-Za-z0-9_-]+", value):
             raise ValueError("namespace may hold only letters, digits, '-' and '_'")
         return value
+
+    @field_validator("cohort_splits")
+    @classmethod
+    def _known_splits(cls, value: str) -> str:
+        unknown = {part.strip() for part in value.split(",") if part.strip()} - {"channel", "category"}
+        if unknown:
+            raise ValueError(f"unknown cohort split {sorted(unknown)[0]!r}: use channel, category or both")
+        return value
+
+    @property
+    def cohort_split_names(self) -> tuple[Literal["channel", "category"], ...]:
+        """The cohort splits the workers count, in a fixed order.
+
+        >>> Settings(cohort_splits=" category ").cohort_split_names, Settings(cohort_splits="").cohort_split_names
+        (('category',), ())
+        """
+        parts = {part.strip() for part in self.cohort_splits.split(",")}
+        return tuple(name for name in ("channel", "category") if name in parts)
 
     @field_validator("event_time_floor")
     @classmethod

@@ -92,6 +92,10 @@ class Purchase(msgspec.Struct, frozen=True):
     channel: str | None = None
     region: str | None = None
     items: tuple[Item, ...] | None = None
+    utc_offset_min: int | None = None
+    """The offset of ``occurred_at`` from UTC in minutes when it came as RFC 3339 text with one
+    (``+09:00`` -> 540, ``Z`` -> 0); None for epoch milliseconds and for ``-00:00`` (RFC 3339:
+    local offset unknown). Best time reads the customer's local hour from it."""
 
 
 _decoder = msgspec.json.Decoder(_WirePurchase)
@@ -139,6 +143,7 @@ def decode_purchase(raw: bytes, limits: InputLimits = DEFAULT_LIMITS, now_ms: in
         raise InvalidEvent(f"type: expected 'purchase' or 'refund', got {brief(wire.type)}")
     kind: EventType = "purchase" if wire.type == "purchase" else "refund"
     occurred_at_ms = _epoch_ms(wire.occurred_at)
+    offset_min = _offset_minutes(wire.occurred_at)
     limits.check_event_time("occurred_at", occurred_at_ms, wall_clock_ms() if now_ms is None else now_ms)
     cents = _amount_cents(bytes(wire.amount))
     if kind == "purchase" and cents < 0:
@@ -167,6 +172,7 @@ def decode_purchase(raw: bytes, limits: InputLimits = DEFAULT_LIMITS, now_ms: in
         channel=wire.channel or None,
         region=wire.region or None,
         items=tuple(items) if items is not None else None,
+        utc_offset_min=offset_min,
     )
 
 
@@ -212,6 +218,26 @@ def _amount_cents(text: bytes) -> int:
     if not exact:
         raise InvalidEvent("amount: money is exact to the cent (at most 2 decimal places)")
     return int(value * 100)
+
+
+def _offset_minutes(occurred_at: str | int | float) -> int | None:
+    """The UTC offset of a validated RFC 3339 time in minutes; None for epoch ms or ``-00:00``.
+
+    >>> _offset_minutes("2024-05-01T10:00:00+09:30"), _offset_minutes("2024-05-01T10:00:00Z")
+    (570, 0)
+    >>> _offset_minutes("2024-05-01T10:00:00-05:00"), _offset_minutes("2024-05-01T10:00:00-00:00")
+    (-300, None)
+    >>> _offset_minutes(1714557600000) is None
+    True
+    """
+    if not isinstance(occurred_at, str):
+        return None
+    if occurred_at.endswith("Z"):
+        return 0
+    sign, hours, minutes = occurred_at[-6], int(occurred_at[-5:-3]), int(occurred_at[-2:])
+    if sign == "-" and hours == minutes == 0:
+        return None
+    return (hours * 60 + minutes) * (1 if sign == "+" else -1)
 
 
 def _epoch_ms(occurred_at: str | int | float) -> int:
