@@ -7,7 +7,8 @@ one customer's keys in one slot):
 - ``<p>seg:{<customer_id>}:ev``   set: applied event_ids (producer-resend dedupe)
 - ``<p>seg:{<customer_id>}:days`` set: UTC days with a purchase (``purchase_days``)
 - ``<p>seg:{<customer_id>}:log``  zset: applied events (``LogEntry`` text) by occurred_at_ms
-- ``<p>seg:{<customer_id>}:t:<table>`` hash: the customer's own tally counters (``state.store.Tally``)
+- ``<p>seg:{<customer_id>}:t``     hash: the customer's own tally counters (``state.store.Tally``), every
+  table in one hash (field ``<table>/<field>``: one key per customer, not one per table)
 - ``<p>seg:t:<table>``            hash: a shared tally table's counters (single Redis node only: a
   cluster cannot fold them in the same atomic call as the customers' state)
 - ``<p>eval:{segments}:agenda``   zset: events not evaluated yet, score occurred_at_ms + 1
@@ -260,8 +261,8 @@ class RedisStore:
             base = len(keys) - 3
             ops = [
                 [
-                    key_index(f"{key}:t:{t.table}" if t.per_customer else self._shared_tally_key(t.table)),
-                    t.field,
+                    key_index(f"{key}:t" if t.per_customer else self._shared_tally_key(t.table)),
+                    f"{t.table}/{t.field}" if t.per_customer else t.field,
                     t.delta,
                 ]
                 for t in d.tallies
@@ -289,16 +290,15 @@ class RedisStore:
         return f"{self._prefix}seg:t:{table}"
 
     async def tally(self, table: str, customer_id: str | None = None) -> dict[str, int]:
-        key = (
-            f"{self._state_key(customer_id)}:t:{table}"
-            if customer_id is not None
-            else self._shared_tally_key(table)
-        )
+        if customer_id is not None:
+            return (await self.tallies(table, [customer_id]))[customer_id]
+        key = self._shared_tally_key(table)
         raw = await self._retry("read a tally table", lambda: self._redis.hgetall(key))
         return {str(f): int(v) for f, v in raw.items()}
 
     async def tallies(self, table: str, customer_ids: Iterable[str]) -> dict[str, dict[str, int]]:
         ids = list(customer_ids)
+        prefix = f"{table}/"
         found: dict[str, dict[str, int]] = {}
         for start in range(0, len(ids), _SCAN_COUNT):
             chunk = ids[start : start + _SCAN_COUNT]
@@ -306,11 +306,11 @@ class RedisStore:
             async def read(chunk: list[str] = chunk) -> list[Any]:
                 pipe = self._redis.pipeline(transaction=False)
                 for c in chunk:
-                    pipe.hgetall(f"{self._state_key(c)}:t:{table}")
+                    pipe.hgetall(f"{self._state_key(c)}:t")
                 return await pipe.execute()
 
             for c, raw in zip(chunk, await self._retry("read customers' tallies", read), strict=True):
-                found[c] = {str(f): int(v) for f, v in raw.items()}
+                found[c] = {f[len(prefix) :]: int(v) for f, v in raw.items() if f.startswith(prefix)}
         return found
 
     async def _add_stats(self, totals: Stats) -> None:
