@@ -145,6 +145,12 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         None, description="bearer token every HTTP page of the worker but /healthz requires"
     )
+    review_max_regions: int = Field(
+        1000,
+        ge=1,
+        description="most distinct regions the review counters hold; a review of a further region is "
+        "dead-lettered (reviews.dlq)",
+    )
 
     @field_validator("namespace")
     @classmethod
