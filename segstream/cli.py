@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "source",
         help="cdnow, cdnow-sample, completejourney, or a .csv/.parquet path; "
-        "completejourney-campaigns publishes campaign exposures and responses to campaign-events",
+        "completejourney-campaigns publishes campaign exposures and responses to campaign-events; "
+        "generated-reviews publishes generated reviews (--limit of them, default 10,000) by the store's "
+        "customers to reviews",
     )
     replay.add_argument("--speed", type=_speed, default=None, help="events/s or 'max' (default)")
     replay.add_argument("--limit", type=_positive_int, help="publish only the first N events")
@@ -142,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "campaigns", help="the A/B readout per campaign x segment x variant, and the response model"
     )
+
+    reviews = commands.add_parser(
+        "reviews",
+        help="review figures per region or per current named segment: reviews, mean score, distribution, "
+        "late share, late-vs-on-time gap",
+    )
+    reviews.add_argument("--by", choices=["region", "segment"], default="region")
+    reviews.add_argument("--format", choices=["table", "csv"], default="table")
+    reviews.add_argument("--output", default="-", help="file path, or - for stdout (default)")
 
     export = commands.add_parser("export", help="write the live customer table")
     export.add_argument("what", choices=["customers"])
@@ -203,6 +214,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(f"published {report.sent} events to campaign-events in {report.seconds:.1f}s")
         return 0
+    if args.command == "replay" and args.source == "generated-reviews":
+        return _replay_generated_reviews(settings, args)
     if args.command == "replay":
         from segstream.kafka_io import ensure_topics
         from segstream.replay import replay_history, replay_table
@@ -240,7 +253,28 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_models(settings))
     if args.command == "campaigns":
         return asyncio.run(_campaigns(settings))
+    if args.command == "reviews":
+        from segstream.review_commands import print_reviews
+
+        return asyncio.run(print_reviews(settings, args.by, args.format, args.output))
     return asyncio.run(_export(settings, args.format, args.output))
+
+
+def _replay_generated_reviews(settings: Settings, args: argparse.Namespace) -> int:
+    if args.map:
+        return _fail("--map is for .csv/.parquet files, not generated-reviews", EXIT_USAGE)
+    from segstream.kafka_io import ensure_topics
+    from segstream.review_commands import publish_generated_reviews
+
+    ensure_topics(settings)
+    try:
+        line = asyncio.run(
+            publish_generated_reviews(settings, args.limit, args.speed, progress=not args.no_progress)
+        )
+    except ValueError as exc:
+        return _fail(str(exc))
+    print(line)
+    return 0
 
 
 def _table_path(source: str) -> Path:

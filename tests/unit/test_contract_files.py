@@ -39,6 +39,8 @@ SCHEMA_NAMES = [
     "http-campaigns",
     "campaign-event",
     "alert",
+    "review",
+    "http-reviews",
 ]
 
 
