@@ -28,7 +28,7 @@ from state.redis_access import RedisAccess, connection_pool
 from state.redis_retry import OnRetry, Retrier, redis_address
 from state.retry import RetryPolicy
 from state.review_store import DEFAULT_MAX_REGIONS, ReviewDelivery, ReviewOutcome
-from state.reviews import COUNTERS, Counters, increments
+from state.reviews import COUNTERS, Counters, combine, increments
 from state.store import fence_field
 
 __all__ = ["RedisReviewStore"]
@@ -106,7 +106,7 @@ class RedisReviewStore:
         for name, value in raw.items():
             counter, _, region = name.partition(":")
             found.setdefault(region, {})[counter] = int(value)
-        return found
+        return {region: combine([counters]) for region, counters in found.items()}
 
     async def customers(self) -> dict[str, Counters]:
         return await self._retry("read every reviewer's counters", self._customers)
@@ -122,5 +122,7 @@ class RedisReviewStore:
             rows: list[dict[str, Any]] = await pipe.execute()
             for row in rows:
                 if "customer_id" in row:
-                    found[row["customer_id"]] = {k: int(v) for k, v in row.items() if k in _COUNTER_NAMES}
+                    found[row["customer_id"]] = combine(
+                        [{k: int(v) for k, v in row.items() if k in _COUNTER_NAMES}]
+                    )
         return found

@@ -106,11 +106,11 @@ class ReviewStore(Protocol):
         ...
 
     async def regions(self) -> dict[str, Counters]:
-        """Every region's counters."""
+        """Every region's counters (every name in ``state.reviews.COUNTERS``, 0 where none)."""
         ...
 
     async def customers(self) -> dict[str, Counters]:
-        """Every reviewing customer's counters."""
+        """Every reviewing customer's counters (as :meth:`regions`)."""
         ...
 
 
