@@ -35,6 +35,7 @@ from agents.reviews import install_reviews
 from agents.web import register_pages, web_middlewares
 from segstream.settings import Settings
 from state.alerts import Alert, AlertConfig
+from state.cluster_quality import QualityConfig
 from state.evaluate import EvaluatorConfig
 from state.event_clock import WatermarkClock
 from state.profiles import Change
@@ -138,6 +139,7 @@ def build_app(settings: Settings) -> faust.App:
             preset,
             min_dwell_ms=round(settings.cluster_min_dwell_days * DAY_MS),
             alerts=AlertConfig(min_auc=settings.alert_min_auc, max_ece=settings.alert_max_ece),
+            quality=QualityConfig(sample_size=settings.cluster_quality_sample),
         ),
         store,
         profiles,

@@ -151,6 +151,13 @@ class Settings(BaseSettings):
         description="most distinct regions the review counters hold; a review of a further region is "
         "dead-lettered (reviews.dlq)",
     )
+    cluster_quality_sample: int = Field(
+        2000,
+        ge=10,
+        le=50_000,
+        description="customers in the seeded reservoir sample a new cluster model version's silhouette, "
+        "Davies-Bouldin index and dispersion are computed on (silhouette is exact on it: O(sample^2))",
+    )
 
     @field_validator("namespace")
     @classmethod
