@@ -140,7 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         help="refit the lifetime model (BG/NBD + Gamma-Gamma) on the live population now, as a new version",
     )
-    commands.add_parser("models", help="the live models: versions, churn model's prequential AUC by segment")
+    commands.add_parser(
+        "models",
+        help="the live models: versions, churn model's prequential AUC by segment, cluster quality per version",
+    )
     commands.add_parser(
         "campaigns", help="the A/B readout per campaign x segment x variant, and the response model"
     )
@@ -421,6 +424,9 @@ async def _models(settings: Settings) -> int:
             model = LifetimeModel.from_json(lifetime)
             print(f"lifetime model: {model.describe()}, fitted at {rfc3339(model.fitted_at_ms)} (weeks)")
         print(_response_line(summary["response"]))
+        from segstream.quality_lines import cluster_quality_lines
+
+        print("\n".join(cluster_quality_lines(summary.get("cluster_quality"))))
     return 0
 
 
