@@ -1,9 +1,9 @@
 """Generated reviews for the ``reviews`` topic, their replay, and the ``segstream reviews`` table.
 
-**The reviews are generated.** No public review data set is reachable from here (the usual one,
-Olist's Brazilian e-commerce reviews, sits behind a Kaggle login), so the tests and
-``segstream replay generated-reviews`` use reviews drawn from a seeded generator whose answer
-is known: any pandas group-by of the generated frame. What the generator builds in (so a reader
+**The reviews are generated.** No public review data set with delivery and promised dates is
+reachable from this machine (the usual one, Olist's Brazilian e-commerce orders, is distributed
+through Kaggle), so the tests and ``segstream replay generated-reviews`` use reviews drawn from
+a seeded generator whose answer is known: any pandas group-by of the generated frame. What the generator builds in (so a reader
 knows what the figures can and cannot show):
 
 - regions :data:`REGIONS`, each with its own chance of a late delivery (:data:`LATE_CHANCE`);
