@@ -1,4 +1,4 @@
-"""One batch of raw ``purchases`` (or ``campaign-events``) messages in, state folded and dead letters out.
+"""One batch of raw ``purchases`` (or ``campaign-events``, or ``reviews``) messages in, state folded and dead letters out.
 
 Kept free of Faust so it is unit-testable with :class:`state.store.MemoryStore`;
 ``agents.worker`` feeds it from ``stream.take_events``.
@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from state.profile_store import ProfileStore
+from state.review_store import ReviewDelivery, ReviewOutcome, ReviewStore, region_refused_reason
 from state.store import CustomerStore, Delivery, Outcome, highest_per_key
 from state.tally import Tallier
 from streams.campaign_contract import decode_campaign_event
 from streams.contract import DEFAULT_LIMITS, decode_purchase
 from streams.dlq import dead_letter, dead_letter_key
 from streams.limits import InputLimits, InvalidEvent
+from streams.review_contract import decode_review
 
 __all__ = [
     "BatchResult",
@@ -26,9 +28,11 @@ __all__ = [
     "DeadLetter",
     "PublishDeadLetters",
     "RawMessage",
+    "ReviewBatchResult",
     "dead_letter_rejects",
     "ingest_batch",
     "ingest_campaign_batch",
+    "ingest_review_batch",
 ]
 
 log = logging.getLogger(__name__)
@@ -117,6 +121,48 @@ async def ingest_campaign_batch(
     added = await profiles.add_campaign_events([event for _, event in valid])
     await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
     return CampaignBatchResult(added, reasons)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewBatchResult:
+    outcomes: list[ReviewOutcome]  # of the valid reviews, in message order
+    invalid_reasons: list[str]  # of the messages dead-lettered now (refused regions included)
+
+
+async def ingest_review_batch(
+    messages: Sequence[RawMessage],
+    store: CustomerStore,
+    reviews: ReviewStore,
+    publish_dead_letters: PublishDeadLetters,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    limits: InputLimits = DEFAULT_LIMITS,
+) -> ReviewBatchResult:
+    """Validate reviews, fold the valid ones into ``reviews``, dead-letter the rest.
+
+    The fold comes first because it decides which reviews a region over the limit refuses; those
+    are dead-lettered with the invalid ones in one step (a redelivered refusal is refused again).
+    As :func:`ingest_batch`: returns once the dead letters are in Kafka and the counters in
+    Redis, then records the batch as consumed.
+    """
+    received = now()
+    now_ms = _epoch_ms(received)
+    valid, rejected = _decode_all(messages, lambda raw: decode_review(raw, limits, now_ms))
+    # before the first write: the Redis store checks that Redis kept this worker's writes (a write
+    # after a loss would move offset fences past the lost reviews); see RedisStore._same_redis_or_fail
+    await store.record_consumed({})
+    epochs = {topic: await store.fence_epoch(topic) for topic in {m.topic for m, _ in valid}}
+    deliveries = [ReviewDelivery(review, m.topic, m.partition, m.offset) for m, review in valid]
+    outcomes = await reviews.apply_reviews(deliveries, epochs)
+    refused = [
+        (m, region_refused_reason(review.region, reviews.max_regions))
+        for (m, review), outcome in zip(valid, outcomes, strict=True)
+        if outcome is ReviewOutcome.REGION_REFUSED
+    ]
+    reasons = await dead_letter_rejects(
+        [*rejected, *refused], store, publish_dead_letters, received, limits, count_invalid=False
+    )
+    await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
+    return ReviewBatchResult(outcomes, reasons)
 
 
 def _epoch_ms(moment: datetime) -> int:

@@ -7,7 +7,7 @@ Redis, dead letters in Kafka) or the process exits without committing, and the
 batch is redelivered; the store's fences make the redelivery harmless.
 
 Redis is the record of what was folded: at every partition assignment the worker resumes the
-``purchases`` and ``campaign-events`` partitions it got from the offsets Redis recorded as
+``purchases``, ``campaign-events`` and ``reviews`` partitions it got from the offsets Redis recorded as
 consumed (``agents.resume``), not from Kafka's committed ones, which may be ahead of them when
 Redis restarted and lost its last writes. Transient Redis errors are retried by the stores
 (``SEGSTREAM_REDIS_RETRY_S``); only when that budget runs out does a batch fail.
@@ -32,10 +32,12 @@ from agents.analytics_web import register_analytics_pages
 from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
 from agents.resume import resume_offsets
+from agents.reviews import install_reviews
 from agents.tallies import build_talliers
 from agents.web import register_pages, web_middlewares
 from segstream.settings import Settings
 from state.alerts import Alert, AlertConfig
+from state.cluster_quality import QualityConfig
 from state.evaluate import EvaluatorConfig
 from state.event_clock import WatermarkClock
 from state.profiles import Change
@@ -142,6 +144,7 @@ def build_app(settings: Settings) -> faust.App:
             preset,
             min_dwell_ms=round(settings.cluster_min_dwell_days * DAY_MS),
             alerts=AlertConfig(min_auc=settings.alert_min_auc, max_ece=settings.alert_max_ece),
+            quality=QualityConfig(sample_size=settings.cluster_quality_sample),
         ),
         store,
         profiles,
@@ -274,7 +277,10 @@ def build_app(settings: Settings) -> faust.App:
                     evaluate_at(int((time.time() - settings.clock_lateness_s) * 1000), "wall")
                 )
 
-    fenced_topics = (settings.topic(topics.PURCHASES), settings.topic(topics.CAMPAIGN_EVENTS))
+    reviews_topic = install_reviews(
+        app, settings, store, profiles, preset, retry, metrics.observe_retry, _finish_or_exit
+    )
+    fenced_topics = (settings.topic(topics.PURCHASES), settings.topic(topics.CAMPAIGN_EVENTS), reviews_topic)
 
     async def resume_from_store(sender: Any, **kwargs: Any) -> None:
         await _finish_or_exit(_resume_from_store(app, store, fenced_topics), "resuming assigned partitions")

@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "source",
         help="cdnow, cdnow-sample, completejourney, or a .csv/.parquet path; "
-        "completejourney-campaigns publishes campaign exposures and responses to campaign-events",
+        "completejourney-campaigns publishes campaign exposures and responses to campaign-events; "
+        "generated-reviews publishes generated reviews (--limit of them, default 10,000) by the store's "
+        "customers to reviews",
     )
     replay.add_argument("--speed", type=_speed, default=None, help="events/s or 'max' (default)")
     replay.add_argument("--limit", type=_positive_int, help="publish only the first N events")
@@ -138,12 +140,23 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         help="refit the lifetime model (BG/NBD + Gamma-Gamma) on the live population now, as a new version",
     )
-    commands.add_parser("models", help="the live models: versions, churn model's prequential AUC by segment")
+    commands.add_parser(
+        "models",
+        help="the live models: versions, churn model's prequential AUC by segment, cluster quality per version",
+    )
     commands.add_parser(
         "campaigns", help="the A/B readout per campaign x segment x variant, and the response model"
     )
 
     _add_analytics_parsers(commands)
+    reviews = commands.add_parser(
+        "reviews",
+        help="review figures per region or per current named segment: reviews, mean score, distribution, "
+        "late share, late-vs-on-time gap",
+    )
+    reviews.add_argument("--by", choices=["region", "segment"], default="region")
+    reviews.add_argument("--format", choices=["table", "csv"], default="table")
+    reviews.add_argument("--output", default="-", help="file path, or - for stdout (default)")
 
     export = commands.add_parser("export", help="write the live customer table")
     export.add_argument("what", choices=["customers"])
@@ -229,6 +242,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         )
         print(f"published {report.sent} events to campaign-events in {report.seconds:.1f}s")
         return 0
+    if args.command == "replay" and args.source == "generated-reviews":
+        return _replay_generated_reviews(settings, args)
     if args.command == "replay":
         from segstream.kafka_io import ensure_topics
         from segstream.replay import replay_history, replay_table
@@ -275,7 +290,28 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         problem = asyncio.run(best_time_command(settings, args.customer, args.windows))
         return _fail(problem) if problem else 0
+    if args.command == "reviews":
+        from segstream.review_commands import print_reviews
+
+        return asyncio.run(print_reviews(settings, args.by, args.format, args.output))
     return asyncio.run(_export(settings, args.format, args.output))
+
+
+def _replay_generated_reviews(settings: Settings, args: argparse.Namespace) -> int:
+    if args.map:
+        return _fail("--map is for .csv/.parquet files, not generated-reviews", EXIT_USAGE)
+    from segstream.kafka_io import ensure_topics
+    from segstream.review_commands import publish_generated_reviews
+
+    ensure_topics(settings)
+    try:
+        line = asyncio.run(
+            publish_generated_reviews(settings, args.limit, args.speed, progress=not args.no_progress)
+        )
+    except ValueError as exc:
+        return _fail(str(exc))
+    print(line)
+    return 0
 
 
 def _table_path(source: str) -> Path:
@@ -422,6 +458,9 @@ async def _models(settings: Settings) -> int:
             model = LifetimeModel.from_json(lifetime)
             print(f"lifetime model: {model.describe()}, fitted at {rfc3339(model.fitted_at_ms)} (weeks)")
         print(_response_line(summary["response"]))
+        from segstream.quality_lines import cluster_quality_lines
+
+        print("\n".join(cluster_quality_lines(summary.get("cluster_quality"))))
     return 0
 
 

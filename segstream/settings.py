@@ -161,6 +161,19 @@ class Settings(BaseSettings):
         description="seconds the worker's HTTP pages keep a computed cohort table or segment hour profile "
         "(each reads every customer's counters); 0: compute on every request",
     )
+    review_max_regions: int = Field(
+        1000,
+        ge=1,
+        description="most distinct regions the review counters hold; a review of a further region is "
+        "dead-lettered (reviews.dlq)",
+    )
+    cluster_quality_sample: int = Field(
+        2000,
+        ge=10,
+        le=50_000,
+        description="customers in the seeded reservoir sample a new cluster model version's silhouette, "
+        "Davies-Bouldin index and dispersion are computed on (silhouette is exact on it: O(sample^2))",
+    )
 
     @field_validator("namespace")
     @classmethod

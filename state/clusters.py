@@ -169,6 +169,12 @@ class SegmentModel:
         ids: npt.NDArray[np.int64] = np.asarray(pub.ids, dtype=np.int64)[nearest]
         return ids
 
+    def scale_rows(self, rows: Array, columns: Sequence[str] = FEATURE_NAMES) -> Array:
+        """The rows of a feature matrix (columns named ``columns``) in the published scaled space."""
+        pub = self._published()
+        scaled: Array = (rows[:, [columns.index(n) for n in self._names]] - pub.mean) / pub.std
+        return scaled
+
     def scale_many(self, xs: Sequence[Mapping[str, float]]) -> Array:
         """``xs`` as rows in the published scaled space, where ``assign`` measures distances."""
         pub = self._published()

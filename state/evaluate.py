@@ -48,6 +48,7 @@ import numpy.typing as npt
 from state.alerts import MEDIUM, Alert, AlertConfig, AlertKind, Figure, band_name, next_band
 from state.campaign_book import CampaignBook
 from state.churn import ChurnModel, PendingBatch, churn_feature_names
+from state.cluster_quality import QualityConfig, assess_version, keep_latest
 from state.clusters import ClusterConfig, SegmentModel
 from state.cutpoints import CutPoints, compute_cutpoints
 from state.descriptors import descriptor_features, descriptor_json
@@ -92,6 +93,7 @@ class EvaluatorConfig:
     response_window_ms: int = 30 * DAY_MS  # a response this long after an exposure is its label
     alerts: AlertConfig = field(default_factory=AlertConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)  # segment_drift alerts (state.drift)
+    quality: QualityConfig = field(default_factory=QualityConfig)  # per model version (state.cluster_quality)
 
 
 def _model_figures(health: ModelHealth) -> dict[str, Figure]:
@@ -153,6 +155,7 @@ class Evaluator:
         self.dirty: set[int] = set()  # rows changed since the store last saved them
         self.alerts: list[Alert] = []  # raised since the last take_alerts
         self.held_back: Counter[str] = Counter()  # crossings a shut model gate kept from alerting
+        self.cluster_quality: list[dict[str, object]] = []  # the latest cluster model versions' figures
         self._sorted_last: tuple[IntArray, IntArray] | None = None  # (last times ascending, rows)
         self._names = self.model.cluster_names()  # the names current profiles were published with
         self._segment = {  # all 125 triples, looked up once
@@ -238,6 +241,11 @@ class Evaluator:
             return []
         bought_rows = np.asarray(bought, dtype=np.int64)
         model_moved = self._learn(at_ms, buyers)
+        if model_moved:  # once per new cluster model version
+            quality = assess_version(at_ms, pop, self.model, self.campaigns.exposures, self.config.quality)
+            self.cluster_quality = keep_latest(
+                self.cluster_quality, quality, self.config.quality.versions_kept
+            )
         # everyone is re-scored under new cut-points or a new model; otherwise the due and the decayed
         candidates = buyers if bought or model_moved else np.union1d(decayed, bought_rows).astype(np.int64)
         changes = self._rescore(at_ms, candidates, bought_rows, decayed, model_moved)
@@ -669,6 +677,7 @@ class Evaluator:
                 "campaigns": self.campaigns,
                 "held_back": dict(self.held_back),
                 "drift": self.drift,
+                "cluster_quality": self.cluster_quality,
             }
         )
 
@@ -702,6 +711,7 @@ class Evaluator:
             drift=models.get("drift"),
         )
         evaluator.held_back.update(models.get("held_back", {}))
+        evaluator.cluster_quality = models.get("cluster_quality", [])
         return evaluator
 
     def summary(self) -> dict[str, object]:
@@ -730,6 +740,7 @@ class Evaluator:
             },
             "campaigns": self.campaigns.readout(),
             "uplift": self.campaigns.uplift_report(),
+            "cluster_quality": self.cluster_quality,
             "alert_gates": {
                 "min_auc": self.config.alerts.min_auc,
                 "max_ece": self.config.alerts.max_ece,

@@ -61,6 +61,10 @@ class ProfileStore(Protocol):
         """The segment summary saved with the last tick, or None."""
         ...
 
+    async def profiles(self, customer_ids: Iterable[str]) -> dict[str, Record]:
+        """The saved rows of these customers (those without one are absent)."""
+        ...
+
     async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
         """Put the events not seen before (by ``event_id``) on the agenda; return how many."""
         ...
@@ -112,6 +116,9 @@ class MemoryProfileStore:
 
     async def summary(self) -> Record | None:
         return self.last_summary
+
+    async def profiles(self, customer_ids: Iterable[str]) -> dict[str, Record]:
+        return {c: self.rows[c] for c in customer_ids if c in self.rows}
 
     async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
         fresh = [e for e in events if e.event_id not in self.campaign_events]

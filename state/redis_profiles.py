@@ -153,6 +153,19 @@ class RedisProfileStore:
         raw = await self._retry("read the summary", lambda: self._redis.get(self._summary))
         return dict(json.loads(raw)) if raw else None
 
+    async def profiles(self, customer_ids: Iterable[str]) -> dict[str, Record]:
+        ids = list(customer_ids)
+        found: dict[str, Record] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+
+            async def read(chunk: list[str] = chunk) -> list[bytes | None]:  # read-only
+                return cast(list[bytes | None], await self._redis.hmget(self._view, chunk))
+
+            raw = await self._retry("read profiles", read)
+            found.update({c: dict(json.loads(r)) for c, r in zip(chunk, raw, strict=True) if r})
+        return found
+
     async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
         args: list[str | bytes | int] = []
         for event in events:

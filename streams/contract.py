@@ -240,23 +240,24 @@ def _offset_minutes(occurred_at: str | int | float) -> int | None:
     return (hours * 60 + minutes) * (1 if sign == "+" else -1)
 
 
-def _epoch_ms(occurred_at: str | int | float) -> int:
+def _epoch_ms(occurred_at: str | int | float, field: str = "occurred_at") -> int:
+    """``occurred_at`` (RFC 3339 with offset, or whole epoch ms) as epoch ms; ``field`` names it in a reason."""
     if isinstance(occurred_at, float):
         if not occurred_at.is_integer():
-            raise InvalidEvent("occurred_at: epoch milliseconds must be a whole number")
+            raise InvalidEvent(f"{field}: epoch milliseconds must be a whole number")
         occurred_at = int(occurred_at)
     if isinstance(occurred_at, int):
         if not 0 <= occurred_at <= MAX_EPOCH_MS:
-            raise InvalidEvent(f"occurred_at: epoch milliseconds must be in 0..{MAX_EPOCH_MS}")
+            raise InvalidEvent(f"{field}: epoch milliseconds must be in 0..{MAX_EPOCH_MS}")
         return occurred_at
     if not _RFC3339.fullmatch(occurred_at):
-        raise InvalidEvent("occurred_at: expected RFC 3339 with offset (e.g. 2024-05-01T10:00:00Z)")
+        raise InvalidEvent(f"{field}: expected RFC 3339 with offset (e.g. 2024-05-01T10:00:00Z)")
     try:
         moment = datetime.fromisoformat(occurred_at)
     except ValueError as exc:
-        raise InvalidEvent(f"occurred_at: {exc}") from None
+        raise InvalidEvent(f"{field}: {exc}") from None
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     millis = delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
     if not 0 <= millis <= MAX_EPOCH_MS:
-        raise InvalidEvent("occurred_at: must lie between 1970-01-01 and 9999-12-31 (UTC)")
+        raise InvalidEvent(f"{field}: must lie between 1970-01-01 and 9999-12-31 (UTC)")
     return millis

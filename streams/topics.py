@@ -4,7 +4,7 @@ Names are logical; ``Settings.topic`` adds the namespace prefix.
 
 >>> [spec.name for spec in TOPICS]  # doctest: +NORMALIZE_WHITESPACE
 ['purchases', 'purchases.dlq', 'clock', 'segment-changes', 'customer-segments',
- 'campaign-events', 'alerts', 'campaign-events.dlq', 'clock.dlq']
+ 'campaign-events', 'alerts', 'campaign-events.dlq', 'clock.dlq', 'reviews', 'reviews.dlq']
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ __all__ = [
     "CUSTOMER_SEGMENTS",
     "PURCHASES",
     "PURCHASES_DLQ",
+    "REVIEWS",
+    "REVIEWS_DLQ",
     "SEGMENT_CHANGES",
     "TOPICS",
     "TopicSpec",
@@ -40,6 +42,8 @@ ALERTS = "alerts"
 CAMPAIGN_EVENTS = "campaign-events"
 CAMPAIGN_EVENTS_DLQ = "campaign-events.dlq"
 CLOCK_DLQ = "clock.dlq"
+REVIEWS = "reviews"
+REVIEWS_DLQ = "reviews.dlq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,8 @@ TOPICS = (
         False,
         "clock ticks the evaluator refused, with the reason (a refused tick changes nothing)",
     ),
+    TopicSpec(REVIEWS, True, "order reviews: score, region, delivery and promised dates, key = customer_id"),
+    TopicSpec(REVIEWS_DLQ, False, "messages that broke the reviews contract, with the reason"),
 )
 ALL_TOPICS = tuple(spec.name for spec in TOPICS)
 

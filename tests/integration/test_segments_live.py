@@ -236,6 +236,9 @@ def test_sorted_and_shuffled_replays_publish_the_same_changes_and_profiles(
     models = run_cli(sorted_settings, "models")
     assert "churn (River logistic regression, horizon 90 days, version " in models, models
     assert "prequential ROC AUC 0." in models and "lifetime model: BG/NBD v" in models
+    # each cluster model version's quality, assessed when it was published, saved and shown
+    assert summary["cluster_quality"][-1]["model_version"] == summary["model_version"] > 0
+    assert "cluster quality per model version" in models and "davies_bouldin" in models, models
     status, missing = get(f"{base}/customers/no-such-customer")
     assert (status, missing) == (404, {"error": "unknown customer 'no-such-customer'"})
     validate("http-error", missing)

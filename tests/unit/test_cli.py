@@ -24,6 +24,7 @@ COMMANDS = [
     "fit",
     "models",
     "campaigns",
+    "reviews",
 ]
 
 

@@ -39,6 +39,8 @@ SCHEMA_NAMES = [
     "http-campaigns",
     "campaign-event",
     "alert",
+    "review",
+    "http-reviews",
 ]
 
 
@@ -454,6 +456,7 @@ def test_asyncapi_refs_resolve(asyncapi: dict[str, Any]) -> None:
         "../schemas/customer-segment.schema.json",
         "../schemas/purchase-dlq.schema.json",
         "../schemas/purchase.schema.json",
+        "../schemas/review.schema.json",
         "../schemas/segment-change.schema.json",
     ]
     for ref in refs:

@@ -33,6 +33,8 @@ def test_defaults_without_environment() -> None:
         "alerts",
         "campaign-events.dlq",
         "clock.dlq",
+        "reviews",
+        "reviews.dlq",
     ]
     assert (s.app_id, s.redis_prefix) == ("segstream", "")
 
