@@ -42,6 +42,7 @@ eval: $(STAMP)   ## online models vs batch baselines (KMeans; churn and response
 	$(BIN)/python bench/eval_churn.py
 	$(BIN)/python bench/eval_alerts.py
 	$(BIN)/python bench/eval_response.py
+	$(BIN)/python bench/eval_quality.py
 	$(BIN)/python bench/eval_cohorts.py
 	$(BIN)/python bench/eval_best_time.py
 

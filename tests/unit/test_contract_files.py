@@ -41,7 +41,15 @@ SCHEMA_NAMES = [
     "alert",
     "review",
     "http-reviews",
+    "http-cohorts",
+    "http-best-time",
+    "http-best-time-segments",
 ]
+
+
+def test_every_schema_file_is_checked() -> None:
+    on_disk = {p.name.removesuffix(".schema.json") for p in (ROOT / "schemas").glob("*.schema.json")}
+    assert on_disk == set(SCHEMA_NAMES)
 
 
 def _yaml(relpath: str) -> Any:
