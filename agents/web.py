@@ -4,7 +4,7 @@
 - ``GET /healthz``: ``{"status": "ok", "watermark_ms": ...}`` once Redis answers;
 - ``GET /customers/{customer_id}``: the customer's current profile, state and predictions
   (probability alive, expected purchases and next order, CLV, churn probability and band) as
-  of the segment evaluator's clock; 404 with ``{"error": ...}`` for a customer it has not seen;
+  of the segment evaluator's clock, and their traits (``customer-traits``); 404 with ``{"error": ...}`` for a customer it has not seen;
 - ``GET /segments``: every named segment's and cluster's size and profile (mean R/F/M, value share);
 - ``GET /campaigns``: the A/B readout per campaign x segment x variant (``state.abtest``), and the
   uplift model's estimate per segment with a suggested target list (``state.uplift``).
@@ -27,6 +27,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
 from agents import metrics
+from agents.catalogue import traits_document
+from state.catalogue import CatalogueReader
 from state.predict import predictions_of
 from state.profile_store import ProfileStore
 from state.profiles import Profile
@@ -89,8 +91,11 @@ def web_middlewares(api_token: SecretStr | None) -> list[Any]:
     return [require_token]
 
 
-def customer_document(record: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, Any]:
-    """The JSON of ``GET /customers/{id}`` from the evaluator's saved row."""
+def customer_document(
+    record: dict[str, Any], summary: dict[str, Any] | None, traits: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON of ``GET /customers/{id}`` from the evaluator's saved row (and the customer's traits,
+    the latest ``customer-traits`` value, when there are any)."""
     as_of = int(summary["as_of_ms"]) if summary else None
     last = record["last_ms"] if record["frequency"] > 0 else None
     first = record["first_ms"] if record["frequency"] > 0 else None
@@ -113,6 +118,7 @@ def customer_document(record: dict[str, Any], summary: dict[str, Any] | None) ->
         "predictions": _predictions(record, summary),
         "cutpoint_version": summary["cutpoint_version"] if summary else 0,
         "model_version": summary["model_version"] if summary else 0,
+        "traits": traits,
     }
 
 
@@ -169,7 +175,9 @@ def uplift_document(uplift: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def register_pages(app: faust.App, store: RedisStore, profiles: ProfileStore) -> None:
+def register_pages(
+    app: faust.App, store: RedisStore, profiles: ProfileStore, catalogue: CatalogueReader | None = None
+) -> None:
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
@@ -184,7 +192,8 @@ def register_pages(app: faust.App, store: RedisStore, profiles: ProfileStore) ->
         record = await profiles.profile(customer_id)
         if record is None:
             return web.json({"error": f"unknown customer {customer_id!r}"}, status=404)
-        return web.json(customer_document(record, await profiles.summary()))
+        traits = (await catalogue.traits_of([customer_id])).get(customer_id) if catalogue else None
+        return web.json(customer_document(record, await profiles.summary(), traits_document(traits)))
 
     @app.page("/campaigns")
     async def campaigns(web: Any, request: Any) -> Any:

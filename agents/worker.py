@@ -28,6 +28,7 @@ import faust
 from faust.types import TP
 
 from agents import metrics
+from agents.catalogue import register_catalogue, register_catalogue_pages
 from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
 from agents.resume import resume_offsets
@@ -37,6 +38,7 @@ from state.alerts import Alert, AlertConfig
 from state.evaluate import EvaluatorConfig
 from state.event_clock import WatermarkClock
 from state.profiles import Change
+from state.redis_catalogue import RedisCatalogue
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
 from state.retry import RetryPolicy, StoreUnavailable
@@ -269,14 +271,24 @@ def build_app(settings: Settings) -> faust.App:
                     evaluate_at(int((time.time() - settings.clock_lateness_s) * 1000), "wall")
                 )
 
-    fenced_topics = (settings.topic(topics.PURCHASES), settings.topic(topics.CAMPAIGN_EVENTS))
+    catalogue = RedisCatalogue.connect(
+        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
+    )
+    register_catalogue(app, settings, store, catalogue, limits, _finish_or_exit)
+    fenced_topics = (
+        settings.topic(topics.PURCHASES),
+        settings.topic(topics.CAMPAIGN_EVENTS),
+        settings.topic(topics.PRODUCTS),
+        settings.topic(topics.CUSTOMER_TRAITS),
+    )
 
     async def resume_from_store(sender: Any, **kwargs: Any) -> None:
         await _finish_or_exit(_resume_from_store(app, store, fenced_topics), "resuming assigned partitions")
 
     app.on_rebalance_complete.connect(cast(Any, resume_from_store))  # mode types async receivers loosely
 
-    register_pages(app, store, profiles)
+    register_pages(app, store, profiles, catalogue)
+    register_catalogue_pages(app, catalogue)
     return app
 
 

@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "source",
         help="cdnow, cdnow-sample, completejourney, or a .csv/.parquet path; "
-        "completejourney-campaigns publishes campaign exposures and responses to campaign-events",
+        "completejourney-campaigns publishes campaign exposures and responses to campaign-events, "
+        "completejourney-products and completejourney-traits the catalogue and households' traits",
     )
     replay.add_argument("--speed", type=_speed, default=None, help="events/s or 'max' (default)")
     replay.add_argument("--limit", type=_positive_int, help="publish only the first N events")
@@ -189,6 +190,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         created = ensure_topics(settings)
         print("created: " + (", ".join(created) if created else "nothing (all exist)"))
         return 0
+    if args.command == "replay" and args.source in ("completejourney-products", "completejourney-traits"):
+        return _replay_catalogue(args, settings)
     if args.command == "replay" and args.source == "completejourney-campaigns":
         if args.map:
             return _fail("--map is for .csv/.parquet files, not completejourney-campaigns", EXIT_USAGE)
@@ -556,6 +559,21 @@ async def _segments(settings: Settings) -> int:
     if not clusters.empty:
         print("\nonline clusters (as of the segment evaluator's clock)")
         print(clusters.to_string())
+    return 0
+
+
+def _replay_catalogue(args: argparse.Namespace, settings: Settings) -> int:
+    """``segstream replay completejourney-products|completejourney-traits``: the compacted topics."""
+    if args.map:
+        return _fail(f"--map is for .csv/.parquet files, not {args.source}", EXIT_USAGE)
+    from segstream.catalogue_replay import CATALOGUE_SOURCES, replay_catalogue
+    from segstream.kafka_io import ensure_topics
+
+    ensure_topics(settings)
+    report = replay_catalogue(
+        args.source, settings, speed=args.speed, limit=args.limit, progress=not args.no_progress
+    )
+    print(f"published {report.sent:,} messages to {CATALOGUE_SOURCES[args.source]} in {report.seconds:.1f}s")
     return 0
 
 

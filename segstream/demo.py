@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from segstream.catalogue_replay import publish_completejourney_catalogue
 from segstream.cli import alert_gate_lines, churn_calibration_lines
 from segstream.export import customers_frame, segment_summary, with_predictions
 from segstream.kafka_io import ensure_topics
@@ -90,6 +91,9 @@ def run_demo(settings: Settings, source: str, *, speed: float | None, limit: int
             f"(log {root / 'worker.log'}, metrics http://127.0.0.1:{settings.web_port}/metrics)",
             flush=True,
         )
+        if source == "completejourney":  # the catalogue and traits first: items are labelled from the start
+            for line in publish_completejourney_catalogue(settings):
+                print(line, flush=True)
         print(f"replaying {len(history):,} events of {source} ...", flush=True)
         return asyncio.run(_replay_and_watch(history, settings, speed, worker))
     finally:

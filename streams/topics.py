@@ -4,7 +4,8 @@ Names are logical; ``Settings.topic`` adds the namespace prefix.
 
 >>> [spec.name for spec in TOPICS]  # doctest: +NORMALIZE_WHITESPACE
 ['purchases', 'purchases.dlq', 'clock', 'segment-changes', 'customer-segments',
- 'campaign-events', 'alerts', 'campaign-events.dlq', 'clock.dlq']
+ 'campaign-events', 'alerts', 'campaign-events.dlq', 'clock.dlq', 'products', 'products.dlq',
+ 'customer-traits', 'customer-traits.dlq']
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ __all__ = [
     "CLOCK",
     "CLOCK_DLQ",
     "CUSTOMER_SEGMENTS",
+    "CUSTOMER_TRAITS",
+    "CUSTOMER_TRAITS_DLQ",
+    "PRODUCTS",
+    "PRODUCTS_DLQ",
     "PURCHASES",
     "PURCHASES_DLQ",
     "SEGMENT_CHANGES",
@@ -40,6 +45,10 @@ ALERTS = "alerts"
 CAMPAIGN_EVENTS = "campaign-events"
 CAMPAIGN_EVENTS_DLQ = "campaign-events.dlq"
 CLOCK_DLQ = "clock.dlq"
+PRODUCTS = "products"
+PRODUCTS_DLQ = "products.dlq"
+CUSTOMER_TRAITS = "customer-traits"
+CUSTOMER_TRAITS_DLQ = "customer-traits.dlq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,19 @@ TOPICS = (
         CLOCK_DLQ,
         False,
         "clock ticks the evaluator refused, with the reason (a refused tick changes nothing)",
+    ),
+    TopicSpec(
+        PRODUCTS, True, "latest catalogue entry per product, key = sku (null value deletes)", compacted=True
+    ),
+    TopicSpec(PRODUCTS_DLQ, False, "messages that broke the products contract, with the reason"),
+    TopicSpec(
+        CUSTOMER_TRAITS,
+        True,
+        "latest traits per customer, key = customer_id (null value deletes)",
+        compacted=True,
+    ),
+    TopicSpec(
+        CUSTOMER_TRAITS_DLQ, False, "messages that broke the customer-traits contract, with the reason"
     ),
 )
 ALL_TOPICS = tuple(spec.name for spec in TOPICS)

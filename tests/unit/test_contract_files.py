@@ -452,6 +452,8 @@ def test_asyncapi_refs_resolve(asyncapi: dict[str, Any]) -> None:
         "../schemas/campaign-event.schema.json",
         "../schemas/clock-tick.schema.json",
         "../schemas/customer-segment.schema.json",
+        "../schemas/customer-traits.schema.json",
+        "../schemas/product.schema.json",
         "../schemas/purchase-dlq.schema.json",
         "../schemas/purchase.schema.json",
         "../schemas/segment-change.schema.json",
