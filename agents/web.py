@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from agents import metrics
 from agents.catalogue import traits_document
 from state.catalogue import CatalogueReader
+from state.playbook import action_json, shipped_preset
 from state.predict import predictions_of
 from state.profile_store import ProfileStore
 from state.profiles import Profile
@@ -119,7 +120,15 @@ def customer_document(
         "cutpoint_version": summary["cutpoint_version"] if summary else 0,
         "model_version": summary["model_version"] if summary else 0,
         "traits": traits,
+        "recommended_action": _recommended(profile, summary),
     }
+
+
+def _recommended(profile: Profile | None, summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The playbook entry of the customer's segment (``state.playbook``), with the preset the evaluator used."""
+    if profile is None or summary is None:
+        return None
+    return action_json(shipped_preset(str(summary["preset"])), profile.rfm_segment)
 
 
 def _predictions(record: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -31,12 +31,14 @@ from agents import metrics
 from agents.catalogue import register_catalogue, register_catalogue_pages
 from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
+from agents.moves import observe_moves
 from agents.resume import resume_offsets
 from agents.web import register_pages, web_middlewares
 from segstream.settings import Settings
 from state.alerts import Alert, AlertConfig
 from state.evaluate import EvaluatorConfig
 from state.event_clock import WatermarkClock
+from state.moves import segment_moves
 from state.profiles import Change
 from state.redis_catalogue import RedisCatalogue
 from state.redis_profiles import RedisProfileStore
@@ -46,6 +48,7 @@ from state.rfm import DAY_MS
 from state.segments import load_preset
 from state.store import CustomerStore
 from streams import topics
+from streams.move_messages import move_message
 from streams.outputs import (
     InvalidTick,
     Tick,
@@ -99,10 +102,11 @@ def build_app(settings: Settings) -> faust.App:
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
     )
     preset = load_preset(settings.segment_preset)
-    changes_topic, profiles_topic, alerts_topic = (
+    changes_topic, profiles_topic, alerts_topic, moves_topic = (
         settings.topic(topics.SEGMENT_CHANGES),
         settings.topic(topics.CUSTOMER_SEGMENTS),
         settings.topic(topics.ALERTS),
+        settings.topic(topics.SEGMENT_MOVES),
     )
 
     async def publish_changes(changes: Sequence[Change], alerts: Sequence[Alert]) -> None:
@@ -122,7 +126,12 @@ def build_app(settings: Settings) -> faust.App:
             await send(alerts_topic, a.customer_id.encode(), alert_message(a), None, None, None)
             for a in alerts
         ]
+        moves = segment_moves(changes, preset)  # entries and exits only, derived from the changes
+        pending += [
+            await send(moves_topic, m.customer_id.encode(), move_message(m), None, None, None) for m in moves
+        ]
         await asyncio.gather(*pending)
+        observe_moves(moves)
         metrics.observe_changes([c.reason for c in changes])
         metrics.observe_alerts([a.kind for a in alerts])
 

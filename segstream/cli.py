@@ -281,7 +281,7 @@ def _stack(action: str, root: Path) -> int:
 
 
 async def _live_frame(settings: Settings) -> Any:
-    from segstream.export import customers_frame, with_clusters, with_predictions
+    from segstream.export import customers_frame, with_clusters, with_playbook, with_predictions
     from state.redis_profiles import RedisProfileStore
     from state.redis_store import RedisStore
     from state.segments import load_preset
@@ -297,7 +297,7 @@ async def _live_frame(settings: Settings) -> Any:
         await profiles.close()
     records = saved.records if saved else []
     frame = with_clusters(customers_frame(states, watermark, preset), records)
-    return with_predictions(frame, records, summary)
+    return with_playbook(with_predictions(frame, records, summary), preset)
 
 
 async def _clocks(settings: Settings) -> tuple[int | None, int | None]:

@@ -183,13 +183,13 @@ async def _watch_segments(
 
 
 def _metric_counts(settings: Settings, metric: str, label: str) -> dict[str, int]:
-    """A labelled counter of the worker's /metrics page, by label value."""
+    """A labelled counter of the worker's /metrics page, by label value (summed over its other labels)."""
     text = get_page(settings, "/metrics").decode()
     counts: dict[str, int] = {}
     for line in text.splitlines():
         if line.startswith(metric + "{"):
             value = line.split(f'{label}="', 1)[1].split('"', 1)[0]
-            counts[value] = int(float(line.rsplit(" ", 1)[1]))
+            counts[value] = counts.get(value, 0) + int(float(line.rsplit(" ", 1)[1]))
     return counts
 
 
@@ -220,6 +220,11 @@ def _print_live_segments(summary: dict[str, Any], settings: Settings, frame: pd.
         f"\nsegment changes published to segment-changes: {sum(counts.values()):,} "
         f"({', '.join(f'{reason} {n:,}' for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))}); "
         f"cut-point version {summary['cutpoint_version']}, cluster model version {summary['model_version']}"
+    )
+    moves = _metric_counts(settings, "segstream_segment_moves_total", "type")
+    print(
+        f"segment moves published to segment-moves (audience entries and exits): {sum(moves.values()):,} "
+        f"(entered {moves.get('entered', 0):,}, exited {moves.get('exited', 0):,})"
     )
     clusters = pd.DataFrame(summary["clusters"]).set_index("cluster")
     if not clusters.empty:

@@ -5,7 +5,7 @@ Names are logical; ``Settings.topic`` adds the namespace prefix.
 >>> [spec.name for spec in TOPICS]  # doctest: +NORMALIZE_WHITESPACE
 ['purchases', 'purchases.dlq', 'clock', 'segment-changes', 'customer-segments',
  'campaign-events', 'alerts', 'campaign-events.dlq', 'clock.dlq', 'products', 'products.dlq',
- 'customer-traits', 'customer-traits.dlq']
+ 'customer-traits', 'customer-traits.dlq', 'segment-moves']
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ __all__ = [
     "PURCHASES",
     "PURCHASES_DLQ",
     "SEGMENT_CHANGES",
+    "SEGMENT_MOVES",
     "TOPICS",
     "TopicSpec",
     "declare",
@@ -49,6 +50,7 @@ PRODUCTS = "products"
 PRODUCTS_DLQ = "products.dlq"
 CUSTOMER_TRAITS = "customer-traits"
 CUSTOMER_TRAITS_DLQ = "customer-traits.dlq"
+SEGMENT_MOVES = "segment-moves"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,9 @@ TOPICS = (
     ),
     TopicSpec(
         CUSTOMER_TRAITS_DLQ, False, "messages that broke the customer-traits contract, with the reason"
+    ),
+    TopicSpec(
+        SEGMENT_MOVES, True, "entries into and exits from named segments and clusters, key = customer_id"
     ),
 )
 ALL_TOPICS = tuple(spec.name for spec in TOPICS)

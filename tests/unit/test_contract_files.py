@@ -457,6 +457,7 @@ def test_asyncapi_refs_resolve(asyncapi: dict[str, Any]) -> None:
         "../schemas/purchase-dlq.schema.json",
         "../schemas/purchase.schema.json",
         "../schemas/segment-change.schema.json",
+        "../schemas/segment-move.schema.json",
     ]
     for ref in refs:
         target, _, fragment = ref.partition("#")
