@@ -33,6 +33,11 @@ def test_defaults_without_environment() -> None:
         "alerts",
         "campaign-events.dlq",
         "clock.dlq",
+        "products",
+        "products.dlq",
+        "customer-traits",
+        "customer-traits.dlq",
+        "segment-moves",
     ]
     assert (s.app_id, s.redis_prefix) == ("segstream", "")
 
