@@ -226,8 +226,8 @@ def _print_live_segments(summary: dict[str, Any], settings: Settings, frame: pd.
         f"segment moves published to segment-moves (audience entries and exits): {sum(moves.values()):,} "
         f"(entered {moves.get('entered', 0):,}, exited {moves.get('exited', 0):,})"
     )
-    clusters = pd.DataFrame(summary["clusters"]).set_index("cluster")
-    if not clusters.empty:
+    if summary["clusters"]:  # none before the cluster model's first version (a short --limit)
+        clusters = pd.DataFrame(summary["clusters"]).set_index("cluster")
         print("online clusters (River k-means, stable ids, streaming elbow)")
         columns = [
             "name",
