@@ -33,8 +33,9 @@ test: lint       ## every check: lint, then unit, integration and e2e tests (sta
 unit: $(STAMP)   ## pure tests only (milliseconds, no services)
 	$(BIN)/python -m pytest tests/unit segstream streams state
 
-bench: $(STAMP)  ## end-to-end throughput vs pandas recompute; writes bench/results.json
+bench: $(STAMP)  ## end-to-end throughput vs pandas recompute and two consumer baselines, then live freshness (receipt -> change p50/p95/p99 at half capacity, 1 and 2 workers); writes bench/results.json, bench/freshness.json
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/freshness.py
 
 eval: $(STAMP)   ## online models vs batch baselines (KMeans; churn and response LR/RF, churn calibration) and the alerts over a whole history, on CDNOW and The Complete Journey; writes bench/eval_*.json
 	$(BIN)/python bench/eval_clusters.py

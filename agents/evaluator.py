@@ -68,6 +68,30 @@ class TickReport:
     seconds: float
 
 
+class _Latency:
+    """Receipt -> change and event time -> change of the purchases behind each published change."""
+
+    def __init__(self, entries: Sequence[tuple[str, int]], received: dict[str, int]) -> None:
+        self._by_customer: dict[str, list[tuple[int, int | None]]] = {}  # customer -> (score, receipt)
+        for member, score in entries:
+            self._by_customer.setdefault(parse_agenda_member(member), []).append(
+                (score, received.get(member))
+            )
+
+    def published(self, changes: Sequence[Change], previous: int | None, target: int) -> None:
+        """``changes`` are acked: observe the purchases of this chunk (agenda scores in (previous, target])."""
+        now_ms = int(time.time() * 1000)
+        received: list[int] = []
+        occurred: list[int] = []
+        for customer in {c.customer_id for c in changes}:
+            for score, receipt in self._by_customer.get(customer, ()):
+                if (previous is None or previous < score) and score <= target:
+                    occurred.append(score - 1)  # agenda score = occurred_at_ms + 1
+                    if receipt is not None:
+                        received.append(receipt)
+        metrics.observe_change_latency(received, occurred, now_ms)
+
+
 class SegmentEvaluator:
     """Turns clock ticks into change events; caches the evaluator between ticks."""
 
@@ -139,6 +163,7 @@ class SegmentEvaluator:
         due: dict[str, list[int]] = {}
         for member, score in entries:
             due.setdefault(parse_agenda_member(member), []).append(score)
+        latency = _Latency(entries, await self._store.received([m for m, _ in entries]))
         logs = await self._store.logs(sorted(due))
         campaign = await self._profiles.campaign_due(tick.as_of_ms)
         starts = [min(scores) - 1 for scores in due.values()] + [e.occurred_at_ms for e in campaign[:1]]
@@ -161,6 +186,7 @@ class SegmentEvaluator:
                 changes = await asyncio.to_thread(evaluator.advance, target, chunk, events)
                 alerts = evaluator.take_alerts()
                 await self._publish(changes, alerts)
+                latency.published(changes, previous, target)
                 await self._save(evaluator)
                 total, alerted, previous = total + len(changes), alerted + len(alerts), target
             if tick.refit:

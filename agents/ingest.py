@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from state.profile_store import ProfileStore
 from state.store import CustomerStore, Delivery, Outcome, highest_per_key
+from state.tally import Tallier
 from streams.campaign_contract import decode_campaign_event
 from streams.contract import DEFAULT_LIMITS, decode_purchase
 from streams.dlq import dead_letter, dead_letter_key
@@ -61,8 +62,11 @@ async def ingest_batch(
     publish_dead_letters: PublishDeadLetters,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     limits: InputLimits = DEFAULT_LIMITS,
+    tallier: Tallier | None = None,
 ) -> BatchResult:
     """Validate, fold the valid events into ``store``, dead-letter the rest.
+
+    ``tallier``: the analytics counters each valid event adds, folded with it (exactly once).
 
     ``now`` is the wall clock at receipt: the accepted event-time window ends at it plus the
     allowed skew (``limits``), so an event dated 2099 is dead-lettered, never folded.
@@ -74,7 +78,11 @@ async def ingest_batch(
     received = now()
     now_ms = _epoch_ms(received)
     valid, rejected = _decode_all(messages, lambda raw: decode_purchase(raw, limits, now_ms))
-    deliveries = [Delivery(event, m.topic, m.partition, m.offset) for m, event in valid]
+    tallies = await tallier([event for _, event in valid]) if tallier is not None else [()] * len(valid)
+    deliveries = [
+        Delivery(event, m.topic, m.partition, m.offset, t, now_ms)
+        for (m, event), t in zip(valid, tallies, strict=True)
+    ]
     reasons = await dead_letter_rejects(rejected, store, publish_dead_letters, received, limits)
     outcomes = await store.apply_batch(deliveries)
     await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))

@@ -101,6 +101,18 @@ TICK_SECONDS = Histogram(
     registry=REGISTRY,
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120),
 )
+RECEIPT_TO_CHANGE = Histogram(
+    "segstream_receipt_to_change_seconds",
+    "A purchase received by a worker -> the segment change it caused published (Kafka acked), per event",
+    registry=REGISTRY,
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+EVENT_TIME_TO_CHANGE = Histogram(
+    "segstream_event_time_to_change_seconds",
+    "A purchase's event time -> the segment change it caused published (includes producer delay; years in a replay)",
+    registry=REGISTRY,
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+)
 
 REDIS_RETRIES = Counter(
     "segstream_redis_retries",
@@ -166,6 +178,14 @@ def observe_campaign_batch(added: int, invalid_reasons: Sequence[str]) -> None:
     for reason in invalid_reasons:
         CAMPAIGN_EVENTS.labels("invalid").inc()
         CAMPAIGN_DEAD_LETTERS.labels(reason.split(":", 1)[0]).inc()
+
+
+def observe_change_latency(received_ms: Sequence[int], occurred_ms: Sequence[int], published_ms: int) -> None:
+    """One observation per purchase whose change was just published."""
+    for ms in received_ms:
+        RECEIPT_TO_CHANGE.observe(max(published_ms - ms, 0) / 1000)
+    for ms in occurred_ms:
+        EVENT_TIME_TO_CHANGE.observe(max(published_ms - ms, 0) / 1000)
 
 
 def observe_tick(as_of_ms: int, seconds: float) -> None:

@@ -33,6 +33,7 @@ from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
 from agents.moves import observe_moves
 from agents.resume import resume_offsets
+from agents.tallies import build_talliers
 from agents.web import register_pages, web_middlewares
 from segstream.settings import Settings
 from state.alerts import Alert, AlertConfig
@@ -47,6 +48,7 @@ from state.retry import RetryPolicy, StoreUnavailable
 from state.rfm import DAY_MS
 from state.segments import load_preset
 from state.store import CustomerStore
+from state.tally import combine
 from streams import topics
 from streams.move_messages import move_message
 from streams.outputs import (
@@ -98,6 +100,8 @@ def build_app(settings: Settings) -> faust.App:
         on_retry=metrics.observe_retry,
         watch_restarts=True,  # never write to a Redis that lost this worker's acknowledged writes
     )
+    talliers = build_talliers(store, settings)
+    tallier = combine(*talliers) if talliers else None
     profiles = RedisProfileStore.connect(
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
     )
@@ -169,7 +173,7 @@ def build_app(settings: Settings) -> faust.App:
             RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
             for e in events
         ]
-        result = await ingest_batch(messages, store, publish_dead_letters, limits=limits)
+        result = await ingest_batch(messages, store, publish_dead_letters, limits=limits, tallier=tallier)
         watermark = await store.watermark()
         metrics.observe_batch(
             len(messages), time.perf_counter() - started, result.outcomes, result.invalid_reasons, watermark

@@ -5,9 +5,11 @@ Starts a private Kafka + Redis, then measures, all in this one run on this machi
 1. pandas: recomputing the whole CDNOW RFM table from scratch (the baseline);
 2. the Redis fold alone: pipelined batches vs one awaited call per event;
 3. kafka-python replay: publishing CDNOW master to the purchases topic;
-4. the worker: CDNOW master already in Kafka, one ``segstream worker`` process
+4. two baselines on the same topic: a Faust worker that does nothing (``bench/noop_worker.py``)
+   and a plain aiokafka consumer doing the worker's batch step (``bench/aiokafka_worker.py``);
+5. the worker: CDNOW master already in Kafka, one ``segstream worker`` process
    folding it into Redis (first event applied -> last event applied), no clock ticks yet;
-5. live segments: then one clock tick after the last event, and the time until the worker's
+6. live segments: then one clock tick after the last event, and the time until the worker's
    segment evaluator has published every change for the whole history, next to the pure
    evaluator (``state.evaluate``, no Kafka, no Redis) on the same history in this process.
 
@@ -126,13 +128,13 @@ async def wait_worker(settings: Settings, total: int) -> float:
         await asyncio.sleep(0.05)
 
 
-def bench_noop(settings: Settings, total: int, root: Path) -> float:
-    """Seconds a do-nothing Faust worker needs to consume the same ``total`` events."""
-    out = root / "noop.json"
+def bench_baseline(script: str, settings: Settings, total: int, root: Path) -> float:
+    """Seconds the baseline consumer ``script`` (in bench/) needs for the same ``total`` events."""
+    out = root / f"{script}.json"
     env = dict(os.environ)
     env.update(settings.to_env())
     subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("noop_worker.py")), str(total), str(out)],
+        [sys.executable, str(Path(__file__).with_name(script)), str(total), str(out)],
         env=env,
         check=True,
         timeout=600,
@@ -168,7 +170,8 @@ def main() -> None:
         store = asyncio.run(bench_store(settings, deliveries))
 
         replay = replay_history(history, settings, progress=False, tick_every=None)
-        noop_s = bench_noop(settings, total, root)
+        noop_s = bench_baseline("noop_worker.py", settings, total, root)
+        aiokafka_s = bench_baseline("aiokafka_worker.py", settings, total, root)
         worker = spawn_worker(settings, root / "worker.log")
         worker_s = asyncio.run(wait_worker(settings, total))
         until_ms = max(occurred_at_ms(history)) + 1
@@ -188,6 +191,7 @@ def main() -> None:
         "redis_fold": store,
         "replay_publish_events_per_s": replay.rate,
         "faust_noop_events_per_s": total / noop_s,
+        "aiokafka_same_work_events_per_s": total / aiokafka_s,
         "worker_events_per_s": worker_rate,
         "worker_seconds_for_cdnow": worker_s,
         "segments_in_worker_s": segments_s,
@@ -200,6 +204,7 @@ def main() -> None:
             / store["one_call_per_event_events_per_s"],
             "worker_event_latency_budget_vs_pandas_recompute": pandas_s / (1 / worker_rate),
             "worker_vs_faust_noop": worker_rate / (total / noop_s),
+            "worker_vs_aiokafka_same_work": worker_rate / (total / aiokafka_s),
         },
     }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
@@ -214,6 +219,10 @@ def main() -> None:
     print(
         f"| baseline: Faust worker doing nothing, same batching | {total / noop_s:,.0f} events/s "
         f"(worker = {worker_rate / (total / noop_s):.0%} of it) |"
+    )
+    print(
+        f"| baseline: plain aiokafka consumer doing the same batch step (validate, Lua fold, commit) "
+        f"| {total / aiokafka_s:,.0f} events/s (worker = {worker_rate / (total / aiokafka_s):.0%} of it) |"
     )
     print(f"| replay: kafka-python publish | {replay.rate:,.0f} events/s |")
     print(

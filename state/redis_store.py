@@ -7,7 +7,12 @@ one customer's keys in one slot):
 - ``<p>seg:{<customer_id>}:ev``   set: applied event_ids (producer-resend dedupe)
 - ``<p>seg:{<customer_id>}:days`` set: UTC days with a purchase (``purchase_days``)
 - ``<p>seg:{<customer_id>}:log``  zset: applied events (``LogEntry`` text) by occurred_at_ms
+- ``<p>seg:{<customer_id>}:t:<table>`` hash: the customer's own tally counters (``state.store.Tally``)
+- ``<p>seg:t:<table>``            hash: a shared tally table's counters (single Redis node only: a
+  cluster cannot fold them in the same atomic call as the customers' state)
 - ``<p>eval:{segments}:agenda``   zset: events not evaluated yet, score occurred_at_ms + 1
+- ``<p>eval:{segments}:received`` zset: the same entries, score the wall-clock ms a worker first
+  received the event (``ZADD NX``; latency metrics only)
 - ``<p>seg:consumed``             zset: next unprocessed offset per ``topic:partition`` (``ZADD GT``)
 - ``<p>seg:watermark``            zset: largest occurred_at_ms per partition (``ZADD GT``)
 - ``<p>seg:stats``                hash: running totals for progress displays
@@ -29,6 +34,7 @@ from importlib import resources
 from typing import Any, cast
 
 import hiredis
+import msgspec
 import redis.asyncio as redis
 from redis.crc import key_slot
 
@@ -56,6 +62,7 @@ __all__ = ["REDIS_ERRORS", "RedisStore"]
 
 _FOLD_LUA = resources.files("state").joinpath("rfm_fold.lua").read_text()
 _SCAN_COUNT = 2000
+_json_encode = msgspec.json.Encoder().encode
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, StoreUnavailable)
 # Compare-and-set of a topic's fence epoch, with the forgetting of its offsets, in one step.
 # KEYS: epochs hash, consumed zset, dead-letter fence zset, resets list;
@@ -119,6 +126,7 @@ class RedisStore:
         self._stats_key = f"{prefix}seg:stats"
         self._letter_fence_key = f"{prefix}seg:dlq-fence"
         self._agenda_key = f"{prefix}eval:{{segments}}:agenda"
+        self._received_key = f"{prefix}eval:{{segments}}:received"
         self._consumed_key = f"{prefix}seg:consumed"
         self._epoch_key = f"{prefix}seg:fence-epoch"
         self._resets_key = f"{prefix}seg:topic-resets"
@@ -173,6 +181,11 @@ class RedisStore:
         """A store on an open Redis (no ACL user, no TLS unless ``rediss://``)."""
         return cls.connect(RedisAccess(url), prefix, cluster=cluster, retry=retry, on_retry=on_retry)
 
+    @property
+    def cluster(self) -> bool:
+        """True when keys are grouped by Redis Cluster hash slot (one script call per slot)."""
+        return self._cluster
+
     async def close(self) -> None:
         await self._redis.aclose()
 
@@ -198,28 +211,13 @@ class RedisStore:
         return outcomes
 
     async def _fold_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
-        epochs = {t: int(e) for t, e in (await self._redis.hgetall(self._epoch_key)).items()}
+        epochs = {str(t): int(e) for t, e in (await self._redis.hgetall(self._epoch_key)).items()}
         groups = (
             _by_hash_slot(deliveries, self._state_key) if self._cluster else [list(range(len(deliveries)))]
         )
         pipe = self._redis.pipeline(transaction=False)
         for group in groups:
-            keys: list[str] = []
-            args: list[str | int] = []
-            for i in group:
-                d, e = deliveries[i], deliveries[i].event
-                key = self._state_key(e.customer_id)
-                keys += (key, f"{key}:ev", f"{key}:days", f"{key}:log")
-                args += (
-                    e.customer_id,
-                    e.event_id,
-                    fence_field(d.topic, d.partition, epochs.get(d.topic, 0)),
-                    d.offset,
-                    e.type,
-                    e.occurred_at_ms,
-                    e.amount_cents,
-                    log_entry(e).encode(),
-                )
+            keys, args = self._fold_call([deliveries[i] for i in group], epochs)
             await self._fold(keys=keys, args=args, client=pipe)
         watermarks = highest_per_key((d.partition, d.event.occurred_at_ms) for d in deliveries)
         pipe.zadd(self._watermark_key, {str(p): ms for p, ms in watermarks.items()}, gt=True)
@@ -228,12 +226,92 @@ class RedisStore:
             for d in deliveries
         }
         pipe.zadd(self._agenda_key, agenda)
+        receipts: dict[str, int] = {}
+        for d in deliveries:
+            if d.received_ms is not None:
+                receipts.setdefault(agenda_member(d.event.customer_id, d.event.event_id), d.received_ms)
+        if receipts:
+            pipe.zadd(self._received_key, receipts, nx=True)  # a resend keeps the first receipt
         results = await pipe.execute()
         outcomes: list[Outcome] = [Outcome.REDELIVERED] * len(deliveries)
         for group, codes in zip(groups, results, strict=False):
             for i, code in zip(group, codes, strict=True):
                 outcomes[i] = Outcome(int(code))
         return outcomes
+
+    def _fold_call(
+        self, deliveries: Sequence[Delivery], epochs: Mapping[str, int]
+    ) -> tuple[list[str], list[str | int]]:
+        """KEYS and ARGV of one ``rfm_fold.lua`` call (layout in the script's header)."""
+        keys: list[str] = []
+        index: dict[str, int] = {}  # tally key -> its 1-based KEYS position
+
+        def key_index(key: str) -> int:
+            if key not in index:
+                keys.append(key)
+                index[key] = len(keys)
+            return index[key]
+
+        args: list[str | int] = [len(deliveries)]
+        for d in deliveries:
+            e = d.event
+            key = self._state_key(e.customer_id)
+            keys += (key, f"{key}:ev", f"{key}:days", f"{key}:log")
+            base = len(keys) - 3
+            ops = [
+                [
+                    key_index(f"{key}:t:{t.table}" if t.per_customer else self._shared_tally_key(t.table)),
+                    t.field,
+                    t.delta,
+                ]
+                for t in d.tallies
+            ]
+            args += (
+                base,
+                e.customer_id,
+                e.event_id,
+                fence_field(d.topic, d.partition, epochs.get(d.topic, 0)),
+                d.offset,
+                e.type,
+                e.occurred_at_ms,
+                e.amount_cents,
+                log_entry(e).encode(),
+                _json_encode(ops).decode() if ops else "",
+            )
+        return keys, args
+
+    def _shared_tally_key(self, table: str) -> str:
+        if self._cluster:
+            raise ValueError(
+                f"shared tally table {table!r} needs a single Redis node: a Redis Cluster cannot fold it "
+                "atomically with the customers' state"
+            )
+        return f"{self._prefix}seg:t:{table}"
+
+    async def tally(self, table: str, customer_id: str | None = None) -> dict[str, int]:
+        key = (
+            f"{self._state_key(customer_id)}:t:{table}"
+            if customer_id is not None
+            else self._shared_tally_key(table)
+        )
+        raw = await self._retry("read a tally table", lambda: self._redis.hgetall(key))
+        return {str(f): int(v) for f, v in raw.items()}
+
+    async def tallies(self, table: str, customer_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        ids = list(customer_ids)
+        found: dict[str, dict[str, int]] = {}
+        for start in range(0, len(ids), _SCAN_COUNT):
+            chunk = ids[start : start + _SCAN_COUNT]
+
+            async def read(chunk: list[str] = chunk) -> list[Any]:
+                pipe = self._redis.pipeline(transaction=False)
+                for c in chunk:
+                    pipe.hgetall(f"{self._state_key(c)}:t:{table}")
+                return await pipe.execute()
+
+            for c, raw in zip(chunk, await self._retry("read customers' tallies", read), strict=True):
+                found[c] = {str(f): int(v) for f, v in raw.items()}
+        return found
 
     async def _add_stats(self, totals: Stats) -> None:
         pipe = self._redis.pipeline(transaction=False)
@@ -276,9 +354,8 @@ class RedisStore:
         return await self._retry("read every customer", self._all_customers)
 
     async def _all_customers(self) -> list[CustomerState]:
-        keys = [
-            k async for k in self._redis.scan_iter(f"{self._prefix}seg:{{*", count=_SCAN_COUNT, _type="hash")
-        ]
+        pattern = f"{self._prefix}seg:{{*}}"  # a state hash's name ends at its hash tag; its tallies' do not
+        keys = [k async for k in self._redis.scan_iter(pattern, count=_SCAN_COUNT, _type="hash")]
         states: list[CustomerState] = []
         for start in range(0, len(keys), _SCAN_COUNT):
             pipe = self._redis.pipeline(transaction=False)
@@ -378,9 +455,24 @@ class RedisStore:
             members = [m for m, _ in entries[start : start + _SCAN_COUNT]]
 
             async def remove(members: list[str] = members) -> None:  # ZREM: idempotent
-                await self._redis.zrem(self._agenda_key, *members)
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.zrem(self._agenda_key, *members)
+                pipe.zrem(self._received_key, *members)
+                await pipe.execute()
 
             await self._retry("remove agenda entries", remove)
+
+    async def received(self, members: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(members), _SCAN_COUNT):
+            chunk = list(members[start : start + _SCAN_COUNT])
+
+            async def read(chunk: list[str] = chunk) -> list[float | None]:
+                return await self._redis.zmscore(self._received_key, chunk)
+
+            scores = await self._retry("read receipt times", read)
+            found.update({m: int(s) for m, s in zip(chunk, scores, strict=True) if s is not None})
+        return found
 
     async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
         ids = list(customer_ids)

@@ -1,8 +1,11 @@
 -- Atomic, idempotent RFM fold of a batch of events: the Redis twin of state.rfm.apply.
--- For event i (1-based): KEYS[4i-3] customer state hash, KEYS[4i-2] its set of applied event_ids,
--- KEYS[4i-1] its set of UTC purchase days, KEYS[4i] its event log (zset by occurred_at_ms; all four share
--- one hash tag), ARGV[8(i-1)+1 .. 8i] = customer_id, event_id, fence_field, offset, type, occurred_at_ms,
--- amount_cents, log member. Events are applied in order; each is atomic on its own.
+-- ARGV[1] = number of events n; event i (1-based) has ARGV[a+1 .. a+10] with a = 1 + 10(i-1):
+--   base, customer_id, event_id, fence_field, offset, type, occurred_at_ms, amount_cents, log member,
+--   tallies.
+-- KEYS[base .. base+3]: the customer's state hash, set of applied event_ids, set of UTC purchase days
+-- and event log (zset by occurred_at_ms); all four share one hash tag. ``tallies`` is '' or a JSON
+-- array of [key index, field, delta]: HINCRBY KEYS[key index] field delta, done only when the event
+-- is applied (the counters of state.store.Tally). Events are applied in order; each is atomic on its own.
 -- Returns one code per event: 0 redelivered (offset fence), 1 duplicate event_id, 2 applied,
 -- 3 applied to a new customer.
 local DAY_MS = 86400000
@@ -31,9 +34,14 @@ local function fold(state, ids, days, log, customer_id, event_id, fence_field, o
 end
 
 local codes = {}
-for i = 1, #KEYS / 4 do
-  local a = 8 * (i - 1)
-  codes[i] = fold(KEYS[4 * i - 3], KEYS[4 * i - 2], KEYS[4 * i - 1], KEYS[4 * i], ARGV[a + 1], ARGV[a + 2],
-                  ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8])
+for i = 1, tonumber(ARGV[1]) do
+  local a = 1 + 10 * (i - 1)
+  local b = tonumber(ARGV[a + 1])
+  local code = fold(KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
+                    ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9])
+  if code >= 2 and ARGV[a + 10] ~= '' then
+    for _, t in ipairs(cjson.decode(ARGV[a + 10])) do redis.call('HINCRBY', KEYS[t[1]], t[2], t[3]) end
+  end
+  codes[i] = code
 end
 return codes

@@ -16,6 +16,10 @@ Every applied event is also appended to the customer's event log, and every vali
 *agenda* of events the segment evaluator has not evaluated yet. The evaluator reads the agenda
 up to its clock, re-reads those customers' logs, and removes exactly the entries it read.
 
+Analytics counters ride on the same step: a :class:`Tally` attached to a delivery is added
+only when its event is applied (never for a resend or a redelivery), atomically with the fold,
+so every count built from tallies is exactly once like the RFM state.
+
 Dead letters have their own fence per partition (the last dead-lettered offset),
 advanced only after Kafka acknowledged them, so a redelivered bad message is neither
 dead-lettered nor counted twice, except if the worker dies between that ack and the fence.
@@ -31,6 +35,7 @@ keeps a :class:`TopicReset` record of why.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
@@ -48,6 +53,7 @@ __all__ = [
     "Outcome",
     "Partition",
     "Stats",
+    "Tally",
     "TopicReset",
     "agenda_member",
     "fence_field",
@@ -85,13 +91,38 @@ def highest_per_key(pairs: Iterable[tuple[K, int]]) -> dict[K, int]:
 
 
 @dataclass(frozen=True, slots=True)
+class Tally:
+    """A counter increment applied exactly once, in the same atomic step as its event's fold.
+
+    ``table`` names a set of counters (``[a-z0-9:_-]``, e.g. ``basket:category:pair``) and
+    ``field`` one counter in it. ``per_customer``: the table is the event's customer's own
+    (kept beside their state, in the same Redis hash slot); otherwise it is shared by everyone.
+    """
+
+    table: str
+    field: str
+    delta: int = 1
+    per_customer: bool = False
+
+    def __post_init__(self) -> None:
+        if not _TABLE_NAME.fullmatch(self.table):
+            raise ValueError(f"tally table {self.table!r}: use [a-z0-9:_-], 1 to 64 characters")
+
+
+_TABLE_NAME = re.compile(r"[a-z0-9:_-]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
-    """A validated event together with where Kafka delivered it from."""
+    """A validated event together with where Kafka delivered it from, and what it tallies if applied."""
 
     event: Purchase
     topic: str
     partition: int
     offset: int
+    tallies: tuple[Tally, ...] = ()
+    received_ms: int | None = None
+    """Wall clock when the worker received the event (latency metrics); None when not known."""
 
 
 def fence_field(topic: str, partition: int, epoch: int) -> str:
@@ -223,8 +254,20 @@ class CustomerStore(Protocol):
         """Remove exactly these agenda entries (the evaluator has evaluated them)."""
         ...
 
+    async def received(self, members: Sequence[str]) -> dict[str, int]:
+        """When a worker first received each agenda entry's event (wall-clock ms), where known."""
+        ...
+
     async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
         """The whole event log of each customer, by occurred_at_ms."""
+        ...
+
+    async def tally(self, table: str, customer_id: str | None = None) -> dict[str, int]:
+        """Every counter of a shared tally table, or of ``customer_id``'s own; empty if none."""
+        ...
+
+    async def tallies(self, table: str, customer_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Each customer's own counters of ``table`` (empty for a customer with none)."""
         ...
 
     async def fence_epoch(self, topic: str) -> int:
@@ -261,11 +304,17 @@ class MemoryStore:
     next_offsets: dict[Partition, int] = field(default_factory=dict)
     epochs: dict[str, int] = field(default_factory=dict)
     resets: list[TopicReset] = field(default_factory=list)
+    receipts: dict[str, int] = field(default_factory=dict)
+    counters: dict[tuple[str, str | None], dict[str, int]] = field(default_factory=dict)
+    """``(table, customer or None for a shared table) -> field -> count``."""
 
     async def apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         outcomes = [self._apply_one(d) for d in deliveries]
         for d in deliveries:
-            self.agenda[agenda_member(d.event.customer_id, d.event.event_id)] = d.event.occurred_at_ms + 1
+            member = agenda_member(d.event.customer_id, d.event.event_id)
+            self.agenda[member] = d.event.occurred_at_ms + 1
+            if d.received_ms is not None:
+                self.receipts.setdefault(member, d.received_ms)
         batch = highest_per_key((d.partition, d.event.occurred_at_ms) for d in deliveries)
         self.partition_watermarks = highest_per_key([*self.partition_watermarks.items(), *batch.items()])
         self.totals.count(outcomes)
@@ -289,6 +338,9 @@ class MemoryStore:
         before = self.states.get(customer)
         self.states[customer] = apply(before, d.event, new_purchase_day=new_day)
         self.event_logs.setdefault(customer, set()).add(log_entry(d.event))
+        for t in d.tallies:
+            table = self.counters.setdefault((t.table, customer if t.per_customer else None), {})
+            table[t.field] = table.get(t.field, 0) + t.delta
         return Outcome.NEW_CUSTOMER if before is None else Outcome.APPLIED
 
     async def dead_letter_fences(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
@@ -325,9 +377,19 @@ class MemoryStore:
     async def done(self, entries: Sequence[AgendaEntry]) -> None:
         for member, _ in entries:
             self.agenda.pop(member, None)
+            self.receipts.pop(member, None)
+
+    async def received(self, members: Sequence[str]) -> dict[str, int]:
+        return {m: self.receipts[m] for m in members if m in self.receipts}
 
     async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
         return {c: sorted(self.event_logs.get(c, ())) for c in customer_ids}
+
+    async def tally(self, table: str, customer_id: str | None = None) -> dict[str, int]:
+        return dict(self.counters.get((table, customer_id), {}))
+
+    async def tallies(self, table: str, customer_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        return {c: dict(self.counters.get((table, c), {})) for c in customer_ids}
 
     async def fence_epoch(self, topic: str) -> int:
         return self.epochs.get(topic, 0)

@@ -21,6 +21,7 @@ from state.store import (
     MemoryStore,
     Outcome,
     Stats,
+    Tally,
     TopicReset,
     parse_agenda_member,
 )
@@ -228,3 +229,63 @@ async def test_a_topic_reset_starts_a_new_fence_epoch_and_forgets_its_offsets(st
     assert await store.reset_topic(second)
     assert await store.topic_resets() == [reset, second]
     assert await store.apply_batch([delivery("e4", "c1", 3 * DAY, 10, offset=0)]) == [Outcome.APPLIED]
+
+
+async def test_tallies_count_once_per_applied_event(store: CustomerStore) -> None:
+    """Resends and redeliveries add nothing; per-customer tables stay the customer's own."""
+    mine = (
+        Tally("cust:channel", "web", per_customer=True),
+        Tally("cust:channel", "store", 2, per_customer=True),
+    )
+    first = Delivery(Purchase("e1", "c1", DAY, 100), "purchases", 0, 0, mine)
+    resend = Delivery(Purchase("e1", "c1", DAY, 100), "purchases", 0, 5, mine)
+    other = Delivery(
+        Purchase("e2", "c2", DAY, 100), "purchases", 0, 1, (Tally("cust:channel", "web", per_customer=True),)
+    )
+    assert await store.apply_batch([first, other, resend]) == [
+        Outcome.NEW_CUSTOMER,
+        Outcome.NEW_CUSTOMER,
+        Outcome.DUPLICATE,
+    ]
+    assert await store.apply_batch([first]) == [Outcome.REDELIVERED]
+    assert await store.tally("cust:channel", "c1") == {"web": 1, "store": 2}
+    assert await store.tallies("cust:channel", ["c1", "c2", "c3"]) == {
+        "c1": {"web": 1, "store": 2},
+        "c2": {"web": 1},
+        "c3": {},
+    }
+    assert [s.customer_id for s in sorted(await store.all_customers(), key=lambda s: s.customer_id)] == [
+        "c1",
+        "c2",
+    ]
+
+
+async def test_shared_tallies_count_once_on_a_single_node(store: CustomerStore) -> None:
+    shared = (Tally("basket:pair", "a|b"), Tally("basket:item", "a"), Tally("basket:item", "b"))
+    batch = [
+        Delivery(Purchase("e1", "c1", DAY, 100), "purchases", 0, 0, shared),
+        Delivery(Purchase("e2", "c2", DAY, 100), "purchases", 1, 0, shared[1:2]),
+        Delivery(Purchase("e1", "c1", DAY, 100), "purchases", 1, 1, shared),  # resend
+    ]
+    if isinstance(store, RedisStore) and store.cluster:
+        with pytest.raises(ValueError, match="single Redis node"):
+            await store.apply_batch(batch)
+        return
+    await store.apply_batch(batch)
+    await store.apply_batch(batch[:1])  # redelivery
+    assert await store.tally("basket:item") == {"a": 2, "b": 1}
+    assert await store.tally("basket:pair") == {"a|b": 1}
+    assert await store.tally("basket:none") == {}
+
+
+async def test_receipt_times_keep_the_first_receipt_and_leave_with_the_agenda(store: CustomerStore) -> None:
+    first = Delivery(Purchase("e1", "c1", DAY, 100), "purchases", 0, 0, received_ms=5_000)
+    resend = Delivery(Purchase("e1", "c1", DAY, 100), "purchases", 0, 1, received_ms=9_000)
+    unknown = Delivery(Purchase("e2", "c2", DAY, 100), "purchases", 0, 2)
+    await store.apply_batch([first, resend, unknown])
+    entries = await store.due(DAY + 1)
+    members = sorted(m for m, _ in entries)
+    assert len(members) == 2
+    assert await store.received(members) == {m: 5_000 for m in members if parse_agenda_member(m) == "c1"}
+    await store.done(entries)
+    assert await store.received(members) == {}

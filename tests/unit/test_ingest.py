@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
-from state.store import MemoryStore, Outcome, Stats
+from state.store import MemoryStore, Outcome, Stats, Tally
+from streams.contract import Purchase
 from streams.dlq import dead_letter
 from tests.conftest import purchase
 from tests.schema_helpers import validate_json
@@ -217,3 +218,28 @@ async def test_a_decoder_that_raises_anything_dead_letters_the_message_instead_o
     assert [(m.offset, reason) for m, reason in rejected] == [
         (1, "payload: could not be decoded (ZeroDivisionError)")
     ]
+
+
+async def test_tallies_reach_the_store_only_for_valid_applied_events() -> None:
+    """The tallier sees only valid events, one tally tuple each; resends add nothing."""
+    seen: list[list[str]] = []
+
+    async def by_customer(events: Sequence[Purchase]) -> list[tuple[Tally, ...]]:
+        seen.append([e.event_id for e in events])
+        return [(Tally("buyers", e.customer_id),) for e in events]
+
+    store = MemoryStore()
+    messages = [
+        message(0, event(event_id="a", customer_id="c1")),
+        message(1, b"{not json"),
+        message(2, event(event_id="b", customer_id="c2")),
+        message(3, event(event_id="a", customer_id="c1")),  # resend
+    ]
+    await ingest_batch(messages, store, Publisher(), now=now, tallier=by_customer)
+    assert seen == [["a", "b", "a"]]
+    assert await store.tally("buyers") == {"c1": 1, "c2": 1}
+
+
+def test_a_tally_table_name_is_checked() -> None:
+    with pytest.raises(ValueError, match="tally table"):
+        Tally("Bad Name", "x")

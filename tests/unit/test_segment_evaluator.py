@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 
@@ -222,3 +224,42 @@ async def test_late_events_are_evaluated_even_when_nothing_newer_moves_the_clock
     mine = [c for c in outbox.changes if c.customer_id == "late-customer"]
     assert [c.reason for c in mine] == ["purchase"] and mine[0].at_ms == as_of + 1
     assert await segments.evaluate_late("test") is None, "swept once"
+
+
+def _histogram(name: str) -> tuple[float, float]:
+    """(count, sum) of a latency histogram in the worker's registry."""
+    from agents import metrics
+
+    count = metrics.REGISTRY.get_sample_value(f"{name}_count") or 0.0
+    total = metrics.REGISTRY.get_sample_value(f"{name}_sum") or 0.0
+    return count, total
+
+
+async def test_latency_is_observed_for_each_purchase_behind_a_published_change() -> None:
+    """Receipt -> change uses the first receipt (a resend keeps it); entries leave with the agenda."""
+    store, profiles, outbox = MemoryStore(), MemoryProfileStore(), Outbox()
+    received = 1_700_000_000_000
+    clock = [received]
+
+    def now() -> datetime:
+        return datetime.fromtimestamp(clock[0] / 1000, UTC)
+
+    first = [message(0, "a", day=0, amount=10), message(1, "b", day=0, amount=20)]
+    await ingest_batch(first, store, no_letters, now=now)
+    clock[0] += 60_000
+    await ingest_batch([message(0, "a", day=0, amount=10)], store, no_letters, now=now)  # redelivered later
+    assert sorted((await store.received([m for m, _ in await store.due(DAY0 + DAY_MS)])).values()) == [
+        received,
+        received,
+    ]
+    before = _histogram("segstream_receipt_to_change_seconds")
+    before_event = _histogram("segstream_event_time_to_change_seconds")
+    started = time.time()
+    await evaluator(store, profiles, outbox).on_tick(Tick(DAY0 + DAY_MS, {0: 2}, "test"))
+    after = _histogram("segstream_receipt_to_change_seconds")
+    after_event = _histogram("segstream_event_time_to_change_seconds")
+    assert {c.customer_id for c in outbox.changes} == {"a", "b"}
+    assert after[0] - before[0] == 2 and after_event[0] - before_event[0] == 2
+    # each latency is publish time minus the first receipt: at least now - received, per event
+    assert after[1] - before[1] >= 2 * (started - received / 1000)
+    assert await store.received(["anything"]) == {} and store.receipts == {}

@@ -1,0 +1,20 @@
+"""The analytics counters a worker folds with each purchase: one :data:`state.tally.Tallier` per feature.
+
+Each analytics feature (basket counts, cohorts, best time, segment profiles' mixes) adds its
+tallier here; the worker combines them and hands the result to ``agents.ingest.ingest_batch``,
+so their counts are exactly once like the RFM state.
+"""
+
+from __future__ import annotations
+
+from segstream.settings import Settings
+from state.store import CustomerStore
+from state.tally import Tallier
+
+__all__ = ["build_talliers"]
+
+
+def build_talliers(store: CustomerStore, settings: Settings) -> list[Tallier]:
+    """The talliers a worker runs on every purchase batch, in a fixed order."""
+    del store, settings  # each feature's tallier takes what it reads from these
+    return []

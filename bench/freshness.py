@@ -1,0 +1,215 @@
+"""``make bench``, freshness part: how long a live purchase takes to become a segment change.
+
+Run after ``bench/run.py`` in the same ``make bench``: it reads the worker's ingest capacity from
+``bench/results.json`` and produces at **half of it** for ``SECONDS`` with event times = now, on
+a private Kafka + Redis, with the default clock (``watermark``), first to one worker, then to two.
+
+Every generated purchase is a new customer's first (generated data: the only way to tie each
+change to exactly one purchase), so each yields exactly one ``segment-changes`` entry, and
+two latencies are measured per purchase:
+
+- **send -> change consumed** (exact, outside the workers): kafka-python producer send time to
+  a consumer reading the change off ``segment-changes``; an upper bound of receipt -> change;
+- **receipt -> change published**, the worker's own ``segstream_receipt_to_change_seconds``
+  histogram scraped from ``/metrics`` (quantiles interpolated within its buckets).
+
+Writes ``bench/freshness.json`` and prints a Markdown table for the README.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from segstream.demo import spawn_worker, stop_worker
+from segstream.kafka_io import ensure_topics
+from segstream.settings import Settings
+from segstream.stack import default_cache_dir, free_ports, start_stack, stop_stack
+from streams.topics import PURCHASES, SEGMENT_CHANGES
+
+RESULTS = Path(__file__).with_name("freshness.json")
+CAPACITY = Path(__file__).with_name("results.json")
+SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
+DRAIN_S = 60.0
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+def exact_quantiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {f"p{int(q * 100)}": ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in QUANTILES}
+
+
+def histogram_quantiles(text: str, name: str) -> dict[str, float]:
+    """Quantiles of a Prometheus histogram, linear within the bucket (like histogram_quantile)."""
+    buckets: list[tuple[float, float]] = []
+    for line in text.splitlines():
+        if line.startswith(f"{name}_bucket{{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+    buckets.sort()
+    total = buckets[-1][1] if buckets else 0.0
+    found: dict[str, float] = {}
+    for q in QUANTILES:
+        rank, lower, below = q * total, 0.0, 0.0
+        for upper, count in buckets:
+            if count >= rank:
+                share = (rank - below) / (count - below) if count > below else 1.0
+                found[f"p{int(q * 100)}"] = (
+                    lower + share * (upper - lower) if upper != float("inf") else lower
+                )
+                break
+            lower, below = upper, count
+    return found
+
+
+def run(settings: Settings, workers: int, rate: float, root: Path) -> dict[str, object]:
+    ports = free_ports(workers)
+    procs = [
+        spawn_worker(settings.model_copy(update={"web_port": port}), root / f"worker-{workers}-{i}.log")
+        for i, port in enumerate(ports)
+    ]
+    try:
+        consumer = KafkaConsumer(
+            settings.topic(SEGMENT_CHANGES),
+            bootstrap_servers=settings.kafka_bootstrap,
+            auto_offset_reset="earliest",
+            consumer_timeout_ms=500,
+        )
+        seen: dict[str, float] = {}
+        stop = threading.Event()
+
+        def read() -> None:
+            while not stop.is_set():
+                for message in consumer:
+                    if message.key is not None:
+                        seen.setdefault(message.key.decode(), time.time())
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        for port in ports:  # every worker up (its web page answers) before the clock starts
+            _wait_for_page(f"http://127.0.0.1:{port}/healthz")
+        time.sleep(10)  # partitions assigned
+        producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
+        sent: dict[str, float] = {}
+        started = time.time()
+        i = 0
+        while (now := time.time()) - started < SECONDS:
+            due = int((now - started) * rate)
+            while i < due:
+                customer = f"fresh-{workers}-{i}"
+                at = datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="milliseconds")
+                value = json.dumps(
+                    {
+                        "event_id": f"{customer}-e",
+                        "customer_id": customer,
+                        "occurred_at": at.replace("+00:00", "Z"),
+                        "amount": 12.5,
+                    }
+                ).encode()
+                sent[customer] = time.time()
+                producer.send(settings.topic(PURCHASES), key=customer.encode(), value=value)
+                i += 1
+            time.sleep(0.005)
+        producer.flush()
+        deadline = time.time() + DRAIN_S
+        while time.time() < deadline and len(set(sent) & set(seen)) < len(sent):
+            time.sleep(0.2)
+        stop.set()
+        reader.join(5)
+        latencies = [seen[c] - t for c, t in sent.items() if c in seen]
+        scraped = [
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+            for port in ports
+        ]
+        return {
+            "workers": workers,
+            "events": len(sent),
+            "rate_events_per_s": len(sent) / SECONDS,
+            "changes_seen": len(latencies),
+            "send_to_change_consumed_s": exact_quantiles(latencies) if latencies else {},
+            "receipt_to_change_published_s": _evaluator_quantiles(scraped),
+        }
+    finally:
+        for p in procs:
+            stop_worker(p)
+
+
+def _evaluator_quantiles(pages: list[str]) -> dict[str, float]:
+    """Receipt -> change quantiles from the worker that evaluates (the only one with observations)."""
+    name = "segstream_receipt_to_change_seconds"
+    for text in pages:
+        count = next(
+            (float(x.rsplit(" ", 1)[1]) for x in text.splitlines() if x.startswith(f"{name}_count")), 0.0
+        )
+        if count > 0:
+            return histogram_quantiles(text, name)
+    return {}
+
+
+def _wait_for_page(url: str, timeout_s: float = 120.0) -> None:
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def main() -> None:
+    capacity = float(json.loads(CAPACITY.read_text())["worker_events_per_s"])
+    rate = capacity / 2
+    root = Path(tempfile.mkdtemp(prefix="segstream-freshness-"))
+    stack = start_stack(root, default_cache_dir())
+    runs = []
+    try:
+        for workers in (1, 2):
+            settings = Settings(
+                kafka_url=stack.kafka_url,
+                redis_url=stack.redis_url,
+                namespace=f"fresh{workers}",
+                web_enabled=True,
+                data_dir=root / f"data-{workers}",
+            )
+            ensure_topics(settings)
+            runs.append(run(settings, workers, rate, root))
+    finally:
+        stop_stack(stack)
+    results = {
+        "capacity_events_per_s": capacity,
+        "clock": "watermark (default)",
+        "seconds": SECONDS,
+        "runs": runs,
+    }
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(
+        f"| workers | events (at half of {capacity:,.0f}/s) | changes seen | send -> change consumed p50 / p95 / p99 | receipt -> change published p50 / p95 / p99 (histogram) |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for r in runs:
+        exact, hist = r["send_to_change_consumed_s"], r["receipt_to_change_published_s"]
+        assert isinstance(exact, dict) and isinstance(hist, dict)
+        print(
+            f"| {r['workers']} | {r['events']:,} | {r['changes_seen']:,} | "
+            + " / ".join(f"{exact.get(k, float('nan')):.2f} s" for k in ("p50", "p95", "p99"))
+            + " | "
+            + " / ".join(f"{hist.get(k, float('nan')):.2f} s" for k in ("p50", "p95", "p99"))
+            + " |"
+        )
+    print(f"results written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
