@@ -5,7 +5,9 @@
 - ``GET /customers/{customer_id}``: the customer's current profile, state and predictions
   (probability alive, expected purchases and next order, CLV, churn probability and band) as
   of the segment evaluator's clock, and their traits (``customer-traits``); 404 with ``{"error": ...}`` for a customer it has not seen;
-- ``GET /segments``: every named segment's and cluster's size and profile (mean R/F/M, value share);
+- ``GET /segments``: every named segment's and cluster's size and profile (mean R/F/M, value share),
+  and their segment profiles computed on request (top categories with lift, channel mix, traits,
+  response rate, churn share: ``agents.segment_profiles``);
 - ``GET /campaigns``: the A/B readout per campaign x segment x variant (``state.abtest``), and the
   uplift model's estimate per segment with a suggested target list (``state.uplift``).
 
@@ -28,6 +30,7 @@ from pydantic import SecretStr
 
 from agents import metrics
 from agents.catalogue import traits_document
+from agents.segment_profiles import live_segment_profiles
 from state.catalogue import CatalogueReader
 from state.playbook import action_json, shipped_preset
 from state.predict import predictions_of
@@ -140,8 +143,9 @@ def _predictions(record: dict[str, Any], summary: dict[str, Any] | None) -> dict
     return {**found, "expected_next_order_at": rfc3339(next_ms) if next_ms is not None else None}
 
 
-def segments_document(summary: dict[str, Any]) -> dict[str, Any]:
-    """The JSON of ``GET /segments`` from the summary the evaluator saved (without the churn weights)."""
+def segments_document(summary: dict[str, Any], profiles: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON of ``GET /segments`` from the summary the evaluator saved (without the churn weights),
+    with the segment profiles computed on request (``agents.segment_profiles``; None: not computed)."""
     churn = {k: v for k, v in summary["churn"].items() if k != "scorer"}
     response = {k: v for k, v in summary["response"].items() if k not in ("scorer", "reference_campaign")}
     body = {k: v for k, v in summary.items() if k not in ("campaigns", "uplift")}
@@ -151,6 +155,7 @@ def segments_document(summary: dict[str, Any]) -> dict[str, Any]:
         "churn": churn,
         "response": response,
         "as_of": rfc3339(summary["as_of_ms"]),
+        "profiles": profiles,
     }
 
 
@@ -216,4 +221,5 @@ def register_pages(
         summary = await profiles.summary()
         if summary is None:
             return web.json({"error": "no segments yet: the evaluator has not had a clock tick"}, status=404)
-        return web.json(segments_document(summary))
+        found = await live_segment_profiles(store, profiles, catalogue) if catalogue is not None else None
+        return web.json(segments_document(summary, found))

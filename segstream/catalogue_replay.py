@@ -31,6 +31,8 @@ from streams.topics import CUSTOMER_TRAITS, PRODUCTS
 
 __all__ = [
     "CATALOGUE_SOURCES",
+    "count_products",
+    "count_traits",
     "load_completejourney_products",
     "load_completejourney_traits",
     "product_messages",
@@ -143,3 +145,13 @@ def publish_completejourney_catalogue(settings: Settings) -> list[str]:
         report = replay_catalogue(source, settings, progress=False)
         lines.append(f"published {report.sent:,} messages of {source} to {topic} in {report.seconds:.1f}s")
     return lines
+
+
+def count_products() -> int:
+    """How many messages ``completejourney-products`` publishes."""
+    return len(load_completejourney_products())
+
+
+def count_traits() -> int:
+    """How many messages ``completejourney-traits`` publishes."""
+    return len(load_completejourney_traits())

@@ -134,7 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--to", type=_instant, help="date (UTC) or RFC 3339 time to advance to")
     when.add_argument("--by", type=_days, help="days past the current clock (or the watermark)")
 
-    commands.add_parser("segments", help="print the named-segment table of the live population")
+    segments = commands.add_parser("segments", help="print the named-segment table of the live population")
+    segments.add_argument(
+        "--profile",
+        action="store_true",
+        help="also each segment's and cluster's profile: top categories with lift, channel mix, traits, "
+        "response rate, churn share",
+    )
     commands.add_parser(
         "fit",
         help="refit the lifetime model (BG/NBD + Gamma-Gamma) on the live population now, as a new version",
@@ -236,7 +242,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             _clock(settings, args.action, getattr(args, "to", None), getattr(args, "by", None))
         )
     if args.command == "segments":
-        return asyncio.run(_segments(settings))
+        return asyncio.run(_segments(settings, profile=args.profile))
     if args.command == "fit":
         return asyncio.run(_fit(settings))
     if args.command == "models":
@@ -548,7 +554,7 @@ async def _export(settings: Settings, fmt: str, output: str) -> int:
     return 0
 
 
-async def _segments(settings: Settings) -> int:
+async def _segments(settings: Settings, *, profile: bool = False) -> int:
     from segstream.export import cluster_summary, segment_summary
     from state.segments import load_preset
 
@@ -559,7 +565,32 @@ async def _segments(settings: Settings) -> int:
     if not clusters.empty:
         print("\nonline clusters (as of the segment evaluator's clock)")
         print(clusters.to_string())
+    if profile:
+        print("\n" + "\n".join(await _profile_lines(settings)))
     return 0
+
+
+async def _profile_lines(settings: Settings) -> list[str]:
+    """``segstream segments --profile``: the segment profiles, computed now from the live stores."""
+    from agents.segment_profiles import live_segment_profiles, profile_lines
+    from state.redis_catalogue import RedisCatalogue
+    from state.redis_profiles import RedisProfileStore
+    from state.redis_store import RedisStore
+
+    store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
+    catalogue = RedisCatalogue.connect(settings.redis_access, settings.redis_prefix)
+    try:
+        found = await live_segment_profiles(store, profiles, catalogue)
+    finally:
+        await store.close()
+        await profiles.close()
+        await catalogue.close()
+    return (
+        ["no segment profiles yet: the evaluator has not had a clock tick"]
+        if found is None
+        else profile_lines(found)
+    )
 
 
 def _replay_catalogue(args: argparse.Namespace, settings: Settings) -> int:

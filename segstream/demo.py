@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from segstream.catalogue_replay import publish_completejourney_catalogue
+from segstream.catalogue_replay import count_products, count_traits, publish_completejourney_catalogue
 from segstream.cli import alert_gate_lines, churn_calibration_lines
 from segstream.export import customers_frame, segment_summary, with_predictions
 from segstream.kafka_io import ensure_topics
@@ -35,6 +35,7 @@ from state.redis_store import RedisStore
 from state.rfm import DAY_MS
 from state.segments import load_preset
 from state.store import Stats
+from streams.topics import CUSTOMER_TRAITS, PRODUCTS
 
 __all__ = ["run_demo", "spawn_worker", "stop_worker"]
 
@@ -94,6 +95,7 @@ def run_demo(settings: Settings, source: str, *, speed: float | None, limit: int
         if source == "completejourney":  # the catalogue and traits first: items are labelled from the start
             for line in publish_completejourney_catalogue(settings):
                 print(line, flush=True)
+            _wait_for_catalogue(settings, worker)
         print(f"replaying {len(history):,} events of {source} ...", flush=True)
         return asyncio.run(_replay_and_watch(history, settings, speed, worker))
     finally:
@@ -101,6 +103,27 @@ def run_demo(settings: Settings, source: str, *, speed: float | None, limit: int
             stop_worker(worker)
         stop_stack(stack)
         print("stopped the worker, Kafka and Redis", flush=True)
+
+
+def _wait_for_catalogue(settings: Settings, worker: subprocess.Popen[bytes]) -> None:
+    """Until the worker has stored every message published to ``products`` and ``customer-traits``
+    (purchases folded before their products would stay unlabelled)."""
+    published = {PRODUCTS: count_products(), CUSTOMER_TRAITS: count_traits()}
+    deadline = time.monotonic() + STALL_TIMEOUT_S
+    while True:
+        try:
+            done = _metric_counts(settings, "segstream_catalogue_updates_total", "topic")
+        except OSError:  # the worker's web server is not up yet
+            done = {}
+        if all(done.get(topic, 0) >= n for topic, n in published.items()):
+            return
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {worker.returncode}; see its log")
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the catalogue was not stored within {STALL_TIMEOUT_S:.0f}s; see the worker log"
+            )
+        time.sleep(0.5)
 
 
 async def _replay_and_watch(

@@ -5,7 +5,9 @@
 - Through one worker: The Complete Journey's catalogue and traits of 40 households (``segstream
   replay completejourney-traits`` as a user runs it), an update, a tombstone and two bad messages;
   Redis holds the latest values, the bad ones are in the dead-letter topics with their reasons,
-  and the HTTP pages show the product and the customer's traits.
+  and the HTTP pages show the product and the customer's traits. Their purchases, folded after
+  the catalogue, tally each customer's baskets per category (pandas oracle), and ``GET /segments``
+  and ``segstream segments --profile`` show the segment profiles.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from segstream.catalogue_replay import (
@@ -28,7 +32,9 @@ from segstream.settings import Settings
 from segstream.sources import load_completejourney, occurred_at_ms
 from segstream.stack import StackInfo
 from state.catalogue import Keyed, MemoryCatalogue
+from state.profile_tallies import CATEGORY_TABLE
 from state.redis_catalogue import RedisCatalogue
+from state.redis_store import RedisStore
 from streams.catalogue_contract import Product, Traits, decode_traits, encode_product
 from streams.topics import CUSTOMER_TRAITS_DLQ, PRODUCTS, PRODUCTS_DLQ
 from tests.conftest import WorkerFactory, wait_for_stats
@@ -83,6 +89,48 @@ def _read(settings: Settings, topic: str) -> list[dict[str, Any]]:
     return [json.loads(m.value) for m in read_topic(settings, settings.topic(topic))]
 
 
+def _wait_for_catalogue(
+    settings: Settings, sku: str, expected: Product, worker: Any, timeout_s: float = 120
+) -> None:
+    """Until the worker has stored ``expected`` for ``sku`` (the last product message published)."""
+
+    async def stored() -> Product | None:
+        catalogue = RedisCatalogue.connect(settings.redis_access, settings.redis_prefix)
+        try:
+            return (await catalogue.products_of([sku])).get(sku)
+        finally:
+            await catalogue.close()
+
+    deadline = time.monotonic() + timeout_s
+    while asyncio.run(stored()) != expected:
+        assert worker.poll() is None, f"worker exited with code {worker.returncode}"
+        assert time.monotonic() < deadline, "the catalogue was not stored in time"
+        time.sleep(0.25)
+
+
+def _expected_tallies(
+    purchases: pd.DataFrame, products: pd.DataFrame, first: str, second: str
+) -> dict[str, dict[str, int]]:
+    """Per customer, baskets per category with pandas: the catalogue as it stood at the fold (final here)."""
+    lines = pd.DataFrame(
+        [
+            (c, e, item["sku"])
+            for c, e, items in zip(
+                purchases["customer_id"], purchases["event_id"], purchases["items"], strict=True
+            )
+            for item in items or ()
+        ],
+        columns=["customer", "event", "sku"],
+    )
+    catalogue = products.assign(sku=products["product_id"].astype(str)).set_index("sku")["product_category"]
+    catalogue = catalogue.drop(second)
+    catalogue[first] = "RENAMED"
+    lines["category"] = lines["sku"].map(catalogue)
+    counted = lines.dropna(subset=["category"]).drop_duplicates(["event", "category"])
+    table = counted.groupby(["customer", "category"]).size()
+    return {c: {k: int(n) for k, n in table[c].items()} for c in table.index.get_level_values(0).unique()}
+
+
 def test_catalogue_and_traits_through_a_worker(settings: Settings, start_worker: WorkerFactory) -> None:
     purchases = load_completejourney()
     households = sorted(purchases["customer_id"].unique(), key=int)[:HOUSEHOLDS]
@@ -114,6 +162,7 @@ def test_catalogue_and_traits_through_a_worker(settings: Settings, start_worker:
         publisher.flush()
     finally:
         publisher.close()
+    _wait_for_catalogue(settings, first, renamed, worker)  # items are labelled at the fold: catalogue first
     replay_history(purchases, settings, progress=False, tick_every=None)
     wait_for_stats(settings, lambda s: s.applied >= len(purchases), [worker])
     end = max(occurred_at_ms(purchases)) + 1
@@ -152,3 +201,29 @@ def test_catalogue_and_traits_through_a_worker(settings: Settings, start_worker:
     validate("http-customer", doc)
     assert doc["traits"] is not None
     assert decode_traits(customer.encode(), json.dumps(doc["traits"]).encode())[1] == traits[customer]
+
+    # segment profiles: per-customer category counts labelled from the catalogue, and the pages
+    async def tallied() -> dict[str, dict[str, int]]:
+        store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
+        try:
+            return await store.tallies(CATEGORY_TABLE, households)
+        finally:
+            await store.close()
+
+    expected = _expected_tallies(purchases, products, first, second)
+    assert {c: t for c, t in asyncio.run(tallied()).items() if t} == expected
+    status, table = get(f"http://127.0.0.1:{web.web_port}/segments")
+    assert status == 200
+    validate("http-segments", table)
+    found = table["profiles"]
+    assert found["population"]["customers"] == sum(s["customers"] for s in table["segments"])
+    assert found["population"]["channel_mix"] == {"unknown": 1.0}  # The Complete Journey names no channel
+    assert found["population"]["traits"]["customers"] == len(traits)
+    top = found["population"]["top_categories"][0]
+    assert top["lift"] == 1.0 and top["share"] == round(
+        sum(top["category"] in t for t in expected.values()) / found["population"]["customers"], 4
+    )
+    printed = run_cli(settings, "segments", "--profile")
+    assert (
+        "segment profiles as of" in printed and f"{top['category']} {top['share']:.2f} (lift 1.00)" in printed
+    )
