@@ -19,7 +19,7 @@ from state.store import CustomerStore
 from streams.campaign_contract import CONTROL
 from streams.outputs import rfc3339
 
-__all__ = ["live_segment_profiles", "profile_lines"]
+__all__ = ["ExposureCache", "live_segment_profiles", "profile_lines"]
 
 
 def _exposures(model: bytes | None) -> list[tuple[str, bool]]:
@@ -35,10 +35,22 @@ def _exposures(model: bytes | None) -> list[tuple[str, bool]]:
     return [(e.customer_id, e.responded) for e in book.exposures if e.variant != CONTROL]
 
 
+ExposureCache = dict[int, list[tuple[str, bool]]]
+"""The exposures read from the saved models, by the generation they were saved with (the latest only)."""
+
+
 async def live_segment_profiles(
-    store: CustomerStore, profiles: ProfileStore, catalogue: CatalogueReader, top: int = TOP_CATEGORIES
+    store: CustomerStore,
+    profiles: ProfileStore,
+    catalogue: CatalogueReader,
+    top: int = TOP_CATEGORIES,
+    cache: ExposureCache | None = None,
 ) -> dict[str, Any] | None:
-    """The profiles of every named segment and cluster as of the evaluator's clock; None before its first tick."""
+    """The profiles of every named segment and cluster as of the evaluator's clock; None before its first tick.
+
+    ``cache``: keeps the exposures between calls while the evaluator has not saved again (reading
+    them means unpickling all the saved models: seconds on The Complete Journey).
+    """
     saved, summary = await profiles.load(), await profiles.summary()
     if saved is None or summary is None:
         return None
@@ -50,7 +62,12 @@ async def live_segment_profiles(
     clusters = {int(c["cluster"]): str(c["name"]) for c in summary["clusters"]}
 
     def compute() -> dict[str, Any]:
-        exposures = _exposures(saved.model)
+        exposures = cache.get(saved.generation) if cache is not None else None
+        if exposures is None:
+            exposures = _exposures(saved.model)
+            if cache is not None:
+                cache.clear()
+                cache[saved.generation] = exposures
         return segment_profiles(
             saved.records, segments, clusters, categories, channels, traits, exposures, top
         )

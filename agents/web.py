@@ -30,7 +30,7 @@ from pydantic import SecretStr
 
 from agents import metrics
 from agents.catalogue import traits_document
-from agents.segment_profiles import live_segment_profiles
+from agents.segment_profiles import ExposureCache, live_segment_profiles
 from state.catalogue import CatalogueReader
 from state.playbook import action_json, shipped_preset
 from state.predict import predictions_of
@@ -216,10 +216,16 @@ def register_pages(
             return web.json({"error": "no campaigns yet: the evaluator has not had a clock tick"}, status=404)
         return web.json(campaigns_document(summary))
 
+    exposures: ExposureCache = {}  # the segment profiles' exposures, until the evaluator saves again
+
     @app.page("/segments")
     async def segments(web: Any, request: Any) -> Any:
         summary = await profiles.summary()
         if summary is None:
             return web.json({"error": "no segments yet: the evaluator has not had a clock tick"}, status=404)
-        found = await live_segment_profiles(store, profiles, catalogue) if catalogue is not None else None
+        found = (
+            await live_segment_profiles(store, profiles, catalogue, cache=exposures)
+            if catalogue is not None
+            else None
+        )
         return web.json(segments_document(summary, found))

@@ -272,3 +272,40 @@ def test_refunds_tally_nothing() -> None:
         )
     )
     assert asyncio.run(store.tallies(CHANNEL_TABLE, ["c1"])) == {"c1": {}}
+
+
+def test_live_profiles_read_the_stores_and_unpickle_the_models_once_per_save(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import agents.segment_profiles as module
+    from agents.segment_profiles import ExposureCache, live_segment_profiles
+    from state.profile_store import MemoryProfileStore
+
+    book = SimpleNamespace(exposures=[SimpleNamespace(customer_id="a", variant="treatment", responded=True)])
+    saved = MemoryProfileStore()
+    rows = [{"customer_id": "a", "profile": [5, 5, 5, "Champions", 0, "zero"], "band": 1}]
+    summary = {
+        "as_of_ms": 0,
+        "segments": [{"segment": "Champions"}],
+        "clusters": [{"cluster": 0, "name": "zero"}],
+    }
+    asyncio.run(saved.save(0, None, pickle.dumps({"campaigns": book}), rows, summary))
+    store, catalogue = MemoryStore(), MemoryCatalogue()
+    store.counters[(CATEGORY_TABLE, "a")] = {"SOUP": 2}
+    asyncio.run(catalogue.apply_traits([Keyed("a", Traits("a", "45-54"), 0, 0)], 0))
+    calls: list[bytes | None] = []
+    real = module._exposures
+    monkeypatch.setattr(module, "_exposures", lambda model: calls.append(model) or real(model))
+    cache: ExposureCache = {}
+    for _ in range(2):
+        found = asyncio.run(live_segment_profiles(store, saved, catalogue, cache=cache))
+        assert found is not None and found["as_of"] == "1970-01-01T00:00:00.000Z"
+        (champions,) = found["segments"]
+        assert champions["top_categories"] == [{"category": "SOUP", "share": 1.0, "lift": 1.0}]
+        assert champions["traits"]["age_band"] == {"45-54": 1.0}
+        assert champions["response"] == {"exposures": 1, "responses": 1, "rate": 1.0}
+    assert len(calls) == 1  # the second call used the cache
+    asyncio.run(saved.save(1, None, None, [], summary))  # the evaluator saved again: read anew
+    asyncio.run(live_segment_profiles(store, saved, catalogue, cache=cache))
+    assert len(calls) == 2
+    assert asyncio.run(live_segment_profiles(store, MemoryProfileStore(), catalogue)) is None
