@@ -4,8 +4,10 @@
 - ``GET /healthz``: ``{"status": "ok", "watermark_ms": ...}`` once Redis answers;
 - ``GET /customers/{customer_id}``: the customer's current profile, state and predictions
   (probability alive, expected purchases and next order, CLV, churn probability and band) as
-  of the segment evaluator's clock; 404 with ``{"error": ...}`` for a customer it has not seen;
-- ``GET /segments``: every named segment's and cluster's size and profile (mean R/F/M, value share);
+  of the segment evaluator's clock, and their traits (``customer-traits``); 404 with ``{"error": ...}`` for a customer it has not seen;
+- ``GET /segments``: every named segment's and cluster's size and profile (mean R/F/M, value share),
+  and their segment profiles computed on request (top categories with lift, channel mix, traits,
+  response rate, churn share: ``agents.segment_profiles``);
 - ``GET /campaigns``: the A/B readout per campaign x segment x variant (``state.abtest``), and the
   uplift model's estimate per segment with a suggested target list (``state.uplift``).
 
@@ -27,6 +29,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
 from agents import metrics
+from agents.catalogue import traits_document
+from agents.segment_profiles import ExposureCache, live_segment_profiles
+from state.catalogue import CatalogueReader
+from state.playbook import action_json, shipped_preset
 from state.predict import predictions_of
 from state.profile_store import ProfileStore
 from state.profiles import Profile
@@ -89,8 +95,11 @@ def web_middlewares(api_token: SecretStr | None) -> list[Any]:
     return [require_token]
 
 
-def customer_document(record: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, Any]:
-    """The JSON of ``GET /customers/{id}`` from the evaluator's saved row."""
+def customer_document(
+    record: dict[str, Any], summary: dict[str, Any] | None, traits: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON of ``GET /customers/{id}`` from the evaluator's saved row (and the customer's traits,
+    the latest ``customer-traits`` value, when there are any)."""
     as_of = int(summary["as_of_ms"]) if summary else None
     last = record["last_ms"] if record["frequency"] > 0 else None
     first = record["first_ms"] if record["frequency"] > 0 else None
@@ -113,7 +122,16 @@ def customer_document(record: dict[str, Any], summary: dict[str, Any] | None) ->
         "predictions": _predictions(record, summary),
         "cutpoint_version": summary["cutpoint_version"] if summary else 0,
         "model_version": summary["model_version"] if summary else 0,
+        "traits": traits,
+        "recommended_action": _recommended(profile, summary),
     }
+
+
+def _recommended(profile: Profile | None, summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The playbook entry of the customer's segment (``state.playbook``), with the preset the evaluator used."""
+    if profile is None or summary is None:
+        return None
+    return action_json(shipped_preset(str(summary["preset"])), profile.rfm_segment)
 
 
 def _predictions(record: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -125,8 +143,9 @@ def _predictions(record: dict[str, Any], summary: dict[str, Any] | None) -> dict
     return {**found, "expected_next_order_at": rfc3339(next_ms) if next_ms is not None else None}
 
 
-def segments_document(summary: dict[str, Any]) -> dict[str, Any]:
-    """The JSON of ``GET /segments`` from the summary the evaluator saved (without the churn weights)."""
+def segments_document(summary: dict[str, Any], profiles: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON of ``GET /segments`` from the summary the evaluator saved (without the churn weights),
+    with the segment profiles computed on request (``agents.segment_profiles``; None: not computed)."""
     churn = {k: v for k, v in summary["churn"].items() if k != "scorer"}
     response = {k: v for k, v in summary["response"].items() if k not in ("scorer", "reference_campaign")}
     body = {k: v for k, v in summary.items() if k not in ("campaigns", "uplift")}
@@ -136,6 +155,7 @@ def segments_document(summary: dict[str, Any]) -> dict[str, Any]:
         "churn": churn,
         "response": response,
         "as_of": rfc3339(summary["as_of_ms"]),
+        "profiles": profiles,
     }
 
 
@@ -169,7 +189,9 @@ def uplift_document(uplift: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def register_pages(app: faust.App, store: RedisStore, profiles: ProfileStore) -> None:
+def register_pages(
+    app: faust.App, store: RedisStore, profiles: ProfileStore, catalogue: CatalogueReader | None = None
+) -> None:
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_LATEST.split(";")[0])
@@ -184,7 +206,8 @@ def register_pages(app: faust.App, store: RedisStore, profiles: ProfileStore) ->
         record = await profiles.profile(customer_id)
         if record is None:
             return web.json({"error": f"unknown customer {customer_id!r}"}, status=404)
-        return web.json(customer_document(record, await profiles.summary()))
+        traits = (await catalogue.traits_of([customer_id])).get(customer_id) if catalogue else None
+        return web.json(customer_document(record, await profiles.summary(), traits_document(traits)))
 
     @app.page("/campaigns")
     async def campaigns(web: Any, request: Any) -> Any:
@@ -193,9 +216,16 @@ def register_pages(app: faust.App, store: RedisStore, profiles: ProfileStore) ->
             return web.json({"error": "no campaigns yet: the evaluator has not had a clock tick"}, status=404)
         return web.json(campaigns_document(summary))
 
+    exposures: ExposureCache = {}  # the segment profiles' exposures, until the evaluator saves again
+
     @app.page("/segments")
     async def segments(web: Any, request: Any) -> Any:
         summary = await profiles.summary()
         if summary is None:
             return web.json({"error": "no segments yet: the evaluator has not had a clock tick"}, status=404)
-        return web.json(segments_document(summary))
+        found = (
+            await live_segment_profiles(store, profiles, catalogue, cache=exposures)
+            if catalogue is not None
+            else None
+        )
+        return web.json(segments_document(summary, found))

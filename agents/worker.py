@@ -29,8 +29,10 @@ from faust.types import TP
 
 from agents import metrics
 from agents.analytics_web import register_analytics_pages
+from agents.catalogue import register_catalogue, register_catalogue_pages
 from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
+from agents.moves import observe_moves
 from agents.resume import resume_offsets
 from agents.reviews import install_reviews
 from agents.tallies import build_talliers
@@ -40,7 +42,9 @@ from state.alerts import Alert, AlertConfig
 from state.cluster_quality import QualityConfig
 from state.evaluate import EvaluatorConfig
 from state.event_clock import WatermarkClock
+from state.moves import segment_moves
 from state.profiles import Change
+from state.redis_catalogue import RedisCatalogue
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
 from state.retry import RetryPolicy, StoreUnavailable
@@ -49,6 +53,7 @@ from state.segments import load_preset
 from state.store import CustomerStore
 from state.tally import combine
 from streams import topics
+from streams.move_messages import move_message
 from streams.outputs import (
     InvalidTick,
     Tick,
@@ -104,10 +109,11 @@ def build_app(settings: Settings) -> faust.App:
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
     )
     preset = load_preset(settings.segment_preset)
-    changes_topic, profiles_topic, alerts_topic = (
+    changes_topic, profiles_topic, alerts_topic, moves_topic = (
         settings.topic(topics.SEGMENT_CHANGES),
         settings.topic(topics.CUSTOMER_SEGMENTS),
         settings.topic(topics.ALERTS),
+        settings.topic(topics.SEGMENT_MOVES),
     )
 
     async def publish_changes(changes: Sequence[Change], alerts: Sequence[Alert]) -> None:
@@ -127,7 +133,12 @@ def build_app(settings: Settings) -> faust.App:
             await send(alerts_topic, a.customer_id.encode(), alert_message(a), None, None, None)
             for a in alerts
         ]
+        moves = segment_moves(changes, preset)  # entries and exits only, derived from the changes
+        pending += [
+            await send(moves_topic, m.customer_id.encode(), move_message(m), None, None, None) for m in moves
+        ]
         await asyncio.gather(*pending)
+        observe_moves(moves)
         metrics.observe_changes([c.reason for c in changes])
         metrics.observe_alerts([a.kind for a in alerts])
 
@@ -280,14 +291,25 @@ def build_app(settings: Settings) -> faust.App:
     reviews_topic = install_reviews(
         app, settings, store, profiles, preset, retry, metrics.observe_retry, _finish_or_exit
     )
-    fenced_topics = (settings.topic(topics.PURCHASES), settings.topic(topics.CAMPAIGN_EVENTS), reviews_topic)
+    catalogue = RedisCatalogue.connect(
+        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
+    )
+    register_catalogue(app, settings, store, catalogue, limits, _finish_or_exit)
+    fenced_topics = (
+        settings.topic(topics.PURCHASES),
+        settings.topic(topics.CAMPAIGN_EVENTS),
+        settings.topic(topics.PRODUCTS),
+        settings.topic(topics.CUSTOMER_TRAITS),
+        reviews_topic,
+    )
 
     async def resume_from_store(sender: Any, **kwargs: Any) -> None:
         await _finish_or_exit(_resume_from_store(app, store, fenced_topics), "resuming assigned partitions")
 
     app.on_rebalance_complete.connect(cast(Any, resume_from_store))  # mode types async receivers loosely
 
-    register_pages(app, store, profiles)
+    register_pages(app, store, profiles, catalogue)
+    register_catalogue_pages(app, catalogue)
     register_analytics_pages(app, store, profiles, settings)  # /cohorts, /best-time
     return app
 

@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "source",
         help="cdnow, cdnow-sample, completejourney, or a .csv/.parquet path; "
-        "completejourney-campaigns publishes campaign exposures and responses to campaign-events; "
+        "completejourney-campaigns publishes campaign exposures and responses to campaign-events, "
+        "completejourney-products and completejourney-traits the catalogue and households' traits; "
         "generated-reviews publishes generated reviews (--limit of them, default 10,000) by the store's "
         "customers to reviews",
     )
@@ -135,7 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     when.add_argument("--to", type=_instant, help="date (UTC) or RFC 3339 time to advance to")
     when.add_argument("--by", type=_days, help="days past the current clock (or the watermark)")
 
-    commands.add_parser("segments", help="print the named-segment table of the live population")
+    segments = commands.add_parser("segments", help="print the named-segment table of the live population")
+    segments.add_argument(
+        "--profile",
+        action="store_true",
+        help="also each segment's and cluster's profile: top categories with lift, channel mix, traits, "
+        "response rate, churn share",
+    )
     commands.add_parser(
         "fit",
         help="refit the lifetime model (BG/NBD + Gamma-Gamma) on the live population now, as a new version",
@@ -228,6 +235,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         created = ensure_topics(settings)
         print("created: " + (", ".join(created) if created else "nothing (all exist)"))
         return 0
+    if args.command == "replay" and args.source in ("completejourney-products", "completejourney-traits"):
+        return _replay_catalogue(args, settings)
     if args.command == "replay" and args.source == "completejourney-campaigns":
         if args.map:
             return _fail("--map is for .csv/.parquet files, not completejourney-campaigns", EXIT_USAGE)
@@ -274,7 +283,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             _clock(settings, args.action, getattr(args, "to", None), getattr(args, "by", None))
         )
     if args.command == "segments":
-        return asyncio.run(_segments(settings))
+        return asyncio.run(_segments(settings, profile=args.profile))
     if args.command == "fit":
         return asyncio.run(_fit(settings))
     if args.command == "models":
@@ -349,7 +358,7 @@ def _stack(action: str, root: Path) -> int:
 
 
 async def _live_frame(settings: Settings) -> Any:
-    from segstream.export import customers_frame, with_clusters, with_predictions
+    from segstream.export import customers_frame, with_clusters, with_playbook, with_predictions
     from state.redis_profiles import RedisProfileStore
     from state.redis_store import RedisStore
     from state.segments import load_preset
@@ -365,7 +374,7 @@ async def _live_frame(settings: Settings) -> Any:
         await profiles.close()
     records = saved.records if saved else []
     frame = with_clusters(customers_frame(states, watermark, preset), records)
-    return with_predictions(frame, records, summary)
+    return with_playbook(with_predictions(frame, records, summary), preset)
 
 
 async def _clocks(settings: Settings) -> tuple[int | None, int | None]:
@@ -619,7 +628,7 @@ async def _export(settings: Settings, fmt: str, output: str) -> int:
     return 0
 
 
-async def _segments(settings: Settings) -> int:
+async def _segments(settings: Settings, *, profile: bool = False) -> int:
     from segstream.export import cluster_summary, segment_summary
     from state.segments import load_preset
 
@@ -630,6 +639,46 @@ async def _segments(settings: Settings) -> int:
     if not clusters.empty:
         print("\nonline clusters (as of the segment evaluator's clock)")
         print(clusters.to_string())
+    if profile:
+        print("\n" + "\n".join(await _profile_lines(settings)))
+    return 0
+
+
+async def _profile_lines(settings: Settings) -> list[str]:
+    """``segstream segments --profile``: the segment profiles, computed now from the live stores."""
+    from agents.segment_profiles import live_segment_profiles, profile_lines
+    from state.redis_catalogue import RedisCatalogue
+    from state.redis_profiles import RedisProfileStore
+    from state.redis_store import RedisStore
+
+    store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
+    catalogue = RedisCatalogue.connect(settings.redis_access, settings.redis_prefix)
+    try:
+        found = await live_segment_profiles(store, profiles, catalogue)
+    finally:
+        await store.close()
+        await profiles.close()
+        await catalogue.close()
+    return (
+        ["no segment profiles yet: the evaluator has not had a clock tick"]
+        if found is None
+        else profile_lines(found)
+    )
+
+
+def _replay_catalogue(args: argparse.Namespace, settings: Settings) -> int:
+    """``segstream replay completejourney-products|completejourney-traits``: the compacted topics."""
+    if args.map:
+        return _fail(f"--map is for .csv/.parquet files, not {args.source}", EXIT_USAGE)
+    from segstream.catalogue_replay import CATALOGUE_SOURCES, replay_catalogue
+    from segstream.kafka_io import ensure_topics
+
+    ensure_topics(settings)
+    report = replay_catalogue(
+        args.source, settings, speed=args.speed, limit=args.limit, progress=not args.no_progress
+    )
+    print(f"published {report.sent:,} messages to {CATALOGUE_SOURCES[args.source]} in {report.seconds:.1f}s")
     return 0
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from segstream.catalogue_replay import count_products, count_traits, publish_completejourney_catalogue
 from segstream.cli import alert_gate_lines, churn_calibration_lines
 from segstream.export import customers_frame, segment_summary, with_predictions
 from segstream.kafka_io import ensure_topics
@@ -34,6 +35,7 @@ from state.redis_store import RedisStore
 from state.rfm import DAY_MS
 from state.segments import load_preset
 from state.store import Stats
+from streams.topics import CUSTOMER_TRAITS, PRODUCTS
 
 __all__ = ["run_demo", "spawn_worker", "stop_worker"]
 
@@ -90,6 +92,10 @@ def run_demo(settings: Settings, source: str, *, speed: float | None, limit: int
             f"(log {root / 'worker.log'}, metrics http://127.0.0.1:{settings.web_port}/metrics)",
             flush=True,
         )
+        if source == "completejourney":  # the catalogue and traits first: items are labelled from the start
+            for line in publish_completejourney_catalogue(settings):
+                print(line, flush=True)
+            _wait_for_catalogue(settings, worker)
         print(f"replaying {len(history):,} events of {source} ...", flush=True)
         return asyncio.run(_replay_and_watch(history, settings, speed, worker))
     finally:
@@ -97,6 +103,27 @@ def run_demo(settings: Settings, source: str, *, speed: float | None, limit: int
             stop_worker(worker)
         stop_stack(stack)
         print("stopped the worker, Kafka and Redis", flush=True)
+
+
+def _wait_for_catalogue(settings: Settings, worker: subprocess.Popen[bytes]) -> None:
+    """Until the worker has stored every message published to ``products`` and ``customer-traits``
+    (purchases folded before their products would stay unlabelled)."""
+    published = {PRODUCTS: count_products(), CUSTOMER_TRAITS: count_traits()}
+    deadline = time.monotonic() + STALL_TIMEOUT_S
+    while True:
+        try:
+            done = _metric_counts(settings, "segstream_catalogue_updates_total", "topic")
+        except OSError:  # the worker's web server is not up yet
+            done = {}
+        if all(done.get(topic, 0) >= n for topic, n in published.items()):
+            return
+        if worker.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {worker.returncode}; see its log")
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"the catalogue was not stored within {STALL_TIMEOUT_S:.0f}s; see the worker log"
+            )
+        time.sleep(0.5)
 
 
 async def _replay_and_watch(
@@ -179,13 +206,13 @@ async def _watch_segments(
 
 
 def _metric_counts(settings: Settings, metric: str, label: str) -> dict[str, int]:
-    """A labelled counter of the worker's /metrics page, by label value."""
+    """A labelled counter of the worker's /metrics page, by label value (summed over its other labels)."""
     text = get_page(settings, "/metrics").decode()
     counts: dict[str, int] = {}
     for line in text.splitlines():
         if line.startswith(metric + "{"):
             value = line.split(f'{label}="', 1)[1].split('"', 1)[0]
-            counts[value] = int(float(line.rsplit(" ", 1)[1]))
+            counts[value] = counts.get(value, 0) + int(float(line.rsplit(" ", 1)[1]))
     return counts
 
 
@@ -217,8 +244,13 @@ def _print_live_segments(summary: dict[str, Any], settings: Settings, frame: pd.
         f"({', '.join(f'{reason} {n:,}' for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))}); "
         f"cut-point version {summary['cutpoint_version']}, cluster model version {summary['model_version']}"
     )
-    clusters = pd.DataFrame(summary["clusters"]).set_index("cluster")
-    if not clusters.empty:
+    moves = _metric_counts(settings, "segstream_segment_moves_total", "type")
+    print(
+        f"segment moves published to segment-moves (audience entries and exits): {sum(moves.values()):,} "
+        f"(entered {moves.get('entered', 0):,}, exited {moves.get('exited', 0):,})"
+    )
+    if summary["clusters"]:  # none before the cluster model's first version (a short --limit)
+        clusters = pd.DataFrame(summary["clusters"]).set_index("cluster")
         print("online clusters (River k-means, stable ids, streaming elbow)")
         columns = [
             "name",

@@ -10,12 +10,14 @@ from typing import Any, Literal
 import pandas as pd
 
 from segstream.batch import RFM_COLUMNS
+from state.playbook import recommended_action
 from state.predict import predictions_of
 from state.rfm import CustomerState, recency_days
 from state.segments import Preset, score_customers
 
 __all__ = [
     "CLUSTER_COLUMNS",
+    "PLAYBOOK_COLUMNS",
     "PREDICTION_COLUMNS",
     "SCORE_COLUMNS",
     "ExportFormat",
@@ -23,6 +25,7 @@ __all__ = [
     "customers_frame",
     "segment_summary",
     "with_clusters",
+    "with_playbook",
     "with_predictions",
     "write_frame",
 ]
@@ -39,6 +42,7 @@ PREDICTION_COLUMNS = [
     "response_propensity",
     "response_uplift",
 ]
+PLAYBOOK_COLUMNS = ["recommended_action", "recommended_channel", "recommended_offer"]
 
 ExportFormat = Literal["csv", "parquet"]
 RFC3339_UTC = "%Y-%m-%dT%H:%M:%SZ"
@@ -128,6 +132,22 @@ def with_predictions(
         clv=pd.Series(column("clv"), dtype="Float64", index=frame.index),
         response_propensity=pd.Series(column("response_propensity"), dtype="Float64", index=frame.index),
         response_uplift=pd.Series(column("response_uplift"), dtype="Float64", index=frame.index),
+    )
+
+
+def with_playbook(frame: pd.DataFrame, preset: Preset) -> pd.DataFrame:
+    """``frame`` plus each customer's recommended action, channel and offer (``state.playbook``):
+    the playbook entry of their ``rfm_segment``; empty without a segment or an entry (the offer
+    stays empty until offers exist)."""
+    entries = [recommended_action(preset, s) if isinstance(s, str) else None for s in frame["rfm_segment"]]
+    return frame.assign(
+        recommended_action=pd.Series(
+            [e.action if e else None for e in entries], dtype=str, index=frame.index
+        ),
+        recommended_channel=pd.Series(
+            [e.channel if e else None for e in entries], dtype=str, index=frame.index
+        ),
+        recommended_offer=pd.Series([e.offer if e else None for e in entries], dtype=str, index=frame.index),
     )
 
 

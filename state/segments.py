@@ -51,7 +51,8 @@ MIN_SCORE, MAX_SCORE = 1, 5
 _LEVELS = MAX_SCORE - MIN_SCORE + 1
 _ALL_SCORES = range(MIN_SCORE, MAX_SCORE + 1)
 _PRESET_KEYS = frozenset({"name", "version", "description", "rules"})
-_RULE_KEYS = frozenset({"segment", "r", "f", "m", "description"})
+_RULE_KEYS = frozenset({"segment", "r", "f", "m", "description", "action", "channel"})
+_OPTIONAL_RULE_KEYS = frozenset({"description", "action", "channel"})
 
 Scores = tuple[int, int, int]
 Values = Sequence[int] | npt.NDArray[np.integer[Any]]
@@ -128,13 +129,19 @@ class PresetError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One box of inclusive score ranges and the segment it names."""
+    """One box of inclusive score ranges and the segment it names.
+
+    ``action`` and ``channel``: the segment's playbook entry, what to do with its customers and
+    through which channel (``state.playbook``); both empty when the preset gives none.
+    """
 
     segment: str
     r: tuple[int, int]
     f: tuple[int, int]
     m: tuple[int, int]
     description: str = ""
+    action: str = ""
+    channel: str = ""
 
     def __post_init__(self) -> None:
         if not self.segment.strip():
@@ -144,6 +151,10 @@ class Rule:
                 raise PresetError(
                     f"rule {self.segment!r}: {axis} must be [lo, hi] with {MIN_SCORE} <= lo <= hi <= {MAX_SCORE}, got [{lo}, {hi}]"
                 )
+        if bool(self.action.strip()) != bool(self.channel.strip()):
+            raise PresetError(
+                f"rule {self.segment!r}: give both action and channel (the playbook), or neither"
+            )
 
     def matches(self, r: int, f: int, m: int) -> bool:
         """Whether ``(r, f, m)`` lies in this rule's box."""
@@ -208,16 +219,16 @@ def _rule(raw: object, where: str) -> Rule:
         raise PresetError(f"{where} must be an object, got {raw!r}")
     segment = raw.get("segment")
     where = f"{where} ({segment!r})" if isinstance(segment, str) else where
-    if missing := sorted(_RULE_KEYS - {"description"} - raw.keys()):
+    if missing := sorted(_RULE_KEYS - _OPTIONAL_RULE_KEYS - raw.keys()):
         raise PresetError(f"{where} is missing {missing}")
     if unknown := sorted(raw.keys() - _RULE_KEYS):
         raise PresetError(f"{where} has unknown keys {unknown}; allowed: {sorted(_RULE_KEYS)}")
-    description = raw.get("description", "")
-    if not isinstance(segment, str) or not isinstance(description, str):
-        raise PresetError(f"{where}: segment and description must be strings")
+    description, action, channel = (raw.get(key, "") for key in ("description", "action", "channel"))
+    if not isinstance(segment, str) or not all(isinstance(v, str) for v in (description, action, channel)):
+        raise PresetError(f"{where}: segment, description, action and channel must be strings")
     r, f, m = (_score_range(raw[axis], f"{where}: {axis}") for axis in ("r", "f", "m"))
     try:
-        return Rule(segment, r, f, m, description)
+        return Rule(segment, r, f, m, description, action, channel)
     except PresetError as exc:
         raise PresetError(f"{where}: {exc}") from None
 

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from state.alerts import Alert
+from state.playbook import action_json
 from state.profiles import Change, Profile
 from state.segments import Preset
 from streams.limits import InputLimits, InvalidEvent, brief, wall_clock_ms
@@ -111,6 +112,7 @@ def change_message(change: Change, preset: Preset) -> bytes:
             "rule": _rule(preset, change.after),
             "cutpoint_version": change.cutpoint_version,
             "model_version": change.model_version,
+            "recommended_action": action_json(preset, change.after.rfm_segment),
         },
     )
 
@@ -126,6 +128,7 @@ def profile_message(change: Change, preset: Preset) -> bytes:
             "rule": _rule(preset, change.after),
             "cutpoint_version": change.cutpoint_version,
             "model_version": change.model_version,
+            "recommended_action": action_json(preset, change.after.rfm_segment),
         },
     )
 

@@ -4,7 +4,8 @@ Names are logical; ``Settings.topic`` adds the namespace prefix.
 
 >>> [spec.name for spec in TOPICS]  # doctest: +NORMALIZE_WHITESPACE
 ['purchases', 'purchases.dlq', 'clock', 'segment-changes', 'customer-segments',
- 'campaign-events', 'alerts', 'campaign-events.dlq', 'clock.dlq', 'reviews', 'reviews.dlq']
+ 'campaign-events', 'alerts', 'campaign-events.dlq', 'clock.dlq', 'reviews', 'reviews.dlq',
+ 'products', 'products.dlq', 'customer-traits', 'customer-traits.dlq', 'segment-moves']
 """
 
 from __future__ import annotations
@@ -23,11 +24,16 @@ __all__ = [
     "CLOCK",
     "CLOCK_DLQ",
     "CUSTOMER_SEGMENTS",
+    "CUSTOMER_TRAITS",
+    "CUSTOMER_TRAITS_DLQ",
+    "PRODUCTS",
+    "PRODUCTS_DLQ",
     "PURCHASES",
     "PURCHASES_DLQ",
     "REVIEWS",
     "REVIEWS_DLQ",
     "SEGMENT_CHANGES",
+    "SEGMENT_MOVES",
     "TOPICS",
     "TopicSpec",
     "declare",
@@ -44,6 +50,11 @@ CAMPAIGN_EVENTS_DLQ = "campaign-events.dlq"
 CLOCK_DLQ = "clock.dlq"
 REVIEWS = "reviews"
 REVIEWS_DLQ = "reviews.dlq"
+PRODUCTS = "products"
+PRODUCTS_DLQ = "products.dlq"
+CUSTOMER_TRAITS = "customer-traits"
+CUSTOMER_TRAITS_DLQ = "customer-traits.dlq"
+SEGMENT_MOVES = "segment-moves"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +90,22 @@ TOPICS = (
     ),
     TopicSpec(REVIEWS, True, "order reviews: score, region, delivery and promised dates, key = customer_id"),
     TopicSpec(REVIEWS_DLQ, False, "messages that broke the reviews contract, with the reason"),
+    TopicSpec(
+        PRODUCTS, True, "latest catalogue entry per product, key = sku (null value deletes)", compacted=True
+    ),
+    TopicSpec(PRODUCTS_DLQ, False, "messages that broke the products contract, with the reason"),
+    TopicSpec(
+        CUSTOMER_TRAITS,
+        True,
+        "latest traits per customer, key = customer_id (null value deletes)",
+        compacted=True,
+    ),
+    TopicSpec(
+        CUSTOMER_TRAITS_DLQ, False, "messages that broke the customer-traits contract, with the reason"
+    ),
+    TopicSpec(
+        SEGMENT_MOVES, True, "entries into and exits from named segments and clusters, key = customer_id"
+    ),
 )
 ALL_TOPICS = tuple(spec.name for spec in TOPICS)
 

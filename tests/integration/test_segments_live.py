@@ -26,10 +26,11 @@ from segstream.sources import history_logs, load_cdnow, occurred_at_ms, wire_eve
 from state.profiles import Change, Profile, fold_changes
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
-from streams.topics import ALERTS, CUSTOMER_SEGMENTS, PURCHASES, SEGMENT_CHANGES
+from streams.topics import ALERTS, CUSTOMER_SEGMENTS, PURCHASES, SEGMENT_CHANGES, SEGMENT_MOVES
 from tests.conftest import WorkerFactory, wait_for_stats
 from tests.integration.test_pipeline import export_customers, run_cli
 from tests.schema_helpers import validate
+from tests.unit.test_moves import expected_move_keys, move_keys
 
 pytestmark = pytest.mark.integration
 
@@ -182,6 +183,16 @@ def test_sorted_and_shuffled_replays_publish_the_same_changes_and_profiles(
     for doc in changes:
         before = doc["before"] or {}
         assert doc["changed"] == [k for k in PROFILE_KEYS if k not in before or before[k] != doc["after"][k]]
+
+    # segment-moves: exactly the audience entries and exits the changes imply, whatever the arrival order
+    moves = [json.loads(m.value) for m in read_topic(sorted_settings, sorted_settings.topic(SEGMENT_MOVES))]
+    shuffled_moves = [
+        json.loads(m.value) for m in read_topic(shuffled_settings, shuffled_settings.topic(SEGMENT_MOVES))
+    ]
+    assert move_keys(moves) == expected_move_keys(changes) == move_keys(shuffled_moves)
+    assert len({m["move_id"] for m in moves}) == len(moves)
+    for doc in moves[:100] + moves[-100:]:
+        validate("segment-move", doc)
 
     latest = latest_profiles(sorted_settings)
     assert latest == latest_profiles(shuffled_settings)

@@ -18,14 +18,13 @@ import pytest
 
 from agents.analytics_web import TtlCache, best_time_document, cohorts_document, segments_best_time_document
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
-from agents.tallies import build_talliers
 from segstream.analytics_cli import segment_lines
 from segstream.settings import Settings
 from state.analytics_reads import customer_best_time, live_cohorts, segment_hours, segment_windows
+from state.analytics_tallies import cohort_and_best_time_tallier
 from state.best_time import BLOCKS, HOW_TABLE, block_counts, hour_of_week, shrink, top_windows
 from state.profile_store import MemoryProfileStore
 from state.store import MemoryStore, Outcome
-from state.tally import combine
 from streams.contract import decode_purchase, encode_purchase
 from tests.schema_helpers import load_schema, validate, validator_for
 
@@ -90,7 +89,7 @@ def generated(seed: int, customers: int = 40) -> tuple[pd.DataFrame, list[tuple[
 
 
 def fold(messages: Sequence[tuple[str, bytes]], store: MemoryStore) -> list[Outcome]:
-    tallier = combine(*build_talliers(store, Settings()))
+    tallier = cohort_and_best_time_tallier(Settings().cohort_split_names)
     raw = [RawMessage("purchases", 0, i, k.encode(), v) for i, (k, v) in enumerate(messages)]
     outcomes: list[Outcome] = []
     for start in range(0, len(raw), 64):

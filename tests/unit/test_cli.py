@@ -174,3 +174,13 @@ def test_campaign_replay_refuses_a_column_mapping(capsys: pytest.CaptureFixture[
     lines = stderr_lines(capsys)
     assert code == 2
     assert len(lines) == 1 and lines[0].startswith("segstream: error:") and "--map" in lines[0]
+
+
+@pytest.mark.parametrize("source", ["completejourney-products", "completejourney-traits"])
+def test_catalogue_replay_refuses_a_column_mapping(
+    source: str, capsys: pytest.CaptureFixture[str], no_kafka: None
+) -> None:
+    code = main(["replay", source, "--map", "customer_id=cid"])
+    lines = stderr_lines(capsys)
+    assert code == 2
+    assert len(lines) == 1 and lines[0].startswith("segstream: error:") and source in lines[0]

@@ -19,15 +19,14 @@ import pandas as pd
 import pytest
 
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
-from agents.tallies import build_talliers
 from segstream.analytics_cli import cohort_frame
 from segstream.cohort_oracle import cohort_mismatches, oracle_cohorts
 from segstream.settings import Settings
 from segstream.sources import load_cdnow, wire_events
 from state.analytics_reads import live_cohorts
+from state.analytics_tallies import cohort_and_best_time_tallier
 from state.cohorts import acquisition_groups, cohort_rows
 from state.store import MemoryStore, Outcome
-from state.tally import combine
 from streams.contract import encode_purchase
 
 START = pd.Timestamp("1997-01-01T00:00:00Z")
@@ -43,7 +42,7 @@ def fold(
     messages: Sequence[tuple[str, bytes]], store: MemoryStore, batch: int = 50, first_offset: int = 0
 ) -> list[Outcome]:
     """Feed ``(key, value)`` messages at offsets ``first_offset``.. of one partition through the worker's ingest step."""
-    tallier = combine(*build_talliers(store, Settings()))
+    tallier = cohort_and_best_time_tallier(Settings().cohort_split_names)
     raw = [RawMessage("purchases", 0, first_offset + i, k.encode(), v) for i, (k, v) in enumerate(messages)]
     return redeliver(raw, store, tallier, batch)
 
@@ -117,7 +116,7 @@ def test_shuffled_stream_with_resends_and_a_redelivery_equals_pandas(by: str | N
     assert outcomes.count(Outcome.DUPLICATE) == len(resends)
     before = {k: dict(v) for k, v in store.counters.items()}
 
-    tallier = combine(*build_talliers(store, Settings()))
+    tallier = cohort_and_best_time_tallier(Settings().cohort_split_names)
     again = [RawMessage("purchases", 0, i, k.encode(), v) for i, (k, v) in enumerate(stream)]
     assert set(redeliver(again[len(again) // 3 :], store, tallier)) == {Outcome.REDELIVERED}
     assert store.counters == before, "a redelivery changed a counter"

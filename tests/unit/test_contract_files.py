@@ -44,6 +44,9 @@ SCHEMA_NAMES = [
     "http-cohorts",
     "http-best-time",
     "http-best-time-segments",
+    "product",
+    "customer-traits",
+    "segment-move",
 ]
 
 
@@ -462,10 +465,13 @@ def test_asyncapi_refs_resolve(asyncapi: dict[str, Any]) -> None:
         "../schemas/campaign-event.schema.json",
         "../schemas/clock-tick.schema.json",
         "../schemas/customer-segment.schema.json",
+        "../schemas/customer-traits.schema.json",
+        "../schemas/product.schema.json",
         "../schemas/purchase-dlq.schema.json",
         "../schemas/purchase.schema.json",
         "../schemas/review.schema.json",
         "../schemas/segment-change.schema.json",
+        "../schemas/segment-move.schema.json",
     ]
     for ref in refs:
         target, _, fragment = ref.partition("#")

@@ -35,6 +35,11 @@ def test_defaults_without_environment() -> None:
         "clock.dlq",
         "reviews",
         "reviews.dlq",
+        "products",
+        "products.dlq",
+        "customer-traits",
+        "customer-traits.dlq",
+        "segment-moves",
     ]
     assert (s.app_id, s.redis_prefix) == ("segstream", "")
 

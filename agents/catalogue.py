@@ -1,0 +1,112 @@
+"""The worker's agents for the compacted ``products`` and ``customer-traits`` topics, and ``GET /products/{sku}``.
+
+Each agent takes batches off its topic and hands them to :func:`agents.catalogue_ingest.ingest_catalogue_batch`
+(latest value per key in Redis, fenced per key; bad messages to ``products.dlq`` /
+``customer-traits.dlq``). A failed batch exits the worker without committing, as for purchases
+(``finish``: the worker's ``_finish_or_exit``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import faust
+import msgspec
+from prometheus_client import Counter
+
+from agents import metrics
+from agents.catalogue_ingest import CatalogueBatchResult, CatalogueKind, ingest_catalogue_batch
+from agents.ingest import DeadLetter, RawMessage
+from segstream.settings import Settings
+from state.catalogue import CatalogueReader, CatalogueStore
+from state.store import CustomerStore
+from streams import topics
+from streams.limits import InputLimits
+
+__all__ = ["CATALOGUE_UPDATES", "register_catalogue", "register_catalogue_pages", "traits_document"]
+
+CATALOGUE_UPDATES = Counter(
+    "segstream_catalogue_updates",
+    "products and customer-traits messages consumed, by topic and outcome "
+    "(stored, deleted, stale = a redelivery at or below its key's fence, invalid = dead-lettered)",
+    ["topic", "outcome"],
+    registry=metrics.REGISTRY,
+)
+Finish = Callable[[Awaitable[None]], Awaitable[None]]
+
+_SOURCES: tuple[tuple[CatalogueKind, str, str], ...] = (
+    ("products", topics.PRODUCTS, topics.PRODUCTS_DLQ),
+    ("traits", topics.CUSTOMER_TRAITS, topics.CUSTOMER_TRAITS_DLQ),
+)
+
+
+def register_catalogue(
+    app: faust.App,
+    settings: Settings,
+    store: CustomerStore,
+    catalogue: CatalogueStore,
+    limits: InputLimits,
+    finish: Finish,
+) -> None:
+    """One agent per compacted input topic."""
+    for kind, name, dlq in _SOURCES:
+        _register(app, settings, kind, name, dlq, store, catalogue, limits, finish)
+
+
+def _register(
+    app: faust.App,
+    settings: Settings,
+    kind: CatalogueKind,
+    name: str,
+    dlq: str,
+    store: CustomerStore,
+    catalogue: CatalogueStore,
+    limits: InputLimits,
+    finish: Finish,
+) -> None:
+    source = topics.declare(app, settings, name)
+    dead_letters = topics.declare(app, settings, dlq)
+
+    async def publish(letters: Sequence[DeadLetter]) -> None:
+        pending = [await dead_letters.send(key=key, value=value) for key, value in letters]
+        await asyncio.gather(*pending)
+
+    async def process(events: Sequence[Any]) -> None:
+        messages = [
+            RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+            for e in events
+        ]
+        result = await ingest_catalogue_batch(kind, messages, store, catalogue, publish, limits=limits)
+        _observe(name, result)
+
+    async def consume(stream: Any) -> None:  # faust.Stream; take_events is untyped
+        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+            await finish(process(events))
+
+    app.agent(source, name=f"catalogue-{name}")(consume)
+
+
+def _observe(topic: str, result: CatalogueBatchResult) -> None:
+    for outcome, count in (("stored", result.stored), ("deleted", result.deleted), ("stale", result.stale)):
+        if count:
+            CATALOGUE_UPDATES.labels(topic, outcome).inc(count)
+    if result.invalid_reasons:
+        CATALOGUE_UPDATES.labels(topic, "invalid").inc(len(result.invalid_reasons))
+
+
+def traits_document(found: Any) -> dict[str, Any] | None:
+    """A :class:`~streams.catalogue_contract.Traits` as plain JSON (None stays None)."""
+    return None if found is None else msgspec.to_builtins(found)
+
+
+def register_catalogue_pages(app: faust.App, catalogue: CatalogueReader) -> None:
+    """``GET /products/{sku}``: the latest ``products`` value the store holds (``schemas/product``), or 404."""
+
+    @app.page("/products/{sku}")
+    async def product(web: Any, request: Any, sku: str) -> Any:
+        found = (await catalogue.products_of([sku])).get(sku)
+        if found is None:
+            return web.json({"error": f"unknown product {sku!r}"}, status=404)
+        return web.json(msgspec.to_builtins(found))
