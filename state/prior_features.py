@@ -12,9 +12,9 @@ columns :data:`PRIOR_FEATURES`, appended after the campaign descriptors:
 Why: whoever picked The Complete Journey's targets plainly used it (78.8% of the treated
 exposures had bought a covered product in the 8 weeks before the campaign, 30.7% of the control
 ones), and without it no feature could see that selection, so propensity weighting could not
-correct it. Why only the indicator: on the training campaigns the number of products and the
-spend (and the covered share of the customer's spend) added nothing to the propensity and made
-the uplift ranking worse (``bench/uplift_selection.py``).
+correct it. Why only the indicator: on the training campaigns, the number of products, the
+spend and the covered share of the customer's spend, added to it, neither raised the propensity's
+AUC nor balanced the arms better, nor improved the uplift ranking (``bench/uplift_selection.py``).
 
 A customer the exposure says nothing about (and everyone the population-wide uplift scores,
 whose relation to the reference campaign's products no event states) gets zeros:
