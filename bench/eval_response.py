@@ -13,7 +13,10 @@ defines the arms and the response):
    at ``S`` (events before ``S`` only): RFM scores, behaviour, BG/NBD P(alive) and expected
    purchases, the live churn model's probability, the named segment, the variant
    (``treated``) and the campaign's descriptors as its exposures carry them (type, length,
-   coupons, covered products, derived discount depth: ``segstream.campaign_descriptors``). A household with no purchase before ``S`` is **kept**, as a live worker would
+   coupons, covered products, derived discount depth: ``segstream.campaign_descriptors``) and
+   what the household bought of the campaign's covered products in the 8 weeks before ``S``
+   as its exposure carries it (``segstream.prior_purchases``: purchases strictly before ``S``;
+   ``state.prior_features``). A household with no purchase before ``S`` is **kept**, as a live worker would
    see it: all zeros but ``treated``, and ``known = 0``. Campaigns 24, 25 and 26 start before the
    purchase history (2017-01-01), so all their households are unknown.
 2. **Label**: the household responded to that campaign (a response event, i.e. a purchase of a
@@ -69,16 +72,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import eval_uplift
 from segstream.campaign_descriptors import DESCRIPTOR_COLUMNS
 from segstream.campaigns import CONTROL_LOOKBACK, TREATMENT, load_completejourney_campaigns
+from segstream.prior_purchases import PRIOR_COLUMNS
 from segstream.sources import history_logs, load_completejourney
 from state.abtest import VERDICTS, exposure_outcomes, readout
 from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features
 from state.evaluate import Evaluator, EvaluatorConfig
 from state.predict import alive_and_expected, churn_matrix
+from state.prior_features import PRIOR_FEATURES, prior_features
 from state.profiles import LogEntry
 from state.response import ResponseModel, response_feature_names, response_features
 from state.rfm import DAY_MS
 from state.segments import load_preset
-from streams.campaign_contract import CampaignDescriptor
+from streams.campaign_contract import CampaignDescriptor, PriorPurchases
 
 RESULTS = Path(__file__).with_name("eval_response.json")
 READOUT = Path(__file__).with_name("eval_readout.csv")
@@ -175,11 +180,34 @@ def campaign_descriptor_map(events: pd.DataFrame) -> dict[str, CampaignDescripto
     return out
 
 
+def prior_purchase_rows(events: pd.DataFrame, exposures: pd.DataFrame) -> list[PriorPurchases | None]:
+    """Each exposure's prior purchases of its campaign's covered products as its event carries them
+    (``segstream.prior_purchases``), in ``exposures`` order."""
+    rows = events[events["type"] == "exposure"].drop_duplicates(["campaign_id", "customer_id"])
+    rows = exposures[["campaign_id", "customer_id"]].merge(rows, how="left", validate="one_to_one")
+    out: list[PriorPurchases | None] = []
+    for days, products, spend in rows[PRIOR_COLUMNS].itertuples(index=False):
+        known = not (pd.isna(days) and pd.isna(products) and pd.isna(spend))
+        out.append(
+            PriorPurchases(
+                None if pd.isna(days) else int(days),
+                None if pd.isna(products) else int(products),
+                None if pd.isna(spend) else float(spend),
+            )
+            if known
+            else None
+        )
+    return out
+
+
 def features_at_starts(
-    history: pd.DataFrame, exposures: pd.DataFrame, descriptors: dict[str, CampaignDescriptor]
+    history: pd.DataFrame,
+    exposures: pd.DataFrame,
+    descriptors: dict[str, CampaignDescriptor],
+    prior: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Every exposure's response features (descriptors included), segment index and segment name at
-    its campaign's start."""
+    """Every exposure's response features (descriptors and ``prior``, its rows of prior-purchase
+    features, included), segment index and segment name at its campaign's start."""
     logs = history_logs(history)
     first_event = min(e.occurred_at_ms for log in logs.values() for e in log)
     evaluator = Evaluator(EvaluatorConfig(load_preset("rfm11")))
@@ -210,7 +238,10 @@ def features_at_starts(
         churn = evaluator.churn.scores(churn_matrix(cols, at, alive, expected, index, len(segments)))
         treated = (group["variant"] == TREATMENT).to_numpy()
         described = descriptor_features([descriptors.get(c) for c in group["campaign_id"]])
-        x[idx] = response_features(cols, at, alive, expected, churn, index, len(segments), treated, described)
+        bought = None if prior is None else prior[idx]
+        x[idx] = response_features(
+            cols, at, alive, expected, churn, index, len(segments), treated, described, bought
+        )
         segment[idx] = index
         names[idx[seen]] = [
             p.rfm_segment if (p := pop.profiles[r]) is not None else "unknown" for r in rows[seen].tolist()
@@ -354,7 +385,8 @@ def main() -> None:
         f"test split: campaigns starting on or after {pd.Timestamp(cut, unit='ms'):%Y-%m-%d} ({', '.join(test_ids)})",
         flush=True,
     )
-    feats = features_at_starts(history, exposures, campaign_descriptor_map(events))
+    prior = prior_features(prior_purchase_rows(events, exposures))
+    feats = features_at_starts(history, exposures, campaign_descriptor_map(events), prior)
     x, segments = feats["x"], feats["segments"]
     names = response_feature_names(segments)
     y = exposures["responded"].to_numpy()
@@ -383,10 +415,17 @@ def main() -> None:
     no_churn = x.copy()
     no_churn[:, names.index("churn_probability")] = 0.0
     fast, _ = online(exposures, x, feats["segment"], segments, learning_rate=0.01)
-    bare = x.copy()
-    bare[:, [names.index(n) for n in DESCRIPTOR_FEATURES]] = 0.0
+    bare = x.copy()  # the first model: neither descriptors nor prior purchases
+    bare[:, [names.index(n) for n in (*DESCRIPTOR_FEATURES, *PRIOR_FEATURES)]] = 0.0
     bare_scores, bare_model = online(exposures, bare, feats["segment"], segments, learning_rate=0.01)
+    no_prior = x.copy()
+    no_prior[:, [names.index(n) for n in PRIOR_FEATURES]] = 0.0
+    before_scores, before_model = online(exposures, no_prior, feats["segment"], segments)
     diagnostics = {
+        "online_without_prior_purchases": {
+            **split_aucs(exposures, test, before_scores[test]),
+            "prequential_all": round(float(before_model.report()["auc"]), 4),
+        },
         "online_learning_rate_0.01": split_aucs(exposures, test, fast[test]),
         "online_without_descriptors_learning_rate_0.01": {
             **split_aucs(exposures, test, bare_scores[test]),
@@ -505,6 +544,8 @@ def main() -> None:
         "target": f"online AUC on the test split within {TARGET_GAP} of the best batch baseline; "
         f"prequential AUC over all exposures >= {PREQUENTIAL_TARGET}",
         "descriptors": "segstream.campaign_descriptors: type, days, coupons, covered products, derived discount depth",
+        "prior_purchases": "segstream.prior_purchases: covered products bought in the 8 weeks before the start "
+        "(strictly before it); state.prior_features: prior_known, bought_covered_before",
         "date": time.strftime("%Y-%m-%d"),
         "counts": counts,
         "stops": feats["stops"],
@@ -558,12 +599,16 @@ def markdown(results: dict[str, Any], counts: dict[str, Any]) -> str:
     for key, label in labels.items():
         lines.append(f"| {label} | {a[key + '_test']:.3f} | {w[key]:.3f} |")
     for key, label in (
+        ("online_without_prior_purchases", "diagnostic: online without prior purchases (before)"),
         ("online_learning_rate_0.01", "diagnostic: online, learning rate 0.01"),
         (
             "online_without_descriptors_learning_rate_0.01",
-            "diagnostic: online without descriptors, rate 0.01 (before)",
+            "diagnostic: online without descriptors nor prior purchases, rate 0.01 (first model)",
         ),
-        ("logistic_regression_without_descriptors", "diagnostic: sklearn LR without descriptors"),
+        (
+            "logistic_regression_without_descriptors",
+            "diagnostic: sklearn LR without descriptors nor prior purchases",
+        ),
         ("online_without_churn_probability", "diagnostic: online without churn_probability"),
         ("logistic_regression_without_churn_probability", "diagnostic: sklearn LR without churn_probability"),
     ):

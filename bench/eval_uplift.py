@@ -13,15 +13,25 @@ learned at once). On the held-out campaigns:
 - observed uplift (treated rate minus control rate) in the top 10/20/30% of the ranking against
   random targeting (everyone), pooled;
 - per named segment at the campaign start: observed uplift, mean estimated uplift, Qini inside
-  the segment.
+  the segment;
+- the same Qini figures **weighted** by an evaluation propensity fitted inside each held-out
+  campaign (``bench/uplift_checks.py``): the plain Qini of observational arms also reads the
+  selection into a ranking, the weighted one removes the part the features see;
+- **balance**: the standardised mean difference of ``bought_covered_before`` between the arms
+  inside each held-out campaign, unweighted and weighted by the online propensity without the
+  prior purchases (before), with them (now) and by the evaluation propensity; the propensity
+  models' AUC for the variant.
 
-The arms are observational (targeting was not random), so every figure here compares with an
-observed treated-minus-control difference that still holds the selection the features do not
-see; the Qini says the ranking agrees with that difference, not that it is causal.
+Every figure is given for the online model (prior purchases among its features) and for the same
+model without them (``before``: the prior-purchase columns zeroed, as the model was before they
+existed). The arms are observational (targeting was not random), so every figure here compares
+with an observed treated-minus-control difference that still holds whatever selection the
+features do not see; a Qini says the ranking agrees with that difference, not that it is causal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -30,8 +40,19 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from bench.uplift_checks import CLIP as EVALUATION_CLIP
+from bench.uplift_checks import (
+    balance,
+    campaign_weights,
+    evaluation_propensity,
+    mean_auc_within,
+    within,
+    within_interval,
+)
+from state.prior_features import PRIOR_FEATURES
 from state.qini import bootstrap_qini, qini_coefficient, uplift_at
-from state.uplift import UpliftModel
+from state.response import RESPONSE_LEARNING_RATE
+from state.uplift import PROPENSITY_CLIP, UpliftModel
 
 RESAMPLES = 200
 SEED = 7
@@ -44,20 +65,34 @@ def online_uplift(
     segment: np.ndarray,
     names: tuple[str, ...],
     segments: tuple[str, ...],
+    *,
+    clip: float = PROPENSITY_CLIP,
+    learning_rate: float = RESPONSE_LEARNING_RATE,
+    stop_at: Collection[str] = (),
 ) -> tuple[np.ndarray, np.ndarray, UpliftModel]:
-    """Stored uplift and propensity of every exposure (at its start) and the model after the last label."""
+    """Stored uplift and propensity of every exposure (at its start) and the model after the last
+    label; with ``stop_at``, no exposure from the first of those campaigns on is scored (NaN) or learned."""
     y = exposures["responded"].to_numpy()
-    model = UpliftModel(names=names, segments=segments)
+    model = UpliftModel(names=names, segments=segments, clip=clip, learning_rate=learning_rate)
     uplift, propensity = np.full(len(exposures), np.nan), np.full(len(exposures), np.nan)
-    for (start, _campaign), group in exposures.groupby(["start_ms", "campaign_id"], sort=False):
+    for (start, campaign), group in exposures.groupby(["start_ms", "campaign_id"], sort=False):
+        if campaign in stop_at:
+            break
         for due in model.take_due(int(start)):
             model.resolve(due, y[due.keys])
         idx = group.index.to_numpy()
         window = int(group["end_ms"].iloc[0]) - int(start)
         uplift[idx], propensity[idx] = model.score(int(start), idx, x[idx], segment[idx], window_ms=window)
-    for due in model.take_due(2**62):
+    for due in model.take_due(2**62):  # only exposures scored above are pending
         model.resolve(due, y[due.keys])
     return uplift, propensity, model
+
+
+def without_prior(x: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """``x`` with the prior-purchase columns zeroed: the features the models had before them."""
+    bare = x.copy()
+    bare[:, [names.index(n) for n in PRIOR_FEATURES]] = 0.0
+    return bare
 
 
 def batch_uplift(
@@ -71,44 +106,28 @@ def batch_uplift(
     return np.asarray(arms[0] - arms[1])
 
 
-def _within(campaign: np.ndarray, u: np.ndarray, t: np.ndarray, y: np.ndarray) -> float:
-    values, weights = [], []
-    for c in np.unique(campaign):
-        mine = campaign == c
-        values.append(qini_coefficient(u[mine], t[mine], y[mine]))
-        weights.append(int(mine.sum()))
-    return float(np.average(values, weights=weights))
-
-
-def _within_interval(
-    campaign: np.ndarray, u: np.ndarray, t: np.ndarray, y: np.ndarray
-) -> tuple[float, float]:
-    rng = np.random.default_rng(SEED)
-    groups = [np.flatnonzero(campaign == c) for c in np.unique(campaign)]
-    values = []
-    for _ in range(RESAMPLES):
-        i = np.concatenate([g[rng.integers(0, g.size, g.size)] for g in groups])
-        values.append(_within(campaign[i], u[i], t[i], y[i]))
-    low, high = np.percentile(values, [2.5, 97.5])
-    return float(low), float(high)
-
-
-def qini_summary(campaign: np.ndarray, u: np.ndarray, t: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Qini (pooled and within a campaign, with bootstrap intervals) and uplift at the top fractions."""
-    pooled = bootstrap_qini(u, t, y, resamples=RESAMPLES, seed=SEED)
-    within = _within_interval(campaign, u, t, y)
+def qini_summary(
+    campaign: np.ndarray, u: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Qini (pooled and within a campaign, with bootstrap intervals) and uplift at the top fractions,
+    weighted by ``w`` if given."""
+    pooled = bootstrap_qini(u, t, y, resamples=RESAMPLES, seed=SEED, weights=w)
+    inside = within_interval(campaign, u, t, y, w, RESAMPLES, SEED)
     return {
-        "qini_pooled": round(qini_coefficient(u, t, y), 5),
+        "qini_pooled": round(qini_coefficient(u, t, y, w), 5),
         "qini_pooled_interval": [round(v, 5) for v in pooled],
-        "qini_within_campaign": round(_within(campaign, u, t, y), 5),
-        "qini_within_campaign_interval": [round(v, 5) for v in within],
-        "uplift_at_top": {f"{f:.0%}": round(uplift_at(u, t, y, f), 4) for f in FRACTIONS},
-        "uplift_random_targeting": round(uplift_at(u, t, y, 1.0), 4),
+        "qini_within_campaign": round(within(campaign, u, t, y, w), 5),
+        "qini_within_campaign_interval": [round(v, 5) for v in inside],
+        "uplift_at_top": {f"{f:.0%}": round(uplift_at(u, t, y, f, w), 4) for f in FRACTIONS},
+        "uplift_random_targeting": round(uplift_at(u, t, y, 1.0, w), 4),
     }
 
 
-def by_segment(names: np.ndarray, u: np.ndarray, t: np.ndarray, y: np.ndarray) -> dict[str, dict[str, Any]]:
-    """Per segment at the start: exposures, observed and mean estimated uplift, Qini inside it."""
+def by_segment(
+    names: np.ndarray, u: np.ndarray, t: np.ndarray, y: np.ndarray, w: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    """Per segment at the start: exposures, observed and mean estimated uplift, Qini inside it
+    (plain and weighted by ``w``)."""
     rows = {}
     for name in sorted(set(names.tolist())):
         mine = names == name
@@ -120,6 +139,7 @@ def by_segment(names: np.ndarray, u: np.ndarray, t: np.ndarray, y: np.ndarray) -
             "observed_uplift": round(uplift_at(u[mine], t[mine], y[mine], 1.0), 4),
             "mean_estimated_uplift": round(float(u[mine].mean()), 4),
             "qini": round(qini_coefficient(u[mine], t[mine], y[mine]), 5),
+            "qini_weighted": round(qini_coefficient(u[mine], t[mine], y[mine], w[mine]), 5),
         }
     return rows
 
@@ -138,13 +158,47 @@ def evaluate(
     treated = (exposures["variant"] != "control").to_numpy()
     campaign = exposures["campaign_id"].to_numpy()
     uplift, propensity, model = online_uplift(exposures, x, segment, names, segments)
+    before, before_propensity, before_model = online_uplift(
+        exposures, without_prior(x, names), segment, names, segments
+    )
     batch = batch_uplift(x, y, treated, ~test, test)
-    report = model.report()
     t, yt, ct = treated[test], y[test], campaign[test]
+    blind = np.delete(x, names.index("treated"), axis=1)[test]
+    e_eval = evaluation_propensity(blind, t, ct, SEED)
+    w = campaign_weights(e_eval, t, ct, EVALUATION_CLIP)
+    report, report_before = model.report(), before_model.report()
+
+    def both(u: np.ndarray) -> dict[str, Any]:
+        return {"plain": qini_summary(ct, u, t, yt), "weighted": qini_summary(ct, u, t, yt, w)}
+
+    bought = x[test, names.index("bought_covered_before")]
     return {
-        "online": qini_summary(ct, uplift[test], t, yt),
-        "batch_two_model_logistic_regression": qini_summary(ct, batch, t, yt),
-        "online_by_segment": by_segment(segment_name[test], uplift[test], t, yt),
+        "online": both(uplift[test]),
+        "online_before_prior_purchases": both(before[test]),
+        "batch_two_model_logistic_regression": both(batch),
+        "online_by_segment": by_segment(segment_name[test], uplift[test], t, yt, w),
+        "balance_bought_covered_before": balance(
+            ct,
+            bought,
+            t,
+            {
+                "unweighted": None,
+                "online_propensity_before": campaign_weights(before_propensity[test], t, ct, model.clip),
+                "online_propensity": campaign_weights(propensity[test], t, ct, model.clip),
+                "evaluation_propensity": w,
+            },
+        ),
+        "propensity_auc": {
+            "prequential_all": {
+                "online": round(float(report["propensity"]["auc"]), 4),
+                "online_before": round(float(report_before["propensity"]["auc"]), 4),
+            },
+            "mean_within_test_campaign": {
+                "online": mean_auc_within(ct, t, propensity[test]),
+                "online_before": mean_auc_within(ct, t, before_propensity[test]),
+                "evaluation_cross_fitted": mean_auc_within(ct, t, e_eval),
+            },
+        },
         "online_model": {
             "version": report["version"],
             "propensity_clip": report["clip"],
@@ -158,6 +212,8 @@ def evaluate(
                 "control": round(float(propensity[~treated].mean()), 4),
             },
         },
+        "evaluation_propensity": "cross-fitted logistic regression inside each held-out campaign "
+        "(bench/uplift_checks.py), clipped to [0.01, 0.99]; weights normalised within each campaign's arm",
         "resamples": RESAMPLES,
         "seed": SEED,
     }
@@ -165,19 +221,35 @@ def evaluate(
 
 def markdown(u: dict[str, Any]) -> str:
     lines = [
-        "| uplift ranking, held-out campaigns | Qini within a campaign [95% CI] | Qini pooled [95% CI] | "
-        "uplift top 10% / 20% / 30% | random targeting |",
-        "|---|---:|---:|---:|---:|",
+        "| uplift ranking, held-out campaigns | Qini within a campaign [95% CI] | weighted Qini within "
+        "[95% CI] | Qini pooled [95% CI] | uplift top 10% / 20% / 30% | random targeting |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for key, label in (
-        ("online", "online two-model, IPW"),
-        ("batch_two_model_logistic_regression", "sklearn LR two-model"),
+        ("online", "online two-model, IPW, prior purchases"),
+        ("online_before_prior_purchases", "before: the same without prior purchases"),
+        ("batch_two_model_logistic_regression", "sklearn LR two-model, prior purchases"),
     ):
-        r = u[key]
-        w, p = r["qini_within_campaign_interval"], r["qini_pooled_interval"]
-        tops = " / ".join(f"{v:.3f}" for v in r["uplift_at_top"].values())
+        r, q = u[key]["plain"], u[key]["weighted"]
+        w, v, p = (
+            r["qini_within_campaign_interval"],
+            q["qini_within_campaign_interval"],
+            r["qini_pooled_interval"],
+        )
+        tops = " / ".join(f"{x:.3f}" for x in r["uplift_at_top"].values())
         lines.append(
-            f"| {label} | {r['qini_within_campaign']:.4f} [{w[0]:.4f}, {w[1]:.4f}] | {r['qini_pooled']:.4f} "
+            f"| {label} | {r['qini_within_campaign']:.4f} [{w[0]:.4f}, {w[1]:.4f}] | "
+            f"{q['qini_within_campaign']:.4f} [{v[0]:.4f}, {v[1]:.4f}] | {r['qini_pooled']:.4f} "
             f"[{p[0]:.4f}, {p[1]:.4f}] | {tops} | {r['uplift_random_targeting']:.3f} |"
         )
+    b, a = u["balance_bought_covered_before"]["mean_within_campaign"], u["propensity_auc"]
+    lines += [
+        "",
+        "SMD of bought_covered_before inside a held-out campaign (mean): "
+        + ", ".join(f"{k} {v:+.3f}" for k, v in b.items()),
+        "propensity AUC for the variant, prequential: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in a["prequential_all"].items())
+        + "; mean within a held-out campaign: "
+        + ", ".join(f"{k} {v:.3f}" for k, v in a["mean_within_test_campaign"].items()),
+    ]
     return "\n".join(lines)

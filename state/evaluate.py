@@ -57,6 +57,7 @@ from state.features import FEATURE_NAMES
 from state.model_health import ModelHealth, gate_open
 from state.population import NO_CLUSTER, NO_TIME, Population, feature_matrix, summarize
 from state.predict import LifetimeModel, alive_and_expected, churn_matrix, fit_lifetime
+from state.prior_features import prior_features
 from state.profiles import Change, LogEntry, LogFold, Profile, Reason
 from state.response import ResponseModel, response_feature_names, response_features
 from state.rfm import DAY_MS, CustomerState
@@ -352,6 +353,7 @@ class Evaluator:
             len(self.churn.segments),
             treated,
             descriptor_features(descriptors),
+            prior_features([e.prior for _, e in fresh]),
         )
         book.score(at_ms, keys, x, segment, descriptors)
 

@@ -8,6 +8,14 @@ no control is in the top ``k``). Random targeting is the straight line from ``(0
 both axes as shares of ``N``: ``sum_k (Q(k) - k Q(N) / N) / N**2``; above 0 means the ranking
 beats random targeting. Tied scores are ordered by position (ranking is stable).
 
+**Weighted** (``weights``, one per exposure): every count above becomes a sum of weights, so
+``Q(k) = R_t - R_c * W_t / W_c``; with inverse-propensity weights normalised within each arm to
+the arm's size (:func:`state.balance.inverse_propensity_weights`) the arms are compared as if
+assignment had been random given the propensity's features, on the same scale as the plain
+coefficient (all weights 1 give it exactly). Why: with non-random arms the plain Qini also
+measures how the ranking lines up with the selection (inside the top of a ranking the treated
+and control customers differ by more or less than overall), not only the effect.
+
 >>> u = np.array([0.9, 0.8, 0.7, 0.1])
 >>> t = np.array([True, False, True, False])
 >>> r = np.array([True, False, False, True])
@@ -38,23 +46,30 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 
-def _ranked(uplift: FloatArray, treated: BoolArray, responded: BoolArray) -> tuple[BoolArray, BoolArray]:
+def _ranked(
+    uplift: FloatArray, treated: BoolArray, responded: BoolArray, weights: FloatArray | None = None
+) -> tuple[BoolArray, BoolArray, FloatArray]:
     order = np.argsort(-np.asarray(uplift, dtype=np.float64), kind="stable")
-    return np.asarray(treated, dtype=np.bool_)[order], np.asarray(responded, dtype=np.bool_)[order]
+    w = np.ones(order.size) if weights is None else np.asarray(weights, dtype=np.float64)
+    return np.asarray(treated, dtype=np.bool_)[order], np.asarray(responded, dtype=np.bool_)[order], w[order]
 
 
-def qini_curve(uplift: FloatArray, treated: BoolArray, responded: BoolArray) -> FloatArray:
-    """``Q(k)`` for ``k = 0..N`` (module docstring)."""
-    t, r = _ranked(uplift, treated, responded)
-    n_t, n_c = np.cumsum(t), np.cumsum(~t)
-    r_t, r_c = np.cumsum(t & r), np.cumsum(~t & r)
+def qini_curve(
+    uplift: FloatArray, treated: BoolArray, responded: BoolArray, weights: FloatArray | None = None
+) -> FloatArray:
+    """``Q(k)`` for ``k = 0..N`` (module docstring), weighted if ``weights`` are given."""
+    t, r, w = _ranked(uplift, treated, responded, weights)
+    n_t, n_c = np.cumsum(w * t), np.cumsum(w * ~t)
+    r_t, r_c = np.cumsum(w * (t & r)), np.cumsum(w * (~t & r))
     scaled = np.divide(r_c * n_t, n_c, out=np.zeros(t.size), where=n_c > 0)
     return np.concatenate([[0.0], r_t - scaled])
 
 
-def qini_coefficient(uplift: FloatArray, treated: BoolArray, responded: BoolArray) -> float:
+def qini_coefficient(
+    uplift: FloatArray, treated: BoolArray, responded: BoolArray, weights: FloatArray | None = None
+) -> float:
     """Area between the Qini curve and random targeting, both axes as shares of ``N``."""
-    q = qini_curve(uplift, treated, responded)
+    q = qini_curve(uplift, treated, responded, weights)
     n = q.size - 1
     if n == 0:
         return 0.0
@@ -62,15 +77,22 @@ def qini_coefficient(uplift: FloatArray, treated: BoolArray, responded: BoolArra
     return float((q[1:] - k * q[-1] / n).sum() / n**2)
 
 
-def uplift_at(uplift: FloatArray, treated: BoolArray, responded: BoolArray, fraction: float) -> float:
-    """Observed uplift (treated rate minus control rate) in the top ``fraction`` of the ranking;
-    NaN if an arm is empty there. ``fraction`` 1 is random targeting's (everyone's)."""
-    t, r = _ranked(uplift, treated, responded)
+def uplift_at(
+    uplift: FloatArray,
+    treated: BoolArray,
+    responded: BoolArray,
+    fraction: float,
+    weights: FloatArray | None = None,
+) -> float:
+    """Observed uplift (treated rate minus control rate, weighted if ``weights`` are given) in the
+    top ``fraction`` of the ranking; NaN if an arm is empty there. ``fraction`` 1 is random
+    targeting's (everyone's)."""
+    t, r, w = _ranked(uplift, treated, responded, weights)
     top = max(1, math.ceil(fraction * t.size))
-    t, r = t[:top], r[:top]
+    t, r, w = t[:top], r[:top], w[:top]
     if not t.any() or t.all():
         return float("nan")
-    return float(r[t].mean() - r[~t].mean())
+    return float(np.average(r[t], weights=w[t]) - np.average(r[~t], weights=w[~t]))
 
 
 def bootstrap_qini(
@@ -81,15 +103,17 @@ def bootstrap_qini(
     resamples: int = 200,
     seed: int = 7,
     confidence: float = 0.95,
+    weights: FloatArray | None = None,
 ) -> tuple[float, float]:
     """Percentile interval of the Qini coefficient over ``resamples`` seeded bootstrap resamples
-    of the exposures (drawn with replacement)."""
+    of the exposures (drawn with replacement; each keeps its weight)."""
     rng = np.random.default_rng(seed)
     n = np.asarray(uplift).size
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     values = []
     for _ in range(resamples):
         i = rng.integers(0, n, n)
-        values.append(qini_coefficient(uplift[i], treated[i], responded[i]))
+        values.append(qini_coefficient(uplift[i], treated[i], responded[i], w[i]))
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)

@@ -6,7 +6,9 @@ behaviour and BG/NBD columns, the churn probability, whether the customer is kno
 segment), the variant as a feature (``treated``: 1 for any variant but control, 0 for
 control) and the campaign's descriptors when the exposure carries them
 (:data:`state.descriptors.DESCRIPTOR_FEATURES`: type, length, coupons, covered products,
-discount depth; zeros otherwise). The scores wait with their features in :class:`PendingExposures` until the response
+discount depth; zeros otherwise) and what the customer bought of the campaign's covered
+products before the exposure when the exposure says so (:data:`state.prior_features.PRIOR_FEATURES`;
+zeros otherwise). The scores wait with their features in :class:`PendingExposures` until the response
 window ends (``window_ms`` after the exposure unless the caller gives the campaign's own); only
 then is the label final: a response within the window is a positive. :meth:`ResponseModel.resolve`
 counts the stored scores in the prequential ROC AUC (overall, by segment at exposure and by
@@ -39,6 +41,7 @@ import numpy.typing as npt
 from state.churn import BASE_FEATURES, OnlineLogistic, PendingBatch, Prequential, auc_rows
 from state.descriptors import DESCRIPTOR_FEATURES
 from state.predict import churn_matrix
+from state.prior_features import PRIOR_FEATURES
 from state.rfm import DAY_MS
 
 __all__ = [
@@ -67,8 +70,14 @@ _COLUMNS = ("frequency", "monetary_cents", "first_ms", "last_ms", "r", "f", "m")
 
 def response_feature_names(segments: Sequence[str]) -> tuple[str, ...]:
     """The response model's columns: :data:`RESPONSE_BASE_FEATURES`, one indicator per segment,
-    then the campaign's :data:`~state.descriptors.DESCRIPTOR_FEATURES`."""
-    return (*RESPONSE_BASE_FEATURES, *(f"segment={s}" for s in segments), *DESCRIPTOR_FEATURES)
+    then the campaign's :data:`~state.descriptors.DESCRIPTOR_FEATURES` and the customer's
+    :data:`~state.prior_features.PRIOR_FEATURES`."""
+    return (
+        *RESPONSE_BASE_FEATURES,
+        *(f"segment={s}" for s in segments),
+        *DESCRIPTOR_FEATURES,
+        *PRIOR_FEATURES,
+    )
 
 
 def response_features(
@@ -81,6 +90,7 @@ def response_features(
     n_segments: int,
     treated: BoolArray,
     descriptors: FloatArray | None = None,
+    prior: FloatArray | None = None,
 ) -> FloatArray:
     """The response model's features (:func:`response_feature_names` order), one row per exposure.
 
@@ -88,13 +98,14 @@ def response_features(
     (``frequency`` 0, e.g. zeros for a customer the population has never seen) is *unknown*:
     ``known`` 0 and every other column 0 but ``treated``. ``segment_index`` is the named-segment
     index (``-1``: none). ``descriptors``: one row of descriptor features per exposure
-    (:func:`state.descriptors.descriptor_features`), zeros if None.
+    (:func:`state.descriptors.descriptor_features`), zeros if None; ``prior``: one row of
+    prior-purchase features per exposure (:func:`state.prior_features.prior_features`), zeros if None.
 
     >>> cols = {n: np.array([3, 0]) for n in _COLUMNS} | {"first_ms": np.array([0, 0]), "last_ms": np.array([DAY_MS, 0])}
     >>> x = response_features(cols, 3 * DAY_MS, np.array([0.9, 0.0]), np.array([1.5, 0.0]),
     ...                       np.array([0.2, 0.5]), np.array([1, -1]), 2, np.array([True, True]))
     >>> named = dict(zip(response_feature_names(("a", "b")), x[0].tolist()))
-    >>> named["recency_days"], named["known"], named["segment=b"], x[1].tolist()[-13:-8]  # unknown: treated only
+    >>> named["recency_days"], named["known"], named["segment=b"], x[1].tolist()[-15:-10]  # unknown: treated only
     (2.0, 1.0, 1.0, [0.0, 0.0, 1.0, 0.0, 0.0])
     """
     known = np.asarray(cols["frequency"]) > 0
@@ -108,14 +119,17 @@ def response_features(
         n_segments,
     )
     width = len(RESPONSE_BASE_FEATURES) + n_segments
-    x = np.zeros((known.size, width + len(DESCRIPTOR_FEATURES)), dtype=np.float64)
+    described = width + len(DESCRIPTOR_FEATURES)
+    x = np.zeros((known.size, described + len(PRIOR_FEATURES)), dtype=np.float64)
     x[:, :_BEHAVIOUR] = np.where(known[:, None], churn[:, :_BEHAVIOUR], 0.0)
     x[:, _BEHAVIOUR] = np.where(known, churn_probability, 0.0)
     x[:, _BEHAVIOUR + 1] = known
     x[:, _BEHAVIOUR + 2] = treated
     x[:, len(RESPONSE_BASE_FEATURES) : width] = churn[:, _BEHAVIOUR:]  # unknown rows have no segment
     if descriptors is not None:
-        x[:, width:] = descriptors
+        x[:, width:described] = descriptors
+    if prior is not None:
+        x[:, described:] = prior
     return x
 
 

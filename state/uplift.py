@@ -18,8 +18,10 @@ if control, ``s`` the share of treated exposures seen before and ``e`` clipped t
 ``[clip, 1 - clip]`` (0.05: a weight is at most 19 times the arm's mean); the arm models learn
 each exposure with its weight (River's ``w``), so each arm is re-weighted towards the whole
 exposed population. **Caveat**: weighting corrects only for what the features see (RFM,
-behaviour, lifetime and churn figures, segment, campaign); targeting on anything else (the
-products a household buys, which The Complete Journey's targeting plainly used) stays in the
+behaviour, lifetime and churn figures, segment, campaign, and whether the customer bought the
+campaign's covered products before it when the exposure says so: ``state.prior_features``,
+which The Complete Journey's targeting plainly used), and only where treated and control
+customers overlap (clipped weights correct less); targeting on anything else stays in the
 uplift as bias. Read the uplift as an estimate under "no unmeasured confounding", not as a
 randomised effect.
 

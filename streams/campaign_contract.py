@@ -4,7 +4,10 @@ A campaign event says that a customer was *exposed* to one variant of a campaign
 *responded* to it. An exposure may describe its campaign (optional fields, all or some:
 ``campaign_type``, ``campaign_days``, ``coupons``, ``covered_products``, ``discount_depth``):
 the :class:`CampaignDescriptor` the response and uplift models use as features
-(``state.descriptors``); an event without them is as valid as before. The variant named ``"control"`` is the hold-out every other variant of
+(``state.descriptors``); and it may say what the customer bought of the campaign's covered
+products *before* the exposure (optional ``prior_days``, ``prior_covered_products``,
+``prior_covered_spend``): the :class:`PriorPurchases` behind the models' covered-product
+features (``state.prior_features``); an event without them is as valid as before. The variant named ``"control"`` is the hold-out every other variant of
 the campaign is compared with (``state.abtest``). ``decode_campaign_event`` turns raw
 message bytes into a :class:`CampaignEvent` or raises :class:`~streams.limits.InvalidEvent`
 whose ``reason`` names the field and the rule broken, as for purchases.
@@ -17,6 +20,10 @@ whose ``reason`` names the field and the rule broken, as for purchases.
 ...     b'"type":"exposure","occurred_at":1494201600000,"campaign_type":"Type A","campaign_days":49,"covered_products":17178}')
 >>> d.descriptor
 CampaignDescriptor(campaign_type='Type A', campaign_days=49, coupons=None, covered_products=17178, discount_depth=None)
+>>> p = decode_campaign_event(b'{"event_id":"x3","customer_id":"42","campaign_id":"8","variant":"control",'
+...     b'"type":"exposure","occurred_at":1494201600000,"prior_days":56,"prior_covered_products":3,"prior_covered_spend":7.5}')
+>>> p.prior
+PriorPurchases(prior_days=56, prior_covered_products=3, prior_covered_spend=7.5)
 >>> decode_campaign_event(b'{"event_id":"x1","customer_id":"42","campaign_id":"8","variant":"a",'
 ...                       b'"type":"click","occurred_at":0}')
 Traceback (most recent call last):
@@ -39,6 +46,7 @@ __all__ = [
     "CampaignDescriptor",
     "CampaignEvent",
     "CampaignEventType",
+    "PriorPurchases",
     "decode_campaign_event",
 ]
 
@@ -60,10 +68,14 @@ class _WireCampaignEvent(msgspec.Struct, forbid_unknown_fields=False):
     coupons: int | None = None
     covered_products: int | None = None
     discount_depth: float | None = None
+    prior_days: int | None = None
+    prior_covered_products: int | None = None
+    prior_covered_spend: float | None = None
 
 
 MAX_CAMPAIGN_DAYS = 3660
 MAX_COUNT = 10_000_000
+MAX_SPEND = 1e11  # the purchases contract's largest amount
 
 
 class CampaignDescriptor(msgspec.Struct, frozen=True):
@@ -78,9 +90,21 @@ class CampaignDescriptor(msgspec.Struct, frozen=True):
     discount_depth: float | None = None
 
 
+class PriorPurchases(msgspec.Struct, frozen=True):
+    """What the customer bought of the campaign's covered products in the ``prior_days`` days
+    before the exposure (each field optional): the number of distinct covered products and the
+    money spent on them. Only purchases strictly before the exposure count: the shop's targeting
+    system knows them when it picks its targets."""
+
+    prior_days: int | None = None
+    prior_covered_products: int | None = None
+    prior_covered_spend: float | None = None
+
+
 class CampaignEvent(msgspec.Struct, frozen=True):
     """A validated exposure or response, event time in epoch ms; ``descriptor`` None when the
-    event describes nothing of its campaign."""
+    event describes nothing of its campaign, ``prior`` None when it says nothing of the
+    customer's earlier purchases of the covered products."""
 
     event_id: str
     customer_id: str
@@ -89,6 +113,7 @@ class CampaignEvent(msgspec.Struct, frozen=True):
     type: CampaignEventType
     occurred_at_ms: int
     descriptor: CampaignDescriptor | None = None
+    prior: PriorPurchases | None = None
 
 
 _decoder = msgspec.json.Decoder(_WireCampaignEvent)
@@ -121,6 +146,7 @@ def decode_campaign_event(
         type=kind,
         occurred_at_ms=occurred_at_ms,
         descriptor=_descriptor(wire, limits),
+        prior=_prior(wire),
     )
 
 
@@ -143,3 +169,16 @@ def _descriptor(wire: _WireCampaignEvent, limits: InputLimits) -> CampaignDescri
         wire.campaign_type, wire.campaign_days, wire.coupons, wire.covered_products, depth
     )
     return None if found == CampaignDescriptor() else found
+
+
+def _prior(wire: _WireCampaignEvent) -> PriorPurchases | None:
+    """The optional prior-purchase fields, checked; None when the event carries none of them."""
+    for name, low, high in (("prior_days", 1, MAX_CAMPAIGN_DAYS), ("prior_covered_products", 0, MAX_COUNT)):
+        value = getattr(wire, name)
+        if value is not None and not low <= value <= high:
+            raise InvalidEvent(f"{name}: expected an integer in {low}..{high}, got {value}")
+    spend = wire.prior_covered_spend
+    if spend is not None and not 0.0 <= spend <= MAX_SPEND:  # also rejects NaN
+        raise InvalidEvent(f"prior_covered_spend: expected a number in 0..{MAX_SPEND:.0e}, got {spend}")
+    found = PriorPurchases(wire.prior_days, wire.prior_covered_products, spend)
+    return None if found == PriorPurchases() else found

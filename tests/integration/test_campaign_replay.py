@@ -11,7 +11,7 @@ import pytest
 from segstream.campaigns import load_completejourney_campaigns
 from segstream.kafka_io import read_topic
 from segstream.settings import Settings
-from streams.campaign_contract import decode_campaign_event
+from streams.campaign_contract import PriorPurchases, decode_campaign_event
 from streams.topics import CAMPAIGN_EVENTS
 from tests.schema_helpers import validate_json
 
@@ -54,3 +54,13 @@ def test_replay_publishes_valid_campaign_events_keyed_by_customer(settings: Sett
         event = by_id[row.event_id]
         assert (event.campaign_id, event.variant, event.type) == (row.campaign_id, row.variant, row.type)
         assert event.occurred_at_ms == row.occurred_at.value // 1_000_000
+    exposed = expected[expected["type"] == "exposure"]
+    for row in exposed.itertuples():  # campaigns 24-26 start before the transactions: no prior purchases
+        prior = by_id[row.event_id].prior
+        if row.campaign_id in ("24", "25", "26"):
+            assert prior is None
+        else:
+            assert prior == PriorPurchases(
+                int(row.prior_days), int(row.prior_covered_products), row.prior_covered_spend
+            )
+    assert set(exposed["campaign_id"]) >= {"24", "27"} and (exposed["prior_covered_products"] > 0).any()

@@ -21,10 +21,11 @@ from segstream.replay import replay_history
 from segstream.settings import Settings
 from segstream.sources import load_completejourney, occurred_at_ms
 from state.abtest import exposure_outcomes, readout
+from state.prior_features import PRIOR_FEATURES
 from streams.topics import CAMPAIGN_EVENTS, CAMPAIGN_EVENTS_DLQ
 from tests.conftest import WorkerFactory, wait_for_stats
 from tests.integration.test_pipeline import export_customers, run_cli
-from tests.integration.test_segments_live import get, wait_for_clock
+from tests.integration.test_segments_live import get, stored_summary, wait_for_clock
 from tests.schema_helpers import validate, validate_json
 
 pytestmark = pytest.mark.integration
@@ -88,6 +89,14 @@ def test_campaign_events_through_the_worker_give_the_batch_readout(
     assert body["uplift"] is not None and body["uplift"]["reference_campaign"]["campaign_type"].startswith(
         "Type"
     )
+    saved = stored_summary(settings)  # the prior purchases went over the wire into every model
+    assert saved is not None
+    for scorer in (
+        saved["response"]["scorer"],
+        *(saved["uplift"][arm]["scorer"] for arm in ("treatment", "control")),
+    ):
+        assert tuple(scorer["names"][-len(PRIOR_FEATURES) :]) == PRIOR_FEATURES
+        assert scorer["weights"][scorer["names"].index("bought_covered_before")] != 0
     table = export_customers(settings, tmp_path / "customers.parquet")
     assert table["response_propensity"].between(0, 1).sum() > HOUSEHOLDS // 2
     assert table["response_uplift"].between(-1, 1).sum() > HOUSEHOLDS // 2

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from streams.campaign_contract import CONTROL, InvalidEvent, decode_campaign_event
+from streams.campaign_contract import CONTROL, InvalidEvent, PriorPurchases, decode_campaign_event
 from streams.topics import CAMPAIGN_EVENTS, TOPICS
 from tests.schema_helpers import load_schema, validate
 
@@ -51,6 +51,9 @@ VALID = {
         campaign_type="Type A", campaign_days=49, coupons=209, covered_products=17178, discount_depth=0.2
     ),
     "partly described": _with(covered_products=0, discount_depth=1),
+    "prior purchases": _with(prior_days=56, prior_covered_products=4, prior_covered_spend=12.87),
+    "prior purchases, none bought": _with(prior_days=38, prior_covered_products=0, prior_covered_spend=0),
+    "prior spend only": _with(prior_covered_spend=3),
 }
 
 INVALID = {
@@ -77,6 +80,13 @@ INVALID = {
     "covered_products as text": (_with(covered_products="12"), "covered_products"),
     "discount_depth above 1": (_with(discount_depth=1.5), "discount_depth"),
     "blank campaign_type": (_with(campaign_type=" "), "campaign_type"),
+    "prior_days 0": (_with(prior_days=0), "prior_days"),
+    "prior_days above ten years": (_with(prior_days=3661), "prior_days"),
+    "prior_covered_products negative": (_with(prior_covered_products=-1), "prior_covered_products"),
+    "prior_covered_products fractional": (_with(prior_covered_products=1.5), "prior_covered_products"),
+    "prior_covered_spend negative": (_with(prior_covered_spend=-0.01), "prior_covered_spend"),
+    "prior_covered_spend as text": (_with(prior_covered_spend="7.5"), "prior_covered_spend"),
+    "prior_covered_spend too large": (_with(prior_covered_spend=1e12), "prior_covered_spend"),
 }
 
 
@@ -141,3 +151,13 @@ def test_descriptor_fields_reach_the_event_and_old_events_carry_none() -> None:
     assert described.descriptor is not None
     assert (described.descriptor.campaign_type, described.descriptor.covered_products) == ("Type A", 17178)
     assert decode_campaign_event(json.dumps(EXPOSURE).encode()).descriptor is None
+
+
+def test_prior_purchase_fields_reach_the_event_and_old_events_carry_none() -> None:
+    prior = decode_campaign_event(json.dumps(VALID["prior purchases"]).encode()).prior
+    assert prior == PriorPurchases(prior_days=56, prior_covered_products=4, prior_covered_spend=12.87)
+    assert decode_campaign_event(json.dumps(VALID["prior spend only"]).encode()).prior == PriorPurchases(
+        prior_covered_spend=3.0
+    )
+    assert decode_campaign_event(json.dumps(EXPOSURE).encode()).prior is None
+    assert decode_campaign_event(json.dumps(VALID["described"]).encode()).prior is None

@@ -20,6 +20,7 @@ from segstream.campaigns import (
     load_completejourney_campaigns,
     redemption_coverage,
 )
+from segstream.prior_purchases import PRIOR_COLUMNS
 from state.abtest import exposure_outcomes, readout
 from streams.campaign_contract import decode_campaign_event
 from tests.schema_helpers import validate_json
@@ -56,7 +57,7 @@ def _of(events: pd.DataFrame, kind: str) -> pd.DataFrame:
 
 
 def test_columns_order_and_types(events: pd.DataFrame) -> None:
-    assert list(events.columns) == [*CAMPAIGN_EVENT_COLUMNS, *DESCRIPTOR_COLUMNS]
+    assert list(events.columns) == [*CAMPAIGN_EVENT_COLUMNS, *DESCRIPTOR_COLUMNS, *PRIOR_COLUMNS]
     assert str(events["occurred_at"].dt.tz) == "UTC"
     assert events["occurred_at"].is_monotonic_increasing
     same_time = events["occurred_at"].diff().eq(pd.Timedelta(0))

@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features
 from state.predict import churn_matrix
+from state.prior_features import PRIOR_FEATURES, prior_features
 from state.response import (
     RESPONSE_BASE_FEATURES,
     ResponseModel,
@@ -18,7 +19,7 @@ from state.response import (
     response_features,
 )
 from state.rfm import DAY_MS
-from streams.campaign_contract import CampaignDescriptor
+from streams.campaign_contract import CampaignDescriptor, PriorPurchases
 
 NAMES = ("spend", "gap", "treated")
 
@@ -129,19 +130,24 @@ def test_features_are_the_churn_columns_plus_churn_known_and_variant() -> None:
     base = [
         j
         for n, j in column.items()
-        if n not in ("churn_probability", "known", "treated") and n not in DESCRIPTOR_FEATURES
+        if n not in ("churn_probability", "known", "treated")
+        and n not in (*DESCRIPTOR_FEATURES, *PRIOR_FEATURES)
     ]
     np.testing.assert_array_equal(x[:2, base], known)
     assert x[:, column["churn_probability"]].tolist() == [0.1, 0.4, 0.0]
     assert x[:, column["known"]].tolist() == [1.0, 1.0, 0.0]
     assert x[:, column["treated"]].tolist() == [1.0, 0.0, 1.0]
-    undescribed = [0.0] * len(DESCRIPTOR_FEATURES)
+    campaign = len(DESCRIPTOR_FEATURES) + len(PRIOR_FEATURES)  # descriptor and prior-purchase columns
+    undescribed = [0.0] * campaign
     assert x[2].tolist() == [0.0] * column["treated"] + [1.0] + [0.0] * 3 + undescribed  # only the variant
-    assert x[:, len(names) - len(DESCRIPTOR_FEATURES) :].sum() == 0  # no descriptors given: zeros
+    assert x[:, len(names) - campaign :].sum() == 0  # no descriptors nor prior purchases given: zeros
     d = descriptor_features([CampaignDescriptor("Type C", 33, 1, 18, 0.33)] * 3)
-    described = response_features(cols, 10 * day, alive, expected, churn, segment, 3, treated, d)
-    np.testing.assert_array_equal(described[:, : len(names) - len(DESCRIPTOR_FEATURES)], x[:, : -len(d[0])])
+    prior = prior_features([PriorPurchases(56, 2, 5.0), PriorPurchases(56, 0, 0.0), None])
+    described = response_features(cols, 10 * day, alive, expected, churn, segment, 3, treated, d, prior)
+    np.testing.assert_array_equal(described[:, : len(names) - campaign], x[:, : len(names) - campaign])
     assert (
         described[0, column["campaign_type=Type C"]] == 1.0 and described[2, column["campaign_days"]] == 33.0
     )
+    assert described[:, column["prior_known"]].tolist() == [1.0, 1.0, 0.0]
+    assert described[:, column["bought_covered_before"]].tolist() == [1.0, 0.0, 0.0]
     assert np.isfinite(x).all()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features
+from state.prior_features import PRIOR_FEATURES
 from state.qini import bootstrap_qini, qini_coefficient, qini_curve, suggested_target, uplift_at
 from state.uplift import UpliftModel, stabilised_weights
 from streams.campaign_contract import CampaignDescriptor
@@ -122,5 +123,17 @@ def test_a_campaign_book_saved_before_descriptors_restores_with_new_models() -> 
     old = CampaignBook.__new__(CampaignBook)
     old.__setstate__(state)
     restored = pickle.loads(pickle.dumps(old))
-    assert restored.response.names == (*RESPONSE_BASE_FEATURES, *DESCRIPTOR_FEATURES)
+    assert restored.response.names == (*RESPONSE_BASE_FEATURES, *DESCRIPTOR_FEATURES, *PRIOR_FEATURES)
     assert restored.uplift is not None and restored.uplift.names == restored.response.names
+
+
+def test_a_campaign_book_saved_before_prior_purchases_restores_with_new_models() -> None:
+    import pickle
+
+    from state.campaign_book import CampaignBook
+    from state.response import RESPONSE_BASE_FEATURES, ResponseModel
+
+    described = (*RESPONSE_BASE_FEATURES, *DESCRIPTOR_FEATURES)  # a snapshot from before prior purchases
+    old = pickle.loads(pickle.dumps(CampaignBook(ResponseModel(names=described))))
+    assert old.response.names == (*described, *PRIOR_FEATURES)
+    assert old.uplift is not None and old.uplift.names == old.response.names
