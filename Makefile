@@ -22,10 +22,11 @@ demo: $(STAMP)   ## the main job: local Kafka + Redis + worker, replay CDNOW, sh
 transcript: $(STAMP) ## run the demo and rewrite the README's demo transcript with its real output (~3 min)
 	$(BIN)/python -m segstream.transcript $(ARGS)
 
-lint: $(STAMP)   ## ruff + mypy --strict
+lint: $(STAMP)   ## ruff + mypy --strict + import-linter (layers segstream -> agents -> state -> streams, no cycles)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint       ## every check: lint, then unit, integration and e2e tests (starts its own Kafka + Redis)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast, get_args
 
 import faust
 
-from segstream.settings import Settings
+from agents.settings import Settings
 from state.analytics_reads import (
     CustomerBestTime,
     SegmentHours,

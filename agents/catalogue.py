@@ -19,7 +19,7 @@ from prometheus_client import Counter
 from agents import metrics
 from agents.catalogue_ingest import CatalogueBatchResult, CatalogueKind, ingest_catalogue_batch
 from agents.ingest import DeadLetter, RawMessage
-from segstream.settings import Settings
+from agents.settings import Settings
 from state.catalogue import CatalogueReader, CatalogueStore
 from state.store import CustomerStore
 from streams import topics

@@ -19,7 +19,7 @@ from prometheus_client import Counter, Histogram
 
 from agents.ingest import DeadLetter, RawMessage, ingest_review_batch
 from agents.metrics import REGISTRY
-from segstream.settings import Settings
+from agents.settings import Settings
 from state.profile_store import ProfileStore
 from state.redis_retry import OnRetry
 from state.redis_reviews import RedisReviewStore

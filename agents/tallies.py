@@ -8,7 +8,7 @@ so their counts are exactly once like the RFM state.
 from __future__ import annotations
 
 from agents import metrics
-from segstream.settings import Settings
+from agents.settings import Settings
 from state.analytics_tallies import cohort_and_best_time_tallier
 from state.profile_tallies import mix_tallier
 from state.redis_catalogue import RedisCatalogue

@@ -32,13 +32,14 @@ from agents import metrics
 from agents.catalogue import traits_document
 from agents.segment_profiles import ExposureCache, live_segment_profiles
 from state.catalogue import CatalogueReader
+from state.messages import profile_fields
 from state.playbook import action_json, shipped_preset
 from state.predict import predictions_of
 from state.profile_store import ProfileStore
 from state.profiles import Profile
 from state.redis_store import RedisStore
 from state.rfm import DAY_MS
-from streams.outputs import SCHEMA_VERSION, profile_fields, rfc3339
+from streams.outputs import SCHEMA_VERSION, rfc3339
 
 __all__ = [
     "OPEN_PATHS",

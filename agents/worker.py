@@ -35,13 +35,14 @@ from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_ba
 from agents.moves import observe_moves
 from agents.resume import resume_offsets
 from agents.reviews import install_reviews
+from agents.settings import Settings
 from agents.tallies import build_talliers
 from agents.web import register_pages, web_middlewares
-from segstream.settings import Settings
 from state.alerts import Alert, AlertConfig
 from state.cluster_quality import QualityConfig
 from state.evaluate import EvaluatorConfig
 from state.event_clock import WatermarkClock
+from state.messages import alert_message, change_message, move_message, profile_message
 from state.moves import segment_moves
 from state.profiles import Change
 from state.redis_catalogue import RedisCatalogue
@@ -53,15 +54,7 @@ from state.segments import load_preset
 from state.store import CustomerStore
 from state.tally import combine
 from streams import topics
-from streams.move_messages import move_message
-from streams.outputs import (
-    InvalidTick,
-    Tick,
-    alert_message,
-    change_message,
-    decode_tick,
-    profile_message,
-)
+from streams.outputs import InvalidTick, Tick, decode_tick
 
 __all__ = ["EXIT_BATCH_FAILED", "broker_credentials", "build_app", "run_worker"]
 

@@ -23,7 +23,7 @@ import uvloop
 from aiokafka import AIOKafkaConsumer
 
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
-from segstream.settings import Settings
+from agents.settings import Settings
 from state.redis_store import RedisStore
 from streams.topics import PURCHASES
 

@@ -23,8 +23,8 @@ import redis.asyncio as redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
+from agents.settings import Settings
 from agents.tallies import build_talliers
-from segstream.settings import Settings
 from segstream.sources import load_cdnow, load_completejourney, wire_events
 from state.analytics_reads import live_cohorts, segment_hours
 from state.profile_store import MemoryProfileStore

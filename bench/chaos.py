@@ -58,9 +58,9 @@ from harness import (
     run_and_record,
 )
 
+from agents.settings import Settings
 from segstream.batch import rfm_table
 from segstream.kafka_io import ensure_topics, read_topic, send_tick
-from segstream.settings import Settings
 from segstream.sources import load_cdnow, occurred_at_ms, wire_events
 from segstream.stack import StackInfo, default_cache_dir, restart_server, start_stack, stop_stack
 from state.rfm import DAY_MS

@@ -45,9 +45,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agents.settings import Settings
 from bench.eval_cohorts import fold, wire_messages
 from segstream.export import customers_frame
-from segstream.settings import Settings
 from segstream.sources import load_completejourney, occurred_at_ms
 from state.analytics_reads import SegmentHours, customer_best_time, segment_hours
 from state.best_time import BLOCK_HOURS, BLOCKS, block_name, hour_of_week, shrink, top_windows, uniform

@@ -3,7 +3,7 @@
 For CDNOW master and The Complete Journey, with the worker's own segment evaluator
 (``state.evaluate``, the code the worker runs) stepped through the history:
 
-1. at ``train_at = cut - 90 days`` the features of every buyer (``state.predict.churn_matrix``:
+1. at ``train_at = cut - 90 days`` the features of every buyer (``state.churn.churn_matrix``:
    RFM, behaviour, BG/NBD probability alive and expected purchases, named segment) are taken;
    their label is "no purchase in ``[train_at, cut)``";
 2. at ``cut`` the same features of every buyer are the test set; the online model's churn
@@ -46,8 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segstream.sources import history_logs, load_cdnow, load_completejourney
 from state.calibration import calibration_figures
+from state.churn import churn_matrix
 from state.evaluate import Evaluator, EvaluatorConfig
-from state.predict import alive_and_expected, churn_matrix
+from state.predict import alive_and_expected
 from state.rfm import DAY_MS
 from state.segments import load_preset
 

@@ -36,10 +36,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
+from agents.settings import Settings
 from agents.tallies import build_talliers
 from segstream.analytics_cli import cohort_frame
 from segstream.cohort_oracle import cohort_mismatches, oracle_cohorts
-from segstream.settings import Settings
 from segstream.sources import load_cdnow, load_completejourney, occurred_at_ms
 from state.analytics_reads import live_cohorts
 from state.store import MemoryStore, Outcome

@@ -75,9 +75,10 @@ from segstream.campaigns import CONTROL_LOOKBACK, TREATMENT, load_completejourne
 from segstream.prior_purchases import PRIOR_COLUMNS
 from segstream.sources import history_logs, load_completejourney
 from state.abtest import VERDICTS, exposure_outcomes, readout
+from state.churn import churn_matrix
 from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features
 from state.evaluate import Evaluator, EvaluatorConfig
-from state.predict import alive_and_expected, churn_matrix
+from state.predict import alive_and_expected
 from state.prior_features import PRIOR_FEATURES, prior_features
 from state.profiles import LogEntry
 from state.response import ResponseModel, response_feature_names, response_features

@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from agents.settings import Settings
 from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics
-from segstream.settings import Settings
 from segstream.stack import default_cache_dir, free_ports, start_stack, stop_stack
 from streams.topics import PURCHASES, SEGMENT_CHANGES
 

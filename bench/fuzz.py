@@ -56,9 +56,9 @@ from hypothesis.errors import HypothesisDeprecationWarning
 from hypothesis_jsonschema import from_schema
 from jsonschema import ValidationError
 
+from agents.settings import Settings
 from segstream.batch import rfm_table
 from segstream.kafka_io import ensure_topics, read_topic
-from segstream.settings import Settings
 from segstream.stack import default_cache_dir, start_stack, stop_stack
 from state.rfm import DAY_MS
 from streams.contract import InvalidEvent, Purchase, decode_purchase

@@ -26,8 +26,8 @@ import redis.asyncio as redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 
+from agents.settings import Settings
 from segstream.demo import spawn_worker, stop_worker
-from segstream.settings import Settings
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
 from state.rfm import CustomerState

@@ -17,8 +17,8 @@ from typing import Any
 import faust
 import mode.loop
 
+from agents.settings import Settings
 from agents.worker import broker_credentials
-from segstream.settings import Settings
 from streams.topics import PURCHASES, declare
 
 

@@ -31,11 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from agents.settings import Settings
 from segstream.batch import rfm_table
 from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics, send_tick
 from segstream.replay import replay_history
-from segstream.settings import Settings
 from segstream.sources import history_logs, load_cdnow, occurred_at_ms
 from segstream.stack import default_cache_dir, free_ports, start_stack, stop_stack
 from state.evaluate import Evaluator, EvaluatorConfig

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from agents.settings import Settings
 from segstream.export import write_frame
-from segstream.settings import Settings
 from state.analytics_reads import (
     CustomerBestTime,
     SegmentHours,

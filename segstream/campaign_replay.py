@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import msgspec
 import pandas as pd
 
+from agents.settings import Settings
 from segstream.campaign_descriptors import DESCRIPTOR_COLUMNS
 from segstream.kafka_io import Publisher
 from segstream.prior_purchases import PRIOR_COLUMNS
 from segstream.replay import ReplayReport, publish_paced
-from segstream.settings import Settings
 from segstream.sources import occurred_at_ms
 from streams.outputs import rfc3339
 from streams.topics import CAMPAIGN_EVENTS

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 
 import pandas as pd
 
+from agents.settings import Settings
 from segstream.kafka_io import Publisher
 from segstream.replay import ReplayReport, publish_paced
-from segstream.settings import Settings
 from streams.catalogue_contract import Product, Traits, encode_product, encode_traits
 from streams.topics import CUSTOMER_TRAITS, PRODUCTS
 

@@ -20,12 +20,12 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from agents.settings import Settings
 from segstream.catalogue_replay import count_products, count_traits, publish_completejourney_catalogue
-from segstream.cli import alert_gate_lines, churn_calibration_lines
 from segstream.export import customers_frame, segment_summary, with_predictions
 from segstream.kafka_io import ensure_topics
+from segstream.model_lines import alert_gate_lines, churn_calibration_lines
 from segstream.replay import ReplayReport, replay_history
-from segstream.settings import Settings
 from segstream.sources import load_source
 from segstream.stack import KAFKA_VERSION, default_cache_dir, free_ports, start_stack, stop_stack
 from segstream.worker_http import get_page

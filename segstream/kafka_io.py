@@ -12,7 +12,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from segstream.settings import Settings
+from agents.settings import Settings
 from streams.outputs import tick_message
 from streams.topics import CAMPAIGN_EVENTS, CLOCK, PURCHASES, TOPICS
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
+from agents.settings import Settings
 from segstream.kafka_io import Publisher
-from segstream.settings import Settings
 from segstream.sources import CHUNK_ROWS, iter_table, occurred_at_ms, table_rows, wire_events
 from state.rfm import DAY_MS
 from streams.topics import PURCHASES

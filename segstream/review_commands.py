@@ -14,8 +14,8 @@ from typing import Literal
 
 import pandas as pd
 
+from agents.settings import Settings
 from segstream.reviews import generate_reviews, replay_reviews, reviews_table
-from segstream.settings import Settings
 from state.redis_profiles import RedisProfileStore
 from state.redis_reviews import RedisReviewStore
 from state.redis_store import RedisStore

@@ -27,9 +27,9 @@ import msgspec
 import numpy as np
 import pandas as pd
 
+from agents.settings import Settings
 from segstream.kafka_io import Publisher
 from segstream.replay import ReplayReport, publish_paced
-from segstream.settings import Settings
 from streams.outputs import rfc3339
 from streams.topics import REVIEWS
 

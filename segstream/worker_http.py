@@ -1,6 +1,6 @@
 """GET a page of a worker's HTTP server, with the bearer token when ``SEGSTREAM_API_TOKEN`` is set.
 
->>> from segstream.settings import Settings
+>>> from agents.settings import Settings
 >>> worker_request(Settings(web_port=7000, api_token="t0k"), "/metrics").full_url
 'http://127.0.0.1:7000/metrics'
 >>> worker_request(Settings(api_token="t0k"), "/segments").get_header("Authorization")
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import urllib.request
 
-from segstream.settings import Settings
+from agents.settings import Settings
 
 __all__ = ["get_page", "worker_request"]
 

@@ -45,6 +45,7 @@ from scipy.special import expit
 from state.alerts import NO_BAND, band_name
 from state.calibration import Platt, Reliability, apply_platt
 from state.model_health import AUC_BINS, DEFAULT_HALF_LIFE_MS, ModelHealth, RecentWindow, histogram_auc
+from state.rfm import DAY_MS
 
 __all__ = [
     "BASE_FEATURES",
@@ -54,6 +55,7 @@ __all__ = [
     "Prequential",
     "auc_rows",
     "churn_feature_names",
+    "churn_matrix",
     "clip_standardised",
     "score_with",
 ]
@@ -371,3 +373,40 @@ class ChurnModel(OnlineLogistic):
             "recent": {**self.health().to_json(), "half_life_days": self.half_life_ms / 86_400_000},
             "band_outcomes": self.band_outcomes(),
         }
+
+
+def churn_matrix(
+    cols: Mapping[str, npt.NDArray[np.int64]],
+    as_of_ms: int,
+    alive: FloatArray,
+    expected: FloatArray,
+    segment: npt.NDArray[np.int64],
+    segments: int,
+) -> FloatArray:
+    """The churn model's features (``state.churn.churn_feature_names`` order) of buyers' columns.
+
+    ``segment`` is each row's named-segment index (``-1``: none yet), one indicator column per
+    segment after the base features.
+    """
+    freq = cols["frequency"].astype(np.float64)
+    spend = np.maximum(cols["monetary_cents"], 0) / 100
+    first, last = cols["first_ms"], cols["last_ms"]
+    base = [
+        np.maximum(as_of_ms - last, 0) / DAY_MS,  # recency_days
+        np.maximum(as_of_ms - first, 0) / DAY_MS,  # tenure_days
+        np.log1p(freq),
+        np.log1p(spend),
+        spend / np.maximum(freq, 1),  # avg_order_value
+        np.where(freq > 1, (last - first) / DAY_MS / np.maximum(freq - 1, 1), 0.0),  # mean_gap_days
+        cols["r"].astype(np.float64),
+        cols["f"].astype(np.float64),
+        cols["m"].astype(np.float64),
+        alive,
+        np.nan_to_num(expected),
+    ]
+    matrix = np.zeros((freq.size, len(base) + segments), dtype=np.float64)
+    for j, column in enumerate(base):
+        matrix[:, j] = column
+    named = np.flatnonzero(segment >= 0)
+    matrix[named, len(base) + segment[named]] = 1.0  # one indicator per named segment
+    return matrix

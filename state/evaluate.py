@@ -47,7 +47,7 @@ import numpy.typing as npt
 
 from state.alerts import MEDIUM, Alert, AlertConfig, AlertKind, Figure, band_name, next_band
 from state.campaign_book import CampaignBook
-from state.churn import ChurnModel, PendingBatch, churn_feature_names
+from state.churn import ChurnModel, PendingBatch, churn_feature_names, churn_matrix
 from state.cluster_quality import QualityConfig, assess_version, keep_latest
 from state.clusters import ClusterConfig, SegmentModel
 from state.cutpoints import CutPoints, compute_cutpoints
@@ -56,7 +56,7 @@ from state.drift import DriftConfig, DriftEvent, DriftMonitor
 from state.features import FEATURE_NAMES
 from state.model_health import ModelHealth, gate_open
 from state.population import NO_CLUSTER, NO_TIME, Population, feature_matrix, summarize
-from state.predict import LifetimeModel, alive_and_expected, churn_matrix, fit_lifetime
+from state.predict import LifetimeModel, alive_and_expected, fit_lifetime
 from state.prior_features import prior_features
 from state.profiles import Change, LogEntry, LogFold, Profile, Reason
 from state.response import ResponseModel, response_feature_names, response_features

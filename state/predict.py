@@ -45,7 +45,9 @@ from state.btyd import (
     fit_gamma_gamma,
     p_alive,
 )
-from state.churn import score_with
+from state.churn import churn_matrix, score_with
+from state.descriptors import descriptor_features, descriptor_from_json
+from state.response import response_features
 from state.rfm import DAY_MS
 
 __all__ = [
@@ -55,7 +57,6 @@ __all__ = [
     "LifetimeModel",
     "alive_and_expected",
     "btyd_inputs",
-    "churn_matrix",
     "fit_lifetime",
     "lifetime_scores",
     "one_time_p_alive",
@@ -211,43 +212,6 @@ def lifetime_scores(model: LifetimeModel, cols: Columns, as_of_ms: int) -> dict[
     }
 
 
-def churn_matrix(
-    cols: Columns,
-    as_of_ms: int,
-    alive: FloatArray,
-    expected: FloatArray,
-    segment: npt.NDArray[np.int64],
-    segments: int,
-) -> FloatArray:
-    """The churn model's features (``state.churn.churn_feature_names`` order) of buyers' columns.
-
-    ``segment`` is each row's named-segment index (``-1``: none yet), one indicator column per
-    segment after the base features.
-    """
-    freq = cols["frequency"].astype(np.float64)
-    spend = np.maximum(cols["monetary_cents"], 0) / 100
-    first, last = cols["first_ms"], cols["last_ms"]
-    base = [
-        np.maximum(as_of_ms - last, 0) / DAY_MS,  # recency_days
-        np.maximum(as_of_ms - first, 0) / DAY_MS,  # tenure_days
-        np.log1p(freq),
-        np.log1p(spend),
-        spend / np.maximum(freq, 1),  # avg_order_value
-        np.where(freq > 1, (last - first) / DAY_MS / np.maximum(freq - 1, 1), 0.0),  # mean_gap_days
-        cols["r"].astype(np.float64),
-        cols["f"].astype(np.float64),
-        cols["m"].astype(np.float64),
-        alive,
-        np.nan_to_num(expected),
-    ]
-    matrix = np.zeros((freq.size, len(base) + segments), dtype=np.float64)
-    for j, column in enumerate(base):
-        matrix[:, j] = column
-    named = np.flatnonzero(segment >= 0)
-    matrix[named, len(base) + segment[named]] = 1.0  # one indicator per named segment
-    return matrix
-
-
 def predictions_of(
     records: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]
 ) -> list[dict[str, Any] | None]:
@@ -287,9 +251,6 @@ def predictions_of(
         x = churn_matrix(cols, as_of, alive, expected, segment, len(segments))
         probability = score_with(scorer, x)
         if response is not None and int(response["version"]) > 0:
-            from state.descriptors import descriptor_features, descriptor_from_json
-            from state.response import response_features  # state.response builds on this module
-
             treated = np.ones(len(rows), dtype=np.bool_)
             reference = descriptor_from_json((summary.get("response") or {}).get("reference_campaign"))
             d = np.repeat(descriptor_features([reference]), len(rows), axis=0)

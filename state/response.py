@@ -38,9 +38,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from state.churn import BASE_FEATURES, OnlineLogistic, PendingBatch, Prequential, auc_rows
+from state.churn import BASE_FEATURES, OnlineLogistic, PendingBatch, Prequential, auc_rows, churn_matrix
 from state.descriptors import DESCRIPTOR_FEATURES
-from state.predict import churn_matrix
 from state.prior_features import PRIOR_FEATURES
 from state.rfm import DAY_MS
 

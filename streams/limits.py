@@ -1,6 +1,6 @@
 """What an input may be: sizes, lengths, counts and the accepted event-time window.
 
-Every input is hostile until validated. These bounds are settings (``segstream.settings``),
+Every input is hostile until validated. These bounds are settings (``agents.settings``),
 each with a sane default and a reason that says which setting bit when it bites:
 
 - a message value larger than ``max_message_bytes`` is not even parsed;

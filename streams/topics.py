@@ -11,10 +11,17 @@ Names are logical; ``Settings.topic`` adds the namespace prefix.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from segstream.settings import Settings
+
+class Naming(Protocol):
+    """What naming a topic needs from the settings (``agents.settings.Settings`` is one)."""
+
+    @property
+    def partitions(self) -> int: ...
+
+    def topic(self, name: str) -> str: ...
+
 
 __all__ = [
     "ALERTS",
@@ -35,6 +42,7 @@ __all__ = [
     "SEGMENT_CHANGES",
     "SEGMENT_MOVES",
     "TOPICS",
+    "Naming",
     "TopicSpec",
     "declare",
 ]
@@ -66,7 +74,7 @@ class TopicSpec:
     description: str
     compacted: bool = False  # cleanup.policy=compact: the latest value per key is kept
 
-    def partitions(self, settings: Settings) -> int:
+    def partitions(self, settings: Naming) -> int:
         return settings.partitions if self.partitioned else 1
 
 
@@ -110,6 +118,6 @@ TOPICS = (
 ALL_TOPICS = tuple(spec.name for spec in TOPICS)
 
 
-def declare(app: Any, settings: Settings, name: str) -> Any:
+def declare(app: Any, settings: Naming, name: str) -> Any:
     """The Faust topic for logical ``name``: raw bytes in and out (validation is ours)."""
     return app.topic(settings.topic(name), key_serializer="raw", value_serializer="raw")

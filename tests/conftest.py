@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from agents.settings import Settings
 from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics
-from segstream.settings import Settings
 from segstream.stack import StackError, StackInfo, default_cache_dir, free_ports, start_stack, stop_stack
 from state.redis_store import RedisStore
 from state.store import Stats

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segstream.settings import Settings
+from agents.settings import Settings
 from tests.conftest import WorkerFactory, wait_for_stats
 
 pytestmark = pytest.mark.integration

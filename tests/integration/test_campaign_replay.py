@@ -8,9 +8,9 @@ from collections import defaultdict
 
 import pytest
 
+from agents.settings import Settings
 from segstream.campaigns import load_completejourney_campaigns
 from segstream.kafka_io import read_topic
-from segstream.settings import Settings
 from streams.campaign_contract import PriorPurchases, decode_campaign_event
 from streams.topics import CAMPAIGN_EVENTS
 from tests.schema_helpers import validate_json

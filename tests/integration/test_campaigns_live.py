@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from agents.settings import Settings
 from segstream.campaign_replay import replay_campaigns
 from segstream.campaigns import load_completejourney_campaigns
 from segstream.kafka_io import Publisher, ensure_topics, read_topic, send_tick
 from segstream.replay import replay_history
-from segstream.settings import Settings
 from segstream.sources import load_completejourney, occurred_at_ms
 from state.abtest import exposure_outcomes, readout
 from state.prior_features import PRIOR_FEATURES

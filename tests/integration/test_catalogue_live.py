@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from agents.settings import Settings
 from segstream.catalogue_replay import (
     load_completejourney_products,
     load_completejourney_traits,
@@ -28,7 +29,6 @@ from segstream.catalogue_replay import (
 )
 from segstream.kafka_io import Publisher, read_topic, send_tick
 from segstream.replay import publish_paced, replay_history
-from segstream.settings import Settings
 from segstream.sources import load_completejourney, occurred_at_ms
 from segstream.stack import StackInfo
 from state.catalogue import Keyed, MemoryCatalogue

@@ -18,12 +18,12 @@ import pandas as pd
 import pytest
 import redis
 
+from agents.settings import Settings
 from segstream.analytics_cli import cohort_frame
 from segstream.cli import main
 from segstream.cohort_oracle import cohort_mismatches, oracle_cohorts
 from segstream.demo import stop_worker
 from segstream.kafka_io import Publisher
-from segstream.settings import Settings
 from segstream.sources import load_cdnow, wire_events
 from state.analytics_reads import live_cohorts
 from state.best_time import HOW_TABLE

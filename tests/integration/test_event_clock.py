@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
-from segstream.settings import Settings
+from agents.settings import Settings
 from segstream.sources import load_cdnow, occurred_at_ms, wire_events
 from streams.topics import PURCHASES
 from tests.conftest import WorkerFactory, wait_for_stats

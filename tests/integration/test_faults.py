@@ -21,9 +21,9 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 
+from agents.settings import Settings
 from segstream.batch import rfm_table
 from segstream.kafka_io import Publisher, end_offsets
-from segstream.settings import Settings
 from segstream.sources import load_cdnow, wire_events
 from segstream.stack import free_ports, start_redis
 from state.redis_store import RedisStore

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from kafka import KafkaProducer
 
+from agents.settings import Settings
 from segstream.kafka_io import Publisher, read_topic
-from segstream.settings import Settings
 from streams.outputs import tick_message
 from streams.topics import CLOCK, CLOCK_DLQ, PURCHASES, PURCHASES_DLQ
 from tests.conftest import WorkerFactory, purchase, read_stats, wait_for_stats

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from agents.settings import Settings
 from segstream.batch import rfm_table
 from segstream.kafka_io import Publisher, read_topic
 from segstream.replay import replay_history
-from segstream.settings import Settings
 from segstream.sources import load_cdnow, occurred_at_ms, wire_events
 from state.redis_profiles import RedisProfileStore
 from streams.topics import PURCHASES, PURCHASES_DLQ

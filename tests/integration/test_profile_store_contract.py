@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from segstream.settings import Settings
+from agents.settings import Settings
 from state.profile_store import MemoryProfileStore, ProfileStore
 from state.redis_profiles import RedisProfileStore
 from streams.campaign_contract import CampaignEvent

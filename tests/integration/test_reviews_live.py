@@ -20,10 +20,10 @@ from collections.abc import AsyncIterator
 import pandas as pd
 import pytest
 
+from agents.settings import Settings
 from segstream.kafka_io import Publisher, end_offsets, read_topic
 from segstream.replay import replay_history
 from segstream.reviews import generate_reviews, review_wire_events
-from segstream.settings import Settings
 from segstream.sources import load_cdnow, occurred_at_ms
 from state.redis_profiles import RedisProfileStore
 from state.redis_reviews import RedisReviewStore

@@ -26,9 +26,9 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from agents.settings import Settings
 from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import Publisher, ensure_topics, read_topic
-from segstream.settings import Settings
 from segstream.stack import (
     StackError,
     StackInfo,

@@ -19,9 +19,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from agents.settings import Settings
 from segstream.kafka_io import Publisher, read_topic
 from segstream.replay import replay_history
-from segstream.settings import Settings
 from segstream.sources import history_logs, load_cdnow, occurred_at_ms, wire_events
 from state.profiles import Change, Profile, fold_changes
 from state.redis_profiles import RedisProfileStore
@@ -397,8 +397,8 @@ def pure_run(
 ) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
     """The change messages, summary and alert messages of the pure evaluator (no Kafka, no Redis)."""
     from state.evaluate import Evaluator, EvaluatorConfig
+    from state.messages import alert_message, change_message
     from state.segments import load_preset
-    from streams.outputs import alert_message, change_message
 
     preset = load_preset("rfm11")
     evaluator = Evaluator(EvaluatorConfig(preset))

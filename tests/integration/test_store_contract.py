@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from agents.settings import Settings
 from segstream.batch import RFM_COLUMNS, rfm_table
 from segstream.export import customers_frame
-from segstream.settings import Settings
 from segstream.sources import load_cdnow
 from state.profiles import LogEntry
 from state.redis_store import RedisStore

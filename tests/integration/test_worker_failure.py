@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from agents.settings import Settings
 from agents.worker import EXIT_BATCH_FAILED
 from segstream.kafka_io import Publisher
-from segstream.settings import Settings
 from segstream.stack import free_ports
 from streams.topics import PURCHASES
 from tests.conftest import WorkerFactory, purchase, wait_for_stats

@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 
+from agents.settings import Settings
 from segstream.kafka_io import Publisher
-from segstream.settings import Settings
 from streams.topics import PURCHASES
 from tests.conftest import WorkerFactory, purchase, wait_for_stats
 

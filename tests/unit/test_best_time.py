@@ -18,8 +18,8 @@ import pytest
 
 from agents.analytics_web import TtlCache, best_time_document, cohorts_document, segments_best_time_document
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
+from agents.settings import Settings
 from segstream.analytics_cli import segment_lines
-from segstream.settings import Settings
 from state.analytics_reads import customer_best_time, live_cohorts, segment_hours, segment_windows
 from state.analytics_tallies import cohort_and_best_time_tallier
 from state.best_time import BLOCKS, HOW_TABLE, block_counts, hour_of_week, shrink, top_windows

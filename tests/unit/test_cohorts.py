@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
+from agents.settings import Settings
 from segstream.analytics_cli import cohort_frame
 from segstream.cohort_oracle import cohort_mismatches, oracle_cohorts
-from segstream.settings import Settings
 from segstream.sources import load_cdnow, wire_events
 from state.analytics_reads import live_cohorts
 from state.analytics_tallies import cohort_and_best_time_tallier

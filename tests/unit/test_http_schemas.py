@@ -23,10 +23,11 @@ from agents.web import campaigns_document, customer_document, segments_document
 from segstream.sources import history_logs, load_cdnow, occurred_at_ms
 from state.clusters import ClusterConfig
 from state.evaluate import NEVER, Evaluator, EvaluatorConfig
+from state.messages import profile_fields
 from state.predict import alive_and_expected
 from state.profiles import LogEntry, Profile
 from state.segments import load_preset
-from streams.outputs import profile_fields, rfc3339
+from streams.outputs import rfc3339
 from tests.schema_helpers import load_schema, validate, validator_for
 
 PRESET = load_preset("rfm11")

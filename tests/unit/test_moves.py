@@ -22,12 +22,11 @@ import jsonschema
 import pytest
 import yaml
 
+from state.messages import change_message, move_message, profile_message
 from state.moves import segment_moves
 from state.playbook import recommended_action
 from state.profiles import REASONS, Change, Profile
 from state.segments import PresetError, available_presets, load_preset, parse_preset
-from streams.move_messages import move_message
-from streams.outputs import change_message, profile_message
 from streams.topics import SEGMENT_MOVES, TOPICS
 from tests.schema_helpers import load_schema, validate, validate_json
 

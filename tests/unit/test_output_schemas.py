@@ -20,18 +20,10 @@ import yaml
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
 
 from state.alerts import Alert
+from state.messages import alert_message, change_message, profile_fields, profile_message
 from state.profiles import REASONS, Change, Profile
 from state.segments import available_presets, load_preset
-from streams.outputs import (
-    InvalidTick,
-    alert_message,
-    change_message,
-    decode_tick,
-    profile_fields,
-    profile_message,
-    rfc3339,
-    tick_message,
-)
+from streams.outputs import InvalidTick, decode_tick, rfc3339, tick_message
 from streams.topics import TOPICS
 from tests.schema_helpers import load_schema, validate, validate_json, validator_for
 

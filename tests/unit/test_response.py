@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from state.churn import churn_matrix
 from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features
-from state.predict import churn_matrix
 from state.prior_features import PRIOR_FEATURES, prior_features
 from state.response import (
     RESPONSE_BASE_FEATURES,

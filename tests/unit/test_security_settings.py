@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from agents.settings import Settings
 from agents.web import bearer_matches, web_middlewares
 from agents.worker import broker_credentials
-from segstream.settings import Settings
 from segstream.worker_http import worker_request
 from state.redis_access import RedisAccess
 

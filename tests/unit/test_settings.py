@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from segstream.settings import Settings
+from agents.settings import Settings
 from streams.topics import ALL_TOPICS, PURCHASES, PURCHASES_DLQ
 
 
