@@ -1,4 +1,4 @@
-"""Metrics of the ``segment-moves`` the evaluator publishes (``state.moves``, ``streams.move_messages``)."""
+"""Metrics of the ``segment-moves`` the evaluator publishes (``state.moves``, ``state.messages``)."""
 
 from __future__ import annotations
 

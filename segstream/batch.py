@@ -1,7 +1,7 @@
 """The batch RFM table segstream replaces: pandas over a full history.
 
 This is the oracle the streaming state is tested against and the baseline of the
-benchmark. Same definitions as DESIGN.md section 2: a resent ``event_id`` counts
+benchmark. Same definitions as the README's wire contract: a resent ``event_id`` counts
 once, frequency counts purchases only, monetary sums purchases and refunds,
 recency is whole days from the last purchase to ``as_of``, purchase_days counts
 distinct UTC days with a purchase.

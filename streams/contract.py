@@ -1,4 +1,4 @@
-"""The ``purchases`` wire contract (DESIGN.md section 2) and its validation.
+"""The ``purchases`` wire contract (README "Wire contract", ``schemas/purchase.schema.json``) and its validation.
 
 ``decode_purchase`` turns raw message bytes into a :class:`Purchase` or raises
 :class:`InvalidEvent` whose ``reason`` names the field and the rule broken.

@@ -1,6 +1,6 @@
 """The whole path on real services: replay through Kafka, a worker process, Redis, export.
 
-Checks DESIGN.md section 3: exactly-once effect over at-least-once delivery,
+Checks the README's "How exactly-once works": exactly-once effect over at-least-once delivery,
 order-insensitivity, and bad input dead-lettered without stopping the worker.
 """
 
