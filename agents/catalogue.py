@@ -8,8 +8,6 @@ Each agent takes batches off its topic and hands them to :func:`agents.catalogue
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
@@ -18,7 +16,8 @@ from prometheus_client import Counter
 
 from agents import metrics
 from agents.catalogue_ingest import CatalogueBatchResult, CatalogueKind, ingest_catalogue_batch
-from agents.ingest import DeadLetter, RawMessage
+from agents.ingest import RawMessage
+from agents.pipeline import Finish, batch_agent, dead_letter_publisher
 from agents.settings import Settings
 from state.catalogue import CatalogueReader, CatalogueStore
 from state.store import CustomerStore
@@ -34,7 +33,6 @@ CATALOGUE_UPDATES = Counter(
     ["topic", "outcome"],
     registry=metrics.REGISTRY,
 )
-Finish = Callable[[Awaitable[None]], Awaitable[None]]
 
 _SOURCES: tuple[tuple[CatalogueKind, str, str], ...] = (
     ("products", topics.PRODUCTS, topics.PRODUCTS_DLQ),
@@ -69,23 +67,13 @@ def _register(
     source = topics.declare(app, settings, name)
     dead_letters = topics.declare(app, settings, dlq)
 
-    async def publish(letters: Sequence[DeadLetter]) -> None:
-        pending = [await dead_letters.send(key=key, value=value) for key, value in letters]
-        await asyncio.gather(*pending)
+    publish = dead_letter_publisher(dead_letters)
 
-    async def process(events: Sequence[Any]) -> None:
-        messages = [
-            RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-            for e in events
-        ]
+    async def process(messages: list[RawMessage]) -> None:
         result = await ingest_catalogue_batch(kind, messages, store, catalogue, publish, limits=limits)
         _observe(name, result)
 
-    async def consume(stream: Any) -> None:  # faust.Stream; take_events is untyped
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            await finish(process(events))
-
-    app.agent(source, name=f"catalogue-{name}")(consume)
+    batch_agent(app, source, f"catalogue-{name}", settings, process, finish)
 
 
 def _observe(topic: str, result: CatalogueBatchResult) -> None:

@@ -9,16 +9,16 @@ count, mean score, distribution, late share and late gap; any worker serves it (
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import faust
 from prometheus_client import Counter, Histogram
 
-from agents.ingest import DeadLetter, RawMessage, ingest_review_batch
+from agents.ingest import RawMessage, ingest_review_batch
 from agents.metrics import REGISTRY
+from agents.pipeline import Finish, batch_agent, dead_letter_publisher
 from agents.settings import Settings
 from state.profile_store import ProfileStore
 from state.redis_retry import OnRetry
@@ -44,9 +44,6 @@ REVIEW_BATCH_SECONDS = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-
-Finish = Callable[[Awaitable[None]], Awaitable[None]]
-"""Run one batch to completion, or exit the worker without committing (``agents.worker``)."""
 
 
 def observe_review_batch(seconds: float, outcomes: Sequence[ReviewOutcome], invalid: int) -> None:
@@ -94,23 +91,14 @@ def install_reviews(
         on_retry=on_retry,
     )
 
-    async def publish_dead_letters(letters: Sequence[DeadLetter]) -> None:
-        pending = [await dead_letters.send(key=key, value=value) for key, value in letters]
-        await asyncio.gather(*pending)
+    publish_dead_letters = dead_letter_publisher(dead_letters)
 
-    async def process(events: Sequence[Any]) -> None:
+    async def process(messages: list[RawMessage]) -> None:
         started = time.perf_counter()
-        messages = [
-            RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-            for e in events
-        ]
         result = await ingest_review_batch(messages, store, reviews, publish_dead_letters, limits=limits)
         observe_review_batch(time.perf_counter() - started, result.outcomes, len(result.invalid_reasons))
 
-    @app.agent(source, name="reviews")
-    async def consume(stream: Any) -> None:  # faust.Stream; take_events is untyped
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            await finish(process(events))
+    batch_agent(app, source, "reviews", settings, process, finish)
 
     @app.page("/reviews")
     async def page(web: Any, request: Any) -> Any:

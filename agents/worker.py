@@ -33,6 +33,7 @@ from agents.catalogue import register_catalogue, register_catalogue_pages
 from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
 from agents.moves import observe_moves
+from agents.pipeline import batch_agent, dead_letter_publisher
 from agents.resume import resume_offsets
 from agents.reviews import install_reviews
 from agents.settings import Settings
@@ -160,45 +161,26 @@ def build_app(settings: Settings) -> faust.App:
         wait_timeout_s=settings.tick_wait_timeout_s,
     )
 
-    async def publish_dead_letters(letters: Sequence[DeadLetter]) -> None:
-        pending = [await dead_letters.send(key=key, value=value) for key, value in letters]
-        await asyncio.gather(*pending)
+    publish_dead_letters = dead_letter_publisher(dead_letters)
 
-    async def process(events: Sequence[Any]) -> None:
+    async def process(messages: list[RawMessage]) -> None:
         started = time.perf_counter()
-        messages = [
-            RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-            for e in events
-        ]
         result = await ingest_batch(messages, store, publish_dead_letters, limits=limits, tallier=tallier)
         watermark = await store.watermark()
         metrics.observe_batch(
             len(messages), time.perf_counter() - started, result.outcomes, result.invalid_reasons, watermark
         )
 
-    @app.agent(purchases, name="ingest")
-    async def ingest(stream: Any) -> None:  # faust.Stream; take_events is untyped
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            await _finish_or_exit(process(events))
+    batch_agent(app, purchases, "ingest", settings, process, _finish_or_exit)
+    publish_campaign_dead_letters = dead_letter_publisher(campaign_dead_letters)
 
-    async def publish_campaign_dead_letters(letters: Sequence[DeadLetter]) -> None:
-        pending = [await campaign_dead_letters.send(key=key, value=value) for key, value in letters]
-        await asyncio.gather(*pending)
-
-    async def process_campaigns(events: Sequence[Any]) -> None:
-        messages = [
-            RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-            for e in events
-        ]
+    async def process_campaigns(messages: list[RawMessage]) -> None:
         result = await ingest_campaign_batch(
             messages, store, profiles, publish_campaign_dead_letters, limits=limits
         )
         metrics.observe_campaign_batch(result.added, result.invalid_reasons)
 
-    @app.agent(campaign_events, name="campaigns")
-    async def campaigns(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            await _finish_or_exit(process_campaigns(events))
+    batch_agent(app, campaign_events, "campaigns", settings, process_campaigns, _finish_or_exit)
 
     @app.agent(clock, name="evaluate")
     async def evaluate(stream: Any) -> None:
