@@ -8,13 +8,20 @@ so their counts are exactly once like the RFM state.
 from __future__ import annotations
 
 from segstream.settings import Settings
+from state.basket_tally import BasketConfig, CategoryLookup, basket_tallier
 from state.store import CustomerStore
 from state.tally import Tallier
 
 __all__ = ["build_talliers"]
 
 
-def build_talliers(store: CustomerStore, settings: Settings) -> list[Tallier]:
-    """The talliers a worker runs on every purchase batch, in a fixed order."""
-    del store, settings  # each feature's tallier takes what it reads from these
-    return []
+def build_talliers(
+    store: CustomerStore, settings: Settings, categories: CategoryLookup | None = None
+) -> list[Tallier]:
+    """The talliers a worker runs on every purchase batch, in a fixed order.
+
+    ``categories``: the catalogue, for basket lines without a category of their own (None: such
+    lines count at sku level only).
+    """
+    del store  # each feature's tallier takes what it reads from these
+    return [basket_tallier(BasketConfig(pair_items=settings.basket_pair_items), categories)]
