@@ -28,6 +28,7 @@ import faust
 from faust.types import TP
 
 from agents import metrics
+from agents.baskets import PairBound, register_basket_pages
 from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
 from agents.resume import resume_offsets
@@ -38,6 +39,7 @@ from state.alerts import Alert, AlertConfig
 from state.evaluate import EvaluatorConfig
 from state.event_clock import WatermarkClock
 from state.profiles import Change
+from state.redis_baskets import RedisBaskets
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
 from state.retry import RetryPolicy, StoreUnavailable
@@ -97,6 +99,10 @@ def build_app(settings: Settings) -> faust.App:
     )
     talliers = build_talliers(store, settings)
     tallier = combine(*talliers) if talliers else None
+    baskets = RedisBaskets.connect(
+        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
+    )
+    pair_bound = PairBound(baskets, settings.basket_max_pairs)
     profiles = RedisProfileStore.connect(
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
     )
@@ -163,6 +169,7 @@ def build_app(settings: Settings) -> faust.App:
             for e in events
         ]
         result = await ingest_batch(messages, store, publish_dead_letters, limits=limits, tallier=tallier)
+        await pair_bound.after_batch()
         watermark = await store.watermark()
         metrics.observe_batch(
             len(messages), time.perf_counter() - started, result.outcomes, result.invalid_reasons, watermark
@@ -281,6 +288,7 @@ def build_app(settings: Settings) -> faust.App:
     app.on_rebalance_complete.connect(cast(Any, resume_from_store))  # mode types async receivers loosely
 
     register_pages(app, store, profiles)
+    register_basket_pages(app, store, profiles, baskets, settings)
     return app
 
 
