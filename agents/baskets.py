@@ -34,6 +34,7 @@ from state.bundles import rank_bundles, segment_bundles
 from state.profile_store import ProfileStore
 from state.redis_baskets import RedisBaskets
 from state.redis_store import RedisStore
+from streams.outputs import SCHEMA_VERSION
 
 __all__ = ["PairBound", "register_basket_pages", "together_document"]
 
@@ -69,6 +70,7 @@ def together_document(sku: str, counts: BasketCounts, limit: int) -> dict[str, A
     """The JSON of ``GET /products/{sku}/together``."""
     found = partners(counts, sku, limit)
     return {
+        "schema_version": SCHEMA_VERSION,
         "sku": sku,
         "baskets": counts.items.get(sku, 0),
         "all_baskets": counts.baskets,
@@ -143,6 +145,7 @@ def register_basket_pages(
         bought = await store.tally(CUSTOMER_TABLE, customer_id)
         return web.json(
             {
+                "schema_version": SCHEMA_VERSION,
                 "customer_id": customer_id,
                 "segment": segment,
                 "bundles": [
@@ -150,6 +153,7 @@ def register_basket_pages(
                         "category": b.category,
                         "score": b.score,
                         "lift": b.lift,
+                        "confidence": b.confidence,
                         "because": b.because,
                         "affinity": b.affinity,
                     }
@@ -165,6 +169,7 @@ def register_basket_pages(
             return web.json({"error": f"no evaluated customers in segment {segment!r}"}, status=404)
         return web.json(
             {
+                "schema_version": SCHEMA_VERSION,
                 "segment": segment,
                 "customers": live.model.affinity.customers[segment],
                 "bundles": [

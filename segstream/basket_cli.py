@@ -27,10 +27,14 @@ RULE_COLUMNS = ["antecedent", "consequent", "support", "confidence", "lift"]
 
 
 def bundle_config(settings: Settings) -> BundleConfig:
-    """The bundle ranking's settings (``SEGSTREAM_BUNDLE_MIN_SUPPORT``, ``SEGSTREAM_BUNDLE_COUNT``)."""
+    """The bundle ranking's settings (``SEGSTREAM_BUNDLE_MIN_SUPPORT``, ``_COUNT``, ``_STRENGTH``)."""
     from state.bundles import BundleConfig
 
-    return BundleConfig(min_support=settings.bundle_min_support, limit=settings.bundle_count)
+    return BundleConfig(
+        min_support=settings.bundle_min_support,
+        limit=settings.bundle_count,
+        strength=settings.bundle_strength,
+    )
 
 
 def _share(text: str, *, zero: bool) -> float:

@@ -166,6 +166,12 @@ class Settings(BaseSettings):
         description="bundles use the category rules whose pair is in at least this share of baskets",
     )
     bundle_count: int = Field(10, ge=1, le=100, description="bundles listed per customer and per segment")
+    bundle_strength: Literal["confidence", "lift"] = Field(
+        "confidence",
+        description="what a rule a -> c adds to a customer's score for c (times the segment's affinity): its "
+        "confidence, how often baskets with a also hold c (default: chosen on make eval's validation split), "
+        "or its lift",
+    )
     basket_refresh_s: float = Field(
         60.0,
         ge=0,

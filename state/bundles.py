@@ -12,8 +12,10 @@ named segment.
   pseudo-customers, ``(k + m p) / (n + m)``, so a small segment is not ranked on a handful of
   customers. A customer without a segment (not evaluated yet) has affinity 1 everywhere.
 - **Customer ranking**: for each category ``c`` the customer has never bought, its score is the
-  best lift of a kept rule ``a -> c`` over the categories ``a`` they have bought, times their
-  segment's affinity for ``c``. Highest score first (ties: category name).
+  best strength of a kept rule ``a -> c`` over the categories ``a`` they have bought, times their
+  segment's affinity for ``c``; the strength is the rule's confidence (default: how often a
+  basket with ``a`` holds ``c``, which weighs in how common ``c`` is) or its lift (how much more
+  often than chance, which favours rare categories). Highest score first (ties: category name).
 - **Segment bundles**: each kept pair ``{a, b}`` scores ``lift(a, b) * affinity(a) * affinity(b)``
   for the segment: pairs bought together that the segment buys more than others.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from state.baskets import BasketCounts, Rule, rules
 
@@ -31,6 +34,7 @@ __all__ = [
     "BundleConfig",
     "BundleModel",
     "SegmentBundle",
+    "Strength",
     "bundle_model",
     "rank_bundles",
     "segment_affinity",
@@ -39,12 +43,18 @@ __all__ = [
 ]
 
 
+Strength = Literal["lift", "confidence"]
+
+
 @dataclass(frozen=True, slots=True)
 class BundleConfig:
+    """``strength``: what a rule ``a -> c`` contributes to ``c``'s score, its lift or its confidence."""
+
     min_support: float = 0.001
     min_confidence: float = 0.0
     limit: int = 10
     smoothing: float = 10.0
+    strength: Strength = "confidence"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +125,14 @@ def bundle_model(
 
 @dataclass(frozen=True, slots=True)
 class Bundle:
-    """Offer ``category``: bought with ``because`` (which the customer buys) ``lift`` times more
-    often than chance; ``affinity``: their segment's; ``score`` = lift x affinity."""
+    """Offer ``category``: bought with ``because`` (which the customer buys) in ``confidence`` of its
+    baskets, ``lift`` times more often than chance; ``affinity``: their segment's; ``score`` =
+    the configured strength x affinity."""
 
     category: str
     score: float
     lift: float
+    confidence: float
     because: str
     affinity: float
 
@@ -133,7 +145,10 @@ def rank_bundles(
     >>> counts = BasketCounts(10, {"a": 5, "b": 4, "c": 2}, {("a", "b"): 3, ("a", "c"): 2})
     >>> model = bundle_model(counts, Affinity(), BundleConfig(min_support=0.1))
     >>> [(b.category, b.because, round(b.score, 2)) for b in rank_bundles({"a": 3}, None, model)]
-    [('c', 'a', 2.0), ('b', 'a', 1.5)]
+    [('b', 'a', 0.6), ('c', 'a', 0.4)]
+    >>> by_lift = bundle_model(counts, Affinity(), BundleConfig(min_support=0.1, strength="lift"))
+    >>> [(b.category, round(b.score, 2)) for b in rank_bundles({"a": 3}, None, by_lift)]
+    [('c', 2.0), ('b', 1.5)]
     >>> rank_bundles({"a": 1, "b": 1, "c": 1}, None, model)
     []
     """
@@ -145,9 +160,9 @@ def rank_bundles(
             if c in has:
                 continue
             affinity = model.affinity.of(segment, c)
-            score = r.lift * affinity
+            score = (r.lift if model.config.strength == "lift" else r.confidence) * affinity
             if c not in best or score > best[c].score:
-                best[c] = Bundle(c, score, r.lift, a, affinity)
+                best[c] = Bundle(c, score, r.lift, r.confidence, a, affinity)
     ranked = sorted(best.values(), key=lambda b: (-b.score, b.category))
     return ranked[: model.config.limit if limit is None else limit]
 

@@ -12,6 +12,7 @@ from state.baskets import BasketCounts
 from state.bundles import (
     Affinity,
     BundleConfig,
+    Strength,
     bundle_model,
     rank_bundles,
     segment_affinity,
@@ -79,17 +80,20 @@ def counts(seed: int) -> BasketCounts:
 
 
 def brute_force(
-    bought: dict[str, int], segment: str | None, c: BasketCounts, affinity: Affinity
+    bought: dict[str, int], segment: str | None, c: BasketCounts, affinity: Affinity, strength: str
 ) -> pd.DataFrame:
-    """Every (antecedent bought, candidate not bought) pair, scored by lift x affinity, best per candidate."""
+    """Every (antecedent bought, candidate not bought) pair, scored by lift or confidence x affinity,
+    best per candidate."""
     rows = []
     for (x, y), n in c.pairs.items():
         if n / c.baskets < 0.01:
             continue
         for a, b in ((x, y), (y, x)):
             lift = (n / c.baskets) / ((c.items[a] / c.baskets) * (c.items[b] / c.baskets))
+            confidence = n / c.items[a]
             if bought.get(a, 0) > 0 and bought.get(b, 0) == 0 and lift > 1:
-                rows.append({"category": b, "score": lift * affinity.of(segment, b)})
+                value = lift if strength == "lift" else confidence
+                rows.append({"category": b, "score": value * affinity.of(segment, b)})
     frame = pd.DataFrame(rows, columns=["category", "score"])
     best = frame.groupby("category")["score"].max().reset_index()
     return best.sort_values(["score", "category"], ascending=[False, True], kind="stable").reset_index(
@@ -97,16 +101,17 @@ def brute_force(
     )
 
 
+@pytest.mark.parametrize("strength", ["confidence", "lift"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_customer_ranking_is_the_best_lift_times_affinity(seed: int) -> None:
+def test_customer_ranking_is_the_best_strength_times_affinity(seed: int, strength: Strength) -> None:
     c = counts(seed)
     affinity = segment_affinity(as_inputs(customers(seed)), 10.0)
-    model = bundle_model(c, affinity, BundleConfig(min_support=0.01, limit=5))
+    model = bundle_model(c, affinity, BundleConfig(min_support=0.01, limit=5, strength=strength))
     rng = random.Random(seed)
     for _ in range(30):
         bought = {k: rng.randint(1, 3) for k in rng.sample(CATEGORIES, rng.randint(1, 5))}
         segment = rng.choice([*SEGMENTS, None])
-        expected = brute_force(bought, segment, c, affinity).head(5)
+        expected = brute_force(bought, segment, c, affinity, strength).head(5)
         found = rank_bundles(bought, segment, model)
         assert [b.category for b in found] == list(expected["category"])
         assert all(

@@ -37,6 +37,9 @@ SCHEMA_NAMES = [
     "http-error",
     "http-segments",
     "http-campaigns",
+    "http-together",
+    "http-customer-bundles",
+    "http-segment-bundles",
     "campaign-event",
     "alert",
 ]
