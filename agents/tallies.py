@@ -24,4 +24,5 @@ def build_talliers(
     lines count at sku level only).
     """
     del store  # each feature's tallier takes what it reads from these
-    return [basket_tallier(BasketConfig(pair_items=settings.basket_pair_items), categories)]
+    config = BasketConfig(pair_items=settings.basket_pair_items, batch_pairs=settings.basket_batch_pairs)
+    return [basket_tallier(config, categories)]

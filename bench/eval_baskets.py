@@ -164,7 +164,9 @@ async def redeliver(settings: Settings, count: int) -> list[int]:
         if len(messages) >= count:
             break
     store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
-    tallier = basket_tallier(BasketConfig(pair_items=settings.basket_pair_items))
+    tallier = basket_tallier(
+        BasketConfig(pair_items=settings.basket_pair_items, batch_pairs=settings.basket_batch_pairs)
+    )
 
     async def nowhere(letters: Any) -> None:
         raise AssertionError("no dead letters expected")

@@ -153,6 +153,13 @@ class Settings(BaseSettings):
         "smallest hash: a basket adds at most n(n-1)/2 pair counters per level (a 1,000-line basket would add "
         "499,500); pair counts are exact for baskets with at most this many",
     )
+    basket_batch_pairs: int = Field(
+        500_000,
+        ge=1000,
+        description="most basket pair counters one batch adds: a batch whose baskets would add more counts pairs "
+        "among fewer names in its largest baskets (logged); bounds what a batch of hostile 1,000-line purchases "
+        "costs (about 2.5 times a batch of 1,000 Complete Journey baskets)",
+    )
     basket_max_pairs: int = Field(
         200_000,
         ge=1000,

@@ -16,8 +16,11 @@ A purchase with ``items`` is one *basket*. At each level (``sku``: the item's sk
 Pairs are bounded per basket: only the ``pair_items`` distinct names with the smallest BLAKE2b
 hash take part in pairs (a stable choice, the same whatever the order of the lines), so a basket
 adds at most ``pair_items * (pair_items - 1) / 2`` pair counters (a 1,000-line basket would
-otherwise add 499,500). Pair counts are exact for baskets with at most ``pair_items`` distinct
-names; single counts are always exact. Refunds add nothing: a basket is a purchase.
+otherwise add 499,500). A batch is bounded too: when its baskets would add more than
+``batch_pairs`` pair counters, the cap is lowered for that batch until they fit (its largest
+baskets lose pairs; logged), so a batch of hostile 1,000-line purchases stays bounded. Pair
+counts are exact for baskets with at most ``pair_items`` distinct names in batches within the
+budget; single counts are always exact. Refunds add nothing: a basket is a purchase.
 
 Items without a category (neither their own nor the catalogue's) count at sku level only.
 """
@@ -25,6 +28,7 @@ Items without a category (neither their own nor the catalogue's) count at sku le
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -42,9 +46,11 @@ __all__ = [
     "BasketConfig",
     "CategoryLookup",
     "Level",
+    "basket_names",
     "basket_tallier",
     "basket_tallies",
     "missing_categories",
+    "pair_cap",
     "pair_field",
     "pair_members",
     "split_pair",
@@ -58,6 +64,8 @@ SEP = "\x1f"
 TOTAL = ""
 CUSTOMER_TABLE = "cust:category"
 
+log = logging.getLogger(__name__)
+
 CategoryLookup = Callable[[Sequence[str]], Awaitable[Mapping[str, str]]]
 """The catalogue: skus -> their category (skus it does not know are left out)."""
 
@@ -65,9 +73,11 @@ CategoryLookup = Callable[[Sequence[str]], Awaitable[Mapping[str, str]]]
 @dataclass(frozen=True, slots=True)
 class BasketConfig:
     """How a basket is tallied: ``pair_items`` bounds the names per basket that form pairs;
-    ``levels`` are the levels counted (both by default)."""
+    ``batch_pairs`` the pair counters one batch adds (see :func:`pair_cap`); ``levels`` are the
+    levels counted (both by default)."""
 
     pair_items: int = 100
+    batch_pairs: int = 500_000
     levels: tuple[Level, ...] = LEVELS
 
     def __post_init__(self) -> None:
@@ -125,12 +135,59 @@ def pair_members(names: Iterable[str], limit: int) -> list[str]:
     return sorted(sorted(distinct, key=lambda n: (_rank(n), n))[:limit])
 
 
-def _level_tallies(level: Level, names: set[str], config: BasketConfig) -> list[Tally]:
+def _level_tallies(level: Level, names: set[str], pair_items: int) -> list[Tally]:
     n, pair = table(level, "n"), table(level, "pair")
     out = [Tally(n, TOTAL)]
     out += [Tally(n, name) for name in sorted(names)]
-    out += [Tally(pair, f"{a}{SEP}{b}") for a, b in combinations(pair_members(names, config.pair_items), 2)]
+    out += [Tally(pair, f"{a}{SEP}{b}") for a, b in combinations(pair_members(names, pair_items), 2)]
     return out
+
+
+def basket_names(
+    purchase: Purchase, catalogue: Mapping[str, str], config: BasketConfig
+) -> dict[Level, set[str]]:
+    """The distinct usable names of a purchase's basket per counted level (none for a refund)."""
+    if purchase.type != "purchase" or not purchase.items:
+        return {}
+    skus = {i.sku for i in purchase.items if usable(i.sku)}
+    categories = {c for c in (i.category or catalogue.get(i.sku) for i in purchase.items) if usable(c)}
+    named: dict[Level, set[str]] = {"category": categories, "sku": skus}
+    return {level: named[level] for level in LEVELS if level in config.levels or level == "category"}
+
+
+def _tallies_of(named: Mapping[Level, set[str]], config: BasketConfig, pair_items: int) -> tuple[Tally, ...]:
+    out: list[Tally] = []
+    for level in LEVELS:
+        if level in config.levels and named.get(level):
+            out += _level_tallies(level, named[level], pair_items)
+    out += [Tally(CUSTOMER_TABLE, c, per_customer=True) for c in sorted(named.get("category", ()))]
+    return tuple(out)
+
+
+def pair_cap(baskets: Sequence[Mapping[Level, set[str]]], config: BasketConfig) -> int:
+    """How many names per basket form pairs in this batch: ``pair_items``, unless the batch would
+    then add more than ``batch_pairs`` pair counters; then the largest cap that keeps it within
+    (at least 2), which cuts only the batch's largest baskets. So one batch adds at most
+    ``max(batch_pairs, purchases x levels)`` pair counters, whatever its baskets hold.
+
+    >>> big = {"sku": {str(i) for i in range(40)}}
+    >>> pair_cap([big] * 10, BasketConfig(pair_items=100, batch_pairs=10_000))  # 10 x 780 pairs fit
+    100
+    >>> pair_cap([big] * 10, BasketConfig(pair_items=100, batch_pairs=2_000))  # 10 x 190 = 1,900
+    20
+    """
+    sizes = [len(names) for named in baskets for level, names in named.items() if level in config.levels]
+
+    def pairs(cap: int) -> int:
+        return sum(min(n, cap) * (min(n, cap) - 1) // 2 for n in sizes)
+
+    if pairs(config.pair_items) <= config.batch_pairs:
+        return config.pair_items
+    low, high = 2, config.pair_items  # pairs(low) fits or is the floor; pairs(high) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if pairs(middle) <= config.batch_pairs else (low, middle)
+    return low
 
 
 def basket_tallies(
@@ -147,17 +204,7 @@ def basket_tallies(
      ('basket:category:pair', 'BEEF|MILK'), ('basket:sku:n', ''), ('basket:sku:n', '1'),
      ('basket:sku:n', '2'), ('basket:sku:pair', '1|2'), ('cust:category', 'BEEF'), ('cust:category', 'MILK')]
     """
-    if purchase.type != "purchase" or not purchase.items:
-        return ()
-    skus = {i.sku for i in purchase.items if usable(i.sku)}
-    categories = {c for c in (i.category or catalogue.get(i.sku) for i in purchase.items) if usable(c)}
-    named: dict[Level, set[str]] = {"category": categories, "sku": skus}
-    out: list[Tally] = []
-    for level in LEVELS:
-        if level in config.levels and named[level]:
-            out += _level_tallies(level, named[level], config)
-    out += [Tally(CUSTOMER_TABLE, c, per_customer=True) for c in sorted(named["category"])]
-    return tuple(out)
+    return _tallies_of(basket_names(purchase, catalogue, config), config, config.pair_items)
 
 
 def missing_categories(purchases: Iterable[Purchase]) -> list[str]:
@@ -177,11 +224,24 @@ def basket_tallier(
     config: BasketConfig = BasketConfig(), categories: CategoryLookup | None = None
 ) -> Tallier:
     """The worker's basket :data:`state.tally.Tallier`: one catalogue look-up per batch (for the
-    lines without a category of their own), then :func:`basket_tallies` per purchase."""
+    lines without a category of their own), then each purchase's tallies as
+    :func:`basket_tallies`, under the batch's :func:`pair_cap` (logged when it bites)."""
 
     async def tally(purchases: Sequence[Purchase]) -> list[tuple[Tally, ...]]:
         wanted = missing_categories(purchases) if categories is not None else []
         catalogue = await categories(wanted) if categories is not None and wanted else {}
-        return [basket_tallies(p, catalogue, config) for p in purchases]
+        named = [basket_names(p, catalogue, config) for p in purchases]
+        cap = pair_cap(named, config)
+        if cap < config.pair_items:
+            log.warning(
+                "a batch of %d purchases would add more than %d basket pair counters "
+                "(SEGSTREAM_BASKET_BATCH_PAIRS): its baskets' pairs are counted among their %d names with "
+                "the smallest hash, not %d (SEGSTREAM_BASKET_PAIR_ITEMS)",
+                len(purchases),
+                config.batch_pairs,
+                cap,
+                config.pair_items,
+            )
+        return [_tallies_of(n, config, cap) for n in named]
 
     return tally

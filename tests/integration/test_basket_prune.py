@@ -1,4 +1,5 @@
-"""The pair tables' bound on real Redis: pruned counts stay within the threshold of the truth."""
+"""Basket tables on real Redis: pruned pair counts stay within the threshold of the truth, and a
+batch with many tallies folds in several script calls exactly like the reference store."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ import redis.asyncio as redis
 
 from segstream.settings import Settings
 from state.redis_baskets import RedisBaskets
+from state.redis_store import RedisStore
+from state.store import Delivery, MemoryStore, Outcome, Tally
+from streams.contract import Purchase
 
 pytestmark = pytest.mark.integration
+DAY = 86_400_000
 
 
 async def test_pruned_counts_are_lower_bounds_within_the_threshold_and_keep_every_frequent_pair(
@@ -60,3 +65,28 @@ async def test_pruned_counts_are_lower_bounds_within_the_threshold_and_keep_ever
     finally:
         await client.aclose()
         await baskets.close()
+
+
+async def test_a_batch_with_many_tallies_folds_in_several_calls_like_the_reference_store(
+    settings: Settings,
+) -> None:
+    """60,000 tallies (the fold cuts them into calls of at most 20,000): the same outcomes and
+    counters as the in-memory store, resends and a redelivery included."""
+    rng = random.Random(5)
+    deliveries = []
+    for i in range(60):
+        event = Purchase(f"e{i % 50}", f"c{i % 50 % 7}", DAY * (i % 50 + 1), 100)  # e0..e9 resent at 50..59
+        tallies = tuple(Tally("basket:sku:pair", f"p{rng.randrange(300)}") for _ in range(1000))
+        deliveries.append(
+            Delivery(event, "purchases", 0, i, (*tallies, Tally("cust:x", "n", per_customer=True)))
+        )
+    reference, store = MemoryStore(), RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        assert await store.apply_batch(deliveries) == await reference.apply_batch(deliveries)
+        assert await store.apply_batch(deliveries[:20]) == [Outcome.REDELIVERED] * 20
+        assert await store.tally("basket:sku:pair") == await reference.tally("basket:sku:pair")
+        customers = [f"c{i}" for i in range(7)]
+        assert await store.tallies("cust:x", customers) == await reference.tallies("cust:x", customers)
+        assert sum((await store.tally("basket:sku:pair")).values()) == 50 * 1000
+    finally:
+        await store.close()

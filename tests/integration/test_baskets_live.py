@@ -112,7 +112,9 @@ async def redeliver(settings: Settings, count: int) -> list[Outcome]:
         raise AssertionError(letters)
 
     try:
-        tallier = basket_tallier(BasketConfig(pair_items=settings.basket_pair_items))
+        tallier = basket_tallier(
+            BasketConfig(pair_items=settings.basket_pair_items, batch_pairs=settings.basket_batch_pairs)
+        )
         return (await ingest_batch(messages[:count], store, no_dead_letters, tallier=tallier)).outcomes
     finally:
         await store.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from state.basket_tally import (
     BasketConfig,
     basket_tallier,
     basket_tallies,
+    pair_cap,
     pair_members,
     split_pair,
     table,
@@ -162,3 +164,40 @@ async def test_the_catalogue_is_asked_once_per_batch_for_lines_without_a_categor
     assert [t.field for t in second if t.table == "basket:category:n"] == [TOTAL, "B"]
     assert await basket_tallier(categories=catalogue)([]) == []
     assert len(asked) == 1
+
+
+@pytest.mark.parametrize("budget", [1000, 5000, 20_000, 10**6])
+def test_the_batch_pair_cap_is_the_largest_that_fits_the_budget(budget: int) -> None:
+    rng = random.Random(budget)
+    baskets = [
+        {
+            "sku": {f"s{i}" for i in range(rng.randint(1, 150))},
+            "category": {f"k{i}" for i in range(rng.randint(0, 60))},
+        }
+        for _ in range(40)
+    ]
+    config = BasketConfig(pair_items=100, batch_pairs=budget)
+    cap = pair_cap(baskets, config)
+
+    def pairs(k: int) -> int:  # brute force over every basket and level
+        return sum(len(list(combinations(sorted(names)[:k], 2))) for b in baskets for names in b.values())
+
+    assert 2 <= cap <= 100
+    assert pairs(cap) <= budget or cap == 2
+    assert cap == 100 or pairs(cap + 1) > budget
+
+
+async def test_a_hostile_batch_adds_at_most_the_pair_budget_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    items = [tuple(Item(f"sku-{j}-{i}", 1, 1.0, f"cat-{j}-{i}") for i in range(1000)) for j in range(50)]
+    purchases = [Purchase(f"e{j}", f"c{j}", 0, 100, items=lines) for j, lines in enumerate(items)]
+    config = BasketConfig(pair_items=100, batch_pairs=20_000)
+    with caplog.at_level("WARNING"):
+        tallies = await basket_tallier(config)(purchases)
+    pairs = sum(1 for ts in tallies for t in ts if t.table.endswith(":pair"))
+    singles = sum(1 for ts in tallies for t in ts if t.table.endswith(":n") and t.field != TOTAL)
+    assert pairs <= 20_000 and singles == 50 * 2 * 1000  # single counts stay exact
+    assert "SEGSTREAM_BASKET_BATCH_PAIRS" in caplog.text
+    small = await basket_tallier(config)(purchases[:1])  # one such basket alone fits: 2 x 4,950 pairs
+    assert sum(1 for t in small[0] if t.table.endswith(":pair")) == 2 * 4950
