@@ -12,7 +12,7 @@ from state.basket_tally import BasketConfig, CategoryLookup, basket_tallier
 from state.store import CustomerStore
 from state.tally import Tallier
 
-__all__ = ["build_talliers"]
+__all__ = ["basket_config", "build_talliers"]
 
 
 def build_talliers(
@@ -24,5 +24,9 @@ def build_talliers(
     lines count at sku level only).
     """
     del store  # each feature's tallier takes what it reads from these
-    config = BasketConfig(pair_items=settings.basket_pair_items, batch_pairs=settings.basket_batch_pairs)
-    return [basket_tallier(config, categories)]
+    return [basket_tallier(basket_config(settings), categories)]
+
+
+def basket_config(settings: Settings) -> BasketConfig:
+    """The basket tallies' bounds (``SEGSTREAM_BASKET_PAIR_ITEMS``, ``_BASKET_BATCH_TALLIES``)."""
+    return BasketConfig(pair_items=settings.basket_pair_items, batch_tallies=settings.basket_batch_tallies)

@@ -153,12 +153,12 @@ class Settings(BaseSettings):
         "smallest hash: a basket adds at most n(n-1)/2 pair counters per level (a 1,000-line basket would add "
         "499,500); pair counts are exact for baskets with at most this many",
     )
-    basket_batch_pairs: int = Field(
-        500_000,
+    basket_batch_tallies: int = Field(
+        1_000_000,
         ge=1000,
-        description="most basket pair counters one batch adds: a batch whose baskets would add more counts pairs "
-        "among fewer names in its largest baskets (logged); bounds what a batch of hostile 1,000-line purchases "
-        "costs (about 2.5 times a batch of 1,000 Complete Journey baskets)",
+        description="most basket counters one batch adds: a batch whose baskets would add more counts fewer names "
+        "in its largest baskets (logged); bounds what a batch of hostile 1,000-line purchases costs (a batch of "
+        "1,000 Complete Journey baskets adds about 200,000)",
     )
     basket_max_pairs: int = Field(
         200_000,

@@ -16,11 +16,12 @@ A purchase with ``items`` is one *basket*. At each level (``sku``: the item's sk
 Pairs are bounded per basket: only the ``pair_items`` distinct names with the smallest BLAKE2b
 hash take part in pairs (a stable choice, the same whatever the order of the lines), so a basket
 adds at most ``pair_items * (pair_items - 1) / 2`` pair counters (a 1,000-line basket would
-otherwise add 499,500). A batch is bounded too: when its baskets would add more than
-``batch_pairs`` pair counters, the cap is lowered for that batch until they fit (its largest
-baskets lose pairs; logged), so a batch of hostile 1,000-line purchases stays bounded. Pair
-counts are exact for baskets with at most ``pair_items`` distinct names in batches within the
-budget; single counts are always exact. Refunds add nothing: a basket is a purchase.
+otherwise add 499,500). A batch is bounded too: when its purchases would add more than
+``batch_tallies`` counters in all, each basket of that batch counts only its ``k`` names with the
+smallest hash, ``k`` the largest that fits (only the batch's largest baskets lose names; logged),
+so a batch of hostile 1,000-line purchases costs a bounded amount of memory and Redis time.
+Counts are exact for baskets with at most ``pair_items`` distinct names in batches within the
+budget (singles: any basket in such a batch). Refunds add nothing: a basket is a purchase.
 
 Items without a category (neither their own nor the catalogue's) count at sku level only.
 """
@@ -49,8 +50,8 @@ __all__ = [
     "basket_names",
     "basket_tallier",
     "basket_tallies",
+    "batch_cap",
     "missing_categories",
-    "pair_cap",
     "pair_field",
     "pair_members",
     "split_pair",
@@ -73,11 +74,11 @@ CategoryLookup = Callable[[Sequence[str]], Awaitable[Mapping[str, str]]]
 @dataclass(frozen=True, slots=True)
 class BasketConfig:
     """How a basket is tallied: ``pair_items`` bounds the names per basket that form pairs;
-    ``batch_pairs`` the pair counters one batch adds (see :func:`pair_cap`); ``levels`` are the
+    ``batch_tallies`` the counters one batch adds (see :func:`batch_cap`); ``levels`` are the
     levels counted (both by default)."""
 
     pair_items: int = 100
-    batch_pairs: int = 500_000
+    batch_tallies: int = 1_000_000
     levels: tuple[Level, ...] = LEVELS
 
     def __post_init__(self) -> None:
@@ -146,47 +147,67 @@ def _level_tallies(level: Level, names: set[str], pair_items: int) -> list[Tally
 def basket_names(
     purchase: Purchase, catalogue: Mapping[str, str], config: BasketConfig
 ) -> dict[Level, set[str]]:
-    """The distinct usable names of a purchase's basket per counted level (none for a refund)."""
+    """The distinct usable names of a purchase's basket per level (none for a refund); categories
+    always (the customer's table needs them), skus when that level is counted."""
     if purchase.type != "purchase" or not purchase.items:
         return {}
-    skus = {i.sku for i in purchase.items if usable(i.sku)}
     categories = {c for c in (i.category or catalogue.get(i.sku) for i in purchase.items) if usable(c)}
-    named: dict[Level, set[str]] = {"category": categories, "sku": skus}
-    return {level: named[level] for level in LEVELS if level in config.levels or level == "category"}
+    named: dict[Level, set[str]] = {"category": categories}
+    if "sku" in config.levels:
+        named["sku"] = {i.sku for i in purchase.items if usable(i.sku)}
+    return named
 
 
-def _tallies_of(named: Mapping[Level, set[str]], config: BasketConfig, pair_items: int) -> tuple[Tally, ...]:
+def _tallies_of(named: Mapping[Level, set[str]], config: BasketConfig, cap: int | None) -> tuple[Tally, ...]:
+    """The tallies of a basket's names, each level cut to its ``cap`` names with the smallest hash."""
+    kept = {level: set(pair_members(names, cap)) if cap else names for level, names in named.items()}
     out: list[Tally] = []
     for level in LEVELS:
-        if level in config.levels and named.get(level):
-            out += _level_tallies(level, named[level], pair_items)
-    out += [Tally(CUSTOMER_TABLE, c, per_customer=True) for c in sorted(named.get("category", ()))]
+        if level in config.levels and kept.get(level):
+            out += _level_tallies(level, kept[level], config.pair_items)
+    out += [Tally(CUSTOMER_TABLE, c, per_customer=True) for c in sorted(kept.get("category", ()))]
     return tuple(out)
 
 
-def pair_cap(baskets: Sequence[Mapping[Level, set[str]]], config: BasketConfig) -> int:
-    """How many names per basket form pairs in this batch: ``pair_items``, unless the batch would
-    then add more than ``batch_pairs`` pair counters; then the largest cap that keeps it within
-    (at least 2), which cuts only the batch's largest baskets. So one batch adds at most
-    ``max(batch_pairs, purchases x levels)`` pair counters, whatever its baskets hold.
+def _counters(sizes: Sequence[tuple[int, int]], pair_items: int, cap: int | None) -> int:
+    """Counters a batch adds; ``sizes``: (names, 1 if the level is counted else 0) per basket level,
+    the customer's categories counted as an uncounted category level's names."""
+    total = 0
+    for n, counted in sizes:
+        m = n if cap is None else min(n, cap)
+        p = min(m, pair_items)
+        total += (1 + m + p * (p - 1) // 2) if counted else m
+    return total
 
-    >>> big = {"sku": {str(i) for i in range(40)}}
-    >>> pair_cap([big] * 10, BasketConfig(pair_items=100, batch_pairs=10_000))  # 10 x 780 pairs fit
-    100
-    >>> pair_cap([big] * 10, BasketConfig(pair_items=100, batch_pairs=2_000))  # 10 x 190 = 1,900
-    20
+
+def batch_cap(baskets: Sequence[Mapping[Level, set[str]]], config: BasketConfig) -> int | None:
+    """How many names per basket and level this batch counts: all (None), unless the batch would
+    then add more than ``batch_tallies`` counters; then the largest cap that fits (at least 2), which
+    cuts only the batch's largest baskets. A batch then adds at most ``max(batch_tallies, purchases x
+    9)`` counters, whatever its baskets hold.
+
+    >>> big = {"sku": {str(i) for i in range(40)}, "category": set()}
+    >>> batch_cap([big] * 10, BasketConfig(batch_tallies=10_000))  # 10 x (1 + 40 + 780) counters fit
+    >>> batch_cap([big] * 10, BasketConfig(batch_tallies=2_500))  # 10 x (1 + 21 + 210) = 2,320
+    21
     """
-    sizes = [len(names) for named in baskets for level, names in named.items() if level in config.levels]
-
-    def pairs(cap: int) -> int:
-        return sum(min(n, cap) * (min(n, cap) - 1) // 2 for n in sizes)
-
-    if pairs(config.pair_items) <= config.batch_pairs:
-        return config.pair_items
-    low, high = 2, config.pair_items  # pairs(low) fits or is the floor; pairs(high) does not
+    sizes: list[tuple[int, int]] = []
+    for named in baskets:
+        for level, names in named.items():
+            if names:
+                sizes.append((len(names), int(level in config.levels)))
+                if level == "category" and level in config.levels:
+                    sizes.append((len(names), 0))  # the customer's own table
+    if _counters(sizes, config.pair_items, None) <= config.batch_tallies:
+        return None
+    low, high = 2, max(n for n, _ in sizes)  # counters(low) fits or is the floor; counters(high) does not
     while high - low > 1:
         middle = (low + high) // 2
-        low, high = (middle, high) if pairs(middle) <= config.batch_pairs else (low, middle)
+        low, high = (
+            (middle, high)
+            if _counters(sizes, config.pair_items, middle) <= config.batch_tallies
+            else (low, middle)
+        )
     return low
 
 
@@ -204,7 +225,7 @@ def basket_tallies(
      ('basket:category:pair', 'BEEF|MILK'), ('basket:sku:n', ''), ('basket:sku:n', '1'),
      ('basket:sku:n', '2'), ('basket:sku:pair', '1|2'), ('cust:category', 'BEEF'), ('cust:category', 'MILK')]
     """
-    return _tallies_of(basket_names(purchase, catalogue, config), config, config.pair_items)
+    return _tallies_of(basket_names(purchase, catalogue, config), config, None)
 
 
 def missing_categories(purchases: Iterable[Purchase]) -> list[str]:
@@ -225,22 +246,20 @@ def basket_tallier(
 ) -> Tallier:
     """The worker's basket :data:`state.tally.Tallier`: one catalogue look-up per batch (for the
     lines without a category of their own), then each purchase's tallies as
-    :func:`basket_tallies`, under the batch's :func:`pair_cap` (logged when it bites)."""
+    :func:`basket_tallies`, under the batch's :func:`batch_cap` (logged when it bites)."""
 
     async def tally(purchases: Sequence[Purchase]) -> list[tuple[Tally, ...]]:
         wanted = missing_categories(purchases) if categories is not None else []
         catalogue = await categories(wanted) if categories is not None and wanted else {}
         named = [basket_names(p, catalogue, config) for p in purchases]
-        cap = pair_cap(named, config)
-        if cap < config.pair_items:
+        cap = batch_cap(named, config)
+        if cap is not None:
             log.warning(
-                "a batch of %d purchases would add more than %d basket pair counters "
-                "(SEGSTREAM_BASKET_BATCH_PAIRS): its baskets' pairs are counted among their %d names with "
-                "the smallest hash, not %d (SEGSTREAM_BASKET_PAIR_ITEMS)",
+                "a batch of %d purchases would add more than %d basket counters (SEGSTREAM_BASKET_BATCH_TALLIES): "
+                "each of its baskets counts only its %d names with the smallest hash per level",
                 len(purchases),
-                config.batch_pairs,
+                config.batch_tallies,
                 cap,
-                config.pair_items,
             )
         return [_tallies_of(n, config, cap) for n in named]
 

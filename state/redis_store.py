@@ -60,9 +60,9 @@ __all__ = ["REDIS_ERRORS", "RedisStore"]
 
 _FOLD_LUA = resources.files("state").joinpath("rfm_fold.lua").read_text()
 _SCAN_COUNT = 2000
-# Tallies per fold script call: ~5 us each in Lua, so a call stays near 0.1 s, far below Redis's
-# 5-second busy-script threshold whatever a batch's baskets hold (events are atomic one by one,
-# so cutting a batch into calls changes nothing else).
+# Tallies per fold script call, and per pipeline of calls: ~5 us each in Lua, so a call stays near
+# 0.1 s, far below Redis's 5-second busy-script threshold, and a pipeline near 1 MB, whatever a
+# batch's baskets hold (events are atomic one by one, so cutting a batch changes nothing else).
 _TALLIES_PER_CALL = 20_000
 _json_encode = msgspec.json.Encoder().encode
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, StoreUnavailable)
@@ -217,10 +217,26 @@ class RedisStore:
             _by_hash_slot(deliveries, self._state_key) if self._cluster else [list(range(len(deliveries)))]
         )
         groups = [part for group in groups for part in _by_tally_volume(group, deliveries, _TALLIES_PER_CALL)]
-        pipe = self._redis.pipeline(transaction=False)
+        outcomes: list[Outcome] = [Outcome.REDELIVERED] * len(deliveries)
+
+        def record(sent: list[list[int]], results: Sequence[Any]) -> None:
+            for group, codes in zip(sent, results, strict=False):
+                for i, code in zip(group, codes, strict=True):
+                    outcomes[i] = Outcome(int(code))
+
+        # The script calls go in pipelines of at most _TALLIES_PER_CALL tallies (usually one for
+        # the whole batch): a batch heavy with tallies is never one huge write to the socket.
+        pipe, size = self._redis.pipeline(transaction=False), 0
+        sent: list[list[int]] = []
         for group in groups:
+            tallies = sum(len(deliveries[i].tallies) for i in group)
+            if sent and size + tallies > _TALLIES_PER_CALL:
+                record(sent, await pipe.execute())
+                pipe, sent, size = self._redis.pipeline(transaction=False), [], 0
             keys, args = self._fold_call([deliveries[i] for i in group], epochs)
             await self._fold(keys=keys, args=args, client=pipe)
+            sent.append(group)
+            size += tallies
         watermarks = highest_per_key((d.partition, d.event.occurred_at_ms) for d in deliveries)
         pipe.zadd(self._watermark_key, {str(p): ms for p, ms in watermarks.items()}, gt=True)
         agenda = {
@@ -228,11 +244,7 @@ class RedisStore:
             for d in deliveries
         }
         pipe.zadd(self._agenda_key, agenda)
-        results = await pipe.execute()
-        outcomes: list[Outcome] = [Outcome.REDELIVERED] * len(deliveries)
-        for group, codes in zip(groups, results, strict=False):
-            for i, code in zip(group, codes, strict=True):
-                outcomes[i] = Outcome(int(code))
+        record(sent, await pipe.execute())
         return outcomes
 
     def _fold_call(

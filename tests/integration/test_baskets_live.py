@@ -28,11 +28,12 @@ import pytest
 from mlxtend.frequent_patterns import apriori, association_rules
 
 from agents.ingest import RawMessage, ingest_batch
+from agents.tallies import basket_config
 from segstream.basket_cli import bundle_config
 from segstream.kafka_io import read_topic
 from segstream.settings import Settings
 from segstream.sources import load_completejourney, occurred_at_ms
-from state.basket_tally import CUSTOMER_TABLE, SEP, TOTAL, BasketConfig, basket_tallier
+from state.basket_tally import CUSTOMER_TABLE, SEP, TOTAL, basket_tallier
 from state.baskets import BasketCounts
 from state.bundle_source import segment_of
 from state.bundles import bundle_model, rank_bundles, segment_affinity, segment_bundles
@@ -112,9 +113,7 @@ async def redeliver(settings: Settings, count: int) -> list[Outcome]:
         raise AssertionError(letters)
 
     try:
-        tallier = basket_tallier(
-            BasketConfig(pair_items=settings.basket_pair_items, batch_pairs=settings.basket_batch_pairs)
-        )
+        tallier = basket_tallier(basket_config(settings))
         return (await ingest_batch(messages[:count], store, no_dead_letters, tallier=tallier)).outcomes
     finally:
         await store.close()

@@ -15,9 +15,10 @@ from state.basket_tally import (
     SEP,
     TOTAL,
     BasketConfig,
+    basket_names,
     basket_tallier,
     basket_tallies,
-    pair_cap,
+    batch_cap,
     pair_members,
     split_pair,
     table,
@@ -167,37 +168,51 @@ async def test_the_catalogue_is_asked_once_per_batch_for_lines_without_a_categor
 
 
 @pytest.mark.parametrize("budget", [1000, 5000, 20_000, 10**6])
-def test_the_batch_pair_cap_is_the_largest_that_fits_the_budget(budget: int) -> None:
+async def test_the_batch_cap_is_the_largest_that_fits_the_budget(budget: int) -> None:
     rng = random.Random(budget)
-    baskets = [
-        {
-            "sku": {f"s{i}" for i in range(rng.randint(1, 150))},
-            "category": {f"k{i}" for i in range(rng.randint(0, 60))},
-        }
-        for _ in range(40)
+    purchases = [
+        Purchase(
+            f"e{j}",
+            f"c{j}",
+            0,
+            100,
+            items=tuple(
+                Item(f"s{j}-{i}", 1, 1.0, f"k{i % rng.randint(1, 60)}") for i in range(rng.randint(1, 150))
+            ),
+        )
+        for j in range(40)
     ]
-    config = BasketConfig(pair_items=100, batch_pairs=budget)
-    cap = pair_cap(baskets, config)
+    config = BasketConfig(pair_items=100, batch_tallies=budget)
+    named = [basket_names(p, {}, config) for p in purchases]
+    cap = batch_cap(named, config)
+    counted = sum(map(len, await basket_tallier(config)(purchases)))  # what the tallier really adds
 
-    def pairs(k: int) -> int:  # brute force over every basket and level
-        return sum(len(list(combinations(sorted(names)[:k], 2))) for b in baskets for names in b.values())
+    def counters(k: int | None) -> int:  # brute force: every tally of every basket cut to k names
+        total = 0
+        for p in named:
+            for names in p.values():
+                kept = sorted(names)[:k] if k else sorted(names)
+                pairs = len(list(combinations(kept[:100], 2)))
+                total += (1 + len(kept) + pairs) + (len(kept) if p.get("category") is names else 0)
+        return total
 
-    assert 2 <= cap <= 100
-    assert pairs(cap) <= budget or cap == 2
-    assert cap == 100 or pairs(cap + 1) > budget
+    assert counted == counters(cap)
+    if cap is None:
+        assert counters(None) <= budget
+    else:
+        assert cap >= 2 and (counters(cap) <= budget or cap == 2) and counters(cap + 1) > budget
 
 
-async def test_a_hostile_batch_adds_at_most_the_pair_budget_and_says_so(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_a_hostile_batch_adds_at_most_its_budget_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
     items = [tuple(Item(f"sku-{j}-{i}", 1, 1.0, f"cat-{j}-{i}") for i in range(1000)) for j in range(50)]
     purchases = [Purchase(f"e{j}", f"c{j}", 0, 100, items=lines) for j, lines in enumerate(items)]
-    config = BasketConfig(pair_items=100, batch_pairs=20_000)
+    config = BasketConfig(pair_items=100, batch_tallies=50_000)
     with caplog.at_level("WARNING"):
         tallies = await basket_tallier(config)(purchases)
-    pairs = sum(1 for ts in tallies for t in ts if t.table.endswith(":pair"))
-    singles = sum(1 for ts in tallies for t in ts if t.table.endswith(":n") and t.field != TOTAL)
-    assert pairs <= 20_000 and singles == 50 * 2 * 1000  # single counts stay exact
-    assert "SEGSTREAM_BASKET_BATCH_PAIRS" in caplog.text
-    small = await basket_tallier(config)(purchases[:1])  # one such basket alone fits: 2 x 4,950 pairs
-    assert sum(1 for t in small[0] if t.table.endswith(":pair")) == 2 * 4950
+    assert 40_000 < sum(map(len, tallies)) <= 50_000
+    assert "SEGSTREAM_BASKET_BATCH_TALLIES" in caplog.text
+    alone = await basket_tallier(config)(
+        purchases[:1]
+    )  # one such basket alone fits: every name, 2 x 4,950 pairs
+    assert sum(1 for t in alone[0] if t.table.endswith(":pair")) == 2 * 4950
+    assert sum(1 for t in alone[0] if t.table.endswith(":n")) == 2 * 1001
