@@ -78,7 +78,7 @@ class BasketConfig:
     levels counted (both by default)."""
 
     pair_items: int = 100
-    batch_tallies: int = 1_000_000
+    batch_tallies: int = 500_000
     levels: tuple[Level, ...] = LEVELS
 
     def __post_init__(self) -> None:
