@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -91,7 +92,7 @@ def together_document(sku: str, counts: BasketCounts, limit: int) -> dict[str, A
 class _Cached:
     """The live bundle model, re-read when older than ``ttl_s``."""
 
-    def __init__(self, load: Any, ttl_s: float) -> None:
+    def __init__(self, load: Callable[[], Awaitable[LiveBundles]], ttl_s: float) -> None:
         self._load, self._ttl = load, ttl_s
         self._value: LiveBundles | None = None
         self._at = 0.0
