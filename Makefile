@@ -46,6 +46,8 @@ eval: $(STAMP)   ## online models vs batch baselines (KMeans; churn and response
 	$(BIN)/python bench/eval_quality.py
 	$(BIN)/python bench/eval_cohorts.py
 	$(BIN)/python bench/eval_best_time.py
+	$(BIN)/python bench/eval_baskets.py
+	$(BIN)/python bench/eval_bundles.py
 
 chaos: $(STAMP)  ## long run: 2 workers, CDNOW replay while workers, Kafka and Redis are killed, then 2x overload; checks vs pandas; writes bench/chaos.json (ARGS=--quick: smoke)
 	$(BIN)/python bench/chaos.py $(ARGS)

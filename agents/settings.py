@@ -174,6 +174,46 @@ class Settings(BaseSettings):
         description="customers in the seeded reservoir sample a new cluster model version's silhouette, "
         "Davies-Bouldin index and dispersion are computed on (silhouette is exact on it: O(sample^2))",
     )
+    basket_pair_items: int = Field(
+        100,
+        ge=2,
+        le=1000,
+        description="most distinct skus (and categories) per basket whose pairs are counted, the ones with the "
+        "smallest hash: a basket adds at most n(n-1)/2 pair counters per level (a 1,000-line basket would add "
+        "499,500); pair counts are exact for baskets with at most this many",
+    )
+    basket_batch_tallies: int = Field(
+        500_000,
+        ge=1000,
+        description="most basket counters one batch adds: a batch whose baskets would add more counts fewer names "
+        "in its largest baskets (logged); bounds what a batch of hostile 1,000-line purchases costs in worker "
+        "memory and Redis time (it never bites on The Complete Journey: make eval, bench/eval_baskets.py)",
+    )
+    basket_max_pairs: int = Field(
+        200_000,
+        ge=1000,
+        description="most pair counters kept per level (sku, category); past it the rarest pairs are pruned "
+        "(lossy counting) down to half, and every count may then be up to the reported threshold below the truth",
+    )
+    bundle_min_support: float = Field(
+        0.001,
+        gt=0,
+        le=1,
+        description="bundles use the category rules whose pair is in at least this share of baskets",
+    )
+    bundle_count: int = Field(10, ge=1, le=100, description="bundles listed per customer and per segment")
+    bundle_strength: Literal["confidence", "lift"] = Field(
+        "confidence",
+        description="what a rule a -> c adds to a customer's score for c (times the segment's affinity): its "
+        "confidence, how often baskets with a also hold c (default: chosen on make eval's validation split), "
+        "or its lift",
+    )
+    basket_refresh_s: float = Field(
+        60.0,
+        ge=0,
+        description="how long the worker's bundle pages reuse the rules and segment affinities they read "
+        "(0: read them on every request)",
+    )
 
     @field_validator("namespace")
     @classmethod

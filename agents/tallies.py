@@ -7,30 +7,30 @@ so their counts are exactly once like the RFM state.
 
 from __future__ import annotations
 
-from agents import metrics
 from agents.settings import Settings
 from state.analytics_tallies import cohort_and_best_time_tallier
+from state.basket_tally import BasketConfig, basket_tallier
+from state.catalogue import CatalogueReader, MemoryCatalogue
 from state.profile_tallies import mix_tallier
-from state.redis_catalogue import RedisCatalogue
-from state.retry import RetryPolicy
-from state.store import CustomerStore
 from state.tally import Tallier
 
-__all__ = ["build_talliers"]
+__all__ = ["basket_config", "build_talliers"]
 
 
-def build_talliers(store: CustomerStore, settings: Settings) -> list[Tallier]:
-    """The talliers a worker runs on every purchase batch, in a fixed order."""
-    del store  # each feature's tallier takes what it reads from these
-    talliers: list[Tallier] = []
-    talliers.append(cohort_and_best_time_tallier(settings.cohort_split_names))  # cohorts, best time
-    talliers.append(mix_tallier(_catalogue(settings)))  # segment profiles: categories, channels
-    return talliers
+def build_talliers(settings: Settings, catalogue: CatalogueReader | None = None) -> list[Tallier]:
+    """The talliers a worker runs on every purchase batch, in a fixed order.
+
+    ``catalogue``: labels basket lines that carry no category of their own, as it stands when the
+    purchase is folded (None: an empty catalogue; such lines then count at sku level only).
+    """
+    labels = catalogue if catalogue is not None else MemoryCatalogue()
+    return [
+        basket_tallier(basket_config(settings), labels.categories_of),  # baskets: items and pairs, bundles
+        cohort_and_best_time_tallier(settings.cohort_split_names),  # cohorts, best time
+        mix_tallier(labels, categories=False),  # segment profiles' channels (categories: the basket tallier)
+    ]
 
 
-def _catalogue(settings: Settings) -> RedisCatalogue:
-    """The catalogue the talliers label items from, retried like the worker's stores."""
-    retry = RetryPolicy(settings.redis_retry_s, settings.redis_retry_base_s, settings.redis_retry_cap_s)
-    return RedisCatalogue.connect(
-        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
-    )
+def basket_config(settings: Settings) -> BasketConfig:
+    """The basket tallies' bounds (``SEGSTREAM_BASKET_PAIR_ITEMS``, ``_BASKET_BATCH_TALLIES``)."""
+    return BasketConfig(pair_items=settings.basket_pair_items, batch_tallies=settings.basket_batch_tallies)

@@ -29,6 +29,7 @@ from faust.types import TP
 
 from agents import metrics
 from agents.analytics_web import register_analytics_pages
+from agents.baskets import PairBound, register_basket_pages
 from agents.catalogue import register_catalogue, register_catalogue_pages
 from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
@@ -46,6 +47,7 @@ from state.event_clock import WatermarkClock
 from state.messages import alert_message, change_message, move_message, profile_message
 from state.moves import segment_moves
 from state.profiles import Change
+from state.redis_baskets import RedisBaskets
 from state.redis_catalogue import RedisCatalogue
 from state.redis_profiles import RedisProfileStore
 from state.redis_store import RedisStore
@@ -97,8 +99,14 @@ def build_app(settings: Settings) -> faust.App:
         on_retry=metrics.observe_retry,
         watch_restarts=True,  # never write to a Redis that lost this worker's acknowledged writes
     )
-    talliers = build_talliers(store, settings)
-    tallier = combine(*talliers) if talliers else None
+    catalogue = RedisCatalogue.connect(
+        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
+    )
+    tallier = combine(*build_talliers(settings, catalogue))
+    baskets = RedisBaskets.connect(
+        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
+    )
+    pair_bound = PairBound(baskets, settings.basket_max_pairs)
     profiles = RedisProfileStore.connect(
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
     )
@@ -166,6 +174,7 @@ def build_app(settings: Settings) -> faust.App:
     async def process(messages: list[RawMessage]) -> None:
         started = time.perf_counter()
         result = await ingest_batch(messages, store, publish_dead_letters, limits=limits, tallier=tallier)
+        await pair_bound.after_batch()
         watermark = await store.watermark()
         metrics.observe_batch(
             len(messages), time.perf_counter() - started, result.outcomes, result.invalid_reasons, watermark
@@ -266,9 +275,6 @@ def build_app(settings: Settings) -> faust.App:
     reviews_topic = install_reviews(
         app, settings, store, profiles, preset, retry, metrics.observe_retry, _finish_or_exit
     )
-    catalogue = RedisCatalogue.connect(
-        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
-    )
     register_catalogue(app, settings, store, catalogue, limits, _finish_or_exit)
     fenced_topics = (
         settings.topic(topics.PURCHASES),
@@ -286,6 +292,7 @@ def build_app(settings: Settings) -> faust.App:
     register_pages(app, store, profiles, catalogue)
     register_catalogue_pages(app, catalogue)
     register_analytics_pages(app, store, profiles, settings)  # /cohorts, /best-time
+    register_basket_pages(app, store, profiles, baskets, settings)
     return app
 
 

@@ -39,7 +39,7 @@ async def _no_dead_letters(letters: Sequence[DeadLetter]) -> None:
 async def measure(name: str, history: pd.DataFrame, url: str) -> None:
     prefix = f"qc{uuid.uuid4().hex[:8]}:"
     store = RedisStore.from_url(url, prefix)
-    tallier = combine(*build_talliers(store, Settings()))
+    tallier = combine(*build_talliers(Settings()))
     messages = list(wire_events(history))
     try:
         for start in range(0, len(messages), 1000):

@@ -106,7 +106,7 @@ async def _no_dead_letters(letters: Sequence[DeadLetter]) -> None:
 async def fold(
     messages: Sequence[tuple[str, bytes]], store: MemoryStore, first_offset: int = 0
 ) -> list[Outcome]:
-    tallier = combine(*build_talliers(store, Settings()))
+    tallier = combine(*build_talliers(Settings()))
     outcomes: list[Outcome] = []
     for start in range(0, len(messages), BATCH):
         raw = [

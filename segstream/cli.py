@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from agents.settings import Settings
+from segstream.basket_cli import add_basket_parser
 from segstream.model_lines import alert_gate_lines, churn_calibration_lines
 
 __all__ = ["main"]
@@ -170,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("what", choices=["customers"])
     export.add_argument("--format", choices=["csv", "parquet"], default="csv")
     export.add_argument("--output", default="-", help="file path, or - for stdout (default)")
+    add_basket_parser(commands, _Parser)
     return parser
 
 
@@ -304,6 +306,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from segstream.review_commands import print_reviews
 
         return asyncio.run(print_reviews(settings, args.by, args.format, args.output))
+    if args.command == "basket":
+        from segstream.basket_cli import run_basket
+
+        return asyncio.run(run_basket(settings, args))
     return asyncio.run(_export(settings, args.format, args.output))
 
 
@@ -358,8 +364,11 @@ def _stack(action: str, root: Path) -> int:
     return 0
 
 
-async def _live_frame(settings: Settings) -> Any:
-    from segstream.export import customers_frame, with_clusters, with_playbook, with_predictions
+async def _live_frame(settings: Settings, bundles: bool = False) -> Any:
+    from agents.baskets import bundle_config
+    from segstream.export import customers_frame, with_bundles, with_clusters, with_playbook, with_predictions
+    from state.bundle_source import load_bundles
+    from state.redis_baskets import RedisBaskets
     from state.redis_profiles import RedisProfileStore
     from state.redis_store import RedisStore
     from state.segments import load_preset
@@ -367,15 +376,20 @@ async def _live_frame(settings: Settings) -> Any:
     preset = load_preset(settings.segment_preset)
     store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
     profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
+    baskets = RedisBaskets.connect(settings.redis_access, settings.redis_prefix)
     try:
         states, watermark = await store.all_customers(), await store.watermark()
         saved, summary = await profiles.load(), await profiles.summary()
+        records = saved.records if saved else []
+        ids = [s.customer_id for s in states]
+        live = await load_bundles(baskets, store, records, ids, bundle_config(settings)) if bundles else None
     finally:
         await store.close()
         await profiles.close()
-    records = saved.records if saved else []
+        await baskets.close()
     frame = with_clusters(customers_frame(states, watermark, preset), records)
-    return with_playbook(with_predictions(frame, records, summary), preset)
+    frame = with_playbook(with_predictions(frame, records, summary), preset)
+    return frame if live is None else with_bundles(frame, live.lists(frame["customer_id"]))
 
 
 async def _clocks(settings: Settings) -> tuple[int | None, int | None]:
@@ -587,7 +601,7 @@ async def _fit(settings: Settings, timeout_s: float = FIT_TIMEOUT_S) -> int:
 async def _export(settings: Settings, fmt: str, output: str) -> int:
     from segstream.export import write_frame
 
-    write_frame(await _live_frame(settings), "parquet" if fmt == "parquet" else "csv", output)
+    write_frame(await _live_frame(settings, bundles=True), "parquet" if fmt == "parquet" else "csv", output)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = [
     "cluster_summary",
     "customers_frame",
     "segment_summary",
+    "with_bundles",
     "with_clusters",
     "with_playbook",
     "with_predictions",
@@ -151,6 +153,12 @@ def with_playbook(frame: pd.DataFrame, preset: Preset) -> pd.DataFrame:
     )
 
 
+def with_bundles(frame: pd.DataFrame, bundles: Sequence[list[str]]) -> pd.DataFrame:
+    """``frame`` plus ``bundles``: each customer's bundle categories, best first (``state.bundles``;
+    an empty list when no rule applies). CSV writes the list as JSON text."""
+    return frame.assign(bundles=pd.Series(list(bundles), dtype=object, index=frame.index))
+
+
 def segment_summary(frame: pd.DataFrame, preset: Preset) -> pd.DataFrame:
     """Per named segment, in preset order: size, share, mean R/F/M and share of net spend."""
     buyers = frame[frame["rfm_segment"].notna()]
@@ -199,4 +207,11 @@ def write_frame(frame: pd.DataFrame, fmt: ExportFormat, output: str) -> None:
         else:
             frame.to_parquet(Path(output), index=False)
     else:
+        lists = [
+            c
+            for c in frame.columns
+            if frame[c].dtype == object and isinstance(next(iter(frame[c]), None), list)
+        ]
+        if lists:  # as JSON text, not Python's repr
+            frame = frame.assign(**{c: frame[c].map(json.dumps) for c in lists})
         frame.to_csv(sys.stdout if output == "-" else Path(output), index=False, date_format=RFC3339_UTC)

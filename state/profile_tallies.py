@@ -39,8 +39,12 @@ CHANNEL_TABLE = "cust:channel"
 UNKNOWN_CHANNEL = "unknown"
 
 
-def mix_tallier(catalogue: CatalogueReader) -> Tallier:
-    """The tallier of ``cust:category`` and ``cust:channel``, labelling items from ``catalogue``."""
+def mix_tallier(catalogue: CatalogueReader, *, categories: bool = True) -> Tallier:
+    """The tallier of ``cust:category`` and ``cust:channel``, labelling items from ``catalogue``.
+
+    ``categories=False``: ``cust:channel`` only, for a worker whose basket tallier
+    (``state.basket_tally``) already counts ``cust:category`` with the same rule.
+    """
 
     async def tally(events: Sequence[Purchase]) -> list[tuple[Tally, ...]]:
         unlabelled = {
@@ -50,18 +54,18 @@ def mix_tallier(catalogue: CatalogueReader) -> Tallier:
             for item in e.items or ()
             if item.category is None
         }
-        labels = await catalogue.categories_of(sorted(unlabelled)) if unlabelled else {}
+        labels = await catalogue.categories_of(sorted(unlabelled)) if unlabelled and categories else {}
         tallies: list[tuple[Tally, ...]] = []
         for e in events:
             if e.type != "purchase":
                 tallies.append(())
                 continue
             found = {item.category or labels.get(item.sku) for item in e.items or ()}
-            categories = sorted(c for c in found if c is not None)
+            names = sorted(c for c in found if c is not None) if categories else []
             tallies.append(
                 (
                     Tally(CHANNEL_TABLE, e.channel or UNKNOWN_CHANNEL, per_customer=True),
-                    *(Tally(CATEGORY_TABLE, c, per_customer=True) for c in categories),
+                    *(Tally(CATEGORY_TABLE, c, per_customer=True) for c in names),
                 )
             )
         return tallies

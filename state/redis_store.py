@@ -63,6 +63,10 @@ __all__ = ["REDIS_ERRORS", "RedisStore"]
 
 _FOLD_LUA = resources.files("state").joinpath("rfm_fold.lua").read_text()
 _SCAN_COUNT = 2000
+# Tallies per fold script call, and per pipeline of calls: ~5 us each in Lua, so a call stays near
+# 0.1 s, far below Redis's 5-second busy-script threshold, and a pipeline near 1 MB, whatever a
+# batch's baskets hold (events are atomic one by one, so cutting a batch changes nothing else).
+_TALLIES_PER_CALL = 20_000
 _json_encode = msgspec.json.Encoder().encode
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, StoreUnavailable)
 # Compare-and-set of a topic's fence epoch, with the forgetting of its offsets, in one step.
@@ -216,10 +220,27 @@ class RedisStore:
         groups = (
             _by_hash_slot(deliveries, self._state_key) if self._cluster else [list(range(len(deliveries)))]
         )
-        pipe = self._redis.pipeline(transaction=False)
+        groups = [part for group in groups for part in _by_tally_volume(group, deliveries, _TALLIES_PER_CALL)]
+        outcomes: list[Outcome] = [Outcome.REDELIVERED] * len(deliveries)
+
+        def record(sent: list[list[int]], results: Sequence[Any]) -> None:
+            for group, codes in zip(sent, results, strict=False):
+                for i, code in zip(group, codes, strict=True):
+                    outcomes[i] = Outcome(int(code))
+
+        # The script calls go in pipelines of at most _TALLIES_PER_CALL tallies (usually one for
+        # the whole batch): a batch heavy with tallies is never one huge write to the socket.
+        pipe, size = self._redis.pipeline(transaction=False), 0
+        sent: list[list[int]] = []
         for group in groups:
+            tallies = sum(len(deliveries[i].tallies) for i in group)
+            if sent and size + tallies > _TALLIES_PER_CALL:
+                record(sent, await pipe.execute())
+                pipe, sent, size = self._redis.pipeline(transaction=False), [], 0
             keys, args = self._fold_call([deliveries[i] for i in group], epochs)
             await self._fold(keys=keys, args=args, client=pipe)
+            sent.append(group)
+            size += tallies
         watermarks = highest_per_key((d.partition, d.event.occurred_at_ms) for d in deliveries)
         pipe.zadd(self._watermark_key, {str(p): ms for p, ms in watermarks.items()}, gt=True)
         agenda = {
@@ -233,11 +254,7 @@ class RedisStore:
                 receipts.setdefault(agenda_member(d.event.customer_id, d.event.event_id), d.received_ms)
         if receipts:
             pipe.zadd(self._received_key, receipts, nx=True)  # a resend keeps the first receipt
-        results = await pipe.execute()
-        outcomes: list[Outcome] = [Outcome.REDELIVERED] * len(deliveries)
-        for group, codes in zip(groups, results, strict=False):
-            for i, code in zip(group, codes, strict=True):
-                outcomes[i] = Outcome(int(code))
+        record(sent, await pipe.execute())
         return outcomes
 
     def _fold_call(
@@ -505,6 +522,29 @@ class RedisStore:
     async def topic_resets(self) -> list[TopicReset]:
         raw = await self._retry("read topic resets", lambda: self._redis.lrange(self._resets_key, 0, -1))
         return [TopicReset.from_json(r) for r in raw]
+
+
+def _by_tally_volume(group: list[int], deliveries: Sequence[Delivery], most: int) -> list[list[int]]:
+    """``group`` cut into consecutive runs carrying at most ``most`` tallies each (an event is never
+    split; one with more is a run of its own), so no single script call blocks Redis for long.
+
+    >>> from state.store import Tally
+    >>> from streams.contract import Purchase
+    >>> tallies = [(Tally("x", "f"),) * n for n in (3, 3, 5, 0)]
+    >>> d = [Delivery(Purchase(f"e{i}", "c", 0, 1), "t", 0, i, t) for i, t in enumerate(tallies)]
+    >>> _by_tally_volume([0, 1, 2, 3], d, 6)
+    [[0, 1], [2, 3]]
+    """
+    parts: list[list[int]] = []
+    size = 0
+    for i in group:
+        n = len(deliveries[i].tallies)
+        if not parts or size + n > most:
+            parts.append([])
+            size = 0
+        parts[-1].append(i)
+        size += n
+    return parts
 
 
 def _by_hash_slot(deliveries: Sequence[Delivery], key_of: Callable[[str], str]) -> list[list[int]]:

@@ -135,6 +135,12 @@ def test_catalogue_and_traits_through_a_worker(settings: Settings, start_worker:
     purchases = load_completejourney()
     households = sorted(purchases["customer_id"].unique(), key=int)[:HOUSEHOLDS]
     purchases = purchases[purchases["customer_id"].isin(households)]
+    purchases = purchases.assign(  # lines without a category of their own: the catalogue labels them
+        items=[
+            [{k: v for k, v in item.items() if k != "category"} for item in items] if items else items
+            for items in purchases["items"]
+        ]
+    )
     skus = {item["sku"] for items in purchases["items"] if items for item in items}
     products = load_completejourney_products()
     products = products[products["product_id"].astype(str).isin(skus)]

