@@ -388,8 +388,12 @@ async def _live_frame(settings: Settings, bundles: bool = False) -> Any:
         await profiles.close()
         await baskets.close()
     frame = with_clusters(customers_frame(states, watermark, preset), records)
-    frame = with_playbook(with_predictions(frame, records, summary), preset)
-    return frame if live is None else with_bundles(frame, live.lists(frame["customer_id"]))
+    frame = with_predictions(frame, records, summary)
+    if live is None:
+        return with_playbook(frame, preset)
+    lists = live.lists(frame["customer_id"])
+    offers = [found[0] if found else None for found in lists]  # the playbook's offer: the top bundle
+    return with_bundles(with_playbook(frame, preset, offers), lists)
 
 
 async def _clocks(settings: Settings) -> tuple[int | None, int | None]:

@@ -137,11 +137,17 @@ def with_predictions(
     )
 
 
-def with_playbook(frame: pd.DataFrame, preset: Preset) -> pd.DataFrame:
+def with_playbook(
+    frame: pd.DataFrame, preset: Preset, offers: Sequence[str | None] | None = None
+) -> pd.DataFrame:
     """``frame`` plus each customer's recommended action, channel and offer (``state.playbook``):
-    the playbook entry of their ``rfm_segment``; empty without a segment or an entry (the offer
-    stays empty until offers exist)."""
-    entries = [recommended_action(preset, s) if isinstance(s, str) else None for s in frame["rfm_segment"]]
+    the playbook entry of their ``rfm_segment``, empty without a segment or an entry. ``offers``:
+    each row's offer, their top bundle (``state.bundles``); without it the offer stays empty."""
+    given = list(offers) if offers is not None else [None] * len(frame)
+    entries = [
+        recommended_action(preset, s, offer=o) if isinstance(s, str) else None
+        for s, o in zip(frame["rfm_segment"], given, strict=True)
+    ]
     return frame.assign(
         recommended_action=pd.Series(
             [e.action if e else None for e in entries], dtype=str, index=frame.index

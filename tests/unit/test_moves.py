@@ -271,3 +271,17 @@ def test_the_export_carries_the_playbook_of_each_customers_segment() -> None:
         assert (row.recommended_channel if entry else None) == (entry["channel"] if entry else None)
     assert frame["recommended_offer"].isna().all()
     assert frame["recommended_action"].isna().tolist() == [s is None for s in segments]
+
+
+def test_the_export_offers_each_customers_top_bundle_where_the_playbook_has_an_entry() -> None:
+    import pandas as pd
+
+    from segstream.export import with_playbook
+
+    book = _playbook("rfm11")
+    segments = [*book, None]
+    offers = [f"CATEGORY {i}" if i % 2 == 0 else None for i in range(len(segments))]
+    frame = with_playbook(pd.DataFrame({"rfm_segment": pd.Series(segments, dtype=str)}), PRESET, offers)
+    for row, segment, offer in zip(frame.itertuples(), segments, offers, strict=True):
+        expected = offer if segment and book.get(segment) else None
+        assert (None if pd.isna(row.recommended_offer) else row.recommended_offer) == expected
