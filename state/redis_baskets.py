@@ -26,8 +26,8 @@ from typing import Any
 import redis.asyncio as redis
 
 from state.basket_tally import SEP, TOTAL, Level, table
-from state.redis_access import RedisAccess, connection_pool
-from state.redis_retry import OnRetry, Retrier, redis_address
+from state.redis_adapter import RedisAdapter
+from state.redis_retry import OnRetry
 from state.retry import RetryPolicy
 
 __all__ = ["LevelTables", "PruneResult", "RedisBaskets", "glob_escape"]
@@ -62,7 +62,7 @@ def glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
-class RedisBaskets:
+class RedisBaskets(RedisAdapter):
     def __init__(
         self,
         client: redis.Redis,
@@ -71,26 +71,8 @@ class RedisBaskets:
         retry: RetryPolicy | None = None,
         on_retry: OnRetry | None = None,
     ) -> None:
-        self._redis = client
-        self._prefix = prefix
-        self._retry = Retrier(retry or RetryPolicy.none(), redis_address(client), on_retry).call
+        super().__init__(client, prefix, retry=retry, on_retry=on_retry)
         self._prune = self._redis.register_script(_PRUNE_LUA)
-
-    @classmethod
-    def connect(
-        cls,
-        access: RedisAccess,
-        prefix: str = "",
-        *,
-        retry: RetryPolicy | None = None,
-        on_retry: OnRetry | None = None,
-    ) -> RedisBaskets:
-        """An adapter on the Redis ``access`` describes; ``retry`` as in ``state.redis_store``."""
-        pool = connection_pool(access, decode_responses=True)
-        return cls(redis.Redis.from_pool(pool), prefix, retry=retry, on_retry=on_retry)
-
-    async def close(self) -> None:
-        await self._redis.aclose()
 
     def key(self, level: Level, kind: str) -> str:
         """Redis key of a level's ``n``, ``pair``, ``pair:delta`` or ``pair:meta`` hash."""

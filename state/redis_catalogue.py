@@ -24,8 +24,8 @@ import msgspec
 import redis.asyncio as redis
 
 from state.catalogue import Keyed, V, brands, categories, departments
-from state.redis_access import RedisAccess, connection_pool
-from state.redis_retry import OnRetry, Retrier, redis_address
+from state.redis_adapter import RedisAdapter
+from state.redis_retry import OnRetry
 from state.retry import RetryPolicy
 from streams.catalogue_contract import Product, Traits, encode_product, encode_traits
 
@@ -56,8 +56,10 @@ _product = msgspec.json.Decoder(Product)
 _traits = msgspec.json.Decoder(Traits)
 
 
-class RedisCatalogue:
+class RedisCatalogue(RedisAdapter):
     """:class:`state.catalogue.CatalogueStore` on Redis."""
+
+    decode_responses = False
 
     def __init__(
         self,
@@ -67,26 +69,8 @@ class RedisCatalogue:
         retry: RetryPolicy | None = None,
         on_retry: OnRetry | None = None,
     ) -> None:
-        self._redis = client
-        self._prefix = prefix
+        super().__init__(client, prefix, retry=retry, on_retry=on_retry)
         self._apply = client.register_script(_APPLY)
-        self._retry = Retrier(retry or RetryPolicy.none(), redis_address(client), on_retry).call
-
-    @classmethod
-    def connect(
-        cls,
-        access: RedisAccess,
-        prefix: str = "",
-        *,
-        retry: RetryPolicy | None = None,
-        on_retry: OnRetry | None = None,
-    ) -> RedisCatalogue:
-        """A catalogue on the Redis ``access`` describes (ACL user, TLS); ``retry``: the worker's policy."""
-        pool = connection_pool(access, decode_responses=False)
-        return cls(redis.Redis.from_pool(pool), prefix, retry=retry, on_retry=on_retry)
-
-    async def close(self) -> None:
-        await self._redis.aclose()
 
     def _values_key(self, kind: str) -> str:
         return f"{self._prefix}cat:{{{kind}}}"

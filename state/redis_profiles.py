@@ -26,8 +26,8 @@ import msgspec
 import redis.asyncio as redis
 
 from state.profile_store import Record, SavedEvaluator
-from state.redis_access import RedisAccess, connection_pool
-from state.redis_retry import OnRetry, Retrier, redis_address
+from state.redis_adapter import RedisAdapter
+from state.redis_retry import OnRetry
 from state.retry import RetryPolicy
 from streams.campaign_contract import CampaignEvent
 
@@ -48,7 +48,9 @@ return added
 """
 
 
-class RedisProfileStore:
+class RedisProfileStore(RedisAdapter):
+    decode_responses = False
+
     def __init__(
         self,
         client: redis.Redis,
@@ -57,40 +59,13 @@ class RedisProfileStore:
         retry: RetryPolicy | None = None,
         on_retry: OnRetry | None = None,
     ) -> None:
-        self._redis = client
-        self._retry = Retrier(retry or RetryPolicy.none(), redis_address(client), on_retry).call
+        super().__init__(client, prefix, retry=retry, on_retry=on_retry)
         base = f"{prefix}eval:{{segments}}"
         self._view, self._meta, self._model, self._summary = (
             f"{base}:{name}" for name in ("view", "meta", "model", "summary")
         )
         self._campaign_events, self._campaign_agenda = f"{base}:campaign-events", f"{base}:campaign-agenda"
         self._add_campaign_events = self._redis.register_script(_ADD_CAMPAIGN_EVENTS)
-
-    @classmethod
-    def connect(
-        cls,
-        access: RedisAccess,
-        prefix: str = "",
-        *,
-        retry: RetryPolicy | None = None,
-        on_retry: OnRetry | None = None,
-    ) -> RedisProfileStore:
-        """A store on the Redis ``access`` describes (ACL user, TLS).
-
-        ``retry``: the worker's policy; by default (command-line tools) the first error raises.
-        """
-        pool = connection_pool(access, decode_responses=False)
-        return cls(redis.Redis.from_pool(pool), prefix, retry=retry, on_retry=on_retry)
-
-    @classmethod
-    def from_url(
-        cls, url: str, prefix: str = "", *, retry: RetryPolicy | None = None, on_retry: OnRetry | None = None
-    ) -> RedisProfileStore:
-        """A store on an open Redis (no ACL user, no TLS unless ``rediss://``)."""
-        return cls.connect(RedisAccess(url), prefix, retry=retry, on_retry=on_retry)
-
-    async def close(self) -> None:
-        await self._redis.aclose()
 
     async def _read_meta(self) -> dict[str, Any]:
         raw = await self._retry("read the evaluator's meta", lambda: self._redis.get(self._meta))
