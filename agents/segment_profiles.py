@@ -2,20 +2,20 @@
 
 Reads the evaluator's saved rows and models, the per-customer ``cust:category`` / ``cust:channel``
 tallies, the traits and the campaign exposures, then runs the pure
-:func:`state.segment_profiles.segment_profiles` in a thread: never in the evaluator's hot path.
+:func:`state.analytics.segment_profiles.segment_profiles` in a thread: never in the evaluator's hot path.
 """
 
 from __future__ import annotations
 
 import asyncio
-import pickle
 from typing import Any
 
-from state.catalogue import CatalogueReader
-from state.profile_store import ProfileStore
-from state.profile_tallies import CATEGORY_TABLE, CHANNEL_TABLE
-from state.segment_profiles import TOP_CATEGORIES, TRAIT_FIELDS, segment_profiles
-from state.store import CustomerStore
+from state.analytics.catalogue import CatalogueReader
+from state.analytics.profile_tallies import CATEGORY_TABLE, CHANNEL_TABLE
+from state.analytics.segment_profiles import TOP_CATEGORIES, TRAIT_FIELDS, segment_profiles
+from state.customer import snapshots
+from state.customer.profile_store import ProfileStore
+from state.customer.store import CustomerStore
 from streams.campaign_contract import CONTROL
 from streams.outputs import rfc3339
 
@@ -29,7 +29,7 @@ def _exposures(model: bytes | None) -> list[tuple[str, bool]]:
     """
     if not model:
         return []
-    book = pickle.loads(model).get("campaigns")
+    book = snapshots.load(model).get("campaigns")
     if book is None:
         return []
     return [(e.customer_id, e.responded) for e in book.exposures if e.variant != CONTROL]

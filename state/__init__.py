@@ -1,1 +1,3 @@
-"""Customer state: the pure RFM fold and the stores that keep it."""
+"""The domain and its stores, in rooms by role, lowest first (``make lint`` enforces the order):
+``customer`` (the fold and the store ports), ``segments``, ``models``, ``campaigns``, then
+``evaluator`` and ``analytics`` (independent of each other), and ``adapters`` (Redis) on top."""

@@ -25,7 +25,7 @@ from segstream.batch import rfm_table
 from segstream.kafka_io import Publisher, read_topic
 from segstream.replay import replay_history
 from segstream.sources import load_cdnow, occurred_at_ms, wire_events
-from state.redis_profiles import RedisProfileStore
+from state.adapters.redis_profiles import RedisProfileStore
 from streams.topics import PURCHASES, PURCHASES_DLQ
 from tests.conftest import WorkerFactory, purchase, wait_for_stats
 from tests.schema_helpers import validate_json
@@ -150,7 +150,9 @@ def assert_scores_and_segments(live: pd.DataFrame, table: pd.DataFrame) -> None:
         worse = table[value].rank(method="min").astype("int64") - 1
         expected = (1 + (5 * worse) // n).clip(upper=5)
         assert (live[column].astype("int64") == expected).all(), f"{column} differs from the pandas ranks"
-    rules = json.loads((Path(__file__).parents[2] / "state" / "presets" / "rfm11.json").read_text())["rules"]
+    rules = json.loads(
+        (Path(__file__).parents[2] / "state" / "segments" / "presets" / "rfm11.json").read_text()
+    )["rules"]
 
     def segment(r: int, f: int, m: int) -> str:
         return next(

@@ -11,11 +11,10 @@ from agents.settings import Settings
 from segstream.batch import RFM_COLUMNS, rfm_table
 from segstream.export import customers_frame
 from segstream.sources import load_cdnow
-from state.profiles import LogEntry
-from state.redis_store import RedisStore
-from state.rfm import CustomerState
-from state.segments import load_preset
-from state.store import (
+from state.adapters.redis_store import RedisStore
+from state.customer.profiles import LogEntry
+from state.customer.rfm import CustomerState
+from state.customer.store import (
     CustomerStore,
     Delivery,
     MemoryStore,
@@ -25,6 +24,7 @@ from state.store import (
     TopicReset,
     parse_agenda_member,
 )
+from state.segments.segments import load_preset
 from streams.contract import Purchase
 
 pytestmark = pytest.mark.integration

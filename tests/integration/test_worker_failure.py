@@ -1,4 +1,4 @@
-"""A batch that cannot reach Redis within the retry budget crashes the worker loudly and is not lost (STYLE.md rule 6)."""
+"""A batch that cannot reach Redis within the retry budget crashes the worker loudly and is not lost."""
 
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from state.cluster_rules import name_clusters
-from state.clusters import (
+from state.customer.rfm import DAY_MS, CustomerState
+from state.models.cluster_rules import name_clusters
+from state.models.clusters import (
     ClusterConfig,
     DwellDecision,
     DwellGate,
@@ -20,8 +21,7 @@ from state.clusters import (
     choose_k,
     match_ids,
 )
-from state.features import FEATURE_NAMES, OnlineScaler, features
-from state.rfm import DAY_MS, CustomerState
+from state.segments.features import FEATURE_NAMES, OnlineScaler, features
 
 Points = list[dict[str, float]]
 

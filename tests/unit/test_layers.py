@@ -47,8 +47,17 @@ def test_an_import_up_the_layers_breaks_the_build(copy: Path) -> None:
 
 
 def test_a_cycle_inside_a_package_breaks_the_build(copy: Path) -> None:
-    rfm = copy / "state" / "rfm.py"
-    rfm.write_text(rfm.read_text() + "\nimport state.segments  # noqa: E402\n")
+    rfm = copy / "state" / "customer" / "rfm.py"  # state.customer.store imports rfm
+    rfm.write_text(rfm.read_text() + "\nimport state.customer.store  # noqa: E402\n")
     result = lint_imports(copy)
     assert result.returncode != 0
-    assert "No cycles are allowed in state" in result.stdout
+    assert "No cycles are allowed in state.customer" in result.stdout
+
+
+def test_a_room_of_state_importing_a_higher_one_breaks_the_build(copy: Path) -> None:
+    rfm = copy / "state" / "customer" / "rfm.py"
+    rfm.write_text(rfm.read_text() + "\nimport state.segments.segments  # noqa: E402\n")
+    result = lint_imports(copy)
+    assert result.returncode != 0
+    assert "state.customer is not allowed to import state.segments" in result.stdout
+    assert "state.customer.rfm -> state.segments.segments" in result.stdout

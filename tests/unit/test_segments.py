@@ -15,8 +15,8 @@ import pytest
 
 from segstream.batch import rfm_table
 from segstream.sources import load_cdnow
-from state.rfm import CustomerState
-from state.segments import (
+from state.customer.rfm import CustomerState
+from state.segments.segments import (
     Preset,
     PresetError,
     Rule,
@@ -40,7 +40,7 @@ def in_box(rule: dict[str, Any], triple: tuple[int, int, int]) -> bool:
 
 
 def raw_preset(name: str) -> dict[str, Any]:
-    path = Path(__file__).parents[2] / "state" / "presets" / f"{name}.json"
+    path = Path(__file__).parents[2] / "state" / "segments" / "presets" / f"{name}.json"
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 

@@ -1,0 +1,78 @@
+"""How to reach Redis: URL, ACL user, TLS. Every segstream Redis client is built here.
+
+>>> RedisAccess("redis://h:6379/0", "app", "s3cret")
+RedisAccess(url='redis://h:6379/0', username='app', tls=False, ca_file=None)
+>>> RedisAccess("rediss://h:6379/0").uses_tls, RedisAccess("rediss://h:6379/0").plain_url
+(True, 'redis://h:6379/0')
+>>> sorted(RedisAccess("redis://h/0", "app", "pw", tls=True).connection_kwargs())
+['password', 'ssl_ca_certs', 'ssl_cert_reqs', 'ssl_check_hostname', 'username']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+__all__ = ["RedisAccess", "connection_pool"]
+
+
+@dataclass(frozen=True, slots=True)
+class RedisAccess:
+    """Where Redis is and how to log in; the password never shows in ``repr``.
+
+    ``tls`` (or a ``rediss://`` URL) verifies the server's certificate against ``ca_file``
+    (the system CAs when ``None``) and its host name.
+    """
+
+    url: str
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    tls: bool = False
+    ca_file: Path | None = None
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or self.url.startswith("rediss://")
+
+    @property
+    def plain_url(self) -> str:
+        """The URL with a ``redis://`` scheme: TLS is chosen by connection class, not by scheme."""
+        return (
+            "redis://" + self.url.removeprefix("rediss://") if self.url.startswith("rediss://") else self.url
+        )
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of a redis-py connection (credentials in the URL win over these)."""
+        kwargs: dict[str, Any] = {}
+        if self.username:
+            kwargs["username"] = self.username
+        if self.password:
+            kwargs["password"] = self.password
+        if self.uses_tls:
+            kwargs["ssl_ca_certs"] = str(self.ca_file) if self.ca_file else None
+            kwargs["ssl_cert_reqs"] = "required"
+            kwargs["ssl_check_hostname"] = True
+        return kwargs
+
+
+def connection_pool(
+    access: RedisAccess,
+    *,
+    decode_responses: bool,
+    plain_class: type[redis.Connection] = redis.Connection,
+    tls_class: type[redis.SSLConnection] = redis.SSLConnection,
+) -> redis.ConnectionPool:
+    """A connection pool for ``access``: ``tls_class`` connections when TLS is on, else ``plain_class``."""
+    return redis.ConnectionPool.from_url(
+        access.plain_url,
+        decode_responses=decode_responses,
+        connection_class=tls_class if access.uses_tls else plain_class,
+        retry=Retry(NoBackoff(), 0),  # the stores retry, visibly (state.adapters.redis_retry)
+        socket_connect_timeout=5,
+        **access.connection_kwargs(),
+    )

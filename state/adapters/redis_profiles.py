@@ -1,0 +1,176 @@
+"""The segment evaluator's state in Redis (:class:`state.customer.profile_store.ProfileStore`).
+
+Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster slot):
+
+- ``<p>eval:{segments}:view``    hash: customer_id -> JSON row (state as of the clock, profile)
+- ``<p>eval:{segments}:meta``    string: JSON ``{generation, clock_ms, cutpoints}``
+- ``<p>eval:{segments}:model``   string: the learned models' snapshot (clusters, churn with its
+  open prediction batches, lifetime model), :meth:`state.evaluator.evaluate.Evaluator.snapshot`
+- ``<p>eval:{segments}:campaign-events`` hash: event_id -> JSON campaign event, every one seen
+- ``<p>eval:{segments}:campaign-agenda`` zset: event_ids not evaluated yet, by occurred_at + 1
+- ``<p>eval:{segments}:summary`` string: JSON summary of the last save: segments, clusters, the
+  churn model's report and scorer weights, the lifetime model's versioned parameters (what every
+  worker's HTTP pages and ``segstream export`` score with)
+
+Every operation runs under a :class:`state.adapters.redis_retry.Retrier` (transient errors retried
+within the policy's budget); each says why running it again is safe.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+import msgspec
+import redis.asyncio as redis
+
+from state.adapters.redis_adapter import RedisAdapter
+from state.adapters.redis_retry import OnRetry
+from state.adapters.retry import RetryPolicy
+from state.customer.profile_store import Record, SavedEvaluator
+from streams.campaign_contract import CampaignEvent
+
+__all__ = ["RedisProfileStore"]
+
+_CHUNK = 5000
+# each event_id once: HSETNX, and only a new one goes on the agenda (atomic, so a crash between
+# the two cannot leave an event known but never evaluated)
+_ADD_CAMPAIGN_EVENTS = """
+local added = 0
+for i = 1, #ARGV, 3 do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('ZADD', KEYS[2], ARGV[i + 2], ARGV[i])
+    added = added + 1
+  end
+end
+return added
+"""
+
+
+class RedisProfileStore(RedisAdapter):
+    decode_responses = False
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "",
+        *,
+        retry: RetryPolicy | None = None,
+        on_retry: OnRetry | None = None,
+    ) -> None:
+        super().__init__(client, prefix, retry=retry, on_retry=on_retry)
+        base = f"{prefix}eval:{{segments}}"
+        self._view, self._meta, self._model, self._summary = (
+            f"{base}:{name}" for name in ("view", "meta", "model", "summary")
+        )
+        self._campaign_events, self._campaign_agenda = f"{base}:campaign-events", f"{base}:campaign-agenda"
+        self._add_campaign_events = self._redis.register_script(_ADD_CAMPAIGN_EVENTS)
+
+    async def _read_meta(self) -> dict[str, Any]:
+        raw = await self._retry("read the evaluator's meta", lambda: self._redis.get(self._meta))
+        return dict(json.loads(raw)) if raw else {"generation": 0, "clock_ms": None, "cutpoints": None}
+
+    async def generation(self) -> int:
+        return int((await self._read_meta())["generation"])
+
+    async def load(self) -> SavedEvaluator | None:
+        return await self._retry("load the evaluator", self._load)  # read-only
+
+    async def _load(self) -> SavedEvaluator | None:
+        meta = await self._read_meta()
+        if not meta["generation"]:
+            return None
+        rows = [json.loads(value) async for _, value in self._redis.hscan_iter(self._view, count=_CHUNK)]
+        model = cast(bytes | None, await self._redis.get(self._model))
+        return SavedEvaluator(int(meta["generation"]), meta["clock_ms"], meta["cutpoints"], model, rows)
+
+    async def save(
+        self,
+        clock_ms: int,
+        cutpoints_json: str | None,
+        model: bytes | None,
+        records: Sequence[Record],
+        summary: Record,
+    ) -> int:
+        # One MULTI: all or nothing. If it was applied before the error reached us, the retry
+        # writes the same rows and state again under the next generation number.
+        return await self._retry(
+            "save the evaluator", lambda: self._save(clock_ms, cutpoints_json, model, records, summary)
+        )
+
+    async def _save(
+        self,
+        clock_ms: int,
+        cutpoints_json: str | None,
+        model: bytes | None,
+        records: Sequence[Record],
+        summary: Record,
+    ) -> int:
+        generation = await self.generation() + 1
+        async with self._redis.pipeline(transaction=True) as pipe:  # MULTI ... EXEC
+            for start in range(0, len(records), _CHUNK):
+                chunk = records[start : start + _CHUNK]
+                pipe.hset(self._view, mapping={str(r["customer_id"]): json.dumps(r) for r in chunk})
+            if model is not None:
+                pipe.set(self._model, model)
+            pipe.set(self._summary, json.dumps(summary))
+            meta = {"generation": generation, "clock_ms": clock_ms, "cutpoints": cutpoints_json}
+            pipe.set(self._meta, json.dumps(meta))
+            await pipe.execute()
+        return generation
+
+    async def profile(self, customer_id: str) -> Record | None:
+        raw = await self._retry("read a profile", lambda: self._redis.hget(self._view, customer_id))
+        return dict(json.loads(raw)) if raw else None
+
+    async def summary(self) -> Record | None:
+        raw = await self._retry("read the summary", lambda: self._redis.get(self._summary))
+        return dict(json.loads(raw)) if raw else None
+
+    async def profiles(self, customer_ids: Iterable[str]) -> dict[str, Record]:
+        ids = list(customer_ids)
+        found: dict[str, Record] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+
+            async def read(chunk: list[str] = chunk) -> list[bytes | None]:  # read-only
+                return cast(list[bytes | None], await self._redis.hmget(self._view, chunk))
+
+            raw = await self._retry("read profiles", read)
+            found.update({c: dict(json.loads(r)) for c, r in zip(chunk, raw, strict=True) if r})
+        return found
+
+    async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
+        args: list[str | bytes | int] = []
+        for event in events:
+            args += [event.event_id, msgspec.json.encode(event), event.occurred_at_ms + 1]
+        if not args:
+            return 0
+        keys = [self._campaign_events, self._campaign_agenda]
+        # HSETNX per event_id: a retry adds nothing twice (it may then count fewer as added)
+        added = await self._retry(
+            "add campaign events", lambda: self._add_campaign_events(keys=keys, args=args)
+        )
+        return int(added)
+
+    async def campaign_due(self, up_to_ms: int) -> list[CampaignEvent]:
+        return await self._retry("read the campaign agenda", lambda: self._campaign_due(up_to_ms))
+
+    async def _campaign_due(self, up_to_ms: int) -> list[CampaignEvent]:
+        ids = cast(list[bytes], await self._redis.zrangebyscore(self._campaign_agenda, "-inf", up_to_ms))
+        events: list[CampaignEvent] = []
+        for start in range(0, len(ids), _CHUNK):
+            raw = await self._redis.hmget(self._campaign_events, ids[start : start + _CHUNK])
+            events += [msgspec.json.decode(r, type=CampaignEvent) for r in raw if r is not None]
+        return sorted(events, key=lambda e: (e.occurred_at_ms, e.event_id))
+
+    async def campaign_done(self, event_ids: Iterable[str]) -> None:
+        ids = list(event_ids)
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+
+            async def remove(chunk: list[str] = chunk) -> None:  # ZREM: idempotent
+                await self._redis.zrem(self._campaign_agenda, *chunk)
+
+            await self._retry("remove campaign agenda entries", remove)

@@ -1,0 +1,574 @@
+"""The Redis customer store: one Lua call folds a batch, each event atomically.
+
+Keys (``<p>`` is the namespace prefix, ``{id}`` a hash tag so Redis Cluster keeps
+one customer's keys in one slot):
+
+- ``<p>seg:{<customer_id>}``      hash: the state fields and one offset fence per partition
+- ``<p>seg:{<customer_id>}:ev``   set: applied event_ids (producer-resend dedupe)
+- ``<p>seg:{<customer_id>}:days`` set: UTC days with a purchase (``purchase_days``)
+- ``<p>seg:{<customer_id>}:log``  zset: applied events (``LogEntry`` text) by occurred_at_ms
+- ``<p>seg:{<customer_id>}:t``     hash: the customer's own tally counters (``state.customer.store.Tally``), every
+  table in one hash (field ``<table>/<field>``: one key per customer, not one per table)
+- ``<p>seg:t:<table>``            hash: a shared tally table's counters (single Redis node only: a
+  cluster cannot fold them in the same atomic call as the customers' state)
+- ``<p>eval:{segments}:agenda``   zset: events not evaluated yet, score occurred_at_ms + 1
+- ``<p>eval:{segments}:received`` zset: the same entries, score the wall-clock ms a worker first
+  received the event (``ZADD NX``; latency metrics only)
+- ``<p>seg:consumed``             zset: next unprocessed offset per ``topic:partition`` (``ZADD GT``)
+- ``<p>seg:watermark``            zset: largest occurred_at_ms per partition (``ZADD GT``)
+- ``<p>seg:stats``                hash: running totals for progress displays
+- ``<p>seg:dlq-fence``            zset: last dead-lettered offset per ``topic:partition``
+- ``<p>seg:fence-epoch``          hash: topic -> fence epoch (absent: 0), see ``state.customer.store``
+- ``<p>seg:topic-resets``         list: JSON :class:`state.customer.store.TopicReset` records, oldest first
+
+Every operation runs under a :class:`state.adapters.redis_retry.Retrier`: transient errors (Redis
+restarting or loading) are retried within the policy's budget. Each operation says why
+running it again is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import fields
+from importlib import resources
+from typing import Any, cast
+
+import hiredis
+import msgspec
+import redis.asyncio as redis
+from redis.crc import key_slot
+
+from state.adapters.redis_access import RedisAccess, connection_pool
+from state.adapters.redis_retry import OnRetry, Retrier, redis_address
+from state.adapters.retry import RetryPolicy, StoreRestarted, StoreUnavailable
+from state.customer.profiles import LogEntry
+from state.customer.rfm import CustomerState
+from state.customer.store import (
+    AgendaEntry,
+    Delivery,
+    Outcome,
+    Partition,
+    Stats,
+    TopicReset,
+    agenda_member,
+    fence_field,
+    highest_per_key,
+    log_entry,
+)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["REDIS_ERRORS", "RedisStore"]
+
+_FOLD_LUA = resources.files("state.adapters").joinpath("rfm_fold.lua").read_text()
+_SCAN_COUNT = 2000
+# Tallies per fold script call, and per pipeline of calls: ~5 us each in Lua, so a call stays near
+# 0.1 s, far below Redis's 5-second busy-script threshold, and a pipeline near 1 MB, whatever a
+# batch's baskets hold (events are atomic one by one, so cutting a batch changes nothing else).
+_TALLIES_PER_CALL = 20_000
+_json_encode = msgspec.json.Encoder().encode
+REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, StoreUnavailable)
+# Compare-and-set of a topic's fence epoch, with the forgetting of its offsets, in one step.
+# KEYS: epochs hash, consumed zset, dead-letter fence zset, resets list;
+# ARGV: topic, new epoch, reset record. Returns 1 if the epoch moved, 0 if it was not new epoch - 1.
+_RESET_TOPIC = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if current ~= tonumber(ARGV[2]) - 1 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local prefix = ARGV[1] .. ':'
+for _, key in ipairs({KEYS[2], KEYS[3]}) do
+  for _, member in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+    if string.sub(member, 1, #prefix) == prefix then redis.call('ZREM', key, member) end
+  end
+end
+redis.call('RPUSH', KEYS[4], ARGV[3])
+return 1
+"""
+
+
+def _hiredis_pack(args: tuple[Any, ...]) -> list[bytes]:
+    """redis-py's asyncio client packs commands in pure Python (~35 µs each); hiredis does it in C.
+
+    Same splitting of multi-word command names as redis-py's own sync HiredisRespSerializer.
+    """
+    if isinstance(args[0], str):
+        args = (*args[0].encode().split(), *args[1:])
+    elif b" " in args[0]:
+        args = (*args[0].split(), *args[1:])
+    return [hiredis.pack_command(args)]
+
+
+class _HiredisPackingConnection(redis.Connection):
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return _hiredis_pack(args)
+
+
+class _HiredisPackingSSLConnection(redis.SSLConnection):
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return _hiredis_pack(args)
+
+
+class RedisStore:
+    """:class:`state.customer.store.CustomerStore` on Redis."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "",
+        *,
+        cluster: bool = False,
+        retry: RetryPolicy | None = None,
+        on_retry: OnRetry | None = None,
+        watch_restarts: bool = False,
+    ) -> None:
+        self._redis = client
+        self._cluster = cluster
+        self._prefix = prefix
+        self._fold = client.register_script(_FOLD_LUA)
+        self._reset = client.register_script(_RESET_TOPIC)
+        self._watermark_key = f"{prefix}seg:watermark"
+        self._stats_key = f"{prefix}seg:stats"
+        self._letter_fence_key = f"{prefix}seg:dlq-fence"
+        self._agenda_key = f"{prefix}eval:{{segments}}:agenda"
+        self._received_key = f"{prefix}eval:{{segments}}:received"
+        self._consumed_key = f"{prefix}seg:consumed"
+        self._epoch_key = f"{prefix}seg:fence-epoch"
+        self._resets_key = f"{prefix}seg:topic-resets"
+        self._watch_restarts = watch_restarts
+        self._run_id: str | None = None  # the Redis process this store has been writing to
+        self._recorded: dict[str, int] = {}  # consumed offsets this store recorded ("topic:partition")
+        verify = self._same_redis_or_fail if watch_restarts else None
+        self._retry = Retrier(retry or RetryPolicy.none(), redis_address(client), on_retry, verify).call
+
+    @classmethod
+    def connect(
+        cls,
+        access: RedisAccess,
+        prefix: str = "",
+        *,
+        cluster: bool = False,
+        retry: RetryPolicy | None = None,
+        on_retry: OnRetry | None = None,
+        watch_restarts: bool = False,
+    ) -> RedisStore:
+        """A store on the Redis ``access`` describes (ACL user, TLS).
+
+        ``retry``: the worker's policy; by default (command-line tools) the first error raises.
+        ``watch_restarts``: the worker's ingest: refuse to write to a Redis that restarted and lost
+        writes this store made (:meth:`_same_redis_or_fail`).
+        """
+        pool = connection_pool(
+            access,
+            decode_responses=True,
+            plain_class=_HiredisPackingConnection,
+            tls_class=_HiredisPackingSSLConnection,
+        )
+        return cls(
+            redis.Redis.from_pool(pool),
+            prefix,
+            cluster=cluster,
+            retry=retry,
+            on_retry=on_retry,
+            watch_restarts=watch_restarts,
+        )
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        prefix: str = "",
+        *,
+        cluster: bool = False,
+        retry: RetryPolicy | None = None,
+        on_retry: OnRetry | None = None,
+    ) -> RedisStore:
+        """A store on an open Redis (no ACL user, no TLS unless ``rediss://``)."""
+        return cls.connect(RedisAccess(url), prefix, cluster=cluster, retry=retry, on_retry=on_retry)
+
+    @property
+    def cluster(self) -> bool:
+        """True when keys are grouped by Redis Cluster hash slot (one script call per slot)."""
+        return self._cluster
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+    async def ping(self) -> None:
+        """Raise ``redis.ConnectionError`` if Redis cannot be reached."""
+        await self._redis.ping()
+
+    def _state_key(self, customer_id: str) -> str:
+        return f"{self._prefix}seg:{{{customer_id}}}"
+
+    async def apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        await self._watch()
+        if not deliveries:
+            return []
+        # Retrying the fold is safe even if Redis applied it before the error reached us: the
+        # offset fences turn every event already applied into REDELIVERED (event_id dedupe
+        # catches the rest), the watermark and agenda writes are idempotent. Only the running
+        # totals can then count such an event as redelivered instead of applied.
+        outcomes = await self._retry("fold a batch", lambda: self._fold_batch(deliveries))
+        totals = Stats()
+        totals.count(outcomes)
+        await self._retry("add to the running totals", lambda: self._add_stats(totals))
+        return outcomes
+
+    async def _fold_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        epochs = {str(t): int(e) for t, e in (await self._redis.hgetall(self._epoch_key)).items()}
+        groups = (
+            _by_hash_slot(deliveries, self._state_key) if self._cluster else [list(range(len(deliveries)))]
+        )
+        groups = [part for group in groups for part in _by_tally_volume(group, deliveries, _TALLIES_PER_CALL)]
+        outcomes: list[Outcome] = [Outcome.REDELIVERED] * len(deliveries)
+
+        def record(sent: list[list[int]], results: Sequence[Any]) -> None:
+            for group, codes in zip(sent, results, strict=False):
+                for i, code in zip(group, codes, strict=True):
+                    outcomes[i] = Outcome(int(code))
+
+        # The script calls go in pipelines of at most _TALLIES_PER_CALL tallies (usually one for
+        # the whole batch): a batch heavy with tallies is never one huge write to the socket.
+        pipe, size = self._redis.pipeline(transaction=False), 0
+        sent: list[list[int]] = []
+        for group in groups:
+            tallies = sum(len(deliveries[i].tallies) for i in group)
+            if sent and size + tallies > _TALLIES_PER_CALL:
+                record(sent, await pipe.execute())
+                pipe, sent, size = self._redis.pipeline(transaction=False), [], 0
+            keys, args = self._fold_call([deliveries[i] for i in group], epochs)
+            await self._fold(keys=keys, args=args, client=pipe)
+            sent.append(group)
+            size += tallies
+        watermarks = highest_per_key((d.partition, d.event.occurred_at_ms) for d in deliveries)
+        pipe.zadd(self._watermark_key, {str(p): ms for p, ms in watermarks.items()}, gt=True)
+        agenda = {
+            agenda_member(d.event.customer_id, d.event.event_id): d.event.occurred_at_ms + 1
+            for d in deliveries
+        }
+        pipe.zadd(self._agenda_key, agenda)
+        receipts: dict[str, int] = {}
+        for d in deliveries:
+            if d.received_ms is not None:
+                receipts.setdefault(agenda_member(d.event.customer_id, d.event.event_id), d.received_ms)
+        if receipts:
+            pipe.zadd(self._received_key, receipts, nx=True)  # a resend keeps the first receipt
+        record(sent, await pipe.execute())
+        return outcomes
+
+    def _fold_call(
+        self, deliveries: Sequence[Delivery], epochs: Mapping[str, int]
+    ) -> tuple[list[str], list[str | int]]:
+        """KEYS and ARGV of one ``rfm_fold.lua`` call (layout in the script's header)."""
+        keys: list[str] = []
+        index: dict[str, int] = {}  # tally key -> its 1-based KEYS position
+
+        def key_index(key: str) -> int:
+            if key not in index:
+                keys.append(key)
+                index[key] = len(keys)
+            return index[key]
+
+        args: list[str | int] = [len(deliveries)]
+        for d in deliveries:
+            e = d.event
+            key = self._state_key(e.customer_id)
+            keys += (key, f"{key}:ev", f"{key}:days", f"{key}:log")
+            base = len(keys) - 3
+            ops = [
+                [
+                    key_index(f"{key}:t" if t.per_customer else self._shared_tally_key(t.table)),
+                    f"{t.table}/{t.field}" if t.per_customer else t.field,
+                    t.delta,
+                ]
+                for t in d.tallies
+            ]
+            args += (
+                base,
+                e.customer_id,
+                e.event_id,
+                fence_field(d.topic, d.partition, epochs.get(d.topic, 0)),
+                d.offset,
+                e.type,
+                e.occurred_at_ms,
+                e.amount_cents,
+                log_entry(e).encode(),
+                _json_encode(ops).decode() if ops else "",
+            )
+        return keys, args
+
+    def _shared_tally_key(self, table: str) -> str:
+        if self._cluster:
+            raise ValueError(
+                f"shared tally table {table!r} needs a single Redis node: a Redis Cluster cannot fold it "
+                "atomically with the customers' state"
+            )
+        return f"{self._prefix}seg:t:{table}"
+
+    async def tally(self, table: str, customer_id: str | None = None) -> dict[str, int]:
+        if customer_id is not None:
+            return (await self.tallies(table, [customer_id]))[customer_id]
+        key = self._shared_tally_key(table)
+        raw = await self._retry("read a tally table", lambda: self._redis.hgetall(key))
+        return {str(f): int(v) for f, v in raw.items()}
+
+    async def tallies(self, table: str, customer_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        ids = list(customer_ids)
+        prefix = f"{table}/"
+        found: dict[str, dict[str, int]] = {}
+        for start in range(0, len(ids), _SCAN_COUNT):
+            chunk = ids[start : start + _SCAN_COUNT]
+
+            async def read(chunk: list[str] = chunk) -> list[Any]:
+                pipe = self._redis.pipeline(transaction=False)
+                for c in chunk:
+                    pipe.hgetall(f"{self._state_key(c)}:t")
+                return await pipe.execute()
+
+            for c, raw in zip(chunk, await self._retry("read customers' tallies", read), strict=True):
+                found[c] = {f[len(prefix) :]: int(v) for f, v in raw.items() if f.startswith(prefix)}
+        return found
+
+    async def _add_stats(self, totals: Stats) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for f in fields(Stats):
+            value = getattr(totals, f.name)
+            if value:
+                pipe.hincrby(self._stats_key, f.name, value)
+        await pipe.execute()
+
+    async def dead_letter_fences(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        wanted = sorted(set(partitions))
+        if not wanted:
+            return {}
+        members = [f"{t}:{p}" for t, p in wanted]
+        scores = await self._retry(
+            "read dead-letter fences", lambda: self._redis.zmscore(self._letter_fence_key, members)
+        )
+        return {tp: int(score) if score is not None else -1 for tp, score in zip(wanted, scores, strict=True)}
+
+    async def record_dead_letters(self, last_offsets: Mapping[Partition, int], count: int) -> None:
+        if not last_offsets and not count:
+            return
+
+        async def record() -> None:  # fences: ZADD GT, idempotent; the count may repeat on a retry
+            pipe = self._redis.pipeline(transaction=False)
+            if last_offsets:
+                fences = {f"{t}:{p}": offset for (t, p), offset in last_offsets.items()}
+                pipe.zadd(self._letter_fence_key, fences, gt=True)
+            if count:
+                pipe.hincrby(self._stats_key, "invalid", count)
+            await pipe.execute()
+
+        await self._retry("record dead letters", record)
+
+    async def get(self, customer_id: str) -> CustomerState | None:
+        raw = await self._retry("read a customer", lambda: self._redis.hgetall(self._state_key(customer_id)))
+        return _parse_state(raw) if raw else None
+
+    async def all_customers(self) -> list[CustomerState]:
+        return await self._retry("read every customer", self._all_customers)
+
+    async def _all_customers(self) -> list[CustomerState]:
+        pattern = f"{self._prefix}seg:{{*}}"  # a state hash's name ends at its hash tag; its tallies' do not
+        keys = [k async for k in self._redis.scan_iter(pattern, count=_SCAN_COUNT, _type="hash")]
+        states: list[CustomerState] = []
+        for start in range(0, len(keys), _SCAN_COUNT):
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys[start : start + _SCAN_COUNT]:
+                pipe.hgetall(key)
+            states.extend(_parse_state(raw) for raw in await pipe.execute() if raw)
+        return states
+
+    async def watermark(self) -> int | None:
+        top = await self._retry(
+            "read the watermark", lambda: self._redis.zrevrange(self._watermark_key, 0, 0, withscores=True)
+        )
+        return int(top[0][1]) if top else None
+
+    async def watermarks(self) -> dict[int, int]:
+        marks = await self._retry(
+            "read the partition watermarks",
+            lambda: self._redis.zrange(self._watermark_key, 0, -1, withscores=True),
+        )
+        return {int(mark[0]): int(mark[1]) for mark in marks}
+
+    async def stats(self) -> Stats:
+        raw = await self._retry("read the running totals", lambda: self._redis.hgetall(self._stats_key))
+        return Stats(**{f.name: int(raw.get(f.name, 0)) for f in fields(Stats)})
+
+    async def record_consumed(self, next_offsets: Mapping[Partition, int]) -> None:
+        await self._watch()
+        if next_offsets:
+            offsets = {f"{t}:{p}": offset for (t, p), offset in next_offsets.items()}
+            await self._retry(  # ZADD GT: idempotent
+                "record consumed offsets", lambda: self._redis.zadd(self._consumed_key, offsets, gt=True)
+            )
+            for member, offset in offsets.items():
+                self._recorded[member] = max(offset, self._recorded.get(member, offset))
+
+    async def _watch(self) -> None:
+        if self._watch_restarts:
+            await self._retry("check that Redis kept its writes", self._same_redis_or_fail)
+
+    async def _same_redis_or_fail(self) -> None:
+        """Raise :class:`StoreRestarted` if Redis restarted and no longer holds a consumed offset this
+        store recorded (it lost acknowledged writes: its AOF is fsynced once a second).
+
+        A write after such a loss would move customers' offset fences past the lost events, so the
+        worker must not write: it exits, and on restart resumes from the offsets Redis holds
+        (``agents.resume``). A restart that kept everything (a killed redis-server keeps what it had
+        written to the operating system) is logged and the worker carries on. Checked before every
+        ingest batch and before every retry after a lost connection.
+        """
+        info = await self._redis.info("server")
+        run_id = str(info["run_id"])
+        if self._run_id is not None and run_id != self._run_id and self._recorded:
+            held = dict(
+                cast(
+                    list[tuple[str, float]],
+                    await self._redis.zrange(self._consumed_key, 0, -1, withscores=True),
+                )
+            )
+            lost = {m: (int(held.get(m, -1)), o) for m, o in self._recorded.items() if held.get(m, -1) < o}
+            if lost:
+                raise StoreRestarted(
+                    f"{redis_address(self._redis)} restarted (run_id {self._run_id[:8]} -> {run_id[:8]}) and lost "
+                    f"writes it had acknowledged: consumed offsets (held, recorded) {lost}; exiting so the "
+                    "worker resumes from the offsets Redis holds"
+                )
+        if self._run_id is not None and run_id != self._run_id:
+            log.warning(
+                "Redis restarted (run_id %s -> %s) and kept every offset this worker recorded",
+                self._run_id[:8],
+                run_id[:8],
+            )
+        self._run_id = run_id
+
+    async def consumed(self, topic: str) -> dict[int, int]:
+        raw = cast(
+            list[tuple[str, float]],
+            await self._retry(
+                "read consumed offsets",
+                lambda: self._redis.zrange(self._consumed_key, 0, -1, withscores=True),
+            ),
+        )
+        found = ((member.rpartition(":"), int(score)) for member, score in raw)
+        return {int(p): offset for (t, _, p), offset in found if t == topic}
+
+    async def due(self, up_to_ms: int) -> list[AgendaEntry]:
+        raw = cast(
+            list[tuple[str, float]],
+            await self._retry(
+                "read the agenda",
+                lambda: self._redis.zrangebyscore(self._agenda_key, "-inf", up_to_ms, withscores=True),
+            ),
+        )
+        return [(member, int(score)) for member, score in raw]
+
+    async def done(self, entries: Sequence[AgendaEntry]) -> None:
+        for start in range(0, len(entries), _SCAN_COUNT):
+            members = [m for m, _ in entries[start : start + _SCAN_COUNT]]
+
+            async def remove(members: list[str] = members) -> None:  # ZREM: idempotent
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.zrem(self._agenda_key, *members)
+                pipe.zrem(self._received_key, *members)
+                await pipe.execute()
+
+            await self._retry("remove agenda entries", remove)
+
+    async def received(self, members: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(members), _SCAN_COUNT):
+            chunk = list(members[start : start + _SCAN_COUNT])
+
+            async def read(chunk: list[str] = chunk) -> list[float | None]:
+                return await self._redis.zmscore(self._received_key, chunk)
+
+            scores = await self._retry("read receipt times", read)
+            found.update({m: int(s) for m, s in zip(chunk, scores, strict=True) if s is not None})
+        return found
+
+    async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
+        ids = list(customer_ids)
+        logs: dict[str, list[LogEntry]] = {}
+        for start in range(0, len(ids), _SCAN_COUNT):
+            chunk = ids[start : start + _SCAN_COUNT]
+
+            async def read(chunk: list[str] = chunk) -> list[Any]:
+                pipe = self._redis.pipeline(transaction=False)
+                for c in chunk:
+                    pipe.zrange(f"{self._state_key(c)}:log", 0, -1, withscores=True)
+                return await pipe.execute()
+
+            for c, raw in zip(chunk, await self._retry("read event logs", read), strict=True):
+                logs[c] = [LogEntry.decode(member, int(score)) for member, score in raw]
+        return logs
+
+    async def fence_epoch(self, topic: str) -> int:
+        raw = await self._retry("read a fence epoch", lambda: self._redis.hget(self._epoch_key, topic))
+        return int(raw) if raw is not None else 0
+
+    async def reset_topic(self, reset: TopicReset) -> bool:
+        keys = [self._epoch_key, self._consumed_key, self._letter_fence_key, self._resets_key]
+        args: list[str | int] = [reset.topic, reset.epoch, reset.to_json()]
+        # A retry after Redis applied it finds the epoch already moved and returns False: the
+        # caller then re-reads the epoch and offsets, which is what it does when another worker won.
+        moved = await self._retry("reset a topic's fences", lambda: self._reset(keys=keys, args=args))
+        return bool(int(moved))
+
+    async def topic_resets(self) -> list[TopicReset]:
+        raw = await self._retry("read topic resets", lambda: self._redis.lrange(self._resets_key, 0, -1))
+        return [TopicReset.from_json(r) for r in raw]
+
+
+def _by_tally_volume(group: list[int], deliveries: Sequence[Delivery], most: int) -> list[list[int]]:
+    """``group`` cut into consecutive runs carrying at most ``most`` tallies each (an event is never
+    split; one with more is a run of its own), so no single script call blocks Redis for long.
+
+    >>> from state.customer.store import Tally
+    >>> from streams.contract import Purchase
+    >>> tallies = [(Tally("x", "f"),) * n for n in (3, 3, 5, 0)]
+    >>> d = [Delivery(Purchase(f"e{i}", "c", 0, 1), "t", 0, i, t) for i, t in enumerate(tallies)]
+    >>> _by_tally_volume([0, 1, 2, 3], d, 6)
+    [[0, 1], [2, 3]]
+    """
+    parts: list[list[int]] = []
+    size = 0
+    for i in group:
+        n = len(deliveries[i].tallies)
+        if not parts or size + n > most:
+            parts.append([])
+            size = 0
+        parts[-1].append(i)
+        size += n
+    return parts
+
+
+def _by_hash_slot(deliveries: Sequence[Delivery], key_of: Callable[[str], str]) -> list[list[int]]:
+    """Indices of ``deliveries`` grouped by Redis Cluster hash slot, first-seen order kept.
+
+    One script call may only touch keys of one slot in a cluster; on a single
+    Redis the whole batch is one call.
+    """
+    groups: dict[int, list[int]] = {}
+    for i, d in enumerate(deliveries):
+        groups.setdefault(key_slot(key_of(d.event.customer_id).encode()), []).append(i)
+    return list(groups.values())
+
+
+def _parse_state(raw: Mapping[Any, Any]) -> CustomerState:
+    def optional_int(name: str) -> int | None:
+        return int(raw[name]) if name in raw else None
+
+    return CustomerState(
+        customer_id=raw["customer_id"],
+        frequency=int(raw.get("frequency", 0)),
+        monetary_cents=int(raw.get("monetary_cents", 0)),
+        refunds=int(raw.get("refunds", 0)),
+        first_purchase_ms=optional_int("first_purchase_ms"),
+        last_purchase_ms=optional_int("last_purchase_ms"),
+        purchase_days=int(raw.get("purchase_days", 0)),
+    )
