@@ -20,15 +20,16 @@ __all__ = [
     "CLUSTER_COLUMNS",
     "PLAYBOOK_COLUMNS",
     "PREDICTION_COLUMNS",
+    "PROFILE_COLUMNS",
     "SCORE_COLUMNS",
     "ExportFormat",
     "cluster_summary",
     "customers_frame",
     "segment_summary",
     "with_bundles",
-    "with_clusters",
     "with_playbook",
     "with_predictions",
+    "with_profiles",
     "write_frame",
 ]
 
@@ -51,10 +52,12 @@ RFC3339_UTC = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def customers_frame(states: Sequence[CustomerState], as_of_ms: int | None, preset: Preset) -> pd.DataFrame:
-    """One row per customer (sorted by id), recency as of ``as_of_ms`` (the watermark).
+    """One row per customer (sorted by id), recency as of ``as_of_ms``, scores ranked afresh.
 
-    RFM scores are exact ranks in the population of customers with a purchase;
-    refund-only customers have no scores and no segment.
+    The batch computation over ``states``: RFM scores are exact ranks in the population of customers
+    with a purchase; refund-only customers have no scores and no segment. The benchmarks and the
+    oracles use it; the live export replaces the scores with the evaluator's versioned profiles
+    (:func:`with_profiles`).
     """
     rows = sorted(states, key=lambda s: s.customer_id)
     scores = score_customers(rows)
@@ -86,19 +89,50 @@ def customers_frame(states: Sequence[CustomerState], as_of_ms: int | None, prese
     return frame[RFM_COLUMNS + SCORE_COLUMNS]
 
 
-def with_clusters(frame: pd.DataFrame, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """``frame`` plus each customer's online cluster id and name from the evaluator's saved rows.
+PROFILE_COLUMNS = [*SCORE_COLUMNS, *CLUSTER_COLUMNS, "evaluated_at", "cutpoints_version"]
 
-    Customers the evaluator has not evaluated yet (no clock tick since their first purchase),
-    or evaluated before the cluster model's warm-up ended, have none.
+
+def with_profiles(
+    frame: pd.DataFrame,
+    records: Sequence[Mapping[str, Any]],
+    clock_ms: int | None,
+    cutpoints_version: int | None,
+) -> pd.DataFrame:
+    """``frame`` with each customer's **versioned profile**: the R/F/M scores, named segment and
+    cluster the evaluator published (the same record ``customer-segments`` and ``GET /customers/{id}``
+    show), as of the evaluator's clock (``evaluated_at``) under cut-point version ``cutpoints_version``.
+
+    One source of truth: the export never ranks afresh, so between clock instants it cannot disagree
+    with the topic or HTTP. A customer the evaluator has not evaluated yet (no instant since their first
+    purchase), a refund-only customer and, for the cluster, one evaluated during the cluster model's
+    warm-up have none. The RFM columns stay the store's facts at the watermark (every applied event).
+
+    >>> frame = pd.DataFrame({"customer_id": ["a", "b"]})
+    >>> records = [{"customer_id": "a", "profile": [5, 4, 3, "Champions", 1, "Loyal"]}]
+    >>> out = with_profiles(frame, records, 86_400_000, 7)
+    >>> [str(v) for v in out.loc[0, ["r_score", "rfm_segment", "cluster_name", "cutpoints_version"]]]
+    ['5', 'Champions', 'Loyal', '7']
+    >>> bool(out.loc[1, ["r_score", "rfm_segment", "cluster"]].isna().all()), str(out.loc[1, "evaluated_at"])
+    (True, '1970-01-02 00:00:00+00:00')
     """
     profiles = {str(r["customer_id"]): r["profile"] for r in records if r.get("profile")}
-    ids = frame["customer_id"].tolist()
-    cluster = [profiles[c][4] if c in profiles else None for c in ids]
-    names = [profiles[c][5] if c in profiles else None for c in ids]
+    found = [profiles.get(c) for c in frame["customer_id"]]
+
+    def column(i: int, dtype: str) -> pd.Series:
+        return pd.Series([p[i] if p else None for p in found], dtype=dtype, index=frame.index)
+
+    stamp = pd.to_datetime(
+        pd.Series([clock_ms] * len(frame), dtype="Float64", index=frame.index), unit="ms", utc=True
+    )
     return frame.assign(
-        cluster=pd.Series(cluster, dtype="Int64", index=frame.index),
-        cluster_name=pd.Series(names, dtype=str, index=frame.index),
+        r_score=column(0, "Int64"),
+        f_score=column(1, "Int64"),
+        m_score=column(2, "Int64"),
+        rfm_segment=column(3, "str"),
+        cluster=column(4, "Int64"),
+        cluster_name=column(5, "str"),
+        evaluated_at=stamp,
+        cutpoints_version=pd.Series([cutpoints_version] * len(frame), dtype="Int64", index=frame.index),
     )
 
 
