@@ -22,7 +22,7 @@ At each instant, in this order (:meth:`Evaluator.step`):
    every ``refit_every_ms``; churn prediction batches whose horizon ended get their labels
    (``state.models.churn``: test, then train); every ``churn_every_ms`` all buyers are scored into a
    new batch; every buyer's churn band moves (with hysteresis) and alerts are raised
-   (``state.models.alerts``);
+   (``state.models.alert_rules``);
 7. campaign events that occurred before the instant (``state.campaigns.response``): response windows
    that ended get their labels (test, then train); new exposures are scored from the
    customer's features now and the variant; responses mark their exposure; the counters feed
@@ -39,7 +39,7 @@ import bisect
 import contextlib
 import pickle
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -54,12 +54,13 @@ from state.customer.profiles import Change, LogEntry, LogFold, Profile, Reason
 from state.customer.rfm import DAY_MS, CustomerState
 from state.evaluator.cluster_quality import QualityConfig, assess_version, keep_latest
 from state.evaluator.predict import LifetimeModel, alive_and_expected, fit_lifetime
-from state.models.alerts import MEDIUM, Alert, AlertConfig, AlertKind, Figure, band_name, next_band
+from state.models.alert_rules import RuleOutcome, churn_band_rule, drift_alert, overdue_rule, responder_rule
+from state.models.alerts import Alert, AlertConfig, AlertKind
 from state.models.churn import ChurnModel, PendingBatch, churn_feature_names, churn_matrix
 from state.models.clusters import ClusterConfig, SegmentModel
-from state.models.model_health import ModelHealth, gate_open
+from state.models.model_health import gate_open
 from state.segments.cutpoints import CutPoints, compute_cutpoints
-from state.segments.drift import DriftConfig, DriftEvent, DriftMonitor
+from state.segments.drift import DriftConfig, DriftMonitor
 from state.segments.features import FEATURE_NAMES
 from state.segments.population import NO_CLUSTER, NO_TIME, Population, feature_matrix, summarize
 from state.segments.segments import Preset
@@ -98,15 +99,6 @@ class EvaluatorConfig:
     quality: QualityConfig = field(
         default_factory=QualityConfig
     )  # per model version (state.evaluator.cluster_quality)
-
-
-def _model_figures(health: ModelHealth) -> dict[str, Figure]:
-    """What an alert says about the model behind it: version, recent prequential AUC and ECE."""
-    return {
-        "model_version": float(health.version),
-        "model_auc": None if health.auc is None else round(health.auc, 4),
-        "model_ece": None if health.ece is None else round(health.ece, 4),
-    }
 
 
 def evaluation_instants(after_ms: int, to_ms: int, step_ms: int) -> list[int]:
@@ -277,7 +269,10 @@ class Evaluator:
             return
         cols, alive, expected, segment, x, probability = self._scored(buyers, at_ms)
         if self.churn.version:  # bands once the model has learned from a resolved batch
-            self._bands(at_ms, buyers, cols, probability, alive)
+            banded = churn_band_rule(
+                at_ms, self._id_of(buyers), cols, probability, alive, self.churn.health(), cfg.alerts
+            )
+            self._apply(buyers, banded, "churn_risk")
         if on_grid and at_ms % cfg.churn_every_ms == 0:  # raw scores rank; served ones and bands are shown
             raw, bands = self.churn.raw_scores(x), pop.column("band")[buyers].copy()
             batch = PendingBatch.make(
@@ -289,7 +284,16 @@ class Evaluator:
             book, n = self.campaigns, len(self.churn.segments)
             reference = book.reference_features(buyers.size)  # the last campaign described
             xr = response_features(cols, at_ms, alive, expected, probability, segment, n, treated, reference)
-            self._responders(at_ms, buyers, cols, book.response.scores(xr), probability)
+            responders = responder_rule(
+                at_ms,
+                self._id_of(buyers),
+                cols,
+                book.response.scores(xr),
+                probability,
+                book.response.health(),
+                cfg.alerts,
+            )
+            self._apply(buyers, responders, "likely_responder")
             if book.uplift is not None and book.uplift.version and on_grid:
                 names = self.churn.segments
                 book.note_population(at_ms, xr, [names[i] if i >= 0 else "unknown" for i in segment.tolist()])
@@ -360,34 +364,18 @@ class Evaluator:
         )
         book.score(at_ms, keys, x, segment, descriptors)
 
-    def _responders(
-        self,
-        at_ms: int,
-        rows: IntArray,
-        cols: Mapping[str, IntArray],
-        propensity: FloatArray,
-        churn: FloatArray,
-    ) -> None:
-        """Responder flag with hysteresis; a customer who becomes a likely responder gets an alert."""
-        cfg, pop = self.config.alerts, self.population
-        flag = cols["responder"]
-        now = np.where(flag == 1, propensity >= cfg.responder_leave, propensity >= cfg.responder_enter)
-        moved = np.flatnonzero(now.astype(np.int64) != flag)
-        pop.column("responder")[rows[moved]] = now[moved]
-        self.dirty.update(rows[moved].tolist())
-        became = moved[now[moved]]
-        health = self.campaigns.response.health()
-        if not self._earned("likely_responder", health, became.size):
-            return
-        for j in sorted(became.tolist(), key=lambda j: pop.ids[int(rows[j])]):
-            figures: dict[str, Figure] = {
-                "response_propensity": round(float(propensity[j]), 6),
-                "churn_probability": round(float(churn[j]), 6),
-                "m_score": float(cols["m"][j]),
-                "recency_days": float((at_ms - cols["last_ms"][j]) // DAY_MS),
-                **_model_figures(health),
-            }
-            self.alerts.append(Alert(pop.ids[int(rows[j])], at_ms, "likely_responder", figures))
+    def _apply(self, rows: IntArray, outcome: RuleOutcome, kind: AlertKind) -> None:
+        """Write a rule's flag columns for ``rows``, keep its alerts, count what its gate held back."""
+        for name, (at, values) in outcome.columns.items():
+            self.population.column(name)[rows[at]] = values
+            self.dirty.update(rows[at].tolist())
+        self.alerts += outcome.alerts
+        if outcome.held_back:
+            self.held_back[kind] += outcome.held_back
+
+    def _id_of(self, rows: IntArray) -> Callable[[int], str]:
+        ids = self.population.ids
+        return lambda j: ids[int(rows[j])]
 
     def _refit(self, at_ms: int, buyers: IntArray, *, warm: bool) -> bool:
         """A new lifetime model version fitted at ``at_ms``; False (version kept) if the data cannot."""
@@ -411,80 +399,15 @@ class Evaluator:
         return self.lifetime
 
     def _overdue(self, at_ms: int, rows: IntArray, bought: IntArray) -> None:
-        """Re-arm the overdue alert of who bought; alert who is silent past their own usual gap."""
-        cfg, pop = self.config.alerts, self.population
-        flag = pop.column("overdue")
-        rearmed = bought[flag[bought] == 1]
-        flag[rearmed] = 0
-        self.dirty.update(rearmed.tolist())
-        days, first, last = (pop.column(n)[rows] for n in ("purchase_days", "first_ms", "last_ms"))
-        gap = (last - first) / DAY_MS / np.maximum(days - 1, 1)
-        silent = (at_ms - last) / DAY_MS
-        due = (
-            (days >= cfg.overdue_min_purchase_days)
-            & (flag[rows] == 0)
-            & (silent > np.maximum(cfg.overdue_factor * gap, cfg.overdue_min_days))
+        pop = self.population
+        days, first, last, flag = (
+            pop.column(n)[rows] for n in ("purchase_days", "first_ms", "last_ms", "overdue")
         )
-        for j in sorted(np.flatnonzero(due).tolist(), key=lambda j: pop.ids[int(rows[j])]):
-            row = int(rows[j])
-            flag[row] = 1
-            self.dirty.add(row)
-            figures: dict[str, Figure] = {
-                "silent_days": round(float(silent[j]), 3),
-                "usual_gap_days": round(float(gap[j]), 3),
-                "ratio": round(float(silent[j] / gap[j]), 3) if gap[j] > 0 else None,
-                "purchase_days": float(days[j]),
-            }
-            self.alerts.append(Alert(pop.ids[row], at_ms, "overdue", figures))
-
-    def _bands(
-        self,
-        at_ms: int,
-        rows: IntArray,
-        cols: Mapping[str, IntArray],
-        probability: npt.NDArray[np.float64],
-        alive: npt.NDArray[np.float64],
-    ) -> None:
-        """Move churn bands with hysteresis; alert valuable silent customers above their alerted band."""
-        cfg, pop = self.config.alerts, self.population
-        previous, alerted = cols["band"], cols["alerted_band"]
-        band = next_band(previous, probability, cfg.bands)
-        rearmed = np.minimum(alerted, band)  # a band that fell re-arms the alert at its new level
-        silent = (at_ms - cols["last_ms"]) / DAY_MS
-        due = (
-            (cols["m"] >= cfg.valuable_min_m_score)
-            & (silent >= cfg.churn_alert_min_silent_days)
-            & (band >= MEDIUM)
-            & (band > rearmed)
+        bought_now = np.isin(rows, bought)
+        outcome = overdue_rule(
+            at_ms, self._id_of(rows), flag, bought_now, days, first, last, self.config.alerts
         )
-        # a crossing while the gate is shut is used up silently: opening it releases no backlog
-        now_alerted = np.where(due, band, rearmed)
-        health = self.churn.health()
-        fire = due if self._earned("churn_risk", health, int(due.sum())) else np.zeros_like(due)
-        moved = np.flatnonzero((band != previous) | (now_alerted != alerted))
-        pop.column("band")[rows[moved]] = band[moved]
-        pop.column("alerted_band")[rows[moved]] = now_alerted[moved]
-        self.dirty.update(rows[moved].tolist())
-        for j in sorted(np.flatnonzero(fire).tolist(), key=lambda j: pop.ids[int(rows[j])]):
-            figures: dict[str, Figure] = {
-                "churn_probability": round(float(probability[j]), 6),
-                "band": band_name(int(band[j])),
-                "previous_band": band_name(int(rearmed[j])),
-                "p_alive": round(float(alive[j]), 6),
-                "m_score": float(cols["m"][j]),
-                "monetary": float(cols["monetary_cents"][j] / 100),
-                "silent_days": float(silent[j]),
-                **_model_figures(health),
-            }
-            self.alerts.append(Alert(pop.ids[int(rows[j])], at_ms, "churn_risk", figures))
-
-    def _earned(self, kind: AlertKind, health: ModelHealth, due: int) -> bool:
-        """Whether ``kind``'s model has earned its alerts now; if not, ``due`` are counted as held back."""
-        cfg = self.config.alerts
-        if gate_open(health, cfg.min_auc, cfg.max_ece):
-            return True
-        self.held_back[kind] += due
-        return False
+        self._apply(rows, outcome, "overdue")
 
     def alert_gates(self) -> dict[str, dict[str, object]]:
         """Each model-backed alert kind's gate: the model's recent figures, open or shut, alerts held back."""
@@ -514,26 +437,13 @@ class Evaluator:
         cluster = np.where(profiled, pop.column("cluster"), NO_CLUSTER).astype(np.int64)
         segments, names = self.config.preset.segments, self.model.cluster_names()
         segment_monitor, cluster_monitor = self.drift
+        id_of = pop.ids.__getitem__
         for event in segment_monitor.update(at_ms, segment, money, r, f, m):
-            self._drift_alert(event, "segment", segments[event.key], f"segment:{segments[event.key]}")
+            self.alerts.append(drift_alert(event, "segment", segments[event.key], id_of))
         for event in cluster_monitor.update(at_ms, cluster, money, r, f, m):
-            name = names.get(event.key, f"cluster {event.key}")
-            self._drift_alert(event, "cluster", name, f"cluster:{event.key}")
-
-    def _drift_alert(self, event: DriftEvent, group: str, name: str, key: str) -> None:
-        figures: dict[str, Figure] = {"group": group, "name": name, "metrics": list(event.metrics)}
-        for metric in event.before:
-            before, after = event.before[metric], event.after[metric]
-            figures[f"{metric}_before"] = None if before is None else round(before, 6)
-            figures[f"{metric}_after"] = None if after is None else round(after, 6)
-        figures |= {
-            "reference_days": float((event.at_ms - event.since_ms) // DAY_MS),
-            "customers": float(event.members),
-            "entered": float(event.entered),
-            "left": float(event.left),
-            "top_movers": [self.population.ids[int(row)] for row in event.movers],
-        }
-        self.alerts.append(Alert(key, event.at_ms, "segment_drift", figures))
+            self.alerts.append(
+                drift_alert(event, "cluster", names.get(event.key, f"cluster {event.key}"), id_of)
+            )
 
     def take_alerts(self) -> list[Alert]:
         """The alerts raised since the last call, in instant order (clears them)."""

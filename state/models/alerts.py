@@ -1,5 +1,8 @@
 """Alerts: typed, carrying the figures that triggered them, with hysteresis against noise.
 
+The rules themselves are pure functions in :mod:`state.models.alert_rules`, one per kind, each
+documented where it is written; this module holds the types, the bands and the settings.
+
 The kinds, decided by the evaluator at every instant:
 
 - ``churn_risk``: a *valuable* customer (M score at least ``valuable_min_m_score``), silent for
