@@ -278,4 +278,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--arms" in sys.argv[1:]:
+        from bench.uplift_arms import main as arms
+
+        arms()
+    else:
+        main()
