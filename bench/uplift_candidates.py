@@ -334,7 +334,7 @@ class TransformedOutcome(_Single):
 
 
 CANDIDATES: dict[str, Any] = {
-    "current": lambda **k: UpliftModel(**k),
+    "current": lambda **k: UpliftModel(**k, passes=1, volume=False),  # the live model before this round
     "a: treatment rate x volume": lambda **k: TwoModel(**k, volume=True),
     "b: 5 passes": lambda **k: TwoModel(**k, passes=5),
     "b: 20 passes": lambda **k: TwoModel(**k, passes=20),
