@@ -204,6 +204,8 @@ def evaluate(
         "online_model": {
             "version": report["version"],
             "propensity_clip": report["clip"],
+            "passes_per_due_batch": report["passes"],
+            "treatment_step_scale_at_the_end": round(float(report["treatment_step_scale"]), 2),
             "prequential_auc": {
                 "treatment_arm": report["treatment"]["auc"],
                 "control_arm": report["control"]["auc"],
