@@ -83,6 +83,15 @@ candidates within 0.0002 of the best, the earliest in the list above. It replace
 Qini; then one run on the held-out campaigns (``bench/eval_response.py``). For scale only, not a
 candidate (not online): the batch two-model logistic regression learned on the campaigns before
 the validation ones.
+
+**Outcome** (run of 2026-11-29): ``a + b: 5 passes`` had the highest plain within-campaign Qini
+on the validation campaigns (+0.00103 [0.00018, 0.00195]; weighted -0.00037 [-0.00212,
+0.00131], above the current model's -0.00127, so the two do not disagree by the rule) and
+replaced the live model. The one held-out run (``bench/eval_response.py``; the held-out campaigns
+had been looked at before, see above) did **not** confirm it: within a campaign -0.00153
+[-0.00239, -0.00052] plain and -0.0012 [-0.00222, -0.00006] weighted, below the first round's
+-0.00041 and -0.00029; pooled +0.00184 [0.00103, 0.00275] (first round -0.01645). It stays live
+because the rule adopts it; choosing again after the held-out run would tune on it.
 """
 
 from __future__ import annotations
