@@ -84,3 +84,19 @@ def test_the_customers_with_an_effect_rank_first(targeted: bool) -> None:
     rho_live = spearmanr(estimate, truth).statistic
     rho_old = spearmanr(old.uplift(probe), truth).statistic
     assert rho_live > 0.7 and rho_live > rho_old + 0.1, (rho_live, rho_old)
+
+
+def test_a_model_saved_before_the_passes_restores_and_learns_with_them() -> None:
+    import pickle
+
+    saved = UpliftModel(names=NAMES)
+    state = dict(saved.__dict__)
+    del state["passes"], state["volume"]  # what an older snapshot lacks
+    old = UpliftModel.__new__(UpliftModel)
+    old.__dict__.update(state)
+    restored = pickle.loads(pickle.dumps(old))
+    x, responded, _ = population(np.random.default_rng(2), SIZE, targeted=False)
+    restored.score(0, np.arange(SIZE), x, np.zeros(SIZE, np.int64), window_ms=1)
+    for due in restored.take_due(1):
+        restored.resolve(due, responded)
+    assert restored.passes == 5 and restored.volume and restored.version == 1
