@@ -14,8 +14,8 @@ import numpy as np
 from river import compose, linear_model, optim, preprocessing
 from scipy.special import expit
 
-from state.churn import CLIP, PendingBatch, Prequential, clip_standardised
-from state.uplift import ArmModel, UpliftModel
+from state.models.churn import CLIP, PendingBatch, Prequential, clip_standardised
+from state.campaigns.uplift import ArmModel, UpliftModel
 
 
 def river_optimizer(name: str, rate: float) -> Any:

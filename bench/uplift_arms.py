@@ -25,7 +25,7 @@ from bench.uplift_checks import CLIP as EVALUATION_CLIP
 from bench.uplift_checks import campaign_weights, evaluation_propensity, within, within_interval
 from segstream.campaigns import load_completejourney_campaigns
 from segstream.sources import load_completejourney
-from state.prior_features import prior_features
+from state.campaigns.prior_features import prior_features
 
 VALIDATION = 6
 SEED = 7

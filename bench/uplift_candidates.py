@@ -1,6 +1,6 @@
 """Candidate ways for the online uplift model's arms to learn (``bench/uplift_selection.py --arms``).
 
-Each candidate has the verbs of :class:`state.uplift.UpliftModel` that
+Each candidate has the verbs of :class:`state.campaigns.uplift.UpliftModel` that
 ``bench.eval_uplift.online_uplift`` uses (``score``, ``take_due``, ``resolve``, ``report``) and
 stays online: an exposure is scored at the exposure and learned once its label is final (test,
 then train), from the pending batch (at most ``learn_per_batch`` rows), never from stored history.
@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.uplift_arm_candidates import Offset, TwoModel
 from bench.uplift_single import Interaction, TransformedOutcome
-from state.uplift import UpliftModel
+from state.campaigns.uplift import UpliftModel
 
 CANDIDATES: dict[str, Any] = {
     "current": lambda **k: UpliftModel(**k, passes=1, volume=False),  # the live model before this round

@@ -17,8 +17,8 @@ from river import compose, linear_model, preprocessing
 from scipy.special import expit
 
 from bench.uplift_arm_candidates import river_optimizer, shuffled
-from state.churn import CLIP, PendingBatch, clip_standardised
-from state.uplift import PropensityModel, stabilised_weights
+from state.models.churn import CLIP, PendingBatch, clip_standardised
+from state.campaigns.uplift import PropensityModel, stabilised_weights
 
 
 def interact(z: dict[str, float]) -> dict[str, float]:

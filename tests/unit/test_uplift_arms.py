@@ -1,4 +1,4 @@
-"""How the uplift arms learn (state.uplift: passes per due batch, the treatment arm's steps scaled to
+"""How the uplift arms learn (state.campaigns.uplift: passes per due batch, the treatment arm's steps scaled to
 its volume): against a batch sklearn logistic regression on the same rows and weights, and on a
 simulated population whose true uplift is known, with few, targeted treated customers."""
 
@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from state.uplift import UpliftModel
+from state.campaigns.uplift import UpliftModel
 
 NAMES = ("a", "b", "treated")
 BATCHES, SIZE = 30, 400
