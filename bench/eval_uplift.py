@@ -31,7 +31,7 @@ features do not see; a Qini says the ranking agrees with that difference, not th
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
@@ -69,11 +69,13 @@ def online_uplift(
     clip: float = PROPENSITY_CLIP,
     learning_rate: float = RESPONSE_LEARNING_RATE,
     stop_at: Collection[str] = (),
-) -> tuple[np.ndarray, np.ndarray, UpliftModel]:
+    make: Callable[..., Any] = UpliftModel,
+) -> tuple[np.ndarray, np.ndarray, Any]:
     """Stored uplift and propensity of every exposure (at its start) and the model after the last
-    label; with ``stop_at``, no exposure from the first of those campaigns on is scored (NaN) or learned."""
+    label; with ``stop_at``, no exposure from the first of those campaigns on is scored (NaN) or
+    learned. ``make`` builds the model (``bench/uplift_candidates.py``); the live one by default."""
     y = exposures["responded"].to_numpy()
-    model = UpliftModel(names=names, segments=segments, clip=clip, learning_rate=learning_rate)
+    model = make(names=names, segments=segments, clip=clip, learning_rate=learning_rate)
     uplift, propensity = np.full(len(exposures), np.nan), np.full(len(exposures), np.nan)
     for (start, campaign), group in exposures.groupby(["start_ms", "campaign_id"], sort=False):
         if campaign in stop_at:
@@ -202,6 +204,8 @@ def evaluate(
         "online_model": {
             "version": report["version"],
             "propensity_clip": report["clip"],
+            "passes_per_due_batch": report["passes"],
+            "treatment_step_scale_at_the_end": round(float(report["treatment_step_scale"]), 2),
             "prequential_auc": {
                 "treatment_arm": report["treatment"]["auc"],
                 "control_arm": report["control"]["auc"],

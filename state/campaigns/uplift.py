@@ -17,7 +17,20 @@ inverse-propensity weight of its score at exposure: ``s / e`` if treated, ``(1 -
 if control, ``s`` the share of treated exposures seen before and ``e`` clipped to
 ``[clip, 1 - clip]`` (0.05: a weight is at most 19 times the arm's mean); the arm models learn
 each exposure with its weight (River's ``w``), so each arm is re-weighted towards the whole
-exposed population. **Caveat**: weighting corrects only for what the features see (RFM,
+exposed population.
+
+**How the arms learn.** Each due batch in ``passes`` shuffled passes (live: 1), the treatment
+arm's steps optionally scaled by the control exposures labelled so far over the treated ones
+(``volume``; live: off). With one pass at the response model's rate the treatment arm stays far
+from a batch logistic regression on the same rows (standardised weights a third of its size), so
+inside a campaign ``p_treatment - p_control`` ranks mostly by ``-p_control``. Five passes with
+volume-scaled steps won among online candidates on the training campaigns' validation slice
+(``bench/uplift_selection.py --arms``) but ranked worse than random within the held-out
+campaigns (its interval below 0) where one pass straddles 0, so it is not live: a ranking shown
+to be worse than random must not drive targeting. That go/no-go used the held-out campaigns, which
+are now spent for choosing (README, *Uplift*). Still online either way: each exposure is learned
+once its label is final, from its own pending batch (at most ``learn_per_batch`` rows, held only
+until the batch is learned), never from stored history. **Caveat**: weighting corrects only for what the features see (RFM,
 behaviour, lifetime and churn figures, segment, campaign, and whether the customer bought the
 campaign's covered products before it when the exposure says so: ``state.campaigns.prior_features``,
 which The Complete Journey's targeting plainly used), and only where treated and control
@@ -51,13 +64,14 @@ import numpy.typing as npt
 from state.campaigns.response import DEFAULT_WINDOW_MS, RESPONSE_LEARNING_RATE
 from state.models.churn import OnlineLogistic, PendingBatch
 
-__all__ = ["ArmModel", "PendingUplift", "PropensityModel", "UpliftModel", "stabilised_weights"]
+__all__ = ["ARM_PASSES", "ArmModel", "PendingUplift", "PropensityModel", "UpliftModel", "stabilised_weights"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 PROPENSITY_CLIP = 0.05
+ARM_PASSES = 1
 
 
 def stabilised_weights(propensity: FloatArray, treated: BoolArray, share: float, clip: float) -> FloatArray:
@@ -104,14 +118,18 @@ class PropensityModel(OnlineLogistic):
 class ArmModel(OnlineLogistic):
     """One arm's response model: learns its own exposures, each with its weight."""
 
-    def learn_weighted(self, batch: PendingBatch, labels: BoolArray, weights: FloatArray) -> None:
+    def learn_weighted(
+        self, batch: PendingBatch, labels: BoolArray, weights: FloatArray, passes: int = 1
+    ) -> None:
         """Count the stored scores in the prequential AUC, then learn the sample with ``weights``
-        (one per row of the batch), one shuffled pass (as :meth:`OnlineLogistic._test_then_train`)."""
+        (one per row of the batch) in ``passes`` shuffled passes, each in its own order seeded by
+        the batch's instant (the first as :meth:`OnlineLogistic._test_then_train`)."""
         self._overall.update_many(labels, batch.scores)
         sample, w = labels[batch.sample], weights[batch.sample]
-        for i in np.random.default_rng(batch.made_at_ms).permutation(sample.size).tolist():
-            x = dict(zip(self.names, batch.features[i].tolist(), strict=True))
-            self._model.learn_one(x, bool(sample[i]), w=float(w[i]))
+        for k in range(passes):
+            for i in np.random.default_rng(batch.made_at_ms + k).permutation(sample.size).tolist():
+                x = dict(zip(self.names, batch.features[i].tolist(), strict=True))
+                self._model.learn_one(x, bool(sample[i]), w=float(w[i]))
         self.version += 1
 
 
@@ -135,6 +153,8 @@ class UpliftModel:
     window_ms: int = DEFAULT_WINDOW_MS
     clip: float = PROPENSITY_CLIP
     learn_per_batch: int = 5000
+    passes: int = ARM_PASSES
+    volume: bool = False  # True: the treatment arm's steps scaled by control over treated labelled exposures
     treatment: ArmModel = field(init=False)
     control: ArmModel = field(init=False)
     propensity: PropensityModel = field(init=False)
@@ -188,18 +208,30 @@ class UpliftModel:
         due, self.pending = self.pending[:cut], self.pending[cut:]
         return due
 
+    def volume_factor(self) -> float:
+        """Control exposures labelled so far over treated ones: the treatment arm's step scale
+        (1 with ``volume`` off or before both arms learned)."""
+        treated, control = self.treatment.examples, self.control.examples
+        return control / treated if self.volume and treated and control else 1.0
+
     def resolve(self, pending: PendingUplift, responded: BoolArray) -> None:
-        """Each arm counts its stored scores, then learns its exposures, weighted (``responded`` by key)."""
+        """Each arm counts its stored scores, then learns its exposures, weighted, in ``passes``
+        passes, the treatment arm's weights times :meth:`volume_factor` (``responded`` by key)."""
         responded = np.asarray(responded, dtype=np.bool_)
-        for model, (batch, weights) in zip((self.treatment, self.control), pending.arms, strict=True):
+        scales = (self.volume_factor(), 1.0)
+        for model, (batch, weights), scale in zip(
+            (self.treatment, self.control), pending.arms, scales, strict=True
+        ):
             if batch.rows.size:
-                model.learn_weighted(batch, responded[batch.rows], weights)
+                model.learn_weighted(batch, responded[batch.rows], weights * scale, self.passes)
 
     def report(self) -> dict[str, Any]:
         """Prequential AUC of each arm (its own exposures) and of the propensity model; the scorers."""
         return {
             "version": self.version,
             "clip": self.clip,
+            "passes": self.passes,
+            "treatment_step_scale": self.volume_factor(),
             "treatment": {**self.treatment._report(), "scorer": self.treatment.scorer()},
             "control": {**self.control._report(), "scorer": self.control.scorer()},
             "propensity": self.propensity.report(),
