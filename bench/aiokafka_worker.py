@@ -2,7 +2,8 @@
 
 It reads the purchases topic with ``getmany`` (up to ``SEGSTREAM_BATCH_SIZE`` records per
 partition per call), runs the very step the worker runs on each batch
-(``agents.ingest.ingest_batch``: msgspec validation, dead letters, the same Lua fold through
+(``agents.ingest.ingest_batch``: msgspec validation with the same limits, dead letters, the same
+Lua fold with the same analytics tallies (``agents.tallies.build_talliers``) through
 ``state.adapters.redis_store.RedisStore``, consumed offsets), then commits, into its own Redis namespace.
 So the ratio worker / this is what Faust's stream machinery costs on top of the same work.
 
@@ -24,13 +25,19 @@ from aiokafka import AIOKafkaConsumer
 
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
 from agents.settings import Settings
+from agents.tallies import build_talliers
+from state.adapters.redis_catalogue import RedisCatalogue
 from state.adapters.redis_store import RedisStore
+from state.customer.tally import combine
 from streams.topics import PURCHASES
 
 
 async def run(expected: int, out: Path) -> None:
     settings = Settings()
-    store = RedisStore.connect(settings.redis_access, f"{settings.redis_prefix}aiokafka-baseline:")
+    prefix = f"{settings.redis_prefix}aiokafka-baseline:"
+    store = RedisStore.connect(settings.redis_access, prefix)
+    catalogue = RedisCatalogue.connect(settings.redis_access, prefix)
+    tallier = combine(*build_talliers(settings, catalogue))  # the worker's analytics counters too
     consumer = AIOKafkaConsumer(
         settings.topic(PURCHASES),
         bootstrap_servers=settings.kafka_bootstrap,
@@ -52,13 +59,16 @@ async def run(expected: int, out: Path) -> None:
                 if not first:
                     first = time.perf_counter()
                 messages = [RawMessage(r.topic, r.partition, r.offset, r.key, r.value) for r in records]
-                result = await ingest_batch(messages, store, no_dead_letters)
+                result = await ingest_batch(
+                    messages, store, no_dead_letters, limits=settings.input_limits(), tallier=tallier
+                )
                 folded += len(result.outcomes)
                 await consumer.commit({tp: records[-1].offset + 1})
         seconds = time.perf_counter() - first
     finally:
         await consumer.stop()
         await store.close()
+        await catalogue.close()
     out.write_text(json.dumps({"events": folded, "seconds": seconds}))
 
 

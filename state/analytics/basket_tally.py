@@ -160,6 +160,8 @@ def basket_names(
 
 def _tallies_of(named: Mapping[Level, set[str]], config: BasketConfig, cap: int | None) -> tuple[Tally, ...]:
     """The tallies of a basket's names, each level cut to its ``cap`` names with the smallest hash."""
+    if not named:  # a refund, or a purchase without a basket
+        return ()
     kept = {level: set(pair_members(names, cap)) if cap else names for level, names in named.items()}
     out: list[Tally] = []
     for level in LEVELS:

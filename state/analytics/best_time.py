@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from state.customer.rfm import DAY_MS
 from state.customer.store import Tally
@@ -74,7 +75,12 @@ def best_time_tallies(event: Purchase) -> tuple[Tally, ...]:
     """
     if event.type != "purchase":
         return ()
-    how = hour_of_week(event.occurred_at_ms, event.utc_offset_min)
+    return _how_tallies(hour_of_week(event.occurred_at_ms, event.utc_offset_min))
+
+
+@lru_cache(maxsize=168)
+def _how_tallies(how: int) -> tuple[Tally, ...]:
+    """The tallies of an hour of week (168 values, each built once)."""
     return (Tally(HOW_TABLE, str(how), 1, per_customer=True),)
 
 

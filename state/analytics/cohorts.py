@@ -29,6 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Literal
 
 from state.customer.store import Tally
@@ -71,7 +72,23 @@ def month_of(occurred_at_ms: int) -> str:
     >>> month_of(0), month_of(852_076_800_000 - 1)
     ('1970-01', '1996-12')
     """
-    return datetime.fromtimestamp(occurred_at_ms / 1000, UTC).strftime("%Y-%m")
+    return _month_of_day(occurred_at_ms // _DAY_MS)
+
+
+_DAY_MS = 86_400_000
+
+
+@lru_cache(maxsize=8192)
+def _month_of_day(day: int) -> str:
+    """``YYYY-MM`` of a UTC day number (days since 1970-01-01): the tallier asks it for every event,
+    and a history has few distinct days, so each is formatted once."""
+    return datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m")
+
+
+@lru_cache(maxsize=8192)
+def _counter(table: str, field: str) -> Tally:
+    """The +1 per-customer tally of ``table``/``field``; values, so each distinct one is built once."""
+    return Tally(table, field, 1, per_customer=True)
 
 
 def _month_index(month: str) -> int:
@@ -112,16 +129,16 @@ def cohort_tallies(event: Purchase, splits: Sequence[Split] = ("channel", "categ
     month = month_of(event.occurred_at_ms)
     tallies: list[Tally] = []
     if event.type == "purchase":
-        tallies.append(Tally(ORDERS_TABLE, month, 1, per_customer=True))
+        tallies.append(_counter(ORDERS_TABLE, month))
     if event.amount_cents:
         tallies.append(Tally(CENTS_TABLE, month, event.amount_cents, per_customer=True))
     if event.type != "purchase":
         return tuple(tallies)
     if "channel" in splits and event.channel is not None:
-        tallies.append(Tally(CHANNEL_TABLE, f"{month} {event.channel}", 1, per_customer=True))
+        tallies.append(_counter(CHANNEL_TABLE, f"{month} {event.channel}"))
     category = leading_category(event.items) if "category" in splits else None
     if category is not None:
-        tallies.append(Tally(CATEGORY_TABLE, f"{month} {category}", 1, per_customer=True))
+        tallies.append(_counter(CATEGORY_TABLE, f"{month} {category}"))
     return tuple(tallies)
 
 

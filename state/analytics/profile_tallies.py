@@ -26,6 +26,7 @@ Refunds count in neither.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from state.analytics.catalogue import CatalogueReader
 from state.customer.store import Tally
@@ -62,12 +63,18 @@ def mix_tallier(catalogue: CatalogueReader, *, categories: bool = True) -> Talli
                 continue
             found = {item.category or labels.get(item.sku) for item in e.items or ()}
             names = sorted(c for c in found if c is not None) if categories else []
+            channel = _channel_tallies(e.channel or UNKNOWN_CHANNEL)
             tallies.append(
-                (
-                    Tally(CHANNEL_TABLE, e.channel or UNKNOWN_CHANNEL, per_customer=True),
-                    *(Tally(CATEGORY_TABLE, c, per_customer=True) for c in names),
-                )
+                (*channel, *(Tally(CATEGORY_TABLE, c, per_customer=True) for c in names))
+                if names
+                else channel
             )
         return tallies
 
     return tally
+
+
+@lru_cache(maxsize=1024)
+def _channel_tallies(channel: str) -> tuple[Tally, ...]:
+    """The ``cust:channel`` tally of a channel (few distinct values, each built once)."""
+    return (Tally(CHANNEL_TABLE, channel, per_customer=True),)

@@ -40,6 +40,6 @@ def combine(*talliers: Tallier) -> Tallier:
         for t, part in zip(talliers, parts, strict=True):
             if len(part) != len(events):
                 raise ValueError(f"tallier {t!r} gave {len(part)} tallies for {len(events)} purchases")
-        return [tuple(x for part in parts for x in part[i]) for i in range(len(events))]
+        return [sum(row, ()) for row in zip(*parts, strict=True)]
 
     return tally

@@ -13,10 +13,13 @@ import asyncio
 import io
 import random
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
 from agents.settings import Settings
@@ -25,7 +28,7 @@ from segstream.cohort_oracle import cohort_mismatches, oracle_cohorts
 from segstream.sources import load_cdnow, wire_events
 from state.analytics.analytics_reads import live_cohorts
 from state.analytics.analytics_tallies import cohort_and_best_time_tallier
-from state.analytics.cohorts import acquisition_groups, cohort_rows
+from state.analytics.cohorts import acquisition_groups, cohort_rows, month_of
 from state.customer.store import MemoryStore, Outcome
 from streams.contract import encode_purchase
 
@@ -231,3 +234,10 @@ def test_cdnow_sample_through_the_worker_step_equals_pandas() -> None:
     store = MemoryStore()
     fold(messages, store, batch=1000)
     assert cohort_mismatches(live_frame(store, None), oracle_cohorts(history), None) == []
+
+
+@given(st.integers(min_value=-(10**12), max_value=4_102_444_800_000))  # 1938 .. 2100
+def test_month_of_is_the_calendar_month_of_the_instant(occurred_at_ms: int) -> None:
+    """The cached day-number path agrees with formatting the instant itself, either side of 1970."""
+    expected = (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=occurred_at_ms)).strftime("%Y-%m")
+    assert month_of(occurred_at_ms) == expected
