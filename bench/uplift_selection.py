@@ -111,7 +111,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import eval_response as er
 from bench.eval_uplift import online_uplift, without_prior
-from bench.uplift_checks import CLIP as EVALUATION_CLIP
 from bench.uplift_checks import (
     balance,
     campaign_weights,
@@ -120,14 +119,10 @@ from bench.uplift_checks import (
     within,
     within_interval,
 )
-from segstream.campaigns import load_completejourney_campaigns
+from bench.uplift_data import SEED, validation_data
 from segstream.prior_purchases import PRIOR_LOOKBACK
-from segstream.sources import load_completejourney
-from state.campaigns.prior_features import prior_features
 
 RESULTS = Path(__file__).with_name("uplift_selection.json")
-VALIDATION = 6
-SEED = 7
 RATES = (0.003, 0.01, 0.03)
 CLIPS = (0.05, 0.1, 0.2)
 
@@ -202,27 +197,20 @@ def candidates(
 
 def main() -> None:
     began = time.perf_counter()
-    events = load_completejourney_campaigns()
-    campaigns = er.campaign_table()
-    exposures = er.exposure_table(events, campaigns)
-    test_ids, _ = er.split_campaigns(campaigns)
-    training = campaigns[~campaigns["campaign_id"].isin(test_ids)]
-    validation_ids = training["campaign_id"].tolist()[-VALIDATION:]
-    prior = prior_features(er.prior_purchase_rows(events, exposures))
-    feats = er.features_at_starts(
-        load_completejourney(), exposures, er.campaign_descriptor_map(events), prior
+    data = validation_data()
+    events, exposures, x, segment, names, feats = (
+        data.events,
+        data.exposures,
+        data.x,
+        data.segment,
+        data.names,
+        data.feats,
     )
-    names = er.response_feature_names(feats["segments"])
-    x, segment = feats["x"], feats["segment"]
-    val = exposures["campaign_id"].isin(validation_ids).to_numpy()
-    y = exposures["responded"].to_numpy()[val]
-    t = (exposures["variant"] != "control").to_numpy()[val]
-    camp = exposures["campaign_id"].to_numpy()[val]
+    test_ids, validation_ids, val = data.test_ids, data.validation_ids, data.val
+    y, t, camp, w = data.y, data.t, data.camp, data.w
     blind = np.delete(x, names.index("treated"), axis=1)[val]
-    w = campaign_weights(evaluation_propensity(blind, t, camp, SEED), t, camp, EVALUATION_CLIP)
     bought = x[val, names.index("bought_covered_before")]
     sets = candidates(x, names, events, exposures)
-    print(f"validation campaigns {', '.join(validation_ids)}; held-out never scored: {', '.join(test_ids)}")
 
     def run(key: str, rate: float, clip: float) -> dict[str, Any]:
         xs, ns = sets[key]
