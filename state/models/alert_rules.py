@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from state.customer.rfm import DAY_MS
-from state.models.alerts import MEDIUM, Alert, AlertConfig, Figure, band_name, next_band
+from state.models.alerts import MEDIUM, Alert, AlertConfig, AlertKind, Figure, band_name, next_band
 from state.models.model_health import ModelHealth, gate_open
 from state.segments.drift import DriftEvent
 
@@ -63,8 +63,15 @@ def _moved(name: str, old: IntArray, new: IntArray) -> tuple[str, tuple[IntArray
     return name, (at, new[at].astype(np.int64))
 
 
-def _by_id(id_of: Callable[[int], str], positions: IntArray) -> list[int]:
-    return sorted(positions.tolist(), key=id_of)
+def _raised(
+    kind: AlertKind,
+    at_ms: int,
+    id_of: Callable[[int], str],
+    due: IntArray,
+    figures: Callable[[int], dict[str, Figure]],
+) -> list[Alert]:
+    """One ``kind`` alert per position in ``due``, in customer-id order, with ``figures(position)``."""
+    return [Alert(id_of(j), at_ms, kind, figures(j)) for j in sorted(due.tolist(), key=id_of)]
 
 
 def overdue_rule(
@@ -89,20 +96,18 @@ def overdue_rule(
         & (armed == 0)
         & (silent > np.maximum(cfg.overdue_factor * gap, cfg.overdue_min_days))
     )
-    alerts = [
-        Alert(
-            id_of(j),
-            at_ms,
-            "overdue",
-            {
-                "silent_days": round(float(silent[j]), 3),
-                "usual_gap_days": round(float(gap[j]), 3),
-                "ratio": round(float(silent[j] / gap[j]), 3) if gap[j] > 0 else None,
-                "purchase_days": float(purchase_days[j]),
-            },
-        )
-        for j in _by_id(id_of, np.flatnonzero(due))
-    ]
+    alerts = _raised(
+        "overdue",
+        at_ms,
+        id_of,
+        np.flatnonzero(due),
+        lambda j: {
+            "silent_days": round(float(silent[j]), 3),
+            "usual_gap_days": round(float(gap[j]), 3),
+            "ratio": round(float(silent[j] / gap[j]), 3) if gap[j] > 0 else None,
+            "purchase_days": float(purchase_days[j]),
+        },
+    )
     return RuleOutcome(dict([_moved("overdue", flag, np.where(due, 1, armed))]), alerts)
 
 
@@ -134,24 +139,22 @@ def churn_band_rule(
     columns = dict([_moved("band", previous, band), _moved("alerted_band", alerted, now_alerted)])
     if not gate_open(health, cfg.min_auc, cfg.max_ece):
         return RuleOutcome(columns, [], int(due.sum()))
-    alerts = [
-        Alert(
-            id_of(j),
-            at_ms,
-            "churn_risk",
-            {
-                "churn_probability": round(float(probability[j]), 6),
-                "band": band_name(int(band[j])),
-                "previous_band": band_name(int(rearmed[j])),
-                "p_alive": round(float(alive[j]), 6),
-                "m_score": float(cols["m"][j]),
-                "monetary": float(cols["monetary_cents"][j] / 100),
-                "silent_days": float(silent[j]),
-                **model_figures(health),
-            },
-        )
-        for j in _by_id(id_of, np.flatnonzero(due))
-    ]
+    alerts = _raised(
+        "churn_risk",
+        at_ms,
+        id_of,
+        np.flatnonzero(due),
+        lambda j: {
+            "churn_probability": round(float(probability[j]), 6),
+            "band": band_name(int(band[j])),
+            "previous_band": band_name(int(rearmed[j])),
+            "p_alive": round(float(alive[j]), 6),
+            "m_score": float(cols["m"][j]),
+            "monetary": float(cols["monetary_cents"][j] / 100),
+            "silent_days": float(silent[j]),
+            **model_figures(health),
+        },
+    )
     return RuleOutcome(columns, alerts)
 
 
@@ -173,21 +176,19 @@ def responder_rule(
     columns = dict([_moved("responder", flag, now.astype(np.int64))])
     if not gate_open(health, cfg.min_auc, cfg.max_ece):
         return RuleOutcome(columns, [], int(became.size))
-    alerts = [
-        Alert(
-            id_of(j),
-            at_ms,
-            "likely_responder",
-            {
-                "response_propensity": round(float(propensity[j]), 6),
-                "churn_probability": round(float(churn[j]), 6),
-                "m_score": float(cols["m"][j]),
-                "recency_days": float((at_ms - cols["last_ms"][j]) // DAY_MS),
-                **model_figures(health),
-            },
-        )
-        for j in _by_id(id_of, became)
-    ]
+    alerts = _raised(
+        "likely_responder",
+        at_ms,
+        id_of,
+        became,
+        lambda j: {
+            "response_propensity": round(float(propensity[j]), 6),
+            "churn_probability": round(float(churn[j]), 6),
+            "m_score": float(cols["m"][j]),
+            "recency_days": float((at_ms - cols["last_ms"][j]) // DAY_MS),
+            **model_figures(health),
+        },
+    )
     return RuleOutcome(columns, alerts)
 
 
