@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help install demo transcript test lint unit bench eval chaos fuzz clean
+.PHONY: help install demo transcript test lint unit bench profile eval chaos fuzz clean
 help:            ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -37,6 +37,9 @@ unit: $(STAMP)   ## pure tests only (milliseconds, no services)
 bench: $(STAMP)  ## end-to-end throughput vs pandas recompute and two consumer baselines, then live freshness (receipt -> change p50/p95/p99 at half capacity, 1 and 2 workers); writes bench/results.json, bench/freshness.json
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/freshness.py
+
+profile: $(STAMP) ## py-spy on one worker over CDNOW master: where ingest and evaluation spend their time; writes bench/profile/
+	$(BIN)/python bench/profile.py
 
 eval: $(STAMP)   ## online models vs batch baselines (KMeans; churn and response LR/RF, churn calibration) and the alerts over a whole history, on CDNOW and The Complete Journey; writes bench/eval_*.json
 	$(BIN)/python bench/eval_clusters.py
