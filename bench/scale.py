@@ -9,11 +9,12 @@ about 4 events per customer, ``dense`` about 40) on one private Kafka + Redis it
 2. **evaluation**: one tick just past the history (the whole two years evaluated in one go);
    then one quiet instant (one grid day, no new events) ticked as ``segstream replay`` and
    ``segstream clock`` tick (the tick names the topics' end offsets, which the evaluator checks
-   against Kafka's before it evaluates), one quiet instant ticked bare (no offsets: every event
-   is applied already, so only the evaluation: agenda, evaluate, publish, save), and one bare
-   instant after ``--new-events`` purchases of distinct existing customers. Each instant's cost
-   is the worker's own ``segstream_tick_seconds``, scraped from ``/metrics``, beside the wall
-   time from sending the tick to the worker observing it;
+   against Kafka's before it evaluates), ``--repeats`` quiet instants ticked bare (no offsets:
+   every event is applied already, so only the evaluation: agenda, evaluate, publish, save), and
+   ``--repeats`` bare instants each after ``--new-events`` purchases of distinct existing
+   customers (medians in the table). Each instant's cost is the worker's own
+   ``segstream_tick_seconds``, scraped from ``/metrics``, beside the wall time from sending the
+   tick to the worker observing it and the profile changes it published;
 3. **Redis**: ``INFO memory`` ``used_memory`` before the replay, after ingest and after the
    instants, over customers; and every key of the namespace by ``MEMORY USAGE`` (``SAMPLES 0``),
    grouped by kind (``seg:{id}`` state hash, ``:ev``, ``:days``, ``:log``, ``:t``, the evaluator's
@@ -30,9 +31,11 @@ Writes ``bench/scale.json`` and prints a Markdown table. Generated files are cac
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -156,6 +159,18 @@ def tick_metric(port: int) -> tuple[float, float]:
     return found[f"{TICK_METRIC}_sum"], found[f"{TICK_METRIC}_count"]
 
 
+def changes_published(port: int) -> int:
+    """Profile changes a worker has published (``segstream_segment_changes_total``, every reason)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return int(
+        sum(
+            float(x.rsplit(" ", 1)[1])
+            for x in text.splitlines()
+            if x.startswith("segstream_segment_changes_total{")
+        )
+    )
+
+
 def folded(port: int) -> int:
     """Events a worker has taken off ``purchases`` in batches (``segstream_batch_size_sum``)."""
     return int(scrape(port, ("segstream_batch_size_sum",))["segstream_batch_size_sum"])
@@ -210,7 +225,7 @@ def wait_page(port: int, timeout_s: float = 180.0) -> None:
 
 
 def timed_tick(
-    settings: Settings, port: int, as_of_ms: int, workers: list[Any], timeout_s: float, *, offsets: bool
+    settings: Settings, port: int, as_of_ms: int, *, workers: list[Any], timeout_s: float, offsets: bool
 ) -> dict[str, float]:
     """Send one tick; wait until the worker observed it. Its own tick seconds and the wall time.
 
@@ -220,6 +235,7 @@ def timed_tick(
     the evaluation itself (agenda, evaluate, publish, save).
     """
     before_sum, before_count = tick_metric(port)
+    before_changes = changes_published(port)
     started = time.perf_counter()
     if offsets:
         send_tick(settings, as_of_ms, source="bench-scale")
@@ -234,16 +250,21 @@ def timed_tick(
     while time.monotonic() < deadline:
         total, count = tick_metric(port)
         if count > before_count:
-            return {"tick_s": total - before_sum, "wall_s": time.perf_counter() - started}
+            wall_s = time.perf_counter() - started
+            return {
+                "tick_s": total - before_sum,
+                "wall_s": wall_s,
+                "changes": changes_published(port) - before_changes,
+            }
         _alive(workers)
         time.sleep(0.1)
     raise TimeoutError(f"tick {as_of_ms} not evaluated after {timeout_s:g} s")
 
 
-def quiet_days_after(last_ms: int) -> int:
-    """A UTC midnight after ``last_ms`` whose next three days are plain grid days (no refit/churn)."""
+def quiet_days_after(last_ms: int, days: int) -> int:
+    """A UTC midnight after ``last_ms`` whose next ``days`` days are plain grid days (no refit/churn)."""
     day = (last_ms // DAY_MS + 1) * DAY_MS
-    while any((day + k * DAY_MS) % REFIT_EVERY_MS == 0 for k in (1, 2, 3)):
+    while any((day + k * DAY_MS) % REFIT_EVERY_MS == 0 for k in range(1, days + 1)):
         day += DAY_MS
     return day
 
@@ -291,16 +312,20 @@ def one_worker(
         ingest_s = wait_ingest(client, settings, rows, [worker], args.timeout_s)
         memory_ingest = used_memory(client)
         history = pd.read_parquet(path, columns=["customer_id", "occurred_at"])
-        day = quiet_days_after(max(occurred_at_ms(history)))
-        whole = timed_tick(settings, port, day, [worker], args.timeout_s, offsets=True)
-        quiet_offsets = timed_tick(settings, port, day + DAY_MS, [worker], args.timeout_s, offsets=True)
-        quiet = timed_tick(settings, port, day + 2 * DAY_MS, [worker], args.timeout_s, offsets=False)
-        live = new_purchases(
-            sorted(set(history["customer_id"])), args.new_events, day + 2 * DAY_MS, args.seed
-        )
-        replay_history(live, settings, progress=False, tick_every=None)
-        wait_ingest(client, settings, rows + len(live), [worker], args.timeout_s)
-        busy = timed_tick(settings, port, day + 3 * DAY_MS, [worker], args.timeout_s, offsets=False)
+        repeats = args.repeats
+        day = quiet_days_after(max(occurred_at_ms(history)), 1 + 2 * repeats)
+        ticked = functools.partial(timed_tick, settings, port, workers=[worker], timeout_s=args.timeout_s)
+        whole = ticked(day, offsets=True)
+        quiet_offsets = ticked(day + DAY_MS, offsets=True)
+        quiet = [ticked(day + k * DAY_MS, offsets=False) for k in range(2, 2 + repeats)]
+        customers_ids = sorted(set(history["customer_id"]))
+        busy = []
+        for k in range(2 + repeats, 2 + 2 * repeats):  # new events during the day before each instant
+            live = new_purchases(customers_ids, args.new_events, day + (k - 1) * DAY_MS, args.seed + k)
+            target = applied(client, settings) + len(live)
+            replay_history(live, settings, progress=False, tick_every=None)
+            wait_ingest(client, settings, target, [worker], args.timeout_s)
+            busy.append({**ticked(day + k * DAY_MS, offsets=False), "new_events": len(live)})
         rss = peak_rss_mb(worker.pid)
     finally:
         stop_worker(worker)
@@ -313,8 +338,10 @@ def one_worker(
         "ingest_events_per_s": rows / ingest_s,
         "evaluate_history": whole,
         "quiet_instant_tick_with_offsets": quiet_offsets,
-        "quiet_instant": quiet,
-        "instant_with_new_events": {**busy, "new_events": len(live)},
+        "quiet_instants": quiet,
+        "quiet_instant_s": statistics.median(q["tick_s"] for q in quiet),
+        "instants_with_new_events": busy,
+        "instant_with_new_events_s": statistics.median(b["tick_s"] for b in busy),
         "worker_peak_rss_mb": rss,
         "redis_used_memory": {"before": memory0, "after_ingest": memory_ingest, "after_instants": memory_end},
         "redis_bytes_per_customer_after_ingest": (memory_ingest - memory0) / customers,
@@ -393,6 +420,9 @@ def main() -> int:
         "--dense-size", type=int, default=10_000, help="customers of the ~40 events/customer run (0: none)"
     )
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="quiet instants, and instants with new events, each"
+    )
     parser.add_argument(
         "--new-events", type=int, default=1_000, help="purchases in the measured busy instant"
     )

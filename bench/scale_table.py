@@ -33,18 +33,17 @@ def main_table(runs: list[dict[str, Any]]) -> str:
     ]
     for r in runs:
         one, two = r["one_worker"], r["two_workers"]
-        busy = one["instant_with_new_events"]
-        quiet, ticked = one["quiet_instant"]["tick_s"], one["quiet_instant_tick_with_offsets"]["tick_s"]
+        busy, news = one["instant_with_new_events_s"], one["instants_with_new_events"][0]["new_events"]
+        quiet, ticked = one["quiet_instant_s"], one["quiet_instant_tick_with_offsets"]["tick_s"]
         growth = ""
         if smallest is not None and r["preset"] == "sparse" and r is not smallest:
-            base = smallest["one_worker"]["instant_with_new_events"]["tick_s"]
-            growth = f"; {busy['tick_s'] / base:.1f}x"
+            growth = f"; {busy / smallest['one_worker']['instant_with_new_events_s']:.1f}x"
         lines.append(
             f"| {_n(r['customers'])} {r['preset']} ({r['events_per_customer']:.1f}) | {_n(r['events'])} "
             f"| {_n(one['ingest_events_per_s'])} ev/s | {_n(two['ingest_events_per_s'])} ev/s "
             f"({r['two_vs_one_worker_ingest']:.2f}x; {_steady(r)}) | {one['evaluate_history']['tick_s']:.1f} s "
             f"| {quiet:.2f} s ({ticked:.2f} s with offsets) "
-            f"| {busy['tick_s']:.2f} s ({_n(busy['new_events'])} events{growth}) "
+            f"| {busy:.2f} s ({_n(news)} events{growth}) "
             f"| {_n(one['redis_bytes_per_customer_after_ingest'])} / {_n(one['redis_bytes_per_customer'])} "
             f"| {one['worker_peak_rss_mb']:.0f} MB |"
         )
