@@ -39,7 +39,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import pandas as pd
 import redis
+from scale_probes import (
+    applied,
+    changes_published,
+    folded,
+    memory_by_kind,
+    peak_rss_mb,
+    tick_metric,
+    used_memory,
+    wait_page,
+)
 from scale_table import flatness, kinds_table, main_table
 
 from agents.settings import Settings
@@ -64,57 +73,6 @@ from streams.topics import CLOCK
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "scale"
 REFIT_EVERY_MS = 28 * DAY_MS  # the evaluator's refit/churn/publish grid (state.evaluate.EvaluatorConfig)
-TICK_METRIC = "segstream_tick_seconds"
-
-
-def peak_rss_mb(pid: int) -> float | None:
-    """VmHWM (peak resident set) of ``pid`` in MB, or None if it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def used_memory(client: redis.Redis) -> int:
-    return int(client.info("memory")["used_memory"])
-
-
-def key_kind(key: str, prefix: str) -> str:
-    """``seg:{c1}:ev`` -> ``seg:{id}:ev``: a customer's keys by kind, shared keys by name."""
-    rest = key[len(prefix) :]
-    if rest.startswith("seg:{"):
-        return "seg:{id}" + rest[rest.index("}") + 1 :]
-    return rest
-
-
-def memory_by_kind(client: redis.Redis, prefix: str) -> dict[str, dict[str, int]]:
-    """Every key under ``prefix`` by kind: how many keys and their ``MEMORY USAGE`` in bytes."""
-    kinds: dict[str, dict[str, int]] = {}
-    batch: list[str] = []
-
-    def flush() -> None:
-        pipe = client.pipeline(transaction=False)
-        for key in batch:
-            pipe.memory_usage(key, samples=0)
-        for key, size in zip(batch, pipe.execute(), strict=True):
-            row = kinds.setdefault(key_kind(key, prefix), {"keys": 0, "bytes": 0})
-            row["keys"] += 1
-            row["bytes"] += int(size or 0)
-        batch.clear()
-
-    for raw in client.scan_iter(match=f"{prefix}*", count=10_000):
-        batch.append(raw.decode())
-        if len(batch) >= 5_000:
-            flush()
-    flush()
-    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]["bytes"]))
-
-
-def applied(client: redis.Redis, settings: Settings) -> int:
-    return int(client.hget(f"{settings.redis_prefix}seg:stats", "applied") or 0)
 
 
 def _alive(workers: list[Any]) -> None:
@@ -140,40 +98,6 @@ def wait_ingest(
     raise TimeoutError(
         f"{settings.namespace}: {applied(client, settings):,} of {total:,} applied after {timeout_s:g} s"
     )
-
-
-def scrape(port: int, names: tuple[str, ...]) -> dict[str, float]:
-    """Unlabelled samples ``names`` from a worker's ``/metrics`` (0 where absent)."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    found = dict.fromkeys(names, 0.0)
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in found:
-            found[name] = float(value)
-    return found
-
-
-def tick_metric(port: int) -> tuple[float, float]:
-    """The worker's ``segstream_tick_seconds`` (sum, count)."""
-    found = scrape(port, (f"{TICK_METRIC}_sum", f"{TICK_METRIC}_count"))
-    return found[f"{TICK_METRIC}_sum"], found[f"{TICK_METRIC}_count"]
-
-
-def changes_published(port: int) -> int:
-    """Profile changes a worker has published (``segstream_segment_changes_total``, every reason)."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    return int(
-        sum(
-            float(x.rsplit(" ", 1)[1])
-            for x in text.splitlines()
-            if x.startswith("segstream_segment_changes_total{")
-        )
-    )
-
-
-def folded(port: int) -> int:
-    """Events a worker has taken off ``purchases`` in batches (``segstream_batch_size_sum``)."""
-    return int(scrape(port, ("segstream_batch_size_sum",))["segstream_batch_size_sum"])
 
 
 def wait_two_workers(
@@ -210,18 +134,6 @@ def wait_two_workers(
     raise TimeoutError(
         f"{settings.namespace}: {applied(client, settings):,} of {total:,} applied after {timeout_s:g} s"
     )
-
-
-def wait_page(port: int, timeout_s: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            tick_metric(port)
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
 
 
 def timed_tick(
@@ -285,11 +197,12 @@ def new_purchases(customers: list[str], count: int, day_ms: int, seed: int) -> p
     )
 
 
-def population(preset: str, customers: int, seed: int) -> tuple[Path, int, float]:
-    """The cached Parquet file (written if missing), its rows and the seconds to generate it."""
+def population(preset: str, customers: int, seed: int) -> tuple[Path, int, float | None]:
+    """The cached Parquet file (written if missing), its rows and the seconds to generate it
+    (None: it was cached)."""
     path = CACHE / f"{preset}-{customers}-seed{seed}.parquet"
     if path.exists():
-        return path, int(table_rows(path) or 0), 0.0
+        return path, int(table_rows(path) or 0), None
     started = time.perf_counter()
     rows = write_population(path, customers, seed, PRESETS[preset])
     return path, rows, time.perf_counter() - started
