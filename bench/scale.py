@@ -25,7 +25,8 @@ about 4 events per customer, ``dense`` about 40) on one private Kafka + Redis it
    with 2 workers: only the owner of the one-partition clock topic evaluates.
 
 Writes ``bench/scale.json`` and prints a Markdown table. Generated files are cached under
-``.cache/scale/``.
+``.cache/scale/``; the stack's Kafka and Redis data are removed at the end (the workers' logs
+stay in the printed temporary directory).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import functools
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -353,6 +355,9 @@ def main() -> int:
             runs.append(run_population((stack.kafka_url, stack.redis_url), top, preset, customers, args))
     finally:
         stop_stack(stack)
+        for data in ("kafka", "redis"):  # gigabytes at 100k; the workers' logs stay
+            shutil.rmtree(top / data, ignore_errors=True)
+        print(f"worker logs in {top}", flush=True)
     tables = [main_table(runs), flatness(runs) or "", kinds_table(runs)]
     result = {
         "command": "python bench/scale.py " + " ".join(sys.argv[1:]),
