@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast, get_args
 import faust
 
 from agents.settings import Settings
-from state.analytics_reads import (
+from state.analytics.analytics_reads import (
     CustomerBestTime,
     SegmentHours,
     customer_best_time,
@@ -29,10 +29,10 @@ from state.analytics_reads import (
     segment_hours,
     segment_windows,
 )
-from state.best_time import BLOCK_HOURS, Window
-from state.cohorts import CohortRow, Split
-from state.profile_store import ProfileStore
-from state.store import CustomerStore
+from state.analytics.best_time import BLOCK_HOURS, Window
+from state.analytics.cohorts import CohortRow, Split
+from state.customer.profile_store import ProfileStore
+from state.customer.store import CustomerStore
 from streams.outputs import SCHEMA_VERSION, rfc3339
 
 __all__ = [

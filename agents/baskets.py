@@ -1,12 +1,12 @@
 """The worker's basket features: the pair tables' bound, and the HTTP pages.
 
 - After every purchase batch, :class:`PairBound` prunes a pair table that outgrew
-  ``SEGSTREAM_BASKET_MAX_PAIRS`` (``state.redis_baskets``), and logs it: from then on that level's
+  ``SEGSTREAM_BASKET_MAX_PAIRS`` (``state.adapters.redis_baskets``), and logs it: from then on that level's
   pair counts may be up to the threshold below the truth, which every reader reports.
 - ``GET /products/{sku}/together[?limit=N]``: what is bought with the sku (sku level): per
   partner, baskets with both, support, confidence (sku -> partner) and lift; 404 for a sku in
   no basket.
-- ``GET /customers/{customer_id}/bundles``: the customer's bundles (``state.bundles``): the
+- ``GET /customers/{customer_id}/bundles``: the customer's bundles (``state.analytics.bundles``): the
   categories often bought with what they buy that they have not bought, best first; 404 for a
   customer the store has not seen.
 - ``GET /segments/{segment}/bundles``: the segment's top category pairs; 404 for a segment
@@ -27,13 +27,13 @@ from typing import Any
 import faust
 
 from agents.settings import Settings
-from state.basket_tally import CUSTOMER_TABLE, LEVELS, Level
-from state.baskets import BasketCounts, partners
-from state.bundle_source import LiveBundles, load_bundles, segment_of
-from state.bundles import BundleConfig, rank_bundles, segment_bundles
-from state.profile_store import ProfileStore
-from state.redis_baskets import RedisBaskets
-from state.redis_store import RedisStore
+from state.analytics.basket_tally import CUSTOMER_TABLE, LEVELS, Level
+from state.analytics.baskets import BasketCounts, partners
+from agents.bundle_source import LiveBundles, load_bundles, segment_of
+from state.analytics.bundles import BundleConfig, rank_bundles, segment_bundles
+from state.customer.profile_store import ProfileStore
+from state.adapters.redis_baskets import RedisBaskets
+from state.adapters.redis_store import RedisStore
 from streams.outputs import SCHEMA_VERSION
 
 __all__ = ["PairBound", "bundle_config", "register_basket_pages", "together_document"]

@@ -19,8 +19,8 @@ from agents.catalogue_ingest import CatalogueBatchResult, CatalogueKind, ingest_
 from agents.ingest import RawMessage
 from agents.pipeline import Finish, batch_agent, dead_letter_publisher
 from agents.settings import Settings
-from state.catalogue import CatalogueReader, CatalogueStore
-from state.store import CustomerStore
+from state.analytics.catalogue import CatalogueReader, CatalogueStore
+from state.customer.store import CustomerStore
 from streams import topics
 from streams.limits import InputLimits
 

@@ -3,7 +3,7 @@
 Kept free of Faust (like ``agents.ingest``) so it is unit-testable with the memory stores;
 ``agents.catalogue`` feeds it from the worker's agents. As for purchases: the dead letters are in
 Kafka and the values in Redis before the batch is recorded as consumed, and the store's per-key
-offset fences (``state.catalogue``) make a redelivered batch harmless.
+offset fences (``state.analytics.catalogue``) make a redelivered batch harmless.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from agents.ingest import PublishDeadLetters, RawMessage, dead_letter_rejects
-from state.catalogue import CatalogueStore, Keyed
-from state.store import CustomerStore, highest_per_key
+from state.analytics.catalogue import CatalogueStore, Keyed
+from state.customer.store import CustomerStore, highest_per_key
 from streams.catalogue_contract import Product, Traits, decode_product, decode_traits
 from streams.contract import DEFAULT_LIMITS
 from streams.limits import InputLimits, InvalidEvent

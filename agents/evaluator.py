@@ -23,11 +23,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from agents import metrics
-from state.alerts import Alert
-from state.evaluate import Evaluator, EvaluatorConfig
-from state.profile_store import ProfileStore
-from state.profiles import Change
-from state.store import CustomerStore, parse_agenda_member
+from state.models.alerts import Alert
+from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.customer.profile_store import ProfileStore
+from state.customer.profiles import Change
+from state.customer.store import CustomerStore, parse_agenda_member
 from streams.outputs import Tick
 
 __all__ = [

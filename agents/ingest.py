@@ -1,6 +1,6 @@
 """One batch of raw ``purchases`` (or ``campaign-events``, or ``reviews``) messages in, state folded and dead letters out.
 
-Kept free of Faust so it is unit-testable with :class:`state.store.MemoryStore`;
+Kept free of Faust so it is unit-testable with :class:`state.customer.store.MemoryStore`;
 ``agents.worker`` feeds it from ``stream.take_events``.
 """
 
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from state.profile_store import ProfileStore
-from state.review_store import ReviewDelivery, ReviewOutcome, ReviewStore, region_refused_reason
-from state.store import CustomerStore, Delivery, Outcome, highest_per_key
-from state.tally import Tallier
+from state.customer.profile_store import ProfileStore
+from state.analytics.review_store import ReviewDelivery, ReviewOutcome, ReviewStore, region_refused_reason
+from state.customer.store import CustomerStore, Delivery, Outcome, highest_per_key
+from state.customer.tally import Tallier
 from streams.campaign_contract import decode_campaign_event
 from streams.contract import DEFAULT_LIMITS, decode_purchase
 from streams.dlq import dead_letter, dead_letter_key

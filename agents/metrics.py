@@ -8,7 +8,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from state.store import Outcome
+from state.customer.store import Outcome
 
 __all__ = [
     "REGISTRY",

@@ -1,4 +1,4 @@
-"""Metrics of the ``segment-moves`` the evaluator publishes (``state.moves``, ``state.messages``)."""
+"""Metrics of the ``segment-moves`` the evaluator publishes (``state.segments.moves``, ``state.evaluator.messages``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from prometheus_client import Counter
 
 from agents import metrics
-from state.moves import Move
+from state.segments.moves import Move
 
 __all__ = ["SEGMENT_MOVES", "observe_moves"]
 

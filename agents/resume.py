@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from state.store import CustomerStore, TopicReset
+from state.customer.store import CustomerStore, TopicReset
 
 __all__ = ["ResumePlan", "plan_resume", "resume_offsets"]
 

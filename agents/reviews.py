@@ -3,7 +3,7 @@
 Installed into the worker app by :func:`install_reviews` (``agents.worker``): each batch of
 ``reviews`` is folded into the review counters (``agents.ingest.ingest_review_batch``), bad ones
 go to ``reviews.dlq``. ``GET /reviews`` (``schemas/http-reviews.schema.json``) serves
-:func:`state.review_store.reviews_report`: every region's and every current named segment's
+:func:`state.analytics.review_store.reviews_report`: every region's and every current named segment's
 count, mean score, distribution, late share and late gap; any worker serves it (it reads Redis).
 """
 
@@ -20,13 +20,13 @@ from agents.ingest import RawMessage, ingest_review_batch
 from agents.metrics import REGISTRY
 from agents.pipeline import Finish, batch_agent, dead_letter_publisher
 from agents.settings import Settings
-from state.profile_store import ProfileStore
-from state.redis_retry import OnRetry
-from state.redis_reviews import RedisReviewStore
-from state.retry import RetryPolicy
-from state.review_store import ReviewOutcome, ReviewStore, reviews_report
-from state.segments import Preset
-from state.store import CustomerStore
+from state.customer.profile_store import ProfileStore
+from state.adapters.redis_retry import OnRetry
+from state.adapters.redis_reviews import RedisReviewStore
+from state.adapters.retry import RetryPolicy
+from state.analytics.review_store import ReviewOutcome, ReviewStore, reviews_report
+from state.segments.segments import Preset
+from state.customer.store import CustomerStore
 from streams import topics
 from streams.outputs import SCHEMA_VERSION, rfc3339
 

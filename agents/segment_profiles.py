@@ -11,11 +11,11 @@ import asyncio
 import pickle
 from typing import Any
 
-from state.catalogue import CatalogueReader
-from state.profile_store import ProfileStore
-from state.profile_tallies import CATEGORY_TABLE, CHANNEL_TABLE
-from state.segment_profiles import TOP_CATEGORIES, TRAIT_FIELDS, segment_profiles
-from state.store import CustomerStore
+from state.analytics.catalogue import CatalogueReader
+from state.customer.profile_store import ProfileStore
+from state.analytics.profile_tallies import CATEGORY_TABLE, CHANNEL_TABLE
+from state.analytics.segment_profiles import TOP_CATEGORIES, TRAIT_FIELDS, segment_profiles
+from state.customer.store import CustomerStore
 from streams.campaign_contract import CONTROL
 from streams.outputs import rfc3339
 

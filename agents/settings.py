@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from state.redis_access import RedisAccess
+from state.adapters.redis_access import RedisAccess
 from streams.limits import InputLimits
 
 __all__ = ["Settings"]
@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     web_bind: str = Field("127.0.0.1", description="address the worker's HTTP server listens on")
     web_port: int = Field(6066, ge=1, le=65535, description="HTTP port of the worker")
     data_dir: Path = Field(Path(".cache/worker"), description="worker scratch directory")
-    segment_preset: str = Field("rfm11", description="named-segment rule table (state/presets/<name>.json)")
+    segment_preset: str = Field("rfm11", description="named-segment rule table (state/segments/presets/<name>.json)")
     clock: Literal["watermark", "ticks", "wall"] = Field(
         "watermark",
         description="what moves the segment clock besides ticks on the clock topic (replay, segstream clock): "

@@ -1,4 +1,4 @@
-"""The analytics counters a worker folds with each purchase: one :data:`state.tally.Tallier` per feature.
+"""The analytics counters a worker folds with each purchase: one :data:`state.customer.tally.Tallier` per feature.
 
 Each analytics feature (basket counts, cohorts, best time, segment profiles' mixes) adds its
 tallier here; the worker combines them and hands the result to ``agents.ingest.ingest_batch``,
@@ -8,11 +8,11 @@ so their counts are exactly once like the RFM state.
 from __future__ import annotations
 
 from agents.settings import Settings
-from state.analytics_tallies import cohort_and_best_time_tallier
-from state.basket_tally import BasketConfig, basket_tallier
-from state.catalogue import CatalogueReader, MemoryCatalogue
-from state.profile_tallies import mix_tallier
-from state.tally import Tallier
+from state.analytics.analytics_tallies import cohort_and_best_time_tallier
+from state.analytics.basket_tally import BasketConfig, basket_tallier
+from state.analytics.catalogue import CatalogueReader, MemoryCatalogue
+from state.analytics.profile_tallies import mix_tallier
+from state.customer.tally import Tallier
 
 __all__ = ["basket_config", "build_talliers"]
 

@@ -8,8 +8,8 @@
 - ``GET /segments``: every named segment's and cluster's size and profile (mean R/F/M, value share),
   and their segment profiles computed on request (top categories with lift, channel mix, traits,
   response rate, churn share: ``agents.segment_profiles``);
-- ``GET /campaigns``: the A/B readout per campaign x segment x variant (``state.abtest``), and the
-  uplift model's estimate per segment with a suggested target list (``state.uplift``).
+- ``GET /campaigns``: the A/B readout per campaign x segment x variant (``state.campaigns.abtest``), and the
+  uplift model's estimate per segment with a suggested target list (``state.campaigns.uplift``).
 
 Any worker serves them: they read Redis, not the evaluator's memory.
 
@@ -31,14 +31,14 @@ from pydantic import SecretStr
 from agents import metrics
 from agents.catalogue import traits_document
 from agents.segment_profiles import ExposureCache, live_segment_profiles
-from state.catalogue import CatalogueReader
-from state.messages import profile_fields
-from state.playbook import action_json, shipped_preset
-from state.predict import predictions_of
-from state.profile_store import ProfileStore
-from state.profiles import Profile
-from state.redis_store import RedisStore
-from state.rfm import DAY_MS
+from state.analytics.catalogue import CatalogueReader
+from state.evaluator.messages import profile_fields
+from state.segments.playbook import action_json, shipped_preset
+from state.evaluator.predict import predictions_of
+from state.customer.profile_store import ProfileStore
+from state.customer.profiles import Profile
+from state.adapters.redis_store import RedisStore
+from state.customer.rfm import DAY_MS
 from streams.outputs import SCHEMA_VERSION, rfc3339
 
 __all__ = [
@@ -129,7 +129,7 @@ def customer_document(
 
 
 def _recommended(profile: Profile | None, summary: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The playbook entry of the customer's segment (``state.playbook``), with the preset the evaluator used."""
+    """The playbook entry of the customer's segment (``state.segments.playbook``), with the preset the evaluator used."""
     if profile is None or summary is None:
         return None
     return action_json(shipped_preset(str(summary["preset"])), profile.rfm_segment)

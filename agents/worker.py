@@ -40,22 +40,22 @@ from agents.reviews import install_reviews
 from agents.settings import Settings
 from agents.tallies import build_talliers
 from agents.web import register_pages, web_middlewares
-from state.alerts import Alert, AlertConfig
-from state.cluster_quality import QualityConfig
-from state.evaluate import EvaluatorConfig
-from state.event_clock import WatermarkClock
-from state.messages import alert_message, change_message, move_message, profile_message
-from state.moves import segment_moves
-from state.profiles import Change
-from state.redis_baskets import RedisBaskets
-from state.redis_catalogue import RedisCatalogue
-from state.redis_profiles import RedisProfileStore
-from state.redis_store import RedisStore
-from state.retry import RetryPolicy, StoreUnavailable
-from state.rfm import DAY_MS
-from state.segments import load_preset
-from state.store import CustomerStore
-from state.tally import combine
+from state.models.alerts import Alert, AlertConfig
+from state.evaluator.cluster_quality import QualityConfig
+from state.evaluator.evaluate import EvaluatorConfig
+from state.evaluator.event_clock import WatermarkClock
+from state.evaluator.messages import alert_message, change_message, move_message, profile_message
+from state.segments.moves import segment_moves
+from state.customer.profiles import Change
+from state.adapters.redis_baskets import RedisBaskets
+from state.adapters.redis_catalogue import RedisCatalogue
+from state.adapters.redis_profiles import RedisProfileStore
+from state.adapters.redis_store import RedisStore
+from state.adapters.retry import RetryPolicy, StoreUnavailable
+from state.customer.rfm import DAY_MS
+from state.segments.segments import load_preset
+from state.customer.store import CustomerStore
+from state.customer.tally import combine
 from streams import topics
 from streams.outputs import InvalidTick, Tick, decode_tick
 

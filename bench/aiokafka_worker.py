@@ -3,7 +3,7 @@
 It reads the purchases topic with ``getmany`` (up to ``SEGSTREAM_BATCH_SIZE`` records per
 partition per call), runs the very step the worker runs on each batch
 (``agents.ingest.ingest_batch``: msgspec validation, dead letters, the same Lua fold through
-``state.redis_store.RedisStore``, consumed offsets), then commits, into its own Redis namespace.
+``state.adapters.redis_store.RedisStore``, consumed offsets), then commits, into its own Redis namespace.
 So the ratio worker / this is what Faust's stream machinery costs on top of the same work.
 
 Usage: ``aiokafka_worker.py EVENTS OUT.json`` with the worker's settings in the environment;
@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer
 
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
 from agents.settings import Settings
-from state.redis_store import RedisStore
+from state.adapters.redis_store import RedisStore
 from streams.topics import PURCHASES
 
 

@@ -26,10 +26,10 @@ from agents.ingest import DeadLetter, RawMessage, ingest_batch
 from agents.settings import Settings
 from agents.tallies import build_talliers
 from segstream.sources import load_cdnow, load_completejourney, wire_events
-from state.analytics_reads import live_cohorts, segment_hours
-from state.profile_store import MemoryProfileStore
-from state.redis_store import RedisStore
-from state.tally import combine
+from state.analytics.analytics_reads import live_cohorts, segment_hours
+from state.customer.profile_store import MemoryProfileStore
+from state.adapters.redis_store import RedisStore
+from state.customer.tally import combine
 
 
 async def _no_dead_letters(letters: Sequence[DeadLetter]) -> None:

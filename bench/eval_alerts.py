@@ -1,7 +1,7 @@
 """``make eval``, alerts: what the alerts topic would carry over a whole history, and why.
 
 For CDNOW master and The Complete Journey, the worker's own segment evaluator
-(``state.evaluate``) is stepped through the whole history (one tick after the last event, as
+(``state.evaluator.evaluate``) is stepped through the whole history (one tick after the last event, as
 ``make bench``'s pure run). Reported per data set: alerts by kind, per month and per customer
 per month; the crossings the model gates held back (``churn_risk`` fires only while the churn
 model's recent prequential AUC > ``SEGSTREAM_ALERT_MIN_AUC`` and ECE < ``SEGSTREAM_ALERT_MAX_ECE``,
@@ -24,9 +24,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segstream.sources import history_logs, load_cdnow, load_completejourney
-from state.evaluate import Evaluator, EvaluatorConfig
-from state.rfm import DAY_MS
-from state.segments import load_preset
+from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.customer.rfm import DAY_MS
+from state.segments.segments import load_preset
 
 RESULTS = Path(__file__).with_name("eval_alerts.json")
 MONTH_DAYS = 365.25 / 12

@@ -58,10 +58,10 @@ from segstream.kafka_io import Publisher, ensure_topics, read_topic
 from segstream.replay import replay_history
 from segstream.sources import load_completejourney, wire_events
 from segstream.stack import default_cache_dir, start_stack, stop_stack
-from state.basket_tally import CUSTOMER_TABLE, LEVELS, basket_tallier, pair_members
-from state.redis_baskets import RedisBaskets
-from state.redis_store import RedisStore
-from state.store import Stats
+from state.analytics.basket_tally import CUSTOMER_TABLE, LEVELS, basket_tallier, pair_members
+from state.adapters.redis_baskets import RedisBaskets
+from state.adapters.redis_store import RedisStore
+from state.customer.store import Stats
 from streams.topics import PURCHASES
 
 RESULTS = Path(__file__).with_name("eval_baskets.json")

@@ -5,11 +5,11 @@ it has no hour-of-week profile to learn), split in time at ``CUT``:
 
 1. every basket before the cut goes, as its wire JSON, through the worker's own ingest step
    (``agents.ingest.ingest_batch`` with the worker's talliers) into the reference store
-   (``state.store.MemoryStore``), so the hour-of-week counters are exactly the live ones;
+   (``state.customer.store.MemoryStore``), so the hour-of-week counters are exactly the live ones;
 2. each household's named segment at the cut comes from the export's rules
    (``segstream.export.customers_frame`` as of the last event before the cut), saved as the
    evaluator would save it, and the segment profiles are read as the worker reads them
-   (``state.analytics_reads.segment_hours``);
+   (``state.analytics.analytics_reads.segment_hours``);
 3. for every household with a basket before the cut and one after its seventh day, the
    predicted top-3 3-hour windows (``customer_best_time``, the code behind
    ``GET /customers/{id}/best-time``, prior weight ``SEGSTREAM_BEST_TIME_PRIOR``'s default, fixed
@@ -49,12 +49,12 @@ from agents.settings import Settings
 from bench.eval_cohorts import fold, wire_messages
 from segstream.export import customers_frame
 from segstream.sources import load_completejourney, occurred_at_ms
-from state.analytics_reads import SegmentHours, customer_best_time, segment_hours
-from state.best_time import BLOCK_HOURS, BLOCKS, block_name, hour_of_week, shrink, top_windows, uniform
-from state.profile_store import MemoryProfileStore
-from state.rfm import DAY_MS
-from state.segments import load_preset
-from state.store import MemoryStore
+from state.analytics.analytics_reads import SegmentHours, customer_best_time, segment_hours
+from state.analytics.best_time import BLOCK_HOURS, BLOCKS, block_name, hour_of_week, shrink, top_windows, uniform
+from state.customer.profile_store import MemoryProfileStore
+from state.customer.rfm import DAY_MS
+from state.segments.segments import load_preset
+from state.customer.store import MemoryStore
 
 RESULTS = Path(__file__).with_name("eval_best_time.json")
 CUT = "2017-10-01"

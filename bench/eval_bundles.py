@@ -4,16 +4,16 @@ The Complete Journey (``segstream.sources.load_completejourney``, categories = t
 ``product_category``), split in time at a cut:
 
 1. **Before the cut**, every basket is folded as the worker folds it: the basket tallies
-   (``state.basket_tally``, category level) through the in-memory store, which gives the category
+   (``state.analytics.basket_tally``, category level) through the in-memory store, which gives the category
    counts, every household's ``cust:category`` and its RFM state. Segments are the named RFM
    segments at the cut (``segstream.export.customers_frame``: the preset's rules on exact
    R/F/M scores, what the evaluator assigns). Affinities and the bundle model come from these
-   (``state.bundles``, the worker's defaults: rules with support >= 0.1% and lift > 1).
+   (``state.analytics.bundles``, the worker's defaults: rules with support >= 0.1% and lift > 1).
 2. **Households evaluated**: those with a basket before the cut and a basket with a category at
    or after it. Their *next basket* is the first such basket.
 3. **Hit@10**: the household's list of at most 10 categories *it has never bought before the cut*
    has at least one category of the next basket. Lists compared:
-   - ``bundles, confidence x affinity``: ``state.bundles.rank_bundles`` as served (default);
+   - ``bundles, confidence x affinity``: ``state.analytics.bundles.rank_bundles`` as served (default);
    - ``bundles, lift x affinity``: the same ranked by the rules' lift (the issue's first idea);
    - ``bundles, confidence only``: without the segment affinity (ablation);
    - ``popularity`` (baseline): the 10 categories in the most baskets before the cut that the
@@ -46,11 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segstream.export import customers_frame
 from segstream.sources import load_completejourney, wire_events
-from state.basket_tally import CUSTOMER_TABLE, BasketConfig, basket_tallies, table
-from state.baskets import BasketCounts
-from state.bundles import Affinity, BundleConfig, bundle_model, rank_bundles, segment_affinity
-from state.segments import load_preset
-from state.store import Delivery, MemoryStore
+from state.analytics.basket_tally import CUSTOMER_TABLE, BasketConfig, basket_tallies, table
+from state.analytics.baskets import BasketCounts
+from state.analytics.bundles import Affinity, BundleConfig, bundle_model, rank_bundles, segment_affinity
+from state.segments.segments import load_preset
+from state.customer.store import Delivery, MemoryStore
 from streams.contract import decode_purchase
 
 RESULTS = Path(__file__).with_name("eval_bundles.json")

@@ -1,9 +1,9 @@
 """``make eval``, churn: the online churn model against batch baselines at a fixed cut date.
 
 For CDNOW master and The Complete Journey, with the worker's own segment evaluator
-(``state.evaluate``, the code the worker runs) stepped through the history:
+(``state.evaluator.evaluate``, the code the worker runs) stepped through the history:
 
-1. at ``train_at = cut - 90 days`` the features of every buyer (``state.churn.churn_matrix``:
+1. at ``train_at = cut - 90 days`` the features of every buyer (``state.models.churn.churn_matrix``:
    RFM, behaviour, BG/NBD probability alive and expected purchases, named segment) are taken;
    their label is "no purchase in ``[train_at, cut)``";
 2. at ``cut`` the same features of every buyer are the test set; the online model's churn
@@ -16,7 +16,7 @@ For CDNOW master and The Complete Journey, with the worker's own segment evaluat
 Same features, same dates for all four. ROC AUC on the test set; target (reported, not
 asserted): the online model within 0.02 of the best batch baseline.
 
-Calibration on the same test set (``state.calibration``): Brier score, expected calibration
+Calibration on the same test set (``state.models.calibration``): Brier score, expected calibration
 error (ECE: 10 equal-width bins of predicted probability, ``sum n_bin / N * |mean predicted -
 observed rate|``) and the reliability table, for the online model as served (its raw logistic
 probability through its online Platt map), the raw probability, and every baseline; target:
@@ -45,12 +45,12 @@ from sklearn.preprocessing import StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segstream.sources import history_logs, load_cdnow, load_completejourney
-from state.calibration import calibration_figures
-from state.churn import churn_matrix
-from state.evaluate import Evaluator, EvaluatorConfig
-from state.predict import alive_and_expected
-from state.rfm import DAY_MS
-from state.segments import load_preset
+from state.models.calibration import calibration_figures
+from state.models.churn import churn_matrix
+from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.evaluator.predict import alive_and_expected
+from state.customer.rfm import DAY_MS
+from state.segments.segments import load_preset
 
 RESULTS = Path(__file__).with_name("eval_churn.json")
 HORIZON_MS = 90 * DAY_MS

@@ -11,7 +11,7 @@ For CDNOW master and The Complete Journey:
    published scaler), and the comparison: adjusted Rand index of the two labelings, silhouette of
    each (``sample_size`` 10,000, fixed ``random_state``), their ratio and the mean inertia.
 
-4. the live path: the whole history through the worker's segment evaluator (``state.evaluate``,
+4. the live path: the whole history through the worker's segment evaluator (``state.evaluator.evaluate``,
    the code the worker runs, one clock tick after the last event), whose cluster model learns from
    the population as it is at each daily instant; its final cluster of every customer against
    sklearn ``KMeans`` at the same k on the final features (scaled by the published scaler).
@@ -39,12 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segstream.batch import rfm_table
 from segstream.sources import history_logs, load_cdnow, load_completejourney, occurred_at_ms
-from state.clusters import ClusterConfig, SegmentModel, choose_k
-from state.evaluate import Evaluator, EvaluatorConfig
-from state.features import features
-from state.population import feature_matrix
-from state.rfm import CustomerState
-from state.segments import load_preset
+from state.models.clusters import ClusterConfig, SegmentModel, choose_k
+from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.segments.features import features
+from state.segments.population import feature_matrix
+from state.customer.rfm import CustomerState
+from state.segments.segments import load_preset
 
 RESULTS = Path(__file__).with_name("eval_results.json")
 EPOCH = pd.Timestamp(0, tz="UTC")

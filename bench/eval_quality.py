@@ -1,9 +1,9 @@
 """Cluster quality per model version over whole histories: what ``segstream models`` shows, at scale.
 
 For CDNOW master and The Complete Journey (with its campaign events, so response rates exist),
-the worker's own segment evaluator (``state.evaluate``) is stepped through the whole history (one
+the worker's own segment evaluator (``state.evaluator.evaluate``) is stepped through the whole history (one
 tick after the last event). Every cluster model version it publishes is assessed once
-(``state.cluster_quality``: silhouette and Davies-Bouldin on a seeded reservoir sample of 2,000
+(``state.evaluator.cluster_quality``: silhouette and Davies-Bouldin on a seeded reservoir sample of 2,000
 buyers, dispersion, business separation over all buyers). Reported: every version's figures,
 the last version's clusters, and the time the assessments took against the evaluator's.
 Writes ``bench/eval_quality.json`` and prints Markdown.
@@ -23,12 +23,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import state.evaluate as evaluate_module
+import state.evaluator.evaluate as evaluate_module
 from segstream.campaign_replay import campaign_wire_events
 from segstream.campaigns import load_completejourney_campaigns
 from segstream.sources import history_logs, load_cdnow, load_completejourney
-from state.evaluate import Evaluator, EvaluatorConfig
-from state.segments import load_preset
+from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.segments.segments import load_preset
 from streams.campaign_contract import CampaignEvent, decode_campaign_event
 from streams.outputs import rfc3339
 

@@ -4,25 +4,25 @@ On The Complete Journey (purchases: ``segstream.sources.load_completejourney``; 
 exposures and responses: ``segstream.campaigns.load_completejourney_campaigns``, whose docstring
 defines the arms and the response):
 
-1. **Features at exposure.** The worker's own segment evaluator (``state.evaluate``) is advanced
+1. **Features at exposure.** The worker's own segment evaluator (``state.evaluator.evaluate``) is advanced
    through the purchase history, stopping at every campaign start (sorted; campaigns sharing a
    date share the stop). Campaign starts are UTC midnights, which are on the evaluator's daily
    grid, so stopping there evaluates exactly the instants of one uninterrupted run (checked: the
    same population, profiles, change events and models). At a start ``S`` every exposed household
-   (treatment and control) gets ``state.response.response_features`` from the evaluator's state
+   (treatment and control) gets ``state.campaigns.response.response_features`` from the evaluator's state
    at ``S`` (events before ``S`` only): RFM scores, behaviour, BG/NBD P(alive) and expected
    purchases, the live churn model's probability, the named segment, the variant
    (``treated``) and the campaign's descriptors as its exposures carry them (type, length,
    coupons, covered products, derived discount depth: ``segstream.campaign_descriptors``) and
    what the household bought of the campaign's covered products in the 8 weeks before ``S``
    as its exposure carries it (``segstream.prior_purchases``: purchases strictly before ``S``;
-   ``state.prior_features``). A household with no purchase before ``S`` is **kept**, as a live worker would
+   ``state.campaigns.prior_features``). A household with no purchase before ``S`` is **kept**, as a live worker would
    see it: all zeros but ``treated``, and ``known = 0``. Campaigns 24, 25 and 26 start before the
    purchase history (2017-01-01), so all their households are unknown.
 2. **Label**: the household responded to that campaign (a response event, i.e. a purchase of a
-   covered product between the campaign's start and its real end date; ``state.abtest.
+   covered product between the campaign's start and its real end date; ``state.campaigns.abtest.
    exposure_outcomes``).
-3. **Online** (``state.response.ResponseModel``): exposures are fed in time order; each
+3. **Online** (``state.campaigns.response.ResponseModel``): exposures are fed in time order; each
    campaign's exposures are scored at its start and stay pending until its window ends. The
    window given to the model is the campaign's own, start to the end of its real end date, so
    the model is told a label exactly when the label is final and never learns from a response
@@ -39,7 +39,7 @@ defines the arms and the response):
    the labels final at the split, as the online model could) and score the test exposures. The
    trivial baseline scores by the variant alone (treatment 1, control 0).
 5. **A/B readout** per campaign x variant x segment, the segment being the household's named
-   RFM segment at the campaign start (``"unknown"`` if none): ``state.abtest.readout``, written to
+   RFM segment at the campaign start (``"unknown"`` if none): ``state.campaigns.abtest.readout``, written to
    ``bench/eval_readout.csv``.
 
 6. **Uplift** (``bench/eval_uplift.py``): the online two-model uplift with propensity weights
@@ -74,16 +74,16 @@ from segstream.campaign_descriptors import DESCRIPTOR_COLUMNS
 from segstream.campaigns import CONTROL_LOOKBACK, TREATMENT, load_completejourney_campaigns
 from segstream.prior_purchases import PRIOR_COLUMNS
 from segstream.sources import history_logs, load_completejourney
-from state.abtest import VERDICTS, exposure_outcomes, readout
-from state.churn import churn_matrix
-from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features
-from state.evaluate import Evaluator, EvaluatorConfig
-from state.predict import alive_and_expected
-from state.prior_features import PRIOR_FEATURES, prior_features
-from state.profiles import LogEntry
-from state.response import ResponseModel, response_feature_names, response_features
-from state.rfm import DAY_MS
-from state.segments import load_preset
+from state.campaigns.abtest import VERDICTS, exposure_outcomes, readout
+from state.models.churn import churn_matrix
+from state.campaigns.descriptors import DESCRIPTOR_FEATURES, descriptor_features
+from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.evaluator.predict import alive_and_expected
+from state.campaigns.prior_features import PRIOR_FEATURES, prior_features
+from state.customer.profiles import LogEntry
+from state.campaigns.response import ResponseModel, response_feature_names, response_features
+from state.customer.rfm import DAY_MS
+from state.segments.segments import load_preset
 from streams.campaign_contract import CampaignDescriptor, PriorPurchases
 
 RESULTS = Path(__file__).with_name("eval_response.json")
@@ -546,7 +546,7 @@ def main() -> None:
         f"prequential AUC over all exposures >= {PREQUENTIAL_TARGET}",
         "descriptors": "segstream.campaign_descriptors: type, days, coupons, covered products, derived discount depth",
         "prior_purchases": "segstream.prior_purchases: covered products bought in the 8 weeks before the start "
-        "(strictly before it); state.prior_features: prior_known, bought_covered_before",
+        "(strictly before it); state.campaigns.prior_features: prior_known, bought_covered_before",
         "date": time.strftime("%Y-%m-%d"),
         "counts": counts,
         "stops": feats["stops"],

@@ -1,11 +1,11 @@
 """Uplift part of ``bench/eval_response.py`` (``make eval``): online two-model uplift with
 inverse-propensity weights, against a batch two-model logistic regression, by Qini.
 
-Every exposure gets its estimated uplift from :class:`state.uplift.UpliftModel` as it stood at
+Every exposure gets its estimated uplift from :class:`state.campaigns.uplift.UpliftModel` as it stood at
 the exposure (scored at the campaign start, arms labelled at the campaign's end, propensity
 learned at once). On the held-out campaigns:
 
-- **Qini coefficient** (``state.qini``), pooled over the held-out exposures and **within a
+- **Qini coefficient** (``state.campaigns.qini``), pooled over the held-out exposures and **within a
   campaign** (exposure-weighted mean over the held-out campaigns of the coefficient inside each:
   a target list is chosen per campaign, and pooling campaigns whose treated shares run from 3% to
   51% mixes the campaigns' differences into the ranking); a 95% percentile interval from 200
@@ -49,10 +49,10 @@ from bench.uplift_checks import (
     within,
     within_interval,
 )
-from state.prior_features import PRIOR_FEATURES
-from state.qini import bootstrap_qini, qini_coefficient, uplift_at
-from state.response import RESPONSE_LEARNING_RATE
-from state.uplift import PROPENSITY_CLIP, UpliftModel
+from state.campaigns.prior_features import PRIOR_FEATURES
+from state.campaigns.qini import bootstrap_qini, qini_coefficient, uplift_at
+from state.campaigns.response import RESPONSE_LEARNING_RATE
+from state.campaigns.uplift import PROPENSITY_CLIP, UpliftModel
 
 RESAMPLES = 200
 SEED = 7

@@ -60,7 +60,7 @@ from agents.settings import Settings
 from segstream.batch import rfm_table
 from segstream.kafka_io import ensure_topics, read_topic
 from segstream.stack import default_cache_dir, start_stack, stop_stack
-from state.rfm import DAY_MS
+from state.customer.rfm import DAY_MS
 from streams.contract import InvalidEvent, Purchase, decode_purchase
 from streams.limits import InputLimits
 from streams.topics import PURCHASES, PURCHASES_DLQ

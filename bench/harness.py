@@ -1,7 +1,7 @@
 """Shared pieces of the long-run harnesses (``bench/chaos.py``, ``bench/fuzz.py``).
 
 Only public behaviour of segstream is used: topics, the consumer group (``Settings.app_id``),
-the Redis store API (``state.redis_store``), the ``segstream`` CLI and ``segstream.demo``'s
+the Redis store API (``state.adapters.redis_store``), the ``segstream`` CLI and ``segstream.demo``'s
 worker spawning. Nothing here knows how a worker handles faults inside.
 """
 
@@ -28,10 +28,10 @@ from kafka.errors import KafkaError
 
 from agents.settings import Settings
 from segstream.demo import spawn_worker, stop_worker
-from state.redis_profiles import RedisProfileStore
-from state.redis_store import RedisStore
-from state.rfm import CustomerState
-from state.store import Stats
+from state.adapters.redis_profiles import RedisProfileStore
+from state.adapters.redis_store import RedisStore
+from state.customer.rfm import CustomerState
+from state.customer.store import Stats
 
 REPO = Path(__file__).resolve().parents[1]
 

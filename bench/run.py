@@ -11,7 +11,7 @@ Starts a private Kafka + Redis, then measures, all in this one run on this machi
    folding it into Redis (first event applied -> last event applied), no clock ticks yet;
 6. live segments: then one clock tick after the last event, and the time until the worker's
    segment evaluator has published every change for the whole history, next to the pure
-   evaluator (``state.evaluate``, no Kafka, no Redis) on the same history in this process.
+   evaluator (``state.evaluator.evaluate``, no Kafka, no Redis) on the same history in this process.
 
 Writes ``bench/results.json`` and prints a Markdown table for the README.
 """
@@ -38,11 +38,11 @@ from segstream.kafka_io import ensure_topics, send_tick
 from segstream.replay import replay_history
 from segstream.sources import history_logs, load_cdnow, occurred_at_ms
 from segstream.stack import default_cache_dir, free_ports, start_stack, stop_stack
-from state.evaluate import Evaluator, EvaluatorConfig
-from state.redis_profiles import RedisProfileStore
-from state.redis_store import RedisStore
-from state.segments import load_preset
-from state.store import Delivery
+from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.adapters.redis_profiles import RedisProfileStore
+from state.adapters.redis_store import RedisStore
+from state.segments.segments import load_preset
+from state.customer.store import Delivery
 from streams.contract import decode_purchase
 
 RESULTS = Path(__file__).with_name("results.json")

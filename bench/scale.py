@@ -74,7 +74,7 @@ from streams.topics import CLOCK
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "scale"
-REFIT_EVERY_MS = 28 * DAY_MS  # the evaluator's refit/churn/publish grid (state.evaluate.EvaluatorConfig)
+REFIT_EVERY_MS = 28 * DAY_MS  # the evaluator's refit/churn/publish grid (state.evaluator.evaluate.EvaluatorConfig)
 
 
 def _alive(workers: list[Any]) -> None:

@@ -8,10 +8,10 @@
   targeting, which the online propensity model, one model across campaigns learned as they
   come, cannot; it uses the campaign's variants, known at the exposure, and never a response.
 - **Weighted Qini**: the Qini with inverse-propensity weights normalised within each campaign's
-  arm (``state.qini``, ``state.balance``): the treated and control customers compared as if
+  arm (``state.campaigns.qini``, ``state.campaigns.balance``): the treated and control customers compared as if
   assignment had been random given the features. The bootstrap resamples exposures with their
   weights (the propensity is not refitted per resample, so the interval is a little narrow).
-- **Balance**: the standardised mean difference (``state.balance``) of ``bought_covered_before``
+- **Balance**: the standardised mean difference (``state.campaigns.balance``) of ``bought_covered_before``
   between the arms inside each campaign, before weighting and after weighting by a propensity.
 """
 
@@ -26,8 +26,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from state.balance import inverse_propensity_weights, standardized_mean_difference
-from state.qini import qini_coefficient
+from state.campaigns.balance import inverse_propensity_weights, standardized_mean_difference
+from state.campaigns.qini import qini_coefficient
 
 CLIP = 0.01
 FOLDS = 5

@@ -15,7 +15,7 @@ weights.
 Candidates, first the features at the model's learning rate and clip (0.003, 0.05):
 
 - ``none``: no prior-purchase features (the model before them);
-- ``bought``: ``prior_known`` and ``bought_covered_before`` (``state.prior_features``);
+- ``bought``: ``prior_known`` and ``bought_covered_before`` (``state.campaigns.prior_features``);
 - ``bought + log products``, ``bought + log spend``: also ``log(1 + n)`` of the distinct covered
   products bought and of the money spent on them (fields the exposure carries);
 - ``bought + covered share``: also the covered products' share of the household's spend in the
@@ -29,7 +29,7 @@ within 0.02 of it. Then, for that set, learning rates 0.003, 0.01, 0.03 and clip
 (each keeps inverse-propensity weights in the arms: a weight is at most 19, 9 or 4 times its
 arm's mean); **rule**: among the settings whose weights balance ``bought_covered_before`` within
 0.05 of the best of them, the highest weighted within-campaign Qini on the validation campaigns
-(the plain one also reads the selection into the ranking: ``state.qini``). The balance condition
+(the plain one also reads the selection into the ranking: ``state.campaigns.qini``). The balance condition
 came after a first run: the highest weighted Qini alone picked clip 0.2, whose capped weights
 left ``bought_covered_before`` as unbalanced as the model without the feature, for a Qini gain
 well inside both intervals (``ranked_by_weighted_qini_alone`` in the output). Clip 0.5 (every
@@ -65,7 +65,7 @@ from bench.uplift_checks import (
 from segstream.campaigns import load_completejourney_campaigns
 from segstream.prior_purchases import PRIOR_LOOKBACK
 from segstream.sources import load_completejourney
-from state.prior_features import prior_features
+from state.campaigns.prior_features import prior_features
 
 RESULTS = Path(__file__).with_name("uplift_selection.json")
 VALIDATION = 6

@@ -12,7 +12,7 @@ import pandas as pd
 
 from agents.settings import Settings
 from segstream.export import write_frame
-from state.analytics_reads import (
+from state.analytics.analytics_reads import (
     CustomerBestTime,
     SegmentHours,
     customer_best_time,
@@ -20,8 +20,8 @@ from state.analytics_reads import (
     segment_hours,
     segment_windows,
 )
-from state.best_time import Window
-from state.cohorts import CohortRow, Split
+from state.analytics.best_time import Window
+from state.analytics.cohorts import CohortRow, Split
 
 __all__ = ["best_time_command", "best_time_lines", "cohort_frame", "cohorts_command", "segment_lines"]
 
@@ -51,7 +51,7 @@ def cohort_frame(rows: Sequence[CohortRow], by: str | None = None) -> pd.DataFra
 
 async def cohorts_command(settings: Settings, by: Split | None, fmt: str, output: str) -> int:
     """Write the live cohort table (split by ``by``) as CSV or Parquet to ``output`` (``-``: stdout)."""
-    from state.redis_store import RedisStore
+    from state.adapters.redis_store import RedisStore
 
     store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
     try:
@@ -98,8 +98,8 @@ def best_time_lines(found: CustomerBestTime, weight: float) -> list[str]:
 
 async def best_time_command(settings: Settings, customer_id: str | None, windows: int) -> str | None:
     """Print a customer's best windows, or (no customer) every segment's; the error for an unknown customer."""
-    from state.redis_profiles import RedisProfileStore
-    from state.redis_store import RedisStore
+    from state.adapters.redis_profiles import RedisProfileStore
+    from state.adapters.redis_store import RedisStore
 
     store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
     profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)

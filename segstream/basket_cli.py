@@ -2,7 +2,7 @@
 
 ``segstream basket rules --level category|sku --min-support S [--min-confidence C]
 [--format csv|parquet] [--output PATH|-]`` writes one row per rule, columns
-``antecedent, consequent, support, confidence, lift`` (``state.baskets``), and says on stderr
+``antecedent, consequent, support, confidence, lift`` (``state.analytics.baskets``), and says on stderr
 how many baskets they come from and whether the pair counts are exact.
 """
 
@@ -64,7 +64,7 @@ def add_basket_parser(commands: Any, parser_class: type[argparse.ArgumentParser]
 
 
 def rules_frame(found: list[Any]) -> pd.DataFrame:
-    """``state.baskets.Rule`` objects as the command's table."""
+    """``state.analytics.baskets.Rule`` objects as the command's table."""
     import pandas as pd
 
     return pd.DataFrame(
@@ -80,8 +80,8 @@ def rules_frame(found: list[Any]) -> pd.DataFrame:
 
 async def run_basket(settings: Settings, args: argparse.Namespace) -> int:
     from segstream.export import write_frame
-    from state.baskets import BasketCounts, rules
-    from state.redis_baskets import RedisBaskets
+    from state.analytics.baskets import BasketCounts, rules
+    from state.adapters.redis_baskets import RedisBaskets
 
     baskets = RedisBaskets.connect(settings.redis_access, settings.redis_prefix)
     try:

@@ -367,11 +367,11 @@ def _stack(action: str, root: Path) -> int:
 async def _live_frame(settings: Settings, bundles: bool = False) -> Any:
     from agents.baskets import bundle_config
     from segstream.export import customers_frame, with_bundles, with_clusters, with_playbook, with_predictions
-    from state.bundle_source import load_bundles
-    from state.redis_baskets import RedisBaskets
-    from state.redis_profiles import RedisProfileStore
-    from state.redis_store import RedisStore
-    from state.segments import load_preset
+    from agents.bundle_source import load_bundles
+    from state.adapters.redis_baskets import RedisBaskets
+    from state.adapters.redis_profiles import RedisProfileStore
+    from state.adapters.redis_store import RedisStore
+    from state.segments.segments import load_preset
 
     preset = load_preset(settings.segment_preset)
     store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
@@ -398,8 +398,8 @@ async def _live_frame(settings: Settings, bundles: bool = False) -> Any:
 
 async def _clocks(settings: Settings) -> tuple[int | None, int | None]:
     """(evaluator clock, event-time watermark) in epoch ms."""
-    from state.redis_profiles import RedisProfileStore
-    from state.redis_store import RedisStore
+    from state.adapters.redis_profiles import RedisProfileStore
+    from state.adapters.redis_store import RedisStore
 
     store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
     profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
@@ -443,8 +443,8 @@ async def _clock(settings: Settings, action: str, to_ms: int | None, by_days: fl
 async def _models(settings: Settings) -> int:
     import pandas as pd
 
-    from state.predict import LifetimeModel
-    from state.redis_profiles import RedisProfileStore
+    from state.evaluator.predict import LifetimeModel
+    from state.adapters.redis_profiles import RedisProfileStore
     from streams.outputs import rfc3339
 
     profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
@@ -529,7 +529,7 @@ def _uplift_lines(uplift: dict[str, Any] | None) -> list[str]:
         f"{_auc(uplift['control']['auc'])}, propensity {_auc(uplift['propensity']['auc'])}; "
         f"suggested target list {pop['suggested_target']:,} of {pop['customers']:,} buyers "
         f"({pop['suggested_share']:.0%}, estimated uplift above 0), about {pop['estimated_incremental']:.1f} "
-        "incremental responses (observational: see state/uplift.py)"
+        "incremental responses (observational: see state/campaigns/uplift.py)"
     ]
     for row in pop["by_segment"]:
         lines.append(
@@ -542,7 +542,7 @@ def _uplift_lines(uplift: dict[str, Any] | None) -> list[str]:
 async def _campaigns(settings: Settings) -> int:
     import pandas as pd
 
-    from state.redis_profiles import RedisProfileStore
+    from state.adapters.redis_profiles import RedisProfileStore
     from streams.outputs import rfc3339
 
     profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
@@ -567,8 +567,8 @@ async def _campaigns(settings: Settings) -> int:
 async def _fit(settings: Settings, timeout_s: float = FIT_TIMEOUT_S) -> int:
     """Ask the segment evaluator to refit the lifetime model now (a clock tick with ``refit``)."""
     from segstream.kafka_io import ensure_topics, send_tick
-    from state.predict import LifetimeModel
-    from state.redis_profiles import RedisProfileStore
+    from state.evaluator.predict import LifetimeModel
+    from state.adapters.redis_profiles import RedisProfileStore
     from streams.outputs import rfc3339
 
     clock_ms, watermark = await _clocks(settings)
@@ -611,7 +611,7 @@ async def _export(settings: Settings, fmt: str, output: str) -> int:
 
 async def _segments(settings: Settings, *, profile: bool = False) -> int:
     from segstream.export import cluster_summary, segment_summary
-    from state.segments import load_preset
+    from state.segments.segments import load_preset
 
     frame = await _live_frame(settings)
     print(f"{len(frame):,} customers, preset {settings.segment_preset}")
@@ -628,9 +628,9 @@ async def _segments(settings: Settings, *, profile: bool = False) -> int:
 async def _profile_lines(settings: Settings) -> list[str]:
     """``segstream segments --profile``: the segment profiles, computed now from the live stores."""
     from agents.segment_profiles import live_segment_profiles, profile_lines
-    from state.redis_catalogue import RedisCatalogue
-    from state.redis_profiles import RedisProfileStore
-    from state.redis_store import RedisStore
+    from state.adapters.redis_catalogue import RedisCatalogue
+    from state.adapters.redis_profiles import RedisProfileStore
+    from state.adapters.redis_store import RedisStore
 
     store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
     profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
@@ -672,8 +672,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from segstream.kafka_io import KAFKA_ERRORS
     from segstream.sources import SourceError
     from segstream.stack import StackError
-    from state.redis_store import REDIS_ERRORS
-    from state.segments import PresetError
+    from state.adapters.redis_store import REDIS_ERRORS
+    from state.segments.segments import PresetError
 
     return (SourceError, StackError, PresetError, OSError, *KAFKA_ERRORS, *REDIS_ERRORS)
 

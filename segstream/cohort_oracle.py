@@ -1,6 +1,6 @@
 """The cohort table computed by pandas straight from the events: the oracle the live table must equal.
 
-Written independently of ``state/cohorts.py`` (no shared code, whole-frame pandas operations):
+Written independently of ``state/analytics/cohorts.py`` (no shared code, whole-frame pandas operations):
 the live path folds per-customer monthly counters exactly once and builds the table when
 asked; this takes the distinct events (resends count once) and groups them. Definitions are
 the README's ("Cohorts"): cohort = UTC month of the first purchase, period = months since, active

@@ -29,12 +29,12 @@ from segstream.replay import ReplayReport, replay_history
 from segstream.sources import load_source
 from segstream.stack import KAFKA_VERSION, default_cache_dir, free_ports, start_stack, stop_stack
 from segstream.worker_http import get_page
-from state.predict import LifetimeModel
-from state.redis_profiles import RedisProfileStore
-from state.redis_store import RedisStore
-from state.rfm import DAY_MS
-from state.segments import load_preset
-from state.store import Stats
+from state.evaluator.predict import LifetimeModel
+from state.adapters.redis_profiles import RedisProfileStore
+from state.adapters.redis_store import RedisStore
+from state.customer.rfm import DAY_MS
+from state.segments.segments import load_preset
+from state.customer.store import Stats
 from streams.topics import CUSTOMER_TRAITS, PRODUCTS
 
 __all__ = ["run_demo", "spawn_worker", "stop_worker"]

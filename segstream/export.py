@@ -11,10 +11,10 @@ from typing import Any, Literal
 import pandas as pd
 
 from segstream.batch import RFM_COLUMNS
-from state.playbook import recommended_action
-from state.predict import predictions_of
-from state.rfm import CustomerState, recency_days
-from state.segments import Preset, score_customers
+from state.segments.playbook import recommended_action
+from state.evaluator.predict import predictions_of
+from state.customer.rfm import CustomerState, recency_days
+from state.segments.segments import Preset, score_customers
 
 __all__ = [
     "CLUSTER_COLUMNS",
@@ -105,7 +105,7 @@ def with_clusters(frame: pd.DataFrame, records: Sequence[Mapping[str, Any]]) -> 
 def with_predictions(
     frame: pd.DataFrame, records: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] | None
 ) -> pd.DataFrame:
-    """``frame`` plus each customer's predictions as of the evaluator's clock (``state.predict``).
+    """``frame`` plus each customer's predictions as of the evaluator's clock (``state.evaluator.predict``).
 
     The numbers ``GET /customers/{id}`` shows: the saved lifetime model and churn scorer in
     closed form. Empty for customers the evaluator has not scored (see ``predictions_of``).
@@ -140,9 +140,9 @@ def with_predictions(
 def with_playbook(
     frame: pd.DataFrame, preset: Preset, offers: Sequence[str | None] | None = None
 ) -> pd.DataFrame:
-    """``frame`` plus each customer's recommended action, channel and offer (``state.playbook``):
+    """``frame`` plus each customer's recommended action, channel and offer (``state.segments.playbook``):
     the playbook entry of their ``rfm_segment``, empty without a segment or an entry. ``offers``:
-    each row's offer, their top bundle (``state.bundles``); without it the offer stays empty."""
+    each row's offer, their top bundle (``state.analytics.bundles``); without it the offer stays empty."""
     given = list(offers) if offers is not None else [None] * len(frame)
     entries = [
         recommended_action(preset, s, offer=o) if isinstance(s, str) else None
@@ -160,7 +160,7 @@ def with_playbook(
 
 
 def with_bundles(frame: pd.DataFrame, bundles: Sequence[list[str]]) -> pd.DataFrame:
-    """``frame`` plus ``bundles``: each customer's bundle categories, best first (``state.bundles``;
+    """``frame`` plus ``bundles``: each customer's bundle categories, best first (``state.analytics.bundles``;
     an empty list when no rule applies). CSV writes the list as JSON text."""
     return frame.assign(bundles=pd.Series(list(bundles), dtype=object, index=frame.index))
 

@@ -1,4 +1,4 @@
-"""``segstream models``: the cluster model versions' quality (``state.cluster_quality``) as text."""
+"""``segstream models``: the cluster model versions' quality (``state.evaluator.cluster_quality``) as text."""
 
 from __future__ import annotations
 

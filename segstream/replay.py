@@ -20,7 +20,7 @@ from tqdm import tqdm
 from agents.settings import Settings
 from segstream.kafka_io import Publisher
 from segstream.sources import CHUNK_ROWS, iter_table, occurred_at_ms, table_rows, wire_events
-from state.rfm import DAY_MS
+from state.customer.rfm import DAY_MS
 from streams.topics import PURCHASES
 
 __all__ = ["ReplayReport", "publish_paced", "replay_history", "replay_table"]

@@ -16,11 +16,11 @@ import pandas as pd
 
 from agents.settings import Settings
 from segstream.reviews import generate_reviews, replay_reviews, reviews_table
-from state.redis_profiles import RedisProfileStore
-from state.redis_reviews import RedisReviewStore
-from state.redis_store import RedisStore
-from state.review_store import reviews_report
-from state.segments import load_preset
+from state.adapters.redis_profiles import RedisProfileStore
+from state.adapters.redis_reviews import RedisReviewStore
+from state.adapters.redis_store import RedisStore
+from state.analytics.review_store import reviews_report
+from state.segments.segments import load_preset
 from streams.outputs import rfc3339
 
 __all__ = ["GENERATED_REVIEWS", "print_reviews", "publish_generated_reviews"]

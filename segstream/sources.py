@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from state.profiles import LogEntry
+from state.customer.profiles import LogEntry
 
 __all__ = [
     "HISTORY_COLUMNS",

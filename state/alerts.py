@@ -19,11 +19,11 @@ The kinds, decided by the evaluator at every instant:
   alerts again.
 
 - ``segment_drift``: a named segment's or cluster's size share, value share or mean R/F/M
-  crossed its CUSUM control limit (:mod:`state.drift`); ``customer_id`` names the group,
+  crossed its CUSUM control limit (:mod:`state.segments.drift`); ``customer_id`` names the group,
   ``segment:<name>`` or ``cluster:<id>``.
 
 A model must earn its alerts: ``churn_risk`` (the churn model) and ``likely_responder`` (the
-response model) fire only while :func:`state.model_health.gate_open` holds for the model's
+response model) fire only while :func:`state.models.model_health.gate_open` holds for the model's
 recent prequential AUC and ECE (``min_auc``, ``max_ece``), and carry the model's version, AUC
 and ECE. A crossing while the gate is shut is used up silently (counted as held back), so
 opening it releases no backlog. ``overdue`` and ``segment_drift`` are rules: never gated.
@@ -109,7 +109,7 @@ class AlertConfig:
     responder_enter: float = 0.7  # likely responder from this response propensity (if treated) ...
     responder_leave: float = 0.6  # ... until it falls below this
     # a model-backed kind fires only while its model's recent prequential AUC is above min_auc
-    # and its recent ECE below max_ece (state.model_health.gate_open); overdue is a rule: ungated
+    # and its recent ECE below max_ece (state.models.model_health.gate_open); overdue is a rule: ungated
     min_auc: float = 0.65
     max_ece: float = 0.1
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from state.best_time import (
+from state.analytics.best_time import (
     HOW_TABLE,
     Window,
     add_counts,
@@ -20,7 +20,7 @@ from state.best_time import (
     top_windows,
     uniform,
 )
-from state.cohorts import (
+from state.analytics.cohorts import (
     CENTS_TABLE,
     ORDERS_TABLE,
     SPLIT_TABLES,
@@ -29,9 +29,9 @@ from state.cohorts import (
     acquisition_groups,
     cohort_rows,
 )
-from state.profile_store import ProfileStore
-from state.profiles import Profile
-from state.store import CustomerStore
+from state.customer.profile_store import ProfileStore
+from state.customer.profiles import Profile
+from state.customer.store import CustomerStore
 
 __all__ = [
     "CustomerBestTime",

@@ -1,7 +1,7 @@
 """The worker's tallier for cohorts and best time: each valid purchase's counters, per event.
 
-Both features are pure functions of one event (:func:`state.cohorts.cohort_tallies`,
-:func:`state.best_time.best_time_tallies`); this wraps them as a :data:`state.tally.Tallier`
+Both features are pure functions of one event (:func:`state.analytics.cohorts.cohort_tallies`,
+:func:`state.analytics.best_time.best_time_tallies`); this wraps them as a :data:`state.customer.tally.Tallier`
 that ``agents.tallies.build_talliers`` registers, so the store folds them exactly once.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from state.best_time import best_time_tallies
-from state.cohorts import Split, cohort_tallies
-from state.store import Tally
-from state.tally import Tallier
+from state.analytics.best_time import best_time_tallies
+from state.analytics.cohorts import Split, cohort_tallies
+from state.customer.store import Tally
+from state.customer.tally import Tallier
 from streams.contract import Purchase
 
 __all__ = ["cohort_and_best_time_tallier", "per_event"]

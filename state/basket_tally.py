@@ -2,7 +2,7 @@
 
 A purchase with ``items`` is one *basket*. At each level (``sku``: the item's sku;
 ``category``: its own ``category``, else the catalogue's) the basket adds, exactly once
-(the tallies ride on the fold, see ``state.tally``):
+(the tallies ride on the fold, see ``state.customer.tally``):
 
 - ``basket:<level>:n``: field :data:`TOTAL` (``""``) +1 (baskets with an item at that level),
   and +1 for each distinct name in the basket (a basket counts each name once);
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Literal, TypeGuard
 
-from state.store import Tally
-from state.tally import Tallier
+from state.customer.store import Tally
+from state.customer.tally import Tallier
 from streams.contract import Purchase
 
 __all__ = [
@@ -244,7 +244,7 @@ def missing_categories(purchases: Iterable[Purchase]) -> list[str]:
 def basket_tallier(
     config: BasketConfig = BasketConfig(), categories: CategoryLookup | None = None
 ) -> Tallier:
-    """The worker's basket :data:`state.tally.Tallier`: one catalogue look-up per batch (for the
+    """The worker's basket :data:`state.customer.tally.Tallier`: one catalogue look-up per batch (for the
     lines without a category of their own), then each purchase's tallies as
     :func:`basket_tallies`, under the batch's :func:`batch_cap` (logged when it bites)."""
 

@@ -1,7 +1,7 @@
 """Association rules from basket counts: support, confidence and lift of ``a -> b``.
 
 With ``N`` baskets (those with an item at the level), ``n(a)`` baskets containing ``a`` and
-``n(a, b)`` containing both (``state.basket_tally`` counts each name once per basket):
+``n(a, b)`` containing both (``state.analytics.basket_tally`` counts each name once per basket):
 
 - support(a -> b) = n(a, b) / N, the share of baskets with both;
 - confidence(a -> b) = support(a, b) / support(a), how often a basket with ``a`` also has ``b``;
@@ -12,7 +12,7 @@ computed in the same order (supports first), so the figures agree to the last bi
 Rules are one name to one name: both directions of each pair whose support reaches the minimum.
 
 Pair counts may be lower bounds (``threshold`` > 0: the pair table outgrew its bound and was
-pruned, see ``state.redis_baskets``): each is then at most ``threshold`` baskets below the truth,
+pruned, see ``state.adapters.redis_baskets``): each is then at most ``threshold`` baskets below the truth,
 and :attr:`BasketCounts.max_undercount` says so.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from state.basket_tally import TOTAL, split_pair
+from state.analytics.basket_tally import TOTAL, split_pair
 
 __all__ = ["BasketCounts", "Rule", "partners", "rules"]
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from state.rfm import DAY_MS
-from state.store import Tally
+from state.customer.rfm import DAY_MS
+from state.customer.store import Tally
 from streams.contract import Purchase
 
 __all__ = [

@@ -10,11 +10,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from state.basket_tally import CUSTOMER_TABLE
-from state.baskets import BasketCounts
-from state.bundles import BundleConfig, BundleModel, bundle_model, rank_bundles, segment_affinity
-from state.redis_baskets import RedisBaskets
-from state.store import CustomerStore
+from state.analytics.basket_tally import CUSTOMER_TABLE
+from state.analytics.baskets import BasketCounts
+from state.analytics.bundles import BundleConfig, BundleModel, bundle_model, rank_bundles, segment_affinity
+from state.adapters.redis_baskets import RedisBaskets
+from state.customer.store import CustomerStore
 
 __all__ = ["LiveBundles", "load_bundles", "segment_of"]
 

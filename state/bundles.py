@@ -1,11 +1,11 @@
 """Bundles: categories often bought with what a customer buys, that they have not bought yet.
 
-Inputs are the category-level basket counts (``state.baskets.BasketCounts``), each customer's
-own ``cust:category`` table (baskets per category, ``state.basket_tally``) and their current
+Inputs are the category-level basket counts (``state.analytics.baskets.BasketCounts``), each customer's
+own ``cust:category`` table (baskets per category, ``state.analytics.basket_tally``) and their current
 named segment.
 
 - **Rules** kept: one-to-one category rules with support >= ``min_support``, confidence >=
-  ``min_confidence`` and lift > 1 (``state.baskets.rules``).
+  ``min_confidence`` and lift > 1 (``state.analytics.baskets.rules``).
 - **Segment affinity** of category ``c`` for segment ``s``: the share of the segment's customers
   who bought ``c``, over the share of all customers who did (customers with a segment and a
   basket). The segment's share is pulled toward the population's by ``smoothing``
@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from state.baskets import BasketCounts, Rule, rules
+from state.analytics.baskets import BasketCounts, Rule, rules
 
 __all__ = [
     "Affinity",

@@ -2,12 +2,12 @@
 
 An exposure is keyed by ``(campaign_id, customer_id)``: a customer's first exposure to a
 campaign decides their variant (later ones are ignored), and they responded if a response of
-theirs to that campaign occurred at or after it, as :func:`state.abtest.exposure_outcomes`
+theirs to that campaign occurred at or after it, as :func:`state.campaigns.abtest.exposure_outcomes`
 defines it for a batch of events. A response can arrive before its exposure (late delivery):
 it waits in ``early_responses`` and counts when the exposure comes. The response model
-(:class:`state.response.ResponseModel`) learns each exposure's label when its window ends;
+(:class:`state.campaigns.response.ResponseModel`) learns each exposure's label when its window ends;
 the readout (:meth:`CampaignBook.readout`) counts every response seen so far. The uplift model
-(:class:`state.uplift.UpliftModel`) scores and learns the same exposures with the same labels.
+(:class:`state.campaigns.uplift.UpliftModel`) scores and learns the same exposures with the same labels.
 An exposure that describes its campaign (``campaign_days``) is labelled at the end of its
 campaign's length instead of the response model's window; the last descriptor seen is the
 *reference campaign* the per-customer propensity and uplift are computed for.
@@ -32,13 +32,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from state.abtest import readout
-from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features, descriptor_json
-from state.prior_features import PRIOR_FEATURES
-from state.qini import suggested_target
-from state.response import ResponseModel
-from state.rfm import DAY_MS
-from state.uplift import UpliftModel
+from state.campaigns.abtest import readout
+from state.campaigns.descriptors import DESCRIPTOR_FEATURES, descriptor_features, descriptor_json
+from state.campaigns.prior_features import PRIOR_FEATURES
+from state.campaigns.qini import suggested_target
+from state.campaigns.response import ResponseModel
+from state.customer.rfm import DAY_MS
+from state.campaigns.uplift import UpliftModel
 from streams.campaign_contract import CampaignDescriptor, CampaignEvent
 
 __all__ = ["CampaignBook", "Exposure"]
@@ -129,7 +129,7 @@ class CampaignBook:
         self, at_ms: int, x: npt.NDArray[np.float64], segment_names: list[str]
     ) -> npt.NDArray[np.float64]:
         """Estimated uplift of everyone in ``x`` (treated features) for the reference campaign; keeps
-        per segment the mean and the suggested target list (:func:`state.qini.suggested_target`)."""
+        per segment the mean and the suggested target list (:func:`state.campaigns.qini.suggested_target`)."""
         u = self._uplift().uplift(x)
         names = np.array(segment_names, dtype=object)
         rows = []
@@ -213,7 +213,7 @@ class CampaignBook:
         ]
 
     def readout(self) -> list[dict[str, Any]]:
-        """The A/B readout rows (``state.abtest.readout``), JSON-safe (no NaN)."""
+        """The A/B readout rows (``state.campaigns.abtest.readout``), JSON-safe (no NaN)."""
         if not self.exposures:
             return []
         table = readout(pd.DataFrame(self.outcomes()))

@@ -4,7 +4,7 @@ Two compacted topics feed it (``products``, ``customer-traits``; ``streams.catal
 The store keeps the latest value per key and forgets a key on a tombstone. Kafka may deliver a
 message again (a crash before the commit, a rebalance), so every write is fenced *per key*: the
 store remembers, for each key, the offset of the last message applied from each partition of the
-topic's current fence epoch (``state.store``), and a message at or below it changes nothing. An
+topic's current fence epoch (``state.customer.store``), and a message at or below it changes nothing. An
 older value redelivered after a newer one therefore never overwrites it, and a tombstone's fence
 stays behind, so a redelivered older value cannot bring a deleted entry back.
 
@@ -102,7 +102,7 @@ class CatalogueStore(CatalogueReader, Protocol):
 
 @dataclass
 class MemoryCatalogue:
-    """Dicts: the reference behaviour the Redis adapter (``state.redis_catalogue``) must match."""
+    """Dicts: the reference behaviour the Redis adapter (``state.adapters.redis_catalogue``) must match."""
 
     products: dict[str, Product] = field(default_factory=dict)
     traits: dict[str, Traits] = field(default_factory=dict)

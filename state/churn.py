@@ -42,10 +42,10 @@ import numpy.typing as npt
 from river import compose, linear_model, optim, preprocessing
 from scipy.special import expit
 
-from state.alerts import NO_BAND, band_name
-from state.calibration import Platt, Reliability, apply_platt
-from state.model_health import AUC_BINS, DEFAULT_HALF_LIFE_MS, ModelHealth, RecentWindow, histogram_auc
-from state.rfm import DAY_MS
+from state.models.alerts import NO_BAND, band_name
+from state.models.calibration import Platt, Reliability, apply_platt
+from state.models.model_health import AUC_BINS, DEFAULT_HALF_LIFE_MS, ModelHealth, RecentWindow, histogram_auc
+from state.customer.rfm import DAY_MS
 
 __all__ = [
     "BASE_FEATURES",
@@ -137,7 +137,7 @@ def score_with(scorer: Mapping[str, Any], x: FloatArray) -> FloatArray:
 
     River's arithmetic: each column standardised, ``(x - mean) / std`` (0 where std is 0),
     clipped (:func:`clip_standardised`), then the logistic of the dot product with the weights;
-    then, if the scorer has a ``calibration`` (the churn model's :class:`~state.calibration.Platt`
+    then, if the scorer has a ``calibration`` (the churn model's :class:`~state.models.calibration.Platt`
     map), that map.
     """
     mean, std = np.asarray(scorer["means"]), np.asarray(scorer["stds"])
@@ -204,7 +204,7 @@ class OnlineLogistic:
     segments: tuple[str, ...] = ()  # segment names, indexed by PendingBatch.segments
     learning_rate: float = 0.01
     version: int = 0  # batches learned from
-    half_life_ms: int = DEFAULT_HALF_LIFE_MS  # of the recent window (state.model_health)
+    half_life_ms: int = DEFAULT_HALF_LIFE_MS  # of the recent window (state.models.model_health)
     _model: Any = None
     _overall: Prequential = field(default_factory=Prequential)
     _by_segment: dict[str, Prequential] = field(default_factory=dict)
@@ -265,7 +265,7 @@ class OnlineLogistic:
         return self._overall.value()
 
     def health(self) -> ModelHealth:
-        """The version with the recent (decayed) prequential AUC and ECE (``state.model_health``)."""
+        """The version with the recent (decayed) prequential AUC and ECE (``state.models.model_health``)."""
         return self._recent.health(self.version)
 
     def _test_then_train(self, batch: PendingBatch, labels: BoolArray) -> None:
@@ -309,7 +309,7 @@ class ChurnModel(OnlineLogistic):
     """Scores churn risk and learns from resolved batches (see the module docstring).
 
     The probability it serves (:meth:`scores`, the scorer's arithmetic) is the raw logistic
-    probability through an online Platt map (:class:`~state.calibration.Platt`), refitted after
+    probability through an online Platt map (:class:`~state.models.calibration.Platt`), refitted after
     each batch on the batch's learned sample scored by the model just updated, with older
     batches fading at the recent window's half-life. The map is strictly increasing, so the
     ranking (AUC) is the raw model's. Reliability, Brier and ECE are kept for both the raw and
@@ -383,7 +383,7 @@ def churn_matrix(
     segment: npt.NDArray[np.int64],
     segments: int,
 ) -> FloatArray:
-    """The churn model's features (``state.churn.churn_feature_names`` order) of buyers' columns.
+    """The churn model's features (``state.models.churn.churn_feature_names`` order) of buyers' columns.
 
     ``segment`` is each row's named-segment index (``-1``: none yet), one indicator column per
     segment after the base features.

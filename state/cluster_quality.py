@@ -1,10 +1,10 @@
 """How good a published cluster model version is: geometry on a sample, business separation on everyone.
 
-Computed once per cluster model version, when the evaluator publishes it (``state.evaluate``),
+Computed once per cluster model version, when the evaluator publishes it (``state.evaluator.evaluate``),
 from the buyers at that instant, each assigned by the new version (its own nearest centre, before
 any dwell time holds them back), and kept with the version:
 
-- **Geometry**, on a seeded reservoir sample (``state.reservoir``, ``sample_size`` buyers,
+- **Geometry**, on a seeded reservoir sample (``state.models.reservoir``, ``sample_size`` buyers,
   ``SEGSTREAM_CLUSTER_QUALITY_SAMPLE``) of the feature vectors the clusters use, in the version's
   own scaled space (where it measures distances):
 
@@ -36,12 +36,12 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial.distance import cdist
 
-from state.alerts import HIGH, NO_BAND
-from state.campaign_book import Exposure
-from state.clusters import SegmentModel
-from state.features import FEATURE_NAMES
-from state.population import Population, feature_matrix
-from state.reservoir import reservoir_sample
+from state.models.alerts import HIGH, NO_BAND
+from state.campaigns.campaign_book import Exposure
+from state.models.clusters import SegmentModel
+from state.segments.features import FEATURE_NAMES
+from state.segments.population import Population, feature_matrix
+from state.models.reservoir import reservoir_sample
 from streams.campaign_contract import CONTROL
 
 __all__ = [

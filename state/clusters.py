@@ -3,7 +3,7 @@
 :class:`SegmentModel` owns the verbs (``learn``, ``assign``, ``snapshot``/``restore``); River is
 an implementation detail (STYLE.md rule 4). What happens, in arrival order:
 
-1. **Scaling.** Features go through an :class:`~state.features.OnlineScaler` (Welford).
+1. **Scaling.** Features go through an :class:`~state.segments.features.OnlineScaler` (Welford).
 2. **Warm-up.** The first ``warmup`` points are buffered, then every candidate k is seeded with
    the best (lowest inertia) of ``n_init`` k-means++ + Lloyd runs on that buffer, as sklearn's
    ``MiniBatchKMeans`` seeds from its ``init_size`` sample.
@@ -12,14 +12,14 @@ an implementation detail (STYLE.md rule 4). What happens, in arrival order:
    and each k keeps an exponentially weighted mean of the squared distance from the point to its
    closest centre before the step: the online *inertia* (memory ``inertia_halflife`` points).
 4. **Streaming elbow.** The inertia of k = 1 (the total variance) is tracked the same way, and
-   :func:`~state.cluster_rules.choose_k` takes the smallest k whose next cluster removes a share
+   :func:`~state.models.cluster_rules.choose_k` takes the smallest k whose next cluster removes a share
    of the inertia, ``(I[k] - I[k+1]) / I[k]``, below ``elbow_ratio`` (default 1/3) times the best
    share removed by an earlier step (where the marginal reduction flattens), or below
    ``min_gain`` (5%). A new k is adopted only after it won ``k_patience`` publications in a row.
    With very few features, splitting mere noise gains more (about ``1 - (k / (k + 1)) ** (2 / d)``
    in d dimensions), so raise ``elbow_ratio`` there.
 5. **Publication.** Every ``publish_every`` points the chosen model's centres are matched to the
-   published ones (Hungarian, :func:`~state.cluster_rules.match_ids`): matched clusters keep their
+   published ones (Hungarian, :func:`~state.models.cluster_rules.match_ids`): matched clusters keep their
    id, new ones get ids never used before. ``assign`` reads only the published centres and the
    scaler frozen with them, so ids are stable between publications; ``version`` counts them.
 
@@ -44,8 +44,8 @@ import numpy as np
 import numpy.typing as npt
 from river import cluster
 
-from state.cluster_rules import DwellDecision, DwellGate, choose_k, match_ids, name_clusters, seed_centers
-from state.features import FEATURE_NAMES, OnlineScaler
+from state.models.cluster_rules import DwellDecision, DwellGate, choose_k, match_ids, name_clusters, seed_centers
+from state.segments.features import FEATURE_NAMES, OnlineScaler
 
 __all__ = [
     "SNAPSHOT_VERSION",

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from state.store import Tally
+from state.customer.store import Tally
 from streams.contract import Item, Purchase
 
 __all__ = [

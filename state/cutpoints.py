@@ -1,7 +1,7 @@
 """Versioned RFM cut-points: exact population scores, frozen so that time can move them.
 
 ``compute_cutpoints`` turns the live population into thresholds that reproduce the
-exact rank scores of ``state.segments`` (``1 + floor(5 * worse / N)``) for every
+exact rank scores of ``state.segments.segments`` (``1 + floor(5 * worse / N)``) for every
 customer at the version's as-of time. Between versions:
 
 - F and M compare a customer's value with the thresholds;
@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import numpy.typing as npt
 
-from state.rfm import DAY_MS
+from state.customer.rfm import DAY_MS
 
 __all__ = ["DAY_MS", "CutPoints", "compute_cutpoints", "next_decay_ms", "scores_at"]
 

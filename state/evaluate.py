@@ -17,18 +17,18 @@ At each instant, in this order (:meth:`Evaluator.step`):
 4. the cluster model learns from the purchasing customers (customer-id order); when it
    publishes a new version everyone is re-assigned (``model_update``); customers keep their
    cluster for ``min_dwell_ms`` of event time before they may switch (hysteresis);
-5. every customer whose profile changed yields one :class:`~state.profiles.Change`;
-6. predictions (``state.predict``): the lifetime model (BG/NBD + Gamma-Gamma) is refitted
+5. every customer whose profile changed yields one :class:`~state.customer.profiles.Change`;
+6. predictions (``state.evaluator.predict``): the lifetime model (BG/NBD + Gamma-Gamma) is refitted
    every ``refit_every_ms``; churn prediction batches whose horizon ended get their labels
-   (``state.churn``: test, then train); every ``churn_every_ms`` all buyers are scored into a
+   (``state.models.churn``: test, then train); every ``churn_every_ms`` all buyers are scored into a
    new batch; every buyer's churn band moves (with hysteresis) and alerts are raised
-   (``state.alerts``);
-7. campaign events that occurred before the instant (``state.response``): response windows
+   (``state.models.alerts``);
+7. campaign events that occurred before the instant (``state.campaigns.response``): response windows
    that ended get their labels (test, then train); new exposures are scored from the
    customer's features now and the variant; responses mark their exposure; the counters feed
-   the A/B readout (``state.abtest``); buyers whose response propensity rose past the
+   the A/B readout (``state.campaigns.abtest``); buyers whose response propensity rose past the
    threshold get a ``likely_responder`` alert (with hysteresis). The uplift model
-   (``state.uplift``) scores and learns the same exposures; on grid instants every buyer's
+   (``state.campaigns.uplift``) scores and learns the same exposures; on grid instants every buyer's
    estimated uplift for the last described campaign gives the per-segment uplift and the
    suggested target list (``CampaignBook.note_population``).
 """
@@ -45,23 +45,23 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from state.alerts import MEDIUM, Alert, AlertConfig, AlertKind, Figure, band_name, next_band
-from state.campaign_book import CampaignBook
-from state.churn import ChurnModel, PendingBatch, churn_feature_names, churn_matrix
-from state.cluster_quality import QualityConfig, assess_version, keep_latest
-from state.clusters import ClusterConfig, SegmentModel
-from state.cutpoints import CutPoints, compute_cutpoints
-from state.descriptors import descriptor_features, descriptor_json
-from state.drift import DriftConfig, DriftEvent, DriftMonitor
-from state.features import FEATURE_NAMES
-from state.model_health import ModelHealth, gate_open
-from state.population import NO_CLUSTER, NO_TIME, Population, feature_matrix, summarize
-from state.predict import LifetimeModel, alive_and_expected, fit_lifetime
-from state.prior_features import prior_features
-from state.profiles import Change, LogEntry, LogFold, Profile, Reason
-from state.response import ResponseModel, response_feature_names, response_features
-from state.rfm import DAY_MS, CustomerState
-from state.segments import Preset
+from state.models.alerts import MEDIUM, Alert, AlertConfig, AlertKind, Figure, band_name, next_band
+from state.campaigns.campaign_book import CampaignBook
+from state.models.churn import ChurnModel, PendingBatch, churn_feature_names, churn_matrix
+from state.evaluator.cluster_quality import QualityConfig, assess_version, keep_latest
+from state.models.clusters import ClusterConfig, SegmentModel
+from state.segments.cutpoints import CutPoints, compute_cutpoints
+from state.campaigns.descriptors import descriptor_features, descriptor_json
+from state.segments.drift import DriftConfig, DriftEvent, DriftMonitor
+from state.segments.features import FEATURE_NAMES
+from state.models.model_health import ModelHealth, gate_open
+from state.segments.population import NO_CLUSTER, NO_TIME, Population, feature_matrix, summarize
+from state.evaluator.predict import LifetimeModel, alive_and_expected, fit_lifetime
+from state.campaigns.prior_features import prior_features
+from state.customer.profiles import Change, LogEntry, LogFold, Profile, Reason
+from state.campaigns.response import ResponseModel, response_feature_names, response_features
+from state.customer.rfm import DAY_MS, CustomerState
+from state.segments.segments import Preset
 from streams.campaign_contract import CONTROL, CampaignEvent
 
 __all__ = ["NEVER", "Evaluator", "EvaluatorConfig", "evaluation_instants"]
@@ -93,8 +93,8 @@ class EvaluatorConfig:
     refit_every_ms: int = 28 * DAY_MS  # the lifetime model is refitted at these grid instants
     response_window_ms: int = 30 * DAY_MS  # a response this long after an exposure is its label
     alerts: AlertConfig = field(default_factory=AlertConfig)
-    drift: DriftConfig = field(default_factory=DriftConfig)  # segment_drift alerts (state.drift)
-    quality: QualityConfig = field(default_factory=QualityConfig)  # per model version (state.cluster_quality)
+    drift: DriftConfig = field(default_factory=DriftConfig)  # segment_drift alerts (state.segments.drift)
+    quality: QualityConfig = field(default_factory=QualityConfig)  # per model version (state.evaluator.cluster_quality)
 
 
 def _model_figures(health: ModelHealth) -> dict[str, Figure]:

@@ -1,6 +1,6 @@
 """Behavioural features of one customer at an event time, and the online scaler they go through.
 
-Every feature is a float computed from a :class:`~state.rfm.CustomerState` and the as-of
+Every feature is a float computed from a :class:`~state.customer.rfm.CustomerState` and the as-of
 time (event time, never the wall clock inside the core):
 
 ============== =====================================================================
@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from state.rfm import DAY_MS, CustomerState
+from state.customer.rfm import DAY_MS, CustomerState
 
 __all__ = ["FEATURE_NAMES", "OnlineScaler", "features"]
 

@@ -4,15 +4,15 @@
 - ``customer-segments`` (compacted, key customer_id): :func:`profile_message`, the latest
   profile per customer, for a subscriber to bootstrap from;
 - ``alerts`` (key customer_id): :func:`alert_message`, one typed alert with its figures and a
-  one-line reason (``state.alerts``);
+  one-line reason (``state.models.alerts``);
 - ``segment-moves`` (key customer_id): :func:`move_message`, one per audience entry or exit
-  (``state.moves``), published next to the changes they come from, in the same order.
+  (``state.segments.moves``), published next to the changes they come from, in the same order.
 
 Schemas: ``schemas/segment-change.schema.json``, ``customer-segment.schema.json``,
 ``alert.schema.json``, ``segment-move.schema.json``; AsyncAPI: ``docs/asyncapi.yaml``.
 The clock ticks segstream reads are wire only (``streams.outputs``).
 
->>> from state.moves import Audience, Move
+>>> from state.segments.moves import Audience, Move
 >>> move = Move("exited", Audience("segment", "Champions", "segment:Champions"), "c1", 0, ("recency_decay",), "c1@0", None)
 >>> move_message(move)[:80]
 b'{"schema_version":1,"move_id":"c1@0:exited:segment:Champions","type":"exited","a'
@@ -25,11 +25,11 @@ from typing import Any
 
 import msgspec
 
-from state.alerts import Alert
-from state.moves import Move
-from state.playbook import action_json
-from state.profiles import Change, Profile
-from state.segments import Preset
+from state.models.alerts import Alert
+from state.segments.moves import Move
+from state.segments.playbook import action_json
+from state.customer.profiles import Change, Profile
+from state.segments.segments import Preset
 from streams.outputs import SCHEMA_VERSION, rfc3339
 
 __all__ = [

@@ -3,7 +3,7 @@
 *Recent* is a window decayed in event time: a labelled prediction made ``d`` days before the
 newest labelled batch weighs ``0.5 ** (d / half_life_days)`` (56 days by default: the last
 churn batch weighs 1, the one 28 days older 0.71, a year older 0.01). The window keeps two
-histograms of scores (the AUC's, :func:`histogram_auc`) and a :class:`~state.calibration.Reliability`
+histograms of scores (the AUC's, :func:`histogram_auc`) and a :class:`~state.models.calibration.Reliability`
 of the probabilities served (its ECE), all O(bins). Each batch counts before its model learns
 it (test, then train), so the figures are prequential: scores made before the labels were known.
 
@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from state.calibration import Reliability
+from state.models.calibration import Reliability
 
 __all__ = ["AUC_BINS", "ModelHealth", "RecentWindow", "gate_open", "histogram_auc"]
 

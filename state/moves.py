@@ -2,7 +2,7 @@
 
 Many profile changes are score moves inside one segment and cluster, or cluster renames (CDNOW
 master: 132,060 of 271,757 changes). A marketing system that acts on audiences (Segment's
-"Audience Entered" / "Audience Exited") wants only the moves: :func:`segment_moves` turns each :class:`~state.profiles.Change` whose named
+"Audience Entered" / "Audience Exited") wants only the moves: :func:`segment_moves` turns each :class:`~state.customer.profiles.Change` whose named
 segment or cluster changed into one :class:`Move` per audience left and per audience entered,
 exits first, segment before cluster. It is a pure function of the changes, so the same replay
 gives the same moves (ids included), like the changes themselves.
@@ -12,12 +12,12 @@ gives the same moves (ids included), like the changes themselves.
   ``segment_drift`` alerts. A cluster renamed by a new model version is not a move: its members
   stay in it.
 - A move carries the change's reason (``reasons``, a list of one today) and its ``change_id``.
-- An *entered* move carries the customer's recommended action (``state.playbook``): their
+- An *entered* move carries the customer's recommended action (``state.segments.playbook``): their
   named segment's playbook entry after the change, also for a cluster entry (clusters have no
   playbook of their own); an *exited* move carries none.
 
->>> from state.segments import load_preset
->>> from state.profiles import Profile
+>>> from state.segments.segments import load_preset
+>>> from state.customer.profiles import Profile
 >>> a = Profile(5, 1, 2, "New Customers", None, None)
 >>> b = Profile(4, 1, 2, "Promising", 3, "Recent low-value one-timers")
 >>> [(m.type, m.audience.id) for m in segment_moves([Change("c1", 10, "recency_decay", a, b, 1, 1)], load_preset())]
@@ -30,9 +30,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from state.playbook import RecommendedAction, recommended_action
-from state.profiles import Change, Profile, Reason
-from state.segments import Preset
+from state.segments.playbook import RecommendedAction, recommended_action
+from state.customer.profiles import Change, Profile, Reason
+from state.segments.segments import Preset
 
 __all__ = ["Audience", "AudienceKind", "Move", "MoveType", "segment_moves"]
 

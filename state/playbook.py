@@ -1,6 +1,6 @@
 """The playbook: per named segment, what to do with its customers and through which channel.
 
-The entries are data in the preset (``state/presets/*.json``: each rule's ``action`` and
+The entries are data in the preset (``state/segments/presets/*.json``: each rule's ``action`` and
 ``channel``, editable like the rules themselves). A customer's *recommended action* is their
 named segment's entry; it travels with every ``segment-changes`` and ``customer-segments``
 message, each ``entered`` move on ``segment-moves``, ``GET /customers/{id}`` and the export.
@@ -9,7 +9,7 @@ message, each ``entered`` move on ``segment-moves``, ``GET /customers/{id}`` and
 exist. The bundle feature fills it by passing ``offer`` to :func:`recommended_action` (the one
 place every output builds its recommended action from).
 
->>> from state.segments import load_preset
+>>> from state.segments.segments import load_preset
 >>> recommended_action(load_preset("rfm11"), "Can't Lose Them")
 RecommendedAction(action='Win them back personally: new releases and a personal contact.', channel='direct_mail', offer=None)
 >>> recommended_action(load_preset("rfm11"), None) is None
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
-from state.segments import Preset, load_preset
+from state.segments.segments import Preset, load_preset
 
 __all__ = ["RecommendedAction", "action_json", "recommended_action", "shipped_preset"]
 

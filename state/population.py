@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from state.features import FEATURE_NAMES
-from state.profiles import Profile
-from state.rfm import DAY_MS, CustomerState
+from state.segments.features import FEATURE_NAMES
+from state.customer.profiles import Profile
+from state.customer.rfm import DAY_MS, CustomerState
 
 __all__ = ["NO_CLUSTER", "NO_TIME", "Population", "feature_matrix", "summarize"]
 
@@ -33,7 +33,7 @@ NO_TIME = np.iinfo(np.int64).min  # no purchase yet (first / last purchase colum
 NO_CLUSTER = -1
 _STATE_COLUMNS = ("frequency", "monetary_cents", "refunds", "first_ms", "last_ms", "purchase_days")
 _PROFILE_COLUMNS = ("r", "f", "m", "cluster", "since_ms")
-# churn band (state.alerts), the band last alerted, "overdue alert sent this silence", likely responder
+# churn band (state.models.alerts), the band last alerted, "overdue alert sent this silence", likely responder
 _ALERT_COLUMNS = ("band", "alerted_band", "overdue", "responder")
 
 

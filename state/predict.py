@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from state.alerts import band_name
-from state.btyd import (
+from state.models.alerts import band_name
+from state.models.btyd import (
     BgNbdParams,
     GammaGammaParams,
     clv,
@@ -45,10 +45,10 @@ from state.btyd import (
     fit_gamma_gamma,
     p_alive,
 )
-from state.churn import churn_matrix, score_with
-from state.descriptors import descriptor_features, descriptor_from_json
-from state.response import response_features
-from state.rfm import DAY_MS
+from state.models.churn import churn_matrix, score_with
+from state.campaigns.descriptors import descriptor_features, descriptor_from_json
+from state.campaigns.response import response_features
+from state.customer.rfm import DAY_MS
 
 __all__ = [
     "CLV_WEEKS",
@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-Columns = Mapping[str, npt.NDArray[np.int64]]  # population columns (see state.population)
+Columns = Mapping[str, npt.NDArray[np.int64]]  # population columns (see state.segments.population)
 
 WEEK_MS = 7 * DAY_MS
 HORIZON_WEEKS = 90 / 7  # expected purchases "in the next 90 days"
@@ -222,7 +222,7 @@ def predictions_of(
     reader gets the numbers the evaluator itself had at that instant. None for a customer with
     no purchase or profile yet, or before the lifetime model's first fit; a churn probability
     of None before the churn model learned from its first labelled batch. Response propensity
-    and uplift (``state.uplift``: treatment arm minus control arm) are for the reference campaign
+    and uplift (``state.campaigns.uplift``: treatment arm minus control arm) are for the reference campaign
     (the last one an exposure described), None until their models learned a window.
     """
     out: list[dict[str, Any] | None] = [None] * len(records)

@@ -1,11 +1,11 @@
 """The per-customer counters segment profiles read: baskets per category, purchases per channel.
 
-A :data:`state.tally.Tallier` (registered in ``agents/tallies.py``), so the counts are folded
+A :data:`state.customer.tally.Tallier` (registered in ``agents/tallies.py``), so the counts are folded
 with their purchase, exactly once (never for a resend or a redelivery):
 
 - ``cust:category``: per customer, for each category, the number of their purchases whose basket
   contains it (a basket with three soups counts once for SOUP). An item's category is its own
-  ``category``, else the catalogue's for its sku (``state.catalogue``: one batched lookup per
+  ``category``, else the catalogue's for its sku (``state.analytics.catalogue``: one batched lookup per
   batch); an item with neither is not counted. The label is the catalogue's *when the purchase
   is folded*: a later catalogue update labels what follows, never what was counted.
 - ``cust:channel``: per customer, their purchases by ``channel`` (``unknown`` when none given).
@@ -13,7 +13,7 @@ with their purchase, exactly once (never for a resend or a redelivery):
 Refunds count in neither.
 
 >>> import asyncio
->>> from state.catalogue import Keyed, MemoryCatalogue
+>>> from state.analytics.catalogue import Keyed, MemoryCatalogue
 >>> from streams.catalogue_contract import Product
 >>> from streams.contract import Item, Purchase
 >>> catalogue = MemoryCatalogue()
@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from state.catalogue import CatalogueReader
-from state.store import Tally
-from state.tally import Tallier
+from state.analytics.catalogue import CatalogueReader
+from state.customer.store import Tally
+from state.customer.tally import Tallier
 from streams.contract import Purchase
 
 __all__ = ["CATEGORY_TABLE", "CHANNEL_TABLE", "UNKNOWN_CHANNEL", "mix_tallier"]
@@ -43,7 +43,7 @@ def mix_tallier(catalogue: CatalogueReader, *, categories: bool = True) -> Talli
     """The tallier of ``cust:category`` and ``cust:channel``, labelling items from ``catalogue``.
 
     ``categories=False``: ``cust:channel`` only, for a worker whose basket tallier
-    (``state.basket_tally``) already counts ``cust:category`` with the same rule.
+    (``state.analytics.basket_tally``) already counts ``cust:category`` with the same rule.
     """
 
     async def tally(events: Sequence[Purchase]) -> list[tuple[Tally, ...]]:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from state.rfm import CustomerState, apply, purchase_day
+from state.customer.rfm import CustomerState, apply, purchase_day
 from streams.contract import Purchase
 
 __all__ = [
@@ -112,7 +112,7 @@ class LogEntry(NamedTuple):
 class LogFold:
     """One customer's log folded forward in time: :meth:`advance` applies the events before an instant.
 
-    The same fold as the store's (``state.rfm.apply``; a day counts once, and only for a purchase).
+    The same fold as the store's (``state.customer.rfm.apply``; a day counts once, and only for a purchase).
 
     >>> fold = LogFold("c1", [LogEntry(10, "b", "purchase", 700), LogEntry(0, "a", "refund", -50)])
     >>> fold.advance(5).monetary_cents, fold.next_event_ms(), fold.advance(11).purchase_days

@@ -10,7 +10,7 @@ beats random targeting. Tied scores are ordered by position (ranking is stable).
 
 **Weighted** (``weights``, one per exposure): every count above becomes a sum of weights, so
 ``Q(k) = R_t - R_c * W_t / W_c``; with inverse-propensity weights normalised within each arm to
-the arm's size (:func:`state.balance.inverse_propensity_weights`) the arms are compared as if
+the arm's size (:func:`state.campaigns.balance.inverse_propensity_weights`) the arms are compared as if
 assignment had been random given the propensity's features, on the same scale as the plain
 coefficient (all weights 1 give it exactly). Why: with non-random arms the plain Qini also
 measures how the ranking lines up with the selection (inside the top of a ranking the treated

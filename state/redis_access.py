@@ -72,7 +72,7 @@ def connection_pool(
         access.plain_url,
         decode_responses=decode_responses,
         connection_class=tls_class if access.uses_tls else plain_class,
-        retry=Retry(NoBackoff(), 0),  # the stores retry, visibly (state.redis_retry)
+        retry=Retry(NoBackoff(), 0),  # the stores retry, visibly (state.adapters.redis_retry)
         socket_connect_timeout=5,
         **access.connection_kwargs(),
     )

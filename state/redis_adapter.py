@@ -1,6 +1,6 @@
 """What every Redis adapter of segstream shares: its client, key prefix, retrier, ``connect`` and ``close``.
 
-An adapter (``state.redis_profiles``, ``state.redis_catalogue``, ``state.redis_baskets``) subclasses
+An adapter (``state.adapters.redis_profiles``, ``state.adapters.redis_catalogue``, ``state.adapters.redis_baskets``) subclasses
 :class:`RedisAdapter`, says whether its replies are text (``decode_responses``) and adds its keys
 and scripts in its own ``__init__``.
 """
@@ -11,9 +11,9 @@ from typing import ClassVar, Self
 
 import redis.asyncio as redis
 
-from state.redis_access import RedisAccess, connection_pool
-from state.redis_retry import OnRetry, Retrier, redis_address
-from state.retry import RetryPolicy
+from state.adapters.redis_access import RedisAccess, connection_pool
+from state.adapters.redis_retry import OnRetry, Retrier, redis_address
+from state.adapters.retry import RetryPolicy
 
 __all__ = ["RedisAdapter"]
 

@@ -1,11 +1,11 @@
 """The basket tables in Redis: read them, bound their pair counts, measure their memory.
 
-The tallies (``state.basket_tally``) write the shared tables through the fold; this adapter
+The tallies (``state.analytics.basket_tally``) write the shared tables through the fold; this adapter
 only reads them and prunes the pair hashes, under the same key names as
-``state.redis_store`` (shared table ``<table>`` is the hash ``<p>seg:t:<table>``):
+``state.adapters.redis_store`` (shared table ``<table>`` is the hash ``<p>seg:t:<table>``):
 
 - ``<p>seg:t:basket:<level>:n``          baskets per name, and in field ``""`` all baskets;
-- ``<p>seg:t:basket:<level>:pair``       baskets per pair of names (``state.basket_tally.pair_field``);
+- ``<p>seg:t:basket:<level>:pair``       baskets per pair of names (``state.analytics.basket_tally.pair_field``);
 - ``<p>seg:t:basket:<level>:pair:delta`` per pair, how far below the truth its count may be;
 - ``<p>seg:t:basket:<level>:pair:meta``  the pruning threshold ``t`` and how many prunes ran.
 
@@ -25,10 +25,10 @@ from typing import Any
 
 import redis.asyncio as redis
 
-from state.basket_tally import SEP, TOTAL, Level, table
-from state.redis_adapter import RedisAdapter
-from state.redis_retry import OnRetry
-from state.retry import RetryPolicy
+from state.analytics.basket_tally import SEP, TOTAL, Level, table
+from state.adapters.redis_adapter import RedisAdapter
+from state.adapters.redis_retry import OnRetry
+from state.adapters.retry import RetryPolicy
 
 __all__ = ["LevelTables", "PruneResult", "RedisBaskets", "glob_escape"]
 

@@ -1,4 +1,4 @@
-"""The catalogue and traits store (``state.catalogue``) on Redis: one Lua call per batch, fenced per key.
+"""The catalogue and traits store (``state.analytics.catalogue``) on Redis: one Lua call per batch, fenced per key.
 
 Keys (``<p>`` the namespace prefix; ``{products}`` / ``{traits}`` hash tags keep each kind's
 values and fences in one Redis Cluster slot, as one script call needs):
@@ -8,10 +8,10 @@ values and fences in one Redis Cluster slot, as one script call needs):
   from that partition in fence epoch ``e`` of the ``products`` topic
 - ``<p>cat:{traits}``, ``<p>cat:{traits}:fence:<e>``: the same for ``customer-traits``
 
-A new fence epoch (the topic was recreated: ``state.store``) starts an empty fence hash, so the
+A new fence epoch (the topic was recreated: ``state.customer.store``) starts an empty fence hash, so the
 new incarnation's offsets are not compared with the old one's.
 
-Every operation runs under a :class:`state.redis_retry.Retrier`. Retrying a batch after Redis
+Every operation runs under a :class:`state.adapters.redis_retry.Retrier`. Retrying a batch after Redis
 applied it is safe: the fences turn every message already applied into a no-op.
 """
 
@@ -23,10 +23,10 @@ from typing import Any
 import msgspec
 import redis.asyncio as redis
 
-from state.catalogue import Keyed, V, brands, categories, departments
-from state.redis_adapter import RedisAdapter
-from state.redis_retry import OnRetry
-from state.retry import RetryPolicy
+from state.analytics.catalogue import Keyed, V, brands, categories, departments
+from state.adapters.redis_adapter import RedisAdapter
+from state.adapters.redis_retry import OnRetry
+from state.adapters.retry import RetryPolicy
 from streams.catalogue_contract import Product, Traits, encode_product, encode_traits
 
 __all__ = ["RedisCatalogue"]
@@ -57,7 +57,7 @@ _traits = msgspec.json.Decoder(Traits)
 
 
 class RedisCatalogue(RedisAdapter):
-    """:class:`state.catalogue.CatalogueStore` on Redis."""
+    """:class:`state.analytics.catalogue.CatalogueStore` on Redis."""
 
     decode_responses = False
 

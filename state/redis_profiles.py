@@ -1,18 +1,18 @@
-"""The segment evaluator's state in Redis (:class:`state.profile_store.ProfileStore`).
+"""The segment evaluator's state in Redis (:class:`state.customer.profile_store.ProfileStore`).
 
 Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster slot):
 
 - ``<p>eval:{segments}:view``    hash: customer_id -> JSON row (state as of the clock, profile)
 - ``<p>eval:{segments}:meta``    string: JSON ``{generation, clock_ms, cutpoints}``
 - ``<p>eval:{segments}:model``   string: the learned models' snapshot (clusters, churn with its
-  open prediction batches, lifetime model), :meth:`state.evaluate.Evaluator.snapshot`
+  open prediction batches, lifetime model), :meth:`state.evaluator.evaluate.Evaluator.snapshot`
 - ``<p>eval:{segments}:campaign-events`` hash: event_id -> JSON campaign event, every one seen
 - ``<p>eval:{segments}:campaign-agenda`` zset: event_ids not evaluated yet, by occurred_at + 1
 - ``<p>eval:{segments}:summary`` string: JSON summary of the last save: segments, clusters, the
   churn model's report and scorer weights, the lifetime model's versioned parameters (what every
   worker's HTTP pages and ``segstream export`` score with)
 
-Every operation runs under a :class:`state.redis_retry.Retrier` (transient errors retried
+Every operation runs under a :class:`state.adapters.redis_retry.Retrier` (transient errors retried
 within the policy's budget); each says why running it again is safe.
 """
 
@@ -25,10 +25,10 @@ from typing import Any, cast
 import msgspec
 import redis.asyncio as redis
 
-from state.profile_store import Record, SavedEvaluator
-from state.redis_adapter import RedisAdapter
-from state.redis_retry import OnRetry
-from state.retry import RetryPolicy
+from state.customer.profile_store import Record, SavedEvaluator
+from state.adapters.redis_adapter import RedisAdapter
+from state.adapters.redis_retry import OnRetry
+from state.adapters.retry import RetryPolicy
 from streams.campaign_contract import CampaignEvent
 
 __all__ = ["RedisProfileStore"]

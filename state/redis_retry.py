@@ -21,7 +21,7 @@ import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from state.retry import RetryPolicy, StoreUnavailable
+from state.adapters.retry import RetryPolicy, StoreUnavailable
 
 __all__ = ["TRANSIENT_ERRORS", "OnRetry", "Retrier", "no_client_retry", "redis_address"]
 

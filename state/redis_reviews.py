@@ -1,9 +1,9 @@
-"""Review counters in Redis (:class:`state.review_store.ReviewStore`): one Lua call folds a batch.
+"""Review counters in Redis (:class:`state.analytics.review_store.ReviewStore`): one Lua call folds a batch.
 
 Keys (``<p>`` is the namespace prefix):
 
-- ``<p>rv:{<customer_id>}``    hash: the customer's counters (``state.reviews.COUNTERS``), their
-  ``customer_id`` and one offset fence per topic/partition (``state.store.fence_field``)
+- ``<p>rv:{<customer_id>}``    hash: the customer's counters (``state.analytics.reviews.COUNTERS``), their
+  ``customer_id`` and one offset fence per topic/partition (``state.customer.store.fence_field``)
 - ``<p>rv:{<customer_id>}:ev`` set: the customer's applied review event_ids (resend dedupe)
 - ``<p>rv:regions``            hash: ``<counter>:<region>`` -> count, every region's counters
 - ``<p>rv:region-names``       set: the regions counted (at most ``max_regions``)
@@ -12,7 +12,7 @@ The customer keys share the customer's hash tag; the two region keys are global 
 the same script call, so a review's counters move together, atomically, on one Redis (the
 worker's). Unlike the purchases store there is no split of a batch by Redis Cluster hash slot.
 
-Every operation runs under a :class:`state.redis_retry.Retrier`; retrying the fold after Redis
+Every operation runs under a :class:`state.adapters.redis_retry.Retrier`; retrying the fold after Redis
 applied it is safe: the offset fences turn what was applied into redeliveries.
 """
 
@@ -24,12 +24,12 @@ from typing import Any, cast
 
 import redis.asyncio as redis
 
-from state.redis_access import RedisAccess, connection_pool
-from state.redis_retry import OnRetry, Retrier, redis_address
-from state.retry import RetryPolicy
-from state.review_store import DEFAULT_MAX_REGIONS, ReviewDelivery, ReviewOutcome
-from state.reviews import COUNTERS, Counters, combine, increments
-from state.store import fence_field
+from state.adapters.redis_access import RedisAccess, connection_pool
+from state.adapters.redis_retry import OnRetry, Retrier, redis_address
+from state.adapters.retry import RetryPolicy
+from state.analytics.review_store import DEFAULT_MAX_REGIONS, ReviewDelivery, ReviewOutcome
+from state.analytics.reviews import COUNTERS, Counters, combine, increments
+from state.customer.store import fence_field
 
 __all__ = ["RedisReviewStore"]
 
@@ -39,7 +39,7 @@ _COUNTER_NAMES = frozenset(COUNTERS)
 
 
 class RedisReviewStore:
-    """:class:`state.review_store.ReviewStore` on Redis."""
+    """:class:`state.analytics.review_store.ReviewStore` on Redis."""
 
     def __init__(
         self,

@@ -7,7 +7,7 @@ one customer's keys in one slot):
 - ``<p>seg:{<customer_id>}:ev``   set: applied event_ids (producer-resend dedupe)
 - ``<p>seg:{<customer_id>}:days`` set: UTC days with a purchase (``purchase_days``)
 - ``<p>seg:{<customer_id>}:log``  zset: applied events (``LogEntry`` text) by occurred_at_ms
-- ``<p>seg:{<customer_id>}:t``     hash: the customer's own tally counters (``state.store.Tally``), every
+- ``<p>seg:{<customer_id>}:t``     hash: the customer's own tally counters (``state.customer.store.Tally``), every
   table in one hash (field ``<table>/<field>``: one key per customer, not one per table)
 - ``<p>seg:t:<table>``            hash: a shared tally table's counters (single Redis node only: a
   cluster cannot fold them in the same atomic call as the customers' state)
@@ -18,10 +18,10 @@ one customer's keys in one slot):
 - ``<p>seg:watermark``            zset: largest occurred_at_ms per partition (``ZADD GT``)
 - ``<p>seg:stats``                hash: running totals for progress displays
 - ``<p>seg:dlq-fence``            zset: last dead-lettered offset per ``topic:partition``
-- ``<p>seg:fence-epoch``          hash: topic -> fence epoch (absent: 0), see ``state.store``
-- ``<p>seg:topic-resets``         list: JSON :class:`state.store.TopicReset` records, oldest first
+- ``<p>seg:fence-epoch``          hash: topic -> fence epoch (absent: 0), see ``state.customer.store``
+- ``<p>seg:topic-resets``         list: JSON :class:`state.customer.store.TopicReset` records, oldest first
 
-Every operation runs under a :class:`state.redis_retry.Retrier`: transient errors (Redis
+Every operation runs under a :class:`state.adapters.redis_retry.Retrier`: transient errors (Redis
 restarting or loading) are retried within the policy's budget. Each operation says why
 running it again is safe.
 """
@@ -39,12 +39,12 @@ import msgspec
 import redis.asyncio as redis
 from redis.crc import key_slot
 
-from state.profiles import LogEntry
-from state.redis_access import RedisAccess, connection_pool
-from state.redis_retry import OnRetry, Retrier, redis_address
-from state.retry import RetryPolicy, StoreRestarted, StoreUnavailable
-from state.rfm import CustomerState
-from state.store import (
+from state.customer.profiles import LogEntry
+from state.adapters.redis_access import RedisAccess, connection_pool
+from state.adapters.redis_retry import OnRetry, Retrier, redis_address
+from state.adapters.retry import RetryPolicy, StoreRestarted, StoreUnavailable
+from state.customer.rfm import CustomerState
+from state.customer.store import (
     AgendaEntry,
     Delivery,
     Outcome,
@@ -110,7 +110,7 @@ class _HiredisPackingSSLConnection(redis.SSLConnection):
 
 
 class RedisStore:
-    """:class:`state.store.CustomerStore` on Redis."""
+    """:class:`state.customer.store.CustomerStore` on Redis."""
 
     def __init__(
         self,
@@ -528,7 +528,7 @@ def _by_tally_volume(group: list[int], deliveries: Sequence[Delivery], most: int
     """``group`` cut into consecutive runs carrying at most ``most`` tallies each (an event is never
     split; one with more is a run of its own), so no single script call blocks Redis for long.
 
-    >>> from state.store import Tally
+    >>> from state.customer.store import Tally
     >>> from streams.contract import Purchase
     >>> tallies = [(Tally("x", "f"),) * n for n in (3, 3, 5, 0)]
     >>> d = [Delivery(Purchase(f"e{i}", "c", 0, 1), "t", 0, i, t) for i, t in enumerate(tallies)]

@@ -5,16 +5,16 @@ customer's features at that instant (:func:`response_features`: the churn model'
 behaviour and BG/NBD columns, the churn probability, whether the customer is known, the named
 segment), the variant as a feature (``treated``: 1 for any variant but control, 0 for
 control) and the campaign's descriptors when the exposure carries them
-(:data:`state.descriptors.DESCRIPTOR_FEATURES`: type, length, coupons, covered products,
+(:data:`state.campaigns.descriptors.DESCRIPTOR_FEATURES`: type, length, coupons, covered products,
 discount depth; zeros otherwise) and what the customer bought of the campaign's covered
-products before the exposure when the exposure says so (:data:`state.prior_features.PRIOR_FEATURES`;
+products before the exposure when the exposure says so (:data:`state.campaigns.prior_features.PRIOR_FEATURES`;
 zeros otherwise). The scores wait with their features in :class:`PendingExposures` until the response
 window ends (``window_ms`` after the exposure unless the caller gives the campaign's own); only
 then is the label final: a response within the window is a positive. :meth:`ResponseModel.resolve`
 counts the stored scores in the prequential ROC AUC (overall, by segment at exposure and by
-variant) and only then learns them, one shuffled pass: test-then-train, as :mod:`state.churn`
+variant) and only then learns them, one shuffled pass: test-then-train, as :mod:`state.models.churn`
 does for churn, with the same histogram AUC, the same River pipeline and the same scorer
-arithmetic (:func:`state.churn.score_with`: standardise, clip, logistic).
+arithmetic (:func:`state.models.churn.score_with`: standardise, clip, logistic).
 
 >>> model = ResponseModel(names=("recency_days", "treated"), window_ms=10, learning_rate=0.01)
 >>> x = np.array([[2.0, 1.0], [2.0, 0.0], [60.0, 1.0], [60.0, 0.0]])
@@ -38,10 +38,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from state.churn import BASE_FEATURES, OnlineLogistic, PendingBatch, Prequential, auc_rows, churn_matrix
-from state.descriptors import DESCRIPTOR_FEATURES
-from state.prior_features import PRIOR_FEATURES
-from state.rfm import DAY_MS
+from state.models.churn import BASE_FEATURES, OnlineLogistic, PendingBatch, Prequential, auc_rows, churn_matrix
+from state.campaigns.descriptors import DESCRIPTOR_FEATURES
+from state.campaigns.prior_features import PRIOR_FEATURES
+from state.customer.rfm import DAY_MS
 
 __all__ = [
     "DEFAULT_WINDOW_MS",
@@ -56,7 +56,7 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-Columns = Mapping[str, npt.NDArray[np.int64]]  # population columns (see state.population)
+Columns = Mapping[str, npt.NDArray[np.int64]]  # population columns (see state.segments.population)
 
 DEFAULT_WINDOW_MS = 30 * DAY_MS
 RESPONSE_LEARNING_RATE = 0.003
@@ -69,8 +69,8 @@ _COLUMNS = ("frequency", "monetary_cents", "first_ms", "last_ms", "r", "f", "m")
 
 def response_feature_names(segments: Sequence[str]) -> tuple[str, ...]:
     """The response model's columns: :data:`RESPONSE_BASE_FEATURES`, one indicator per segment,
-    then the campaign's :data:`~state.descriptors.DESCRIPTOR_FEATURES` and the customer's
-    :data:`~state.prior_features.PRIOR_FEATURES`."""
+    then the campaign's :data:`~state.campaigns.descriptors.DESCRIPTOR_FEATURES` and the customer's
+    :data:`~state.campaigns.prior_features.PRIOR_FEATURES`."""
     return (
         *RESPONSE_BASE_FEATURES,
         *(f"segment={s}" for s in segments),
@@ -97,7 +97,7 @@ def response_features(
     (``frequency`` 0, e.g. zeros for a customer the population has never seen) is *unknown*:
     ``known`` 0 and every other column 0 but ``treated``. ``segment_index`` is the named-segment
     index (``-1``: none). ``descriptors``: one row of descriptor features per exposure
-    (:func:`state.descriptors.descriptor_features`), zeros if None; ``prior``: one row of
+    (:func:`state.campaigns.descriptors.descriptor_features`), zeros if None; ``prior``: one row of
     prior-purchase features per exposure (:func:`state.prior_features.prior_features`), zeros if None.
 
     >>> cols = {n: np.array([3, 0]) for n in _COLUMNS} | {"first_ms": np.array([0, 0]), "last_ms": np.array([DAY_MS, 0])}

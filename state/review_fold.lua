@@ -1,4 +1,4 @@
--- Atomic, idempotent fold of a batch of reviews: the Redis twin of state.review_store.MemoryReviewStore.
+-- Atomic, idempotent fold of a batch of reviews: the Redis twin of state.analytics.review_store.MemoryReviewStore.
 -- KEYS[1] region counters hash (field '<counter>:<region>'), KEYS[2] set of counted regions; for review i
 -- (1-based): KEYS[2i+1] the customer's counters hash (also its offset fences), KEYS[2i+2] its set of applied
 -- review event_ids (both under the customer's hash tag).

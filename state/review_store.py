@@ -1,6 +1,6 @@
 """Where review counters live: the port and its in-memory twin (the reference behaviour).
 
-One review is applied atomically with the same two fences as a purchase (``state.store``):
+One review is applied atomically with the same two fences as a purchase (``state.customer.store``):
 
 1. **region limit**: a review of a region not seen before, when ``max_regions`` distinct
    regions are already counted, is refused (``REGION_REFUSED``: the caller dead-letters it).
@@ -11,10 +11,10 @@ One review is applied atomically with the same two fences as a purchase (``state
    one seen for this customer, in the topic's fence epoch) changes nothing;
 3. **event_id dedupe**: a producer resend (new offset, same ``event_id``) changes nothing.
 
-An applied review adds :func:`state.reviews.increments` to its customer's counters and to its
+An applied review adds :func:`state.analytics.reviews.increments` to its customer's counters and to its
 region's. Per customer that is O(1) counters plus the set of their review event_ids; per region
 O(1) counters, for at most ``max_regions`` regions (``SEGSTREAM_REVIEW_MAX_REGIONS``).
-``tests/integration/test_reviews_live.py`` runs the Redis adapter (``state.redis_reviews``)
+``tests/integration/test_reviews_live.py`` runs the Redis adapter (``state.adapters.redis_reviews``)
 against this one.
 
 >>> import asyncio
@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Protocol
 
-from state.profile_store import ProfileStore
-from state.profiles import Profile
-from state.reviews import Counters, by_segment, combine, increments, reviews_document
-from state.store import fence_field
+from state.customer.profile_store import ProfileStore
+from state.customer.profiles import Profile
+from state.analytics.reviews import Counters, by_segment, combine, increments, reviews_document
+from state.customer.store import fence_field
 from streams.limits import brief
 from streams.review_contract import Review
 
@@ -106,7 +106,7 @@ class ReviewStore(Protocol):
         ...
 
     async def regions(self) -> dict[str, Counters]:
-        """Every region's counters (every name in ``state.reviews.COUNTERS``, 0 where none)."""
+        """Every region's counters (every name in ``state.analytics.reviews.COUNTERS``, 0 where none)."""
         ...
 
     async def customers(self) -> dict[str, Counters]:
@@ -156,7 +156,7 @@ class MemoryReviewStore:
 async def reviews_report(
     reviews: ReviewStore, profiles: ProfileStore, segment_order: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """What ``GET /reviews`` and ``segstream reviews`` show: :func:`state.reviews.reviews_document`
+    """What ``GET /reviews`` and ``segstream reviews`` show: :func:`state.analytics.reviews.reviews_document`
     with per segment by each reviewer's current named segment, and ``as_of_ms``, the segment
     evaluator's clock those segments are as of (None before its first save)."""
     regions, customers = await reviews.regions(), await reviews.customers()

@@ -1,6 +1,6 @@
 """Review figures from counters: per region and per customer, and per segment by joining the two.
 
-Every applied review adds to two sets of the same counters, once (``state.review_store``): its
+Every applied review adds to two sets of the same counters, once (``state.analytics.review_store``): its
 region's and its customer's. The counters are integers, so the figures are exact whatever the
 order the reviews came in:
 

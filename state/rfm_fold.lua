@@ -1,11 +1,11 @@
--- Atomic, idempotent RFM fold of a batch of events: the Redis twin of state.rfm.apply.
+-- Atomic, idempotent RFM fold of a batch of events: the Redis twin of state.customer.rfm.apply.
 -- ARGV[1] = number of events n; event i (1-based) has ARGV[a+1 .. a+10] with a = 1 + 10(i-1):
 --   base, customer_id, event_id, fence_field, offset, type, occurred_at_ms, amount_cents, log member,
 --   tallies.
 -- KEYS[base .. base+3]: the customer's state hash, set of applied event_ids, set of UTC purchase days
 -- and event log (zset by occurred_at_ms); all four share one hash tag. ``tallies`` is '' or a JSON
 -- array of [key index, field, delta]: HINCRBY KEYS[key index] field delta, done only when the event
--- is applied (the counters of state.store.Tally). Events are applied in order; each is atomic on its own.
+-- is applied (the counters of state.customer.store.Tally). Events are applied in order; each is atomic on its own.
 -- Returns one code per event: 0 redelivered (offset fence), 1 duplicate event_id, 2 applied,
 -- 3 applied to a new customer.
 local DAY_MS = 86400000

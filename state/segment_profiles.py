@@ -5,7 +5,7 @@ evaluator's hot path, from what the stores hold at that moment (pure: the inputs
 
 - members: the evaluator's saved rows with a profile (its named segment and cluster, churn band);
 - per customer, how many of their baskets contained each category and how many purchases came
-  through each channel (the ``cust:category`` / ``cust:channel`` tallies, ``state.profile_tallies``);
+  through each channel (the ``cust:category`` / ``cust:channel`` tallies, ``state.analytics.profile_tallies``);
 - per customer, their traits (``customer-traits``);
 - the campaign exposures outside the control arm, and whether each was responded to.
 
@@ -43,7 +43,7 @@ from streams.catalogue_contract import Traits
 __all__ = ["HIGH_BAND", "TOP_CATEGORIES", "TRAIT_FIELDS", "UNKNOWN", "segment_profiles"]
 
 TOP_CATEGORIES = 5
-HIGH_BAND = 3  # state.alerts.HIGH
+HIGH_BAND = 3  # state.models.alerts.HIGH
 UNKNOWN = "unknown"
 TRAIT_FIELDS = ("age_band", "income_band", "household_size", "household_composition")
 

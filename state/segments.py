@@ -6,7 +6,7 @@ purchases, lower net spend) and ``N`` counts the customers with at least one pur
 Equal values have equal ``worse`` counts, so ties always share a score.
 
 A preset is an ordered table of boxes of score ranges; the first rule that contains a
-customer's ``(r, f, m)`` names their segment. Presets are JSON data in ``state/presets``.
+customer's ``(r, f, m)`` names their segment. Presets are JSON data in ``state/segments/presets``.
 
 >>> rfm_scores([30, 20, 10, 10], [1, 3, 2, 2], [500, 900, 100, 100])
 [(4, 1, 3), (3, 4, 4), (1, 2, 1), (1, 2, 1)]
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from state.rfm import CustomerState
+from state.customer.rfm import CustomerState
 
 __all__ = [
     "MAX_SCORE",
@@ -132,7 +132,7 @@ class Rule:
     """One box of inclusive score ranges and the segment it names.
 
     ``action`` and ``channel``: the segment's playbook entry, what to do with its customers and
-    through which channel (``state.playbook``); both empty when the preset gives none.
+    through which channel (``state.segments.playbook``); both empty when the preset gives none.
     """
 
     segment: str
@@ -271,7 +271,7 @@ def _preset_dir() -> Traversable:
 
 
 def available_presets() -> list[str]:
-    """Names of the presets shipped in ``state/presets``."""
+    """Names of the presets shipped in ``state/segments/presets``."""
     return sorted(p.name.removesuffix(".json") for p in _preset_dir().iterdir() if p.name.endswith(".json"))
 
 

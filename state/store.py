@@ -1,6 +1,6 @@
 """The customer-state port and its in-memory implementation.
 
-The Redis store (``state.redis_store``) must behave exactly like
+The Redis store (``state.adapters.redis_store``) must behave exactly like
 :class:`MemoryStore`; ``tests/integration/test_store_contract.py`` runs the same
 contract against both.
 
@@ -42,8 +42,8 @@ from enum import IntEnum
 from functools import lru_cache
 from typing import Protocol, TypeVar
 
-from state.profiles import LogEntry
-from state.rfm import CustomerState, apply, purchase_day
+from state.customer.profiles import LogEntry
+from state.customer.rfm import CustomerState, apply, purchase_day
 from streams.contract import Purchase
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Talliers: what each purchase adds to the analytics counters when the fold applies it.
 
 A :data:`Tallier` looks at a batch of valid purchases and returns, per purchase, the
-:class:`state.store.Tally` increments it carries; the store adds them only if it applies the
+:class:`state.customer.store.Tally` increments it carries; the store adds them only if it applies the
 purchase, atomically with the fold, so resends and redeliveries never count twice. Talliers
 may read (a catalogue, say) but never write: what they return is their only effect.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from state.store import Tally
+from state.customer.store import Tally
 from streams.contract import Purchase
 
 __all__ = ["Tallier", "combine"]
@@ -23,7 +23,7 @@ Tallier = Callable[[Sequence[Purchase]], Awaitable[list[tuple[Tally, ...]]]]
 def combine(*talliers: Tallier) -> Tallier:
     """One tallier that runs ``talliers`` side by side and joins their tallies per purchase.
 
-    >>> from state.store import Tally
+    >>> from state.customer.store import Tally
     >>> async def count(events):
     ...     return [(Tally("purchases", "all"),) for _ in events]
     >>> async def channel(events):

@@ -19,7 +19,7 @@ if control, ``s`` the share of treated exposures seen before and ``e`` clipped t
 each exposure with its weight (River's ``w``), so each arm is re-weighted towards the whole
 exposed population. **Caveat**: weighting corrects only for what the features see (RFM,
 behaviour, lifetime and churn figures, segment, campaign, and whether the customer bought the
-campaign's covered products before it when the exposure says so: ``state.prior_features``,
+campaign's covered products before it when the exposure says so: ``state.campaigns.prior_features``,
 which The Complete Journey's targeting plainly used), and only where treated and control
 customers overlap (clipped weights correct less); targeting on anything else stays in the
 uplift as bias. Read the uplift as an estimate under "no unmeasured confounding", not as a
@@ -48,8 +48,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from state.churn import OnlineLogistic, PendingBatch
-from state.response import DEFAULT_WINDOW_MS, RESPONSE_LEARNING_RATE
+from state.models.churn import OnlineLogistic, PendingBatch
+from state.campaigns.response import DEFAULT_WINDOW_MS, RESPONSE_LEARNING_RATE
 
 __all__ = ["ArmModel", "PendingUplift", "PropensityModel", "UpliftModel", "stabilised_weights"]
 

@@ -4,11 +4,11 @@ A campaign event says that a customer was *exposed* to one variant of a campaign
 *responded* to it. An exposure may describe its campaign (optional fields, all or some:
 ``campaign_type``, ``campaign_days``, ``coupons``, ``covered_products``, ``discount_depth``):
 the :class:`CampaignDescriptor` the response and uplift models use as features
-(``state.descriptors``); and it may say what the customer bought of the campaign's covered
+(``state.campaigns.descriptors``); and it may say what the customer bought of the campaign's covered
 products *before* the exposure (optional ``prior_days``, ``prior_covered_products``,
 ``prior_covered_spend``): the :class:`PriorPurchases` behind the models' covered-product
-features (``state.prior_features``); an event without them is as valid as before. The variant named ``"control"`` is the hold-out every other variant of
-the campaign is compared with (``state.abtest``). ``decode_campaign_event`` turns raw
+features (``state.campaigns.prior_features``); an event without them is as valid as before. The variant named ``"control"`` is the hold-out every other variant of
+the campaign is compared with (``state.campaigns.abtest``). ``decode_campaign_event`` turns raw
 message bytes into a :class:`CampaignEvent` or raises :class:`~streams.limits.InvalidEvent`
 whose ``reason`` names the field and the rule broken, as for purchases.
 

@@ -1,6 +1,6 @@
 """The wire of segstream's outputs (schema version, timestamps) and of the clock ticks it reads.
 
-The messages built from the domain (changes, profiles, alerts, moves) are in ``state.messages``;
+The messages built from the domain (changes, profiles, alerts, moves) are in ``state.evaluator.messages``;
 
 - ``clock`` (one partition): :func:`tick_message` / :func:`decode_tick`: "every purchase that
   occurred before ``as_of`` has been published", with the ``purchases`` end offsets at that

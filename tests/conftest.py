@@ -22,8 +22,8 @@ from agents.settings import Settings
 from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics
 from segstream.stack import StackError, StackInfo, default_cache_dir, free_ports, start_stack, stop_stack
-from state.redis_store import RedisStore
-from state.store import Stats
+from state.adapters.redis_store import RedisStore
+from state.customer.store import Stats
 
 
 def purchase(**overrides: Any) -> dict[str, Any]:

@@ -10,9 +10,9 @@ import pytest
 import redis.asyncio as redis
 
 from agents.settings import Settings
-from state.redis_baskets import RedisBaskets
-from state.redis_store import RedisStore
-from state.store import Delivery, MemoryStore, Outcome, Tally
+from state.adapters.redis_baskets import RedisBaskets
+from state.adapters.redis_store import RedisStore
+from state.customer.store import Delivery, MemoryStore, Outcome, Tally
 from streams.contract import Purchase
 
 pytestmark = pytest.mark.integration

@@ -33,14 +33,14 @@ from agents.settings import Settings
 from agents.tallies import basket_config
 from segstream.kafka_io import read_topic
 from segstream.sources import load_completejourney, occurred_at_ms
-from state.basket_tally import CUSTOMER_TABLE, SEP, TOTAL, basket_tallier
-from state.baskets import BasketCounts
-from state.bundle_source import segment_of
-from state.bundles import bundle_model, rank_bundles, segment_affinity, segment_bundles
-from state.redis_baskets import LevelTables, RedisBaskets
-from state.redis_profiles import RedisProfileStore
-from state.redis_store import RedisStore
-from state.store import Outcome
+from state.analytics.basket_tally import CUSTOMER_TABLE, SEP, TOTAL, basket_tallier
+from state.analytics.baskets import BasketCounts
+from agents.bundle_source import segment_of
+from state.analytics.bundles import bundle_model, rank_bundles, segment_affinity, segment_bundles
+from state.adapters.redis_baskets import LevelTables, RedisBaskets
+from state.adapters.redis_profiles import RedisProfileStore
+from state.adapters.redis_store import RedisStore
+from state.customer.store import Outcome
 from streams.topics import PURCHASES
 from tests.conftest import WorkerFactory, wait_for_stats
 from tests.integration.test_pipeline import export_customers, run_cli

@@ -2,7 +2,7 @@
 
 150 households of The Complete Journey: their purchases and their campaign events (both arms,
 exposures and responses) are published, then one clock tick covers everything. The readout the
-worker serves must be the batch readout of the same events (``state.abtest`` on
+worker serves must be the batch readout of the same events (``state.campaigns.abtest`` on
 ``exposure_outcomes``), a bad campaign event must land in ``campaign-events.dlq`` with its
 reason, and the response model must have learned and score customers over HTTP.
 """
@@ -20,8 +20,8 @@ from segstream.campaigns import load_completejourney_campaigns
 from segstream.kafka_io import Publisher, ensure_topics, read_topic, send_tick
 from segstream.replay import replay_history
 from segstream.sources import load_completejourney, occurred_at_ms
-from state.abtest import exposure_outcomes, readout
-from state.prior_features import PRIOR_FEATURES
+from state.campaigns.abtest import exposure_outcomes, readout
+from state.campaigns.prior_features import PRIOR_FEATURES
 from streams.topics import CAMPAIGN_EVENTS, CAMPAIGN_EVENTS_DLQ
 from tests.conftest import WorkerFactory, wait_for_stats
 from tests.integration.test_pipeline import export_customers, run_cli

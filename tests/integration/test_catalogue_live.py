@@ -31,10 +31,10 @@ from segstream.kafka_io import Publisher, read_topic, send_tick
 from segstream.replay import publish_paced, replay_history
 from segstream.sources import load_completejourney, occurred_at_ms
 from segstream.stack import StackInfo
-from state.catalogue import Keyed, MemoryCatalogue
-from state.profile_tallies import CATEGORY_TABLE
-from state.redis_catalogue import RedisCatalogue
-from state.redis_store import RedisStore
+from state.analytics.catalogue import Keyed, MemoryCatalogue
+from state.analytics.profile_tallies import CATEGORY_TABLE
+from state.adapters.redis_catalogue import RedisCatalogue
+from state.adapters.redis_store import RedisStore
 from streams.catalogue_contract import Product, Traits, decode_traits, encode_product
 from streams.topics import CUSTOMER_TRAITS_DLQ, PRODUCTS, PRODUCTS_DLQ
 from tests.conftest import WorkerFactory, wait_for_stats

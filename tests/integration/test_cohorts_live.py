@@ -25,10 +25,10 @@ from segstream.cohort_oracle import cohort_mismatches, oracle_cohorts
 from segstream.demo import stop_worker
 from segstream.kafka_io import Publisher
 from segstream.sources import load_cdnow, wire_events
-from state.analytics_reads import live_cohorts
-from state.best_time import HOW_TABLE
-from state.cohorts import CENTS_TABLE, ORDERS_TABLE
-from state.redis_store import RedisStore
+from state.analytics.analytics_reads import live_cohorts
+from state.analytics.best_time import HOW_TABLE
+from state.analytics.cohorts import CENTS_TABLE, ORDERS_TABLE
+from state.adapters.redis_store import RedisStore
 from streams.contract import encode_purchase
 from streams.topics import PURCHASES
 from tests.conftest import WorkerFactory, wait_for_stats

@@ -26,8 +26,8 @@ from segstream.batch import rfm_table
 from segstream.kafka_io import Publisher, end_offsets
 from segstream.sources import load_cdnow, wire_events
 from segstream.stack import free_ports, start_redis
-from state.redis_store import RedisStore
-from state.store import TopicReset
+from state.adapters.redis_store import RedisStore
+from state.customer.store import TopicReset
 from streams.topics import PURCHASES
 from tests.conftest import WorkerFactory
 from tests.integration.test_pipeline import assert_same_table, export_customers

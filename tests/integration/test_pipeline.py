@@ -25,7 +25,7 @@ from segstream.batch import rfm_table
 from segstream.kafka_io import Publisher, read_topic
 from segstream.replay import replay_history
 from segstream.sources import load_cdnow, occurred_at_ms, wire_events
-from state.redis_profiles import RedisProfileStore
+from state.adapters.redis_profiles import RedisProfileStore
 from streams.topics import PURCHASES, PURCHASES_DLQ
 from tests.conftest import WorkerFactory, purchase, wait_for_stats
 from tests.schema_helpers import validate_json

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from agents.settings import Settings
-from state.profile_store import MemoryProfileStore, ProfileStore
-from state.redis_profiles import RedisProfileStore
+from state.customer.profile_store import MemoryProfileStore, ProfileStore
+from state.adapters.redis_profiles import RedisProfileStore
 from streams.campaign_contract import CampaignEvent
 
 pytestmark = pytest.mark.integration

@@ -25,12 +25,12 @@ from segstream.kafka_io import Publisher, end_offsets, read_topic
 from segstream.replay import replay_history
 from segstream.reviews import generate_reviews, review_wire_events
 from segstream.sources import load_cdnow, occurred_at_ms
-from state.redis_profiles import RedisProfileStore
-from state.redis_reviews import RedisReviewStore
-from state.redis_store import RedisStore
-from state.review_store import MemoryReviewStore, ReviewDelivery, ReviewOutcome, ReviewStore
-from state.reviews import UNKNOWN_SEGMENT, combine
-from state.segments import load_preset
+from state.adapters.redis_profiles import RedisProfileStore
+from state.adapters.redis_reviews import RedisReviewStore
+from state.adapters.redis_store import RedisStore
+from state.analytics.review_store import MemoryReviewStore, ReviewDelivery, ReviewOutcome, ReviewStore
+from state.analytics.reviews import UNKNOWN_SEGMENT, combine
+from state.segments.segments import load_preset
 from streams.review_contract import Review
 from streams.topics import REVIEWS, REVIEWS_DLQ
 from tests.conftest import WorkerFactory

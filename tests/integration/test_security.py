@@ -39,8 +39,8 @@ from segstream.stack import (
 )
 from segstream.stack_security import StackSecurity
 from segstream.worker_http import get_page
-from state.redis_access import RedisAccess
-from state.redis_store import REDIS_ERRORS, RedisStore
+from state.adapters.redis_access import RedisAccess
+from state.adapters.redis_store import REDIS_ERRORS, RedisStore
 from streams.topics import CUSTOMER_SEGMENTS, PURCHASES
 from tests.conftest import purchase, wait_for_stats
 from tests.schema_helpers import validate

@@ -23,9 +23,9 @@ from agents.settings import Settings
 from segstream.kafka_io import Publisher, read_topic
 from segstream.replay import replay_history
 from segstream.sources import history_logs, load_cdnow, occurred_at_ms, wire_events
-from state.profiles import Change, Profile, fold_changes
-from state.redis_profiles import RedisProfileStore
-from state.redis_store import RedisStore
+from state.customer.profiles import Change, Profile, fold_changes
+from state.adapters.redis_profiles import RedisProfileStore
+from state.adapters.redis_store import RedisStore
 from streams.topics import ALERTS, CUSTOMER_SEGMENTS, PURCHASES, SEGMENT_CHANGES, SEGMENT_MOVES
 from tests.conftest import WorkerFactory, wait_for_stats
 from tests.integration.test_pipeline import export_customers, run_cli
@@ -396,9 +396,9 @@ def pure_run(
     history: pd.DataFrame, until_ms: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
     """The change messages, summary and alert messages of the pure evaluator (no Kafka, no Redis)."""
-    from state.evaluate import Evaluator, EvaluatorConfig
-    from state.messages import alert_message, change_message
-    from state.segments import load_preset
+    from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+    from state.evaluator.messages import alert_message, change_message
+    from state.segments.segments import load_preset
 
     preset = load_preset("rfm11")
     evaluator = Evaluator(EvaluatorConfig(preset))

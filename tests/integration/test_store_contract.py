@@ -11,11 +11,11 @@ from agents.settings import Settings
 from segstream.batch import RFM_COLUMNS, rfm_table
 from segstream.export import customers_frame
 from segstream.sources import load_cdnow
-from state.profiles import LogEntry
-from state.redis_store import RedisStore
-from state.rfm import CustomerState
-from state.segments import load_preset
-from state.store import (
+from state.customer.profiles import LogEntry
+from state.adapters.redis_store import RedisStore
+from state.customer.rfm import CustomerState
+from state.segments.segments import load_preset
+from state.customer.store import (
     CustomerStore,
     Delivery,
     MemoryStore,

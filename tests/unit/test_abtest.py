@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from state.abtest import READOUT_COLUMNS, exposure_outcomes, newcombe_interval, readout, wilson_interval
+from state.campaigns.abtest import READOUT_COLUMNS, exposure_outcomes, newcombe_interval, readout, wilson_interval
 
 # Newcombe RG (1998a) "Two-sided confidence intervals for the single proportion: comparison of
 # seven methods", Statistics in Medicine 17:857-872, Table I, method 3 (score, no continuity correction).

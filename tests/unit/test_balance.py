@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from state.balance import inverse_propensity_weights, standardized_mean_difference
-from state.qini import bootstrap_qini, qini_coefficient, qini_curve, uplift_at
+from state.campaigns.balance import inverse_propensity_weights, standardized_mean_difference
+from state.campaigns.qini import bootstrap_qini, qini_coefficient, qini_curve, uplift_at
 
 
 def _data(n: int = 400, seed: int = 1) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from state.basket_tally import (
+from state.analytics.basket_tally import (
     CUSTOMER_TABLE,
     SEP,
     TOTAL,
@@ -23,7 +23,7 @@ from state.basket_tally import (
     split_pair,
     table,
 )
-from state.store import Delivery, MemoryStore
+from state.customer.store import Delivery, MemoryStore
 from streams.contract import Item, Purchase
 
 CATALOGUE = {f"s{i}": f"cat{i % 7}" for i in range(40)}  # skus s0..s39, 7 categories

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from mlxtend.frequent_patterns import apriori, association_rules
 
-from state.basket_tally import basket_tallies, table
-from state.baskets import BasketCounts, Rule, partners, rules
-from state.store import Delivery, MemoryStore
+from state.analytics.basket_tally import basket_tallies, table
+from state.analytics.baskets import BasketCounts, Rule, partners, rules
+from state.customer.store import Delivery, MemoryStore
 from streams.contract import Item, Purchase
 
 

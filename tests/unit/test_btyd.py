@@ -11,7 +11,7 @@ import pytest
 
 from segstream.btyd_data import calibration_summary, holdout_purchase_days
 from segstream.sources import cdnow_path, load_cdnow
-from state.btyd import (
+from state.models.btyd import (
     BgNbdParams,
     GammaGammaParams,
     bgnbd_log_likelihood,

@@ -8,8 +8,8 @@ import random
 import pandas as pd
 import pytest
 
-from state.baskets import BasketCounts
-from state.bundles import (
+from state.analytics.baskets import BasketCounts
+from state.analytics.bundles import (
     Affinity,
     BundleConfig,
     Strength,

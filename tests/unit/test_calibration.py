@@ -7,9 +7,9 @@ import pytest
 from scipy.special import expit
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from state.calibration import ECE_BINS, Platt, Reliability, calibration_figures
-from state.churn import ChurnModel, PendingBatch
-from state.model_health import ModelHealth, RecentWindow, gate_open
+from state.models.calibration import ECE_BINS, Platt, Reliability, calibration_figures
+from state.models.churn import ChurnModel, PendingBatch
+from state.models.model_health import ModelHealth, RecentWindow, gate_open
 
 
 def direct_ece(labels: np.ndarray, scores: np.ndarray) -> float:  # type: ignore[type-arg]

@@ -21,7 +21,7 @@ from segstream.campaigns import (
     redemption_coverage,
 )
 from segstream.prior_purchases import PRIOR_COLUMNS
-from state.abtest import exposure_outcomes, readout
+from state.campaigns.abtest import exposure_outcomes, readout
 from streams.campaign_contract import decode_campaign_event
 from tests.schema_helpers import validate_json
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from state.churn import _BINS, ChurnModel, PendingBatch, Prequential
+from state.models.churn import _BINS, ChurnModel, PendingBatch, Prequential
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

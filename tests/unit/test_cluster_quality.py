@@ -15,15 +15,15 @@ from scipy.stats import chisquare
 from sklearn.metrics import davies_bouldin_score, silhouette_score
 
 from agents.web import segments_document
-from state.alerts import HIGH, NO_BAND
-from state.campaign_book import Exposure
-from state.cluster_quality import QualityConfig, assess_version, davies_bouldin, dispersion, silhouette
-from state.clusters import ClusterConfig, SegmentModel
-from state.evaluate import NEVER, Evaluator
-from state.features import FEATURE_NAMES
-from state.population import Population, feature_matrix
-from state.reservoir import reservoir_sample
-from state.rfm import DAY_MS, CustomerState
+from state.models.alerts import HIGH, NO_BAND
+from state.campaigns.campaign_book import Exposure
+from state.evaluator.cluster_quality import QualityConfig, assess_version, davies_bouldin, dispersion, silhouette
+from state.models.clusters import ClusterConfig, SegmentModel
+from state.evaluator.evaluate import NEVER, Evaluator
+from state.segments.features import FEATURE_NAMES
+from state.segments.population import Population, feature_matrix
+from state.models.reservoir import reservoir_sample
+from state.customer.rfm import DAY_MS, CustomerState
 from tests.schema_helpers import validate
 from tests.unit.test_evaluate import CONFIG, campaign_events, synthetic_logs
 

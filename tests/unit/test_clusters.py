@@ -10,8 +10,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from state.cluster_rules import name_clusters
-from state.clusters import (
+from state.models.cluster_rules import name_clusters
+from state.models.clusters import (
     ClusterConfig,
     DwellDecision,
     DwellGate,
@@ -20,8 +20,8 @@ from state.clusters import (
     choose_k,
     match_ids,
 )
-from state.features import FEATURE_NAMES, OnlineScaler, features
-from state.rfm import DAY_MS, CustomerState
+from state.segments.features import FEATURE_NAMES, OnlineScaler, features
+from state.customer.rfm import DAY_MS, CustomerState
 
 Points = list[dict[str, float]]
 

@@ -1,7 +1,7 @@
 """Cohorts: the worker's counters, folded exactly once, give the pandas table cell for cell.
 
 Events go through the worker's own ingest step (``agents.ingest.ingest_batch``) into the
-reference store (:class:`state.store.MemoryStore`, the Redis store's twin) with the worker's
+reference store (:class:`state.customer.store.MemoryStore`, the Redis store's twin) with the worker's
 talliers; the table is read the way the CLI reads it (``live_cohorts`` + ``cohort_frame``)
 and compared with an independent pandas computation over the distinct events
 (``segstream.cohort_oracle``), itself checked on a case worked out by hand.
@@ -23,10 +23,10 @@ from agents.settings import Settings
 from segstream.analytics_cli import cohort_frame
 from segstream.cohort_oracle import cohort_mismatches, oracle_cohorts
 from segstream.sources import load_cdnow, wire_events
-from state.analytics_reads import live_cohorts
-from state.analytics_tallies import cohort_and_best_time_tallier
-from state.cohorts import acquisition_groups, cohort_rows
-from state.store import MemoryStore, Outcome
+from state.analytics.analytics_reads import live_cohorts
+from state.analytics.analytics_tallies import cohort_and_best_time_tallier
+from state.analytics.cohorts import acquisition_groups, cohort_rows
+from state.customer.store import MemoryStore, Outcome
 from streams.contract import encode_purchase
 
 START = pd.Timestamp("1997-01-01T00:00:00Z")

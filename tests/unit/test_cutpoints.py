@@ -10,9 +10,9 @@ import pytest
 
 from segstream.batch import rfm_table
 from segstream.sources import load_cdnow
-from state.cutpoints import CutPoints, compute_cutpoints, next_decay_ms, scores_at
-from state.rfm import DAY_MS
-from state.segments import rfm_scores
+from state.segments.cutpoints import CutPoints, compute_cutpoints, next_decay_ms, scores_at
+from state.customer.rfm import DAY_MS
+from state.segments.segments import rfm_scores
 
 
 @pytest.fixture(scope="module")

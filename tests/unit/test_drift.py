@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from state.drift import Cusum, DriftConfig, DriftMonitor
+from state.segments.drift import Cusum, DriftConfig, DriftMonitor
 
 N = 2000  # share noise about 0.011: the floor (0.01) does not bind
 

@@ -15,18 +15,18 @@ import pandas as pd
 import pytest
 
 from segstream.sources import load_cdnow, occurred_at_ms
-from state.abtest import exposure_outcomes, readout
-from state.alerts import AlertConfig
-from state.btyd import p_alive
-from state.campaign_book import CampaignBook
-from state.clusters import ClusterConfig
-from state.cutpoints import scores_at
-from state.evaluate import NEVER, Evaluator, EvaluatorConfig, evaluation_instants
-from state.predict import LifetimeModel, lifetime_scores
-from state.profiles import Change, LogEntry, Profile, fold_changes, state_from_log
-from state.response import ResponseModel, response_feature_names
-from state.rfm import DAY_MS
-from state.segments import load_preset, score_customers
+from state.campaigns.abtest import exposure_outcomes, readout
+from state.models.alerts import AlertConfig
+from state.models.btyd import p_alive
+from state.campaigns.campaign_book import CampaignBook
+from state.models.clusters import ClusterConfig
+from state.segments.cutpoints import scores_at
+from state.evaluator.evaluate import NEVER, Evaluator, EvaluatorConfig, evaluation_instants
+from state.evaluator.predict import LifetimeModel, lifetime_scores
+from state.customer.profiles import Change, LogEntry, Profile, fold_changes, state_from_log
+from state.campaigns.response import ResponseModel, response_feature_names
+from state.customer.rfm import DAY_MS
+from state.segments.segments import load_preset, score_customers
 from streams.campaign_contract import CampaignEvent
 
 PRESET = load_preset("rfm11")

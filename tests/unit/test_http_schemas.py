@@ -1,6 +1,6 @@
 """The worker's HTTP JSON bodies (agents/web.py) match their JSON Schemas, and the schemas are strict.
 
-Real documents are built from a small :class:`state.evaluate.Evaluator` run over synthetic
+Real documents are built from a small :class:`state.evaluator.evaluate.Evaluator` run over synthetic
 customers: ``GET /customers/{id}`` with :func:`agents.web.customer_document` for every row
 (a refund-only customer included), ``GET /segments`` as agents/web.py builds it, both after the
 JSON round trip through the Redis profile store. Two runs: an early one before the cluster model
@@ -21,12 +21,12 @@ from jsonschema import Draft202012Validator
 
 from agents.web import campaigns_document, customer_document, segments_document
 from segstream.sources import history_logs, load_cdnow, occurred_at_ms
-from state.clusters import ClusterConfig
-from state.evaluate import NEVER, Evaluator, EvaluatorConfig
-from state.messages import profile_fields
-from state.predict import alive_and_expected
-from state.profiles import LogEntry, Profile
-from state.segments import load_preset
+from state.models.clusters import ClusterConfig
+from state.evaluator.evaluate import NEVER, Evaluator, EvaluatorConfig
+from state.evaluator.messages import profile_fields
+from state.evaluator.predict import alive_and_expected
+from state.customer.profiles import LogEntry, Profile
+from state.segments.segments import load_preset
 from streams.outputs import rfc3339
 from tests.schema_helpers import load_schema, validate, validator_for
 

@@ -10,10 +10,10 @@ import pytest
 
 from segstream.btyd_data import calibration_summary
 from segstream.sources import load_cdnow, wire_events
-from state.btyd import BgNbdParams, expected_purchases, p_alive
-from state.population import Population
-from state.predict import LifetimeModel, btyd_inputs, fit_lifetime, lifetime_scores, one_time_p_alive
-from state.store import Delivery, MemoryStore
+from state.models.btyd import BgNbdParams, expected_purchases, p_alive
+from state.segments.population import Population
+from state.evaluator.predict import LifetimeModel, btyd_inputs, fit_lifetime, lifetime_scores, one_time_p_alive
+from state.customer.store import Delivery, MemoryStore
 from streams.contract import decode_purchase
 
 CALIBRATION_END = pd.Timestamp("1997-09-30", tz="UTC")

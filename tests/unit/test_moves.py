@@ -22,11 +22,11 @@ import jsonschema
 import pytest
 import yaml
 
-from state.messages import change_message, move_message, profile_message
-from state.moves import segment_moves
-from state.playbook import recommended_action
-from state.profiles import REASONS, Change, Profile
-from state.segments import PresetError, available_presets, load_preset, parse_preset
+from state.evaluator.messages import change_message, move_message, profile_message
+from state.segments.moves import segment_moves
+from state.segments.playbook import recommended_action
+from state.customer.profiles import REASONS, Change, Profile
+from state.segments.segments import PresetError, available_presets, load_preset, parse_preset
 from streams.topics import SEGMENT_MOVES, TOPICS
 from tests.schema_helpers import load_schema, validate, validate_json
 

@@ -1,6 +1,6 @@
 """The messages segstream publishes (streams.outputs) match their JSON Schemas, and the schemas are strict.
 
-Real messages are built with :mod:`streams.outputs` from :class:`state.profiles.Change` objects and
+Real messages are built with :mod:`streams.outputs` from :class:`state.customer.profiles.Change` objects and
 validated with the helpers of tests/schema_helpers.py (date-time format asserted). The negative
 cases are the produced messages with one thing broken. Also checks that docs/asyncapi.yaml
 publishes the three topics as streams/topics.py declares them. Pure tests: no services.
@@ -19,10 +19,10 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
 
-from state.alerts import Alert
-from state.messages import alert_message, change_message, profile_fields, profile_message
-from state.profiles import REASONS, Change, Profile
-from state.segments import available_presets, load_preset
+from state.models.alerts import Alert
+from state.evaluator.messages import alert_message, change_message, profile_fields, profile_message
+from state.customer.profiles import REASONS, Change, Profile
+from state.segments.segments import available_presets, load_preset
 from streams.outputs import InvalidTick, decode_tick, rfc3339, tick_message
 from streams.topics import TOPICS
 from tests.schema_helpers import load_schema, validate, validate_json, validator_for

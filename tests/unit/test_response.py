@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from state.churn import churn_matrix
-from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features
-from state.prior_features import PRIOR_FEATURES, prior_features
-from state.response import (
+from state.models.churn import churn_matrix
+from state.campaigns.descriptors import DESCRIPTOR_FEATURES, descriptor_features
+from state.campaigns.prior_features import PRIOR_FEATURES, prior_features
+from state.campaigns.response import (
     RESPONSE_BASE_FEATURES,
     ResponseModel,
     response_feature_names,
     response_features,
 )
-from state.rfm import DAY_MS
+from state.customer.rfm import DAY_MS
 from streams.campaign_contract import CampaignDescriptor, PriorPurchases
 
 NAMES = ("spend", "gap", "treated")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from agents.resume import plan_resume, resume_offsets
-from state.store import MemoryStore, TopicReset
+from state.customer.store import MemoryStore, TopicReset
 
 
 def test_resume_at_consumed_offsets_and_zero_where_none() -> None:

@@ -21,11 +21,11 @@ import pytest
 from agents.ingest import DeadLetter, RawMessage, ingest_review_batch
 from segstream.cli import main
 from segstream.reviews import REGIONS, generate_reviews, review_wire_events, reviews_table
-from state.profile_store import MemoryProfileStore
-from state.review_store import MemoryReviewStore, ReviewOutcome, reviews_report
-from state.reviews import COUNTERS, UNKNOWN_SEGMENT
-from state.segments import load_preset
-from state.store import MemoryStore
+from state.customer.profile_store import MemoryProfileStore
+from state.analytics.review_store import MemoryReviewStore, ReviewOutcome, reviews_report
+from state.analytics.reviews import COUNTERS, UNKNOWN_SEGMENT
+from state.segments.segments import load_preset
+from state.customer.store import MemoryStore
 from tests.schema_helpers import validate
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)

@@ -10,7 +10,7 @@ import pytest
 
 from segstream.batch import rfm_table
 from segstream.sources import load_cdnow, wire_events
-from state.rfm import DAY_MS, CustomerState, apply, purchase_day, recency_days
+from state.customer.rfm import DAY_MS, CustomerState, apply, purchase_day, recency_days
 from streams.contract import Purchase, decode_purchase
 
 EPOCH = pd.Timestamp(0, tz="UTC")

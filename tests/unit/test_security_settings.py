@@ -13,7 +13,7 @@ from agents.settings import Settings
 from agents.web import bearer_matches, web_middlewares
 from agents.worker import broker_credentials
 from segstream.worker_http import worker_request
-from state.redis_access import RedisAccess
+from state.adapters.redis_access import RedisAccess
 
 SECRETS = {
     "SEGSTREAM_KAFKA_PASSWORD": "kafka-pw-3f9a",

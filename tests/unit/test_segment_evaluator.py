@@ -12,13 +12,13 @@ import pytest
 
 from agents.evaluator import SegmentEvaluator, TickRefused
 from agents.ingest import RawMessage, ingest_batch, ingest_campaign_batch
-from state.alerts import Alert
-from state.evaluate import EvaluatorConfig
-from state.profile_store import MemoryProfileStore
-from state.profiles import Change, fold_changes
-from state.rfm import DAY_MS
-from state.segments import load_preset
-from state.store import MemoryStore
+from state.models.alerts import Alert
+from state.evaluator.evaluate import EvaluatorConfig
+from state.customer.profile_store import MemoryProfileStore
+from state.customer.profiles import Change, fold_changes
+from state.customer.rfm import DAY_MS
+from state.segments.segments import load_preset
+from state.customer.store import MemoryStore
 from streams.outputs import Tick
 
 TOPIC = "purchases"

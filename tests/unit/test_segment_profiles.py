@@ -25,10 +25,10 @@ import pytest
 
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
 from agents.segment_profiles import _exposures, profile_lines
-from state.catalogue import Keyed, MemoryCatalogue
-from state.profile_tallies import CATEGORY_TABLE, CHANNEL_TABLE, mix_tallier
-from state.segment_profiles import TRAIT_FIELDS, segment_profiles
-from state.store import MemoryStore
+from state.analytics.catalogue import Keyed, MemoryCatalogue
+from state.analytics.profile_tallies import CATEGORY_TABLE, CHANNEL_TABLE, mix_tallier
+from state.analytics.segment_profiles import TRAIT_FIELDS, segment_profiles
+from state.customer.store import MemoryStore
 from streams.catalogue_contract import Product, Traits
 from streams.contract import encode_purchase
 from tests.schema_helpers import load_schema
@@ -279,7 +279,7 @@ def test_live_profiles_read_the_stores_and_unpickle_the_models_once_per_save(
 ) -> None:
     import agents.segment_profiles as module
     from agents.segment_profiles import ExposureCache, live_segment_profiles
-    from state.profile_store import MemoryProfileStore
+    from state.customer.profile_store import MemoryProfileStore
 
     book = SimpleNamespace(exposures=[SimpleNamespace(customer_id="a", variant="treatment", responded=True)])
     saved = MemoryProfileStore()

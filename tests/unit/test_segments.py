@@ -15,8 +15,8 @@ import pytest
 
 from segstream.batch import rfm_table
 from segstream.sources import load_cdnow
-from state.rfm import CustomerState
-from state.segments import (
+from state.customer.rfm import CustomerState
+from state.segments.segments import (
     Preset,
     PresetError,
     Rule,

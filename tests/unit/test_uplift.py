@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from state.descriptors import DESCRIPTOR_FEATURES, descriptor_features
-from state.prior_features import PRIOR_FEATURES
-from state.qini import bootstrap_qini, qini_coefficient, qini_curve, suggested_target, uplift_at
-from state.uplift import UpliftModel, stabilised_weights
+from state.campaigns.descriptors import DESCRIPTOR_FEATURES, descriptor_features
+from state.campaigns.prior_features import PRIOR_FEATURES
+from state.campaigns.qini import bootstrap_qini, qini_coefficient, qini_curve, suggested_target, uplift_at
+from state.campaigns.uplift import UpliftModel, stabilised_weights
 from streams.campaign_contract import CampaignDescriptor
 
 NAMES = ("spend", "segment=a", "segment=b", "treated")
@@ -113,8 +113,8 @@ def test_descriptor_features() -> None:
 def test_a_campaign_book_saved_before_descriptors_restores_with_new_models() -> None:
     import pickle
 
-    from state.campaign_book import CampaignBook
-    from state.response import RESPONSE_BASE_FEATURES, ResponseModel
+    from state.campaigns.campaign_book import CampaignBook
+    from state.campaigns.response import RESPONSE_BASE_FEATURES, ResponseModel
 
     book = CampaignBook(ResponseModel(names=RESPONSE_BASE_FEATURES))
     state = dict(book.__dict__)
@@ -130,8 +130,8 @@ def test_a_campaign_book_saved_before_descriptors_restores_with_new_models() -> 
 def test_a_campaign_book_saved_before_prior_purchases_restores_with_new_models() -> None:
     import pickle
 
-    from state.campaign_book import CampaignBook
-    from state.response import RESPONSE_BASE_FEATURES, ResponseModel
+    from state.campaigns.campaign_book import CampaignBook
+    from state.campaigns.response import RESPONSE_BASE_FEATURES, ResponseModel
 
     described = (*RESPONSE_BASE_FEATURES, *DESCRIPTOR_FEATURES)  # a snapshot from before prior purchases
     old = pickle.loads(pickle.dumps(CampaignBook(ResponseModel(names=described))))
