@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help install demo transcript test lint unit bench profile eval chaos fuzz clean
+.PHONY: help install demo transcript test lint unit bench profile bench-scale eval chaos fuzz clean
 help:            ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,9 @@ chaos: $(STAMP)  ## long run: 2 workers, CDNOW replay while workers, Kafka and R
 
 fuzz: $(STAMP)   ## 100,000 generated payloads (Hypothesis) through one worker, every outcome checked against the contract; writes bench/fuzz.json
 	$(BIN)/python bench/fuzz.py $(ARGS)
+
+bench-scale: $(STAMP) ## generated BG/NBD-like populations (10k and 100k customers, ~4 events each; 10k at ~40): ingest 1 vs 2 workers, cost of a live instant, Redis bytes and worker RSS per customer; writes bench/scale.json (ARGS="--sizes 10000 100000 1000000"; 15-20 min by default)
+	$(BIN)/python bench/scale.py $(ARGS)
 
 clean:           ## remove caches (keeps downloaded Kafka jars in .cache/kafka-*)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .cache/demo .cache/stack .cache/worker

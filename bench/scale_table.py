@@ -1,0 +1,92 @@
+"""The Markdown tables of ``bench/scale.py``: each figure beside the scale issue's target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# the scale issue's targets
+REDIS_BYTES_TARGET = 600  # per customer at 1M customers
+FLAT_WITHIN = 0.20  # Redis bytes per customer from ~4 to ~40 events per customer
+INSTANT_GROWTH_TARGET = 2.0  # an instant's cost at 1M vs at 10k, same new events
+TWO_WORKERS_TARGET = 1.7  # 2 workers vs 1 on 4 partitions
+
+
+def _n(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _steady(run: dict[str, Any]) -> str:
+    ratio = run["two_vs_one_worker_ingest_steady"]
+    return "both never folding at once" if ratio is None else f"{ratio:.2f}x once both fold"
+
+
+def main_table(runs: list[dict[str, Any]]) -> str:
+    """One row per population."""
+    sparse = [r for r in runs if r["preset"] == "sparse"]
+    smallest = min(sparse, key=lambda r: r["customers"]) if sparse else None
+    lines = [
+        "| customers (events/customer) | events | ingest, 1 worker | 2 workers (target ≥ "
+        f"{TWO_WORKERS_TARGET}x) | whole history evaluated | quiet instant | instant with new events "
+        f"(vs smallest; target ≤ {INSTANT_GROWTH_TARGET:g}x at 1M) | Redis B/customer after ingest / "
+        f"after evaluation (target ≤ {REDIS_BYTES_TARGET} at 1M) | worker peak RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        one, two = r["one_worker"], r["two_workers"]
+        busy, news = one["instant_with_new_events_s"], one["instants_with_new_events"][0]["new_events"]
+        quiet, ticked = one["quiet_instant_s"], one["quiet_instant_tick_with_offsets"]["tick_s"]
+        growth = ""
+        if smallest is not None and r["preset"] == "sparse" and r is not smallest:
+            growth = f"; {busy / smallest['one_worker']['instant_with_new_events_s']:.1f}x"
+        lines.append(
+            f"| {_n(r['customers'])} {r['preset']} ({r['events_per_customer']:.1f}) | {_n(r['events'])} "
+            f"| {_n(one['ingest_events_per_s'])} ev/s | {_n(two['ingest_events_per_s'])} ev/s "
+            f"({r['two_vs_one_worker_ingest']:.2f}x; {_steady(r)}) | {one['evaluate_history']['tick_s']:.1f} s "
+            f"| {quiet:.2f} s ({ticked:.2f} s with offsets) "
+            f"| {busy:.2f} s ({_n(news)} events{growth}) "
+            f"| {_n(one['redis_bytes_per_customer_after_ingest'])} / {_n(one['redis_bytes_per_customer'])} "
+            f"| {one['worker_peak_rss_mb']:.0f} MB |"
+        )
+    return "\n".join(lines)
+
+
+def flatness(runs: list[dict[str, Any]]) -> str | None:
+    """Redis bytes per customer, dense vs sparse at the same number of customers."""
+    for dense in (r for r in runs if r["preset"] == "dense"):
+        sparse = next(
+            (r for r in runs if r["preset"] == "sparse" and r["customers"] == dense["customers"]), None
+        )
+        if sparse is None:
+            continue
+        a, b = (
+            sparse["one_worker"]["redis_bytes_per_customer"],
+            dense["one_worker"]["redis_bytes_per_customer"],
+        )
+        return (
+            f"Redis bytes per customer at {dense['customers']:,} customers: {a:,.0f} at "
+            f"{sparse['events_per_customer']:.1f} events/customer, {b:,.0f} at {dense['events_per_customer']:.1f} "
+            f"({b / a:.1f}x; target: flat within {FLAT_WITHIN:.0%})"
+        )
+    return None
+
+
+def kinds_table(runs: list[dict[str, Any]], top: int = 8) -> str:
+    """Bytes per customer by key kind (MEMORY USAGE), largest first, per population."""
+    names: list[str] = []
+    for r in runs:
+        for kind in list(r["one_worker"]["memory_usage_by_kind"])[:top]:
+            if kind not in names:
+                names.append(kind)
+    header = "| key kind | " + " | ".join(f"{_n(r['customers'])} {r['preset']}" for r in runs) + " |"
+    lines = [header, "|---|" + "---:|" * len(runs)]
+    for kind in names:
+        cells = []
+        for r in runs:
+            row = r["one_worker"]["memory_usage_by_kind"].get(kind)
+            cells.append(f"{row['bytes_per_customer']:,.0f}" if row else "")
+        lines.append(f"| `{kind}` | " + " | ".join(cells) + " |")
+    totals = [
+        sum(v["bytes_per_customer"] for v in r["one_worker"]["memory_usage_by_kind"].values()) for r in runs
+    ]
+    lines.append("| all keys (MEMORY USAGE) | " + " | ".join(f"{t:,.0f}" for t in totals) + " |")
+    return "\n".join(lines)
