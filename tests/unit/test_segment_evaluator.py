@@ -171,7 +171,10 @@ async def test_hostile_ticks_are_refused_before_anything_changes() -> None:
     messages = history()
     await ingest_batch(messages[:10], store, no_letters)
 
+    looked_up: list[list[int]] = []
+
     async def ends(topic: str, partitions: list[int]) -> dict[int, int]:
+        looked_up.append(partitions)
         return {p: len(messages) for p in partitions}
 
     segments = SegmentEvaluator(
@@ -203,6 +206,9 @@ async def test_hostile_ticks_are_refused_before_anything_changes() -> None:
     report = await segments.on_tick(Tick(as_of, {0: len(messages)}, "test"))
     await feeding
     assert report is not None and report.changes == len(outbox.changes) > 0
+    looked = len(looked_up)
+    assert await segments.on_tick(Tick(as_of + DAY_MS, {0: len(messages)}, "test")) is not None
+    assert len(looked_up) == looked, "offsets already processed need no end-offset lookup"
 
 
 async def test_late_events_are_evaluated_even_when_nothing_newer_moves_the_clock() -> None:
