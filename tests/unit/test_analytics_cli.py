@@ -12,6 +12,7 @@ import pytest
 
 from segstream.cli import build_parser, main
 from segstream.stack import free_ports
+from tests.cli_helpers import assert_one_line_usage_error
 
 
 @pytest.fixture(autouse=True)
@@ -37,13 +38,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_arguments_exit_2_with_one_line(
     argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    assert caught.value.code == 2
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("segstream") and says in lines[0], captured.err
-    assert captured.out == ""
+    assert_one_line_usage_error(argv, says, capsys)
 
 
 @pytest.mark.parametrize("command", ["cohorts", "best-time"])

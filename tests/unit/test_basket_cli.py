@@ -7,6 +7,7 @@ import os
 import pytest
 
 from segstream.cli import main
+from tests.cli_helpers import assert_one_line_usage_error
 
 
 @pytest.fixture(autouse=True)
@@ -37,14 +38,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_arguments_exit_2_with_one_line(
     argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    assert caught.value.code == 2
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("segstream") and says in lines[0]
-    assert captured.out == ""
+    assert_one_line_usage_error(argv, says, capsys)
 
 
 def test_help_describes_the_rules(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@ import pytest
 import segstream.kafka_io
 import segstream.replay
 from segstream.cli import build_parser, main
+from tests.cli_helpers import assert_one_line_usage_error
 
 COMMANDS = [
     "demo",
@@ -79,14 +80,7 @@ def stderr_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
 def test_bad_arguments_exit_2_with_one_line(
     argv: list[str], says: str, capsys: pytest.CaptureFixture[str], no_kafka: None
 ) -> None:
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    assert caught.value.code == 2
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("segstream") and says in lines[0]
-    assert captured.out == ""
+    assert_one_line_usage_error(argv, says, capsys)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -19,13 +19,13 @@ import pandas as pd
 import pytest
 
 from agents.ingest import DeadLetter, RawMessage, ingest_review_batch
-from segstream.cli import main
 from segstream.reviews import REGIONS, generate_reviews, review_wire_events, reviews_table
 from state.analytics.review_store import MemoryReviewStore, ReviewOutcome, reviews_report
 from state.analytics.reviews import COUNTERS, UNKNOWN_SEGMENT
 from state.customer.profile_store import MemoryProfileStore
 from state.customer.store import MemoryStore
 from state.segments.segments import load_preset
+from tests.cli_helpers import assert_one_line_usage_error
 from tests.schema_helpers import validate
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
@@ -237,8 +237,4 @@ def test_generator_follows_its_design() -> None:
 def test_bad_review_arguments_exit_2_with_one_line(
     argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as caught:
-        main(argv)
-    assert caught.value.code == 2
-    lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and says in lines[0]
+    assert_one_line_usage_error(argv, says, capsys)
