@@ -35,6 +35,10 @@ class RedisAdapter:
         self._redis = client
         self._prefix = prefix
         self._retry = Retrier(retry or RetryPolicy.none(), redis_address(client), on_retry).call
+        self._setup()
+
+    def _setup(self) -> None:
+        """Register the subclass's scripts and name its keys (``self._redis``, ``self._prefix`` are set)."""
 
     @classmethod
     def connect(

@@ -23,11 +23,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import redis.asyncio as redis
-
 from state.adapters.redis_adapter import RedisAdapter
-from state.adapters.redis_retry import OnRetry
-from state.adapters.retry import RetryPolicy
 from state.analytics.basket_tally import SEP, TOTAL, Level, table
 
 __all__ = ["LevelTables", "PruneResult", "RedisBaskets", "glob_escape"]
@@ -63,15 +59,7 @@ def glob_escape(text: str) -> str:
 
 
 class RedisBaskets(RedisAdapter):
-    def __init__(
-        self,
-        client: redis.Redis,
-        prefix: str = "",
-        *,
-        retry: RetryPolicy | None = None,
-        on_retry: OnRetry | None = None,
-    ) -> None:
-        super().__init__(client, prefix, retry=retry, on_retry=on_retry)
+    def _setup(self) -> None:
         self._prune = self._redis.register_script(_PRUNE_LUA)
 
     def key(self, level: Level, kind: str) -> str:

@@ -21,11 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
-import redis.asyncio as redis
 
 from state.adapters.redis_adapter import RedisAdapter
-from state.adapters.redis_retry import OnRetry
-from state.adapters.retry import RetryPolicy
 from state.analytics.catalogue import Keyed, V, brands, categories, departments
 from streams.catalogue_contract import Product, Traits, encode_product, encode_traits
 
@@ -61,16 +58,8 @@ class RedisCatalogue(RedisAdapter):
 
     decode_responses = False
 
-    def __init__(
-        self,
-        client: redis.Redis,
-        prefix: str = "",
-        *,
-        retry: RetryPolicy | None = None,
-        on_retry: OnRetry | None = None,
-    ) -> None:
-        super().__init__(client, prefix, retry=retry, on_retry=on_retry)
-        self._apply = client.register_script(_APPLY)
+    def _setup(self) -> None:
+        self._apply = self._redis.register_script(_APPLY)
 
     def _values_key(self, kind: str) -> str:
         return f"{self._prefix}cat:{{{kind}}}"

@@ -23,11 +23,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import msgspec
-import redis.asyncio as redis
 
 from state.adapters.redis_adapter import RedisAdapter
-from state.adapters.redis_retry import OnRetry
-from state.adapters.retry import RetryPolicy
 from state.customer.profile_store import Record, SavedEvaluator
 from streams.campaign_contract import CampaignEvent
 
@@ -51,16 +48,8 @@ return added
 class RedisProfileStore(RedisAdapter):
     decode_responses = False
 
-    def __init__(
-        self,
-        client: redis.Redis,
-        prefix: str = "",
-        *,
-        retry: RetryPolicy | None = None,
-        on_retry: OnRetry | None = None,
-    ) -> None:
-        super().__init__(client, prefix, retry=retry, on_retry=on_retry)
-        base = f"{prefix}eval:{{segments}}"
+    def _setup(self) -> None:
+        base = f"{self._prefix}eval:{{segments}}"
         self._view, self._meta, self._model, self._summary = (
             f"{base}:{name}" for name in ("view", "meta", "model", "summary")
         )
