@@ -403,7 +403,9 @@ class Evaluator:
         days, first, last, flag = (
             pop.column(n)[rows] for n in ("purchase_days", "first_ms", "last_ms", "overdue")
         )
-        bought_now = np.isin(rows, bought)
+        bought_now = np.zeros(len(pop), dtype=np.bool_)  # O(population), as the rule itself;
+        bought_now[bought] = True  # np.isin would sort or loop over the buyers at every instant
+        bought_now = bought_now[rows]
         outcome = overdue_rule(
             at_ms, self._id_of(rows), flag, bought_now, days, first, last, self.config.alerts
         )
