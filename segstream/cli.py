@@ -367,7 +367,7 @@ def _stack(action: str, root: Path) -> int:
 async def _live_frame(settings: Settings, bundles: bool = False) -> Any:
     from agents.baskets import bundle_config
     from agents.bundle_source import load_bundles
-    from segstream.export import customers_frame, with_bundles, with_playbook, with_predictions, with_profiles
+    from segstream.export import rfm_frame, with_bundles, with_playbook, with_predictions, with_profiles
     from state.adapters.redis_baskets import RedisBaskets
     from state.adapters.redis_profiles import RedisProfileStore
     from state.adapters.redis_store import RedisStore
@@ -389,9 +389,7 @@ async def _live_frame(settings: Settings, bundles: bool = False) -> Any:
         await profiles.close()
         await baskets.close()
     version = CutPoints.from_json(saved.cutpoints_json).version if saved and saved.cutpoints_json else None
-    frame = with_profiles(
-        customers_frame(states, watermark, preset), records, saved.clock_ms if saved else None, version
-    )
+    frame = with_profiles(rfm_frame(states, watermark), records, saved.clock_ms if saved else None, version)
     frame = with_predictions(frame, records, summary)
     if live is None:
         return with_playbook(frame, preset)

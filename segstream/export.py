@@ -25,6 +25,7 @@ __all__ = [
     "ExportFormat",
     "cluster_summary",
     "customers_frame",
+    "rfm_frame",
     "segment_summary",
     "with_bundles",
     "with_playbook",
@@ -51,16 +52,9 @@ ExportFormat = Literal["csv", "parquet"]
 RFC3339_UTC = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def customers_frame(states: Sequence[CustomerState], as_of_ms: int | None, preset: Preset) -> pd.DataFrame:
-    """One row per customer (sorted by id), recency as of ``as_of_ms``, scores ranked afresh.
-
-    The batch computation over ``states``: RFM scores are exact ranks in the population of customers
-    with a purchase; refund-only customers have no scores and no segment. The benchmarks and the
-    oracles use it; the live export replaces the scores with the evaluator's versioned profiles
-    (:func:`with_profiles`).
-    """
+def rfm_frame(states: Sequence[CustomerState], as_of_ms: int | None) -> pd.DataFrame:
+    """One row per customer (sorted by id) with the RFM columns, recency as of ``as_of_ms``."""
     rows = sorted(states, key=lambda s: s.customer_id)
-    scores = score_customers(rows)
 
     def stamps(values: list[int | None]) -> pd.Series:
         return pd.to_datetime(pd.Series(values, dtype="Float64"), unit="ms", utc=True)
@@ -80,7 +74,19 @@ def customers_frame(states: Sequence[CustomerState], as_of_ms: int | None, prese
         }
     )
     frame["monetary"] = frame["monetary_cents"] / 100
-    triples = [scores.get(s.customer_id) for s in rows]
+    return frame[RFM_COLUMNS]
+
+
+def customers_frame(states: Sequence[CustomerState], as_of_ms: int | None, preset: Preset) -> pd.DataFrame:
+    """:func:`rfm_frame` plus scores ranked afresh over ``states``.
+
+    The batch computation: RFM scores are exact ranks in the population of customers with a
+    purchase; refund-only customers have no scores and no segment. The benchmarks and the oracles
+    use it; the live export takes the evaluator's versioned profiles instead (:func:`with_profiles`).
+    """
+    frame = rfm_frame(states, as_of_ms)
+    scores = score_customers(states)
+    triples = [scores.get(c) for c in frame["customer_id"]]
     for i, column in enumerate(SCORE_COLUMNS[:3]):
         frame[column] = pd.Series([t[i] if t else None for t in triples], dtype="Int64")
     frame["rfm_segment"] = pd.Series(
