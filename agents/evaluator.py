@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from agents import metrics
 from state.customer.profile_store import ProfileStore
 from state.customer.profiles import Change
+from state.customer.rfm import DAY_MS
 from state.customer.store import CustomerStore, parse_agenda_member
 from state.evaluator.evaluate import Evaluator, EvaluatorConfig
 from state.models.alerts import Alert
@@ -177,13 +178,15 @@ class SegmentEvaluator:
                     for c, scores in due.items()
                     if any((previous is None or previous < s) and s <= target for s in scores)
                 }
+                entries_of = {c: log.entries for c, log in chunk.items()}
+                bases = {c: log.base for c, log in chunk.items() if log.base is not None}
                 events = [  # this chunk's campaign events; the last chunk also takes the late ones
                     e
                     for e in campaign
                     if (previous is None or previous <= e.occurred_at_ms)
                     and (e.occurred_at_ms < target or target == targets[-1])
                 ]
-                changes = await asyncio.to_thread(evaluator.advance, target, chunk, events)
+                changes = await asyncio.to_thread(evaluator.advance, target, entries_of, events, bases)
                 alerts = evaluator.take_alerts()
                 await self._publish(changes, alerts)
                 latency.published(changes, previous, target)
@@ -196,6 +199,8 @@ class SegmentEvaluator:
             raise
         await self._store.done(entries)
         await self._profiles.campaign_done(e.event_id for e in campaign)
+        if evaluator.clock_ms is not None:  # the events the clock has passed need no log any more
+            await self._store.compact(sorted(due), evaluator.clock_ms // DAY_MS * DAY_MS)
         return TickReport(
             tick.as_of_ms, len(instants), total, alerted, len(logs), time.perf_counter() - started
         )

@@ -3,10 +3,12 @@
 Keys (``<p>`` is the namespace prefix, ``{id}`` a hash tag so Redis Cluster keeps
 one customer's keys in one slot):
 
-- ``<p>seg:{<customer_id>}``      hash: the state fields and one offset fence per partition
+- ``<p>seg:{<customer_id>}``      hash: the state fields, one offset fence per partition and the
+  compacted head of the event log (field ``log_base``, :class:`state.customer.event_log.LogBase`)
 - ``<p>seg:{<customer_id>}:ev``   set: applied event_ids (producer-resend dedupe)
 - ``<p>seg:{<customer_id>}:days`` set: UTC days with a purchase (``purchase_days``)
-- ``<p>seg:{<customer_id>}:log``  zset: applied events (``LogEntry`` text) by occurred_at_ms
+- ``<p>seg:{<customer_id>}:log``  zset: applied events after the log base (``LogEntry`` text) by
+  occurred_at_ms; compacted once the evaluator's clock has passed them (:meth:`RedisStore.compact`)
 - ``<p>seg:{<customer_id>}:t``     hash: the customer's own tally counters (``state.customer.store.Tally``), every
   table in one hash (field ``<table>/<field>``: one key per customer, not one per table)
 - ``<p>seg:t:<table>``            hash: a shared tally table's counters (single Redis node only: a
@@ -42,8 +44,8 @@ from redis.crc import key_slot
 from state.adapters.redis_access import RedisAccess, connection_pool
 from state.adapters.redis_retry import OnRetry, Retrier, redis_address
 from state.adapters.retry import RetryPolicy, StoreRestarted, StoreUnavailable
-from state.customer.profiles import LogEntry
-from state.customer.rfm import CustomerState
+from state.customer.event_log import CustomerLog, LogBase, LogEntry
+from state.customer.rfm import DAY_MS, CustomerState
 from state.customer.store import (
     AgendaEntry,
     Delivery,
@@ -62,11 +64,14 @@ log = logging.getLogger(__name__)
 __all__ = ["REDIS_ERRORS", "RedisStore"]
 
 _FOLD_LUA = resources.files("state.adapters").joinpath("rfm_fold.lua").read_text()
+_COMPACT_LUA = resources.files("state.adapters").joinpath("log_compact.lua").read_text()
 _SCAN_COUNT = 2000
 # Tallies per fold script call, and per pipeline of calls: ~5 us each in Lua, so a call stays near
 # 0.1 s, far below Redis's 5-second busy-script threshold, and a pipeline near 1 MB, whatever a
 # batch's baskets hold (events are atomic one by one, so cutting a batch changes nothing else).
 _TALLIES_PER_CALL = 20_000
+# Customers per log compaction call on a single node (each one's script work is its log's head).
+_COMPACT_PER_CALL = 100
 _json_encode = msgspec.json.Encoder().encode
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, StoreUnavailable)
 # Compare-and-set of a topic's fence epoch, with the forgetting of its offsets, in one step.
@@ -127,6 +132,7 @@ class RedisStore:
         self._prefix = prefix
         self._fold = client.register_script(_FOLD_LUA)
         self._reset = client.register_script(_RESET_TOPIC)
+        self._compact = client.register_script(_COMPACT_LUA)
         self._watermark_key = f"{prefix}seg:watermark"
         self._stats_key = f"{prefix}seg:stats"
         self._letter_fence_key = f"{prefix}seg:dlq-fence"
@@ -491,21 +497,49 @@ class RedisStore:
             found.update({m: int(s) for m, s in zip(chunk, scores, strict=True) if s is not None})
         return found
 
-    async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
+    async def logs(self, customer_ids: Iterable[str]) -> dict[str, CustomerLog]:
         ids = list(customer_ids)
-        logs: dict[str, list[LogEntry]] = {}
+        logs: dict[str, CustomerLog] = {}
         for start in range(0, len(ids), _SCAN_COUNT):
             chunk = ids[start : start + _SCAN_COUNT]
 
             async def read(chunk: list[str] = chunk) -> list[Any]:
                 pipe = self._redis.pipeline(transaction=False)
                 for c in chunk:
+                    pipe.hget(self._state_key(c), "log_base")
                     pipe.zrange(f"{self._state_key(c)}:log", 0, -1, withscores=True)
                 return await pipe.execute()
 
-            for c, raw in zip(chunk, await self._retry("read event logs", read), strict=True):
-                logs[c] = [LogEntry.decode(member, int(score)) for member, score in raw]
+            raw = await self._retry("read event logs", read)
+            for c, base, entries in zip(chunk, raw[::2], raw[1::2], strict=True):
+                logs[c] = CustomerLog(
+                    None if base is None else LogBase.decode(c, base),
+                    [LogEntry.decode(member, int(score)) for member, score in entries],
+                )
         return logs
+
+    async def compact(self, customer_ids: Iterable[str], before_ms: int) -> int:
+        if before_ms % DAY_MS:
+            raise ValueError(f"logs are compacted at a UTC midnight, not at {before_ms} ms")
+        ids = list(customer_ids)
+        folded = 0
+        per_call = 1 if self._cluster else _COMPACT_PER_CALL  # a cluster call stays in one hash slot
+        for start in range(0, len(ids), _SCAN_COUNT):
+            chunk = ids[start : start + _SCAN_COUNT]
+
+            async def run(chunk: list[str] = chunk) -> list[Any]:  # idempotent: a base never moves back
+                pipe = self._redis.pipeline(transaction=False)
+                for at in range(0, len(chunk), per_call):
+                    keys = [
+                        k
+                        for c in chunk[at : at + per_call]
+                        for k in (self._state_key(c), f"{self._state_key(c)}:log")
+                    ]
+                    await self._compact(keys=keys, args=[before_ms], client=pipe)
+                return await pipe.execute()
+
+            folded += sum(int(n) for n in await self._retry("compact event logs", run))
+        return folded
 
     async def fence_epoch(self, topic: str) -> int:
         raw = await self._retry("read a fence epoch", lambda: self._redis.hget(self._epoch_key, topic))

@@ -6,9 +6,33 @@
 -- and event log (zset by occurred_at_ms); all four share one hash tag. ``tallies`` is '' or a JSON
 -- array of [key index, field, delta]: HINCRBY KEYS[key index] field delta, done only when the event
 -- is applied (the counters of state.customer.store.Tally). Events are applied in order; each is atomic on its own.
+-- An event older than the customer's compacted log base (field ``log_base`` of the state hash, written
+-- by log_compact.lua; the layout of state.customer.event_log.LogBase.encode) is folded into the base
+-- instead of the log: the twin of LogBase.add.
 -- Returns one code per event: 0 redelivered (offset fence), 1 duplicate event_id, 2 applied,
 -- 3 applied to a new customer.
 local DAY_MS = 86400000
+
+local function split(text)
+  local parts = {}
+  for part in string.gmatch(text .. ',', '([^,]*),') do parts[#parts + 1] = part end
+  return parts
+end
+
+-- Fold a late event into the base ``b`` (split fields, updated in place); returns the new field.
+local function add_to_base(b, kind, at, cents, new_day)
+  local function plus(i, n) b[i] = string.format('%d', tonumber(b[i]) + n) end
+  plus(3, tonumber(cents))
+  if kind == 'refund' then
+    plus(4, 1)
+  else
+    plus(2, 1)
+    if b[5] == '' or tonumber(at) < tonumber(b[5]) then b[5] = at end
+    if b[6] == '' or tonumber(at) > tonumber(b[6]) then b[6] = at end
+    if new_day then plus(7, 1) end
+  end
+  return table.concat(b, ',')
+end
 
 local function fold(state, ids, days, log, customer_id, event_id, fence_field, offset, kind, at, cents, member)
   local fence = tonumber(redis.call('HGET', state, fence_field))
@@ -16,13 +40,20 @@ local function fold(state, ids, days, log, customer_id, event_id, fence_field, o
   redis.call('HSET', state, fence_field, offset)
   if redis.call('SADD', ids, event_id) == 0 then return 1 end
   local is_new = redis.call('HSETNX', state, 'customer_id', customer_id)
-  redis.call('ZADD', log, at, member)
+  local new_day = kind ~= 'refund' and redis.call('SADD', days, math.floor(tonumber(at) / DAY_MS)) == 1
+  local base = redis.call('HGET', state, 'log_base')
+  local b = base and split(base)
+  if b and tonumber(at) < tonumber(b[1]) then
+    redis.call('HSET', state, 'log_base', add_to_base(b, kind, at, cents, new_day))
+  else
+    redis.call('ZADD', log, at, member)
+  end
   redis.call('HINCRBY', state, 'monetary_cents', cents)
   if kind == 'refund' then
     redis.call('HINCRBY', state, 'refunds', 1)
   else
     redis.call('HINCRBY', state, 'frequency', 1)
-    if redis.call('SADD', days, math.floor(tonumber(at) / DAY_MS)) == 1 then
+    if new_day then
       redis.call('HINCRBY', state, 'purchase_days', 1)
     end
     local first = tonumber(redis.call('HGET', state, 'first_purchase_ms'))

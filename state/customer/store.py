@@ -42,7 +42,7 @@ from enum import IntEnum
 from functools import lru_cache
 from typing import Protocol, TypeVar
 
-from state.customer.profiles import LogEntry
+from state.customer.event_log import CustomerLog, LogBase, LogEntry, compact
 from state.customer.rfm import CustomerState, apply, purchase_day
 from streams.contract import Purchase
 
@@ -266,8 +266,14 @@ class CustomerStore(Protocol):
         """When a worker first received each agenda entry's event (wall-clock ms), where known."""
         ...
 
-    async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
-        """The whole event log of each customer, by occurred_at_ms."""
+    async def logs(self, customer_ids: Iterable[str]) -> dict[str, CustomerLog]:
+        """Each customer's event log: the compacted base, then the events after it by occurred_at_ms."""
+        ...
+
+    async def compact(self, customer_ids: Iterable[str], before_ms: int) -> int:
+        """Fold these customers' logged events that occurred before ``before_ms`` (a UTC midnight the
+        evaluator's clock has passed) into their log bases (``state.customer.event_log``); returns how
+        many events were folded. Later events that occurred before a base go straight into it."""
         ...
 
     async def tally(self, table: str, customer_id: str | None = None) -> dict[str, int]:
@@ -308,6 +314,7 @@ class MemoryStore:
     letter_fences: dict[Partition, int] = field(default_factory=dict)
     totals: Stats = field(default_factory=Stats)
     event_logs: dict[str, set[LogEntry]] = field(default_factory=dict)
+    log_bases: dict[str, LogBase] = field(default_factory=dict)
     agenda: dict[str, int] = field(default_factory=dict)
     next_offsets: dict[Partition, int] = field(default_factory=dict)
     epochs: dict[str, int] = field(default_factory=dict)
@@ -345,7 +352,11 @@ class MemoryStore:
             days.add(day)
         before = self.states.get(customer)
         self.states[customer] = apply(before, d.event, new_purchase_day=new_day)
-        self.event_logs.setdefault(customer, set()).add(log_entry(d.event))
+        base = self.log_bases.get(customer)
+        if base is not None and d.event.occurred_at_ms < base.before_ms:
+            self.log_bases[customer] = base.add(log_entry(d.event), new_purchase_day=new_day)
+        else:
+            self.event_logs.setdefault(customer, set()).add(log_entry(d.event))
         for t in d.tallies:
             table = self.counters.setdefault((t.table, customer if t.per_customer else None), {})
             table[t.field] = table.get(t.field, 0) + t.delta
@@ -390,8 +401,21 @@ class MemoryStore:
     async def received(self, members: Sequence[str]) -> dict[str, int]:
         return {m: self.receipts[m] for m in members if m in self.receipts}
 
-    async def logs(self, customer_ids: Iterable[str]) -> dict[str, list[LogEntry]]:
-        return {c: sorted(self.event_logs.get(c, ())) for c in customer_ids}
+    async def logs(self, customer_ids: Iterable[str]) -> dict[str, CustomerLog]:
+        return {
+            c: CustomerLog(self.log_bases.get(c), sorted(self.event_logs.get(c, ()))) for c in customer_ids
+        }
+
+    async def compact(self, customer_ids: Iterable[str], before_ms: int) -> int:
+        folded = 0
+        for c in customer_ids:
+            entries = self.event_logs.get(c, set())
+            base, rest = compact(c, self.log_bases.get(c), list(entries), before_ms)
+            if base is not None:
+                self.log_bases[c] = base
+            folded += len(entries) - len(rest)
+            self.event_logs[c] = set(rest)
+        return folded
 
     async def tally(self, table: str, customer_id: str | None = None) -> dict[str, int]:
         return dict(self.counters.get((table, customer_id), {}))

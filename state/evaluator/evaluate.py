@@ -50,7 +50,8 @@ from state.campaigns.descriptors import descriptor_features, descriptor_json
 from state.campaigns.prior_features import prior_features
 from state.campaigns.response import ResponseModel, response_feature_names, response_features
 from state.customer import snapshots
-from state.customer.profiles import Change, LogEntry, LogFold, Profile, Reason
+from state.customer.event_log import LogBase, LogEntry, LogFold
+from state.customer.profiles import Change, Profile, Reason
 from state.customer.rfm import DAY_MS, CustomerState
 from state.evaluator.cluster_quality import QualityConfig, assess_version, keep_latest
 from state.evaluator.predict import LifetimeModel, alive_and_expected, fit_lifetime
@@ -171,16 +172,21 @@ class Evaluator:
         to_ms: int,
         logs: Mapping[str, Sequence[LogEntry]],
         campaign_events: Sequence[CampaignEvent] = (),
+        bases: Mapping[str, LogBase] | None = None,
     ) -> list[Change]:
-        """Evaluate every instant up to ``to_ms`` given the full event logs of the customers due.
+        """Evaluate every instant up to ``to_ms`` given the event logs of the customers due.
 
-        ``logs`` holds, for every customer with an event not yet evaluated, all their logged
-        events; ``campaign_events`` the campaign events not yet evaluated that occurred before
+        ``logs`` holds, for every customer with an event not yet evaluated, their logged events
+        after their compacted log base in ``bases`` if they have one (all their events if not);
+        ``campaign_events`` the campaign events not yet evaluated that occurred before
         ``to_ms``, each applied at the first instant after it occurred (a late one at the first
         instant). Returns the changes in instant order, customers in id order within an instant.
         """
-        folds = [LogFold(c, log) for c, log in sorted(logs.items()) if log]
-        instants = self.instants(to_ms, min((f.log[0].occurred_at_ms for f in folds), default=None))
+        bases = bases or {}
+        customers = sorted({c for c, log in logs.items() if log} | set(bases))
+        folds = [LogFold(c, logs.get(c, ()), bases.get(c)) for c in customers]
+        starts = [at for f in folds if (at := f.next_event_ms()) is not None]
+        instants = self.instants(to_ms, min(starts, default=None))
         due: dict[int, list[LogFold]] = {}
         for fold in folds:
             pending = fold.next_event_ms()

@@ -25,6 +25,7 @@ from tests.integration.test_segments_live import (
     SAMPLE_EVENTS,
     evaluator_clock,
     latest_profiles,
+    logs_fold_to_the_state,
     wait_for_clock,
 )
 
@@ -70,4 +71,6 @@ def test_a_plain_producer_without_ticks_gets_every_customer_evaluated(
     assert table["cluster"].notna().all() and table["p_alive"].notna().all()
     assert table["churn_probability"].notna().all()
     assert evaluator_clock(live) == newest + 1
+    # events that arrived after the clock had compacted their time went into the log bases: exact
+    assert logs_fold_to_the_state(live, newest + 1) < SAMPLE_EVENTS // 20
     print(f"clock caught up {caught_up_s:.1f} s after the producer's last event")

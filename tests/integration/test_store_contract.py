@@ -12,7 +12,7 @@ from segstream.batch import RFM_COLUMNS, rfm_table
 from segstream.export import customers_frame
 from segstream.sources import load_cdnow
 from state.adapters.redis_store import RedisStore
-from state.customer.profiles import LogEntry
+from state.customer.event_log import CustomerLog, LogBase, LogEntry, LogFold
 from state.customer.rfm import CustomerState
 from state.customer.store import (
     CustomerStore,
@@ -169,13 +169,16 @@ async def test_applied_events_are_logged_once_and_every_delivery_goes_on_the_age
     )
     logs = await store.logs(["c:1", "c2", "nobody"])
     assert logs == {
-        "c:1": [
-            LogEntry(2 * DAY, "e2", "purchase", 250),
-            LogEntry(5 * DAY, "e1", "purchase", 1000),
-            LogEntry(9 * DAY, "r1", "refund", -300),
-        ],
-        "c2": [LogEntry(30 * DAY, "x", "purchase", 700)],
-        "nobody": [],
+        "c:1": CustomerLog(
+            None,
+            [
+                LogEntry(2 * DAY, "e2", "purchase", 250),
+                LogEntry(5 * DAY, "e1", "purchase", 1000),
+                LogEntry(9 * DAY, "r1", "refund", -300),
+            ],
+        ),
+        "c2": CustomerLog(None, [LogEntry(30 * DAY, "x", "purchase", 700)]),
+        "nobody": CustomerLog(None, []),
     }
     due = await store.due(9 * DAY)
     assert [(parse_agenda_member(m), s) for m, s in due] == [("c:1", 2 * DAY + 1), ("c:1", 5 * DAY + 1)]
@@ -184,6 +187,85 @@ async def test_applied_events_are_logged_once_and_every_delivery_goes_on_the_age
     # a redelivery after a crash goes back on the agenda: the evaluator re-reads the log, harmless
     await store.apply_batch([delivery("e2", "c:1", 2 * DAY, 250, offset=1)])
     assert [s for _, s in await store.due(10 * DAY)] == [2 * DAY + 1, 5 * DAY + 1, 9 * DAY + 1]
+
+
+async def test_compaction_folds_the_head_of_a_log_and_late_events_go_into_the_base(
+    store: CustomerStore,
+) -> None:
+    """The store's compaction (Lua on Redis) against the pure reference: the base holds exactly the
+    events before the midnight, same-day purchases count one day across a late arrival, a refund
+    counts no day, and the state folded from base + tail equals the state folded from every event."""
+    events = [
+        delivery("a", "c:1", 2 * DAY + 5, 1000, offset=0),
+        delivery("b", "c:1", 2 * DAY + 9, 300, offset=1),  # same day as a
+        delivery("r", "c:1", 3 * DAY, -200, offset=2, refund=True),
+        delivery("c", "c:1", 6 * DAY + 1, 700, offset=3),  # after the base: stays in the log
+        delivery("z", "c3", 7 * DAY, 50, offset=4),  # only after the base: no base for c3
+    ]
+    await store.apply_batch(events)
+    assert await store.compact(["c:1", "c3", "nobody"], 5 * DAY) == 3
+    logs = await store.logs(["c:1", "c3", "nobody"])
+    assert logs["c:1"].base == LogBase(5 * DAY, CustomerState("c:1", 2, 1100, 1, 2 * DAY + 5, 2 * DAY + 9, 1))
+    assert logs["c:1"].entries == [LogEntry(6 * DAY + 1, "c", "purchase", 700)]
+    assert logs["c3"] == CustomerLog(None, [LogEntry(7 * DAY, "z", "purchase", 50)])
+    assert logs["nobody"] == CustomerLog(None, [])
+    assert await store.compact(["c:1"], 4 * DAY) == 0  # a base never moves back
+    late = [
+        delivery("d", "c:1", 2 * DAY + 1, 40, offset=5),  # late, on a day the base has: no new day
+        delivery("e", "c:1", DAY, 60, offset=6),  # late, a new first purchase and a new day
+        delivery("d", "c:1", 2 * DAY + 1, 40, offset=7),  # a resend of a late one: ignored
+    ]
+    assert await store.apply_batch(late) == [Outcome.APPLIED, Outcome.APPLIED, Outcome.DUPLICATE]
+    after = (await store.logs(["c:1"]))["c:1"]
+    assert after.base == LogBase(5 * DAY, CustomerState("c:1", 4, 1200, 1, DAY, 2 * DAY + 9, 2))
+    every = [
+        LogEntry(d.event.occurred_at_ms, d.event.event_id, d.event.type, d.event.amount_cents)
+        for d in events[:4] + late[:2]
+    ]
+    expected = LogFold("c:1", every).advance(8 * DAY)
+    assert LogFold("c:1", after.entries, after.base).advance(8 * DAY) == expected == await store.get("c:1")
+    assert await store.compact(["c:1"], 7 * DAY) == 1
+    again = (await store.logs(["c:1"]))["c:1"]
+    assert again.entries == [] and again.base is not None
+    assert again.base.state == expected and again.base.before_ms == 7 * DAY
+
+
+async def test_compaction_of_a_shuffled_history_equals_the_whole_log(store: CustomerStore) -> None:
+    """Random histories (purchases and refunds, many on the same days), applied in a random order
+    with compactions at random midnights in between: base + tail always folds to the whole log's
+    state at any instant after the base."""
+    rng = random.Random(11)
+    customers = [f"k{i}" for i in range(12)]
+    history = [
+        Purchase(
+            f"e{i}",
+            rng.choice(customers),
+            occurred_at_ms=rng.randrange(0, 40 * DAY, 3_600_000),
+            amount_cents=rng.randrange(-500, 5000),
+            type="refund" if rng.random() < 0.15 else "purchase",
+        )
+        for i in range(400)
+    ]
+    arrivals = list(history)
+    rng.shuffle(arrivals)
+    midnight = 0
+    for start in range(0, len(arrivals), 50):
+        batch = arrivals[start : start + 50]
+        await store.apply_batch([Delivery(e, "purchases", 0, start + i) for i, e in enumerate(batch)])
+        midnight = max(midnight, rng.randrange(0, 45) * DAY)
+        await store.compact(customers, midnight)
+    logs = await store.logs(customers)
+    for c in customers:
+        mine = [
+            LogEntry(e.occurred_at_ms, e.event_id, e.type, e.amount_cents)
+            for e in history
+            if e.customer_id == c
+        ]
+        log = logs[c]
+        assert all(e.occurred_at_ms >= midnight for e in log.entries)
+        for at in (midnight, midnight + DAY // 2, 50 * DAY):
+            assert LogFold(c, log.entries, log.base).advance(at) == LogFold(c, mine).advance(at), (c, at)
+        assert LogFold(c, log.entries, log.base).advance(50 * DAY) == await store.get(c)
 
 
 async def test_consumed_offsets_only_move_forward_per_topic(store: CustomerStore) -> None:
