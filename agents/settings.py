@@ -75,6 +75,13 @@ class Settings(BaseSettings):
         description="watermark mode: a partition with no new event for this long no longer holds the clock back; "
         "when all are idle the clock catches up with the newest event",
     )
+    dedupe_window_s: int = Field(
+        7 * 86_400,
+        ge=1,
+        description="a copy of an event (same customer and event_id, new offset) arriving within this many "
+        "wall-clock seconds after the event was applied is ignored; one up to twice as late may be, a later one "
+        "is applied again. Memory: the ids of the events applied in the last one to two windows",
+    )
     max_message_bytes: int = Field(
         256 * 1024,
         ge=1024,

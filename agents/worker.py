@@ -98,6 +98,7 @@ def build_app(settings: Settings) -> faust.App:
         retry=retry,
         on_retry=metrics.observe_retry,
         watch_restarts=True,  # never write to a Redis that lost this worker's acknowledged writes
+        dedupe_window_s=settings.dedupe_window_s,
     )
     catalogue = RedisCatalogue.connect(
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry

@@ -5,7 +5,9 @@ one customer's keys in one slot):
 
 - ``<p>seg:{<customer_id>}``      hash: the state fields, one offset fence per partition and the
   compacted head of the event log (field ``log_base``, :class:`state.customer.event_log.LogBase`)
-- ``<p>seg:{<customer_id>}:ev``   set: applied event_ids (producer-resend dedupe)
+- ``<p>seg:{<customer_id>}:ids:<g>`` set: event_ids applied in dedupe generation ``g`` (wall-clock
+  seconds // ``dedupe_window_s``), expiring when generation ``g + 2`` begins (producer-resend dedupe)
+- ``<p>seg:{<customer_id>}:ev``   set: the applied event_ids of versions before the window (read only)
 - ``<p>seg:{<customer_id>}:days`` set: UTC days with a purchase (``purchase_days``)
 - ``<p>seg:{<customer_id>}:log``  zset: applied events after the log base (``LogEntry`` text) by
   occurred_at_ms; compacted once the evaluator's clock has passed them (:meth:`RedisStore.compact`)
@@ -31,6 +33,7 @@ running it again is safe.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from importlib import resources
@@ -61,7 +64,7 @@ from state.customer.store import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["REDIS_ERRORS", "RedisStore"]
+__all__ = ["DEDUPE_WINDOW_S", "REDIS_ERRORS", "RedisStore"]
 
 _FOLD_LUA = resources.files("state.adapters").joinpath("rfm_fold.lua").read_text()
 _COMPACT_LUA = resources.files("state.adapters").joinpath("log_compact.lua").read_text()
@@ -70,6 +73,9 @@ _SCAN_COUNT = 2000
 # 0.1 s, far below Redis's 5-second busy-script threshold, and a pipeline near 1 MB, whatever a
 # batch's baskets hold (events are atomic one by one, so cutting a batch changes nothing else).
 _TALLIES_PER_CALL = 20_000
+DEDUPE_WINDOW_S = 7 * 86_400
+"""Default dedupe window: a copy of an event that arrives within this many wall-clock seconds after
+the event was applied is ignored (one up to twice as late may be; a later one is applied again)."""
 # Customers per log compaction call on a single node (each one's script work is its log's head).
 _COMPACT_PER_CALL = 100
 _json_encode = msgspec.json.Encoder().encode
@@ -126,7 +132,13 @@ class RedisStore:
         retry: RetryPolicy | None = None,
         on_retry: OnRetry | None = None,
         watch_restarts: bool = False,
+        dedupe_window_s: int = DEDUPE_WINDOW_S,
+        wall_s: Callable[[], float] = time.time,
     ) -> None:
+        if dedupe_window_s < 1:
+            raise ValueError(f"the dedupe window is at least 1 s, not {dedupe_window_s}")
+        self._dedupe_window_s = dedupe_window_s
+        self._wall_s = wall_s
         self._redis = client
         self._cluster = cluster
         self._prefix = prefix
@@ -157,6 +169,7 @@ class RedisStore:
         retry: RetryPolicy | None = None,
         on_retry: OnRetry | None = None,
         watch_restarts: bool = False,
+        dedupe_window_s: int = DEDUPE_WINDOW_S,
     ) -> RedisStore:
         """A store on the Redis ``access`` describes (ACL user, TLS).
 
@@ -177,6 +190,7 @@ class RedisStore:
             retry=retry,
             on_retry=on_retry,
             watch_restarts=watch_restarts,
+            dedupe_window_s=dedupe_window_s,
         )
 
     @classmethod
@@ -188,9 +202,17 @@ class RedisStore:
         cluster: bool = False,
         retry: RetryPolicy | None = None,
         on_retry: OnRetry | None = None,
+        dedupe_window_s: int = DEDUPE_WINDOW_S,
     ) -> RedisStore:
         """A store on an open Redis (no ACL user, no TLS unless ``rediss://``)."""
-        return cls.connect(RedisAccess(url), prefix, cluster=cluster, retry=retry, on_retry=on_retry)
+        return cls.connect(
+            RedisAccess(url),
+            prefix,
+            cluster=cluster,
+            retry=retry,
+            on_retry=on_retry,
+            dedupe_window_s=dedupe_window_s,
+        )
 
     @property
     def cluster(self) -> bool:
@@ -228,6 +250,7 @@ class RedisStore:
         )
         groups = [part for group in groups for part in _by_tally_volume(group, deliveries, _TALLIES_PER_CALL)]
         outcomes: list[Outcome] = [Outcome.REDELIVERED] * len(deliveries)
+        generation = int(self._wall_s()) // self._dedupe_window_s  # one per batch: every call agrees
 
         def record(sent: list[list[int]], results: Sequence[Any]) -> None:
             for group, codes in zip(sent, results, strict=False):
@@ -243,7 +266,7 @@ class RedisStore:
             if sent and size + tallies > _TALLIES_PER_CALL:
                 record(sent, await pipe.execute())
                 pipe, sent, size = self._redis.pipeline(transaction=False), [], 0
-            keys, args = self._fold_call([deliveries[i] for i in group], epochs)
+            keys, args = self._fold_call([deliveries[i] for i in group], epochs, generation)
             await self._fold(keys=keys, args=args, client=pipe)
             sent.append(group)
             size += tallies
@@ -264,7 +287,7 @@ class RedisStore:
         return outcomes
 
     def _fold_call(
-        self, deliveries: Sequence[Delivery], epochs: Mapping[str, int]
+        self, deliveries: Sequence[Delivery], epochs: Mapping[str, int], generation: int
     ) -> tuple[list[str], list[str | int]]:
         """KEYS and ARGV of one ``rfm_fold.lua`` call (layout in the script's header)."""
         keys: list[str] = []
@@ -276,12 +299,13 @@ class RedisStore:
                 index[key] = len(keys)
             return index[key]
 
-        args: list[str | int] = [len(deliveries)]
+        args: list[str | int] = [len(deliveries), (generation + 2) * self._dedupe_window_s]
         for d in deliveries:
             e = d.event
             key = self._state_key(e.customer_id)
-            keys += (key, f"{key}:ev", f"{key}:days", f"{key}:log")
-            base = len(keys) - 3
+            ids, previous = f"{key}:ids:{generation}", f"{key}:ids:{generation - 1}"
+            keys += (key, ids, previous, f"{key}:ev", f"{key}:days", f"{key}:log")
+            base = len(keys) - 5
             ops = [
                 [
                     key_index(f"{key}:t" if t.per_customer else self._shared_tally_key(t.table)),

@@ -1,9 +1,12 @@
 -- Atomic, idempotent RFM fold of a batch of events: the Redis twin of state.customer.rfm.apply.
--- ARGV[1] = number of events n; event i (1-based) has ARGV[a+1 .. a+10] with a = 1 + 10(i-1):
+-- ARGV[1] = number of events n, ARGV[2] = when the current event_id generation expires (unix
+-- seconds); event i (1-based) has ARGV[a+1 .. a+10] with a = 2 + 10(i-1):
 --   base, customer_id, event_id, fence_field, offset, type, occurred_at_ms, amount_cents, log member,
 --   tallies.
--- KEYS[base .. base+3]: the customer's state hash, set of applied event_ids, set of UTC purchase days
--- and event log (zset by occurred_at_ms); all four share one hash tag. ``tallies`` is '' or a JSON
+-- KEYS[base .. base+5]: the customer's state hash, the event_ids applied in the current and in the
+-- previous dedupe generation (sets, each expiring two generations after it began: the dedupe window,
+-- see RedisStore), the unbounded event_id set of earlier versions (read, never written), the set of
+-- UTC purchase days and the event log (zset by occurred_at_ms); all share one hash tag. ``tallies`` is '' or a JSON
 -- array of [key index, field, delta]: HINCRBY KEYS[key index] field delta, done only when the event
 -- is applied (the counters of state.customer.store.Tally). Events are applied in order; each is atomic on its own.
 -- An event older than the customer's compacted log base (field ``log_base`` of the state hash, written
@@ -34,11 +37,16 @@ local function add_to_base(b, kind, at, cents, new_day)
   return table.concat(b, ',')
 end
 
-local function fold(state, ids, days, log, customer_id, event_id, fence_field, offset, kind, at, cents, member)
+local function fold(state, ids, previous_ids, old_ids, days, log, expire_at, customer_id, event_id, fence_field,
+                    offset, kind, at, cents, member)
   local fence = tonumber(redis.call('HGET', state, fence_field))
   if fence and tonumber(offset) <= fence then return 0 end
   redis.call('HSET', state, fence_field, offset)
+  if redis.call('SISMEMBER', previous_ids, event_id) == 1 or redis.call('SISMEMBER', old_ids, event_id) == 1 then
+    return 1
+  end
   if redis.call('SADD', ids, event_id) == 0 then return 1 end
+  redis.call('EXPIREAT', ids, expire_at)
   local is_new = redis.call('HSETNX', state, 'customer_id', customer_id)
   local new_day = kind ~= 'refund' and redis.call('SADD', days, math.floor(tonumber(at) / DAY_MS)) == 1
   local base = redis.call('HGET', state, 'log_base')
@@ -66,10 +74,11 @@ end
 
 local codes = {}
 for i = 1, tonumber(ARGV[1]) do
-  local a = 1 + 10 * (i - 1)
+  local a = 2 + 10 * (i - 1)
   local b = tonumber(ARGV[a + 1])
-  local code = fold(KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
-                    ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9])
+  local code = fold(KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4], KEYS[b + 5], ARGV[2],
+                    ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8],
+                    ARGV[a + 9])
   if code >= 2 and ARGV[a + 10] ~= '' then
     for _, t in ipairs(cjson.decode(ARGV[a + 10])) do redis.call('HINCRBY', KEYS[t[1]], t[2], t[3]) end
   end

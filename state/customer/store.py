@@ -28,7 +28,7 @@ Offsets only mean something within one incarnation of a topic. A recreated (or t
 topic starts again at offset 0, so every offset fence of the old incarnation would drop the
 new events. Each topic therefore has a *fence epoch* (0 at first): offset fences, dead-letter
 fences and consumed offsets belong to the current epoch, and :meth:`CustomerStore.reset_topic`
-starts a new one (old fences are then ignored; event_id dedupe still stops true resends) and
+starts a new one (old fences are then ignored; event_id dedupe still stops true resends within its window) and
 keeps a :class:`TopicReset` record of why.
 """
 

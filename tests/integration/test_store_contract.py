@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio as redis
 
 from agents.settings import Settings
 from segstream.batch import RFM_COLUMNS, rfm_table
@@ -371,3 +373,35 @@ async def test_receipt_times_keep_the_first_receipt_and_leave_with_the_agenda(st
     assert await store.received(members) == {m: 5_000 for m in members if parse_agenda_member(m) == "c1"}
     await store.done(entries)
     assert await store.received(members) == {}
+
+
+async def test_the_dedupe_window_forgets_event_ids_two_generations_on(settings: Settings) -> None:
+    """Redis only (the memory reference never forgets): ``SEGSTREAM_DEDUPE_WINDOW_S`` on a wall clock the
+    test moves. A copy within the window is a duplicate, whichever generation it lands in; one two
+    windows later is applied again (the documented limit); the id sets expire on their own; ids in the
+    unbounded set of earlier versions still stop copies."""
+    window = 100
+    now = [
+        float((int(time.time()) // window + 1) * window + window // 2)
+    ]  # half-way into a generation to come
+    store = RedisStore(
+        redis.Redis.from_url(settings.redis_url, decode_responses=True),
+        settings.redis_prefix,
+        dedupe_window_s=window,
+        wall_s=lambda: now[0],
+    )
+    try:
+        assert await store.apply_batch([delivery("e1", "w", DAY, 100, offset=0)]) == [Outcome.NEW_CUSTOMER]
+        now[0] += window - 1  # the window's last second: in the next generation, checked against this one
+        assert await store.apply_batch([delivery("e1", "w", DAY, 100, offset=1)]) == [Outcome.DUPLICATE]
+        key = f"{settings.redis_prefix}seg:{{w}}"
+        generation = int(now[0]) // window - 1
+        ttl = await store._redis.ttl(f"{key}:ids:{generation}")
+        assert 0 < ttl <= 3 * window  # expires when generation + 2 begins, without any sweeper
+        now[0] += 2 * window  # two windows later: forgotten, applied again
+        assert await store.apply_batch([delivery("e1", "w", DAY, 100, offset=2)]) == [Outcome.APPLIED]
+        assert (await store.get("w")) == CustomerState("w", 2, 200, 0, DAY, DAY, 1)
+        await store._redis.sadd(f"{key}:ev", "old")  # written by a version before the window
+        assert await store.apply_batch([delivery("old", "w", DAY, 5, offset=3)]) == [Outcome.DUPLICATE]
+    finally:
+        await store.close()
