@@ -16,7 +16,9 @@ about 4 events per customer, ``dense`` about 40) on one private Kafka + Redis it
    ``segstream_tick_seconds``, scraped from ``/metrics``, beside the wall time from sending the
    tick to the worker observing it and the profile changes it published;
 3. **Redis**: ``INFO memory`` ``used_memory`` before the replay, after ingest and after the
-   instants, over customers; and every key of the namespace by ``MEMORY USAGE`` (``SAMPLES 0``),
+   instants (measured two dedupe windows after the last event: ``--dedupe-window-s``, 60 s, so the
+   event_id sets of the window have expired, as they do ``SEGSTREAM_DEDUPE_WINDOW_S`` after live
+   events), over customers; and every key of the namespace by ``MEMORY USAGE`` (``SAMPLES 0``),
    grouped by kind (``seg:{id}`` state hash, ``:ev``, ``:days``, ``:log``, ``:t``, the evaluator's
    ``view`` hash, ``model``, agenda, ...);
 4. **worker peak RSS**: ``VmHWM`` from ``/proc`` before the worker stops;
@@ -246,8 +248,9 @@ def one_worker(
         rss = peak_rss_mb(worker.pid)
     finally:
         stop_worker(worker)
+    time.sleep(2 * base.dedupe_window_s)  # every event_id generation written so far has expired
+    kinds = memory_by_kind(client, settings.redis_prefix)  # reads every key: expired ones go now
     memory_end = used_memory(client)
-    kinds = memory_by_kind(client, settings.redis_prefix)
     client.close()
     return {
         "publish_events_per_s": published.rate,
@@ -301,7 +304,13 @@ def run_population(
     path, rows, generate_s = population(preset, customers, args.seed)
     print(f"{preset} {customers:,} customers: {rows:,} events ({path.name})", flush=True)
     root = top / f"{preset[0]}{customers}"
-    base = Settings(kafka_url=stack_urls[0], redis_url=stack_urls[1], clock="ticks", web_enabled=True)
+    base = Settings(
+        kafka_url=stack_urls[0],
+        redis_url=stack_urls[1],
+        clock="ticks",
+        web_enabled=True,
+        dedupe_window_s=args.dedupe_window_s,
+    )
     started = time.perf_counter()
     result: dict[str, Any] = {
         "preset": preset,
@@ -344,6 +353,13 @@ def main() -> int:
         "--new-events", type=int, default=1_000, help="purchases in the measured busy instant"
     )
     parser.add_argument("--timeout-s", type=float, default=3_600.0, help="per phase")
+    parser.add_argument(
+        "--dedupe-window-s",
+        type=int,
+        default=60,
+        help="the workers' SEGSTREAM_DEDUPE_WINDOW_S: the memory after the instants is measured two windows "
+        "after the last event, as it stands once the window has passed (the default window is 7 days)",
+    )
     parser.add_argument("--output", type=Path, default=Path(__file__).with_name("scale.json"))
     args = parser.parse_args()
     plan = [("sparse", n) for n in args.sizes] + ([("dense", args.dense_size)] if args.dense_size else [])

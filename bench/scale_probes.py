@@ -30,10 +30,12 @@ def used_memory(client: redis.Redis) -> int:
 
 
 def key_kind(key: str, prefix: str) -> str:
-    """``seg:{c1}:ev`` -> ``seg:{id}:ev``: a customer's keys by kind, shared keys by name."""
+    """``seg:{c1}:ev`` -> ``seg:{id}:ev``, ``seg:{c1}:ids:9`` -> ``seg:{id}:ids:<g>``: a customer's keys by
+    kind, shared keys by name."""
     rest = key[len(prefix) :]
     if rest.startswith("seg:{"):
-        return "seg:{id}" + rest[rest.index("}") + 1 :]
+        kind = rest[rest.index("}") + 1 :]
+        return "seg:{id}" + (":ids:<g>" if kind.startswith(":ids:") else kind)
     return rest
 
 
