@@ -12,7 +12,7 @@ the 8 held-out ones (16-23: 17,812 exposures, 2,421 treated, 3-51% per campaign)
 
 **Customers.** Each exposure is a fresh customer with standard normal ``spend``, ``frequency``,
 ``recency`` and three features that do nothing (``noise_*``), and the campaign's ``level`` (its
-control rate's logit, scaled so that the mean response matches the rate: it stands in for the
+control rate's logit, scaled so that the mean response is about the rate: it stands in for the
 descriptors that let the real model tell campaigns apart). Response without treatment:
 ``expit(level + 0.8 spend - 0.5 recency)``, so customers differ inside a campaign.
 
