@@ -111,6 +111,7 @@ def build_app(settings: Settings) -> faust.App:
     profiles = RedisProfileStore.connect(
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
     )
+    profiles.dedupe_window_s = settings.dedupe_window_s
     preset = load_preset(settings.segment_preset)
     changes_topic, profiles_topic, alerts_topic, moves_topic = (
         settings.topic(topics.SEGMENT_CHANGES),

@@ -6,8 +6,11 @@ Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster
 - ``<p>eval:{segments}:meta``    string: JSON ``{generation, clock_ms, cutpoints}``
 - ``<p>eval:{segments}:model``   string: the learned models' snapshot (clusters, churn with its
   open prediction batches, lifetime model), :meth:`state.evaluator.evaluate.Evaluator.snapshot`
-- ``<p>eval:{segments}:campaign-events`` hash: event_id -> JSON campaign event, every one seen
+- ``<p>eval:{segments}:campaign-events`` hash: event_id -> JSON campaign event, while it waits on the
+  agenda (earlier versions kept every one: those are still read as seen)
 - ``<p>eval:{segments}:campaign-agenda`` zset: event_ids not evaluated yet, by occurred_at + 1
+- ``<p>eval:{segments}:campaign-ids:<g>`` set: event_ids added in dedupe generation ``g`` (wall-clock
+  seconds // the dedupe window), expiring when generation ``g + 2`` begins
 - ``<p>eval:{segments}:summary`` string: JSON summary of the last save: segments, clusters, the
   churn model's report and scorer weights, the lifetime model's versioned parameters (what every
   worker's HTTP pages and ``segstream export`` score with)
@@ -19,29 +22,43 @@ within the policy's budget); each says why running it again is safe.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 import msgspec
 
 from state.adapters.redis_adapter import RedisAdapter
+from state.adapters.redis_store import DEDUPE_WINDOW_S
 from state.customer.profile_store import Record, SavedEvaluator
 from streams.campaign_contract import CampaignEvent
 
 __all__ = ["RedisProfileStore"]
 
 _CHUNK = 5000
-# each event_id once: HSETNX, and only a new one goes on the agenda (atomic, so a crash between
-# the two cannot leave an event known but never evaluated)
+# Each event_id once within the dedupe window: an event is new unless it waits on the agenda (its JSON
+# is in the events hash; ids of versions before the window stay there too) or its id is in the
+# current or previous dedupe generation (KEYS[3], KEYS[4]: sets expiring at ARGV[1] and one window
+# earlier). Atomic, so a crash cannot leave an event known but never evaluated.
 _ADD_CAMPAIGN_EVENTS = """
 local added = 0
-for i = 1, #ARGV, 3 do
-  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) == 1 then
-    redis.call('ZADD', KEYS[2], ARGV[i + 2], ARGV[i])
+for i = 2, #ARGV, 3 do
+  local id = ARGV[i]
+  if redis.call('HEXISTS', KEYS[1], id) == 0 and redis.call('SISMEMBER', KEYS[4], id) == 0
+     and redis.call('SADD', KEYS[3], id) == 1 then
+    redis.call('HSET', KEYS[1], id, ARGV[i + 1])
+    redis.call('ZADD', KEYS[2], ARGV[i + 2], id)
     added = added + 1
   end
 end
+redis.call('EXPIREAT', KEYS[3], ARGV[1])
 return added
+"""
+# Evaluated events leave the agenda and the events hash together; their ids stay in their
+# generation's set until it expires.
+_CAMPAIGN_DONE = """
+redis.call('ZREM', KEYS[2], unpack(ARGV))
+redis.call('HDEL', KEYS[1], unpack(ARGV))
 """
 
 
@@ -55,6 +72,12 @@ class RedisProfileStore(RedisAdapter):
         )
         self._campaign_events, self._campaign_agenda = f"{base}:campaign-events", f"{base}:campaign-agenda"
         self._add_campaign_events = self._redis.register_script(_ADD_CAMPAIGN_EVENTS)
+        self._campaign_done = self._redis.register_script(_CAMPAIGN_DONE)
+        self._campaign_ids = f"{base}:campaign-ids"
+        self.dedupe_window_s = DEDUPE_WINDOW_S
+        """A resent campaign event is ignored within this many wall-clock seconds after it was first
+        added (``SEGSTREAM_DEDUPE_WINDOW_S``; the same window as purchases, ``state.adapters.redis_store``)."""
+        self.wall_s: Callable[[], float] = time.time
 
     async def _read_meta(self) -> dict[str, Any]:
         raw = await self._retry("read the evaluator's meta", lambda: self._redis.get(self._meta))
@@ -131,13 +154,15 @@ class RedisProfileStore(RedisAdapter):
         return found
 
     async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
-        args: list[str | bytes | int] = []
+        generation = int(self.wall_s()) // self.dedupe_window_s
+        args: list[str | bytes | int] = [(generation + 2) * self.dedupe_window_s]
         for event in events:
             args += [event.event_id, msgspec.json.encode(event), event.occurred_at_ms + 1]
-        if not args:
+        if len(args) == 1:
             return 0
-        keys = [self._campaign_events, self._campaign_agenda]
-        # HSETNX per event_id: a retry adds nothing twice (it may then count fewer as added)
+        ids, previous = f"{self._campaign_ids}:{generation}", f"{self._campaign_ids}:{generation - 1}"
+        keys = [self._campaign_events, self._campaign_agenda, ids, previous]
+        # a retry adds nothing twice: the ids are known by then (it may count fewer as added)
         added = await self._retry(
             "add campaign events", lambda: self._add_campaign_events(keys=keys, args=args)
         )
@@ -159,7 +184,7 @@ class RedisProfileStore(RedisAdapter):
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
 
-            async def remove(chunk: list[str] = chunk) -> None:  # ZREM: idempotent
-                await self._redis.zrem(self._campaign_agenda, *chunk)
+            async def remove(chunk: list[str] = chunk) -> None:  # ZREM, HDEL: idempotent
+                await self._campaign_done(keys=[self._campaign_events, self._campaign_agenda], args=chunk)
 
             await self._retry("remove campaign agenda entries", remove)

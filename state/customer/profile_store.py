@@ -7,8 +7,8 @@ number; a worker that takes the clock partition over reloads when the generation
 Any worker can read a profile or the summary for the HTTP endpoints.
 
 Campaign events (``campaign-events``) wait here for the evaluator too: every worker adds the
-ones it consumes to one agenda, each ``event_id`` once, and the evaluator takes those that
-occurred before a tick and removes them once their instants are saved.
+ones it consumes to one agenda, each ``event_id`` once (within the dedupe window on Redis), and the
+evaluator takes those that occurred before a tick and removes them once their instants are saved.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ class ProfileStore(Protocol):
         ...
 
     async def campaign_done(self, event_ids: Iterable[str]) -> None:
-        """Remove evaluated events from the agenda (they stay known: a resend is ignored)."""
+        """Remove evaluated events from the agenda; their ids stay known (a resend is ignored) for the
+        dedupe window on Redis, for ever in memory."""
         ...
 
 
@@ -84,8 +85,9 @@ class MemoryProfileStore:
     meta: tuple[int, int | None, str | None] = (0, None, None)
     model: bytes | None = None
     last_summary: Record | None = None
-    campaign_events: dict[str, CampaignEvent] = field(default_factory=dict)  # every event seen
+    campaign_events: dict[str, CampaignEvent] = field(default_factory=dict)  # the events on the agenda
     campaign_agenda: set[str] = field(default_factory=set)  # event_ids not evaluated yet
+    campaign_seen: set[str] = field(default_factory=set)  # every event_id (the reference never forgets)
 
     async def generation(self) -> int:
         return self.meta[0]
@@ -121,11 +123,14 @@ class MemoryProfileStore:
         return {c: self.rows[c] for c in customer_ids if c in self.rows}
 
     async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
-        fresh = [e for e in events if e.event_id not in self.campaign_events]
-        for event in fresh:
-            self.campaign_events.setdefault(event.event_id, event)
-            self.campaign_agenda.add(event.event_id)
-        return len({e.event_id for e in fresh})
+        added = 0
+        for event in events:
+            if event.event_id not in self.campaign_seen:
+                self.campaign_seen.add(event.event_id)
+                self.campaign_events[event.event_id] = event
+                self.campaign_agenda.add(event.event_id)
+                added += 1
+        return added
 
     async def campaign_due(self, up_to_ms: int) -> list[CampaignEvent]:
         due = [self.campaign_events[i] for i in self.campaign_agenda]
@@ -134,4 +139,6 @@ class MemoryProfileStore:
         )
 
     async def campaign_done(self, event_ids: Iterable[str]) -> None:
-        self.campaign_agenda.difference_update(event_ids)
+        for event_id in event_ids:
+            self.campaign_agenda.discard(event_id)
+            self.campaign_events.pop(event_id, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -84,3 +85,33 @@ async def test_campaign_events_wait_on_the_agenda_once_each(profiles: ProfileSto
     assert await profiles.campaign_due(10_000) == [response]
     assert await profiles.add_campaign_events([exposure]) == 0  # evaluated and resent: still known
     assert await profiles.campaign_due(10_000) == [response]
+
+
+async def test_campaign_events_leave_the_store_once_evaluated_and_their_ids_after_the_window(
+    settings: Settings,
+) -> None:
+    """Redis only: an evaluated event's JSON leaves the events hash (state per event waiting, not per
+    event ever seen); its id dedupes resends for the window (a wall clock the test moves), then expires,
+    and a copy two windows later is evaluated again (the documented limit). Ids in the events hash
+    written by versions that kept every event still stop resends."""
+    window = 100
+    now = [float((int(time.time()) // window + 1) * window + window // 2)]
+    store = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    store.dedupe_window_s, store.wall_s = window, lambda: now[0]
+    exposure = campaign_event("e1", "c1", "exposure", 100)
+    base = f"{settings.redis_prefix}eval:{{segments}}"
+    try:
+        assert await store.add_campaign_events([exposure]) == 1
+        await store.campaign_done(["e1"])
+        assert await store._redis.hlen(f"{base}:campaign-events") == 0  # nothing kept per evaluated event
+        now[0] += window - 1  # next generation, within the window
+        assert await store.add_campaign_events([exposure]) == 0
+        ttl = await store._redis.ttl(f"{base}:campaign-ids:{int(now[0]) // window - 1}")
+        assert 0 < ttl <= 3 * window
+        now[0] += 2 * window
+        assert await store.add_campaign_events([exposure]) == 1  # forgotten: evaluated again
+        assert await store.campaign_due(10_000) == [exposure]
+        await store._redis.hset(f"{base}:campaign-events", "old", b"{}")  # kept by an earlier version
+        assert await store.add_campaign_events([campaign_event("old", "c1", "exposure", 5)]) == 0
+    finally:
+        await store.close()
