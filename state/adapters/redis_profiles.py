@@ -2,7 +2,8 @@
 
 Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster slot):
 
-- ``<p>eval:{segments}:view``    hash: customer_id -> JSON row (state as of the clock, profile)
+- ``<p>eval:{segments}:view``    hash: customer_id -> row (state as of the clock, profile), packed by
+  :mod:`state.adapters.view_rows`
 - ``<p>eval:{segments}:meta``    string: JSON ``{generation, clock_ms, cutpoints}``
 - ``<p>eval:{segments}:model``   string: the learned models' snapshot (clusters, churn with its
   open prediction batches, lifetime model), :meth:`state.evaluator.evaluate.Evaluator.snapshot`
@@ -30,6 +31,7 @@ import msgspec
 
 from state.adapters.redis_adapter import RedisAdapter
 from state.adapters.redis_store import DEDUPE_WINDOW_S
+from state.adapters.view_rows import decode_row, encode_row
 from state.customer.profile_store import Record, SavedEvaluator
 from streams.campaign_contract import CampaignEvent
 
@@ -93,7 +95,10 @@ class RedisProfileStore(RedisAdapter):
         meta = await self._read_meta()
         if not meta["generation"]:
             return None
-        rows = [json.loads(value) async for _, value in self._redis.hscan_iter(self._view, count=_CHUNK)]
+        rows = [
+            decode_row(field.decode(), value)
+            async for field, value in self._redis.hscan_iter(self._view, count=_CHUNK)
+        ]
         model = cast(bytes | None, await self._redis.get(self._model))
         return SavedEvaluator(int(meta["generation"]), meta["clock_ms"], meta["cutpoints"], model, rows)
 
@@ -123,7 +128,7 @@ class RedisProfileStore(RedisAdapter):
         async with self._redis.pipeline(transaction=True) as pipe:  # MULTI ... EXEC
             for start in range(0, len(records), _CHUNK):
                 chunk = records[start : start + _CHUNK]
-                pipe.hset(self._view, mapping={str(r["customer_id"]): json.dumps(r) for r in chunk})
+                pipe.hset(self._view, mapping={str(r["customer_id"]): encode_row(r) for r in chunk})
             if model is not None:
                 pipe.set(self._model, model)
             pipe.set(self._summary, json.dumps(summary))
@@ -134,7 +139,7 @@ class RedisProfileStore(RedisAdapter):
 
     async def profile(self, customer_id: str) -> Record | None:
         raw = await self._retry("read a profile", lambda: self._redis.hget(self._view, customer_id))
-        return dict(json.loads(raw)) if raw else None
+        return decode_row(customer_id, cast(bytes, raw)) if raw else None
 
     async def summary(self) -> Record | None:
         raw = await self._retry("read the summary", lambda: self._redis.get(self._summary))
@@ -150,7 +155,7 @@ class RedisProfileStore(RedisAdapter):
                 return cast(list[bytes | None], await self._redis.hmget(self._view, chunk))
 
             raw = await self._retry("read profiles", read)
-            found.update({c: dict(json.loads(r)) for c, r in zip(chunk, raw, strict=True) if r})
+            found.update({c: decode_row(c, r) for c, r in zip(chunk, raw, strict=True) if r})
         return found
 
     async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:

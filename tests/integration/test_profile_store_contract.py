@@ -10,6 +10,9 @@ import pytest
 from agents.settings import Settings
 from state.adapters.redis_profiles import RedisProfileStore
 from state.customer.profile_store import MemoryProfileStore, ProfileStore
+from state.customer.profiles import Profile
+from state.customer.rfm import CustomerState
+from state.segments.population import Population
 from streams.campaign_contract import CampaignEvent
 
 pytestmark = pytest.mark.integration
@@ -115,3 +118,19 @@ async def test_campaign_events_leave_the_store_once_evaluated_and_their_ids_afte
         assert await store.add_campaign_events([campaign_event("old", "c1", "exposure", 5)]) == 0
     finally:
         await store.close()
+
+
+async def test_evaluator_rows_read_back_whole_from_every_read(profiles: ProfileStore) -> None:
+    """Rows of the evaluator's shape (packed on Redis, state.adapters.view_rows) read back equal,
+    whichever read takes them: load, one profile, many profiles."""
+    pop = Population()
+    pop.upsert(CustomerState("c1", 3, 12_345, 1, 86_400_000, 5 * 86_400_000, 2))
+    pop.upsert(CustomerState("c:2", 0, -500, 1))
+    pop.set_profile(0, Profile(4, 3, 5, "Loyal Customers", 2, "Cooling high-value frequent buyers"), 7)
+    rows = [pop.record(0), pop.record(1)]
+    await profiles.save(100, None, None, rows, {"as_of_ms": 100})
+    saved = await profiles.load()
+    assert saved is not None
+    assert sorted(saved.records, key=lambda r: int(r["row"])) == rows
+    assert await profiles.profile("c:2") == rows[1]
+    assert await profiles.profiles(["c1", "c:2", "nobody"]) == {"c1": rows[0], "c:2": rows[1]}
