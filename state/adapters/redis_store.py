@@ -4,7 +4,8 @@ Keys (``<p>`` is the namespace prefix, ``{id}`` a hash tag so Redis Cluster keep
 one customer's keys in one slot):
 
 - ``<p>seg:{<customer_id>}``      hash: the state fields, one offset fence per partition and the
-  compacted head of the event log (field ``log_base``, :class:`state.customer.event_log.LogBase`)
+  compacted head of the event log (field ``log_base``, :class:`state.customer.event_log.LogBase`, or
+  only its bound while the log is empty: the base is then the live state)
 - ``<p>seg:{<customer_id>}:ids:<g>`` set: event_ids applied in dedupe generation ``g`` (wall-clock
   seconds // ``dedupe_window_s``), expiring when generation ``g + 2`` begins (producer-resend dedupe)
 - ``<p>seg:{<customer_id>}:ev``   set: the applied event_ids of versions before the window (read only)
@@ -530,15 +531,14 @@ class RedisStore:
             async def read(chunk: list[str] = chunk) -> list[Any]:
                 pipe = self._redis.pipeline(transaction=False)
                 for c in chunk:
-                    pipe.hget(self._state_key(c), "log_base")
+                    pipe.hmget(self._state_key(c), _BASE_FIELDS)  # one command: one snapshot of the hash
                     pipe.zrange(f"{self._state_key(c)}:log", 0, -1, withscores=True)
                 return await pipe.execute()
 
             raw = await self._retry("read event logs", read)
-            for c, base, entries in zip(chunk, raw[::2], raw[1::2], strict=True):
+            for c, values, entries in zip(chunk, raw[::2], raw[1::2], strict=True):
                 logs[c] = CustomerLog(
-                    None if base is None else LogBase.decode(c, base),
-                    [LogEntry.decode(member, int(score)) for member, score in entries],
+                    _log_base(c, values), [LogEntry.decode(member, int(score)) for member, score in entries]
                 )
         return logs
 
@@ -615,6 +615,29 @@ def _by_hash_slot(deliveries: Sequence[Delivery], key_of: Callable[[str], str]) 
     for i, d in enumerate(deliveries):
         groups.setdefault(key_slot(key_of(d.event.customer_id).encode()), []).append(i)
     return list(groups.values())
+
+
+_BASE_FIELDS = (
+    "log_base",
+    "frequency",
+    "monetary_cents",
+    "refunds",
+    "first_purchase_ms",
+    "last_purchase_ms",
+    "purchase_days",
+)
+
+
+def _log_base(customer_id: str, fields: Sequence[str | None]) -> LogBase | None:
+    """The customer's log base from ``HMGET`` of :data:`_BASE_FIELDS`: written out in full, or bare
+    (the bound alone: the log is empty and the base is the live state, ``log_compact.lua``)."""
+    base, *live = fields
+    if base is None:
+        return None
+    if "," in base:
+        return LogBase.decode(customer_id, base)
+    present = {name: value for name, value in zip(_BASE_FIELDS[1:], live, strict=True) if value is not None}
+    return LogBase(int(base), _parse_state({"customer_id": customer_id, **present}))
 
 
 def _parse_state(raw: Mapping[Any, Any]) -> CustomerState:

@@ -11,7 +11,9 @@
 -- is applied (the counters of state.customer.store.Tally). Events are applied in order; each is atomic on its own.
 -- An event older than the customer's compacted log base (field ``log_base`` of the state hash, written
 -- by log_compact.lua; the layout of state.customer.event_log.LogBase.encode) is folded into the base
--- instead of the log: the twin of LogBase.add.
+-- instead of the log: the twin of LogBase.add. A *bare* base (the bound alone, no comma) stands for the
+-- live state itself, written by log_compact.lua when the log is empty; the first event after the
+-- bound writes it out in full (the live state before that event) so the base stays what it was.
 -- Returns one code per event: 0 redelivered (offset fence), 1 duplicate event_id, 2 applied,
 -- 3 applied to a new customer.
 local DAY_MS = 86400000
@@ -51,7 +53,15 @@ local function fold(state, ids, previous_ids, old_ids, days, log, expire_at, cus
   local new_day = kind ~= 'refund' and redis.call('SADD', days, math.floor(tonumber(at) / DAY_MS)) == 1
   local base = redis.call('HGET', state, 'log_base')
   local b = base and split(base)
-  if b and tonumber(at) < tonumber(b[1]) then
+  if b and #b == 1 then
+    if tonumber(at) >= tonumber(b[1]) then  -- late events leave a bare base as it is: the live state
+      local v = redis.call('HMGET', state, 'frequency', 'monetary_cents', 'refunds', 'first_purchase_ms',
+                           'last_purchase_ms', 'purchase_days')
+      redis.call('HSET', state, 'log_base', table.concat({b[1], v[1] or '0', v[2] or '0', v[3] or '0', v[4] or '',
+                                                          v[5] or '', v[6] or '0'}, ','))
+      redis.call('ZADD', log, at, member)
+    end
+  elseif b and tonumber(at) < tonumber(b[1]) then
     redis.call('HSET', state, 'log_base', add_to_base(b, kind, at, cents, new_day))
   else
     redis.call('ZADD', log, at, member)

@@ -230,6 +230,14 @@ async def test_compaction_folds_the_head_of_a_log_and_late_events_go_into_the_ba
     again = (await store.logs(["c:1"]))["c:1"]
     assert again.entries == [] and again.base is not None
     assert again.base.state == expected and again.base.before_ms == 7 * DAY
+    # with the log empty the base is the live state (stored bare on Redis); a late event stays in it, the
+    # first event after it leaves the base as it was before that event
+    await store.apply_batch(
+        [delivery("f", "c:1", 3 * DAY, 10, offset=8), delivery("g", "c:1", 8 * DAY, 20, offset=9)]
+    )
+    last = (await store.logs(["c:1"]))["c:1"]
+    assert last.entries == [LogEntry(8 * DAY, "g", "purchase", 20)]
+    assert last.base == LogBase(7 * DAY, CustomerState("c:1", 6, 1910, 1, DAY, 6 * DAY + 1, 4))
 
 
 async def test_compaction_of_a_shuffled_history_equals_the_whole_log(store: CustomerStore) -> None:
