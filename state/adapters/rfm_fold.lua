@@ -6,7 +6,8 @@
 -- KEYS[base .. base+5]: the customer's state hash, the event_ids applied in the current and in the
 -- previous dedupe generation (sets, each expiring two generations after it began: the dedupe window,
 -- see RedisStore), the unbounded event_id set of earlier versions (read, never written), the set of
--- UTC purchase days and the event log (zset by occurred_at_ms); all share one hash tag. ``tallies`` is '' or a JSON
+-- UTC purchase days earlier versions kept (read, never written: the days are now a field of the state
+-- hash) and the event log (zset by occurred_at_ms); all share one hash tag. ``tallies`` is '' or a JSON
 -- array of [key index, field, delta]: HINCRBY KEYS[key index] field delta, done only when the event
 -- is applied (the counters of state.customer.store.Tally). Events are applied in order; each is atomic on its own.
 -- An event older than the customer's compacted log base (field ``log_base`` of the state hash, written
@@ -17,6 +18,31 @@
 -- Returns one code per event: 0 redelivered (offset fence), 1 duplicate event_id, 2 applied,
 -- 3 applied to a new customer.
 local DAY_MS = 86400000
+local DIGITS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+
+-- A UTC day (days since 1970-01-01, below 62^3: until the year 2622) as 3 base-62 characters.
+local function day_code(day)
+  local code = ''
+  for _, unit in ipairs({3844, 62, 1}) do
+    local digit = math.floor(day / unit) % 62
+    code = code .. string.sub(DIGITS, digit + 1, digit + 1)
+  end
+  return code
+end
+
+-- Whether ``day`` is a new purchase day of the customer, remembering it: the state hash's ``days``
+-- field holds their purchase days, 3 characters each (no key of its own); ``old_days`` is the set
+-- earlier versions kept (read, never written).
+local function new_purchase_day(state, old_days, day)
+  local code = day_code(day)
+  local have = redis.call('HGET', state, 'days') or ''
+  for i = 1, #have, 3 do
+    if string.sub(have, i, i + 2) == code then return false end
+  end
+  if redis.call('SISMEMBER', old_days, day) == 1 then return false end
+  redis.call('HSET', state, 'days', have .. code)
+  return true
+end
 
 local function split(text)
   local parts = {}
@@ -50,7 +76,7 @@ local function fold(state, ids, previous_ids, old_ids, days, log, expire_at, cus
   if redis.call('SADD', ids, event_id) == 0 then return 1 end
   redis.call('EXPIREAT', ids, expire_at)
   local is_new = redis.call('HSETNX', state, 'customer_id', customer_id)
-  local new_day = kind ~= 'refund' and redis.call('SADD', days, math.floor(tonumber(at) / DAY_MS)) == 1
+  local new_day = kind ~= 'refund' and new_purchase_day(state, days, math.floor(tonumber(at) / DAY_MS))
   local base = redis.call('HGET', state, 'log_base')
   local b = base and split(base)
   if b and #b == 1 then

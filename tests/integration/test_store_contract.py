@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import string
 import time
 from collections.abc import AsyncIterator
 
@@ -411,5 +412,27 @@ async def test_the_dedupe_window_forgets_event_ids_two_generations_on(settings: 
         assert (await store.get("w")) == CustomerState("w", 2, 200, 0, DAY, DAY, 1)
         await store._redis.sadd(f"{key}:ev", "old")  # written by a version before the window
         assert await store.apply_batch([delivery("old", "w", DAY, 5, offset=3)]) == [Outcome.DUPLICATE]
+    finally:
+        await store.close()
+
+
+async def test_purchase_days_kept_by_earlier_versions_still_count_once(settings: Settings) -> None:
+    """Redis only: the days are a field of the state hash now; a customer's set of days written by an
+    earlier version is still read, so a purchase on one of those days is not a new purchase day."""
+    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        await store._redis.sadd(f"{settings.redis_prefix}seg:{{old}}:days", 3)  # day 3, as sets held them
+        await store._redis.hset(
+            f"{settings.redis_prefix}seg:{{old}}", mapping={"customer_id": "old", "purchase_days": 1}
+        )
+        await store.apply_batch(
+            [delivery("a", "old", 3 * DAY + 7, 100, 0), delivery("b", "old", 70_000 * DAY, 5, 1)]
+        )
+        state = await store.get("old")
+        assert state is not None and state.purchase_days == 2  # day 3 was known; day 70,000 (year 2161) new
+        digits = string.digits + string.ascii_uppercase + string.ascii_lowercase  # 3 base-62 characters a day
+        assert await store._redis.hget(f"{settings.redis_prefix}seg:{{old}}", "days") == "".join(
+            digits[70_000 // unit % 62] for unit in (62 * 62, 62, 1)
+        )
     finally:
         await store.close()
