@@ -8,14 +8,16 @@ Ctrl-C (or any failure) stops everything it started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pandas as pd
 from tqdm import tqdm
@@ -40,6 +42,8 @@ from streams.topics import CUSTOMER_TRAITS, PRODUCTS
 __all__ = ["run_demo", "spawn_worker", "stop_worker"]
 
 STALL_TIMEOUT_S = 120.0
+REPLAY_STOP_TIMEOUT_S = 10.0
+T = TypeVar("T")
 
 
 def spawn_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
@@ -132,8 +136,8 @@ async def _replay_and_watch(
     store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
     stop = threading.Event()
     started = time.perf_counter()
-    replay = asyncio.create_task(
-        asyncio.to_thread(replay_history, history, settings, speed=speed, progress=True, stop=stop)
+    replay = _in_daemon_thread(
+        lambda: replay_history(history, settings, speed=speed, progress=True, stop=stop)
     )
     bar = tqdm(total=len(history), unit="ev", desc="in Redis ", position=1, leave=True)
     try:
@@ -169,8 +173,36 @@ async def _replay_and_watch(
     finally:
         stop.set()
         bar.close()
-        await asyncio.gather(replay, return_exceptions=True)
+        # the replay stops within 500 messages, but a producer still waiting for the broker's metadata
+        # (Kafka's max_block_ms: a minute) cannot be stopped: Ctrl-C does not wait for it
+        await asyncio.wait([replay], timeout=REPLAY_STOP_TIMEOUT_S)
         await store.close()
+
+
+def _in_daemon_thread(work: Callable[[], T]) -> asyncio.Future[T]:
+    """``work()`` in a daemon thread (not the loop's executor, which ``asyncio.run`` waits for at exit),
+    as a future of the running loop."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(cast(T, result))
+
+    def run() -> None:
+        try:
+            outcome: tuple[T | None, BaseException | None] = (work(), None)
+        except BaseException as error:  # handed to the awaiting task
+            outcome = (None, error)
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for it any more
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, name="replay", daemon=True).start()
+    return future
 
 
 async def _watch_segments(
