@@ -3,15 +3,15 @@
 Keys (``<p>`` is the namespace prefix, ``{id}`` a hash tag so Redis Cluster keeps
 one customer's keys in one slot):
 
-- ``<p>seg:{<customer_id>}``      hash: the state fields, the UTC days with a purchase (``days``, which
-  ``purchase_days`` counts), one offset fence per partition and the
+- ``<p>seg:{<customer_id>}``      hash: the state fields, the UTC days with a purchase (``days0``,
+  ``days1``, ...: 3 base-62 characters a day, 20 to a field; ``purchase_days`` counts them), one offset fence per partition and the
   compacted head of the event log (field ``log_base``, :class:`state.customer.event_log.LogBase`, or
   only its bound while the log is empty: the base is then the live state)
 - ``<p>seg:{<customer_id>}:ids:<g>`` set: event_ids applied in dedupe generation ``g`` (wall-clock
   seconds // ``dedupe_window_s``), expiring when generation ``g + 2`` begins (producer-resend dedupe)
 - ``<p>seg:{<customer_id>}:ev``   set: the applied event_ids of versions before the window (read only)
 - ``<p>seg:{<customer_id>}:days`` set: UTC days with a purchase, as earlier versions kept them (read
-  only; the days are now the state hash's field ``days``, 3 base-62 characters a day)
+  only; the days are now fields of the state hash)
 - ``<p>seg:{<customer_id>}:log``  zset: applied events after the log base (``LogEntry`` text) by
   occurred_at_ms; compacted once the evaluator's clock has passed them (:meth:`RedisStore.compact`)
 - ``<p>seg:{<customer_id>}:t``     hash: the customer's own tally counters (``state.customer.store.Tally``), every

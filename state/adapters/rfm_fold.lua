@@ -30,17 +30,30 @@ local function day_code(day)
   return code
 end
 
--- Whether ``day`` is a new purchase day of the customer, remembering it: the state hash's ``days``
--- field holds their purchase days, 3 characters each (no key of its own); ``old_days`` is the set
--- earlier versions kept (read, never written).
+-- Whether ``day`` is a new purchase day of the customer, remembering it: the state hash's fields
+-- ``days0``, ``days1``, ... hold their purchase days, 3 characters each and 20 to a field (60 bytes:
+-- a value over Redis's hash-max-listpack-value, 64, would turn the whole hash into a table several
+-- times larger); ``old_days`` is the set earlier versions kept (read, never written).
+local DAYS_PER_FIELD = 20
+
 local function new_purchase_day(state, old_days, day)
   local code = day_code(day)
-  local have = redis.call('HGET', state, 'days') or ''
-  for i = 1, #have, 3 do
-    if string.sub(have, i, i + 2) == code then return false end
+  local k, room = 0, nil
+  while true do
+    local have = redis.call('HGET', state, 'days' .. k)
+    if not have then break end
+    for i = 1, #have, 3 do
+      if string.sub(have, i, i + 2) == code then return false end
+    end
+    if #have < 3 * DAYS_PER_FIELD then room = {'days' .. k, have} end
+    k = k + 1
   end
   if redis.call('SISMEMBER', old_days, day) == 1 then return false end
-  redis.call('HSET', state, 'days', have .. code)
+  if room then
+    redis.call('HSET', state, room[1], room[2] .. code)
+  else
+    redis.call('HSET', state, 'days' .. k, code)
+  end
   return true
 end
 

@@ -416,6 +416,25 @@ async def test_the_dedupe_window_forgets_event_ids_two_generations_on(settings: 
         await store.close()
 
 
+async def test_many_purchase_days_keep_the_state_hash_compact(settings: Settings) -> None:
+    """Redis only: 45 purchase days (and repeats of them) count once each, and the fields holding them
+    stay short enough (at most 64 bytes) for Redis to keep the customer's hash in its compact encoding."""
+    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        days = [d * 7 for d in range(45)]
+        batch = [delivery(f"p{i}", "busy", day * DAY + i, 100, i) for i, day in enumerate(days + days[:10])]
+        await store.apply_batch(batch)
+        state = await store.get("busy")
+        assert state is not None and state.purchase_days == 45 and state.frequency == 55
+        key = f"{settings.redis_prefix}seg:{{busy}}"
+        assert await store._redis.object("encoding", key) == "listpack"
+        values = await store._redis.hgetall(key)
+        assert max(len(v) for v in values.values()) <= 64
+        assert "".join(values[f"days{k}"] for k in range(3)) and f"days{3}" not in values
+    finally:
+        await store.close()
+
+
 async def test_purchase_days_kept_by_earlier_versions_still_count_once(settings: Settings) -> None:
     """Redis only: the days are a field of the state hash now; a customer's set of days written by an
     earlier version is still read, so a purchase on one of those days is not a new purchase day."""
@@ -431,7 +450,7 @@ async def test_purchase_days_kept_by_earlier_versions_still_count_once(settings:
         state = await store.get("old")
         assert state is not None and state.purchase_days == 2  # day 3 was known; day 70,000 (year 2161) new
         digits = string.digits + string.ascii_uppercase + string.ascii_lowercase  # 3 base-62 characters a day
-        assert await store._redis.hget(f"{settings.redis_prefix}seg:{{old}}", "days") == "".join(
+        assert await store._redis.hget(f"{settings.redis_prefix}seg:{{old}}", "days0") == "".join(
             digits[70_000 // unit % 62] for unit in (62 * 62, 62, 1)
         )
     finally:
