@@ -74,6 +74,10 @@ def test_demo_replays_real_data_shows_results_and_stops_everything(tmp_path: Pat
     assert not (root / "stack.json").exists()
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_stops_the_demo_worker_kafka_and_redis(tmp_path: Path) -> None:
     root = tmp_path / "demo"
     demo = subprocess.Popen(
@@ -82,6 +86,9 @@ def test_ctrl_c_stops_the_demo_worker_kafka_and_redis(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # a suite started in the background by a shell without job control inherits SIGINT ignored,
+        # and so would the demo (a Ctrl-C that nobody can send): give it the terminal's default
+        preexec_fn=_default_sigint,
     )
     try:
         pids: list[int] = []
