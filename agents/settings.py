@@ -25,6 +25,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from state.adapters.dedupe_window import DEDUPE_WINDOW_S
 from state.adapters.redis_access import RedisAccess
 from streams.limits import InputLimits
 
@@ -76,7 +77,7 @@ class Settings(BaseSettings):
         "when all are idle the clock catches up with the newest event",
     )
     dedupe_window_s: int = Field(
-        7 * 86_400,
+        DEDUPE_WINDOW_S,
         ge=1,
         description="a copy of an event (same customer and event_id, new offset) arriving within this many "
         "wall-clock seconds after the event was applied is ignored; one up to twice as late may be, a later one "

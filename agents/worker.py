@@ -40,6 +40,7 @@ from agents.reviews import install_reviews
 from agents.settings import Settings
 from agents.tallies import build_talliers
 from agents.web import register_pages, web_middlewares
+from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.redis_baskets import RedisBaskets
 from state.adapters.redis_catalogue import RedisCatalogue
 from state.adapters.redis_profiles import RedisProfileStore
@@ -111,7 +112,7 @@ def build_app(settings: Settings) -> faust.App:
     profiles = RedisProfileStore.connect(
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
     )
-    profiles.dedupe_window_s = settings.dedupe_window_s
+    profiles.dedupe = DedupeWindow(settings.dedupe_window_s)
     preset = load_preset(settings.segment_preset)
     changes_topic, profiles_topic, alerts_topic, moves_topic = (
         settings.topic(topics.SEGMENT_CHANGES),

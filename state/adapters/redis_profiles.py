@@ -10,8 +10,8 @@ Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster
 - ``<p>eval:{segments}:campaign-events`` hash: event_id -> JSON campaign event, while it waits on the
   agenda (earlier versions kept every one: those are still read as seen)
 - ``<p>eval:{segments}:campaign-agenda`` zset: event_ids not evaluated yet, by occurred_at + 1
-- ``<p>eval:{segments}:campaign-ids:<g>`` set: event_ids added in dedupe generation ``g`` (wall-clock
-  seconds // the dedupe window), expiring when generation ``g + 2`` begins
+- ``<p>eval:{segments}:campaign-ids:<g>`` set: event_ids added in dedupe generation ``g``
+  (:mod:`state.adapters.dedupe_window`)
 - ``<p>eval:{segments}:summary`` string: JSON summary of the last save: segments, clusters, the
   churn model's report and scorer weights, the lifetime model's versioned parameters (what every
   worker's HTTP pages and ``segstream export`` score with)
@@ -23,14 +23,13 @@ within the policy's budget); each says why running it again is safe.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import msgspec
 
+from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.redis_adapter import RedisAdapter
-from state.adapters.redis_store import DEDUPE_WINDOW_S
 from state.adapters.view_rows import decode_row, encode_row
 from state.customer.profile_store import Record, SavedEvaluator
 from streams.campaign_contract import CampaignEvent
@@ -76,10 +75,9 @@ class RedisProfileStore(RedisAdapter):
         self._add_campaign_events = self._redis.register_script(_ADD_CAMPAIGN_EVENTS)
         self._campaign_done = self._redis.register_script(_CAMPAIGN_DONE)
         self._campaign_ids = f"{base}:campaign-ids"
-        self.dedupe_window_s = DEDUPE_WINDOW_S
-        """A resent campaign event is ignored within this many wall-clock seconds after it was first
-        added (``SEGSTREAM_DEDUPE_WINDOW_S``; the same window as purchases, ``state.adapters.redis_store``)."""
-        self.wall_s: Callable[[], float] = time.time
+        self.dedupe = DedupeWindow()
+        """A resent campaign event is ignored within this window after it was first added
+        (``SEGSTREAM_DEDUPE_WINDOW_S``; the same window as purchases)."""
 
     async def _read_meta(self) -> dict[str, Any]:
         raw = await self._retry("read the evaluator's meta", lambda: self._redis.get(self._meta))
@@ -159,13 +157,13 @@ class RedisProfileStore(RedisAdapter):
         return found
 
     async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
-        generation = int(self.wall_s()) // self.dedupe_window_s
-        args: list[str | bytes | int] = [(generation + 2) * self.dedupe_window_s]
+        generation = self.dedupe.now()
+        args: list[str | bytes | int] = [generation.expires_at_s]
         for event in events:
             args += [event.event_id, msgspec.json.encode(event), event.occurred_at_ms + 1]
         if len(args) == 1:
             return 0
-        ids, previous = f"{self._campaign_ids}:{generation}", f"{self._campaign_ids}:{generation - 1}"
+        ids, previous = generation.keys(self._campaign_ids)
         keys = [self._campaign_events, self._campaign_agenda, ids, previous]
         # a retry adds nothing twice: the ids are known by then (it may count fewer as added)
         added = await self._retry(

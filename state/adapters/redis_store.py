@@ -7,8 +7,8 @@ one customer's keys in one slot):
   ``days1``, ...: 3 base-62 characters a day, 20 to a field; ``purchase_days`` counts them), one offset fence per partition and the
   compacted head of the event log (field ``log_base``, :class:`state.customer.event_log.LogBase`, or
   only its bound while the log is empty: the base is then the live state)
-- ``<p>seg:{<customer_id>}:ids:<g>`` set: event_ids applied in dedupe generation ``g`` (wall-clock
-  seconds // ``dedupe_window_s``), expiring when generation ``g + 2`` begins (producer-resend dedupe)
+- ``<p>seg:{<customer_id>}:ids:<g>`` set: event_ids applied in dedupe generation ``g``
+  (:mod:`state.adapters.dedupe_window`; producer-resend dedupe)
 - ``<p>seg:{<customer_id>}:ev``   set: the applied event_ids of versions before the window (read only)
 - ``<p>seg:{<customer_id>}:days`` set: UTC days with a purchase, as earlier versions kept them (read
   only; the days are now fields of the state hash)
@@ -47,6 +47,7 @@ import msgspec
 import redis.asyncio as redis
 from redis.crc import key_slot
 
+from state.adapters.dedupe_window import DEDUPE_WINDOW_S, DedupeWindow, Generation
 from state.adapters.redis_access import RedisAccess, connection_pool
 from state.adapters.redis_retry import OnRetry, Retrier, redis_address
 from state.adapters.retry import RetryPolicy, StoreRestarted, StoreUnavailable
@@ -67,7 +68,7 @@ from state.customer.store import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEDUPE_WINDOW_S", "REDIS_ERRORS", "RedisStore"]
+__all__ = ["REDIS_ERRORS", "RedisStore"]
 
 _FOLD_LUA = resources.files("state.adapters").joinpath("rfm_fold.lua").read_text()
 _COMPACT_LUA = resources.files("state.adapters").joinpath("log_compact.lua").read_text()
@@ -76,9 +77,6 @@ _SCAN_COUNT = 2000
 # 0.1 s, far below Redis's 5-second busy-script threshold, and a pipeline near 1 MB, whatever a
 # batch's baskets hold (events are atomic one by one, so cutting a batch changes nothing else).
 _TALLIES_PER_CALL = 20_000
-DEDUPE_WINDOW_S = 7 * 86_400
-"""Default dedupe window: a copy of an event that arrives within this many wall-clock seconds after
-the event was applied is ignored (one up to twice as late may be; a later one is applied again)."""
 # Customers per log compaction call on a single node (each one's script work is its log's head).
 _COMPACT_PER_CALL = 100
 _json_encode = msgspec.json.Encoder().encode
@@ -138,10 +136,7 @@ class RedisStore:
         dedupe_window_s: int = DEDUPE_WINDOW_S,
         wall_s: Callable[[], float] = time.time,
     ) -> None:
-        if dedupe_window_s < 1:
-            raise ValueError(f"the dedupe window is at least 1 s, not {dedupe_window_s}")
-        self._dedupe_window_s = dedupe_window_s
-        self._wall_s = wall_s
+        self._dedupe = DedupeWindow(dedupe_window_s, wall_s)
         self._redis = client
         self._cluster = cluster
         self._prefix = prefix
@@ -253,7 +248,7 @@ class RedisStore:
         )
         groups = [part for group in groups for part in _by_tally_volume(group, deliveries, _TALLIES_PER_CALL)]
         outcomes: list[Outcome] = [Outcome.REDELIVERED] * len(deliveries)
-        generation = int(self._wall_s()) // self._dedupe_window_s  # one per batch: every call agrees
+        generation = self._dedupe.now()  # one per batch: every call agrees
 
         def record(sent: list[list[int]], results: Sequence[Any]) -> None:
             for group, codes in zip(sent, results, strict=False):
@@ -290,7 +285,7 @@ class RedisStore:
         return outcomes
 
     def _fold_call(
-        self, deliveries: Sequence[Delivery], epochs: Mapping[str, int], generation: int
+        self, deliveries: Sequence[Delivery], epochs: Mapping[str, int], generation: Generation
     ) -> tuple[list[str], list[str | int]]:
         """KEYS and ARGV of one ``rfm_fold.lua`` call (layout in the script's header)."""
         keys: list[str] = []
@@ -302,11 +297,11 @@ class RedisStore:
                 index[key] = len(keys)
             return index[key]
 
-        args: list[str | int] = [len(deliveries), (generation + 2) * self._dedupe_window_s]
+        args: list[str | int] = [len(deliveries), generation.expires_at_s]
         for d in deliveries:
             e = d.event
             key = self._state_key(e.customer_id)
-            ids, previous = f"{key}:ids:{generation}", f"{key}:ids:{generation - 1}"
+            ids, previous = generation.keys(f"{key}:ids")
             keys += (key, ids, previous, f"{key}:ev", f"{key}:days", f"{key}:log")
             base = len(keys) - 5
             ops = [

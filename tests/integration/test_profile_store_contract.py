@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from agents.settings import Settings
+from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.redis_profiles import RedisProfileStore
 from state.customer.profile_store import MemoryProfileStore, ProfileStore
 from state.customer.profiles import Profile
@@ -100,7 +101,7 @@ async def test_campaign_events_leave_the_store_once_evaluated_and_their_ids_afte
     window = 100
     now = [float((int(time.time()) // window + 1) * window + window // 2)]
     store = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
-    store.dedupe_window_s, store.wall_s = window, lambda: now[0]
+    store.dedupe = DedupeWindow(window, wall_s=lambda: now[0])
     exposure = campaign_event("e1", "c1", "exposure", 100)
     base = f"{settings.redis_prefix}eval:{{segments}}"
     try:
