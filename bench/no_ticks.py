@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import sys
 import tempfile
 import time
@@ -21,15 +20,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kafka import KafkaProducer
-
 from agents.settings import Settings
 from segstream.cli import _live_frame
 from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics
-from segstream.sources import load_cdnow, wire_events
+from segstream.sources import load_cdnow, shuffled_with_resends
 from segstream.stack import default_cache_dir, free_ports, start_stack, stop_stack
-from streams.topics import PURCHASES
+from tests.plain_producer import publish_plain
 
 RESULTS = Path(__file__).with_name("no_ticks.json")
 TIMEOUT_S = 900.0
@@ -38,17 +35,8 @@ POLL_S = 2.0
 
 def publish(settings: Settings, history: Any, seed: int = 11) -> int:
     """CDNOW shuffled with 10% resends through a plain producer; the number of messages sent."""
-    rng = random.Random(seed)
-    messages = list(wire_events(history))
-    messages += rng.sample(messages, len(messages) // 10)
-    rng.shuffle(messages)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20)
-    try:
-        for key, value in messages:
-            producer.send(settings.topic(PURCHASES), key=key.encode(), value=value)
-        producer.flush()
-    finally:
-        producer.close()
+    messages = shuffled_with_resends(history, seed)
+    publish_plain(settings, messages)
     return len(messages)
 
 

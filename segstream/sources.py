@@ -9,6 +9,7 @@ same source twice publishes the same ids and the second replay changes nothing.
 from __future__ import annotations
 
 import importlib.util
+import random
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "load_table",
     "occurred_at_ms",
     "parse_mapping",
+    "shuffled_with_resends",
     "table_rows",
     "wire_events",
 ]
@@ -284,3 +286,13 @@ def wire_events(history: pd.DataFrame) -> Iterator[tuple[str, bytes]]:
         }
         event.update((name, value) for name, value in zip(optional, extra, strict=True) if value is not None)
         yield customer_id, encoder.encode(event)
+
+
+def shuffled_with_resends(history: pd.DataFrame, seed: int) -> list[tuple[str, bytes]]:
+    """The history's :func:`wire_events` with 10% of them sent again (same event_id, as a producer
+    retry would), all in a seeded random order: the arrival order the exactly-once tests replay."""
+    rng = random.Random(seed)
+    messages = list(wire_events(history))
+    messages += rng.sample(messages, len(messages) // 10)
+    rng.shuffle(messages)
+    return messages

@@ -8,16 +8,13 @@ event, so every customer ends up evaluated, with a cluster and predictions.
 
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
 
 from agents.settings import Settings
-from segstream.sources import load_cdnow, occurred_at_ms, wire_events
-from streams.topics import PURCHASES
+from segstream.sources import load_cdnow, occurred_at_ms, shuffled_with_resends
 from tests.conftest import WorkerFactory, wait_for_stats
 from tests.integration.test_pipeline import export_customers
 from tests.integration.test_segments_live import (
@@ -28,6 +25,7 @@ from tests.integration.test_segments_live import (
     logs_fold_to_the_state,
     wait_for_clock,
 )
+from tests.plain_producer import publish_plain
 
 pytestmark = pytest.mark.integration
 
@@ -46,17 +44,7 @@ def test_a_plain_producer_without_ticks_gets_every_customer_evaluated(
     assert live.clock == "watermark", "the default clock needs no ticks"
     worker = start_worker(live)
     history = load_cdnow(sample=True)
-    rng = random.Random(11)
-    messages = list(wire_events(history))
-    messages += rng.sample(messages, len(messages) // 10)  # producer resends: same event_id
-    rng.shuffle(messages)
-    producer = KafkaProducer(bootstrap_servers=live.kafka_bootstrap, acks="all", linger_ms=20)
-    try:
-        for key, value in messages:
-            producer.send(live.topic(PURCHASES), key=key.encode(), value=value)
-        producer.flush()
-    finally:
-        producer.close()
+    publish_plain(live, shuffled_with_resends(history, seed=11))  # 10% producer resends: same event_id
     last_sent = time.monotonic()
     wait_for_stats(live, lambda s: s.applied >= SAMPLE_EVENTS, [worker])
     newest = max(occurred_at_ms(history))

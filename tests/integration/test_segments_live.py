@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +21,7 @@ import pytest
 from agents.settings import Settings
 from segstream.kafka_io import Publisher, read_topic
 from segstream.replay import replay_history
-from segstream.sources import history_logs, load_cdnow, occurred_at_ms, wire_events
+from segstream.sources import history_logs, load_cdnow, occurred_at_ms, shuffled_with_resends
 from state.adapters.redis_profiles import RedisProfileStore
 from state.adapters.redis_store import RedisStore
 from state.customer.event_log import LogFold
@@ -150,10 +149,7 @@ def assert_profiles_equal_export(latest: dict[str, dict[str, Any]], live: pd.Dat
 
 
 def publish_shuffled_with_resends(settings: Settings, history: pd.DataFrame, seed: int) -> None:
-    rng = random.Random(seed)
-    messages = list(wire_events(history))
-    messages += rng.sample(messages, len(messages) // 10)  # producer resends: same event_id
-    rng.shuffle(messages)
+    messages = shuffled_with_resends(history, seed)  # 10% producer resends: same event_id
     publisher = Publisher(settings)
     try:
         for key, value in messages:
