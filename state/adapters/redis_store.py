@@ -234,11 +234,14 @@ class RedisStore:
         # Retrying the fold is safe even if Redis applied it before the error reached us: the
         # offset fences turn every event already applied into REDELIVERED (event_id dedupe
         # catches the rest), the watermark and agenda writes are idempotent. Only the running
-        # totals can then count such an event as redelivered instead of applied.
+        # totals can then count such an event as redelivered as well as applied. On a single node
+        # the fold counts them in the same atomic call; a cluster's totals hash is in another slot,
+        # so there they follow in a call of their own (a crash between the two undercounts).
         outcomes = await self._retry("fold a batch", lambda: self._fold_batch(deliveries))
-        totals = Stats()
-        totals.count(outcomes)
-        await self._retry("add to the running totals", lambda: self._add_stats(totals))
+        if self._cluster:
+            totals = Stats()
+            totals.count(outcomes)
+            await self._retry("add to the running totals", lambda: self._add_stats(totals))
         return outcomes
 
     async def _fold_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
@@ -324,6 +327,8 @@ class RedisStore:
                 log_entry(e).encode(),
                 _json_encode(ops).decode() if ops else "",
             )
+        if not self._cluster:  # the totals in the same atomic call (rfm_fold.lua's last argument)
+            args.append(key_index(self._stats_key))
         return keys, args
 
     def _shared_tally_key(self, table: str) -> str:

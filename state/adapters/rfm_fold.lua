@@ -1,6 +1,7 @@
 -- Atomic, idempotent RFM fold of a batch of events: the Redis twin of state.customer.rfm.apply.
 -- ARGV[1] = number of events n, ARGV[2] = when the current event_id generation expires (unix
--- seconds); event i (1-based) has ARGV[a+1 .. a+10] with a = 2 + 10(i-1):
+-- seconds), and optionally ARGV[3 + 10n] = the KEYS index of the running totals hash; event i
+-- (1-based) has ARGV[a+1 .. a+10] with a = 2 + 10(i-1):
 --   base, customer_id, event_id, fence_field, offset, type, occurred_at_ms, amount_cents, log member,
 --   tallies.
 -- KEYS[base .. base+5]: the customer's state hash, the event_ids applied in the current and in the
@@ -132,5 +133,18 @@ for i = 1, tonumber(ARGV[1]) do
     for _, t in ipairs(cjson.decode(ARGV[a + 10])) do redis.call('HINCRBY', KEYS[t[1]], t[2], t[3]) end
   end
   codes[i] = code
+end
+-- On a single node the running totals (state.customer.store.Stats) are counted in the same atomic
+-- call: a worker killed right after the fold cannot leave applied events uncounted (their
+-- redelivery would count as redelivered). ARGV after the events: the KEYS index of the totals hash.
+local totals = tonumber(ARGV[3 + 10 * tonumber(ARGV[1])])
+if totals then
+  local names = {[0] = 'redelivered', [1] = 'duplicates', [2] = 'applied', [3] = 'applied'}
+  local counts = {}
+  for _, code in ipairs(codes) do
+    counts[names[code]] = (counts[names[code]] or 0) + 1
+    if code == 3 then counts.customers = (counts.customers or 0) + 1 end
+  end
+  for name, n in pairs(counts) do redis.call('HINCRBY', KEYS[totals], name, n) end
 end
 return codes
