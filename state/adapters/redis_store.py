@@ -14,8 +14,10 @@ one customer's keys in one slot):
   only; the days are now fields of the state hash)
 - ``<p>seg:{<customer_id>}:log``  zset: applied events after the log base (``LogEntry`` text) by
   occurred_at_ms; compacted once the evaluator's clock has passed them (:meth:`RedisStore.compact`)
-- ``<p>seg:{<customer_id>}:t``     hash: the customer's own tally counters (``state.customer.store.Tally``), every
-  table in one hash (field ``<table>/<field>``: one key per customer, not one per table)
+- ``<p>seg:{<customer_id>}:tp``    string: the customer's own tally counters (``state.customer.store.Tally``), every
+  table in one MessagePack map (:mod:`state.adapters.packed_tallies`: one key per customer, ~9 bytes a counter)
+- ``<p>seg:{<customer_id>}:t``     hash: the same counters as earlier versions wrote them (field
+  ``<table>/<field>``; read, never written)
 - ``<p>seg:t:<table>``            hash: a shared tally table's counters (single Redis node only: a
   cluster cannot fold them in the same atomic call as the customers' state)
 - ``<p>eval:{segments}:agenda``   zset: events not evaluated yet, score occurred_at_ms + 1
@@ -45,9 +47,11 @@ from typing import Any, cast
 import hiredis
 import msgspec
 import redis.asyncio as redis
+from redis.client import NEVER_DECODE
 from redis.crc import key_slot
 
 from state.adapters.dedupe_window import DEDUPE_WINDOW_S, DedupeWindow, Generation
+from state.adapters.packed_tallies import merged, table_key
 from state.adapters.redis_access import RedisAccess, connection_pool
 from state.adapters.redis_retry import OnRetry, Retrier, redis_address
 from state.adapters.retry import RetryPolicy, StoreRestarted, StoreUnavailable
@@ -308,11 +312,9 @@ class RedisStore:
             keys += (key, ids, previous, f"{key}:ev", f"{key}:days", f"{key}:log")
             base = len(keys) - 5
             ops = [
-                [
-                    key_index(f"{key}:t" if t.per_customer else self._shared_tally_key(t.table)),
-                    f"{t.table}/{t.field}" if t.per_customer else t.field,
-                    t.delta,
-                ]
+                [key_index(f"{key}:tp"), table_key(t.table), t.field, t.delta]
+                if t.per_customer
+                else [key_index(self._shared_tally_key(t.table)), t.field, t.delta]
                 for t in d.tallies
             ]
             args += (
@@ -348,7 +350,6 @@ class RedisStore:
 
     async def tallies(self, table: str, customer_ids: Iterable[str]) -> dict[str, dict[str, int]]:
         ids = list(customer_ids)
-        prefix = f"{table}/"
         found: dict[str, dict[str, int]] = {}
         for start in range(0, len(ids), _SCAN_COUNT):
             chunk = ids[start : start + _SCAN_COUNT]
@@ -356,11 +357,13 @@ class RedisStore:
             async def read(chunk: list[str] = chunk) -> list[Any]:
                 pipe = self._redis.pipeline(transaction=False)
                 for c in chunk:
+                    pipe.execute_command("GET", f"{self._state_key(c)}:tp", **{NEVER_DECODE: []})
                     pipe.hgetall(f"{self._state_key(c)}:t")
                 return await pipe.execute()
 
-            for c, raw in zip(chunk, await self._retry("read customers' tallies", read), strict=True):
-                found[c] = {f[len(prefix) :]: int(v) for f, v in raw.items() if f.startswith(prefix)}
+            raw = await self._retry("read customers' tallies", read)
+            for c, packed, hashed in zip(chunk, raw[::2], raw[1::2], strict=True):
+                found[c] = merged(table, packed, hashed)
         return found
 
     async def _add_stats(self, totals: Stats) -> None:

@@ -9,8 +9,11 @@
 -- see RedisStore), the unbounded event_id set of earlier versions (read, never written), the set of
 -- UTC purchase days earlier versions kept (read, never written: the days are now a field of the state
 -- hash) and the event log (zset by occurred_at_ms); all share one hash tag. ``tallies`` is '' or a JSON
--- array of [key index, field, delta]: HINCRBY KEYS[key index] field delta, done only when the event
--- is applied (the counters of state.customer.store.Tally). Events are applied in order; each is atomic on its own.
+-- array of the event's counters (state.customer.store.Tally), added only when the event is applied:
+-- [key index, field, delta] is HINCRBY KEYS[key index] field delta (a shared table's hash);
+-- [key index, table, field, delta] adds delta to a customer's packed counters, the MessagePack map
+-- table -> {field -> count} in the string KEYS[key index] (state.adapters.packed_tallies), decoded
+-- once per call and written back at its end. Events are applied in order; each is atomic on its own.
 -- An event older than the customer's compacted log base (field ``log_base`` of the state hash, written
 -- by log_compact.lua; the layout of state.customer.event_log.LogBase.encode) is folded into the base
 -- instead of the log: the twin of LogBase.add. A *bare* base (the bound alone, no comma) stands for the
@@ -122,6 +125,24 @@ local function fold(state, ids, previous_ids, old_ids, days, log, expire_at, cus
   return 2 + is_new
 end
 
+-- The customers' packed counters this call touched, decoded: key -> {table -> {field -> count}}.
+local packed = {}
+
+local function add_packed(key, tbl, field, delta)
+  local counts = packed[key]
+  if not counts then
+    local raw = redis.call('GET', key)
+    counts = raw and cmsgpack.unpack(raw) or {}
+    packed[key] = counts
+  end
+  local fields = counts[tbl]
+  if not fields then
+    fields = {}
+    counts[tbl] = fields
+  end
+  fields[field] = (fields[field] or 0) + delta
+end
+
 local codes = {}
 for i = 1, tonumber(ARGV[1]) do
   local a = 2 + 10 * (i - 1)
@@ -130,10 +151,17 @@ for i = 1, tonumber(ARGV[1]) do
                     ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8],
                     ARGV[a + 9])
   if code >= 2 and ARGV[a + 10] ~= '' then
-    for _, t in ipairs(cjson.decode(ARGV[a + 10])) do redis.call('HINCRBY', KEYS[t[1]], t[2], t[3]) end
+    for _, t in ipairs(cjson.decode(ARGV[a + 10])) do
+      if #t == 4 then
+        add_packed(KEYS[t[1]], t[2], t[3], t[4])
+      else
+        redis.call('HINCRBY', KEYS[t[1]], t[2], t[3])
+      end
+    end
   end
   codes[i] = code
 end
+for key, counts in pairs(packed) do redis.call('SET', key, cmsgpack.pack(counts)) end
 -- On a single node the running totals (state.customer.store.Stats) are counted in the same atomic
 -- call: a worker killed right after the fold cannot leave applied events uncounted (their
 -- redelivery would count as redelivered). ARGV after the events: the KEYS index of the totals hash.

@@ -7,6 +7,7 @@ import string
 import time
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 import redis.asyncio as redis
 
@@ -453,5 +454,48 @@ async def test_purchase_days_kept_by_earlier_versions_still_count_once(settings:
         assert await store._redis.hget(f"{settings.redis_prefix}seg:{{old}}", "days0") == "".join(
             digits[70_000 // unit % 62] for unit in (62 * 62, 62, 1)
         )
+    finally:
+        await store.close()
+
+
+async def test_a_customers_counters_are_one_packed_string_and_old_hash_fields_still_count(
+    settings: Settings,
+) -> None:
+    """Redis only: every per-customer counter of a customer sits in one MessagePack string (table code ->
+    field -> count), counted once per applied event across script calls, refunds subtracting; the
+    hash of fields that earlier versions wrote is still read and added."""
+    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    key = f"{settings.redis_prefix}seg:{{packed}}"
+    try:
+        await store._redis.hset(f"{key}:t", mapping={"cohort:orders/1997-01": 4, "cust:channel/web": 1})
+        months = [f"1997-{m:02d}" for m in range(1, 13)] + [f"1998-{m:02d}" for m in range(1, 13)]
+        expected_orders: dict[str, int] = {"1997-01": 4}
+        expected_cents: dict[str, int] = {}
+        batches: list[list[Delivery]] = [[], []]
+        for i, month in enumerate(months * 2):  # every month twice, in two script calls
+            cents = -250 if i % 5 == 0 else 1_000 + i
+            tallies = (
+                Tally("cohort:orders", month, per_customer=True),
+                Tally("cohort:cents", month, cents, per_customer=True),
+                Tally("cust:channel", "web", per_customer=True),
+            )
+            event = Purchase(f"p{i}", "packed", DAY * i, cents, type="purchase" if cents > 0 else "refund")
+            batches[i % 2].append(Delivery(event, "purchases", i % 2, i, tallies))  # a partition a call
+            expected_orders[month] = expected_orders.get(month, 0) + 1
+            expected_cents[month] = expected_cents.get(month, 0) + cents
+        for batch in batches:
+            await store.apply_batch(batch + batch[:3])  # resends in the same call count nothing
+        assert await store.tally("cohort:orders", "packed") == expected_orders
+        assert await store.tallies("cohort:cents", ["packed"]) == {"packed": expected_cents}
+        assert await store.tally("cust:channel", "packed") == {"web": 1 + 2 * len(months)}
+        raw = await store._redis.execute_command("GET", f"{key}:tp", NEVER_DECODE=[])
+        packed = msgspec.msgpack.decode(raw)
+        old_part = {"1997-01": expected_orders["1997-01"] - 4}  # the hash held 4
+        assert packed == {
+            "o": {**expected_orders, **old_part},
+            "c": expected_cents,
+            "n": {"web": 2 * len(months)},
+        }
+        assert len(raw) < 12 * (2 * len(months) + 1)  # ~9 bytes a counter, not a hash field's ~25
     finally:
         await store.close()
