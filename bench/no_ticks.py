@@ -25,7 +25,9 @@ from segstream.cli import _live_frame
 from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics
 from segstream.sources import load_cdnow, shuffled_with_resends
-from segstream.stack import default_cache_dir, free_ports, start_stack, stop_stack
+from segstream.stack import start_stack, stop_stack
+from segstream.stack_info import default_cache_dir
+from segstream.stack_processes import free_ports
 from tests.plain_producer import publish_plain
 
 RESULTS = Path(__file__).with_name("no_ticks.json")

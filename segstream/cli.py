@@ -344,7 +344,8 @@ def _table_path(source: str) -> Path:
 
 
 def _stack(action: str, root: Path) -> int:
-    from segstream.stack import default_cache_dir, load_stack, start_stack, stop_stack
+    from segstream.stack import load_stack, start_stack, stop_stack
+    from segstream.stack_info import default_cache_dir
 
     info = load_stack(root)
     if action == "up":
@@ -673,7 +674,7 @@ def _fail(message: str, code: int = EXIT_FAILED) -> int:
 def _user_errors() -> tuple[type[BaseException], ...]:
     from segstream.kafka_io import KAFKA_ERRORS
     from segstream.sources import SourceError
-    from segstream.stack import StackError
+    from segstream.stack_info import StackError
     from state.adapters.redis_store import REDIS_ERRORS
     from state.segments.segments import PresetError
 

@@ -29,7 +29,10 @@ from segstream.kafka_io import ensure_topics
 from segstream.model_lines import alert_gate_lines, churn_calibration_lines
 from segstream.replay import ReplayReport, replay_history
 from segstream.sources import load_source
-from segstream.stack import KAFKA_VERSION, default_cache_dir, free_ports, start_stack, stop_stack
+from segstream.stack import start_stack, stop_stack
+from segstream.stack_config import KAFKA_VERSION
+from segstream.stack_info import default_cache_dir
+from segstream.stack_processes import free_ports
 from segstream.worker_http import get_page
 from state.adapters.redis_profiles import RedisProfileStore
 from state.adapters.redis_store import RedisStore
