@@ -62,7 +62,8 @@ from agents.settings import Settings
 from segstream.batch import rfm_table
 from segstream.kafka_io import ensure_topics, read_topic, send_tick
 from segstream.sources import load_cdnow, occurred_at_ms, wire_events
-from segstream.stack import StackInfo, default_cache_dir, restart_server, start_stack, stop_stack
+from segstream.stack import restart_server, start_stack, stop_stack
+from segstream.stack_info import StackInfo, default_cache_dir
 from state.customer.rfm import DAY_MS
 from streams.topics import CUSTOMER_SEGMENTS, PURCHASES
 

@@ -57,7 +57,8 @@ from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import Publisher, ensure_topics, read_topic
 from segstream.replay import replay_history
 from segstream.sources import load_completejourney, wire_events
-from segstream.stack import default_cache_dir, start_stack, stop_stack
+from segstream.stack import start_stack, stop_stack
+from segstream.stack_info import default_cache_dir
 from state.adapters.redis_baskets import RedisBaskets
 from state.adapters.redis_store import RedisStore
 from state.analytics.basket_tally import CUSTOMER_TABLE, LEVELS, basket_tallier, pair_members

@@ -34,7 +34,9 @@ from kafka import KafkaConsumer, KafkaProducer
 from agents.settings import Settings
 from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics
-from segstream.stack import default_cache_dir, free_ports, start_stack, stop_stack
+from segstream.stack import start_stack, stop_stack
+from segstream.stack_info import default_cache_dir
+from segstream.stack_processes import free_ports
 from streams.topics import PURCHASES, SEGMENT_CHANGES
 
 RESULTS = Path(__file__).with_name("freshness.json")

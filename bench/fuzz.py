@@ -59,7 +59,8 @@ from jsonschema import ValidationError
 from agents.settings import Settings
 from segstream.batch import rfm_table
 from segstream.kafka_io import ensure_topics, read_topic
-from segstream.stack import default_cache_dir, start_stack, stop_stack
+from segstream.stack import start_stack, stop_stack
+from segstream.stack_info import default_cache_dir
 from state.customer.rfm import DAY_MS
 from streams.contract import InvalidEvent, Purchase, decode_purchase
 from streams.limits import InputLimits

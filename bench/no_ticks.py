@@ -21,11 +21,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.settings import Settings
-from segstream.cli import _live_frame
 from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics
+from segstream.live_tables import live_frame
 from segstream.sources import load_cdnow, shuffled_with_resends
-from segstream.stack import default_cache_dir, free_ports, start_stack, stop_stack
+from segstream.stack import start_stack, stop_stack
+from segstream.stack_info import default_cache_dir
+from segstream.stack_processes import free_ports
 from tests.plain_producer import publish_plain
 
 RESULTS = Path(__file__).with_name("no_ticks.json")
@@ -41,7 +43,7 @@ def publish(settings: Settings, history: Any, seed: int = 11) -> int:
 
 
 def complete(settings: Settings, customers: int) -> bool:
-    frame = asyncio.run(_live_frame(settings))
+    frame = asyncio.run(live_frame(settings))
     columns = ("cluster", "p_alive", "churn_probability")
     return len(frame) == customers and all(bool(frame[c].notna().all()) for c in columns)
 

@@ -33,7 +33,9 @@ from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics, send_tick
 from segstream.replay import replay_history
 from segstream.sources import load_cdnow, occurred_at_ms
-from segstream.stack import default_cache_dir, free_ports, start_stack, stop_stack
+from segstream.stack import start_stack, stop_stack
+from segstream.stack_info import default_cache_dir
+from segstream.stack_processes import free_ports
 
 OUT = Path(__file__).with_name("profile")
 PY_SPY = Path(sys.executable).with_name("py-spy")

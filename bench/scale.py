@@ -70,7 +70,9 @@ from segstream.kafka_io import Publisher, ensure_topics, send_tick
 from segstream.population_gen import DAY_MS, PRESETS, expected_events_per_customer, write_population
 from segstream.replay import replay_history, replay_table
 from segstream.sources import occurred_at_ms, table_rows
-from segstream.stack import default_cache_dir, free_ports, start_stack, stop_stack
+from segstream.stack import start_stack, stop_stack
+from segstream.stack_info import default_cache_dir
+from segstream.stack_processes import free_ports
 from streams.outputs import tick_message
 from streams.topics import CLOCK
 

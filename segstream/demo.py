@@ -2,7 +2,8 @@
 
 Starts a private Kafka + Redis, one worker process, replays a data set through
 Kafka and shows progress as the worker folds it into Redis, then a summary.
-Ctrl-C (or any failure) stops everything it started.
+Ctrl-C (or any failure) stops everything it started. What it prints at the end is in
+:mod:`segstream.demo_report`.
 """
 
 from __future__ import annotations
@@ -24,18 +25,25 @@ from tqdm import tqdm
 
 from agents.settings import Settings
 from segstream.catalogue_replay import count_products, count_traits, publish_completejourney_catalogue
-from segstream.export import customers_frame, segment_summary, with_predictions
+from segstream.demo_report import (
+    changes_published,
+    metric_counts,
+    print_live_segments,
+    print_predictions,
+    print_summary,
+    saved_records,
+)
+from segstream.export import customers_frame, segment_summary
 from segstream.kafka_io import ensure_topics
-from segstream.model_lines import alert_gate_lines, churn_calibration_lines
 from segstream.replay import ReplayReport, replay_history
 from segstream.sources import load_source
-from segstream.stack import KAFKA_VERSION, default_cache_dir, free_ports, start_stack, stop_stack
-from segstream.worker_http import get_page
+from segstream.stack import start_stack, stop_stack
+from segstream.stack_config import KAFKA_VERSION
+from segstream.stack_info import default_cache_dir
+from segstream.stack_processes import free_ports
 from state.adapters.redis_profiles import RedisProfileStore
 from state.adapters.redis_store import RedisStore
 from state.customer.rfm import DAY_MS
-from state.customer.store import Stats
-from state.evaluator.predict import LifetimeModel
 from state.segments.segments import load_preset
 from streams.topics import CUSTOMER_TRAITS, PRODUCTS
 
@@ -116,7 +124,7 @@ def _wait_for_catalogue(settings: Settings, worker: subprocess.Popen[bytes]) -> 
     deadline = time.monotonic() + STALL_TIMEOUT_S
     while True:
         try:
-            done = _metric_counts(settings, "segstream_catalogue_updates_total", "topic")
+            done = metric_counts(settings, "segstream_catalogue_updates_total", "topic")
         except OSError:  # the worker's web server is not up yet
             done = {}
         if all(done.get(topic, 0) >= n for topic, n in published.items()):
@@ -160,15 +168,15 @@ async def _replay_and_watch(
         preset = load_preset(settings.segment_preset)
         states, watermark = await store.all_customers(), await store.watermark()
         frame = customers_frame(states, watermark, preset)
-        _print_summary(frame, await store.stats(), report, elapsed)
+        print_summary(frame, await store.stats(), report, elapsed)
         print(f"\nnamed RFM segments ({preset.name})")
         print(segment_summary(frame, preset).to_string())
         if watermark is not None:
             summary = await _watch_segments(settings, history, watermark + 1, worker)
-            _print_live_segments(summary, settings, frame)
-            saved = await _saved_records(settings)
+            print_live_segments(summary, settings, frame)
+            saved = await saved_records(settings)
             span_ms = watermark + 1 - int(history["occurred_at"].min().timestamp() * 1000)
-            _print_predictions(summary, saved, settings, months=span_ms / DAY_MS / (365.25 / 12))
+            print_predictions(summary, saved, settings, months=span_ms / DAY_MS / (365.25 / 12))
         return 0
     finally:
         stop.set()
@@ -222,7 +230,7 @@ async def _watch_segments(
             clock = int(summary["as_of_ms"]) if summary else None
             if clock is not None:
                 bar.update(max((clock - first_ms) // day + 1 - bar.n, 0))
-                bar.set_postfix(changes=f"{_changes_published(settings):,}", refresh=False)
+                bar.set_postfix(changes=f"{changes_published(settings):,}", refresh=False)
             if summary is not None and clock == until_ms:
                 return summary
             if clock != seen:
@@ -235,154 +243,3 @@ async def _watch_segments(
     finally:
         bar.close()
         await profiles.close()
-
-
-def _metric_counts(settings: Settings, metric: str, label: str) -> dict[str, int]:
-    """A labelled counter of the worker's /metrics page, by label value (summed over its other labels)."""
-    text = get_page(settings, "/metrics").decode()
-    counts: dict[str, int] = {}
-    for line in text.splitlines():
-        if line.startswith(metric + "{"):
-            value = line.split(f'{label}="', 1)[1].split('"', 1)[0]
-            counts[value] = counts.get(value, 0) + int(float(line.rsplit(" ", 1)[1]))
-    return counts
-
-
-def _changes_by_reason(settings: Settings) -> dict[str, int]:
-    """Segment changes the worker published, by reason."""
-    return _metric_counts(settings, "segstream_segment_changes_total", "reason")
-
-
-async def _saved_records(settings: Settings) -> list[dict[str, Any]]:
-    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
-    try:
-        saved = await profiles.load()
-    finally:
-        await profiles.close()
-    return [dict(r) for r in saved.records] if saved else []
-
-
-def _changes_published(settings: Settings) -> int:
-    try:
-        return sum(_changes_by_reason(settings).values())
-    except OSError:
-        return 0
-
-
-def _print_live_segments(summary: dict[str, Any], settings: Settings, frame: pd.DataFrame) -> None:
-    counts = _changes_by_reason(settings)
-    print(
-        f"\nsegment changes published to segment-changes: {sum(counts.values()):,} "
-        f"({', '.join(f'{reason} {n:,}' for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))}); "
-        f"cut-point version {summary['cutpoint_version']}, cluster model version {summary['model_version']}"
-    )
-    moves = _metric_counts(settings, "segstream_segment_moves_total", "type")
-    print(
-        f"segment moves published to segment-moves (audience entries and exits): {sum(moves.values()):,} "
-        f"(entered {moves.get('entered', 0):,}, exited {moves.get('exited', 0):,})"
-    )
-    if summary["clusters"]:  # none before the cluster model's first version (a short --limit)
-        clusters = pd.DataFrame(summary["clusters"]).set_index("cluster")
-        print("online clusters (River k-means, stable ids, streaming elbow)")
-        columns = [
-            "name",
-            "customers",
-            "share",
-            "mean_recency_days",
-            "mean_frequency",
-            "mean_monetary",
-            "value_share",
-        ]
-        print(clusters[columns].to_string())
-    top = str(frame.nlargest(1, "monetary")["customer_id"].iloc[0])
-    path = f"/customers/{top}"
-    print(f"\nGET http://127.0.0.1:{settings.web_port}{path}\n{get_page(settings, path).decode()}")
-
-
-def _print_predictions(
-    summary: dict[str, Any], records: list[dict[str, Any]], settings: Settings, *, months: float
-) -> None:
-    """The lifetime and churn models the evaluator keeps, and their predictions by segment."""
-    lifetime = summary.get("lifetime")
-    if lifetime is None:
-        print("\nlifetime model: not fitted yet (needs 100 buyers, 10 repeat buyers, four weeks of history)")
-        return
-    model = LifetimeModel.from_json(lifetime)
-    churn = summary["churn"]
-    auc = f"{churn['auc']:.3f}" if churn["auc"] is not None else "n/a"
-    print(f"\nlifetime model (refitted every 28 days of event time): {model.describe()} (weeks)")
-    print(
-        f"churn model (River, horizon {churn['horizon_days']:g} days): version {churn['version']}, "
-        f"prequential ROC AUC {auc} over {churn['examples']:,} labelled predictions"
-    )
-    customers = pd.DataFrame(
-        {
-            "customer_id": [r["customer_id"] for r in records],
-            "rfm_segment": pd.Series(
-                [r["profile"][3] if r.get("profile") else None for r in records], dtype=str
-            ),
-        }
-    )
-    frame = with_predictions(customers, records, summary)
-    by_segment = frame.groupby("rfm_segment")[
-        ["p_alive", "churn_probability", "expected_purchases_90d", "clv"]
-    ]
-    print("mean predictions by segment (p_alive, churn probability, expected purchases in 90 days, CLV)")
-    print(by_segment.mean().astype(float).sort_values("p_alive", ascending=False).round(3).to_string())
-    bands = frame["churn_band"].value_counts().reindex(["Low", "Medium", "High"], fill_value=0)
-    print(f"churn bands: {', '.join(f'{band} {n:,}' for band, n in bands.items())}")
-    for line in churn_calibration_lines(churn):
-        print(line)
-    for line in alert_gate_lines(summary["alert_gates"]):
-        print(line)
-    alerts = _metric_counts(settings, "segstream_alerts_total", "kind")
-    for line in alert_rate_lines(alerts, int(summary["customers"]), months):
-        print(line)
-
-
-def alert_rate_lines(alerts: dict[str, int], customers: int, months: float) -> list[str]:
-    """Alerts published, by kind, with what a marketer would face: per month, and per customer per month.
-
-    >>> for line in alert_rate_lines({"overdue": 60, "segment_drift": 3}, 100, 6.0)[1:]:
-    ...     print(line)
-      overdue             60  (10.0 a month, 0.100 per customer per month)
-      segment_drift        3  (0.5 a month; about segments and clusters, not customers)
-    """
-    total = sum(n for k, n in alerts.items() if k != "segment_drift")
-    lines = [
-        f"alerts published to alerts over {months:.1f} months of history for {customers:,} customers "
-        f"(customer alerts: {total:,}, {total / max(customers, 1) / months:.3f} per customer per month):"
-    ]
-    if not alerts:
-        lines.append("  none")
-    for kind, n in sorted(alerts.items()):
-        if kind == "segment_drift":
-            lines.append(
-                f"  {kind:<16} {n:>5,}  ({n / months:.1f} a month; about segments and clusters, not customers)"
-            )
-        else:
-            lines.append(
-                f"  {kind:<16} {n:>5,}  ({n / months:.1f} a month, {n / max(customers, 1) / months:.3f} per customer per month)"
-            )
-    return lines
-
-
-def _print_summary(frame: pd.DataFrame, stats: Stats, report: ReplayReport, elapsed: float) -> None:
-    applied = stats.applied
-    print()
-    print(
-        f"published {report.sent:,} events in {report.seconds:.1f}s; "
-        f"{applied:,} applied, {stats.duplicates:,} duplicates, "
-        f"{stats.invalid:,} dead-lettered"
-    )
-    print(f"end to end (publish -> Redis): {applied / elapsed:,.0f} events/s over {elapsed:.1f}s")
-    as_of = frame["last_purchase_at"].max()
-    print(f"customers: {len(frame):,}   as of (event-time watermark): {as_of:%Y-%m-%d}")
-    print()
-    summary = frame[["recency_days", "frequency", "monetary"]].astype(float).describe(percentiles=[0.5, 0.9])
-    print("RFM summary")
-    print(summary.loc[["mean", "min", "50%", "90%", "max"]].round(2).to_string())
-    print()
-    top = frame.nlargest(5, "monetary")[["customer_id", "frequency", "monetary", "recency_days"]]
-    print("top customers by net spend")
-    print(top.to_string(index=False))

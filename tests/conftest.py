@@ -21,7 +21,9 @@ import pytest
 from agents.settings import Settings
 from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics
-from segstream.stack import StackError, StackInfo, default_cache_dir, free_ports, start_stack, stop_stack
+from segstream.stack import start_stack, stop_stack
+from segstream.stack_info import StackError, StackInfo, default_cache_dir
+from segstream.stack_processes import free_ports
 from state.adapters.redis_store import RedisStore
 from state.customer.store import Stats
 

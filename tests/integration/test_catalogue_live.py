@@ -30,7 +30,7 @@ from segstream.catalogue_replay import (
 from segstream.kafka_io import Publisher, read_topic, send_tick
 from segstream.replay import publish_paced, replay_history
 from segstream.sources import load_completejourney, occurred_at_ms
-from segstream.stack import StackInfo
+from segstream.stack_info import StackInfo
 from state.adapters.redis_catalogue import RedisCatalogue
 from state.adapters.redis_store import RedisStore
 from state.analytics.catalogue import Keyed, MemoryCatalogue

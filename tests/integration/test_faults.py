@@ -25,7 +25,8 @@ from agents.settings import Settings
 from segstream.batch import rfm_table
 from segstream.kafka_io import Publisher, end_offsets
 from segstream.sources import load_cdnow, wire_events
-from segstream.stack import free_ports, start_redis
+from segstream.stack import start_redis
+from segstream.stack_processes import free_ports
 from state.adapters.redis_store import RedisStore
 from state.customer.store import TopicReset
 from streams.topics import PURCHASES

@@ -29,14 +29,9 @@ from kafka.errors import KafkaError
 from agents.settings import Settings
 from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import Publisher, ensure_topics, read_topic
-from segstream.stack import (
-    StackError,
-    StackInfo,
-    default_cache_dir,
-    free_ports,
-    start_secure_stack,
-    stop_stack,
-)
+from segstream.stack import start_secure_stack, stop_stack
+from segstream.stack_info import StackError, StackInfo, default_cache_dir
+from segstream.stack_processes import free_ports
 from segstream.stack_security import StackSecurity
 from segstream.worker_http import get_page
 from state.adapters.redis_access import RedisAccess

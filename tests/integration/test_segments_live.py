@@ -347,7 +347,7 @@ def test_killing_the_evaluating_worker_mid_tick_loses_nothing_and_changes_nothin
 ) -> None:
     """The clock partition's owner is SIGKILLed while it evaluates; the other worker takes over."""
     history = load_cdnow(sample=True)
-    from segstream.stack import free_ports
+    from segstream.stack_processes import free_ports
 
     ports = dict(zip("ab", free_ports(2), strict=True))
     workers = {

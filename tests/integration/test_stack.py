@@ -11,7 +11,8 @@ import redis
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 
-from segstream.stack import StackError, StackInfo, default_cache_dir, load_stack, start_stack, stop_stack
+from segstream.stack import load_stack, start_stack, stop_stack
+from segstream.stack_info import StackError, StackInfo, default_cache_dir
 
 
 def _pid_gone(pid: int) -> bool:

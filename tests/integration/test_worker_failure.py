@@ -10,7 +10,7 @@ import pytest
 from agents.settings import Settings
 from agents.worker import EXIT_BATCH_FAILED
 from segstream.kafka_io import Publisher
-from segstream.stack import free_ports
+from segstream.stack_processes import free_ports
 from streams.topics import PURCHASES
 from tests.conftest import WorkerFactory, purchase, wait_for_stats
 

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from segstream.cli import build_parser, main
-from segstream.stack import free_ports
+from segstream.stack_processes import free_ports
 from tests.cli_helpers import assert_one_line_usage_error
 
 

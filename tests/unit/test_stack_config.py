@@ -1,11 +1,13 @@
-"""Pure pieces of segstream.stack: rendered configs and stack.json handling."""
+"""Pure pieces of the local stack: rendered configs and stack.json handling."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from segstream.stack import StackInfo, _read_stack, load_stack, render_log4j2, render_server_properties
+from segstream.stack import load_stack
+from segstream.stack_config import render_log4j2, render_server_properties
+from segstream.stack_info import StackInfo, read_stack
 from segstream.stack_security import StackSecurity, kafka_security_properties, redis_security_config
 
 
@@ -70,4 +72,4 @@ def test_secure_stack_info_uses_rediss_and_survives_stack_json(tmp_path: Path) -
     info = StackInfo(tmp_path, kafka_port=1, redis_port=2, kafka_pid=3, redis_pid=4, secure=True)
     assert info.redis_url == "rediss://127.0.0.1:2/0"
     (tmp_path / "stack.json").write_text(json.dumps({**info.__dict__, "root": str(tmp_path)}))
-    assert _read_stack(tmp_path) == info
+    assert read_stack(tmp_path) == info
