@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
-from scipy.special import betaln, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 __all__ = [
     "BgNbdParams",
@@ -87,6 +87,31 @@ def _bgnbd_terms(params: Sequence[float] | Floats, x: Floats, t_x: Floats, T: Fl
     return np.asarray(head + np.logaddexp(stays, np.where(repeat, drops, -np.inf)), dtype=np.float64)
 
 
+def _bgnbd_gradient(params: Sequence[float] | Floats, x: Floats, t_x: Floats, T: Floats) -> Floats:
+    """Per-customer gradient of :func:`_bgnbd_terms` in ``(r, alpha, a, b)``, one row per customer.
+
+    With ``w`` the weight of the "still active" branch in the log-sum (``1 - w`` the "dropped out
+    after the last purchase" one, 0 without repeats), and ``d(lnB(p, q))/dp = psi(p) - psi(p + q)``.
+    """
+    r, alpha, a, b = params
+    repeat = x > 0
+    stays = betaln(a, b + x) - (r + x) * np.log(alpha + T)
+    drops = np.where(
+        repeat, betaln(a + 1, np.where(repeat, b + x - 1, b)) - (r + x) * np.log(alpha + t_x), -np.inf
+    )
+    w = np.exp(stays - np.logaddexp(stays, drops))
+    v = 1.0 - w
+    psi_abx = digamma(a + b + x)
+    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w * np.log(alpha + T) - v * np.log(alpha + t_x)
+    d_alpha = r / alpha - w * (r + x) / (alpha + T) - v * (r + x) / (alpha + t_x)
+    d_a = digamma(a + b) - digamma(a) + w * (digamma(a) - psi_abx) + v * (digamma(a + 1) - psi_abx)
+    d_b = (
+        digamma(a + b) - digamma(b) + w * (digamma(b + x) - psi_abx)
+        + v * (digamma(np.where(repeat, b + x - 1, b)) - psi_abx)
+    )  # fmt: skip
+    return np.column_stack([d_r, d_alpha, d_a, d_b])
+
+
 def bgnbd_log_likelihood(
     params: BgNbdParams | Sequence[float], x: ArrayLike, t_x: ArrayLike, T: ArrayLike
 ) -> float:
@@ -95,10 +120,21 @@ def bgnbd_log_likelihood(
 
 
 def _fit(
-    objective: Callable[[Floats], float], starts: Sequence[Sequence[float]], *, polish: bool = True
+    objective: Callable[[Floats], float],
+    starts: Sequence[Sequence[float]],
+    *,
+    polish: bool = True,
+    with_gradient: Callable[[Floats], tuple[float, Floats]] | None = None,
 ) -> tuple[Floats, float]:
-    """Minimise over log-parameters: L-BFGS-B from each start, Nelder-Mead polish of the best."""
-    runs = [minimize(objective, np.log(start), method="L-BFGS-B") for start in starts]
+    """Minimise over log-parameters: L-BFGS-B from each start, Nelder-Mead polish of the best.
+
+    ``with_gradient``: the objective and its gradient in one call, for L-BFGS-B (else it
+    estimates the gradient by finite differences, one more objective call per parameter).
+    """
+    if with_gradient is not None:
+        runs = [minimize(with_gradient, np.log(start), method="L-BFGS-B", jac=True) for start in starts]
+    else:
+        runs = [minimize(objective, np.log(start), method="L-BFGS-B") for start in starts]
     best = np.asarray(min(runs, key=lambda run: float(run.fun)).x, np.float64)
     options = {"xatol": 1e-9, "fatol": 1e-9, "maxiter": 20_000, "maxfev": 20_000}
     polished = (
@@ -138,10 +174,19 @@ def fit_bgnbd(
         value = -float(np.dot(counts, terms))
         return value if math.isfinite(value) else math.inf
 
+    def with_gradient(log_params: Floats) -> tuple[float, Floats]:
+        """The objective and its gradient in the log-parameters (0 where the clip holds them)."""
+        value = objective(log_params)
+        params = np.exp(np.clip(log_params, -30, 30))
+        if not math.isfinite(value):
+            return value, np.zeros(4)
+        grad = -(counts @ _bgnbd_gradient(params, xs, tx, tt)) * params
+        return value, np.where(np.abs(log_params) < 30, grad, 0.0)
+
     starts = (
         [tuple(initial)] if quick else [tuple(initial), (0.5, scale, 0.5, 0.5), (2.0, scale / 10, 2.0, 5.0)]
     )
-    (r, alpha, a, b), ll = _fit(objective, starts, polish=polish and not quick)
+    (r, alpha, a, b), ll = _fit(objective, starts, polish=polish and not quick, with_gradient=with_gradient)
     return BgNbdParams(float(r), float(alpha), float(a), float(b), ll)
 
 
@@ -208,6 +253,17 @@ def _gamma_gamma_terms(params: Sequence[float] | Floats, x: Floats, z: Floats) -
     )  # fmt: skip
 
 
+def _gamma_gamma_gradient(params: Sequence[float] | Floats, x: Floats, z: Floats) -> Floats:
+    """Per-customer gradient of :func:`_gamma_gamma_terms` in ``(p, q, gamma)``, one row per customer."""
+    p, q, gamma = params
+    px = p * x
+    common = digamma(px + q) - np.log(gamma + x * z)
+    d_p = x * (common - digamma(px) + np.log(x) + np.log(z))
+    d_q = common - digamma(q) + np.log(gamma)
+    d_gamma = q / gamma - (px + q) / (gamma + x * z)
+    return np.column_stack([d_p, d_q, d_gamma])
+
+
 def gamma_gamma_log_likelihood(
     params: GammaGammaParams | Sequence[float], frequency: ArrayLike, mean_spend: ArrayLike
 ) -> float:
@@ -237,12 +293,21 @@ def fit_gamma_gamma(
         value = -float(np.sum(_gamma_gamma_terms(np.exp(np.clip(log_params, -30, 30)), x, z)))
         return value if math.isfinite(value) else math.inf
 
+    def with_gradient(log_params: Floats) -> tuple[float, Floats]:
+        """The objective and its gradient in the log-parameters (0 where the clip holds them)."""
+        value = objective(log_params)
+        params = np.exp(np.clip(log_params, -30, 30))
+        if not math.isfinite(value):
+            return value, np.zeros(3)
+        grad = -_gamma_gamma_gradient(params, x, z).sum(axis=0) * params
+        return value, np.where(np.abs(log_params) < 30, grad, 0.0)
+
     scale = float(np.mean(z))
     if initial is not None:
-        (p, q, gamma), ll = _fit(objective, [tuple(initial)], polish=False)
+        (p, q, gamma), ll = _fit(objective, [tuple(initial)], polish=False, with_gradient=with_gradient)
     else:
         starts = [(1.0, 1.0, 1.0), (2.0, 2.0, scale), (5.0, 5.0, scale)]
-        (p, q, gamma), ll = _fit(objective, starts, polish=polish)
+        (p, q, gamma), ll = _fit(objective, starts, polish=polish, with_gradient=with_gradient)
     return GammaGammaParams(float(p), float(q), float(gamma), ll)
 
 

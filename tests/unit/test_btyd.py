@@ -233,3 +233,48 @@ def test_summary_uses_purchases_once_and_start_selects_a_cohort() -> None:
         history, calibration_end=pd.Timestamp("2024-01-03", tz="UTC"), holdout_end=end
     )
     assert later.to_dict() == {"a": 1}
+
+
+@pytest.mark.parametrize("params", GRID_PARAMS)
+def test_the_likelihood_gradients_equal_central_differences_of_the_naive_formulas(
+    params: BgNbdParams,
+) -> None:
+    """The fits' L-BFGS-B runs on analytic gradients: each equals a central difference of the naive
+    (direct-space) log-likelihood, per customer of the grid."""
+    from state.models.btyd import _bgnbd_gradient, _gamma_gamma_gradient, _gamma_gamma_terms
+
+    x, t_x, T = (np.array(v, dtype=np.float64) for v in zip(*GRID, strict=True))
+    theta = np.array([params.r, params.alpha, params.a, params.b])
+    analytic = _bgnbd_gradient(theta, x, t_x, T)
+    for k in range(4):
+        h = np.zeros(4)
+        h[k] = 1e-6 * theta[k]
+        for i, row in enumerate(GRID):
+            up = naive_log_likelihood(BgNbdParams(*(theta + h)), *row)
+            down = naive_log_likelihood(BgNbdParams(*(theta - h)), *row)
+            assert analytic[i, k] == pytest.approx((up - down) / (2 * h[k]), rel=1e-5, abs=1e-7)
+
+    freq, spend = np.array([1.0, 2.0, 7.0, 30.0]), np.array([5.0, 40.0, 12.5, 300.0])
+    gg = np.array([6.25, 3.74, 15.44])  # Fader & Hardie's CDNOW Gamma-Gamma estimates
+    analytic = _gamma_gamma_gradient(gg, freq, spend)
+    for k in range(3):
+        h = np.zeros(3)
+        h[k] = 1e-6 * gg[k]
+        numeric = (_gamma_gamma_terms(gg + h, freq, spend) - _gamma_gamma_terms(gg - h, freq, spend)) / (
+            2 * h[k]
+        )
+        assert analytic[:, k] == pytest.approx(numeric, rel=1e-5, abs=1e-7)
+
+
+def test_a_refit_from_the_previous_parameters_reaches_the_cold_fits_optimum(cdnow: Cdnow) -> None:
+    """The evaluator's scheduled refit (one L-BFGS-B run from the last version's parameters) ends at
+    the multi-start, polished optimum of the same data, to six digits of the log-likelihood."""
+    later = calibration_summary(cdnow.history, calibration_end=HOLDOUT_END)
+    x, t_x, T = arrays(later)
+    cold = fit_bgnbd(x, t_x, T)
+    old = cdnow.bgnbd
+    refit = fit_bgnbd(x, t_x, T, initial=(old.r, old.alpha, old.a, old.b), quick=True)
+    assert refit.log_likelihood == pytest.approx(cold.log_likelihood, rel=1e-6)
+    assert (refit.r, refit.alpha, refit.a, refit.b) == pytest.approx(
+        (cold.r, cold.alpha, cold.a, cold.b), rel=1e-2
+    )
