@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -29,16 +27,6 @@ from segstream.sources import load_cdnow
 from state.models import btyd
 
 OUT = Path(__file__).with_name("refit_cost.json")
-
-
-def _without_gradient(
-    fit: Callable[..., tuple[np.ndarray, float]],
-) -> Callable[..., tuple[np.ndarray, float]]:
-    def fit_by_differences(*args: object, **kwargs: object) -> tuple[np.ndarray, float]:
-        kwargs.pop("with_gradient", None)
-        return fit(*args, **kwargs)
-
-    return fit_by_differences
 
 
 def main() -> None:
@@ -53,21 +41,15 @@ def main() -> None:
     for s in summaries[1:]:
         for way in ("analytic", "differences"):
             p = previous[way]
-            patch = (
-                mock.patch.object(btyd, "_fit", _without_gradient(btyd._fit))
-                if way == "differences"
-                else None
-            )
             began = time.perf_counter()
-            if patch:
-                with patch:
-                    fitted = btyd.fit_bgnbd(
-                        s["x"], s["t_x"], s["T"], initial=(p.r, p.alpha, p.a, p.b), quick=True
-                    )
-            else:
-                fitted = btyd.fit_bgnbd(
-                    s["x"], s["t_x"], s["T"], initial=(p.r, p.alpha, p.a, p.b), quick=True
-                )
+            fitted = btyd.fit_bgnbd(
+                s["x"],
+                s["t_x"],
+                s["T"],
+                initial=(p.r, p.alpha, p.a, p.b),
+                quick=True,
+                analytic_gradient=way == "analytic",
+            )
             seconds[way] += time.perf_counter() - began
             lls[way].append(fitted.log_likelihood)
             previous[way] = fitted

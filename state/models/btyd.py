@@ -156,12 +156,15 @@ def fit_bgnbd(
     initial: Sequence[float] = (1.0, 1.0, 1.0, 1.0),
     quick: bool = False,
     polish: bool = True,
+    analytic_gradient: bool = True,
 ) -> BgNbdParams:
     """Maximum-likelihood BG/NBD parameters (deterministic; several starts, best kept).
 
     ``quick``: one L-BFGS-B run from ``initial`` and no polish, for a refit starting from the
     previous fit's parameters. ``polish=False``: no Nelder-Mead polish of the best start (the
     L-BFGS-B optimum, agreeing with the polished one to about three significant digits).
+    ``analytic_gradient=False``: L-BFGS-B estimates the gradient by finite differences (the
+    baseline ``bench/refit_cost.py`` times the analytic gradient against).
     """
     data = _summary(x, t_x, T)
     scale = float(np.mean(data[2]))
@@ -186,7 +189,8 @@ def fit_bgnbd(
     starts = (
         [tuple(initial)] if quick else [tuple(initial), (0.5, scale, 0.5, 0.5), (2.0, scale / 10, 2.0, 5.0)]
     )
-    (r, alpha, a, b), ll = _fit(objective, starts, polish=polish and not quick, with_gradient=with_gradient)
+    gradient = with_gradient if analytic_gradient else None
+    (r, alpha, a, b), ll = _fit(objective, starts, polish=polish and not quick, with_gradient=gradient)
     return BgNbdParams(float(r), float(alpha), float(a), float(b), ll)
 
 
