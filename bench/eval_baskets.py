@@ -22,53 +22,50 @@ private stack, with 5% of the events published a second time (producer resends: 
    support 0.1% are compared with exact ones.
 
 Writes ``bench/eval_baskets.json``; exits 1 if a check fails. ``--limit N`` replays the first N
-baskets only (a smoke run).
+baskets only (a smoke run). This file holds the options and runs the steps in order; the
+oracles are ``bench/baskets_oracle.py``, the reads of Redis ``bench/baskets_probes.py``, and
+the resends, the hostile batch and the wait for the worker ``bench/baskets_load.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np
 import pandas as pd
-import redis.asyncio as redis
-from harness import REPO, applied_event_ids, rss_kb, run_and_record
-from mlxtend.frequent_patterns import apriori, association_rules
+from baskets_load import hostile_batch, publish_resends, wait_folded
+from baskets_oracle import (
+    MIN_SUPPORT,
+    SKU_MIN_SUPPORT,
+    category_baskets,
+    compare_rules,
+    mlxtend_rules,
+    sku_accuracy,
+)
+from baskets_probes import memory, read_tables, redeliver, slowest_scripts
+from harness import REPO, run_and_record
 
-from agents.ingest import RawMessage, ingest_batch
 from agents.settings import Settings
-from agents.tallies import basket_config
 from segstream.demo import spawn_worker, stop_worker
-from segstream.kafka_io import Publisher, ensure_topics, read_topic
+from segstream.kafka_io import ensure_topics
 from segstream.replay import replay_history
-from segstream.sources import load_completejourney, wire_events
+from segstream.sources import load_completejourney
 from segstream.stack import start_stack, stop_stack
 from segstream.stack_info import default_cache_dir
-from state.adapters.redis_baskets import RedisBaskets
-from state.adapters.redis_store import RedisStore
-from state.analytics.basket_tally import CUSTOMER_TABLE, LEVELS, basket_tallier, pair_members
-from state.customer.store import Stats
-from streams.topics import PURCHASES
+from state.analytics.basket_tally import LEVELS
 
 RESULTS = Path(__file__).with_name("eval_baskets.json")
-MIN_SUPPORT = 0.01
-SKU_MIN_SUPPORT = 0.001
-TOLERANCE = 1e-9
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -80,52 +77,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hostile", type=int, default=1000, help="purchases of 1,000 distinct lines at the end")
     p.add_argument("--output", type=Path, default=RESULTS)
     return p.parse_args(argv)
-
-
-def category_baskets(history: pd.DataFrame) -> list[frozenset[str]]:
-    """Each basket's set of categories (baskets without one left out): mlxtend's transactions."""
-    found = (
-        frozenset(i["category"] for i in items if i.get("category")) for items in history["items"] if items
-    )
-    return [b for b in found if b]
-
-
-def mlxtend_rules(baskets: list[frozenset[str]]) -> pd.DataFrame:
-    names = sorted(set().union(*baskets))
-    index = {n: i for i, n in enumerate(names)}
-    onehot = np.zeros((len(baskets), len(names)), dtype=bool)
-    for row, basket in enumerate(baskets):
-        onehot[row, [index[n] for n in basket]] = True
-    frequent = apriori(
-        pd.DataFrame(onehot, columns=names), min_support=MIN_SUPPORT, use_colnames=True, max_len=2
-    )
-    found = association_rules(frequent, len(baskets), metric="confidence", min_threshold=0.0)
-    return pd.DataFrame(
-        {
-            "antecedent": [next(iter(a)) for a in found["antecedents"]],
-            "consequent": [next(iter(c)) for c in found["consequents"]],
-            "support": found["support"].to_numpy(),
-            "confidence": found["confidence"].to_numpy(),
-            "lift": found["lift"].to_numpy(),
-        }
-    )
-
-
-def compare_rules(live: pd.DataFrame, expected: pd.DataFrame) -> dict[str, Any]:
-    a = live.set_index(["antecedent", "consequent"])
-    b = expected.set_index(["antecedent", "consequent"])
-    common = a.index.intersection(b.index)
-    worst = {
-        c: float((a.loc[common, c] - b.loc[common, c]).abs().max()) if len(common) else 0.0 for c in b.columns
-    }
-    return {
-        "rules_live": len(a),
-        "rules_mlxtend": len(b),
-        "missing": len(b.index.difference(a.index)),
-        "extra": len(a.index.difference(b.index)),
-        "max_abs_difference": worst,
-        "equal": len(common) == len(a) == len(b) and max(worst.values(), default=0.0) <= TOLERANCE,
-    }
 
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -141,191 +92,6 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     if done.returncode != 0:
         raise RuntimeError(f"segstream {' '.join(args)} failed: {done.stderr.strip()[-500:]}")
     return done
-
-
-async def read_tables(settings: Settings, customers: list[str]) -> str:
-    """A digest of every basket counter (both levels' tables and every customer's own)."""
-    baskets = RedisBaskets.connect(settings.redis_access, settings.redis_prefix)
-    store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
-    try:
-        digest = hashlib.sha256()
-        for level in LEVELS:
-            t = await baskets.tables(level)
-            for part in (t.items, t.pairs, {"threshold": t.threshold}):
-                digest.update(repr(sorted(part.items())).encode())
-        for customer, table in sorted((await store.tallies(CUSTOMER_TABLE, customers)).items()):
-            digest.update(repr((customer, sorted(table.items()))).encode())
-        return digest.hexdigest()
-    finally:
-        await baskets.close()
-        await store.close()
-
-
-async def redeliver(settings: Settings, count: int) -> list[int]:
-    """Fold the topic's first ``count`` messages again at their real offsets, in batches of the
-    worker's size, through the worker's ingest step: outcome codes."""
-    messages = []
-    for m in read_topic(settings, settings.topic(PURCHASES)):
-        messages.append(RawMessage(settings.topic(PURCHASES), m.partition, m.offset, m.key, m.value))
-        if len(messages) >= count:
-            break
-    store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
-    tallier = basket_tallier(basket_config(settings))
-
-    async def nowhere(letters: Any) -> None:
-        raise AssertionError("no dead letters expected")
-
-    outcomes: list[int] = []
-    try:
-        for start in range(0, len(messages), settings.batch_size):
-            result = await ingest_batch(
-                messages[start : start + settings.batch_size], store, nowhere, tallier=tallier
-            )
-            outcomes += [int(o) for o in result.outcomes]
-    finally:
-        await store.close()
-    return outcomes
-
-
-async def stats_of(settings: Settings) -> Stats:
-    store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
-    try:
-        return await store.stats()
-    finally:
-        await store.close()
-
-
-def exact_sku_pairs(history: pd.DataFrame, pair_items: int) -> tuple[dict[str, int], dict[str, int], int]:
-    """Exact pair counts over all baskets, and as the tallies count them (``pair_items`` bound)."""
-    every: dict[str, int] = {}
-    tallied: dict[str, int] = {}
-    baskets = 0
-    for items in history["items"]:
-        skus = sorted({i["sku"] for i in items or ()})
-        if not skus:
-            continue
-        baskets += 1
-        members = set(pair_members(skus, pair_items))
-        for i, a in enumerate(skus):
-            for b in skus[i + 1 :]:
-                field = f"{a}\x1f{b}"
-                every[field] = every.get(field, 0) + 1
-                if a in members and b in members:
-                    tallied[field] = tallied.get(field, 0) + 1
-    return every, tallied, baskets
-
-
-async def sku_accuracy(settings: Settings, history: pd.DataFrame) -> dict[str, Any]:
-    baskets = RedisBaskets.connect(settings.redis_access, settings.redis_prefix)
-    try:
-        stored = await baskets.tables("sku")
-    finally:
-        await baskets.close()
-    every, tallied, n = exact_sku_pairs(history, settings.basket_pair_items)
-    t = stored.threshold
-    below = [tallied.get(f, 0) - c for f, c in stored.pairs.items()]
-    frequent = {f for f, c in tallied.items() if c > t}
-    floor = SKU_MIN_SUPPORT * n
-    true_frequent = {f for f, c in every.items() if c >= floor}
-    live_frequent = {f for f, c in stored.pairs.items() if c >= floor}
-    return {
-        "baskets": n,
-        "distinct_pairs": len(every),
-        "pair_increments": int(sum(every.values())),
-        "tallied_pair_increments": int(sum(tallied.values())),
-        "stored_pairs": len(stored.pairs),
-        "threshold": t,
-        "stored_count_within_threshold": all(0 <= d <= t for d in below),
-        "max_undercount_seen": max(below, default=0),
-        "pairs_above_threshold": len(frequent),
-        "every_pair_above_threshold_stored": frequent <= set(stored.pairs),
-        f"pairs_with_support_ge_{SKU_MIN_SUPPORT}": len(true_frequent),
-        "of_them_found_live": len(true_frequent & live_frequent),
-        "found_live_but_not_frequent": len(live_frequent - true_frequent),
-        "of_them_counted_exactly": sum(1 for f in true_frequent if stored.pairs.get(f) == every[f]),
-    }
-
-
-def wait_folded(
-    settings: Settings, worker: subprocess.Popen[bytes], total: int
-) -> tuple[Stats, dict[str, Any]]:
-    """Wait until the worker has consumed ``total`` messages; sample its RSS and the pair hashes' size."""
-    rss_max, pair_peak = 0, dict.fromkeys(LEVELS, 0)
-    while True:
-        stats = asyncio.run(stats_of(settings))
-        rss_max = max(rss_max, rss_kb(worker.pid) or 0)
-        for level, size in asyncio.run(pair_bytes(settings)).items():
-            pair_peak[level] = max(pair_peak[level], size)
-        if stats.applied + stats.duplicates + stats.invalid + stats.redelivered >= total:
-            break
-        if worker.poll() is not None:
-            raise RuntimeError(f"the worker exited with code {worker.returncode}")
-        time.sleep(1.0)
-    return stats, {
-        "worker_rss_max_mb": round(rss_max / 1024, 1),
-        "pair_hash_peak_mib_sampled_each_s": {k: round(v / 2**20, 1) for k, v in pair_peak.items()},
-    }
-
-
-async def slowest_scripts(settings: Settings, reset: bool = True) -> dict[str, float]:
-    """The longest run of each Lua script Redis logged (SLOWLOG, calls over 10 ms), in ms."""
-    names = {
-        hashlib.sha1(resources.files("state").joinpath(file).read_bytes()).hexdigest(): name
-        for name, file in (("fold", "rfm_fold.lua"), ("prune", "basket_prune.lua"))
-    }
-    client = redis.Redis.from_url(settings.redis_url)
-    try:
-        entries = await client.slowlog_get(100_000)
-        if reset:
-            await client.slowlog_reset()
-    finally:
-        await client.aclose()
-    slowest: dict[str, float] = {}
-    for e in entries:
-        words = e["command"].split()
-        if len(words) > 1 and words[0].upper() == b"EVALSHA":
-            name = names.get(words[1].decode(), "other")
-            slowest[name] = max(slowest.get(name, 0.0), e["duration"] / 1000)
-    return {k: round(v, 1) for k, v in sorted(slowest.items())}
-
-
-def hostile_batch(
-    settings: Settings, worker: subprocess.Popen[bytes], log: Path, count: int
-) -> dict[str, Any]:
-    """``count`` purchases of 1,000 distinct skus and categories each (the most InputLimits allows)."""
-    asyncio.run(slowest_scripts(settings))  # reset the slow log
-    before = asyncio.run(stats_of(settings))
-    publisher = Publisher(settings)
-    started = time.monotonic()
-    try:
-        for j in range(count):
-            items = [
-                {"sku": f"h{j}-{i}", "quantity": 1, "unit_price": 1.0, "category": f"hc{j}-{i}"}
-                for i in range(1000)
-            ]
-            event = {
-                "event_id": f"hostile-{j}",
-                "customer_id": f"hostile-{j % 100}",
-                "occurred_at": "2017-12-31T00:00:00Z",
-                "amount": 1000.0,
-                "items": items,
-            }
-            publisher.send(settings.topic(PURCHASES), event["customer_id"], json.dumps(event).encode())
-        publisher.flush()
-    finally:
-        publisher.close()
-    done = before.applied + before.duplicates + before.invalid + before.redelivered + count
-    stats, watched = wait_folded(settings, worker, done)
-    return {
-        "purchases": count,
-        "lines_each": 1000,
-        "applied_as_counted": stats.applied - before.applied,
-        "in_redis": applied_event_ids(settings, [f"hostile-{c}" for c in range(min(count, 100))]),
-        "seconds": round(time.monotonic() - started, 1),
-        **watched,
-        "slowest_script_ms": asyncio.run(slowest_scripts(settings)),
-        "batch_budget_hit": log.read_text().count("SEGSTREAM_BASKET_BATCH_TALLIES"),
-    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -352,22 +118,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         worker = spawn_worker(settings, root / "worker.log")
         started = time.monotonic()
         replay_history(history, settings, progress=False, tick_every=None)
-        rng = np.random.default_rng(args.seed)
-        wire = list(wire_events(history))
-        resent = rng.choice(len(wire), size=int(len(wire) * args.resend_share), replace=False)
-        publisher = Publisher(settings)
-        try:
-            for i in resent:
-                publisher.send(settings.topic(PURCHASES), *wire[i])
-            publisher.flush()
-        finally:
-            publisher.close()
+        resent = publish_resends(settings, history, args.resend_share, args.seed)
         published = time.monotonic() - started
-        total = len(history) + len(resent)
+        total = len(history) + resent
         stats, watched = wait_folded(settings, worker, total)
         folded = time.monotonic() - started
         result["replay"] = {
-            "resent": len(resent),
+            "resent": resent,
             "publish_s": round(published, 1),
             "folded_s": round(folded, 1),
             "baskets_per_s": round(total / folded, 1),
@@ -434,7 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result["checks"] = {
         "category_rules_equal_mlxtend": bool(rules["equal"]),
         "no_rule_missing_or_extra": rules["missing"] == rules["extra"] == 0,
-        "resends_counted_once": result["replay"]["stats"]["duplicates"] == len(resent)
+        "resends_counted_once": result["replay"]["stats"]["duplicates"] == resent
         and result["replay"]["stats"]["applied"] == len(history),
         "redelivery_changes_no_count": result["redelivery"]["tables_unchanged"]
         and set(result["redelivery"]["outcomes"]) == {"0"},
@@ -451,38 +208,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         and acc["every_pair_above_threshold_stored"],
     }
     return result
-
-
-async def pair_bytes(settings: Settings) -> dict[str, int]:
-    """Bytes of each level's pair hash now (sampled during the replay for its peak)."""
-    client = redis.Redis.from_url(settings.redis_url)
-    baskets = RedisBaskets.connect(settings.redis_access, settings.redis_prefix)
-    try:
-        return {
-            level: int(await client.memory_usage(baskets.key(level, "pair"), samples=0) or 0)
-            for level in LEVELS
-        }
-    finally:
-        await client.aclose()
-        await baskets.close()
-
-
-async def memory(settings: Settings) -> dict[str, Any]:
-    baskets = RedisBaskets.connect(settings.redis_access, settings.redis_prefix)
-    try:
-        found: dict[str, Any] = {level: await baskets.memory(level) for level in LEVELS}
-        for level in LEVELS:
-            found[level]["threshold"] = (await baskets.tables(level)).threshold
-    finally:
-        await baskets.close()
-    client = redis.Redis.from_url(settings.redis_url)
-    try:
-        info = await client.info("memory")
-    finally:
-        await client.aclose()
-    found["redis_used_memory_mib"] = round(int(info["used_memory"]) / 2**20, 1)
-    found["redis_used_memory_peak_mib"] = round(int(info["used_memory_peak"]) / 2**20, 1)
-    return found
 
 
 def summary(result: dict[str, Any]) -> None:

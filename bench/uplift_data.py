@@ -12,12 +12,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import eval_response as er
+from bench.response_data import (
+    campaign_descriptor_map,
+    campaign_table,
+    exposure_table,
+    features_at_starts,
+    prior_purchase_rows,
+    split_campaigns,
+)
 from bench.uplift_checks import CLIP as EVALUATION_CLIP
 from bench.uplift_checks import campaign_weights, evaluation_propensity
 from segstream.campaigns import load_completejourney_campaigns
 from segstream.sources import load_completejourney
 from state.campaigns.prior_features import prior_features
+from state.campaigns.response import response_feature_names
 
 VALIDATION = 6  # training campaigns kept back for choosing (the last by start date)
 SEED = 7
@@ -46,16 +54,14 @@ class ValidationData:
 def validation_data() -> ValidationData:
     """Load and split (about a minute: the features replay the households' history)."""
     events = load_completejourney_campaigns()
-    campaigns = er.campaign_table()
-    exposures = er.exposure_table(events, campaigns)
-    test_ids, _ = er.split_campaigns(campaigns)
+    campaigns = campaign_table()
+    exposures = exposure_table(events, campaigns)
+    test_ids, _ = split_campaigns(campaigns)
     training = campaigns[~campaigns["campaign_id"].isin(test_ids)]
     validation_ids = training["campaign_id"].tolist()[-VALIDATION:]
-    prior = prior_features(er.prior_purchase_rows(events, exposures))
-    feats = er.features_at_starts(
-        load_completejourney(), exposures, er.campaign_descriptor_map(events), prior
-    )
-    names = tuple(er.response_feature_names(feats["segments"]))
+    prior = prior_features(prior_purchase_rows(events, exposures))
+    feats = features_at_starts(load_completejourney(), exposures, campaign_descriptor_map(events), prior)
+    names = tuple(response_feature_names(feats["segments"]))
     x = feats["x"]
     val = exposures["campaign_id"].isin(validation_ids).to_numpy()
     y = exposures["responded"].to_numpy()[val]

@@ -109,8 +109,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import eval_response as er
 from bench.eval_uplift import online_uplift, without_prior
+from bench.response_data import prior_purchase_rows
 from bench.uplift_checks import (
     balance,
     campaign_weights,
@@ -176,7 +176,7 @@ def candidates(
     x: np.ndarray, names: tuple[str, ...], events: pd.DataFrame, exposures: pd.DataFrame
 ) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
     """Feature matrices of the candidate sets (module docstring)."""
-    rows = er.prior_purchase_rows(events, exposures)
+    rows = prior_purchase_rows(events, exposures)
     products = np.log1p([(r.prior_covered_products or 0) if r else 0 for r in rows])
     spend = np.log1p([(r.prior_covered_spend or 0.0) if r else 0.0 for r in rows])
     share = covered_share(exposures)

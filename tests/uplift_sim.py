@@ -7,8 +7,9 @@ when the arms are randomised and a heterogeneous effect exists, at the held-out 
 **Shape.** :data:`CAMPAIGNS` copies each real campaign's start day, window length, exposures,
 treated exposures and control response rate, in feeding order: the 19 training campaigns, then
 the 8 held-out ones (16-23: 17,812 exposures, 2,421 treated, 3-51% per campaign). Sources:
-``bench/eval_readout.csv`` (rows of segment ``all``) and ``bench/eval_response.py``'s
-``campaign_table`` (start, and end of the end date), both from ``make eval`` of 2026-11-29.
+``bench/eval_readout.csv`` (rows of segment ``all``) and ``bench/response_data.py``'s
+``campaign_table`` (start, and end of the end date; read by ``bench/eval_response.py``), both
+from ``make eval`` of 2026-11-29.
 
 **Customers.** Each exposure is a fresh customer with standard normal ``spend``, ``frequency``,
 ``recency`` and three features that do nothing (``noise_*``), and the campaign's ``level`` (its
