@@ -112,7 +112,7 @@ async def memory(settings: Settings) -> dict[str, Any]:
 async def slowest_scripts(settings: Settings, reset: bool = True) -> dict[str, float]:
     """The longest run of each Lua script Redis logged (SLOWLOG, calls over 10 ms), in ms."""
     names = {
-        hashlib.sha1(resources.files("state").joinpath(file).read_bytes()).hexdigest(): name
+        hashlib.sha1(resources.files("state.adapters").joinpath(file).read_bytes()).hexdigest(): name
         for name, file in (("fold", "rfm_fold.lua"), ("prune", "basket_prune.lua"))
     }
     client = redis.Redis.from_url(settings.redis_url)

@@ -28,6 +28,7 @@ from kafka.errors import KafkaError
 
 from agents.settings import Settings
 from segstream.demo import spawn_worker, stop_worker
+from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.redis_profiles import RedisProfileStore
 from state.adapters.redis_store import RedisStore
 from state.customer.rfm import CustomerState
@@ -104,8 +105,11 @@ def read_stats(settings: Settings) -> Stats | None:
 
 
 def applied_event_ids(settings: Settings, customer_ids: list[str]) -> int:
-    """Distinct event ids Redis holds as applied (each customer's dedupe set): exact, unlike the
-    running totals, which count a fold retried after Redis applied it as redelivered."""
+    """Distinct event ids Redis holds as applied (each customer's dedupe sets: the current and the
+    previous generation of the dedupe window, and the unbounded set of earlier versions): exact,
+    unlike the running totals, which count a fold retried after Redis applied it as redelivered,
+    as long as the run lasts less than one ``SEGSTREAM_DEDUPE_WINDOW_S`` (7 days by default)."""
+    generation = DedupeWindow(settings.dedupe_window_s).now()
 
     async def count() -> int:
         client = redis.Redis.from_url(settings.redis_url)
@@ -114,8 +118,9 @@ def applied_event_ids(settings: Settings, customer_ids: list[str]) -> int:
             for start in range(0, len(customer_ids), 5000):
                 pipe = client.pipeline(transaction=False)
                 for customer in customer_ids[start : start + 5000]:
-                    pipe.scard(f"{settings.redis_prefix}seg:{{{customer}}}:ev")
-                total += sum(await pipe.execute())
+                    key = f"{settings.redis_prefix}seg:{{{customer}}}"
+                    pipe.sunion([f"{key}:ev", *generation.keys(f"{key}:ids")])
+                total += sum(len(ids) for ids in await pipe.execute())
             return total
         finally:
             await client.aclose()
