@@ -38,7 +38,6 @@ from agents.worker import broker_credentials
 from segstream.kafka_io import ensure_topics
 from segstream.stack import start_stack, stop_stack
 from segstream.stack_info import default_cache_dir
-from segstream.stack_processes import free_ports
 from state.customer.profiles import Change, Profile
 from state.customer.rfm import DAY_MS
 from state.evaluator.messages import change_message, profile_message
@@ -137,7 +136,9 @@ def main() -> None:
         settings = Settings(kafka_url=stack.kafka_url, redis_url=stack.redis_url, namespace="pubcost")
         ensure_topics(settings)
         result = uvloop.run(measure(settings, args.messages, args.rounds))
-        on_broker = broker_count(settings, [settings.topic(topics.SEGMENT_CHANGES), settings.topic(topics.CUSTOMER_SEGMENTS)])
+        on_broker = broker_count(
+            settings, [settings.topic(topics.SEGMENT_CHANGES), settings.topic(topics.CUSTOMER_SEGMENTS)]
+        )
         expected = 2 * (1000 + args.rounds * result["messages"])
         if on_broker != expected:
             raise RuntimeError(f"{on_broker} messages on the broker, {expected} sent")
