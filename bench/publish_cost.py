@@ -7,7 +7,7 @@ scores and clusters: their changes to ``segment-changes``, then each one's lates
 through (a) ``app.producer.send`` per message then one gather (the worker's former path) and
 (b) :func:`agents.batch_publish.faust_batch_publisher`, on one Faust producer in one uvloop loop.
 Prints and writes ``bench/publish_cost.json``: each path's median seconds and messages/s, and
-the ratio (a)/(b). Both paths' messages are counted on the broker afterwards.
+the ratio (a)/(b), in wall seconds and in this process's CPU seconds. Both paths' messages are counted on the broker afterwards.
 
 Usage: ``.venv/bin/python bench/publish_cost.py [--messages 100000] [--rounds 3]``
 """
@@ -79,10 +79,11 @@ async def send_each(app: faust.App, messages: Sequence[Message]) -> None:
     await asyncio.gather(*pending)
 
 
-async def timed(run: Callable[[], Awaitable[Any]]) -> float:
-    started = time.perf_counter()
+async def timed(run: Callable[[], Awaitable[Any]]) -> tuple[float, float]:
+    """Wall seconds and this process's CPU seconds (the client's share, steadier on a busy machine)."""
+    started, cpu = time.perf_counter(), time.process_time()
     await run()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def broker_count(settings: Settings, names: Sequence[str]) -> int:
@@ -104,15 +105,22 @@ async def measure(settings: Settings, n: int, rounds: int) -> dict[str, Any]:
     await app.producer.start()
     batched = faust_batch_publisher(app)
     seconds: dict[str, list[float]] = {"send_each": [], "batches": []}
+    cpu: dict[str, list[float]] = {"send_each": [], "batches": []}
     try:
         await send_each(app, messages[:1000])  # warm up: connections and metadata
         await batched(messages[:1000])
         for _ in range(rounds):
-            seconds["send_each"].append(await timed(lambda: send_each(app, messages)))
-            seconds["batches"].append(await timed(lambda: batched(messages)))
+            for path, run in (
+                ("send_each", lambda: send_each(app, messages)),
+                ("batches", lambda: batched(messages)),
+            ):
+                wall, used = await timed(run)
+                seconds[path].append(wall)
+                cpu[path].append(used)
     finally:
         await app.producer.stop()
     medians = {path: statistics.median(s) for path, s in seconds.items()}
+    cpu_medians = {path: statistics.median(s) for path, s in cpu.items()}
     return {
         "messages": len(messages),
         "rounds": rounds,
@@ -122,6 +130,9 @@ async def measure(settings: Settings, n: int, rounds: int) -> dict[str, Any]:
         "median_seconds": medians,
         "messages_per_s": {path: round(len(messages) / s) for path, s in medians.items()},
         "ratio": round(medians["send_each"] / medians["batches"], 2),
+        "cpu_seconds": cpu,
+        "median_cpu_seconds": cpu_medians,
+        "cpu_ratio": round(cpu_medians["send_each"] / cpu_medians["batches"], 2),
     }
 
 
@@ -148,7 +159,7 @@ def main() -> None:
     print(
         f"{result['messages']} messages: send per message {result['median_seconds']['send_each']:.2f} s "
         f"({result['messages_per_s']['send_each']}/s), batches {result['median_seconds']['batches']:.2f} s "
-        f"({result['messages_per_s']['batches']}/s): {result['ratio']}x"
+        f"({result['messages_per_s']['batches']}/s): {result['ratio']}x wall, {result['cpu_ratio']}x CPU"
     )
 
 
