@@ -30,6 +30,7 @@ from faust.types import TP
 from agents import metrics
 from agents.analytics_web import register_analytics_pages
 from agents.baskets import PairBound, register_basket_pages
+from agents.batch_publish import faust_batch_publisher
 from agents.catalogue import register_catalogue, register_catalogue_pages
 from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
@@ -121,28 +122,21 @@ def build_app(settings: Settings) -> faust.App:
         settings.topic(topics.SEGMENT_MOVES),
     )
 
+    publish_batched = faust_batch_publisher(
+        app
+    )  # aiokafka batches on Faust's producer: same acks, partitions
+
     async def publish_changes(changes: Sequence[Change], alerts: Sequence[Alert]) -> None:
         """Every change to segment-changes, each customer's latest profile to customer-segments,
         every alert to alerts."""
-        send = app.producer.send
         latest = {c.customer_id: c for c in changes}
-        pending = [
-            await send(changes_topic, c.customer_id.encode(), change_message(c, preset), None, None, None)
-            for c in changes
-        ]
-        pending += [
-            await send(profiles_topic, c.customer_id.encode(), profile_message(c, preset), None, None, None)
-            for c in latest.values()
-        ]
-        pending += [
-            await send(alerts_topic, a.customer_id.encode(), alert_message(a), None, None, None)
-            for a in alerts
-        ]
         moves = segment_moves(changes, preset)  # entries and exits only, derived from the changes
-        pending += [
-            await send(moves_topic, m.customer_id.encode(), move_message(m), None, None, None) for m in moves
-        ]
-        await asyncio.gather(*pending)
+        await publish_batched(
+            [(changes_topic, c.customer_id.encode(), change_message(c, preset)) for c in changes]
+            + [(profiles_topic, c.customer_id.encode(), profile_message(c, preset)) for c in latest.values()]
+            + [(alerts_topic, a.customer_id.encode(), alert_message(a)) for a in alerts]
+            + [(moves_topic, m.customer_id.encode(), move_message(m)) for m in moves]
+        )
         observe_moves(moves)
         metrics.observe_changes([c.reason for c in changes])
         metrics.observe_alerts([a.kind for a in alerts])

@@ -1,0 +1,156 @@
+"""Publish many keyed messages through aiokafka's batch API: one future per batch, not per message.
+
+Why: the evaluator publishes every segment change, latest profile, alert and segment move of a
+tick, hundreds of thousands on a whole history. Faust's ``producer.send`` per message pays, for
+each one, a metadata wait, a size estimate, a partition lookup, a delivery future and a Faust
+signal; py-spy put aiokafka's sends at 16.9% of the evaluator's time (``make profile``).
+``bench/publish_cost.py`` measures this path against that one.
+
+Same semantics as one ``send`` per message on the same producer:
+
+- **partition**: the producer's own partitioner (Kafka's default: murmur2 of the key, made
+  positive, modulo the partition count) over the topic's partitions in id order, which is the
+  call aiokafka makes in ``send``; compacted topics and subscribers rely on key -> partition;
+- **order**: the messages of one partition keep the order given (so every key's do); the batches
+  of a partition are queued one after the other (aiokafka queues one batch per partition at a time
+  and sends them in queue order);
+- **acknowledged**: the same producer, so the same ``acks``; :func:`publish` returns only when
+  the broker acknowledged every batch;
+- **errors** propagate: a failed send or delivery raises (the evaluator then exits without saving
+  and retries from its last saved state);
+- **size**: a message larger than ``max_request_size`` raises ``MessageSizeTooLargeError`` as
+  ``send`` does; a batch holds up to the producer's batch size (``create_batch``, at most the
+  request size), and when it is full it is sent and a new one started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+__all__ = [
+    "Batch",
+    "BatchProducer",
+    "Message",
+    "Partitioner",
+    "by_partition",
+    "faust_batch_publisher",
+    "fill_batches",
+    "publish",
+]
+
+Message = tuple[str, bytes, bytes]
+"""(topic, key, value) of one message."""
+
+Partitioner = Callable[[bytes, list[int], list[int]], int]
+"""aiokafka's partitioner call: (key, all partitions sorted by id, available partitions) -> partition."""
+
+
+class Batch(Protocol):
+    """What this module uses of aiokafka's ``BatchBuilder``."""
+
+    def append(self, *, timestamp: int | None, key: bytes | None, value: bytes | None) -> object | None:
+        """The record's metadata, or None when the batch is full (it is then closed)."""
+
+
+class BatchProducer(Protocol):
+    """What this module uses of ``aiokafka.AIOKafkaProducer``."""
+
+    def create_batch(self) -> Batch: ...
+
+    async def send_batch(self, batch: Batch, topic: str, *, partition: int) -> Awaitable[object]: ...
+
+    async def partitions_for(self, topic: str) -> set[int]: ...
+
+
+def by_partition(
+    messages: Iterable[Message], partitions: Mapping[str, Sequence[int]], partitioner: Partitioner
+) -> dict[tuple[str, int], list[tuple[bytes, bytes]]]:
+    """The messages' (key, value) pairs per (topic, partition), each list in the order given.
+
+    ``partitions`` has every topic's partition ids; a key's partition is computed once per topic
+    (a customer's change, profile and move share it).
+    """
+    groups: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+    seen: dict[tuple[str, bytes], int] = {}
+    ids = {topic: sorted(ps) for topic, ps in partitions.items()}
+    for topic, key, value in messages:
+        partition = seen.get((topic, key))
+        if partition is None:
+            every = ids[topic]
+            partition = seen[(topic, key)] = partitioner(key, every, every)
+        groups.setdefault((topic, partition), []).append((key, value))
+    return groups
+
+
+def fill_batches(
+    pairs: Iterable[tuple[bytes, bytes]], new_batch: Callable[[], Batch], max_request_size: int
+) -> Iterator[Batch]:
+    """The (key, value) pairs in order in as few batches as fit, each yielded once it is full.
+
+    Raises ``MessageSizeTooLargeError`` for a message bigger than ``max_request_size`` (the check
+    and the estimate aiokafka's ``send`` makes), before any batch holding it is yielded.
+    """
+    batch: Batch | None = None
+    for key, value in pairs:
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, [])
+        if size > max_request_size:
+            raise MessageSizeTooLargeError(
+                f"The message is {size} bytes when serialized which is larger than the maximum "
+                f"request size ({max_request_size} bytes, producer_max_request_size)"
+            )
+        if batch is not None and batch.append(timestamp=None, key=key, value=value) is not None:
+            continue
+        if batch is not None:
+            yield batch
+        batch = new_batch()
+        if batch.append(timestamp=None, key=key, value=value) is None:  # an empty batch takes any record
+            raise MessageSizeTooLargeError(f"a {size}-byte message does not fit in an empty batch")
+    if batch is not None:
+        yield batch
+
+
+async def publish(
+    producer: BatchProducer, partitioner: Partitioner, messages: Sequence[Message], max_request_size: int
+) -> int:
+    """Send ``messages`` in batches and wait until every batch is acknowledged; the batch count.
+
+    Partitions are filled and queued concurrently, each partition's batches in order.
+    """
+    topics = sorted({topic for topic, _, _ in messages})
+    partitions = {topic: sorted(await producer.partitions_for(topic)) for topic in topics}
+    groups = by_partition(messages, partitions, partitioner)
+
+    async def send_partition(topic: str, partition: int, pairs: list[tuple[bytes, bytes]]) -> list[Any]:
+        return [
+            await producer.send_batch(batch, topic, partition=partition)
+            for batch in fill_batches(pairs, producer.create_batch, max_request_size)
+        ]
+
+    queued = await asyncio.gather(*(send_partition(t, p, pairs) for (t, p), pairs in groups.items()))
+    deliveries = [future for futures in queued for future in futures]
+    await asyncio.gather(*deliveries)
+    return len(deliveries)
+
+
+def faust_batch_publisher(app: Any) -> Callable[[Sequence[Message]], Awaitable[int]]:
+    """:func:`publish` through the aiokafka producer a started Faust app already holds.
+
+    Same producer as ``app.producer.send`` (same connection, ``acks``, SASL/TLS settings), with
+    Faust's partitioner and ``producer_max_request_size``. Faust's aiokafka driver keeps the
+    started producer in ``_producer`` and has no public accessor for it; it is read at each call,
+    so a restarted producer is picked up.
+    """
+    faust_producer = app.producer
+
+    async def publish_batched(messages: Sequence[Message]) -> int:
+        producer = getattr(faust_producer, "_producer", None)
+        if producer is None:
+            raise RuntimeError("the Faust producer has not started (no aiokafka producer to batch with)")
+        return await publish(producer, faust_producer.partitioner, messages, faust_producer.max_request_size)
+
+    return publish_batched

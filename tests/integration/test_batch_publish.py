@@ -1,0 +1,98 @@
+"""agents.batch_publish on the real broker, through a Faust app's producer as the worker uses it:
+every message lands on its key's default-partitioner partition, each key's messages in order,
+all of them acknowledged when ``publish`` returns; failures raise."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+import faust
+import pytest
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.partitioner import DefaultPartitioner
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
+
+from agents.batch_publish import Message, faust_batch_publisher
+from agents.settings import Settings
+from agents.worker import broker_credentials
+from segstream.kafka_io import read_topic
+from streams import topics
+
+pytestmark = pytest.mark.integration
+
+Publish = Callable[[Sequence[Message]], Awaitable[int]]
+
+
+@pytest.fixture
+async def publish(settings: Settings) -> AsyncIterator[Publish]:
+    app = faust.App(
+        f"{settings.namespace}-batch",
+        broker=settings.kafka_url,
+        broker_credentials=broker_credentials(settings),
+    )
+    await app.producer.start()
+    try:
+        yield faust_batch_publisher(app)
+    finally:
+        await app.producer.stop()
+
+
+def _end_offsets(settings: Settings, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_client_kwargs())
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(tps).values())
+    finally:
+        consumer.close()
+
+
+async def test_every_message_on_its_keys_partition_in_order_and_acknowledged(
+    settings: Settings, publish: Publish
+) -> None:
+    names = [settings.topic(topics.SEGMENT_CHANGES), settings.topic(topics.CUSTOMER_SEGMENTS)]
+    rng = random.Random(5)
+    sequence: dict[tuple[str, bytes], int] = {}
+    messages: list[Message] = []
+    for _ in range(6000):  # ~1.5 MB: several full 16 kB batches per partition
+        topic, key = rng.choice(names), f"{rng.randrange(300):05d}".encode()
+        n = sequence[(topic, key)] = sequence.get((topic, key), -1) + 1
+        messages.append((topic, key, f"{key.decode()}#{n}:".encode() + rng.randbytes(rng.randrange(50, 400))))
+
+    batches = await publish(messages)
+
+    assert (
+        batches >= 2 * 4 * 2
+    )  # more than one batch per partition: full batches were sent and new ones started
+    for topic in names:  # acknowledged: on the broker as soon as publish returned
+        assert _end_offsets(settings, topic) == sum(1 for t, _, _ in messages if t == topic)
+    partitioner = DefaultPartitioner()
+    for topic in names:
+        read = list(read_topic(settings, topic))
+        assert all(m.partition == partitioner(m.key, [0, 1, 2, 3], [0, 1, 2, 3]) for m in read)
+        by_key: dict[bytes, list[bytes]] = {}
+        for m in sorted(read, key=lambda m: (m.partition, m.offset)):
+            by_key.setdefault(m.key or b"", []).append(m.value or b"")
+        sent: dict[bytes, list[bytes]] = {}
+        for t, key, value in messages:
+            if t == topic:
+                sent.setdefault(key, []).append(value)
+        assert by_key == sent  # every key's messages, each once, in the order given
+
+
+async def test_a_message_over_the_request_size_raises(settings: Settings, publish: Publish) -> None:
+    topic = settings.topic(topics.SEGMENT_CHANGES)
+    with pytest.raises(MessageSizeTooLargeError):
+        await publish([(topic, b"c1", b"x" * 2_000_000)])
+
+
+async def test_a_batch_the_broker_refuses_raises(settings: Settings, publish: Publish) -> None:
+    topic = settings.topic("tiny-messages")
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_client_kwargs())
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": "2000"})])
+    finally:
+        admin.close()
+    with pytest.raises(MessageSizeTooLargeError, match=r"\[Error 10\]"):  # the broker's error code, not ours
+        await publish([(topic, b"c1", b"x" * 10_000)])
