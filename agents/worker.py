@@ -122,9 +122,8 @@ def build_app(settings: Settings) -> faust.App:
         settings.topic(topics.SEGMENT_MOVES),
     )
 
-    publish_batched = faust_batch_publisher(
-        app
-    )  # aiokafka batches on Faust's producer: same acks, partitions
+    # aiokafka batches on Faust's own producer: the same acks, partitions and security settings
+    publish_batched = faust_batch_publisher(app)
 
     async def publish_changes(changes: Sequence[Change], alerts: Sequence[Alert]) -> None:
         """Every change to segment-changes, each customer's latest profile to customer-segments,
