@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hiredis
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-__all__ = ["RedisAccess", "connection_pool"]
+__all__ = ["HiredisPackingConnection", "HiredisPackingSSLConnection", "RedisAccess", "connection_pool"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +77,25 @@ def connection_pool(
         socket_connect_timeout=5,
         **access.connection_kwargs(),
     )
+
+
+def _hiredis_pack(args: tuple[Any, ...]) -> list[bytes]:
+    """redis-py's asyncio client packs commands in pure Python (~35 µs each); hiredis does it in C.
+
+    Same splitting of multi-word command names as redis-py's own sync HiredisRespSerializer.
+    """
+    if isinstance(args[0], str):
+        args = (*args[0].encode().split(), *args[1:])
+    elif b" " in args[0]:
+        args = (*args[0].split(), *args[1:])
+    return [hiredis.pack_command(args)]
+
+
+class HiredisPackingConnection(redis.Connection):
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return _hiredis_pack(args)
+
+
+class HiredisPackingSSLConnection(redis.SSLConnection):
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return _hiredis_pack(args)

@@ -44,18 +44,22 @@ from dataclasses import fields
 from importlib import resources
 from typing import Any, cast
 
-import hiredis
-import msgspec
 import redis.asyncio as redis
 from redis.client import NEVER_DECODE
-from redis.crc import key_slot
 
 from state.adapters.dedupe_window import DEDUPE_WINDOW_S, DedupeWindow, Generation
-from state.adapters.packed_tallies import merged, table_key
-from state.adapters.redis_access import RedisAccess, connection_pool
+from state.adapters.fold_call import by_hash_slot, by_tally_volume, fold_call
+from state.adapters.packed_tallies import merged
+from state.adapters.redis_access import (
+    HiredisPackingConnection,
+    HiredisPackingSSLConnection,
+    RedisAccess,
+    connection_pool,
+)
 from state.adapters.redis_retry import OnRetry, Retrier, redis_address
 from state.adapters.retry import RetryPolicy, StoreRestarted, StoreUnavailable
-from state.customer.event_log import CustomerLog, LogBase, LogEntry
+from state.adapters.state_hash import BASE_FIELDS, log_base, parse_state
+from state.customer.event_log import CustomerLog, LogEntry
 from state.customer.rfm import DAY_MS, CustomerState
 from state.customer.store import (
     AgendaEntry,
@@ -65,9 +69,7 @@ from state.customer.store import (
     Stats,
     TopicReset,
     agenda_member,
-    fence_field,
     highest_per_key,
-    log_entry,
 )
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,6 @@ _SCAN_COUNT = 2000
 _TALLIES_PER_CALL = 20_000
 # Customers per log compaction call on a single node (each one's script work is its log's head).
 _COMPACT_PER_CALL = 100
-_json_encode = msgspec.json.Encoder().encode
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, StoreUnavailable)
 # Compare-and-set of a topic's fence epoch, with the forgetting of its offsets, in one step.
 # KEYS: epochs hash, consumed zset, dead-letter fence zset, resets list;
@@ -101,28 +102,6 @@ end
 redis.call('RPUSH', KEYS[4], ARGV[3])
 return 1
 """
-
-
-def _hiredis_pack(args: tuple[Any, ...]) -> list[bytes]:
-    """redis-py's asyncio client packs commands in pure Python (~35 µs each); hiredis does it in C.
-
-    Same splitting of multi-word command names as redis-py's own sync HiredisRespSerializer.
-    """
-    if isinstance(args[0], str):
-        args = (*args[0].encode().split(), *args[1:])
-    elif b" " in args[0]:
-        args = (*args[0].split(), *args[1:])
-    return [hiredis.pack_command(args)]
-
-
-class _HiredisPackingConnection(redis.Connection):
-    def pack_command(self, *args: Any) -> list[bytes]:
-        return _hiredis_pack(args)
-
-
-class _HiredisPackingSSLConnection(redis.SSLConnection):
-    def pack_command(self, *args: Any) -> list[bytes]:
-        return _hiredis_pack(args)
 
 
 class RedisStore:
@@ -182,8 +161,8 @@ class RedisStore:
         pool = connection_pool(
             access,
             decode_responses=True,
-            plain_class=_HiredisPackingConnection,
-            tls_class=_HiredisPackingSSLConnection,
+            plain_class=HiredisPackingConnection,
+            tls_class=HiredisPackingSSLConnection,
         )
         return cls(
             redis.Redis.from_pool(pool),
@@ -251,9 +230,9 @@ class RedisStore:
     async def _fold_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         epochs = {str(t): int(e) for t, e in (await self._redis.hgetall(self._epoch_key)).items()}
         groups = (
-            _by_hash_slot(deliveries, self._state_key) if self._cluster else [list(range(len(deliveries)))]
+            by_hash_slot(deliveries, self._state_key) if self._cluster else [list(range(len(deliveries)))]
         )
-        groups = [part for group in groups for part in _by_tally_volume(group, deliveries, _TALLIES_PER_CALL)]
+        groups = [part for group in groups for part in by_tally_volume(group, deliveries, _TALLIES_PER_CALL)]
         outcomes: list[Outcome] = [Outcome.REDELIVERED] * len(deliveries)
         generation = self._dedupe.now()  # one per batch: every call agrees
 
@@ -271,7 +250,7 @@ class RedisStore:
             if sent and size + tallies > _TALLIES_PER_CALL:
                 record(sent, await pipe.execute())
                 pipe, sent, size = self._redis.pipeline(transaction=False), [], 0
-            keys, args = self._fold_call([deliveries[i] for i in group], epochs, generation)
+            keys, args = self._call_arguments([deliveries[i] for i in group], epochs, generation)
             await self._fold(keys=keys, args=args, client=pipe)
             sent.append(group)
             size += tallies
@@ -291,47 +270,11 @@ class RedisStore:
         record(sent, await pipe.execute())
         return outcomes
 
-    def _fold_call(
+    def _call_arguments(
         self, deliveries: Sequence[Delivery], epochs: Mapping[str, int], generation: Generation
     ) -> tuple[list[str], list[str | int]]:
-        """KEYS and ARGV of one ``rfm_fold.lua`` call (layout in the script's header)."""
-        keys: list[str] = []
-        index: dict[str, int] = {}  # tally key -> its 1-based KEYS position
-
-        def key_index(key: str) -> int:
-            if key not in index:
-                keys.append(key)
-                index[key] = len(keys)
-            return index[key]
-
-        args: list[str | int] = [len(deliveries), generation.expires_at_s]
-        for d in deliveries:
-            e = d.event
-            key = self._state_key(e.customer_id)
-            ids, previous = generation.keys(f"{key}:ids")
-            keys += (key, ids, previous, f"{key}:ev", f"{key}:days", f"{key}:log")
-            base = len(keys) - 5
-            ops = [
-                [key_index(f"{key}:tp"), table_key(t.table), t.field, t.delta]
-                if t.per_customer
-                else [key_index(self._shared_tally_key(t.table)), t.field, t.delta]
-                for t in d.tallies
-            ]
-            args += (
-                base,
-                e.customer_id,
-                e.event_id,
-                fence_field(d.topic, d.partition, epochs.get(d.topic, 0)),
-                d.offset,
-                e.type,
-                e.occurred_at_ms,
-                e.amount_cents,
-                log_entry(e).encode(),
-                _json_encode(ops).decode() if ops else "",
-            )
-        if not self._cluster:  # the totals in the same atomic call (rfm_fold.lua's last argument)
-            args.append(key_index(self._stats_key))
-        return keys, args
+        stats_key = None if self._cluster else self._stats_key
+        return fold_call(deliveries, epochs, generation, self._state_key, self._shared_tally_key, stats_key)
 
     def _shared_tally_key(self, table: str) -> str:
         if self._cluster:
@@ -401,7 +344,7 @@ class RedisStore:
 
     async def get(self, customer_id: str) -> CustomerState | None:
         raw = await self._retry("read a customer", lambda: self._redis.hgetall(self._state_key(customer_id)))
-        return _parse_state(raw) if raw else None
+        return parse_state(raw) if raw else None
 
     async def all_customers(self) -> list[CustomerState]:
         return await self._retry("read every customer", self._all_customers)
@@ -414,7 +357,7 @@ class RedisStore:
             pipe = self._redis.pipeline(transaction=False)
             for key in keys[start : start + _SCAN_COUNT]:
                 pipe.hgetall(key)
-            states.extend(_parse_state(raw) for raw in await pipe.execute() if raw)
+            states.extend(parse_state(raw) for raw in await pipe.execute() if raw)
         return states
 
     async def watermark(self) -> int | None:
@@ -536,14 +479,14 @@ class RedisStore:
             async def read(chunk: list[str] = chunk) -> list[Any]:
                 pipe = self._redis.pipeline(transaction=False)
                 for c in chunk:
-                    pipe.hmget(self._state_key(c), _BASE_FIELDS)  # one command: one snapshot of the hash
+                    pipe.hmget(self._state_key(c), BASE_FIELDS)  # one command: one snapshot of the hash
                     pipe.zrange(f"{self._state_key(c)}:log", 0, -1, withscores=True)
                 return await pipe.execute()
 
             raw = await self._retry("read event logs", read)
             for c, values, entries in zip(chunk, raw[::2], raw[1::2], strict=True):
                 logs[c] = CustomerLog(
-                    _log_base(c, values), [LogEntry.decode(member, int(score)) for member, score in entries]
+                    log_base(c, values), [LogEntry.decode(member, int(score)) for member, score in entries]
                 )
         return logs
 
@@ -585,76 +528,3 @@ class RedisStore:
     async def topic_resets(self) -> list[TopicReset]:
         raw = await self._retry("read topic resets", lambda: self._redis.lrange(self._resets_key, 0, -1))
         return [TopicReset.from_json(r) for r in raw]
-
-
-def _by_tally_volume(group: list[int], deliveries: Sequence[Delivery], most: int) -> list[list[int]]:
-    """``group`` cut into consecutive runs carrying at most ``most`` tallies each (an event is never
-    split; one with more is a run of its own), so no single script call blocks Redis for long.
-
-    >>> from state.customer.store import Tally
-    >>> from streams.contract import Purchase
-    >>> tallies = [(Tally("x", "f"),) * n for n in (3, 3, 5, 0)]
-    >>> d = [Delivery(Purchase(f"e{i}", "c", 0, 1), "t", 0, i, t) for i, t in enumerate(tallies)]
-    >>> _by_tally_volume([0, 1, 2, 3], d, 6)
-    [[0, 1], [2, 3]]
-    """
-    parts: list[list[int]] = []
-    size = 0
-    for i in group:
-        n = len(deliveries[i].tallies)
-        if not parts or size + n > most:
-            parts.append([])
-            size = 0
-        parts[-1].append(i)
-        size += n
-    return parts
-
-
-def _by_hash_slot(deliveries: Sequence[Delivery], key_of: Callable[[str], str]) -> list[list[int]]:
-    """Indices of ``deliveries`` grouped by Redis Cluster hash slot, first-seen order kept.
-
-    One script call may only touch keys of one slot in a cluster; on a single
-    Redis the whole batch is one call.
-    """
-    groups: dict[int, list[int]] = {}
-    for i, d in enumerate(deliveries):
-        groups.setdefault(key_slot(key_of(d.event.customer_id).encode()), []).append(i)
-    return list(groups.values())
-
-
-_BASE_FIELDS = (
-    "log_base",
-    "frequency",
-    "monetary_cents",
-    "refunds",
-    "first_purchase_ms",
-    "last_purchase_ms",
-    "purchase_days",
-)
-
-
-def _log_base(customer_id: str, fields: Sequence[str | None]) -> LogBase | None:
-    """The customer's log base from ``HMGET`` of :data:`_BASE_FIELDS`: written out in full, or bare
-    (the bound alone: the log is empty and the base is the live state, ``log_compact.lua``)."""
-    base, *live = fields
-    if base is None:
-        return None
-    if "," in base:
-        return LogBase.decode(customer_id, base)
-    present = {name: value for name, value in zip(_BASE_FIELDS[1:], live, strict=True) if value is not None}
-    return LogBase(int(base), _parse_state({"customer_id": customer_id, **present}))
-
-
-def _parse_state(raw: Mapping[Any, Any]) -> CustomerState:
-    def optional_int(name: str) -> int | None:
-        return int(raw[name]) if name in raw else None
-
-    return CustomerState(
-        customer_id=raw["customer_id"],
-        frequency=int(raw.get("frequency", 0)),
-        monetary_cents=int(raw.get("monetary_cents", 0)),
-        refunds=int(raw.get("refunds", 0)),
-        first_purchase_ms=optional_int("first_purchase_ms"),
-        last_purchase_ms=optional_int("last_purchase_ms"),
-        purchase_days=int(raw.get("purchase_days", 0)),
-    )
