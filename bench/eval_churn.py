@@ -46,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segstream.sources import history_logs, load_cdnow, load_completejourney
 from state.customer.rfm import DAY_MS
-from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.evaluator.config import EvaluatorConfig
+from state.evaluator.evaluate import Evaluator
 from state.evaluator.predict import alive_and_expected
 from state.models.calibration import calibration_figures
 from state.models.churn import churn_matrix

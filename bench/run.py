@@ -41,7 +41,8 @@ from segstream.stack import default_cache_dir, free_ports, start_stack, stop_sta
 from state.adapters.redis_profiles import RedisProfileStore
 from state.adapters.redis_store import RedisStore
 from state.customer.store import Delivery
-from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.evaluator.config import EvaluatorConfig
+from state.evaluator.evaluate import Evaluator
 from state.segments.segments import load_preset
 from streams.contract import decode_purchase
 

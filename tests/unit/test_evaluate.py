@@ -22,7 +22,9 @@ from state.campaigns.response import ResponseModel, response_feature_names
 from state.customer import snapshots
 from state.customer.profiles import Change, LogEntry, Profile, fold_changes, state_from_log
 from state.customer.rfm import DAY_MS
-from state.evaluator.evaluate import NEVER, Evaluator, EvaluatorConfig, evaluation_instants
+from state.evaluator.config import NEVER, EvaluatorConfig
+from state.evaluator.evaluate import Evaluator
+from state.evaluator.instants import evaluation_instants
 from state.evaluator.predict import LifetimeModel, lifetime_scores
 from state.models.alerts import AlertConfig
 from state.models.btyd import p_alive
