@@ -83,7 +83,7 @@ from state.customer.rfm import DAY_MS
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
 from state.evaluator.predict import alive_and_expected
-from state.models.churn import churn_matrix
+from state.models.churn_features import churn_matrix
 from state.segments.segments import load_preset
 from streams.campaign_contract import CampaignDescriptor, PriorPurchases
 

@@ -60,8 +60,10 @@ from state.evaluator.saved import SavedModels, models_blob, read_models, read_po
 from state.evaluator.summary import alert_gates, evaluator_summary
 from state.models.alert_rules import RuleOutcome
 from state.models.alerts import Alert, AlertKind
-from state.models.churn import ChurnModel, PendingBatch, churn_feature_names
+from state.models.churn import ChurnModel
+from state.models.churn_features import churn_feature_names
 from state.models.clusters import SegmentModel
+from state.models.online_logistic import PendingBatch
 from state.segments.cutpoints import CutPoints, compute_cutpoints
 from state.segments.drift import DriftMonitor
 from state.segments.population import Population

@@ -30,7 +30,9 @@ from state.campaigns.response import response_features
 from state.evaluator.predict import LifetimeModel, alive_and_expected, fit_lifetime
 from state.models.alert_rules import RuleOutcome, churn_band_rule, drift_alert, overdue_rule, responder_rule
 from state.models.alerts import Alert, AlertConfig
-from state.models.churn import ChurnModel, PendingBatch, churn_matrix
+from state.models.churn import ChurnModel
+from state.models.churn_features import churn_matrix
+from state.models.online_logistic import PendingBatch
 from state.segments.drift import DriftMonitor
 from state.segments.population import NO_CLUSTER, Population
 

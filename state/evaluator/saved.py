@@ -17,8 +17,9 @@ from typing import NamedTuple
 from state.campaigns.campaign_book import CampaignBook
 from state.customer import snapshots
 from state.evaluator.predict import LifetimeModel
-from state.models.churn import ChurnModel, PendingBatch
+from state.models.churn import ChurnModel
 from state.models.clusters import SegmentModel
+from state.models.online_logistic import PendingBatch
 from state.segments.drift import DriftMonitor
 from state.segments.population import Population
 
