@@ -27,7 +27,8 @@ from state.customer.profile_store import ProfileStore
 from state.customer.profiles import Change
 from state.customer.rfm import DAY_MS
 from state.customer.store import CustomerStore, parse_agenda_member
-from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.evaluator.config import EvaluatorConfig
+from state.evaluator.evaluate import Evaluator
 from state.models.alerts import Alert
 from streams.outputs import Tick
 

@@ -1,6 +1,6 @@
 """One batch of raw ``purchases`` (or ``campaign-events``, or ``reviews``) messages in, state folded and dead letters out.
 
-Kept free of Faust so it is unit-testable with :class:`state.customer.store.MemoryStore`;
+Kept free of Faust so it is unit-testable with :class:`state.customer.memory_store.MemoryStore`;
 ``agents.worker`` feeds it from ``stream.take_events``.
 """
 

@@ -52,7 +52,7 @@ from state.customer.rfm import DAY_MS
 from state.customer.store import CustomerStore
 from state.customer.tally import combine
 from state.evaluator.cluster_quality import QualityConfig
-from state.evaluator.evaluate import EvaluatorConfig
+from state.evaluator.config import EvaluatorConfig
 from state.evaluator.event_clock import WatermarkClock
 from state.evaluator.messages import alert_message, change_message, move_message, profile_message
 from state.models.alerts import Alert, AlertConfig

@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segstream.sources import history_logs, load_cdnow, load_completejourney
 from state.customer.rfm import DAY_MS
-from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.evaluator.config import EvaluatorConfig
+from state.evaluator.evaluate import Evaluator
 from state.segments.segments import load_preset
 
 RESULTS = Path(__file__).with_name("eval_alerts.json")

@@ -5,7 +5,7 @@ it has no hour-of-week profile to learn), split in time at ``CUT``:
 
 1. every basket before the cut goes, as its wire JSON, through the worker's own ingest step
    (``agents.ingest.ingest_batch`` with the worker's talliers) into the reference store
-   (``state.customer.store.MemoryStore``), so the hour-of-week counters are exactly the live ones;
+   (``state.customer.memory_store.MemoryStore``), so the hour-of-week counters are exactly the live ones;
 2. each household's named segment at the cut comes from the export's rules
    (``segstream.export.customers_frame`` as of the last event before the cut), saved as the
    evaluator would save it, and the segment profiles are read as the worker reads them
@@ -59,9 +59,9 @@ from state.analytics.best_time import (
     top_windows,
     uniform,
 )
+from state.customer.memory_store import MemoryStore
 from state.customer.profile_store import MemoryProfileStore
 from state.customer.rfm import DAY_MS
-from state.customer.store import MemoryStore
 from state.segments.segments import load_preset
 
 RESULTS = Path(__file__).with_name("eval_best_time.json")

@@ -49,7 +49,8 @@ from segstream.sources import load_completejourney, wire_events
 from state.analytics.basket_tally import CUSTOMER_TABLE, BasketConfig, basket_tallies, table
 from state.analytics.baskets import BasketCounts
 from state.analytics.bundles import Affinity, BundleConfig, bundle_model, rank_bundles, segment_affinity
-from state.customer.store import Delivery, MemoryStore
+from state.customer.memory_store import MemoryStore
+from state.customer.store import Delivery
 from state.segments.segments import load_preset
 from streams.contract import decode_purchase
 

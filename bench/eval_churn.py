@@ -3,7 +3,7 @@
 For CDNOW master and The Complete Journey, with the worker's own segment evaluator
 (``state.evaluator.evaluate``, the code the worker runs) stepped through the history:
 
-1. at ``train_at = cut - 90 days`` the features of every buyer (``state.models.churn.churn_matrix``:
+1. at ``train_at = cut - 90 days`` the features of every buyer (``state.models.churn_features.churn_matrix``:
    RFM, behaviour, BG/NBD probability alive and expected purchases, named segment) are taken;
    their label is "no purchase in ``[train_at, cut)``";
 2. at ``cut`` the same features of every buyer are the test set; the online model's churn
@@ -46,10 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from segstream.sources import history_logs, load_cdnow, load_completejourney
 from state.customer.rfm import DAY_MS
-from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.evaluator.config import EvaluatorConfig
+from state.evaluator.evaluate import Evaluator
 from state.evaluator.predict import alive_and_expected
 from state.models.calibration import calibration_figures
-from state.models.churn import churn_matrix
+from state.models.churn_features import churn_matrix
 from state.segments.segments import load_preset
 
 RESULTS = Path(__file__).with_name("eval_churn.json")

@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from segstream.batch import rfm_table
 from segstream.sources import history_logs, load_cdnow, load_completejourney, occurred_at_ms
 from state.customer.rfm import CustomerState
-from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.evaluator.config import EvaluatorConfig
+from state.evaluator.evaluate import Evaluator
 from state.models.clusters import ClusterConfig, SegmentModel, choose_k
 from state.segments.features import features
 from state.segments.population import feature_matrix

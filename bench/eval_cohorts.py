@@ -4,7 +4,7 @@ equals pandas, cell for cell, whole and split.
 The path is the worker's, minus Kafka and Redis: every event as its wire JSON
 (``segstream.sources.wire_events``), shuffled with 5% resent (same event_id, new offset),
 through the worker's own ingest step (``agents.ingest.ingest_batch`` with the worker's talliers,
-``agents.tallies.build_talliers``) into the reference store (``state.customer.store.MemoryStore``, the
+``agents.tallies.build_talliers``) into the reference store (``state.customer.memory_store.MemoryStore``, the
 Redis store's contract twin), then a fifth of the stream delivered again at the same offsets
 (a redelivery); the table is computed and written as ``segstream cohorts`` does
 (``state.analytics.analytics_reads.live_cohorts`` + ``segstream.analytics_cli.cohort_frame``, CSV text read
@@ -42,7 +42,8 @@ from segstream.analytics_cli import cohort_frame
 from segstream.cohort_oracle import cohort_mismatches, oracle_cohorts
 from segstream.sources import load_cdnow, load_completejourney, occurred_at_ms
 from state.analytics.analytics_reads import live_cohorts
-from state.customer.store import MemoryStore, Outcome
+from state.customer.memory_store import MemoryStore
+from state.customer.store import Outcome
 from state.customer.tally import combine
 from streams.contract import encode_purchase
 
@@ -197,7 +198,7 @@ def main() -> int:
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "python": platform.python_version(),
         "seed": SEED,
-        "path": "wire JSON -> agents.ingest.ingest_batch (worker talliers) -> state.customer.store.MemoryStore -> "
+        "path": "wire JSON -> agents.ingest.ingest_batch (worker talliers) -> state.customer.memory_store.MemoryStore -> "
         "state.analytics.analytics_reads.live_cohorts -> segstream.analytics_cli.cohort_frame (CSV); oracle: "
         "segstream.cohort_oracle (pandas over the distinct events)",
         "cells": "customers, active, retention (to 1e-12) and revenue (cents, exact) per row",

@@ -27,7 +27,8 @@ import state.evaluator.evaluate as evaluate_module
 from segstream.campaign_replay import campaign_wire_events
 from segstream.campaigns import load_completejourney_campaigns
 from segstream.sources import history_logs, load_cdnow, load_completejourney
-from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.evaluator.config import EvaluatorConfig
+from state.evaluator.evaluate import Evaluator
 from state.segments.segments import load_preset
 from streams.campaign_contract import CampaignEvent, decode_campaign_event
 from streams.outputs import rfc3339

@@ -43,7 +43,8 @@ from segstream.stack_processes import free_ports
 from state.adapters.redis_profiles import RedisProfileStore
 from state.adapters.redis_store import RedisStore
 from state.customer.store import Delivery
-from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.evaluator.config import EvaluatorConfig
+from state.evaluator.evaluate import Evaluator
 from state.segments.segments import load_preset
 from streams.contract import decode_purchase
 

@@ -80,7 +80,7 @@ REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "scale"
 REFIT_EVERY_MS = (
     28 * DAY_MS
-)  # the evaluator's refit/churn/publish grid (state.evaluator.evaluate.EvaluatorConfig)
+)  # the evaluator's refit/churn/publish grid (state.evaluator.config.EvaluatorConfig)
 
 
 def _alive(workers: list[Any]) -> None:

@@ -15,7 +15,8 @@ from river import compose, linear_model, optim, preprocessing
 from scipy.special import expit
 
 from state.campaigns.uplift import ArmModel, UpliftModel
-from state.models.churn import CLIP, PendingBatch, Prequential, clip_standardised
+from state.models.online_logistic import CLIP, PendingBatch, clip_standardised
+from state.models.prequential import Prequential
 
 
 def river_optimizer(name: str, rate: float) -> Any:

@@ -18,7 +18,7 @@ from scipy.special import expit
 
 from bench.uplift_arm_candidates import river_optimizer, shuffled
 from state.campaigns.uplift import PropensityModel, stabilised_weights
-from state.models.churn import CLIP, PendingBatch, clip_standardised
+from state.models.online_logistic import CLIP, PendingBatch, clip_standardised
 
 
 def interact(z: dict[str, float]) -> dict[str, float]:

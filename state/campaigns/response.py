@@ -14,7 +14,7 @@ then is the label final: a response within the window is a positive. :meth:`Resp
 counts the stored scores in the prequential ROC AUC (overall, by segment at exposure and by
 variant) and only then learns them, one shuffled pass: test-then-train, as :mod:`state.models.churn`
 does for churn, with the same histogram AUC, the same River pipeline and the same scorer
-arithmetic (:func:`state.models.churn.score_with`: standardise, clip, logistic).
+arithmetic (:func:`state.models.online_logistic.score_with`: standardise, clip, logistic).
 
 >>> model = ResponseModel(names=("recency_days", "treated"), window_ms=10, learning_rate=0.01)
 >>> x = np.array([[2.0, 1.0], [2.0, 0.0], [60.0, 1.0], [60.0, 0.0]])
@@ -41,14 +41,9 @@ import numpy.typing as npt
 from state.campaigns.descriptors import DESCRIPTOR_FEATURES
 from state.campaigns.prior_features import PRIOR_FEATURES
 from state.customer.rfm import DAY_MS
-from state.models.churn import (
-    BASE_FEATURES,
-    OnlineLogistic,
-    PendingBatch,
-    Prequential,
-    auc_rows,
-    churn_matrix,
-)
+from state.models.churn_features import BASE_FEATURES, churn_matrix
+from state.models.online_logistic import OnlineLogistic, PendingBatch
+from state.models.prequential import Prequential, auc_rows
 
 __all__ = [
     "DEFAULT_WINDOW_MS",

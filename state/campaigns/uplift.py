@@ -62,7 +62,7 @@ import numpy as np
 import numpy.typing as npt
 
 from state.campaigns.response import DEFAULT_WINDOW_MS, RESPONSE_LEARNING_RATE
-from state.models.churn import OnlineLogistic, PendingBatch
+from state.models.online_logistic import OnlineLogistic, PendingBatch
 
 __all__ = ["ARM_PASSES", "ArmModel", "PendingUplift", "PropensityModel", "UpliftModel", "stabilised_weights"]
 

@@ -48,7 +48,8 @@ from state.models.btyd import (
     fit_gamma_gamma,
     p_alive,
 )
-from state.models.churn import churn_matrix, score_with
+from state.models.churn_features import churn_matrix
+from state.models.online_logistic import score_with
 
 __all__ = [
     "CLV_WEEKS",

@@ -12,7 +12,8 @@ import redis.asyncio as redis
 from agents.settings import Settings
 from state.adapters.redis_baskets import RedisBaskets
 from state.adapters.redis_store import RedisStore
-from state.customer.store import Delivery, MemoryStore, Outcome, Tally
+from state.customer.memory_store import MemoryStore
+from state.customer.store import Delivery, Outcome, Tally
 from streams.contract import Purchase
 
 pytestmark = pytest.mark.integration

@@ -416,7 +416,8 @@ def pure_run(
     history: pd.DataFrame, until_ms: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
     """The change messages, summary and alert messages of the pure evaluator (no Kafka, no Redis)."""
-    from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+    from state.evaluator.config import EvaluatorConfig
+    from state.evaluator.evaluate import Evaluator
     from state.evaluator.messages import alert_message, change_message
     from state.segments.segments import load_preset
 

@@ -17,11 +17,11 @@ from segstream.export import customers_frame
 from segstream.sources import load_cdnow
 from state.adapters.redis_store import RedisStore
 from state.customer.event_log import CustomerLog, LogBase, LogEntry, LogFold
+from state.customer.memory_store import MemoryStore
 from state.customer.rfm import CustomerState
 from state.customer.store import (
     CustomerStore,
     Delivery,
-    MemoryStore,
     Outcome,
     Stats,
     Tally,

@@ -23,7 +23,8 @@ from state.analytics.basket_tally import (
     split_pair,
     table,
 )
-from state.customer.store import Delivery, MemoryStore
+from state.customer.memory_store import MemoryStore
+from state.customer.store import Delivery
 from streams.contract import Item, Purchase
 
 CATALOGUE = {f"s{i}": f"cat{i % 7}" for i in range(40)}  # skus s0..s39, 7 categories

@@ -10,7 +10,8 @@ from mlxtend.frequent_patterns import apriori, association_rules
 
 from state.analytics.basket_tally import basket_tallies, table
 from state.analytics.baskets import BasketCounts, Rule, partners, rules
-from state.customer.store import Delivery, MemoryStore
+from state.customer.memory_store import MemoryStore
+from state.customer.store import Delivery
 from streams.contract import Item, Purchase
 
 

@@ -23,8 +23,9 @@ from segstream.analytics_cli import segment_lines
 from state.analytics.analytics_reads import customer_best_time, live_cohorts, segment_hours, segment_windows
 from state.analytics.analytics_tallies import cohort_and_best_time_tallier
 from state.analytics.best_time import BLOCKS, HOW_TABLE, block_counts, hour_of_week, shrink, top_windows
+from state.customer.memory_store import MemoryStore
 from state.customer.profile_store import MemoryProfileStore
-from state.customer.store import MemoryStore, Outcome
+from state.customer.store import Outcome
 from streams.contract import decode_purchase, encode_purchase
 from tests.schema_helpers import load_schema, validate, validator_for
 

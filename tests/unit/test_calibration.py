@@ -8,8 +8,9 @@ from scipy.special import expit
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from state.models.calibration import ECE_BINS, Platt, Reliability, calibration_figures
-from state.models.churn import ChurnModel, PendingBatch
+from state.models.churn import ChurnModel
 from state.models.model_health import ModelHealth, RecentWindow, gate_open
+from state.models.online_logistic import PendingBatch
 
 
 def direct_ece(labels: np.ndarray, scores: np.ndarray) -> float:  # type: ignore[type-arg]

@@ -17,7 +17,8 @@ import pandas as pd
 from agents.catalogue_ingest import ingest_catalogue_batch
 from agents.ingest import DeadLetter, RawMessage
 from state.analytics.catalogue import Keyed, MemoryCatalogue
-from state.customer.store import MemoryStore, TopicReset
+from state.customer.memory_store import MemoryStore
+from state.customer.store import TopicReset
 from streams.catalogue_contract import Product, Traits, encode_product, encode_traits
 
 TOPIC = "products"

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from state.models.churn import _BINS, ChurnModel, PendingBatch, Prequential
+from state.models.churn import ChurnModel
+from state.models.online_logistic import PendingBatch
+from state.models.prequential import _BINS, Prequential
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

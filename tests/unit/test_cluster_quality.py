@@ -24,7 +24,8 @@ from state.evaluator.cluster_quality import (
     dispersion,
     silhouette,
 )
-from state.evaluator.evaluate import NEVER, Evaluator
+from state.evaluator.config import NEVER
+from state.evaluator.evaluate import Evaluator
 from state.models.alerts import HIGH, NO_BAND
 from state.models.clusters import ClusterConfig, SegmentModel
 from state.models.reservoir import reservoir_sample

@@ -1,7 +1,7 @@
 """Cohorts: the worker's counters, folded exactly once, give the pandas table cell for cell.
 
 Events go through the worker's own ingest step (``agents.ingest.ingest_batch``) into the
-reference store (:class:`state.customer.store.MemoryStore`, the Redis store's twin) with the worker's
+reference store (:class:`state.customer.memory_store.MemoryStore`, the Redis store's twin) with the worker's
 talliers; the table is read the way the CLI reads it (``live_cohorts`` + ``cohort_frame``)
 and compared with an independent pandas computation over the distinct events
 (``segstream.cohort_oracle``), itself checked on a case worked out by hand.
@@ -29,7 +29,8 @@ from segstream.sources import load_cdnow, wire_events
 from state.analytics.analytics_reads import live_cohorts
 from state.analytics.analytics_tallies import cohort_and_best_time_tallier
 from state.analytics.cohorts import acquisition_groups, cohort_rows, month_of
-from state.customer.store import MemoryStore, Outcome
+from state.customer.memory_store import MemoryStore
+from state.customer.store import Outcome
 from streams.contract import encode_purchase
 
 START = pd.Timestamp("1997-01-01T00:00:00Z")

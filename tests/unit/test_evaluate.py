@@ -7,7 +7,7 @@ import itertools
 import pickle
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 
 import msgspec
@@ -22,7 +22,9 @@ from state.campaigns.response import ResponseModel, response_feature_names
 from state.customer import snapshots
 from state.customer.profiles import Change, LogEntry, Profile, fold_changes, state_from_log
 from state.customer.rfm import DAY_MS
-from state.evaluator.evaluate import NEVER, Evaluator, EvaluatorConfig, evaluation_instants
+from state.evaluator.config import NEVER, EvaluatorConfig
+from state.evaluator.evaluate import Evaluator
+from state.evaluator.instants import evaluation_instants
 from state.evaluator.predict import LifetimeModel, lifetime_scores
 from state.models.alerts import AlertConfig
 from state.models.btyd import p_alive
@@ -534,12 +536,32 @@ def test_band_outcomes_rise_from_low_to_high_and_calibration_is_reported() -> No
     assert churn["recent"]["version"] == churn["version"]
 
 
+def _before_the_split(blob: bytes) -> bytes:
+    """A protocol 2 pickle with the objects that left ``state.models.churn`` (``snapshots.MOVED``) named there."""
+    for (module, name), today in snapshots.MOVED.items():
+        blob = blob.replace(f"{today}\n{name}\n".encode(), f"{module}\n{name}\n".encode())
+    return blob
+
+
+def _as_before_the_split(data: bytes) -> bytes:
+    """``data`` re-pickled as a segstream of before the churn model's learner, batches and AUC
+    counters left ``state.models.churn`` wrote it (rooms already there)."""
+    old = _before_the_split(pickle.dumps(snapshots.load(data), protocol=2))
+    assert (
+        b"state.models.online_logistic" not in old and b"state.models.prequential" not in old
+    )  # the premise
+    for name in ("PendingBatch", "Prequential", "clip_standardised"):  # what a snapshot holds of them
+        assert f"state.models.churn\n{name}\n".encode() in old
+    return old
+
+
 def _as_before_the_rooms(data: bytes) -> bytes:
     """``data`` re-pickled as a segstream of before ``state`` had rooms wrote it (``state.churn``, ...).
 
     Protocol 2 names each class as ``module\\nname\\n`` text, so the old names can be written in."""
 
     def old_names(blob: bytes) -> bytes:
+        blob = _before_the_split(blob)  # the rooms came first: those objects were in ``state.churn``
         for module, room in snapshots.ROOMS.items():
             blob = blob.replace(f"state.{room}.{module}\n".encode(), f"state.{module}\n".encode())
         return blob
@@ -548,21 +570,40 @@ def _as_before_the_rooms(data: bytes) -> bytes:
     models["segment_model"] = old_names(pickle.dumps(snapshots.load(models["segment_model"]), protocol=2))
     old = old_names(pickle.dumps(models, protocol=2))
     assert b"state.models.churn" not in old and b"state.churn\n" in old  # the test's premise
+    assert b"state.models.online_logistic" not in old and b"state.churn\nPrequential\n" in old
     return old
 
 
-def test_a_snapshot_saved_before_the_rooms_restores_and_continues_the_same() -> None:
+@cache
+def _halfway() -> tuple[Evaluator, list[Change], Evaluator, list[Change], bytes, list[dict[str, object]]]:
+    """The CDNOW sample run straight through, and run to its middle: changes, snapshot and rows saved there."""
     entries = sorted(cdnow_sample(), key=lambda p: p[1].occurred_at_ms)
     end = max(e.occurred_at_ms for _, e in entries) + 1
     middle = entries[len(entries) // 2][1].occurred_at_ms // DAY_MS * DAY_MS
-    _, straight_changes = run(entries, [middle, end])
+    straight, straight_changes = run(entries, [middle, end])
     first, first_changes = run(entries, [middle])
+    assert first.batches  # open churn batches (PendingBatch) are in it, beside the model and its AUC counters
+    return straight, straight_changes, first, first_changes, first.snapshot(), first.take_dirty()
+
+
+@pytest.mark.parametrize("as_old", [_as_before_the_rooms, _as_before_the_split])
+def test_a_snapshot_saved_before_the_rooms_or_the_churn_split_restores_and_continues_the_same(
+    as_old: Callable[[bytes], bytes],
+) -> None:
+    straight, straight_changes, first, first_changes, snapshot, rows = _halfway()
     cutpoints = first.cutpoints.to_json() if first.cutpoints else None
-    restored = Evaluator.restore(
-        CONFIG, first.clock_ms, cutpoints, _as_before_the_rooms(first.snapshot()), first.take_dirty()
-    )
+    restored = Evaluator.restore(CONFIG, first.clock_ms, cutpoints, as_old(snapshot), rows)
+    assert restored.summary()["churn"] == first.summary()["churn"]
+    assert [b.made_at_ms for b in restored.batches] == [b.made_at_ms for b in first.batches]
+    entries = sorted(cdnow_sample(), key=lambda p: p[1].occurred_at_ms)
+    assert straight.clock_ms is not None and first.clock_ms is not None
     logs: Log = defaultdict(list)
     for c, e in entries:
         logs[c].append(e)
-    rest = restored.advance(end, {c: logs[c] for c, e in entries if e.occurred_at_ms >= middle})
+    rest = restored.advance(
+        straight.clock_ms, {c: logs[c] for c, e in entries if e.occurred_at_ms >= first.clock_ms}
+    )
     assert Counter(map(key, first_changes + rest)) == Counter(map(key, straight_changes))
+    assert (
+        restored.summary()["churn"] == straight.summary()["churn"]
+    )  # the old batches were labelled as before

@@ -22,7 +22,8 @@ from jsonschema import Draft202012Validator
 from agents.web import campaigns_document, customer_document, segments_document
 from segstream.sources import history_logs, load_cdnow, occurred_at_ms
 from state.customer.profiles import LogEntry, Profile
-from state.evaluator.evaluate import NEVER, Evaluator, EvaluatorConfig
+from state.evaluator.config import NEVER, EvaluatorConfig
+from state.evaluator.evaluate import Evaluator
 from state.evaluator.messages import profile_fields
 from state.evaluator.predict import alive_and_expected
 from state.models.clusters import ClusterConfig

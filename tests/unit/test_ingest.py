@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
-from state.customer.store import MemoryStore, Outcome, Stats, Tally
+from state.customer.memory_store import MemoryStore
+from state.customer.store import Outcome, Stats, Tally
 from streams.contract import Purchase
 from streams.dlq import dead_letter
 from tests.conftest import purchase

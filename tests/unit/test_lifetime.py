@@ -10,7 +10,8 @@ import pytest
 
 from segstream.btyd_data import calibration_summary
 from segstream.sources import load_cdnow, wire_events
-from state.customer.store import Delivery, MemoryStore
+from state.customer.memory_store import MemoryStore
+from state.customer.store import Delivery
 from state.evaluator.predict import (
     LifetimeModel,
     btyd_inputs,

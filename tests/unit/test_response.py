@@ -18,7 +18,7 @@ from state.campaigns.response import (
     response_features,
 )
 from state.customer.rfm import DAY_MS
-from state.models.churn import churn_matrix
+from state.models.churn_features import churn_matrix
 from streams.campaign_contract import CampaignDescriptor, PriorPurchases
 
 NAMES = ("spend", "gap", "treated")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from agents.resume import plan_resume, resume_offsets
-from state.customer.store import MemoryStore, TopicReset
+from state.customer.memory_store import MemoryStore
+from state.customer.store import TopicReset
 
 
 def test_resume_at_consumed_offsets_and_zero_where_none() -> None:

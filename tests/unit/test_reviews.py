@@ -22,8 +22,8 @@ from agents.ingest import DeadLetter, RawMessage, ingest_review_batch
 from segstream.reviews import REGIONS, generate_reviews, review_wire_events, reviews_table
 from state.analytics.review_store import MemoryReviewStore, ReviewOutcome, reviews_report
 from state.analytics.reviews import COUNTERS, UNKNOWN_SEGMENT
+from state.customer.memory_store import MemoryStore
 from state.customer.profile_store import MemoryProfileStore
-from state.customer.store import MemoryStore
 from state.segments.segments import load_preset
 from tests.cli_helpers import assert_one_line_usage_error
 from tests.schema_helpers import validate

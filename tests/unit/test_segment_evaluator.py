@@ -12,11 +12,11 @@ import pytest
 
 from agents.evaluator import SegmentEvaluator, TickRefused
 from agents.ingest import RawMessage, ingest_batch, ingest_campaign_batch
+from state.customer.memory_store import MemoryStore
 from state.customer.profile_store import MemoryProfileStore
 from state.customer.profiles import Change, fold_changes
 from state.customer.rfm import DAY_MS
-from state.customer.store import MemoryStore
-from state.evaluator.evaluate import EvaluatorConfig
+from state.evaluator.config import EvaluatorConfig
 from state.models.alerts import Alert
 from state.segments.segments import load_preset
 from streams.outputs import Tick

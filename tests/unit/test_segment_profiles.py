@@ -28,7 +28,7 @@ from agents.segment_profiles import _exposures, profile_lines
 from state.analytics.catalogue import Keyed, MemoryCatalogue
 from state.analytics.profile_tallies import CATEGORY_TABLE, CHANNEL_TABLE, mix_tallier
 from state.analytics.segment_profiles import TRAIT_FIELDS, segment_profiles
-from state.customer.store import MemoryStore
+from state.customer.memory_store import MemoryStore
 from streams.catalogue_contract import Product, Traits
 from streams.contract import encode_purchase
 from tests.schema_helpers import load_schema

@@ -1,0 +1,69 @@
+"""The evaluator's instants: the event-time grid, and which customers and campaign events are due at each.
+
+The evaluator (``state.evaluator.evaluate``) evaluates UTC-midnight grid instants plus the instant a
+clock tick names. This module says which instants those are and hands out, instant by instant,
+the customers whose state changed before it (each customer's log folded up to the instant) and the
+campaign events to apply there. Kept apart from the evaluator because it is the scheduling, with
+no model or profile in it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Sequence
+
+from state.customer.event_log import LogFold
+from state.customer.rfm import CustomerState
+from streams.campaign_contract import CampaignEvent
+
+__all__ = ["due_at_instants", "evaluation_instants"]
+
+
+def evaluation_instants(after_ms: int, to_ms: int, step_ms: int) -> list[int]:
+    """Grid instants in ``(after_ms, to_ms)`` and ``to_ms`` itself.
+
+    >>> evaluation_instants(0, 25, 10), evaluation_instants(5, 20, 10), evaluation_instants(9, 9, 10)
+    ([10, 20, 25], [10, 20], [])
+    """
+    if to_ms <= after_ms:
+        return []
+    first = (after_ms // step_ms + 1) * step_ms
+    return [*range(first, to_ms, step_ms), to_ms]
+
+
+def due_at_instants(
+    instants: Sequence[int], folds: Sequence[LogFold], campaign_events: Sequence[CampaignEvent], to_ms: int
+) -> Iterator[tuple[int, list[CustomerState], list[CampaignEvent]]]:
+    """Each instant with the states that changed before it and the campaign events applied at it.
+
+    A customer's fold is advanced to the first instant after their next pending event, then to
+    the first instant after the one after that, and so on while it is before ``to_ms``; a
+    campaign event goes to the first instant after it occurred (a late one to the first
+    instant), in (occurred_at_ms, event_id) order. Folds advance lazily, one instant per item.
+
+    >>> from state.customer.event_log import LogEntry
+    >>> fold = LogFold("c1", [LogEntry(5, "e1", "purchase", 100), LogEntry(15, "e2", "purchase", 100)], None)
+    >>> [(at, [s.frequency for s in states]) for at, states, _ in due_at_instants([10, 20, 25], [fold], (), 25)]
+    [(10, [1]), (20, [2]), (25, [])]
+    """
+    due: dict[int, list[LogFold]] = {}
+    for fold in folds:
+        pending = fold.next_event_ms()
+        if pending is not None and instants:
+            first = min(bisect.bisect_right(instants, pending), len(instants) - 1)
+            due.setdefault(first, []).append(fold)
+    campaign: dict[int, list[CampaignEvent]] = {}
+    for event in sorted(campaign_events, key=lambda e: (e.occurred_at_ms, e.event_id)):
+        if instants:
+            index = min(bisect.bisect_right(instants, event.occurred_at_ms), len(instants) - 1)
+            campaign.setdefault(index, []).append(event)
+    for i, at_ms in enumerate(instants):
+        states = []
+        for fold in due.pop(i, []):
+            state = fold.advance(at_ms)
+            if state is not None:
+                states.append(state)
+            pending = fold.next_event_ms()
+            if pending is not None and pending < to_ms:
+                due.setdefault(bisect.bisect_right(instants, pending), []).append(fold)
+        yield at_ms, states, campaign.pop(i, [])
