@@ -25,9 +25,10 @@ from state.campaigns.descriptors import descriptor_features
 from state.campaigns.response import response_feature_names, response_features
 from state.customer.profiles import LogEntry
 from state.customer.rfm import DAY_MS
-from state.evaluator.evaluate import Evaluator, EvaluatorConfig
+from state.evaluator.config import EvaluatorConfig
+from state.evaluator.evaluate import Evaluator
 from state.evaluator.predict import alive_and_expected
-from state.models.churn import churn_matrix
+from state.models.churn_features import churn_matrix
 from state.segments.segments import load_preset
 from streams.campaign_contract import CampaignDescriptor, PriorPurchases
 
