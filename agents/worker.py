@@ -25,6 +25,13 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    IllegalStateError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 from faust.types import TP
 
 from agents import metrics
@@ -281,7 +288,9 @@ def build_app(settings: Settings) -> faust.App:
     )
 
     async def resume_from_store(sender: Any, **kwargs: Any) -> None:
-        await _finish_or_exit(_resume_from_store(app, store, fenced_topics), "resuming assigned partitions")
+        await _finish_or_exit(
+            _resume_unless_reassigned(app, store, fenced_topics), "resuming assigned partitions"
+        )
 
     app.on_rebalance_complete.connect(cast(Any, resume_from_store))  # mode types async receivers loosely
 
@@ -309,6 +318,34 @@ def broker_credentials(settings: Settings) -> faust.SASLCredentials | None:
         mechanism=kwargs["sasl_mechanism"],
         ssl_context=context,
     )
+
+
+# What aiokafka raises when the assignment being resumed is already being replaced: a partition
+# revoked between reading the assignment and seeking it, a commit refused by a rebalance.
+ASSIGNMENT_MOVED: tuple[type[Exception], ...] = (
+    IllegalStateError,
+    CommitFailedError,
+    RebalanceInProgressError,
+    IllegalGenerationError,
+    UnknownMemberIdError,
+)
+
+
+async def _resume_unless_reassigned(
+    app: faust.App, store: CustomerStore, fenced_topics: Sequence[str]
+) -> None:
+    """:func:`_resume_from_store`, left to the next rebalance if the assignment moves on meanwhile.
+
+    A second worker joining while the first resumes revokes partitions under it. That is not a
+    failure: the rebalance that revoked them ends with ``on_rebalance_complete`` again, which
+    resumes the new assignment from Redis before any of it is read. Any other error still exits.
+    """
+    try:
+        await _resume_from_store(app, store, fenced_topics)
+    except ASSIGNMENT_MOVED as exc:
+        log.warning(
+            "the assignment changed while resuming it (%s); the next rebalance resumes the new one", exc
+        )
 
 
 async def _resume_from_store(app: faust.App, store: CustomerStore, fenced_topics: Sequence[str]) -> None:
