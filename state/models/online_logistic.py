@@ -34,6 +34,25 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
+_INT_FIELDS = ("rows", "segments", "sample", "bands")
+
+
+def _narrowest(values: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.integer[Any]]:
+    """``values`` in the narrowest signed integer type holding all of them.
+
+    >>> _narrowest(np.array([0, 5, 127])).dtype, _narrowest(np.array([-1, 40_000])).dtype
+    (dtype('int8'), dtype('int32'))
+    """
+    if values.size == 0:
+        return values.astype(np.int8)
+    low, high = int(values.min()), int(values.max())
+    for kind in (np.int8, np.int16, np.int32):
+        info = np.iinfo(kind)
+        if info.min <= low and high <= info.max:
+            return values.astype(kind)
+    return values
+
+
 @dataclass(frozen=True)
 class PendingBatch:
     """Scored predictions made at one checkpoint, waiting for their labels.
@@ -53,6 +72,26 @@ class PendingBatch:
     features: FloatArray
     served: FloatArray | None = None
     bands: IntArray | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled with its integer arrays in the narrowest type that holds them.
+
+        Open batches are most of the evaluator's saved snapshot (one row per customer per batch,
+        several batches open at a time), and their integers (row numbers, segment and band
+        indices) fit in 1 to 4 bytes, not 8. Unpickled back as int64 (:meth:`__setstate__`), so
+        nothing downstream sees another type; snapshots pickled before this load the same way.
+        """
+        state = dict(self.__dict__)
+        for name in _INT_FIELDS:
+            if state.get(name) is not None:
+                state[name] = _narrowest(state[name])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name in _INT_FIELDS:
+            if state.get(name) is not None:
+                state[name] = np.asarray(state[name], dtype=np.int64)
+        self.__dict__.update(state)
 
     @classmethod
     def make(

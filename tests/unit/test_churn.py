@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -72,3 +73,31 @@ def test_numpy_scorer_is_rivers_arithmetic() -> None:
     ]
     assert np.allclose(model.raw_scores(probe), river, atol=1e-12)  # served = raw through the Platt map
     assert json.loads(json.dumps(model.scorer()))["names"] == list(names)  # JSON-safe for every scorer
+
+
+def test_a_pending_batch_pickles_its_integers_narrow_and_loads_them_back_as_int64() -> None:
+    """Open batches are most of the evaluator's saved snapshot: their row numbers, segment and band
+    indices are pickled in 1-4 bytes each, and come back equal, as int64."""
+
+    rng = np.random.default_rng(7)
+    n = 5_000
+    rows = np.sort(rng.choice(60_000, n, replace=False)).astype(np.int64)
+    batch = PendingBatch.make(
+        86_400_000,
+        rows,
+        rng.random(n),
+        rng.integers(0, 11, n),
+        rng.random((n, 4)),
+        learn=500,
+        served=rng.random(n),
+        bands=rng.integers(0, 3, n),
+    )
+    wide = len(pickle.dumps(dict(batch.__dict__)))  # the same fields, every integer array int64
+    loaded = pickle.loads(pickle.dumps(batch))
+    for name in ("rows", "segments", "sample", "bands"):
+        assert getattr(loaded, name).dtype == np.int64
+        assert np.array_equal(getattr(loaded, name), getattr(batch, name))
+    for name in ("scores", "features", "served"):
+        assert np.array_equal(getattr(loaded, name), getattr(batch, name))
+    assert loaded.made_at_ms == batch.made_at_ms
+    assert len(pickle.dumps(batch)) < wide - n * (4 + 7 + 7)  # rows 8 -> 4 bytes, segments and bands 8 -> 1
