@@ -17,19 +17,25 @@ from segstream.model_lines import alert_gate_lines, churn_calibration_lines
 __all__ = ["print_campaigns", "print_models"]
 
 
+async def _saved_summary(settings: Settings) -> dict[str, Any] | None:
+    """The summary the segment evaluator last saved (None before its first save)."""
+    from state.adapters.redis_profiles import RedisProfileStore
+
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
+    try:
+        return await profiles.summary()
+    finally:
+        await profiles.close()
+
+
 async def print_models(settings: Settings) -> int:
     """``segstream models``: versions, the churn model by segment, lifetime, response, cluster quality."""
     import pandas as pd
 
-    from state.adapters.redis_profiles import RedisProfileStore
     from state.evaluator.predict import LifetimeModel
     from streams.outputs import rfc3339
 
-    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
-    try:
-        summary = await profiles.summary()
-    finally:
-        await profiles.close()
+    summary = await _saved_summary(settings)
     if summary is None:
         print("no models yet: the segment evaluator has not had a clock tick")
     else:
@@ -121,14 +127,9 @@ async def print_campaigns(settings: Settings) -> int:
     """``segstream campaigns``: the response model, ``make eval``'s figures, uplift, the A/B readout."""
     import pandas as pd
 
-    from state.adapters.redis_profiles import RedisProfileStore
     from streams.outputs import rfc3339
 
-    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
-    try:
-        summary = await profiles.summary()
-    finally:
-        await profiles.close()
+    summary = await _saved_summary(settings)
     if summary is None or not summary["campaigns"]:
         print("no campaign exposures evaluated yet")
         return 0
