@@ -200,14 +200,21 @@ def build_app(settings: Settings) -> faust.App:
             await _finish_or_exit(on_ticks(events))
 
     async def on_ticks(events: Sequence[Any]) -> None:
+        """Each tick evaluated (or refused), then recorded in Redis as consumed.
+
+        The clock topic resumes from Redis like the input topics (``fenced_topics``): a worker that
+        takes the clock partition over from one killed mid-tick reads that tick again, whatever
+        Kafka holds as committed for it (nothing, when it was the partition's first message).
+        """
         for event in events:
             m = event.message
             try:
                 report = await evaluator.on_tick(decode_tick(m.value or b"", limits))
             except (InvalidTick, TickRefused) as exc:
                 await refuse_tick(RawMessage(m.topic, m.partition, m.offset, m.key, m.value), str(exc))
-                continue
-            observe_tick(report)
+            else:
+                observe_tick(report)
+            await store.record_consumed({(m.topic, m.partition): m.offset + 1})
 
     async def publish_clock_dead_letters(letters: Sequence[DeadLetter]) -> None:
         pending = [await clock_dead_letters.send(key=key, value=value) for key, value in letters]
@@ -280,6 +287,7 @@ def build_app(settings: Settings) -> faust.App:
     )
     register_catalogue(app, settings, store, catalogue, limits, _finish_or_exit)
     fenced_topics = (
+        settings.topic(topics.CLOCK),
         settings.topic(topics.PURCHASES),
         settings.topic(topics.CAMPAIGN_EVENTS),
         settings.topic(topics.PRODUCTS),
