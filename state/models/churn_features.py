@@ -50,7 +50,7 @@ def churn_matrix(
     segment: npt.NDArray[np.int64],
     segments: int,
 ) -> FloatArray:
-    """The churn model's features (``state.models.churn.churn_feature_names`` order) of buyers' columns.
+    """The churn model's features (:func:`churn_feature_names` order) of buyers' columns.
 
     ``segment`` is each row's named-segment index (``-1``: none yet), one indicator column per
     segment after the base features.
