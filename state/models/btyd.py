@@ -119,6 +119,33 @@ def bgnbd_log_likelihood(
     return float(np.sum(_bgnbd_terms(_rab(params), *_summary(x, t_x, T))))
 
 
+_LOG_BOUND = 30.0  # log-parameters are clipped to +-this: exp() stays finite
+
+
+def _params(log_params: Floats) -> Floats:
+    """The parameters of clipped log-parameters (what every objective evaluates)."""
+    return np.exp(np.clip(log_params, -_LOG_BOUND, _LOG_BOUND))
+
+
+def _with_log_gradient(
+    objective: Callable[[Floats], float], gradient: Callable[[Floats], Floats]
+) -> Callable[[Floats], tuple[float, Floats]]:
+    """``objective`` (minus a log-likelihood, of the log-parameters) with its gradient, for L-BFGS-B.
+
+    ``gradient`` is the log-likelihood's gradient in the parameters themselves; the chain rule
+    through ``exp`` multiplies it by the parameters, and it is 0 where the clip holds a parameter.
+    """
+
+    def with_gradient(log_params: Floats) -> tuple[float, Floats]:
+        value = objective(log_params)
+        if not math.isfinite(value):
+            return value, np.zeros_like(log_params)
+        params = _params(log_params)
+        return value, np.where(np.abs(log_params) < _LOG_BOUND, -gradient(params) * params, 0.0)
+
+    return with_gradient
+
+
 def _fit(
     objective: Callable[[Floats], float],
     starts: Sequence[Sequence[float]],
@@ -173,18 +200,11 @@ def fit_bgnbd(
     xs, tx, tt = (np.ascontiguousarray(distinct[:, k]) for k in range(3))
 
     def objective(log_params: Floats) -> float:
-        terms = _bgnbd_terms(np.exp(np.clip(log_params, -30, 30)), xs, tx, tt)
+        terms = _bgnbd_terms(_params(log_params), xs, tx, tt)
         value = -float(np.dot(counts, terms))
         return value if math.isfinite(value) else math.inf
 
-    def with_gradient(log_params: Floats) -> tuple[float, Floats]:
-        """The objective and its gradient in the log-parameters (0 where the clip holds them)."""
-        value = objective(log_params)
-        params = np.exp(np.clip(log_params, -30, 30))
-        if not math.isfinite(value):
-            return value, np.zeros(4)
-        grad = -(counts @ _bgnbd_gradient(params, xs, tx, tt)) * params
-        return value, np.where(np.abs(log_params) < 30, grad, 0.0)
+    with_gradient = _with_log_gradient(objective, lambda params: counts @ _bgnbd_gradient(params, xs, tx, tt))
 
     starts = (
         [tuple(initial)] if quick else [tuple(initial), (0.5, scale, 0.5, 0.5), (2.0, scale / 10, 2.0, 5.0)]
@@ -294,17 +314,12 @@ def fit_gamma_gamma(
         raise ValueError("fit Gamma-Gamma on repeat customers only: frequency > 0 and mean_spend > 0")
 
     def objective(log_params: Floats) -> float:
-        value = -float(np.sum(_gamma_gamma_terms(np.exp(np.clip(log_params, -30, 30)), x, z)))
+        value = -float(np.sum(_gamma_gamma_terms(_params(log_params), x, z)))
         return value if math.isfinite(value) else math.inf
 
-    def with_gradient(log_params: Floats) -> tuple[float, Floats]:
-        """The objective and its gradient in the log-parameters (0 where the clip holds them)."""
-        value = objective(log_params)
-        params = np.exp(np.clip(log_params, -30, 30))
-        if not math.isfinite(value):
-            return value, np.zeros(3)
-        grad = -_gamma_gamma_gradient(params, x, z).sum(axis=0) * params
-        return value, np.where(np.abs(log_params) < 30, grad, 0.0)
+    with_gradient = _with_log_gradient(
+        objective, lambda params: _gamma_gamma_gradient(params, x, z).sum(axis=0)
+    )
 
     scale = float(np.mean(z))
     if initial is not None:
