@@ -25,13 +25,6 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
-from aiokafka.errors import (
-    CommitFailedError,
-    IllegalGenerationError,
-    IllegalStateError,
-    RebalanceInProgressError,
-    UnknownMemberIdError,
-)
 from faust.types import TP
 
 from agents import metrics
@@ -42,8 +35,8 @@ from agents.catalogue import register_catalogue, register_catalogue_pages
 from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
 from agents.moves import observe_moves
+from agents.partition_resume import resume_unless_reassigned
 from agents.pipeline import batch_agent, dead_letter_publisher
-from agents.resume import resume_offsets
 from agents.reviews import install_reviews
 from agents.settings import Settings
 from agents.tallies import build_talliers
@@ -56,7 +49,6 @@ from state.adapters.redis_store import RedisStore
 from state.adapters.retry import RetryPolicy, StoreUnavailable
 from state.customer.profiles import Change
 from state.customer.rfm import DAY_MS
-from state.customer.store import CustomerStore
 from state.customer.tally import combine
 from state.evaluator.cluster_quality import QualityConfig
 from state.evaluator.config import EvaluatorConfig
@@ -297,7 +289,7 @@ def build_app(settings: Settings) -> faust.App:
 
     async def resume_from_store(sender: Any, **kwargs: Any) -> None:
         await _finish_or_exit(
-            _resume_unless_reassigned(app, store, fenced_topics), "resuming assigned partitions"
+            resume_unless_reassigned(app, store, fenced_topics), "resuming assigned partitions"
         )
 
     app.on_rebalance_complete.connect(cast(Any, resume_from_store))  # mode types async receivers loosely
@@ -326,79 +318,6 @@ def broker_credentials(settings: Settings) -> faust.SASLCredentials | None:
         mechanism=kwargs["sasl_mechanism"],
         ssl_context=context,
     )
-
-
-# What aiokafka raises when the assignment being resumed is already being replaced: a partition
-# revoked between reading the assignment and seeking it, a commit refused by a rebalance.
-ASSIGNMENT_MOVED: tuple[type[Exception], ...] = (
-    IllegalStateError,
-    CommitFailedError,
-    RebalanceInProgressError,
-    IllegalGenerationError,
-    UnknownMemberIdError,
-)
-
-
-async def _resume_unless_reassigned(
-    app: faust.App, store: CustomerStore, fenced_topics: Sequence[str]
-) -> None:
-    """:func:`_resume_from_store`, left to the next rebalance if the assignment moves on meanwhile.
-
-    A second worker joining while the first resumes revokes partitions under it. That is not a
-    failure: the rebalance that revoked them ends with ``on_rebalance_complete`` again, which
-    resumes the new assignment from Redis before any of it is read. Any other error still exits.
-    """
-    try:
-        await _resume_from_store(app, store, fenced_topics)
-    except ASSIGNMENT_MOVED as exc:
-        log.warning(
-            "the assignment changed while resuming it (%s); the next rebalance resumes the new one", exc
-        )
-
-
-async def _resume_from_store(app: faust.App, store: CustomerStore, fenced_topics: Sequence[str]) -> None:
-    """Point every assigned partition of ``fenced_topics`` at the offset Redis recorded as consumed.
-
-    Faust sends ``on_rebalance_complete`` (faust 0.15.3, ``Recovery._resume_streams``) while the
-    new assignment is still paused, then seeks every partition to Kafka's committed offset
-    (``Consumer.perform_seek``) and only then lets the agents read. So this commits Redis's
-    offsets to Kafka first, which that seek then uses, and also seeks itself: aiokafka's
-    seek-to-committed skips a committed offset of 0.
-    """
-    consumer: Any = app.consumer  # ThreadDelegateConsumer; _commit takes explicit offsets
-    assigned = consumer.assignment()
-    for topic in fenced_topics:
-        tps = sorted((tp for tp in assigned if tp.topic == topic), key=lambda tp: tp.partition)
-        if not tps:
-            continue
-        log_ends = {tp.partition: int(end) for tp, end in (await consumer.highwaters(*tps)).items()}
-        offsets, reset = await resume_offsets(store, topic, log_ends, int(time.time() * 1000))
-        if reset is not None:
-            log.error(
-                "%s was recreated or truncated: consumed offsets recorded in Redis are beyond the log end "
-                "(partition: (consumed, log end) %s); fence epoch %d starts (old offset fences ignored, "
-                "event_id dedupe still applies), resuming every assigned partition at offset 0; "
-                "recorded in Redis (seg:topic-resets)",
-                topic,
-                reset.partitions,
-                reset.epoch,
-            )
-        targets = {tp: offsets[tp.partition] for tp in tps}
-        positions = {tp: await consumer.position(tp) for tp in tps}
-        rewound = sum(max(0, (positions[tp] or 0) - target) for tp, target in targets.items())
-        if rewound and reset is None:
-            log.warning(
-                "%s: Kafka was ahead of Redis by %d messages (the consumer's position past what Redis "
-                "records as folded: messages fetched before a rebalance, or writes Redis lost in a "
-                "restart); resuming from Redis's consumed offsets %s",
-                topic,
-                rewound,
-                {tp.partition: o for tp, o in targets.items()},
-            )
-        log.info("%s: resuming partitions at %s", topic, {tp.partition: o for tp, o in targets.items()})
-        await consumer._commit(targets)
-        await consumer.seek_wait(targets)
-        metrics.observe_resume(topic, await store.fence_epoch(topic), reset is not None, rewound)
 
 
 async def _finish_or_exit(batch: Awaitable[None], what: str = "batch") -> None:

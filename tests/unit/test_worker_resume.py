@@ -9,12 +9,12 @@ import pytest
 from aiokafka.errors import IllegalStateError
 from faust.types import TP
 
-from agents.worker import _resume_unless_reassigned
+from agents.partition_resume import resume_unless_reassigned
 from state.customer.memory_store import MemoryStore
 
 
 class Consumer:
-    """The calls ``_resume_from_store`` makes; ``position`` raises what the test gives it."""
+    """The calls ``resume_from_store`` makes; ``position`` raises what the test gives it."""
 
     def __init__(self, error: Exception | None) -> None:
         self.error = error
@@ -46,7 +46,7 @@ class App:
 
 def resume(consumer: Consumer) -> None:
     app: Any = App(consumer)
-    asyncio.run(_resume_unless_reassigned(app, MemoryStore(), ["purchases"]))
+    asyncio.run(resume_unless_reassigned(app, MemoryStore(), ["purchases"]))
 
 
 def test_a_partition_revoked_while_resuming_leaves_the_resume_to_the_next_rebalance() -> None:

@@ -1,0 +1,103 @@
+"""Where a worker's newly assigned partitions start: the offset Redis records as consumed.
+
+Faust's side of ``agents.resume`` (which computes the offsets, pure apart from the store): on
+every completed rebalance the worker seeks each assigned partition of its fenced topics there,
+and a rebalance that replaces the assignment meanwhile is left to resume it again. Apart from
+``agents.worker`` because it is the one place that talks to Faust's and aiokafka's consumer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from aiokafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    IllegalStateError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
+
+from agents import metrics
+from agents.resume import resume_offsets
+from state.customer.store import CustomerStore
+
+__all__ = ["ASSIGNMENT_MOVED", "resume_from_store", "resume_unless_reassigned"]
+
+log = logging.getLogger(__name__)
+
+# What aiokafka raises when the assignment being resumed is already being replaced: a partition
+# revoked between reading the assignment and seeking it, a commit refused by a rebalance.
+ASSIGNMENT_MOVED: tuple[type[Exception], ...] = (
+    IllegalStateError,
+    CommitFailedError,
+    RebalanceInProgressError,
+    IllegalGenerationError,
+    UnknownMemberIdError,
+)
+
+
+async def resume_unless_reassigned(
+    app: faust.App, store: CustomerStore, fenced_topics: Sequence[str]
+) -> None:
+    """:func:`resume_from_store`, left to the next rebalance if the assignment moves on meanwhile.
+
+    A second worker joining while the first resumes revokes partitions under it. That is not a
+    failure: the rebalance that revoked them ends with ``on_rebalance_complete`` again, which
+    resumes the new assignment from Redis before any of it is read. Any other error still exits.
+    """
+    try:
+        await resume_from_store(app, store, fenced_topics)
+    except ASSIGNMENT_MOVED as exc:
+        log.warning(
+            "the assignment changed while resuming it (%s); the next rebalance resumes the new one", exc
+        )
+
+
+async def resume_from_store(app: faust.App, store: CustomerStore, fenced_topics: Sequence[str]) -> None:
+    """Point every assigned partition of ``fenced_topics`` at the offset Redis recorded as consumed.
+
+    Faust sends ``on_rebalance_complete`` (faust 0.15.3, ``Recovery._resume_streams``) while the
+    new assignment is still paused, then seeks every partition to Kafka's committed offset
+    (``Consumer.perform_seek``) and only then lets the agents read. So this commits Redis's
+    offsets to Kafka first, which that seek then uses, and also seeks itself: aiokafka's
+    seek-to-committed skips a committed offset of 0.
+    """
+    consumer: Any = app.consumer  # ThreadDelegateConsumer; _commit takes explicit offsets
+    assigned = consumer.assignment()
+    for topic in fenced_topics:
+        tps = sorted((tp for tp in assigned if tp.topic == topic), key=lambda tp: tp.partition)
+        if not tps:
+            continue
+        log_ends = {tp.partition: int(end) for tp, end in (await consumer.highwaters(*tps)).items()}
+        offsets, reset = await resume_offsets(store, topic, log_ends, int(time.time() * 1000))
+        if reset is not None:
+            log.error(
+                "%s was recreated or truncated: consumed offsets recorded in Redis are beyond the log end "
+                "(partition: (consumed, log end) %s); fence epoch %d starts (old offset fences ignored, "
+                "event_id dedupe still applies), resuming every assigned partition at offset 0; "
+                "recorded in Redis (seg:topic-resets)",
+                topic,
+                reset.partitions,
+                reset.epoch,
+            )
+        targets = {tp: offsets[tp.partition] for tp in tps}
+        positions = {tp: await consumer.position(tp) for tp in tps}
+        rewound = sum(max(0, (positions[tp] or 0) - target) for tp, target in targets.items())
+        if rewound and reset is None:
+            log.warning(
+                "%s: Kafka was ahead of Redis by %d messages (the consumer's position past what Redis "
+                "records as folded: messages fetched before a rebalance, or writes Redis lost in a "
+                "restart); resuming from Redis's consumed offsets %s",
+                topic,
+                rewound,
+                {tp.partition: o for tp, o in targets.items()},
+            )
+        log.info("%s: resuming partitions at %s", topic, {tp.partition: o for tp, o in targets.items()})
+        await consumer._commit(targets)
+        await consumer.seek_wait(targets)
+        metrics.observe_resume(topic, await store.fence_epoch(topic), reset is not None, rewound)
