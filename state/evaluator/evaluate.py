@@ -12,9 +12,10 @@ At each instant, in this order (:meth:`Evaluator.step`, the coordinator; each st
 1. customers with events newly before ``E`` get their state from their event log (``purchase``;
    ``state.evaluator.instants`` says who is due at which instant);
 2. customers whose R score fell under the current cut-points as time passed are found by a
-   range query over the sorted last-purchase times, not by a scan (``recency_decay``);
-3. if any buyer's state changed, a new cut-point version is computed at ``E`` and every buyer
-   is re-scored in one vector operation (``cutpoint_update`` for those it moves);
+   range query over the buyers' values kept sorted, not by a scan (``recency_decay``);
+3. if any buyer's state changed, a new cut-point version is computed at ``E`` from four ranks of
+   each sorted column, and only the buyers it moves across a threshold are re-scored
+   (``cutpoint_update``; ``state.evaluator.candidates`` shows why no other score can move);
 4. the cluster model learns from the purchasing customers (customer-id order); when it
    publishes a new version everyone is re-assigned (``model_update``); customers keep their
    cluster for ``min_dwell_ms`` of event time before they may switch (hysteresis);
@@ -40,6 +41,7 @@ from state.customer.event_log import LogBase, LogEntry, LogFold
 from state.customer.profiles import Change
 from state.customer.rfm import DAY_MS, CustomerState
 from state.evaluator.campaign_step import campaign_step
+from state.evaluator.candidates import decayed, threshold_moves
 from state.evaluator.cluster_quality import assess_version, keep_latest
 from state.evaluator.config import EvaluatorConfig, segment_lookups
 from state.evaluator.instants import due_at_instants, evaluation_instants
@@ -55,7 +57,7 @@ from state.evaluator.prediction_step import (
     scored,
     segment_names,
 )
-from state.evaluator.rescore import EMPTY, decayed, learn, rescore, sorted_buyers
+from state.evaluator.rescore import EMPTY, learn, rescore
 from state.evaluator.saved import SavedModels, models_blob, read_models, read_population
 from state.evaluator.summary import alert_gates, evaluator_summary
 from state.models.alert_rules import RuleOutcome
@@ -64,14 +66,23 @@ from state.models.churn import ChurnModel
 from state.models.churn_features import churn_feature_names
 from state.models.clusters import SegmentModel
 from state.models.online_logistic import PendingBatch
-from state.segments.cutpoints import CutPoints, compute_cutpoints
+from state.segments.cutpoints import CutPoints, cutpoints_of
 from state.segments.drift import DriftMonitor
+from state.segments.order_stats import SortedColumns, Values
 from state.segments.population import Population
 from streams.campaign_contract import CampaignEvent
 
-__all__ = ["Evaluator"]
+__all__ = ["Evaluator", "buyer_values"]
 
 IntArray = npt.NDArray[np.int64]
+
+
+def buyer_values(population: Population, row: int) -> Values | None:
+    """Row ``row``'s (last purchase, frequency, net spend) if a buyer (in the scored population), else None."""
+    frequency = int(population.column("frequency")[row])
+    if frequency <= 0:
+        return None
+    return int(population.column("last_ms")[row]), frequency, int(population.column("monetary_cents")[row])
 
 
 class Evaluator:
@@ -117,7 +128,9 @@ class Evaluator:
         self.alerts: list[Alert] = []  # raised since the last take_alerts
         self.held_back: Counter[str] = Counter()  # crossings a shut model gate kept from alerting
         self.cluster_quality: list[dict[str, object]] = []  # the latest cluster model versions' figures
-        self._sorted_last: tuple[IntArray, IntArray] | None = None  # (last times ascending, rows)
+        self._stats: SortedColumns | None = (
+            None  # the buyers' R, F, M values sorted (built when first needed)
+        )
         self._names = self.model.cluster_names()  # the names current profiles were published with
         # each (r, f, m) triple's named segment, and as an index into the preset's segments
         self._segment, self._segment_index = segment_lookups(config.preset)
@@ -162,20 +175,24 @@ class Evaluator:
     ) -> list[Change]:
         """Evaluate instant ``at_ms`` after the customers' ``states`` (as of ``at_ms``) changed."""
         pop, previous, old_cp = self.population, self.clock_ms, self.cutpoints
+        stats = self._sorted_columns()
         bought: list[int] = []
         for state in sorted(states, key=lambda s: s.customer_id):
+            known = pop.index.get(state.customer_id)
+            before = None if known is None else buyer_values(pop, known)
             row, changed = pop.upsert(state)
             if changed:
                 self.dirty.add(row)
+                stats.update(row, before, buyer_values(pop, row))
                 if state.frequency > 0:
                     bought.append(row)
-        decayed = self._decayed(previous, at_ms) if old_cp is not None and previous is not None else EMPTY
+        decayed_rows = EMPTY
+        if old_cp is not None and previous is not None:
+            decayed_rows = decayed(stats, old_cp.max_age_ms, previous, at_ms)
         buyers = pop.buyers()
         if bought:
-            self._sorted_last = None
-            last, freq, money = (pop.column(n)[buyers] for n in ("last_ms", "frequency", "monetary_cents"))
             version = 1 if old_cp is None else old_cp.version + 1
-            self.cutpoints = compute_cutpoints(last, freq, money, as_of_ms=at_ms, version=version)
+            self.cutpoints = cutpoints_of(stats, as_of_ms=at_ms, version=version)
         self.clock_ms = at_ms
         if self.cutpoints is None:
             return []
@@ -186,8 +203,13 @@ class Evaluator:
             self.cluster_quality = keep_latest(
                 self.cluster_quality, quality, self.config.quality.versions_kept
             )
-        # everyone is re-scored under new cut-points or a new model; otherwise the due and the decayed
-        candidates = buyers if bought or model_moved else np.union1d(decayed, bought_rows).astype(np.int64)
+        # everyone under a first cut-point version or a new model; otherwise only the buyers whose
+        # scores can move (state.evaluator.candidates): the buyers, the decayed, those the cut-points crossed
+        if old_cp is None or model_moved:
+            candidates = buyers
+        else:
+            moved = threshold_moves(stats, old_cp, self.cutpoints, at_ms) if bought else EMPTY
+            candidates = np.unique(np.concatenate([bought_rows, decayed_rows, moved])).astype(np.int64)
         done = rescore(
             pop,
             self.cutpoints,
@@ -197,7 +219,7 @@ class Evaluator:
             at_ms,
             candidates,
             bought_rows,
-            decayed,
+            decayed_rows,
             model_moved=model_moved,
             min_dwell_ms=self.config.min_dwell_ms,
         )
@@ -210,6 +232,14 @@ class Evaluator:
             names, segments = self.model.cluster_names(), self.config.preset.segments
             self.alerts += drift_alerts(at_ms, pop, index, segments, names, self.drift)
         return done.changes
+
+    def _sorted_columns(self) -> SortedColumns:
+        """The buyers' values kept sorted; built from the population the first time (after a restore)."""
+        if self._stats is None:
+            pop, rows = self.population, self.population.buyers()
+            cols = [pop.column(n)[rows] for n in ("last_ms", "frequency", "monetary_cents")]
+            self._stats = SortedColumns.of(rows, *cols)
+        return self._stats
 
     # ------------------------------------------------------------------ predictions and alerts
 
@@ -276,14 +306,6 @@ class Evaluator:
         return alerts
 
     # ------------------------------------------------------------------ profiles
-
-    def _decayed(self, previous: int, at_ms: int) -> IntArray:
-        """Buyers whose R score fell in ``(previous, at_ms]`` under the current cut-points
-        (the buyers sorted by last purchase are cached until a purchase changes them)."""
-        assert self.cutpoints is not None
-        if self._sorted_last is None:
-            self._sorted_last = sorted_buyers(self.population)
-        return decayed(self._sorted_last, self.cutpoints.max_age_ms, previous, at_ms)
 
     # ------------------------------------------------------------------ persistence and reports
 

@@ -1,8 +1,8 @@
-"""One instant's profiles: the buyers whose R decayed, the cluster model's learning, the re-scoring.
+"""One instant's profiles: the cluster model's learning and the re-scoring.
 
 Steps 2 to 5 of an instant (see ``state.evaluator.evaluate``), the vector arithmetic of the
-profiles, kept apart from the coordinator that orders the steps and from the predictions: which
-buyers' R score fell as time passed (a range query, not a scan), what the cluster model learns at
+profiles, kept apart from the coordinator that orders the steps, from the predictions and from
+the choice of whom to re-score (``state.evaluator.candidates``): what the cluster model learns at
 a grid instant, which cluster each customer may move to under the dwell, and which profiles
 changed and why. Each function takes what it reads; only :func:`rescore` writes, the profiles that
 moved, into the population.
@@ -10,7 +10,7 @@ moved, into the population.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -23,40 +23,10 @@ from state.segments.cutpoints import CutPoints
 from state.segments.features import FEATURE_NAMES
 from state.segments.population import NO_CLUSTER, NO_TIME, Population, feature_matrix
 
-__all__ = ["EMPTY", "Rescored", "clusters", "decayed", "learn", "rescore", "sorted_buyers"]
+__all__ = ["EMPTY", "Rescored", "clusters", "learn", "rescore"]
 
 IntArray = npt.NDArray[np.int64]
 EMPTY: IntArray = np.zeros(0, dtype=np.int64)
-
-
-def sorted_buyers(population: Population) -> tuple[IntArray, IntArray]:
-    """(last purchase times ascending, their rows): the buyers in the order :func:`decayed` searches."""
-    rows = population.buyers()
-    last = population.column("last_ms")[rows]
-    order = np.argsort(last, kind="stable")
-    return last[order], rows[order]
-
-
-def decayed(
-    sorted_last: tuple[IntArray, IntArray], max_age_ms: Sequence[int], previous: int, at_ms: int
-) -> IntArray:
-    """Buyers whose R score fell in ``(previous, at_ms]`` under cut-points with these ``max_age_ms``.
-
-    R >= s while ``age <= max_age[s]``: the customers crossing a threshold between the two
-    instants have their last purchase in ``[previous - max_age, at_ms - max_age)``, a range
-    of the sorted last-purchase times (``sorted_last``, from :func:`sorted_buyers`), so only
-    they are touched.
-
-    >>> times, rows = np.array([10, 20, 30], dtype=np.int64), np.array([7, 8, 9], dtype=np.int64)
-    >>> decayed((times, rows), (5, 100), previous=24, at_ms=30).tolist()  # only row 8 ages past 5 in (24, 30]
-    [8]
-    """
-    times, rows = sorted_last
-    found = [
-        rows[np.searchsorted(times, previous - limit, "left") : np.searchsorted(times, at_ms - limit, "left")]
-        for limit in max_age_ms
-    ]
-    return np.unique(np.concatenate(found)) if found else EMPTY
 
 
 def learn(

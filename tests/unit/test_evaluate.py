@@ -22,6 +22,7 @@ from state.campaigns.response import ResponseModel, response_feature_names
 from state.customer import snapshots
 from state.customer.profiles import Change, LogEntry, Profile, fold_changes, state_from_log
 from state.customer.rfm import DAY_MS
+from state.evaluator.candidates import decayed
 from state.evaluator.config import NEVER, EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
 from state.evaluator.instants import evaluation_instants
@@ -181,7 +182,7 @@ def test_decay_range_query_finds_exactly_the_customers_whose_r_falls() -> None:
     assert cp is not None
     pop = evaluator.population
     for later in (end + DAY_MS, end + 30 * DAY_MS, end + 200 * DAY_MS):
-        found = set(evaluator._decayed(end, later).tolist())
+        found = set(decayed(evaluator._sorted_columns(), cp.max_age_ms, end, later).tolist())
         brute = {
             i
             for i in pop.buyers().tolist()

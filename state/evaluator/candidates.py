@@ -1,0 +1,69 @@
+"""Which buyers' scores can change at an instant: range queries over the sorted columns, not a scan.
+
+A buyer's stored R, F and M are their scores under the current cut-points at the previous instant
+(every instant re-scores everyone whose score moved, so this holds by induction). Moving to instant
+``at_ms`` can change a score in two ways, and each is a range of one sorted column
+(:class:`state.segments.order_stats.SortedColumns`):
+
+- **time passes** (:func:`decayed`): R >= s while ``age <= max_age[s]``, so the buyers whose R falls
+  in ``(previous, at_ms]`` under unchanged cut-points have their last purchase in
+  ``[previous - max_age, at_ms - max_age)``;
+- **the cut-points move** (:func:`threshold_moves`): a score's threshold moving from ``a`` to ``b``
+  changes the score of exactly the buyers whose value lies in ``[min(a, b), max(a, b))``; for R the
+  thresholds are on the last purchase, ``at_ms - max_age``.
+
+Every other buyer keeps their scores, so re-scoring only these (plus the buyers who purchased) gives
+the same profiles as re-scoring everyone: the cost of an instant follows the customers who can change,
+not the population.
+
+>>> from state.segments.order_stats import SortedColumns
+>>> stats = SortedColumns()
+>>> for row, last in enumerate([10, 20, 30]):
+...     stats.update(row, None, (last, 1, 100))
+>>> decayed(stats, (5, 100), previous=24, at_ms=30).tolist()  # only row 1 ages past 5 in (24, 30]
+[1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from state.evaluator.rescore import EMPTY
+from state.segments.cutpoints import CutPoints
+from state.segments.order_stats import Dimension, SortedColumns
+
+__all__ = ["decayed", "threshold_moves"]
+
+IntArray = npt.NDArray[np.int64]
+
+
+def _union(parts: Sequence[IntArray]) -> IntArray:
+    return np.unique(np.concatenate(parts)).astype(np.int64) if parts else EMPTY
+
+
+def decayed(stats: SortedColumns, max_age_ms: Sequence[int], previous: int, at_ms: int) -> IntArray:
+    """Buyers whose R score fell in ``(previous, at_ms]`` under cut-points with these ``max_age_ms``."""
+    return _union([stats.rows_between("last_ms", previous - limit, at_ms - limit) for limit in max_age_ms])
+
+
+def threshold_moves(stats: SortedColumns, old: CutPoints, new: CutPoints, at_ms: int) -> IntArray:
+    """Buyers whose R, F or M score at ``at_ms`` differs between cut-points ``old`` and ``new``."""
+    pairs: list[tuple[Dimension, Sequence[int], Sequence[int]]] = [
+        (
+            "last_ms",
+            [at_ms - a for a in old.max_age_ms],
+            [at_ms - a for a in new.max_age_ms],
+        ),
+        ("frequency", old.min_frequency, new.min_frequency),
+        ("monetary_cents", old.min_monetary_cents, new.min_monetary_cents),
+    ]
+    parts = [
+        stats.rows_between(dim, min(a, b), max(a, b))
+        for dim, before, after in pairs
+        for a, b in zip(before, after, strict=True)
+        if a != b
+    ]
+    return _union(parts)
