@@ -22,7 +22,8 @@ At each instant, in this order (:meth:`Evaluator.step`, the coordinator; each st
 5. every customer whose profile changed yields one :class:`~state.customer.profiles.Change`
    (steps 2 to 5: ``state.evaluator.rescore``);
 6. predictions and alerts (``state.evaluator.prediction_step``): lifetime refit, churn batches
-   labelled and made, churn bands, overdue buyers and likely responders;
+   labelled and made, churn bands, overdue buyers and likely responders; for every buyer at a
+   grid instant, between grid instants only for the buyers whose state or profile changed;
 7. campaign events that occurred before the instant (``state.evaluator.campaign_step``); then, on
    grid instants, segment and cluster drift.
 """
@@ -225,7 +226,11 @@ class Evaluator:
         )
         self.dirty.update(done.written)
         self._names = done.names
-        self._predictions(at_ms, buyers, bought_rows)
+        if at_ms % self.config.step_ms == 0:  # a grid instant: the predictions of every buyer
+            self._predictions(at_ms, buyers, bought_rows)
+        else:  # between grid instants, of the buyers whose state or profile changed
+            changed = np.union1d(bought_rows, np.asarray(done.written, dtype=np.int64)).astype(np.int64)
+            self._predictions(at_ms, changed, bought_rows)
         index = self._segment_index  # (r, f, m) -> named segment
         campaign_step(at_ms, campaign_events, self.campaigns, pop, self.lifetime, self.churn, index)
         if at_ms % self.config.step_ms == 0:
@@ -244,7 +249,12 @@ class Evaluator:
     # ------------------------------------------------------------------ predictions and alerts
 
     def _predictions(self, at_ms: int, buyers: IntArray, bought: IntArray) -> None:
-        """Refit, label the churn batches due, score everyone, move bands and raise alerts."""
+        """Refit, label the churn batches due, score ``buyers``, move their bands and raise alerts.
+
+        ``buyers`` is everyone at a grid instant and only the buyers whose state or profile changed
+        between grid instants, so a live instant costs what changed: a silent customer's P(alive)
+        and churn band move with the clock once per grid step (a UTC day by default).
+        """
         cfg, pop, churn, book = self.config, self.population, self.churn, self.campaigns
         on_grid = at_ms % cfg.step_ms == 0
         # refit on schedule; until a first fit succeeds, try weekly
