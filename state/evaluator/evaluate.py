@@ -229,8 +229,8 @@ class Evaluator:
         if at_ms % self.config.step_ms == 0:  # a grid instant: the predictions of every buyer
             self._predictions(at_ms, buyers, bought_rows)
         else:  # between grid instants, of the buyers whose state or profile changed
-            changed = np.union1d(bought_rows, np.asarray(done.written, dtype=np.int64)).astype(np.int64)
-            self._predictions(at_ms, changed, bought_rows)
+            touched = np.union1d(bought_rows, np.asarray(done.written, dtype=np.int64)).astype(np.int64)
+            self._predictions(at_ms, touched, bought_rows)
         index = self._segment_index  # (r, f, m) -> named segment
         campaign_step(at_ms, campaign_events, self.campaigns, pop, self.lifetime, self.churn, index)
         if at_ms % self.config.step_ms == 0:
