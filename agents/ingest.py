@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -17,7 +17,7 @@ from state.customer.profile_store import ProfileStore
 from state.customer.store import CustomerStore, Delivery, Outcome, highest_per_key
 from state.customer.tally import Tallier
 from streams.campaign_contract import decode_campaign_event
-from streams.contract import DEFAULT_LIMITS, decode_purchase
+from streams.contract import DEFAULT_LIMITS, Purchase, decode_purchase
 from streams.dlq import dead_letter, dead_letter_key
 from streams.limits import InputLimits, InvalidEvent
 from streams.review_contract import decode_review
@@ -56,8 +56,10 @@ class RawMessage:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    outcomes: list[Outcome]
+    outcomes: list[Outcome]  # of the valid events, in message order
     invalid_reasons: list[str]
+    events: list[Purchase] = field(default_factory=list)  # the valid events, as ``outcomes``
+    received_ms: int = 0  # wall-clock receipt of the batch
 
 
 async def ingest_batch(
@@ -90,7 +92,7 @@ async def ingest_batch(
     reasons = await dead_letter_rejects(rejected, store, publish_dead_letters, received, limits)
     outcomes = await store.apply_batch(deliveries)
     await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
-    return BatchResult(outcomes, reasons)
+    return BatchResult(outcomes, reasons, [event for _, event in valid], now_ms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,12 @@ RECEIPT_TO_CHANGE = Histogram(
     registry=REGISTRY,
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+RECEIPT_TO_PROVISIONAL_CHANGE = Histogram(
+    "segstream_receipt_to_provisional_change_seconds",
+    "A live purchase received by a worker -> its provisional change published (Kafka acked), per change",
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 EVENT_TIME_TO_CHANGE = Histogram(
     "segstream_event_time_to_change_seconds",
     "A purchase's event time -> the segment change it caused published (includes producer delay; years in a replay)",
@@ -186,6 +192,12 @@ def observe_change_latency(received_ms: Sequence[int], occurred_ms: Sequence[int
         RECEIPT_TO_CHANGE.observe(max(published_ms - ms, 0) / 1000)
     for ms in occurred_ms:
         EVENT_TIME_TO_CHANGE.observe(max(published_ms - ms, 0) / 1000)
+
+
+def observe_provisional_latency(received_ms: Sequence[int], published_ms: int) -> None:
+    """One observation per provisional change just published (the receipt of the purchase it answers)."""
+    for ms in received_ms:
+        RECEIPT_TO_PROVISIONAL_CHANGE.observe(max(published_ms - ms, 0) / 1000)
 
 
 def observe_tick(as_of_ms: int, seconds: float) -> None:

@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         description="watermark mode: a partition with no new event for this long no longer holds the clock back; "
         "when all are idle the clock catches up with the newest event",
     )
+    provisional_window_s: float = Field(
+        300.0,
+        ge=0,
+        description="a purchase whose event time is at most this many seconds before its receipt is live: the "
+        "worker that folds it publishes a provisional change at once (scored against the versions in force), "
+        "before the clock evaluates it; 0: none. Older events (replays, backfills) wait for the clock only",
+    )
     dedupe_window_s: int = Field(
         DEDUPE_WINDOW_S,
         ge=1,

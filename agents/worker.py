@@ -32,6 +32,7 @@ from agents.analytics_web import register_analytics_pages
 from agents.baskets import PairBound, register_basket_pages
 from agents.batch_publish import faust_batch_publisher
 from agents.catalogue import register_catalogue, register_catalogue_pages
+from agents.early import ProvisionalChanges
 from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
 from agents.moves import observe_moves
@@ -49,6 +50,7 @@ from state.adapters.redis_store import RedisStore
 from state.adapters.retry import RetryPolicy, StoreUnavailable
 from state.customer.profiles import Change
 from state.customer.rfm import DAY_MS
+from state.customer.store import Outcome
 from state.customer.tally import combine
 from state.evaluator.cluster_quality import QualityConfig
 from state.evaluator.config import EvaluatorConfig
@@ -166,9 +168,27 @@ def build_app(settings: Settings) -> faust.App:
 
     publish_dead_letters = dead_letter_publisher(dead_letters)
 
+    async def publish_provisional(changes: Sequence[Change]) -> None:
+        """Provisional changes go to segment-changes only: customer-segments holds evaluated profiles."""
+        await publish_batched(
+            [(changes_topic, c.customer_id.encode(), change_message(c, preset)) for c in changes]
+        )
+
+    provisional = ProvisionalChanges(
+        evaluator.config,
+        store,
+        profiles,
+        publish_provisional,
+        window_ms=round(settings.provisional_window_s * 1000),
+    )
+
     async def process(messages: list[RawMessage]) -> None:
         started = time.perf_counter()
         result = await ingest_batch(messages, store, publish_dead_letters, limits=limits, tallier=tallier)
+        applied = [e for e, o in zip(result.events, result.outcomes, strict=True) if o >= Outcome.APPLIED]
+        early = await provisional.after_batch(applied, result.received_ms)
+        if early:
+            metrics.observe_provisional_latency([result.received_ms] * len(early), int(time.time() * 1000))
         await pair_bound.after_batch()
         watermark = await store.watermark()
         metrics.observe_batch(

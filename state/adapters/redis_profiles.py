@@ -31,7 +31,7 @@ import msgspec
 from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.redis_adapter import RedisAdapter
 from state.adapters.view_rows import decode_row, encode_row
-from state.customer.profile_store import Record, SavedEvaluator
+from state.customer.profile_store import Record, SavedEvaluator, SavedVersions
 from streams.campaign_contract import CampaignEvent
 
 __all__ = ["RedisProfileStore"]
@@ -155,6 +155,17 @@ class RedisProfileStore(RedisAdapter):
             raw = await self._retry("read profiles", read)
             found.update({c: decode_row(c, r) for c, r in zip(chunk, raw, strict=True) if r})
         return found
+
+    async def versions(self) -> SavedVersions:
+        async def read() -> SavedVersions:  # read-only; one MULTI so meta and model are of one save
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.get(self._meta)
+                pipe.get(self._model)
+                raw_meta, model = await pipe.execute()
+            meta: dict[str, Any] = json.loads(raw_meta) if raw_meta else {"generation": 0, "cutpoints": None}
+            return SavedVersions(int(meta["generation"]), meta["cutpoints"], cast(bytes | None, model))
+
+        return await self._retry("read the evaluator's versions", read)
 
     async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
         generation = self.dedupe.now()

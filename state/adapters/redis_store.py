@@ -346,6 +346,18 @@ class RedisStore:
         raw = await self._retry("read a customer", lambda: self._redis.hgetall(self._state_key(customer_id)))
         return parse_state(raw) if raw else None
 
+    async def current_states(self, customer_ids: Iterable[str]) -> dict[str, CustomerState]:
+        ids = list(customer_ids)
+
+        async def read() -> list[dict[str, str]]:  # read-only
+            pipe = self._redis.pipeline(transaction=False)
+            for c in ids:
+                pipe.hgetall(self._state_key(c))
+            return cast(list[dict[str, str]], await pipe.execute())
+
+        raw = await self._retry("read customers", read) if ids else []
+        return {c: parse_state(r) for c, r in zip(ids, raw, strict=True) if r}
+
     async def all_customers(self) -> list[CustomerState]:
         return await self._retry("read every customer", self._all_customers)
 

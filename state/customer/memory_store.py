@@ -100,6 +100,9 @@ class MemoryStore:
     async def get(self, customer_id: str) -> CustomerState | None:
         return self.states.get(customer_id)
 
+    async def current_states(self, customer_ids: Iterable[str]) -> dict[str, CustomerState]:
+        return {c: self.states[c] for c in customer_ids if c in self.states}
+
     async def all_customers(self) -> list[CustomerState]:
         return list(self.states.values())
 

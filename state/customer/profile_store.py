@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from streams.campaign_contract import CampaignEvent
 
-__all__ = ["MemoryProfileStore", "ProfileStore", "SavedEvaluator"]
+__all__ = ["MemoryProfileStore", "ProfileStore", "SavedEvaluator", "SavedVersions"]
 
 Record = dict[str, Any]
 
@@ -65,6 +65,10 @@ class ProfileStore(Protocol):
         """The saved rows of these customers (those without one are absent)."""
         ...
 
+    async def versions(self) -> SavedVersions:
+        """The generation, cut-points and models snapshot of the last save, without the rows."""
+        ...
+
     async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
         """Put the events not seen before (by ``event_id``) on the agenda; return how many."""
         ...
@@ -77,6 +81,15 @@ class ProfileStore(Protocol):
         """Remove evaluated events from the agenda; their ids stay known (a resend is ignored) for the
         dedupe window on Redis, for ever in memory."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class SavedVersions:
+    """What a provisional change is scored against (``state.evaluator.early``): no rows, no summary."""
+
+    generation: int
+    cutpoints_json: str | None
+    model: bytes | None
 
 
 @dataclass
@@ -121,6 +134,9 @@ class MemoryProfileStore:
 
     async def profiles(self, customer_ids: Iterable[str]) -> dict[str, Record]:
         return {c: self.rows[c] for c in customer_ids if c in self.rows}
+
+    async def versions(self) -> SavedVersions:
+        return SavedVersions(self.meta[0], self.meta[2], self.model)
 
     async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
         added = 0

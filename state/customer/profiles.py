@@ -63,11 +63,16 @@ class Change:
     after: Profile
     cutpoint_version: int
     model_version: int
+    provisional: bool = False  # scored at receipt, before the clock evaluated its instant
 
     @property
     def change_id(self) -> str:
-        """Deterministic id: the same history always gives the same ids (consumers dedupe on it)."""
-        return f"{self.customer_id}@{self.at_ms}"
+        """Deterministic id: the same history always gives the same ids (consumers dedupe on it).
+
+        A provisional change (``state.evaluator.early``) has its own id, suffixed ``~provisional``.
+        """
+        base = f"{self.customer_id}@{self.at_ms}"
+        return base + "~provisional" if self.provisional else base
 
 
 def fold_changes(changes: Iterable[Change]) -> dict[str, Profile]:

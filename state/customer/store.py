@@ -233,6 +233,10 @@ class CustomerStore(Protocol):
 
     async def get(self, customer_id: str) -> CustomerState | None: ...
 
+    async def current_states(self, customer_ids: Iterable[str]) -> dict[str, CustomerState]:
+        """The current state of each of these customers (everything folded so far); unknown ones absent."""
+        ...
+
     async def all_customers(self) -> list[CustomerState]: ...
 
     async def watermark(self) -> int | None:

@@ -94,6 +94,7 @@ def change_message(change: Change, preset: Preset) -> bytes:
             "cutpoint_version": change.cutpoint_version,
             "model_version": change.model_version,
             "recommended_action": action_json(preset, change.after.rfm_segment),
+            "provisional": change.provisional,
         },
     )
 

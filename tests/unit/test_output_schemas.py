@@ -9,6 +9,7 @@ publishes the three topics as streams/topics.py declares them. Pure tests: no se
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -112,6 +113,17 @@ def test_change_messages_match_the_schema(change: Change) -> None:
     assert value["rule"]["segment"] == value["after"]["rfm_segment"]
 
 
+def test_a_provisional_change_is_marked_and_has_its_own_id() -> None:
+    early = dataclasses.replace(CLUSTERED, provisional=True)
+    value = validate_json("segment-change", change_message(early, PRESET))
+    final = validate_json("segment-change", change_message(CLUSTERED, PRESET))
+    assert value["provisional"] is True and final["provisional"] is False
+    assert value["change_id"] == final["change_id"] + "~provisional"
+    assert {k: v for k, v in value.items() if k not in {"provisional", "change_id"}} == {
+        k: v for k, v in final.items() if k not in {"provisional", "change_id"}
+    }
+
+
 def test_first_profile_has_no_before_and_no_cluster() -> None:
     value = validate_json("segment-change", change_message(FIRST, PRESET))
     assert value["before"] is None
@@ -200,6 +212,8 @@ INVALID_CHANGES = {
     "change_id without ms": _set(CHANGE, "change_id", "00042@"),
     "change_id with non-digit ms": _set(CHANGE, "change_id", "00042@17952192e5"),
     "change_id with trailing newline": _set(CHANGE, "change_id", "00042@1795219200000\n"),
+    "change_id with another suffix": _set(CHANGE, "change_id", "00042@1795219200000~early"),
+    "provisional as a string": _set(CHANGE, "provisional", "true"),
     "empty customer_id": _set(CHANGE, "customer_id", ""),
     "occurred_at with +00:00": _set(CHANGE, "occurred_at", "2026-11-21T00:00:00.000+00:00"),
     "occurred_at without offset": _set(CHANGE, "occurred_at", "2026-11-21T00:00:00.000"),
@@ -239,7 +253,7 @@ def test_profile_message_is_the_flattened_change() -> None:
         **{
             k: v
             for k, v in change.items()
-            if k not in {"change_id", "occurred_at", "reason", "changed", "before", "after"}
+            if k not in {"change_id", "occurred_at", "reason", "changed", "before", "after", "provisional"}
         },
         "as_of": change["occurred_at"],
         **change["after"],
