@@ -40,6 +40,14 @@ class Contribution(NamedTuple):
     monetary_cents: int
 
 
+def _add(sums: list[int], sign: int, last_ms: int, frequency: int, money: int) -> None:
+    sums[0] += sign
+    sums[1] += sign * last_ms
+    sums[2] += sign * frequency
+    sums[3] += sign * money
+    sums[4] += sign * money if money > 0 else 0
+
+
 class GroupSums:
     """Per named segment, per cluster id and over everyone: the five exact sums of the rows added."""
 
@@ -50,20 +58,20 @@ class GroupSums:
 
     def add(self, c: Contribution, sign: int) -> None:
         """Add (``sign`` +1) or remove (-1) one row's contribution."""
-        values = (
-            sign,
-            sign * c.last_ms,
-            sign * c.frequency,
-            sign * c.monetary_cents,
-            sign * max(c.monetary_cents, 0),
-        )
-        for sums in (
-            self.segments.setdefault(c.segment, [0] * _FIELDS),
-            self.clusters.setdefault(c.cluster, [0] * _FIELDS),
-            self.total,
-        ):
-            for i, value in enumerate(values):
-                sums[i] += value
+        values = (sign, c.last_ms, c.frequency, c.monetary_cents)
+        _add(self.segments.setdefault(c.segment, [0] * _FIELDS), *values)
+        _add(self.clusters.setdefault(c.cluster, [0] * _FIELDS), *values)
+        _add(self.total, *values)
+
+    def move(self, before: Contribution, segment: str, cluster: int) -> None:
+        """Move a row's unchanged figures (``before``) to another segment or cluster (the total stays)."""
+        values = (before.last_ms, before.frequency, before.monetary_cents)
+        if segment != before.segment:
+            _add(self.segments[before.segment], -1, *values)
+            _add(self.segments.setdefault(segment, [0] * _FIELDS), +1, *values)
+        if cluster != before.cluster:
+            _add(self.clusters[before.cluster], -1, *values)
+            _add(self.clusters.setdefault(cluster, [0] * _FIELDS), +1, *values)
 
     def summary(
         self, as_of_ms: int, segments: Sequence[str], cluster_names: Mapping[int, str]

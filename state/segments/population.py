@@ -118,21 +118,26 @@ class Population:
         self._sum(row, +1)
         return row, changed
 
-    def _sum(self, row: int, sign: int) -> None:
-        """Add (+1) or remove (-1) row ``row``'s contribution to the summary's sums, as its columns
-        and profile are now (nothing without a profile). Writers remove it before and add it after."""
+    def _contribution(self, row: int) -> Contribution | None:
+        """What row ``row`` adds to the summary's sums, as its columns and profile are now (None: no
+        profile, nothing)."""
         profile = self.profiles[row]
         if profile is None:
-            return
+            return None
         cols = self._columns
-        contribution = Contribution(
+        return Contribution(
             profile.rfm_segment,
             int(cols["cluster"][row]),
             int(cols["last_ms"][row]),
             int(cols["frequency"][row]),
             int(cols["monetary_cents"][row]),
         )
-        self.sums.add(contribution, sign)
+
+    def _sum(self, row: int, sign: int) -> None:
+        """Add (+1) or remove (-1) row ``row``'s contribution: writers remove it before, add it after."""
+        contribution = self._contribution(row)
+        if contribution is not None:
+            self.sums.add(contribution, sign)
 
     def state(self, row: int) -> CustomerState:
         c = {name: int(self._columns[name][row]) for name in _STATE_COLUMNS}
@@ -151,13 +156,16 @@ class Population:
         return np.flatnonzero(self.column("frequency") > 0).astype(np.int64)
 
     def set_profile(self, row: int, profile: Profile, since_ms: int) -> None:
-        self._sum(row, -1)
+        before = self._contribution(row)
         self.profiles[row] = profile
         cols = self._columns
         cols["r"][row], cols["f"][row], cols["m"][row] = profile.r_score, profile.f_score, profile.m_score
-        cols["cluster"][row] = NO_CLUSTER if profile.cluster is None else profile.cluster
+        cols["cluster"][row] = cluster = NO_CLUSTER if profile.cluster is None else profile.cluster
         cols["since_ms"][row] = since_ms
-        self._sum(row, +1)
+        if before is None:
+            self._sum(row, +1)
+        else:  # the state columns are as they were: only the groups can change
+            self.sums.move(before, profile.rfm_segment, cluster)
 
     # ------------------------------------------------------------------ persistence
 
