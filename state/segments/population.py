@@ -4,6 +4,13 @@ One row per customer ever evaluated, in first-seen order, holding their RFM stat
 evaluator's clock and the profile last published for them. Columns are numpy arrays so that a
 new cut-point version or cluster model re-scores everyone in a few vector operations.
 
+The summary's per-segment and per-cluster figures (:func:`summarize`) come from exact running
+sums (:class:`~state.segments.group_sums.GroupSums`) that every write of a row's state or profile
+moves, so they cost O(groups), not O(population). To keep them right, the columns they read
+(``frequency``, ``monetary_cents``, ``last_ms``, ``cluster``) are written only through
+:meth:`Population.upsert`, :meth:`Population.set_profile` and :meth:`Population.load_record`:
+:meth:`Population.column` hands them out read-only.
+
 >>> pop = Population()
 >>> pop.upsert(CustomerState("c1", frequency=2, monetary_cents=900, first_purchase_ms=0, last_purchase_ms=5))
 (0, True)
@@ -11,6 +18,9 @@ new cut-point version or cluster model re-scores everyone in a few vector operat
 (0, False)
 >>> pop.state(0).frequency, pop.buyers().tolist()
 (2, [0])
+>>> pop.set_profile(0, Profile(5, 2, 3, "Champions", None, None), since_ms=5)
+>>> summarize(pop, 5, ["Champions"], {})["segments"][0]["customers"]
+1
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import numpy.typing as npt
 from state.customer.profiles import Profile
 from state.customer.rfm import DAY_MS, CustomerState
 from state.segments.features import FEATURE_NAMES
+from state.segments.group_sums import Contribution, GroupSums
 
 __all__ = ["NO_CLUSTER", "NO_TIME", "Population", "feature_matrix", "summarize"]
 
@@ -35,6 +46,8 @@ _STATE_COLUMNS = ("frequency", "monetary_cents", "refunds", "first_ms", "last_ms
 _PROFILE_COLUMNS = ("r", "f", "m", "cluster", "since_ms")
 # churn band (state.models.alerts), the band last alerted, "overdue alert sent this silence", likely responder
 _ALERT_COLUMNS = ("band", "alerted_band", "overdue", "responder")
+# the columns the summary's running sums follow: read-only through Population.column
+_SUMMED_COLUMNS = frozenset(("frequency", "monetary_cents", "last_ms", "cluster"))
 
 
 class Population:
@@ -48,13 +61,18 @@ class Population:
             name: np.zeros(0, dtype=np.int64)
             for name in (*_STATE_COLUMNS, *_PROFILE_COLUMNS, *_ALERT_COLUMNS)
         }
+        self.sums = GroupSums()  # of the profiled rows, moved by every write below
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def column(self, name: str) -> IntArray:
-        """A live view of one column over the used rows (writes go through)."""
-        return self._columns[name][: len(self.ids)]
+        """A live view of one column over the used rows (writes go through, except to the summed
+        columns, which are read-only here: they change only with the running sums)."""
+        view = self._columns[name][: len(self.ids)]
+        if name in _SUMMED_COLUMNS:
+            view.flags.writeable = False
+        return view
 
     def columns(self, rows: IntArray) -> dict[str, IntArray]:
         """Every column at ``rows`` (copies), by name."""
@@ -91,12 +109,35 @@ class Population:
             NO_TIME if state.last_purchase_ms is None else state.last_purchase_ms,
             state.purchase_days,
         )
+        self._sum(row, -1)
         changed = False
         for name, value in zip(_STATE_COLUMNS, values, strict=True):
             if self._columns[name][row] != value:
                 self._columns[name][row] = value
                 changed = True
+        self._sum(row, +1)
         return row, changed
+
+    def _contribution(self, row: int) -> Contribution | None:
+        """What row ``row`` adds to the summary's sums, as its columns and profile are now (None: no
+        profile, nothing)."""
+        profile = self.profiles[row]
+        if profile is None:
+            return None
+        cols = self._columns
+        return Contribution(
+            profile.rfm_segment,
+            int(cols["cluster"][row]),
+            int(cols["last_ms"][row]),
+            int(cols["frequency"][row]),
+            int(cols["monetary_cents"][row]),
+        )
+
+    def _sum(self, row: int, sign: int) -> None:
+        """Add (+1) or remove (-1) row ``row``'s contribution: writers remove it before, add it after."""
+        contribution = self._contribution(row)
+        if contribution is not None:
+            self.sums.add(contribution, sign)
 
     def state(self, row: int) -> CustomerState:
         c = {name: int(self._columns[name][row]) for name in _STATE_COLUMNS}
@@ -115,11 +156,16 @@ class Population:
         return np.flatnonzero(self.column("frequency") > 0).astype(np.int64)
 
     def set_profile(self, row: int, profile: Profile, since_ms: int) -> None:
+        before = self._contribution(row)
         self.profiles[row] = profile
         cols = self._columns
         cols["r"][row], cols["f"][row], cols["m"][row] = profile.r_score, profile.f_score, profile.m_score
-        cols["cluster"][row] = NO_CLUSTER if profile.cluster is None else profile.cluster
+        cols["cluster"][row] = cluster = NO_CLUSTER if profile.cluster is None else profile.cluster
         cols["since_ms"][row] = since_ms
+        if before is None:
+            self._sum(row, +1)
+        else:  # the state columns are as they were: only the groups can change
+            self.sums.move(before, profile.rfm_segment, cluster)
 
     # ------------------------------------------------------------------ persistence
 
@@ -142,8 +188,10 @@ class Population:
             raise ValueError(
                 f"record of {record['customer_id']!r} is row {record['row']}, loaded as row {row}"
             )
+        self._sum(row, -1)
         for name in (*_STATE_COLUMNS, *_ALERT_COLUMNS):
             self._columns[name][row] = int(record[name])
+        self._sum(row, +1)
         if record["profile"] is not None:
             self.set_profile(row, Profile(*record["profile"]), int(record["since_ms"]))
 
@@ -173,30 +221,7 @@ def summarize(
 ) -> dict[str, Any]:
     """Size, share, mean recency/frequency/monetary and value share of every segment and cluster.
 
-    Over the customers with a profile; ``segments`` in preset order, clusters in id order.
+    Over the customers with a profile; ``segments`` in preset order, clusters in id order. From the
+    population's running sums: O(groups), whatever the population's size.
     """
-    rows = np.asarray([i for i, p in enumerate(pop.profiles) if p is not None], dtype=np.int64)
-    recency = (as_of_ms - pop.column("last_ms")[rows]) / DAY_MS
-    freq, money = pop.column("frequency")[rows], pop.column("monetary_cents")[rows]
-    total_value = max(int(np.maximum(money, 0).sum()), 1)
-
-    def group(mask: npt.NDArray[np.bool_]) -> dict[str, Any]:
-        n = int(mask.sum())
-        return {
-            "customers": n,
-            "share": round(n / max(rows.size, 1), 4),
-            "mean_recency_days": round(float(recency[mask].mean()), 2) if n else None,
-            "mean_frequency": round(float(freq[mask].mean()), 3) if n else None,
-            "mean_monetary": round(float(money[mask].mean()) / 100, 2) if n else None,
-            "value_share": round(int(np.maximum(money[mask], 0).sum()) / total_value, 4),
-        }
-
-    named = np.asarray([p.rfm_segment for p in pop.profiles if p is not None], dtype=object)
-    cluster = pop.column("cluster")[rows]
-    return {
-        "customers": int(rows.size),
-        "segments": [{"segment": s, **group(named == s)} for s in segments],
-        "clusters": [
-            {"cluster": c, "name": cluster_names[c], **group(cluster == c)} for c in sorted(cluster_names)
-        ],
-    }
+    return pop.sums.summary(as_of_ms, segments, cluster_names)

@@ -27,12 +27,15 @@ from state.evaluator.config import NEVER, EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
 from state.evaluator.instants import evaluation_instants
 from state.evaluator.predict import LifetimeModel, lifetime_scores
+from state.evaluator.saved import read_population
 from state.models.alerts import AlertConfig
 from state.models.btyd import p_alive
 from state.models.clusters import ClusterConfig
 from state.segments.cutpoints import scores_at
+from state.segments.population import summarize
 from state.segments.segments import load_preset, score_customers
 from streams.campaign_contract import CampaignEvent
+from tests.summary_oracle import assert_same_groups, population_rows
 
 PRESET = load_preset("rfm11")
 # a lighter cluster learner than the worker's (fewer points per day, shorter warm-up): same code paths
@@ -296,6 +299,16 @@ def test_summary_sizes_and_shares_add_up_by_segment_and_cluster() -> None:
     assert sum(c["customers"] for c in clusters) == sum(
         1 for p in evaluator.population.profiles if p and p.cluster is not None
     )
+
+
+def test_summary_groups_equal_a_pandas_groupby_over_the_evaluated_rows_and_their_reload() -> None:
+    evaluator, _, _ = sorted_run()
+    pop, names = evaluator.population, evaluator.model.cluster_names()
+    at = evaluator.clock_ms or 0
+    assert names and min(pop.column("cluster")) >= 0  # clusters to check, every row in one
+    assert_same_groups(evaluator.summary(), population_rows(pop), at, names)
+    reloaded = read_population([pop.record(row) for row in range(len(pop))])
+    assert summarize(reloaded, at, PRESET.segments, names) == summarize(pop, at, PRESET.segments, names)
 
 
 def synthetic_logs(day0: int) -> Log:
