@@ -158,7 +158,7 @@ async def test_cdnow_sample_shuffled_matches_pandas(store: CustomerStore) -> Non
     assert (live["first_purchase_at"] == expected["first_purchase_at"]).all()
     assert (live["last_purchase_at"] == expected["last_purchase_at"]).all()
     everyone = {s.customer_id: s for s in await store.all_customers()}
-    some = sorted(everyone)[::97] + ["nobody"]
+    some = [*sorted(everyone)[::97], "nobody"]
     assert await store.current_states(some) == {c: everyone[c] for c in some if c != "nobody"}
     assert await store.current_states([]) == {}
 
