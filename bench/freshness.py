@@ -5,13 +5,17 @@ Run after ``bench/run.py`` in the same ``make bench``: it reads the worker's ing
 a private Kafka + Redis, with the default clock (``watermark``), first to one worker, then to two.
 
 Every generated purchase is a new customer's first (generated data: the only way to tie each
-change to exactly one purchase), so each yields exactly one ``segment-changes`` entry, and
-two latencies are measured per purchase:
+change to exactly one purchase), so each yields one evaluated ``segment-changes`` entry, and one
+provisional entry before it once the evaluator has saved cut-points (the first purchases of a run
+precede them), and these latencies are measured per purchase:
 
 - **send -> change consumed** (exact, outside the workers): kafka-python producer send time to
   a consumer reading the change off ``segment-changes``; an upper bound of receipt -> change;
 - **receipt -> change published**, the worker's own ``segstream_receipt_to_change_seconds``
-  histogram scraped from ``/metrics`` (quantiles interpolated within its buckets).
+  histogram scraped from ``/metrics`` (quantiles interpolated within its buckets);
+- the same two for the **provisional** change (``provisional: true``, published by the worker that
+  folded the purchase): send -> consumed, and ``segstream_receipt_to_provisional_change_seconds``
+  summed over the workers.
 
 Writes ``bench/freshness.json`` and prints a Markdown table for the README.
 """
@@ -87,14 +91,16 @@ def run(settings: Settings, workers: int, rate: float, root: Path) -> dict[str, 
             auto_offset_reset="earliest",
             consumer_timeout_ms=500,
         )
-        seen: dict[str, float] = {}
+        seen: dict[str, float] = {}  # the evaluated change
+        early: dict[str, float] = {}  # the provisional change
         stop = threading.Event()
 
         def read() -> None:
             while not stop.is_set():
                 for message in consumer:
-                    if message.key is not None:
-                        seen.setdefault(message.key.decode(), time.time())
+                    if message.key is not None and message.value is not None:
+                        provisional = json.loads(message.value).get("provisional", False)
+                        (early if provisional else seen).setdefault(message.key.decode(), time.time())
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
@@ -129,6 +135,7 @@ def run(settings: Settings, workers: int, rate: float, root: Path) -> dict[str, 
         stop.set()
         reader.join(5)
         latencies = [seen[c] - t for c, t in sent.items() if c in seen]
+        early_latencies = [early[c] - t for c, t in sent.items() if c in early]
         scraped = [
             urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
             for port in ports
@@ -140,6 +147,13 @@ def run(settings: Settings, workers: int, rate: float, root: Path) -> dict[str, 
             "changes_seen": len(latencies),
             "send_to_change_consumed_s": exact_quantiles(latencies) if latencies else {},
             "receipt_to_change_published_s": _evaluator_quantiles(scraped),
+            "provisional_changes_seen": len(early_latencies),
+            "send_to_provisional_change_consumed_s": exact_quantiles(early_latencies)
+            if early_latencies
+            else {},
+            "receipt_to_provisional_change_published_s": _merged_quantiles(
+                scraped, "segstream_receipt_to_provisional_change_seconds"
+            ),
         }
     finally:
         for p in procs:
@@ -156,6 +170,19 @@ def _evaluator_quantiles(pages: list[str]) -> dict[str, float]:
         if count > 0:
             return histogram_quantiles(text, name)
     return {}
+
+
+def _merged_quantiles(pages: list[str], name: str) -> dict[str, float]:
+    """Quantiles of one histogram summed over every worker's page (each folds its own partitions)."""
+    totals: dict[str, float] = {}
+    for text in pages:
+        for line in text.splitlines():
+            if line.startswith(f"{name}_bucket{{"):
+                key, value = line.rsplit(" ", 1)
+                totals[key] = totals.get(key, 0.0) + float(value)
+    if not totals or max(totals.values()) == 0:
+        return {}
+    return histogram_quantiles("\n".join(f"{k} {v}" for k, v in totals.items()), name)
 
 
 def _wait_for_page(url: str, timeout_s: float = 120.0) -> None:
@@ -208,6 +235,24 @@ def main() -> None:
             + " / ".join(f"{exact.get(k, float('nan')):.2f} s" for k in ("p50", "p95", "p99"))
             + " | "
             + " / ".join(f"{hist.get(k, float('nan')):.2f} s" for k in ("p50", "p95", "p99"))
+            + " |"
+        )
+    print()
+    print(
+        "| workers | provisional changes seen | send -> provisional change consumed p50 / p95 / p99 | receipt -> provisional change published p50 / p95 / p99 (histogram) |"
+    )
+    print("|---:|---:|---:|---:|")
+    for r in runs:
+        exact, hist = (
+            r["send_to_provisional_change_consumed_s"],
+            r["receipt_to_provisional_change_published_s"],
+        )
+        assert isinstance(exact, dict) and isinstance(hist, dict)
+        print(
+            f"| {r['workers']} | {r['provisional_changes_seen']:,} | "
+            + " / ".join(f"{1000 * exact.get(k, float('nan')):.0f} ms" for k in ("p50", "p95", "p99"))
+            + " | "
+            + " / ".join(f"{1000 * hist.get(k, float('nan')):.0f} ms" for k in ("p50", "p95", "p99"))
             + " |"
         )
     print(f"results written to {RESULTS}")

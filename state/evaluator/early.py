@@ -56,16 +56,14 @@ class Published:
 
 
 def _cluster(
-    state: CustomerState, at_ms: int, published: Published, versions: Versions
+    proposed: int | None, at_ms: int, published: Published, versions: Versions
 ) -> tuple[int | None, str | None]:
+    """The cluster after the dwell rule: ``proposed`` (None: no published model) or the current one."""
     before = published.profile
     current = None if before is None else before.cluster
-    current_name = None if before is None else before.cluster_name
-    model = versions.model
-    if not model.is_ready:
-        return current, current_name
-    names = model.cluster_names()
-    proposed = model.assign(features(state, at_ms))
+    if proposed is None:
+        return current, None if before is None else before.cluster_name
+    names = versions.model.cluster_names()
     retired = current is None or current not in names
     dwelt = published.since_ms == NO_TIME or at_ms - published.since_ms >= versions.min_dwell_ms
     if proposed != current and (retired or dwelt):
@@ -83,14 +81,21 @@ def early_changes(
     purchase (refunds only) has no profile and gets none.
     """
     cp = versions.cutpoints
+    scored = [
+        (state, at_ms)
+        for state, at_ms in sorted(due, key=lambda d: d[0].customer_id)
+        if state.frequency > 0 and state.last_purchase_ms is not None and state.first_purchase_ms is not None
+    ]
+    model = versions.model
+    proposed: list[int | None] = [None] * len(scored)
+    if model.is_ready and scored:  # one vector assignment for the batch
+        proposed = list(model.assign_many([features(state, at_ms) for state, at_ms in scored]))
     changes: list[Change] = []
-    for state, at_ms in sorted(due, key=lambda d: d[0].customer_id):
-        last = state.last_purchase_ms
-        if state.frequency <= 0 or last is None or state.first_purchase_ms is None:
-            continue
-        r, f, m = scores_at(cp, last, state.frequency, state.monetary_cents, at_ms)
+    for (state, at_ms), cluster_proposed in zip(scored, proposed, strict=True):
+        assert state.last_purchase_ms is not None
+        r, f, m = scores_at(cp, state.last_purchase_ms, state.frequency, state.monetary_cents, at_ms)
         known = published.get(state.customer_id, Published(None))
-        cluster, name = _cluster(state, at_ms, known, versions)
+        cluster, name = _cluster(cluster_proposed, at_ms, known, versions)
         after = Profile(r, f, m, versions.segment_of[r, f, m], cluster, name)
         if after != known.profile:
             changes.append(
@@ -101,7 +106,7 @@ def early_changes(
                     known.profile,
                     after,
                     cp.version,
-                    versions.model.version,
+                    model.version,
                     provisional=True,
                 )
             )
