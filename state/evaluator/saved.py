@@ -127,7 +127,7 @@ class SavedParts(NamedTuple):
 class SaveLedger:
     """What the store holds of one evaluator, as far as it knows: the snapshot's digest and the open
     batches saved. A fresh ledger (a new or reloaded evaluator) knows nothing of the snapshot, so
-    the first save writes it whole; it knows the batches it was restored from apart."""
+    the first save writes it whole; a reloaded one knows the batches it was restored from entries."""
 
     digest: bytes | None = None
     batches: set[int] = field(default_factory=set)  # made_at_ms of the batches saved apart
