@@ -16,6 +16,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 from agents.evaluator import SegmentEvaluator
 from agents.ingest import RawMessage, ingest_batch
 from state.customer import snapshots
@@ -24,7 +26,7 @@ from state.customer.profile_store import MemoryProfileStore, Record
 from state.customer.rfm import DAY_MS
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
-from state.evaluator.saved import SaveLedger
+from state.evaluator.saved import SaveLedger, read_models
 from state.segments.segments import load_preset
 from streams.outputs import Tick
 from tests.unit.test_evaluate import old_models_blob
@@ -151,3 +153,65 @@ def test_the_ledger_writes_the_snapshot_only_when_its_bytes_change() -> None:
     assert ledger.take(b"models v1", evaluator.batches).model is None
     assert ledger.take(b"models v2", evaluator.batches).model == b"models v2"
     assert SaveLedger().take(b"models v2", []).model == b"models v2"  # a reloaded evaluator: whole again
+
+
+@dataclasses.dataclass
+class FailingOnce(CountingProfiles):
+    """Counts saves; the ``fail_at``-th (1-based) raises, once, having written nothing."""
+
+    fail_at: int = 0
+
+    async def save(
+        self,
+        clock_ms: int,
+        cutpoints_json: str | None,
+        model: bytes | None,
+        records: Sequence[Record],
+        summary: Record,
+        *,
+        batches_added: Sequence[tuple[int, bytes]] = (),
+        batches_removed: Sequence[int] = (),
+    ) -> int:
+        if self.fail_at and len(self.saves) + 1 == self.fail_at:
+            self.fail_at = 0
+            raise ConnectionError("Redis gone")
+        return await super().save(
+            clock_ms,
+            cutpoints_json,
+            model,
+            records,
+            summary,
+            batches_added=batches_added,
+            batches_removed=batches_removed,
+        )
+
+
+async def test_a_failed_save_is_not_taken_as_written() -> None:
+    """The evaluator notes the parts it hands a save as written; when the save fails it is dropped
+    and reloaded, so what the failed save carried is written by a later one: a batch made in the
+    failed chunk, or a refit (``segstream fit``: a save outside any chunk) of the lifetime model."""
+    messages = history()
+    end = Tick(DAY0 + 60 * DAY_MS, {0: len(messages)}, "test")
+    store, profiles, out = MemoryStore(), FailingOnce(fail_at=2), Outbox()
+    straight_store, straight_out = MemoryStore(), Outbox()
+    await ingest_batch(messages, store, no_letters)
+    await ingest_batch(messages, straight_store, no_letters)
+    straight = SegmentEvaluator(
+        CONFIG, straight_store, MemoryProfileStore(), straight_out, TOPIC, poll_s=0.01
+    )
+    await straight.on_tick(end)
+    seg = SegmentEvaluator(CONFIG, store, profiles, out, TOPIC, poll_s=0.01)
+    with pytest.raises(ConnectionError):
+        await seg.on_tick(end)  # the second chunk's save fails: its batches were not written
+    await seg.on_tick(end)
+    assert straight._cached is not None and seg._cached is not None
+    assert set(profiles.batches) == {b.made_at_ms for b in straight._cached[1].batches}
+    assert list(dict.fromkeys(out.changes)) == straight_out.changes  # the chunk republished, same content
+    profiles.fail_at = len(profiles.saves) + 1
+    with pytest.raises(ConnectionError):
+        await seg.on_tick(end._replace(refit=True))  # the refit's save fails
+    assert seg._cached is None  # dropped: the next tick reloads what the store holds
+    await seg.on_tick(end._replace(as_of_ms=end.as_of_ms + 3_600_000))  # a quiet instant, saved
+    assert seg._cached is not None and seg._cached[1].lifetime is not None
+    saved = read_models(profiles.model).lifetime
+    assert saved is not None and saved.describe() == seg._cached[1].lifetime.describe()
