@@ -212,14 +212,24 @@ class SegmentEvaluator:
         await self._save(evaluator)
 
     async def _save(self, evaluator: Evaluator) -> None:
+        """Save what changed since the last save: rows, batches made and resolved, the snapshot if it
+        changed. If the save fails the evaluator is dropped (it noted those parts as written) and the
+        next tick reloads from the store."""
         cutpoints = evaluator.cutpoints.to_json() if evaluator.cutpoints else None
-        generation = await self._profiles.save(
-            evaluator.clock_ms or 0,
-            cutpoints,
-            evaluator.snapshot(),
-            evaluator.take_dirty(),
-            summary := evaluator.summary(),
-        )
+        try:
+            parts = evaluator.take_saved_parts()
+            generation = await self._profiles.save(
+                evaluator.clock_ms or 0,
+                cutpoints,
+                parts.model,
+                evaluator.take_dirty(),
+                summary := evaluator.summary(),
+                batches_added=parts.batches_added,
+                batches_removed=parts.batches_removed,
+            )
+        except BaseException:
+            self._cached = None
+            raise
         churn = summary["churn"]
         assert isinstance(churn, dict)
         metrics.observe_churn(churn)
@@ -236,7 +246,7 @@ class SegmentEvaluator:
             evaluator = Evaluator(self.config)
         else:
             evaluator = Evaluator.restore(
-                self.config, saved.clock_ms, saved.cutpoints_json, saved.model, saved.records
+                self.config, saved.clock_ms, saved.cutpoints_json, saved.model, saved.records, saved.batches
             )
         self._cached = (generation, evaluator)
         return evaluator

@@ -5,8 +5,13 @@ Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster
 - ``<p>eval:{segments}:view``    hash: customer_id -> row (state as of the clock, profile), packed by
   :mod:`state.adapters.view_rows`
 - ``<p>eval:{segments}:meta``    string: JSON ``{generation, clock_ms, cutpoints}``
-- ``<p>eval:{segments}:model``   string: the learned models' snapshot (clusters, churn with its
-  open prediction batches, lifetime model), :meth:`state.evaluator.evaluate.Evaluator.snapshot`
+- ``<p>eval:{segments}:model``   string: the learned models' snapshot (clusters, churn, lifetime,
+  campaigns, drift), :meth:`state.evaluator.evaluate.Evaluator.snapshot`; written only by a save
+  whose snapshot changed (earlier versions wrote it on every save, the open batches inside)
+- ``<p>eval:{segments}:batch:<made_at_ms>`` string: one open churn prediction batch (pickled),
+  written once by the save after it was made, deleted by the save after its labels arrived
+- ``<p>eval:{segments}:batches`` zset: the open batches' ``made_at_ms``, by itself (how a load
+  finds the batch keys without a scan)
 - ``<p>eval:{segments}:campaign-events`` hash: event_id -> JSON campaign event, while it waits on the
   agenda (earlier versions kept every one: those are still read as seen)
 - ``<p>eval:{segments}:campaign-agenda`` zset: event_ids not evaluated yet, by occurred_at + 1
@@ -71,6 +76,7 @@ class RedisProfileStore(RedisAdapter):
         self._view, self._meta, self._model, self._summary = (
             f"{base}:{name}" for name in ("view", "meta", "model", "summary")
         )
+        self._batch, self._batches = f"{base}:batch:", f"{base}:batches"
         self._campaign_events, self._campaign_agenda = f"{base}:campaign-events", f"{base}:campaign-agenda"
         self._add_campaign_events = self._redis.register_script(_ADD_CAMPAIGN_EVENTS)
         self._campaign_done = self._redis.register_script(_CAMPAIGN_DONE)
@@ -98,7 +104,23 @@ class RedisProfileStore(RedisAdapter):
             async for field, value in self._redis.hscan_iter(self._view, count=_CHUNK)
         ]
         model = cast(bytes | None, await self._redis.get(self._model))
-        return SavedEvaluator(int(meta["generation"]), meta["clock_ms"], meta["cutpoints"], model, rows)
+        return SavedEvaluator(
+            int(meta["generation"]),
+            meta["clock_ms"],
+            meta["cutpoints"],
+            model,
+            rows,
+            await self._read_batches(),
+        )
+
+    async def _read_batches(self) -> list[tuple[int, bytes]]:
+        """The open churn batches, oldest first (versions that kept them in the model's snapshot saved none here)."""
+        made = [int(m) for m in cast(list[bytes], await self._redis.zrange(self._batches, 0, -1))]
+        if not made:
+            return []
+        raw = cast(list[bytes | None], await self._redis.mget([f"{self._batch}{m}" for m in made]))
+        # a batch a concurrent save resolved meanwhile is gone (only a reader loads while one saves)
+        return [(m, data) for m, data in zip(made, raw, strict=True) if data is not None]
 
     async def save(
         self,
@@ -107,11 +129,17 @@ class RedisProfileStore(RedisAdapter):
         model: bytes | None,
         records: Sequence[Record],
         summary: Record,
+        *,
+        batches_added: Sequence[tuple[int, bytes]] = (),
+        batches_removed: Sequence[int] = (),
     ) -> int:
         # One MULTI: all or nothing. If it was applied before the error reached us, the retry
-        # writes the same rows and state again under the next generation number.
+        # writes the same rows, batches and state again (deletes what is gone already) under the
+        # next generation number.
+        batches = (batches_added, batches_removed)
         return await self._retry(
-            "save the evaluator", lambda: self._save(clock_ms, cutpoints_json, model, records, summary)
+            "save the evaluator",
+            lambda: self._save(clock_ms, cutpoints_json, model, records, summary, batches),
         )
 
     async def _save(
@@ -121,7 +149,9 @@ class RedisProfileStore(RedisAdapter):
         model: bytes | None,
         records: Sequence[Record],
         summary: Record,
+        batches: tuple[Sequence[tuple[int, bytes]], Sequence[int]],
     ) -> int:
+        added, removed = batches
         generation = await self.generation() + 1
         async with self._redis.pipeline(transaction=True) as pipe:  # MULTI ... EXEC
             for start in range(0, len(records), _CHUNK):
@@ -129,6 +159,12 @@ class RedisProfileStore(RedisAdapter):
                 pipe.hset(self._view, mapping={str(r["customer_id"]): encode_row(r) for r in chunk})
             if model is not None:
                 pipe.set(self._model, model)
+            for made_at_ms, data in added:
+                pipe.set(f"{self._batch}{made_at_ms}", data)
+                pipe.zadd(self._batches, {str(made_at_ms): made_at_ms})
+            if removed:
+                pipe.delete(*(f"{self._batch}{m}" for m in removed))
+                pipe.zrem(self._batches, *(str(m) for m in removed))
             pipe.set(self._summary, json.dumps(summary))
             meta = {"generation": generation, "clock_ms": clock_ms, "cutpoints": cutpoints_json}
             pipe.set(self._meta, json.dumps(meta))

@@ -1,10 +1,13 @@
 """Where the segment evaluator keeps its state between ticks: the port and its in-memory twin.
 
 The evaluator is a single writer (it runs where the one-partition ``clock`` topic is
-consumed). After each tick it saves the rows that changed, its clock and cut-points, the
-cluster model snapshot and the segment summary in one atomic write, and bumps a generation
-number; a worker that takes the clock partition over reloads when the generation moved.
-Any worker can read a profile or the summary for the HTTP endpoints.
+consumed). After each chunk of instants it saves the rows that changed, its clock and cut-points,
+the learned models' snapshot if it changed, the churn prediction batches it made and those it
+resolved, and the segment summary in one atomic write, and bumps a generation number; a worker
+that takes the clock partition over reloads when the generation moved. What a save writes is what
+changed, not the whole population: rows as they change, a batch once when it is made (it never
+changes), the snapshot only when its bytes differ. Any worker can read a profile or the summary
+for the HTTP endpoints.
 
 Campaign events (``campaign-events``) wait here for the evaluator too: every worker adds the
 ones it consumes to one agenda, each ``event_id`` once (within the dedupe window on Redis), and the
@@ -31,6 +34,8 @@ class SavedEvaluator:
     cutpoints_json: str | None
     model: bytes | None
     records: list[Record]
+    batches: list[tuple[int, bytes]] = field(default_factory=list)
+    """The open churn prediction batches saved apart, ``(made_at_ms, bytes)``, oldest first."""
 
 
 class ProfileStore(Protocol):
@@ -49,8 +54,14 @@ class ProfileStore(Protocol):
         model: bytes | None,
         records: Sequence[Record],
         summary: Record,
+        *,
+        batches_added: Sequence[tuple[int, bytes]] = (),
+        batches_removed: Sequence[int] = (),
     ) -> int:
-        """Save atomically (``model`` None: unchanged); return the new generation."""
+        """Save atomically (``model`` None: unchanged); return the new generation.
+
+        ``batches_added``: churn batches ``(made_at_ms, bytes)`` to keep until ``batches_removed``
+        names their ``made_at_ms`` in a later save."""
         ...
 
     async def profile(self, customer_id: str) -> Record | None:
@@ -97,6 +108,7 @@ class MemoryProfileStore:
     rows: dict[str, Record] = field(default_factory=dict)
     meta: tuple[int, int | None, str | None] = (0, None, None)
     model: bytes | None = None
+    batches: dict[int, bytes] = field(default_factory=dict)  # made_at_ms -> an open churn batch
     last_summary: Record | None = None
     campaign_events: dict[str, CampaignEvent] = field(default_factory=dict)  # the events on the agenda
     campaign_agenda: set[str] = field(default_factory=set)  # event_ids not evaluated yet
@@ -109,7 +121,8 @@ class MemoryProfileStore:
         generation, clock_ms, cutpoints_json = self.meta
         if not generation:
             return None
-        return SavedEvaluator(generation, clock_ms, cutpoints_json, self.model, list(self.rows.values()))
+        rows, batches = list(self.rows.values()), sorted(self.batches.items())
+        return SavedEvaluator(generation, clock_ms, cutpoints_json, self.model, rows, batches)
 
     async def save(
         self,
@@ -118,7 +131,13 @@ class MemoryProfileStore:
         model: bytes | None,
         records: Sequence[Record],
         summary: Record,
+        *,
+        batches_added: Sequence[tuple[int, bytes]] = (),
+        batches_removed: Sequence[int] = (),
     ) -> int:
+        for made_at_ms in batches_removed:
+            self.batches.pop(made_at_ms, None)
+        self.batches.update(batches_added)
         for record in records:
             self.rows[str(record["customer_id"])] = dict(record)
         self.meta = (self.meta[0] + 1, clock_ms, cutpoints_json)

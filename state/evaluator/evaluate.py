@@ -59,7 +59,17 @@ from state.evaluator.prediction_step import (
     segment_names,
 )
 from state.evaluator.rescore import EMPTY, learn, rescore
-from state.evaluator.saved import SavedModels, models_blob, read_models, read_population
+from state.evaluator.saved import (
+    BatchEntry,
+    SavedModels,
+    SavedParts,
+    SaveLedger,
+    batch_entry,
+    models_blob,
+    open_batches,
+    read_models,
+    read_population,
+)
 from state.evaluator.summary import alert_gates, evaluator_summary
 from state.models.alert_rules import RuleOutcome
 from state.models.alerts import Alert, AlertKind
@@ -126,6 +136,7 @@ class Evaluator:
         # (named segments, clusters): a CUSUM per group and figure on the per-day series
         self.drift = drift or (DriftMonitor(config.drift), DriftMonitor(config.drift))
         self.dirty: set[int] = set()  # rows changed since the store last saved them
+        self.ledger = SaveLedger()  # what the store holds of the snapshot and the open batches
         self.alerts: list[Alert] = []  # raised since the last take_alerts
         self.held_back: Counter[str] = Counter()  # crossings a shut model gate kept from alerting
         self.cluster_quality: list[dict[str, object]] = []  # the latest cluster model versions' figures
@@ -329,13 +340,19 @@ class Evaluator:
         """Row ``row`` as the store keeps it."""
         return self.population.record(row)
 
+    def take_saved_parts(self) -> SavedParts:
+        """What the store must write of the learned state since the last call (:class:`SaveLedger`):
+        the snapshot if its bytes changed, the churn batches made and those resolved."""
+        return self.ledger.take(self.snapshot(), self.batches)
+
     def snapshot(self) -> bytes:
-        """The learned models (clusters, churn with its open batches, lifetime) as one blob for the store."""
+        """The learned models (clusters, churn, lifetime...) as one blob for the store, without the
+        open churn batches (saved apart: :meth:`batch_entries`)."""
         return models_blob(
             SavedModels(
                 self.model,
                 self.churn,
-                self.batches,
+                (),
                 self.lifetime,
                 self.campaigns,
                 dict(self.held_back),
@@ -343,6 +360,10 @@ class Evaluator:
                 self.cluster_quality,
             )
         )
+
+    def batch_entries(self) -> list[BatchEntry]:
+        """Every open churn batch as the store keeps it, oldest first."""
+        return [batch_entry(b) for b in self.batches]
 
     @classmethod
     def restore(
@@ -352,10 +373,12 @@ class Evaluator:
         cutpoints_json: str | None,
         model: bytes | None,
         records: Sequence[Mapping[str, object]],
+        batches: Sequence[BatchEntry] = (),
     ) -> Evaluator:
-        """The evaluator saved as ``take_dirty`` records plus clock, cut-points and :meth:`snapshot`.
+        """The evaluator saved as ``take_dirty`` records plus clock, cut-points, :meth:`snapshot` and
+        the open churn ``batches`` (:meth:`batch_entries`; a snapshot of an older version holds its own).
 
-        The snapshot is a pickle: load only what segstream itself saved.
+        The snapshot and the batches are pickles: load only what segstream itself saved.
         """
         saved = read_models(model)
         evaluator = cls(
@@ -365,13 +388,14 @@ class Evaluator:
             model=saved.segment_model if saved.segment_model is not None else SegmentModel(config.cluster),
             population=read_population(records),
             churn=saved.churn,
-            batches=saved.batches,
+            batches=open_batches(saved.batches, batches),
             lifetime=saved.lifetime,
             campaigns=saved.campaigns,
             drift=saved.drift,
         )
         evaluator.held_back.update(saved.held_back)
         evaluator.cluster_quality = saved.cluster_quality
+        evaluator.ledger = SaveLedger(batches={made_at_ms for made_at_ms, _ in batches})
         return evaluator
 
     def summary(self) -> dict[str, object]:

@@ -1,17 +1,29 @@
-"""The evaluator's saved form: its learned models as one pickle, its population as row records.
+"""The evaluator's saved form: its learned models as one pickle, its open churn batches one pickle
+each, its population as row records.
 
 The store keeps the evaluator as the rows it changed (``Evaluator.take_dirty`` records), its clock,
-its cut-points (JSON) and one snapshot of what it learned (:func:`models_blob`); a worker that
-restarts reads them back (:func:`read_models`, :func:`read_population`). Kept apart from the
-evaluator (``state.evaluator.evaluate``) because the snapshot's format, its keys and the pickles of
-older versions it must still read (``state.customer.snapshots``), is one concern of its own. The
-snapshot is a pickle: read only what segstream itself saved.
+its cut-points (JSON), one snapshot of what it learned (:func:`models_blob`) and each open churn
+prediction batch as an entry of its own (:func:`batch_entry`); a worker that restarts reads them
+back (:func:`read_models`, :func:`open_batches`, :func:`read_population`).
+
+Why the batches are apart: they are most of what the evaluator learned (one row per customer per
+batch, several open at a time: 7.7 of 9.0 MB at 100k customers) and never change once made, so
+each is written once, when it is made, and deleted when its labels arrive; the rest of the models
+is written only when its bytes changed (:class:`SaveLedger`). A save then costs what changed, not
+the population. Snapshots of versions that kept the batches in the blob (``"churn_batches"``)
+still load, and the next save moves those batches to entries of their own.
+
+Kept apart from the evaluator (``state.evaluator.evaluate``) because the snapshot's format, its
+keys and the pickles of older versions it must still read (``state.customer.snapshots``), is one
+concern of its own. The snapshot and the batches are pickles: read only what segstream itself saved.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from state.campaigns.campaign_book import CampaignBook
@@ -23,11 +35,26 @@ from state.models.online_logistic import PendingBatch
 from state.segments.drift import DriftMonitor
 from state.segments.population import Population
 
-__all__ = ["SavedModels", "models_blob", "read_models", "read_population"]
+__all__ = [
+    "BatchEntry",
+    "SaveLedger",
+    "SavedModels",
+    "SavedParts",
+    "batch_entry",
+    "models_blob",
+    "open_batches",
+    "read_models",
+    "read_population",
+]
+
+BatchEntry = tuple[int, bytes]
+"""An open churn batch as the store keeps it: ``(made_at_ms, pickle)``."""
 
 
 class SavedModels(NamedTuple):
-    """What a snapshot holds; each model None (and ``batches`` empty) when the snapshot predates it."""
+    """What a snapshot holds; each model None when the snapshot predates it. ``batches``: the open
+    churn batches of a snapshot of a version that kept them in the blob (empty for newer ones: those
+    are saved apart, :func:`batch_entry`); :func:`models_blob` does not write them."""
 
     segment_model: SegmentModel | None
     churn: ChurnModel | None
@@ -40,7 +67,7 @@ class SavedModels(NamedTuple):
 
 
 def models_blob(models: SavedModels) -> bytes:
-    """The snapshot of ``models`` (clusters, churn with its open batches, lifetime...) as one blob.
+    """The snapshot of ``models`` (clusters, churn, lifetime...) as one blob, without the open batches.
 
     The cluster model is saved as its own snapshot bytes (``SegmentModel.snapshot``), the rest as
     the objects themselves.
@@ -50,7 +77,6 @@ def models_blob(models: SavedModels) -> bytes:
         {
             "segment_model": models.segment_model.snapshot(),
             "churn_model": models.churn,
-            "churn_batches": models.batches,
             "lifetime": models.lifetime,
             "campaigns": models.campaigns,
             "held_back": models.held_back,
@@ -73,6 +99,54 @@ def read_models(blob: bytes | None) -> SavedModels:
         drift=models.get("drift"),
         cluster_quality=models.get("cluster_quality", []),
     )
+
+
+def batch_entry(batch: PendingBatch) -> BatchEntry:
+    """An open churn batch as the store keeps it, keyed by the instant it was made."""
+    return batch.made_at_ms, pickle.dumps(batch)
+
+
+def open_batches(from_blob: Sequence[PendingBatch], entries: Sequence[BatchEntry]) -> list[PendingBatch]:
+    """The open churn batches, oldest first: those saved apart (``entries``) and those an older
+    version's snapshot held (``from_blob``); one per instant, an entry before the blob's copy."""
+    batches = {made_at_ms: snapshots.load(data) for made_at_ms, data in entries}
+    for batch in from_blob:
+        batches.setdefault(batch.made_at_ms, batch)
+    return [batches[made_at_ms] for made_at_ms in sorted(batches)]
+
+
+class SavedParts(NamedTuple):
+    """What the store must write of the learned state since it last saved (:meth:`SaveLedger.take`)."""
+
+    model: bytes | None  # the models' snapshot; None: the same bytes as the store holds
+    batches_added: list[BatchEntry]  # open batches the store does not hold yet
+    batches_removed: list[int]  # made_at_ms of batches the store holds that are closed now
+
+
+@dataclass
+class SaveLedger:
+    """What the store holds of one evaluator, as far as it knows: the snapshot's digest and the open
+    batches saved. A fresh ledger (a new or reloaded evaluator) knows nothing of the snapshot, so
+    the first save writes it whole; a reloaded one knows the batches it was restored from entries."""
+
+    digest: bytes | None = None
+    batches: set[int] = field(default_factory=set)  # made_at_ms of the batches saved apart
+
+    def take(self, blob: bytes, batches: Sequence[PendingBatch]) -> SavedParts:
+        """What to write so the store holds ``blob`` and exactly ``batches``; noted as written.
+
+        Like ``Evaluator.take_dirty``: if the write then fails, the caller drops this evaluator and
+        reloads from the store (a fresh ledger), as it does for the rows.
+        """
+        digest = hashlib.sha256(blob).digest()
+        now = {b.made_at_ms for b in batches}
+        parts = SavedParts(
+            None if digest == self.digest else blob,
+            [batch_entry(b) for b in batches if b.made_at_ms not in self.batches],
+            sorted(self.batches - now),
+        )
+        self.digest, self.batches = digest, now
+        return parts
 
 
 def read_population(records: Sequence[Mapping[str, object]]) -> Population:

@@ -7,14 +7,20 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from agents.evaluator import SegmentEvaluator
+from agents.ingest import ingest_batch
 from agents.settings import Settings
 from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.redis_profiles import RedisProfileStore
+from state.customer.memory_store import MemoryStore
 from state.customer.profile_store import MemoryProfileStore, ProfileStore
 from state.customer.profiles import Profile
-from state.customer.rfm import CustomerState
+from state.customer.rfm import DAY_MS, CustomerState
 from state.segments.population import Population
 from streams.campaign_contract import CampaignEvent
+from streams.outputs import Tick
+from tests.unit.test_evaluator_saves import CONFIG, history
+from tests.unit.test_segment_evaluator import DAY0, TOPIC, Outbox, no_letters
 
 pytestmark = pytest.mark.integration
 
@@ -135,3 +141,71 @@ async def test_evaluator_rows_read_back_whole_from_every_read(profiles: ProfileS
     assert sorted(saved.records, key=lambda r: int(r["row"])) == rows
     assert await profiles.profile("c:2") == rows[1]
     assert await profiles.profiles(["c1", "c:2", "nobody"]) == {"c1": rows[0], "c:2": rows[1]}
+
+
+async def test_open_batches_are_kept_apart_until_removed_and_read_back_oldest_first(
+    profiles: ProfileStore,
+) -> None:
+    model = b"models\x00v1"
+    await profiles.save(100, None, model, [], {}, batches_added=[(300, b"third"), (200, b"\x00second")])
+    await profiles.save(400, None, None, [], {}, batches_added=[(400, b"fourth")], batches_removed=[200])
+    saved = await profiles.load()
+    assert saved is not None and saved.model == model
+    assert saved.batches == [(300, b"third"), (400, b"fourth")]
+    await profiles.save(500, None, None, [], {}, batches_removed=[300, 400, 999])  # 999: never there
+    saved = await profiles.load()
+    assert saved is not None and saved.batches == [] and saved.model == model
+
+
+async def test_the_evaluator_writes_each_batch_once_and_the_model_only_when_it_changed(
+    settings: Settings,
+) -> None:
+    """Redis only, the evaluator's own saves: a key a save rewrites loses the TTL the test put on it
+    (``SET`` clears a TTL), so a key that keeps it was not written again. Batch keys keep theirs until
+    their labels arrive and they are deleted; the model keeps its through an instant off the grid
+    (nothing learned), and loses it at a grid instant (the cluster model and drift monitors moved).
+    A reloaded evaluator writes the model once whole (it does not know what the store holds)."""
+    messages = history()
+    store, outbox = MemoryStore(), Outbox()
+    await ingest_batch(messages, store, no_letters)
+    profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    base = f"{settings.redis_prefix}eval:{{segments}}"
+    redis = profiles._redis
+
+    evaluator = SegmentEvaluator(CONFIG, store, profiles, outbox, TOPIC, poll_s=0.01)  # no reloads
+
+    async def tick(at_ms: int) -> None:
+        await evaluator.on_tick(Tick(at_ms, {0: len(messages)}, "test"))
+
+    async def open_batches() -> set[int]:
+        return {int(m) for m in await redis.zrange(f"{base}:batches", 0, -1)}
+
+    async def marked(key: str) -> bool:
+        """Whether ``key`` still has the TTL the test gave it (not written since)."""
+        return int(await redis.pttl(key)) > 0
+
+    try:
+        await tick(DAY0 + 40 * DAY_MS)
+        before = await open_batches()
+        assert before and await redis.exists(*(f"{base}:batch:{m}" for m in before)) == len(before)
+        for key in [f"{base}:model", *(f"{base}:batch:{m}" for m in before)]:
+            await redis.pexpire(key, 10**9)
+        await tick(DAY0 + 40 * DAY_MS + 3_600_000)  # off the grid: a quiet instant
+        assert await marked(f"{base}:model")  # the same bytes: not written again
+        await tick(DAY0 + 60 * DAY_MS)  # 20 grid instants: batches made and resolved
+        after = await open_batches()
+        assert after - before and before - after
+        assert all([await marked(f"{base}:batch:{m}") for m in before & after])  # written once
+        assert not await redis.exists(*(f"{base}:batch:{m}" for m in before - after))  # deleted
+        assert not await marked(f"{base}:model")  # the models learned: written
+        saved = await profiles.load()
+        assert saved is not None and [m for m, _ in saved.batches] == sorted(after)
+        for key in [f"{base}:model", *(f"{base}:batch:{m}" for m in after)]:
+            await redis.pexpire(key, 10**9)
+        evaluator = SegmentEvaluator(CONFIG, store, profiles, outbox, TOPIC, poll_s=0.01)  # a reload
+        await tick(DAY0 + 60 * DAY_MS + 3_600_000)
+        assert not await marked(f"{base}:model")
+        assert all([await marked(f"{base}:batch:{m}") for m in after])  # the store has them already
+        assert await open_batches() == after
+    finally:
+        await profiles.close()

@@ -169,6 +169,7 @@ def test_restore_then_continue_equals_running_straight_through() -> None:
         first.cutpoints.to_json() if first.cutpoints else None,
         first.snapshot(),
         records,
+        first.batch_entries(),
     )
     logs: Log = defaultdict(list)
     for c, e in entries:
@@ -588,16 +589,34 @@ def _as_before_the_rooms(data: bytes) -> bytes:
     return old
 
 
+def old_models_blob(evaluator: Evaluator) -> bytes:
+    """The snapshot as segstream wrote it while the open batches were kept inside (that version's
+    ``models_blob``: one pickled dict, the batches under ``"churn_batches"``)."""
+    return pickle.dumps(
+        {
+            "segment_model": evaluator.model.snapshot(),
+            "churn_model": evaluator.churn,
+            "churn_batches": evaluator.batches,
+            "lifetime": evaluator.lifetime,
+            "campaigns": evaluator.campaigns,
+            "held_back": dict(evaluator.held_back),
+            "drift": evaluator.drift,
+            "cluster_quality": evaluator.cluster_quality,
+        }
+    )
+
+
 @cache
 def _halfway() -> tuple[Evaluator, list[Change], Evaluator, list[Change], bytes, list[dict[str, object]]]:
-    """The CDNOW sample run straight through, and run to its middle: changes, snapshot and rows saved there."""
+    """The CDNOW sample run straight through, and run to its middle: changes, snapshot (in the format
+    of the versions that kept the open batches inside) and rows saved there."""
     entries = sorted(cdnow_sample(), key=lambda p: p[1].occurred_at_ms)
     end = max(e.occurred_at_ms for _, e in entries) + 1
     middle = entries[len(entries) // 2][1].occurred_at_ms // DAY_MS * DAY_MS
     straight, straight_changes = run(entries, [middle, end])
     first, first_changes = run(entries, [middle])
     assert first.batches  # open churn batches (PendingBatch) are in it, beside the model and its AUC counters
-    return straight, straight_changes, first, first_changes, first.snapshot(), first.take_dirty()
+    return straight, straight_changes, first, first_changes, old_models_blob(first), first.take_dirty()
 
 
 @pytest.mark.parametrize("as_old", [_as_before_the_rooms, _as_before_the_split])
