@@ -49,6 +49,7 @@ from redis.client import NEVER_DECODE
 
 from state.adapters.dedupe_window import DEDUPE_WINDOW_S, DedupeWindow, Generation
 from state.adapters.fold_call import by_hash_slot, by_tally_volume, fold_call
+from state.adapters.log_read import read_logs
 from state.adapters.packed_tallies import merged
 from state.adapters.redis_access import (
     HiredisPackingConnection,
@@ -58,8 +59,8 @@ from state.adapters.redis_access import (
 )
 from state.adapters.redis_retry import OnRetry, Retrier, redis_address
 from state.adapters.retry import RetryPolicy, StoreRestarted, StoreUnavailable
-from state.adapters.state_hash import BASE_FIELDS, log_base, parse_state
-from state.customer.event_log import CustomerLog, LogEntry
+from state.adapters.state_hash import parse_state
+from state.customer.event_log import CustomerLog
 from state.customer.rfm import DAY_MS, CustomerState
 from state.customer.store import (
     AgendaEntry,
@@ -85,6 +86,8 @@ _SCAN_COUNT = 2000
 _TALLIES_PER_CALL = 20_000
 # Customers per log compaction call on a single node (each one's script work is its log's head).
 _COMPACT_PER_CALL = 100
+# Customers per log read call on a single node (state.adapters.log_read).
+_LOGS_PER_CALL = 500
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, StoreUnavailable)
 # Compare-and-set of a topic's fence epoch, with the forgetting of its offsets, in one step.
 # KEYS: epochs hash, consumed zset, dead-letter fence zset, resets list;
@@ -485,21 +488,14 @@ class RedisStore:
     async def logs(self, customer_ids: Iterable[str]) -> dict[str, CustomerLog]:
         ids = list(customer_ids)
         logs: dict[str, CustomerLog] = {}
+        per_call = 1 if self._cluster else _LOGS_PER_CALL  # a cluster call stays in one hash slot
         for start in range(0, len(ids), _SCAN_COUNT):
             chunk = ids[start : start + _SCAN_COUNT]
 
-            async def read(chunk: list[str] = chunk) -> list[Any]:
-                pipe = self._redis.pipeline(transaction=False)
-                for c in chunk:
-                    pipe.hmget(self._state_key(c), BASE_FIELDS)  # one command: one snapshot of the hash
-                    pipe.zrange(f"{self._state_key(c)}:log", 0, -1, withscores=True)
-                return await pipe.execute()
+            async def read(chunk: list[str] = chunk) -> dict[str, CustomerLog]:  # read-only
+                return await read_logs(self._redis, self._state_key, chunk, per_call=per_call)
 
-            raw = await self._retry("read event logs", read)
-            for c, values, entries in zip(chunk, raw[::2], raw[1::2], strict=True):
-                logs[c] = CustomerLog(
-                    log_base(c, values), [LogEntry.decode(member, int(score)) for member, score in entries]
-                )
+            logs.update(await self._retry("read event logs", read))
         return logs
 
     async def compact(self, customer_ids: Iterable[str], before_ms: int) -> int:
