@@ -159,6 +159,12 @@ class Settings(BaseSettings):
     redis_ca_file: Path | None = Field(
         None, description="PEM CA bundle that signs Redis's certificate (default: the system CAs)"
     )
+    redis_cluster: bool = Field(
+        False,
+        description="redis_url names one master of a Redis Cluster: every client is a RedisCluster, the fold "
+        "runs one script call per hash slot and adds the running totals after it (not in the same atomic "
+        "call); shared tally tables (basket pairs) and review region counters need a single node",
+    )
     api_token: SecretStr | None = Field(
         None, description="bearer token every HTTP page of the worker but /healthz requires"
     )
@@ -318,7 +324,14 @@ class Settings(BaseSettings):
     def redis_access(self) -> RedisAccess:
         """How to reach Redis (URL, ACL user, TLS); every Redis client is built from it."""
         password = self.redis_password.get_secret_value() if self.redis_password else None
-        return RedisAccess(self.redis_url, self.redis_username, password, self.redis_tls, self.redis_ca_file)
+        return RedisAccess(
+            self.redis_url,
+            self.redis_username,
+            password,
+            self.redis_tls,
+            self.redis_ca_file,
+            self.redis_cluster,
+        )
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -21,6 +21,7 @@ import pytest
 from agents.settings import Settings
 from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics
+from segstream.redis_cluster import RedisClusterInfo, start_cluster, stop_cluster
 from segstream.stack import start_stack, stop_stack
 from segstream.stack_info import StackError, StackInfo, default_cache_dir
 from segstream.stack_processes import free_ports
@@ -120,3 +121,14 @@ def wait_for_stats(
         time.sleep(0.25)
         stats = read_stats(settings)
     return stats
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterInfo]:
+    """A 3-master Redis Cluster on loopback, started once per session for the tests that ask for it."""
+    try:
+        info = start_cluster(tmp_path_factory.mktemp("redis-cluster"), masters=3)
+    except StackError as exc:
+        pytest.fail(f"could not start the test Redis Cluster: {exc}", pytrace=False)
+    yield info
+    stop_cluster(info)

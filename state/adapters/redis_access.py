@@ -1,7 +1,7 @@
 """How to reach Redis: URL, ACL user, TLS. Every segstream Redis client is built here.
 
 >>> RedisAccess("redis://h:6379/0", "app", "s3cret")
-RedisAccess(url='redis://h:6379/0', username='app', tls=False, ca_file=None)
+RedisAccess(url='redis://h:6379/0', username='app', tls=False, ca_file=None, cluster=False)
 >>> RedisAccess("rediss://h:6379/0").uses_tls, RedisAccess("rediss://h:6379/0").plain_url
 (True, 'redis://h:6379/0')
 >>> sorted(RedisAccess("redis://h/0", "app", "pw", tls=True).connection_kwargs())
@@ -19,7 +19,17 @@ import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-__all__ = ["HiredisPackingConnection", "HiredisPackingSSLConnection", "RedisAccess", "connection_pool"]
+__all__ = [
+    "HiredisPackingConnection",
+    "HiredisPackingSSLConnection",
+    "RedisAccess",
+    "RedisClient",
+    "connection_pool",
+    "open_client",
+]
+
+RedisClient = redis.Redis | redis.RedisCluster
+"""A client of one Redis node or of a Redis Cluster: what every adapter holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +37,8 @@ class RedisAccess:
     """Where Redis is and how to log in; the password never shows in ``repr``.
 
     ``tls`` (or a ``rediss://`` URL) verifies the server's certificate against ``ca_file``
-    (the system CAs when ``None``) and its host name.
+    (the system CAs when ``None``) and its host name. ``cluster``: the URL names one master of a
+    Redis Cluster; clients are redis-py ``RedisCluster``s that find the other masters from it.
     """
 
     url: str
@@ -35,6 +46,7 @@ class RedisAccess:
     password: str | None = field(default=None, repr=False)
     tls: bool = False
     ca_file: Path | None = None
+    cluster: bool = False
 
     @property
     def uses_tls(self) -> bool:
@@ -74,6 +86,34 @@ def connection_pool(
         decode_responses=decode_responses,
         connection_class=tls_class if access.uses_tls else plain_class,
         retry=Retry(NoBackoff(), 0),  # the stores retry, visibly (state.adapters.redis_retry)
+        socket_connect_timeout=5,
+        **access.connection_kwargs(),
+    )
+
+
+def open_client(
+    access: RedisAccess,
+    *,
+    decode_responses: bool,
+    plain_class: type[redis.Connection] = redis.Connection,
+    tls_class: type[redis.SSLConnection] = redis.SSLConnection,
+) -> RedisClient:
+    """A client for ``access``: a ``Redis`` on :func:`connection_pool`, or with ``access.cluster`` a
+    ``RedisCluster`` with the same credentials, TLS and timeouts.
+
+    A ``RedisCluster`` builds its node connections from redis-py's own classes (it ignores a
+    ``connection_class``), so ``plain_class``/``tls_class`` apply to a single node only.
+    """
+    if not access.cluster:
+        pool = connection_pool(
+            access, decode_responses=decode_responses, plain_class=plain_class, tls_class=tls_class
+        )
+        return redis.Redis.from_pool(pool)
+    return redis.RedisCluster.from_url(
+        access.plain_url,
+        decode_responses=decode_responses,
+        ssl=access.uses_tls,
+        retry=Retry(NoBackoff(), 0),  # the stores retry, visibly; MOVED/ASK redirections still followed
         socket_connect_timeout=5,
         **access.connection_kwargs(),
     )

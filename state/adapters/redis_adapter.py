@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Self
 
-import redis.asyncio as redis
-
-from state.adapters.redis_access import RedisAccess, connection_pool
+from state.adapters.redis_access import RedisAccess, RedisClient, open_client
 from state.adapters.redis_retry import OnRetry, Retrier, redis_address
 from state.adapters.retry import RetryPolicy
 
@@ -26,7 +24,7 @@ class RedisAdapter:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         prefix: str = "",
         *,
         retry: RetryPolicy | None = None,
@@ -49,12 +47,12 @@ class RedisAdapter:
         retry: RetryPolicy | None = None,
         on_retry: OnRetry | None = None,
     ) -> Self:
-        """An adapter on the Redis ``access`` describes (ACL user, TLS).
+        """An adapter on the Redis ``access`` describes (ACL user, TLS, one node or a cluster).
 
         ``retry``: the worker's policy; by default (command-line tools) the first error raises.
         """
-        pool = connection_pool(access, decode_responses=cls.decode_responses)
-        return cls(redis.Redis.from_pool(pool), prefix, retry=retry, on_retry=on_retry)
+        client = open_client(access, decode_responses=cls.decode_responses)
+        return cls(client, prefix, retry=retry, on_retry=on_retry)
 
     @classmethod
     def from_url(

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+import redis.asyncio as redis
+
 from state.adapters.redis_adapter import RedisAdapter
 from state.analytics.basket_tally import SEP, TOTAL, Level, table
 
@@ -71,10 +73,11 @@ class RedisBaskets(RedisAdapter):
         return f"{self._prefix}seg:t:{table(level, 'pair')}{kind.removeprefix('pair')}"
 
     async def tables(self, level: Level) -> LevelTables:
-        """Every counter of ``level`` (read with one MULTI, so counts and threshold agree)."""
+        """Every counter of ``level`` (read with one MULTI, so counts and threshold agree; on a Redis
+        Cluster, whose fold refuses shared tables so they stay empty, a plain pipeline across slots)."""
 
         async def read() -> LevelTables:
-            pipe = self._redis.pipeline(transaction=True)
+            pipe = self._redis.pipeline(transaction=not isinstance(self._redis, redis.RedisCluster))
             pipe.hgetall(self.key(level, "n"))
             pipe.hgetall(self.key(level, "pair"))
             pipe.hget(self.key(level, "pair:meta"), "threshold")

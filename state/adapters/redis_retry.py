@@ -4,9 +4,10 @@ redis-py 8.1's own ``Retry`` counts attempts (no time budget) and has no hook to
 a retry, so the Redis adapters wrap each operation in :class:`Retrier` instead and their
 clients keep redis-py's per-connection retries off: one policy, every retry visible.
 
-Transient: the connection was lost or refused (Redis restarting), a timeout, or Redis still
-loading its data after a restart (``BusyLoadingError``, a ``ConnectionError``). Anything else
-(a script error, wrong type) is a bug and raises at once.
+Transient: the connection was lost or refused (Redis restarting), a timeout, Redis still
+loading its data after a restart (``BusyLoadingError``, a ``ConnectionError``), or a Redis Cluster
+between topologies (``CLUSTERDOWN``, ``TRYAGAIN``, a slot no master serves yet: a failover). Anything
+else (a script error, wrong type) is a bug and raises at once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TypeVar
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
 
 from state.adapters.retry import RetryPolicy, StoreUnavailable
 
@@ -27,7 +29,13 @@ __all__ = ["TRANSIENT_ERRORS", "OnRetry", "Retrier", "no_client_retry", "redis_a
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+)
 OnRetry = Callable[[str, Exception], None]
 """Called with ``(operation, error)`` before each retry (the worker counts them)."""
 
@@ -37,8 +45,11 @@ def no_client_retry() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
-def redis_address(client: redis.Redis) -> str:
-    """``Redis at host:port/db`` for error messages (never the password)."""
+def redis_address(client: redis.Redis | redis.RedisCluster) -> str:
+    """``Redis at host:port/db`` (``Redis Cluster at host:port,...``: its startup nodes) for error
+    messages (never the password)."""
+    if isinstance(client, redis.RedisCluster):
+        return "Redis Cluster at " + ",".join(f"{n.host}:{n.port}" for n in client.startup_nodes)
     kwargs = client.connection_pool.connection_kwargs
     if "path" in kwargs:
         return f"Redis at {kwargs['path']}"

@@ -10,7 +10,9 @@ Keys (``<p>`` is the namespace prefix):
 
 The customer keys share the customer's hash tag; the two region keys are global and written in
 the same script call, so a review's counters move together, atomically, on one Redis (the
-worker's). Unlike the purchases store there is no split of a batch by Redis Cluster hash slot.
+worker's). Unlike the purchases store there is no split of a batch by Redis Cluster hash slot: on
+a Redis Cluster the fold is refused with a clear error (the region keys are in other slots than
+the customers'); the reads work there.
 
 Every operation runs under a :class:`state.adapters.redis_retry.Retrier`; retrying the fold after Redis
 applied it is safe: the offset fences turn what was applied into redeliveries.
@@ -24,7 +26,7 @@ from typing import Any, cast
 
 import redis.asyncio as redis
 
-from state.adapters.redis_access import RedisAccess, connection_pool
+from state.adapters.redis_access import RedisAccess, RedisClient, open_client
 from state.adapters.redis_retry import OnRetry, Retrier, redis_address
 from state.adapters.retry import RetryPolicy
 from state.analytics.review_store import DEFAULT_MAX_REGIONS, ReviewDelivery, ReviewOutcome
@@ -43,7 +45,7 @@ class RedisReviewStore:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         prefix: str = "",
         *,
         max_regions: int = DEFAULT_MAX_REGIONS,
@@ -69,10 +71,8 @@ class RedisReviewStore:
         on_retry: OnRetry | None = None,
     ) -> RedisReviewStore:
         """A store on the Redis ``access`` describes (ACL user, TLS); by default the first error raises."""
-        pool = connection_pool(access, decode_responses=True)
-        return cls(
-            redis.Redis.from_pool(pool), prefix, max_regions=max_regions, retry=retry, on_retry=on_retry
-        )
+        client = open_client(access, decode_responses=True)
+        return cls(client, prefix, max_regions=max_regions, retry=retry, on_retry=on_retry)
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -85,6 +85,12 @@ class RedisReviewStore:
     ) -> list[ReviewOutcome]:
         if not deliveries:
             return []
+        if isinstance(self._redis, redis.RedisCluster):
+            raise ValueError(
+                "review counters need a single Redis node (SEGSTREAM_REDIS_CLUSTER=false): a review's region "
+                "counters are folded in the same atomic call as its customer's, and on a Redis Cluster they "
+                "are in other hash slots"
+            )
         keys = [self._regions_key, self._names_key]
         args: list[str | int] = [self.max_regions]
         for d in deliveries:

@@ -30,6 +30,13 @@ one customer's keys in one slot):
 - ``<p>seg:fence-epoch``          hash: topic -> fence epoch (absent: 0), see ``state.customer.store``
 - ``<p>seg:topic-resets``         list: JSON :class:`state.customer.store.TopicReset` records, oldest first
 
+On a Redis Cluster (``cluster=True``) the last four are ``<p>seg:{offsets}:consumed``,
+``<p>seg:{offsets}:dlq-fence``, ``<p>seg:{offsets}:fence-epoch`` and ``<p>seg:{offsets}:topic-resets``:
+one hash tag, so a topic reset still moves them in one script call; a single node keeps the
+names above (the data of earlier versions). The fold runs one script call per hash slot, the
+running totals follow it, and shared tally tables are refused (they cannot be folded in the
+customer's atomic call).
+
 Every operation runs under a :class:`state.adapters.redis_retry.Retrier`: transient errors (Redis
 restarting or loading) are retried within the policy's budget. Each operation says why
 running it again is safe.
@@ -39,13 +46,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
+from functools import partial
 from importlib import resources
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as redis
 from redis.client import NEVER_DECODE
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from state.adapters.dedupe_window import DEDUPE_WINDOW_S, DedupeWindow, Generation
 from state.adapters.fold_call import by_hash_slot, by_tally_volume, fold_call
@@ -55,7 +65,8 @@ from state.adapters.redis_access import (
     HiredisPackingConnection,
     HiredisPackingSSLConnection,
     RedisAccess,
-    connection_pool,
+    RedisClient,
+    open_client,
 )
 from state.adapters.redis_retry import OnRetry, Retrier, redis_address
 from state.adapters.retry import RetryPolicy, StoreRestarted, StoreUnavailable
@@ -74,6 +85,7 @@ from state.customer.store import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 __all__ = ["REDIS_ERRORS", "RedisStore"]
 
@@ -112,7 +124,7 @@ class RedisStore:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         prefix: str = "",
         *,
         cluster: bool = False,
@@ -131,12 +143,16 @@ class RedisStore:
         self._compact = client.register_script(_COMPACT_LUA)
         self._watermark_key = f"{prefix}seg:watermark"
         self._stats_key = f"{prefix}seg:stats"
-        self._letter_fence_key = f"{prefix}seg:dlq-fence"
         self._agenda_key = f"{prefix}eval:{{segments}}:agenda"
         self._received_key = f"{prefix}eval:{{segments}}:received"
-        self._consumed_key = f"{prefix}seg:consumed"
-        self._epoch_key = f"{prefix}seg:fence-epoch"
-        self._resets_key = f"{prefix}seg:topic-resets"
+        offsets = f"{prefix}seg:{{offsets}}:" if cluster else f"{prefix}seg:"  # one slot for the reset script
+        self._letter_fence_key = f"{offsets}dlq-fence"
+        self._consumed_key = f"{offsets}consumed"
+        self._epoch_key = f"{offsets}fence-epoch"
+        self._resets_key = f"{offsets}topic-resets"
+        self._scripts_loaded = (
+            False  # a cluster's pipelines call scripts by SHA: loaded on every master first
+        )
         self._watch_restarts = watch_restarts
         self._run_id: str | None = None  # the Redis process this store has been writing to
         self._recorded: dict[str, int] = {}  # consumed offsets this store recorded ("topic:partition")
@@ -161,16 +177,16 @@ class RedisStore:
         ``watch_restarts``: the worker's ingest: refuse to write to a Redis that restarted and lost
         writes this store made (:meth:`_same_redis_or_fail`).
         """
-        pool = connection_pool(
+        client = open_client(
             access,
             decode_responses=True,
             plain_class=HiredisPackingConnection,
             tls_class=HiredisPackingSSLConnection,
         )
         return cls(
-            redis.Redis.from_pool(pool),
+            client,
             prefix,
-            cluster=cluster,
+            cluster=cluster or access.cluster,
             retry=retry,
             on_retry=on_retry,
             watch_restarts=watch_restarts,
@@ -230,7 +246,39 @@ class RedisStore:
             await self._retry("add to the running totals", lambda: self._add_stats(totals))
         return outcomes
 
+    async def _in_pipeline(self, pipe: Any, script: AsyncScript, keys: list[str], args: list[Any]) -> None:
+        """Queue ``script`` in ``pipe``; a cluster pipeline queues a bare EVALSHA (see :meth:`_scripts_ready`)."""
+        if self._cluster:
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # .evalsha is blocked there
+        else:
+            await script(keys=keys, args=args, client=pipe)
+
+    async def _scripts_ready(self, run: Callable[[], Awaitable[T]]) -> T:
+        """``await run()`` once the pipelined scripts are known to every master of a cluster.
+
+        redis-py's cluster pipeline sends a script by SHA only; a master that does not know it (it
+        restarted, or a failover promoted another) answers NOSCRIPT: the scripts are loaded on every
+        master again and ``run`` runs once more (callers pass only operations safe to repeat).
+        """
+        if not self._cluster:
+            return await run()
+        for attempt in (1, 2):
+            if not self._scripts_loaded:
+                for script in (self._fold, self._compact):
+                    await self._redis.script_load(script.script)  # SCRIPT LOAD goes to every master
+                self._scripts_loaded = True
+            try:
+                return await run()
+            except NoScriptError:
+                self._scripts_loaded = False
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     async def _fold_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        return await self._scripts_ready(lambda: self._fold_batch_once(deliveries))
+
+    async def _fold_batch_once(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         epochs = {str(t): int(e) for t, e in (await self._redis.hgetall(self._epoch_key)).items()}
         groups = (
             by_hash_slot(deliveries, self._state_key) if self._cluster else [list(range(len(deliveries)))]
@@ -254,7 +302,7 @@ class RedisStore:
                 record(sent, await pipe.execute())
                 pipe, sent, size = self._redis.pipeline(transaction=False), [], 0
             keys, args = self._call_arguments([deliveries[i] for i in group], epochs, generation)
-            await self._fold(keys=keys, args=args, client=pipe)
+            await self._in_pipeline(pipe, self._fold, keys, args)
             sent.append(group)
             size += tallies
         watermarks = highest_per_key((d.partition, d.event.occurred_at_ms) for d in deliveries)
@@ -416,8 +464,11 @@ class RedisStore:
         written to the operating system) is logged and the worker carries on. Checked before every
         ingest batch and before every retry after a lost connection.
         """
-        info = await self._redis.info("server")
-        run_id = str(info["run_id"])
+        if isinstance(self._redis, redis.RedisCluster):  # every master's: one restarting is a restart
+            infos = await self._redis.info("server", target_nodes=redis.RedisCluster.PRIMARIES)
+            run_id = ",".join(sorted(str(info["run_id"]) for info in infos.values()))
+        else:
+            run_id = str((await self._redis.info("server"))["run_id"])
         if self._run_id is not None and run_id != self._run_id and self._recorded:
             held = dict(
                 cast(
@@ -515,10 +566,12 @@ class RedisStore:
                         for c in chunk[at : at + per_call]
                         for k in (self._state_key(c), f"{self._state_key(c)}:log")
                     ]
-                    await self._compact(keys=keys, args=[before_ms], client=pipe)
+                    await self._in_pipeline(pipe, self._compact, keys, [before_ms])
                 return await pipe.execute()
 
-            folded += sum(int(n) for n in await self._retry("compact event logs", run))
+            folded += sum(
+                int(n) for n in await self._retry("compact event logs", partial(self._scripts_ready, run))
+            )
         return folded
 
     async def fence_epoch(self, topic: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,7 +11,9 @@ import pytest
 from agents.evaluator import SegmentEvaluator
 from agents.ingest import ingest_batch
 from agents.settings import Settings
+from segstream.redis_cluster import RedisClusterInfo
 from state.adapters.dedupe_window import DedupeWindow
+from state.adapters.redis_access import RedisAccess
 from state.adapters.redis_profiles import RedisProfileStore
 from state.customer.memory_store import MemoryStore
 from state.customer.profile_store import MemoryProfileStore, ProfileStore
@@ -34,10 +37,18 @@ def record(customer: str, row: int, frequency: int) -> dict[str, object]:
     }
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 async def profiles(request: pytest.FixtureRequest) -> AsyncIterator[ProfileStore]:
     if request.param == "memory":
         yield MemoryProfileStore()
+        return
+    if request.param == "redis-cluster":  # a real 3-master cluster: its MULTI runs in one slot
+        cluster: RedisClusterInfo = request.getfixturevalue("redis_cluster")
+        on_cluster = RedisProfileStore.connect(
+            RedisAccess(cluster.url, cluster=True), f"t{uuid.uuid4().hex[:10]}:"
+        )
+        yield on_cluster
+        await on_cluster.close()
         return
     settings: Settings = request.getfixturevalue("settings")
     store = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import string
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -14,7 +15,9 @@ import redis.asyncio as redis
 from agents.settings import Settings
 from segstream.batch import RFM_COLUMNS, rfm_table
 from segstream.export import customers_frame
+from segstream.redis_cluster import RedisClusterInfo
 from segstream.sources import load_cdnow
+from state.adapters.redis_access import RedisAccess
 from state.adapters.redis_store import RedisStore
 from state.customer.event_log import CustomerLog, LogBase, LogEntry, LogFold
 from state.customer.memory_store import MemoryStore
@@ -51,11 +54,19 @@ def delivery(
     return Delivery(event, "purchases", partition, offset)
 
 
-@pytest.fixture(params=["memory", "redis", "redis-split-by-slot"])
+@pytest.fixture(params=["memory", "redis", "redis-split-by-slot", "redis-cluster"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[CustomerStore]:
-    """The reference store, Redis with one script call per batch, and the Redis Cluster call pattern."""
+    """The reference store, Redis with one script call per batch, the Redis Cluster call pattern on
+    one node, and a real 3-master Redis Cluster (``SEGSTREAM_REDIS_CLUSTER``)."""
     if request.param == "memory":
         yield MemoryStore()
+        return
+    if request.param == "redis-cluster":
+        cluster: RedisClusterInfo = request.getfixturevalue("redis_cluster")
+        on_cluster = RedisStore.connect(RedisAccess(cluster.url, cluster=True), f"t{uuid.uuid4().hex[:10]}:")
+        assert on_cluster.cluster
+        yield on_cluster
+        await on_cluster.close()
         return
     settings: Settings = request.getfixturevalue("settings")
     redis_store = RedisStore.from_url(
