@@ -294,9 +294,16 @@ def build_app(settings: Settings) -> faust.App:
                     evaluate_at(int((time.time() - settings.clock_lateness_s) * 1000), "wall")
                 )
 
-    reviews_topic = install_reviews(
-        app, settings, store, profiles, preset, retry, metrics.observe_retry, _finish_or_exit
-    )
+    if settings.redis_cluster:  # review region counters need one Redis node: reviews wait in Kafka
+        log.warning(
+            "SEGSTREAM_REDIS_CLUSTER: basket counts are not kept and reviews are not consumed "
+            "(their shared counters need a single Redis node); purchases, campaigns and segments run"
+        )
+        reviews_topic = None
+    else:
+        reviews_topic = install_reviews(
+            app, settings, store, profiles, preset, retry, metrics.observe_retry, _finish_or_exit
+        )
     register_catalogue(app, settings, store, catalogue, limits, _finish_or_exit)
     fenced_topics = (
         settings.topic(topics.CLOCK),
@@ -304,7 +311,7 @@ def build_app(settings: Settings) -> faust.App:
         settings.topic(topics.CAMPAIGN_EVENTS),
         settings.topic(topics.PRODUCTS),
         settings.topic(topics.CUSTOMER_TRAITS),
-        reviews_topic,
+        *([reviews_topic] if reviews_topic is not None else []),
     )
 
     async def resume_from_store(sender: Any, **kwargs: Any) -> None:
