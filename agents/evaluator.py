@@ -29,6 +29,7 @@ from state.customer.rfm import DAY_MS
 from state.customer.store import CustomerStore, parse_agenda_member
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
+from state.evaluator.read_model import summary_record
 from state.models.alerts import Alert
 from streams.outputs import Tick
 
@@ -218,11 +219,9 @@ class SegmentEvaluator:
             cutpoints,
             evaluator.snapshot(),
             evaluator.take_dirty(),
-            summary := evaluator.summary(),
+            summary_record(summary := evaluator.summary()),
         )
-        churn = summary["churn"]
-        assert isinstance(churn, dict)
-        metrics.observe_churn(churn)
+        metrics.observe_churn(summary.churn)
         self._cached = (generation, evaluator)
         if evaluator.clock_ms is not None:
             metrics.EVALUATOR_CLOCK.set(evaluator.clock_ms)  # progress within a long tick

@@ -58,6 +58,7 @@ from state.evaluator.prediction_step import (
     scored,
     segment_names,
 )
+from state.evaluator.read_model import AlertGate, Summary
 from state.evaluator.rescore import EMPTY, learn, rescore
 from state.evaluator.saved import SavedModels, models_blob, read_models, read_population
 from state.evaluator.summary import alert_gates, evaluator_summary
@@ -306,7 +307,7 @@ class Evaluator:
             return None
         return self.lifetime
 
-    def alert_gates(self) -> dict[str, dict[str, object]]:
+    def alert_gates(self) -> dict[str, AlertGate]:
         """Each model-backed alert kind's gate: the model's recent figures, open or shut, alerts held back."""
         return alert_gates(self.config.alerts, self.churn, self.campaigns, self.held_back)
 
@@ -374,8 +375,9 @@ class Evaluator:
         evaluator.cluster_quality = saved.cluster_quality
         return evaluator
 
-    def summary(self) -> dict[str, object]:
-        """Every named segment's and cluster's size and profile, with the versions (``GET /segments``)."""
+    def summary(self) -> Summary:
+        """Every named segment's and cluster's size and profile, with the versions (``GET /segments``);
+        ``state.evaluator.read_model.summary_record`` turns it into the document the store saves."""
         return evaluator_summary(
             self.config,
             clock_ms=self.clock_ms,
