@@ -29,6 +29,7 @@ from state.customer.rfm import DAY_MS
 from state.customer.store import CustomerStore, parse_agenda_member
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
+from state.evaluator.read_model import summary_record
 from state.models.alerts import Alert
 from streams.outputs import Tick
 
@@ -223,16 +224,14 @@ class SegmentEvaluator:
                 cutpoints,
                 parts.model,
                 evaluator.take_dirty(),
-                summary := evaluator.summary(),
+                summary_record(summary := evaluator.summary()),
                 batches_added=parts.batches_added,
                 batches_removed=parts.batches_removed,
             )
         except BaseException:
             self._cached = None
             raise
-        churn = summary["churn"]
-        assert isinstance(churn, dict)
-        metrics.observe_churn(churn)
+        metrics.observe_churn(summary.churn)
         self._cached = (generation, evaluator)
         if evaluator.clock_ms is not None:
             metrics.EVALUATOR_CLOCK.set(evaluator.clock_ms)  # progress within a long tick

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from state.customer.store import Outcome
+from state.evaluator.read_model import ChurnReport
 
 __all__ = [
     "REGISTRY",
@@ -205,11 +205,11 @@ def observe_tick(as_of_ms: int, seconds: float) -> None:
     TICK_SECONDS.observe(seconds)
 
 
-def observe_churn(report: dict[str, Any]) -> None:
+def observe_churn(report: ChurnReport) -> None:
     """The churn model's AUC overall and by segment (left unset while undefined)."""
-    for segment, row in [("all", report), *report["by_segment"].items()]:
-        if row["auc"] is not None:
-            CHURN_AUC.labels(segment).set(row["auc"])
+    for segment, auc in [("all", report.auc), *((s, row.auc) for s, row in report.by_segment.items())]:
+        if auc is not None:
+            CHURN_AUC.labels(segment).set(auc)
 
 
 def observe_retry(operation: str, _error: Exception) -> None:

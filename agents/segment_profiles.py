@@ -16,6 +16,7 @@ from state.analytics.segment_profiles import TOP_CATEGORIES, TRAIT_FIELDS, segme
 from state.customer import snapshots
 from state.customer.profile_store import ProfileStore
 from state.customer.store import CustomerStore
+from state.evaluator.read_model import load_summary
 from streams.campaign_contract import CONTROL
 from streams.outputs import rfc3339
 
@@ -51,15 +52,15 @@ async def live_segment_profiles(
     ``cache``: keeps the exposures between calls while the evaluator has not saved again (reading
     them means unpickling all the saved models: seconds on The Complete Journey).
     """
-    saved, summary = await profiles.load(), await profiles.summary()
+    saved, summary = await profiles.load(), await load_summary(profiles)
     if saved is None or summary is None:
         return None
     ids = [str(r["customer_id"]) for r in saved.records if r.get("profile")]
     categories = await store.tallies(CATEGORY_TABLE, ids)
     channels = await store.tallies(CHANNEL_TABLE, ids)
     traits = await catalogue.traits_of(ids)
-    segments = [str(s["segment"]) for s in summary["segments"]]
-    clusters = {int(c["cluster"]): str(c["name"]) for c in summary["clusters"]}
+    segments = [s.segment for s in summary.segments]
+    clusters = {c.cluster: c.name for c in summary.clusters}
 
     def compute() -> dict[str, Any]:
         exposures = cache.get(saved.generation) if cache is not None else None
@@ -73,7 +74,7 @@ async def live_segment_profiles(
         )
 
     found = await asyncio.to_thread(compute)
-    return {"as_of": rfc3339(int(summary["as_of_ms"])), **found}
+    return {"as_of": rfc3339(summary.as_of_ms), **found}
 
 
 def _figures(shares: dict[str, float], limit: int = 6) -> str:

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
+import msgspec
 from aiohttp import web as aiohttp_web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
@@ -38,6 +39,7 @@ from state.customer.profiles import Profile
 from state.customer.rfm import DAY_MS
 from state.evaluator.messages import profile_fields
 from state.evaluator.predict import predictions_of
+from state.evaluator.read_model import Summary, UpliftReport, load_summary, summary_record
 from state.segments.playbook import action_json, shipped_preset
 from streams.outputs import SCHEMA_VERSION, rfc3339
 
@@ -97,11 +99,11 @@ def web_middlewares(api_token: SecretStr | None) -> list[Any]:
 
 
 def customer_document(
-    record: dict[str, Any], summary: dict[str, Any] | None, traits: dict[str, Any] | None = None
+    record: dict[str, Any], summary: Summary | None, traits: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The JSON of ``GET /customers/{id}`` from the evaluator's saved row (and the customer's traits,
     the latest ``customer-traits`` value, when there are any)."""
-    as_of = int(summary["as_of_ms"]) if summary else None
+    as_of = summary.as_of_ms if summary else None
     last = record["last_ms"] if record["frequency"] > 0 else None
     first = record["first_ms"] if record["frequency"] > 0 else None
     profile = Profile(*record["profile"]) if record["profile"] is not None else None
@@ -121,21 +123,21 @@ def customer_document(
             "recency_days": (as_of - last) // DAY_MS if as_of is not None and last is not None else None,
         },
         "predictions": _predictions(record, summary),
-        "cutpoint_version": summary["cutpoint_version"] if summary else 0,
-        "model_version": summary["model_version"] if summary else 0,
+        "cutpoint_version": summary.cutpoint_version if summary else 0,
+        "model_version": summary.model_version if summary else 0,
         "traits": traits,
         "recommended_action": _recommended(profile, summary),
     }
 
 
-def _recommended(profile: Profile | None, summary: dict[str, Any] | None) -> dict[str, Any] | None:
+def _recommended(profile: Profile | None, summary: Summary | None) -> dict[str, Any] | None:
     """The playbook entry of the customer's segment (``state.segments.playbook``), with the preset the evaluator used."""
     if profile is None or summary is None:
         return None
-    return action_json(shipped_preset(str(summary["preset"])), profile.rfm_segment)
+    return action_json(shipped_preset(summary.preset), profile.rfm_segment)
 
 
-def _predictions(record: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, Any] | None:
+def _predictions(record: dict[str, Any], summary: Summary | None) -> dict[str, Any] | None:
     """The customer's predictions as of the evaluator's clock, with the saved models (closed form)."""
     (found,) = predictions_of([record], summary) if summary else [None]
     if found is None:
@@ -144,47 +146,48 @@ def _predictions(record: dict[str, Any], summary: dict[str, Any] | None) -> dict
     return {**found, "expected_next_order_at": rfc3339(next_ms) if next_ms is not None else None}
 
 
-def segments_document(summary: dict[str, Any], profiles: dict[str, Any] | None = None) -> dict[str, Any]:
+def segments_document(summary: Summary, profiles: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON of ``GET /segments`` from the summary the evaluator saved (without the churn weights),
     with the segment profiles computed on request (``agents.segment_profiles``; None: not computed)."""
-    churn = {k: v for k, v in summary["churn"].items() if k != "scorer"}
-    response = {k: v for k, v in summary["response"].items() if k not in ("scorer", "reference_campaign")}
-    body = {k: v for k, v in summary.items() if k not in ("campaigns", "uplift")}
+    saved = summary_record(summary)
+    churn = {k: v for k, v in saved["churn"].items() if k != "scorer"}
+    response = {k: v for k, v in saved["response"].items() if k not in ("scorer", "reference_campaign")}
+    body = {k: v for k, v in saved.items() if k not in ("campaigns", "uplift")}
     return {
         "schema_version": SCHEMA_VERSION,
         **body,
         "churn": churn,
         "response": response,
-        "as_of": rfc3339(summary["as_of_ms"]),
+        "as_of": rfc3339(summary.as_of_ms),
         "profiles": profiles,
     }
 
 
-def campaigns_document(summary: dict[str, Any]) -> dict[str, Any]:
+def campaigns_document(summary: Summary) -> dict[str, Any]:
     """The JSON of ``GET /campaigns``: the A/B readout per campaign x segment x variant, and the
     uplift model's estimate per segment with a suggested target list (null before it learned)."""
     return {
         "schema_version": SCHEMA_VERSION,
-        "as_of": rfc3339(summary["as_of_ms"]),
-        "exposures": summary["response"]["exposures"],
-        "readout": summary["campaigns"],
-        "uplift": uplift_document(summary.get("uplift")),
+        "as_of": rfc3339(summary.as_of_ms),
+        "exposures": summary.response.exposures,
+        "readout": summary.campaigns,
+        "uplift": uplift_document(summary.uplift),
     }
 
 
-def uplift_document(uplift: dict[str, Any] | None) -> dict[str, Any] | None:
+def uplift_document(uplift: UpliftReport | None) -> dict[str, Any] | None:
     """The ``uplift`` object of ``GET /campaigns`` from the summary's (without the scorers)."""
-    if not uplift or not uplift["version"] or not uplift.get("population"):
+    if uplift is None or not uplift.version or uplift.population is None:
         return None
-    population = dict(uplift["population"])
+    population: dict[str, Any] = msgspec.to_builtins(uplift.population)
     as_of = rfc3339(population.pop("as_of_ms"))
     return {
-        "model_version": uplift["version"],
-        "treatment_auc": uplift["treatment"]["auc"],
-        "control_auc": uplift["control"]["auc"],
-        "propensity_auc": uplift["propensity"]["auc"],
-        "treated_share": uplift["propensity"]["treated_share"],
-        "propensity_clip": uplift["clip"],
+        "model_version": uplift.version,
+        "treatment_auc": uplift.treatment.auc,
+        "control_auc": uplift.control.auc,
+        "propensity_auc": uplift.propensity.auc,
+        "treated_share": uplift.propensity.treated_share,
+        "propensity_clip": uplift.clip,
         **population,
         "as_of": as_of,
     }
@@ -208,11 +211,11 @@ def register_pages(
         if record is None:
             return web.json({"error": f"unknown customer {customer_id!r}"}, status=404)
         traits = (await catalogue.traits_of([customer_id])).get(customer_id) if catalogue else None
-        return web.json(customer_document(record, await profiles.summary(), traits_document(traits)))
+        return web.json(customer_document(record, await load_summary(profiles), traits_document(traits)))
 
     @app.page("/campaigns")
     async def campaigns(web: Any, request: Any) -> Any:
-        summary = await profiles.summary()
+        summary = await load_summary(profiles)
         if summary is None:
             return web.json({"error": "no campaigns yet: the evaluator has not had a clock tick"}, status=404)
         return web.json(campaigns_document(summary))
@@ -221,7 +224,7 @@ def register_pages(
 
     @app.page("/segments")
     async def segments(web: Any, request: Any) -> Any:
-        summary = await profiles.summary()
+        summary = await load_summary(profiles)
         if summary is None:
             return web.json({"error": "no segments yet: the evaluator has not had a clock tick"}, status=404)
         found = (

@@ -27,6 +27,7 @@ from segstream.sources import history_logs, load_cdnow, load_completejourney
 from state.customer.rfm import DAY_MS
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
+from state.evaluator.read_model import summary_record
 from state.segments.segments import load_preset
 
 RESULTS = Path(__file__).with_name("eval_alerts.json")
@@ -41,10 +42,9 @@ def evaluate(name: str, history: pd.DataFrame) -> dict[str, Any]:
     started = time.perf_counter()
     evaluator.advance(end, logs)
     seconds = time.perf_counter() - started
-    summary = evaluator.summary()
+    summary = summary_record(evaluator.summary())  # the saved document: this file writes it as JSON
     churn, gates = summary["churn"], summary["alert_gates"]
-    assert isinstance(churn, dict) and isinstance(gates, dict)
-    customers, months = int(str(summary["customers"])), (end - first) / DAY_MS / MONTH_DAYS
+    customers, months = int(summary["customers"]), (end - first) / DAY_MS / MONTH_DAYS
     kinds = Counter(a.kind for a in evaluator.alerts)
     return {
         "data_set": name,

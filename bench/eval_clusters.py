@@ -42,6 +42,7 @@ from segstream.sources import history_logs, load_cdnow, load_completejourney, oc
 from state.customer.rfm import CustomerState
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
+from state.evaluator.read_model import summary_record
 from state.models.clusters import ClusterConfig, SegmentModel, choose_k
 from state.segments.features import features
 from state.segments.population import feature_matrix
@@ -197,7 +198,7 @@ def live_path(history: pd.DataFrame) -> dict[str, Any]:
         "changes": len(changes),
         "changes_by_reason": reasons,
         "names": {str(i): n for i, n in model.cluster_names().items()},
-        "churn": evaluator.summary()["churn"],
+        "churn": summary_record(evaluator.summary())["churn"],
         "seconds": round(seconds, 1),
         "events_per_s": round(len(times) / seconds),
     }

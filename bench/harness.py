@@ -33,6 +33,7 @@ from state.adapters.redis_profiles import RedisProfileStore
 from state.adapters.redis_store import RedisStore
 from state.customer.rfm import CustomerState
 from state.customer.store import Stats
+from state.evaluator.read_model import load_summary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -155,8 +156,8 @@ def evaluator_clock(settings: Settings) -> int | None:
     async def go() -> int | None:
         profiles = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
         try:
-            summary = await profiles.summary()
-            return int(summary["as_of_ms"]) if summary else None
+            summary = await load_summary(profiles)
+            return summary.as_of_ms if summary else None
         finally:
             await profiles.close()
 

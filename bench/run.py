@@ -45,6 +45,7 @@ from state.adapters.redis_store import RedisStore
 from state.customer.store import Delivery
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
+from state.evaluator.read_model import load_summary
 from state.segments.segments import load_preset
 from streams.contract import decode_purchase
 
@@ -83,8 +84,8 @@ async def wait_segments(settings: Settings, until_ms: int) -> float:
     started = time.perf_counter()
     try:
         while True:
-            summary = await profiles.summary()
-            if summary is not None and summary["as_of_ms"] == until_ms:
+            summary = await load_summary(profiles)
+            if summary is not None and summary.as_of_ms == until_ms:
                 return time.perf_counter() - started
             await asyncio.sleep(0.05)
     finally:

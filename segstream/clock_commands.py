@@ -22,15 +22,16 @@ async def _clocks(settings: Settings) -> tuple[int | None, int | None]:
     """(evaluator clock, event-time watermark) in epoch ms."""
     from state.adapters.redis_profiles import RedisProfileStore
     from state.adapters.redis_store import RedisStore
+    from state.evaluator.read_model import load_summary
 
     store = RedisStore.connect(settings.redis_access, settings.redis_prefix)
     profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
-        summary, watermark = await profiles.summary(), await store.watermark()
+        summary, watermark = await load_summary(profiles), await store.watermark()
     finally:
         await store.close()
         await profiles.close()
-    return (int(summary["as_of_ms"]) if summary else None), watermark
+    return (summary.as_of_ms if summary else None), watermark
 
 
 async def clock_command(settings: Settings, action: str, to_ms: int | None, by_days: float | None) -> int:
@@ -68,6 +69,7 @@ async def fit_command(settings: Settings, timeout_s: float = FIT_TIMEOUT_S) -> i
     from segstream.kafka_io import ensure_topics, send_tick
     from state.adapters.redis_profiles import RedisProfileStore
     from state.evaluator.predict import LifetimeModel
+    from state.evaluator.read_model import load_summary
     from streams.outputs import rfc3339
 
     clock_ms, watermark = await _clocks(settings)
@@ -76,15 +78,15 @@ async def fit_command(settings: Settings, timeout_s: float = FIT_TIMEOUT_S) -> i
     as_of = max(clock_ms or 0, watermark + 1)  # just past the last purchase, or the clock if later
     profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
-        before = await profiles.summary()
-        version = int(before["lifetime"]["version"]) if before and before.get("lifetime") else 0
+        before = await load_summary(profiles)
+        version = before.lifetime.version if before and before.lifetime else 0
         ensure_topics(settings)
         send_tick(settings, as_of, source="cli", refit=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            summary = await profiles.summary()
-            if summary and summary.get("lifetime") and int(summary["lifetime"]["version"]) > version:
-                model = LifetimeModel.from_json(summary["lifetime"])
+            summary = await load_summary(profiles)
+            if summary and summary.lifetime and summary.lifetime.version > version:
+                model = LifetimeModel.from_params(summary.lifetime)
                 break
             await asyncio.sleep(0.25)
         else:

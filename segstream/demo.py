@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import pandas as pd
 from tqdm import tqdm
@@ -44,6 +44,7 @@ from segstream.stack_processes import free_ports
 from state.adapters.redis_profiles import RedisProfileStore
 from state.adapters.redis_store import RedisStore
 from state.customer.rfm import DAY_MS
+from state.evaluator.read_model import Summary, load_summary
 from state.segments.segments import load_preset
 from streams.topics import CUSTOMER_TRAITS, PRODUCTS
 
@@ -215,7 +216,7 @@ def _in_daemon_thread(work: Callable[[], T]) -> asyncio.Future[T]:
 
 async def _watch_segments(
     settings: Settings, history: pd.DataFrame, until_ms: int, worker: subprocess.Popen[bytes]
-) -> dict[str, Any]:
+) -> Summary:
     """Follow the segment evaluator's event-time clock to the replay's last tick (a progress bar in days)."""
     profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     first_ms = int(history["occurred_at"].min().timestamp() * 1000)
@@ -226,8 +227,8 @@ async def _watch_segments(
         while True:
             if worker.poll() is not None:
                 raise RuntimeError(f"the worker exited with code {worker.returncode}; see its log")
-            summary = await profiles.summary()
-            clock = int(summary["as_of_ms"]) if summary else None
+            summary = await load_summary(profiles)
+            clock = summary.as_of_ms if summary else None
             if clock is not None:
                 bar.update(max((clock - first_ms) // day + 1 - bar.n, 0))
                 bar.set_postfix(changes=f"{changes_published(settings):,}", refresh=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pandas as pd
 
 from agents.settings import Settings
@@ -20,6 +21,7 @@ from segstream.worker_http import get_page
 from state.adapters.redis_profiles import RedisProfileStore
 from state.customer.store import Stats
 from state.evaluator.predict import LifetimeModel
+from state.evaluator.read_model import Summary
 
 __all__ = [
     "alert_rate_lines",
@@ -88,21 +90,21 @@ def print_summary(frame: pd.DataFrame, stats: Stats, report: ReplayReport, elaps
     print(top.to_string(index=False))
 
 
-def print_live_segments(summary: dict[str, Any], settings: Settings, frame: pd.DataFrame) -> None:
+def print_live_segments(summary: Summary, settings: Settings, frame: pd.DataFrame) -> None:
     """Segment changes and moves published, the online clusters, and the top customer's page."""
     counts = _changes_by_reason(settings)
     print(
         f"\nsegment changes published to segment-changes: {sum(counts.values()):,} "
         f"({', '.join(f'{reason} {n:,}' for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]))}); "
-        f"cut-point version {summary['cutpoint_version']}, cluster model version {summary['model_version']}"
+        f"cut-point version {summary.cutpoint_version}, cluster model version {summary.model_version}"
     )
     moves = metric_counts(settings, "segstream_segment_moves_total", "type")
     print(
         f"segment moves published to segment-moves (audience entries and exits): {sum(moves.values()):,} "
         f"(entered {moves.get('entered', 0):,}, exited {moves.get('exited', 0):,})"
     )
-    if summary["clusters"]:  # none before the cluster model's first version (a short --limit)
-        clusters = pd.DataFrame(summary["clusters"]).set_index("cluster")
+    if summary.clusters:  # none before the cluster model's first version (a short --limit)
+        clusters = pd.DataFrame(msgspec.to_builtins(summary.clusters)).set_index("cluster")
         print("online clusters (River k-means, stable ids, streaming elbow)")
         columns = [
             "name",
@@ -120,20 +122,20 @@ def print_live_segments(summary: dict[str, Any], settings: Settings, frame: pd.D
 
 
 def print_predictions(
-    summary: dict[str, Any], records: list[dict[str, Any]], settings: Settings, *, months: float
+    summary: Summary, records: list[dict[str, Any]], settings: Settings, *, months: float
 ) -> None:
     """The lifetime and churn models the evaluator keeps, and their predictions by segment."""
-    lifetime = summary.get("lifetime")
+    lifetime = summary.lifetime
     if lifetime is None:
         print("\nlifetime model: not fitted yet (needs 100 buyers, 10 repeat buyers, four weeks of history)")
         return
-    model = LifetimeModel.from_json(lifetime)
-    churn = summary["churn"]
-    auc = f"{churn['auc']:.3f}" if churn["auc"] is not None else "n/a"
+    model = LifetimeModel.from_params(lifetime)
+    churn = summary.churn
+    auc = f"{churn.auc:.3f}" if churn.auc is not None else "n/a"
     print(f"\nlifetime model (refitted every 28 days of event time): {model.describe()} (weeks)")
     print(
-        f"churn model (River, horizon {churn['horizon_days']:g} days): version {churn['version']}, "
-        f"prequential ROC AUC {auc} over {churn['examples']:,} labelled predictions"
+        f"churn model (River, horizon {churn.horizon_days:g} days): version {churn.version}, "
+        f"prequential ROC AUC {auc} over {churn.examples:,} labelled predictions"
     )
     customers = pd.DataFrame(
         {
@@ -153,10 +155,10 @@ def print_predictions(
     print(f"churn bands: {', '.join(f'{band} {n:,}' for band, n in bands.items())}")
     for line in churn_calibration_lines(churn):
         print(line)
-    for line in alert_gate_lines(summary["alert_gates"]):
+    for line in alert_gate_lines(summary.alert_gates):
         print(line)
     alerts = metric_counts(settings, "segstream_alerts_total", "kind")
-    for line in alert_rate_lines(alerts, int(summary["customers"]), months):
+    for line in alert_rate_lines(alerts, summary.customers, months):
         print(line)
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from segstream.batch import RFM_COLUMNS
 from state.customer.rfm import CustomerState, recency_days
 from state.evaluator.predict import predictions_of
+from state.evaluator.read_model import Summary
 from state.segments.playbook import recommended_action
 from state.segments.segments import Preset, score_customers
 
@@ -143,7 +144,7 @@ def with_profiles(
 
 
 def with_predictions(
-    frame: pd.DataFrame, records: Sequence[Mapping[str, Any]], summary: Mapping[str, Any] | None
+    frame: pd.DataFrame, records: Sequence[Mapping[str, Any]], summary: Summary | None
 ) -> pd.DataFrame:
     """``frame`` plus each customer's predictions as of the evaluator's clock (``state.evaluator.predict``).
 

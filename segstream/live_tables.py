@@ -22,6 +22,7 @@ async def live_frame(settings: Settings, bundles: bool = False) -> Any:
     from state.adapters.redis_baskets import RedisBaskets
     from state.adapters.redis_profiles import RedisProfileStore
     from state.adapters.redis_store import RedisStore
+    from state.evaluator.read_model import load_summary
     from state.segments.cutpoints import CutPoints
     from state.segments.segments import load_preset
 
@@ -31,7 +32,7 @@ async def live_frame(settings: Settings, bundles: bool = False) -> Any:
     baskets = RedisBaskets.connect(settings.redis_access, settings.redis_prefix)
     try:
         states, watermark = await store.all_customers(), await store.watermark()
-        saved, summary = await profiles.load(), await profiles.summary()
+        saved, summary = await profiles.load(), await load_summary(profiles)
         records = saved.records if saved else []
         ids = [s.customer_id for s in states]
         live = await load_bundles(baskets, store, records, ids, bundle_config(settings)) if bundles else None

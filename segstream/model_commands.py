@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+
+import msgspec
 
 from agents.settings import Settings
 from segstream.model_lines import alert_gate_lines, churn_calibration_lines
+from state.evaluator.read_model import ResponseReport, Summary, UpliftReport, load_summary
 
 __all__ = ["print_campaigns", "print_models"]
 
 
-async def _saved_summary(settings: Settings) -> dict[str, Any] | None:
+async def _saved_summary(settings: Settings) -> Summary | None:
     """The summary the segment evaluator last saved (None before its first save)."""
     from state.adapters.redis_profiles import RedisProfileStore
 
     profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
     try:
-        return await profiles.summary()
+        return await load_summary(profiles)
     finally:
         await profiles.close()
 
@@ -39,40 +41,36 @@ async def print_models(settings: Settings) -> int:
     if summary is None:
         print("no models yet: the segment evaluator has not had a clock tick")
     else:
-        churn = summary["churn"]
-        auc = (
-            f"{churn['auc']:.3f}" if churn["auc"] is not None else "n/a (needs churned and retained examples)"
-        )
-        print(f"as of {rfc3339(summary['as_of_ms'])} (the segment evaluator's clock)")
-        print(f"cut-points: version {summary['cutpoint_version']}")
-        print(f"clusters: model version {summary['model_version']}, {len(summary['clusters'])} clusters")
+        churn = summary.churn
+        auc = f"{churn.auc:.3f}" if churn.auc is not None else "n/a (needs churned and retained examples)"
+        print(f"as of {rfc3339(summary.as_of_ms)} (the segment evaluator's clock)")
+        print(f"cut-points: version {summary.cutpoint_version}")
+        print(f"clusters: model version {summary.model_version}, {len(summary.clusters)} clusters")
         print(
-            f"churn (River logistic regression, horizon {churn['horizon_days']:g} days, version {churn['version']}): "
-            f"prequential ROC AUC {auc} over {churn['examples']:,} labelled predictions, "
-            f"{churn['positives']:,} churned"
+            f"churn (River logistic regression, horizon {churn.horizon_days:g} days, version {churn.version}): "
+            f"prequential ROC AUC {auc} over {churn.examples:,} labelled predictions, "
+            f"{churn.positives:,} churned"
         )
-        if churn["by_segment"]:
-            table = pd.DataFrame(churn["by_segment"]).T[["auc", "examples", "positives"]]
+        if churn.by_segment:
+            table = pd.DataFrame(msgspec.to_builtins(churn.by_segment)).T[["auc", "examples", "positives"]]
             table.index.name = "segment at prediction"
             print(table.to_string(float_format=lambda v: f"{v:.3f}"))
-        if "calibration" in churn:  # saved by a version that keeps it
-            for line in churn_calibration_lines(churn):
-                print(line)
-        if "alert_gates" in summary:
-            for line in alert_gate_lines(summary["alert_gates"]):
-                print(line)
-        lifetime = summary.get("lifetime")
+        for line in churn_calibration_lines(churn):  # none if saved by a version without it
+            print(line)
+        for line in alert_gate_lines(summary.alert_gates):
+            print(line)
+        lifetime = summary.lifetime
         if lifetime is None:
             print(
                 "lifetime model: not fitted yet (needs 100 buyers, 10 repeat buyers, four weeks of history)"
             )
         else:
-            model = LifetimeModel.from_json(lifetime)
+            model = LifetimeModel.from_params(lifetime)
             print(f"lifetime model: {model.describe()}, fitted at {rfc3339(model.fitted_at_ms)} (weeks)")
-        print(_response_line(summary["response"]))
+        print(_response_line(summary.response))
         from segstream.quality_lines import cluster_quality_lines
 
-        print("\n".join(cluster_quality_lines(summary.get("cluster_quality"))))
+        print("\n".join(cluster_quality_lines(summary.cluster_quality)))
     return 0
 
 
@@ -80,13 +78,13 @@ def _auc(value: float | None) -> str:
     return f"{value:.3f}" if value is not None else "n/a"
 
 
-def _response_line(response: dict[str, Any]) -> str:
-    arms = ", ".join(f"{arm} {_auc(row['auc'])}" for arm, row in response.get("by_variant", {}).items())
+def _response_line(response: ResponseReport) -> str:
+    arms = ", ".join(f"{arm} {_auc(row.auc)}" for arm, row in response.by_variant.items())
     return (
-        f"response (River logistic regression, window {response['window_days']:g} days, version "
-        f"{response['version']}): prequential ROC AUC {_auc(response['auc'])} over {response['examples']:,} labelled "
-        f"exposures ({response['positives']:,} responded{'; by arm: ' + arms if arms else ''}); "
-        f"{response['exposures']:,} exposures seen"
+        f"response (River logistic regression, window {response.window_days:g} days, version "
+        f"{response.version}): prequential ROC AUC {_auc(response.auc)} over {response.examples:,} labelled "
+        f"exposures ({response.positives:,} responded{'; by arm: ' + arms if arms else ''}); "
+        f"{response.exposures:,} exposures seen"
     )
 
 
@@ -103,22 +101,22 @@ def _offline_line() -> str | None:
     )
 
 
-def _uplift_lines(uplift: dict[str, Any] | None) -> list[str]:
-    if not uplift or not uplift.get("version") or not uplift.get("population"):
+def _uplift_lines(uplift: UpliftReport | None) -> list[str]:
+    if uplift is None or not uplift.version or uplift.population is None:
         return ["uplift: not learned yet (needs an ended window in both arms)"]
-    pop = uplift["population"]
+    pop = uplift.population
     lines = [
-        f"uplift (treatment arm minus control arm, inverse-propensity weighted, version {uplift['version']}): "
-        f"prequential AUC treatment arm {_auc(uplift['treatment']['auc'])}, control arm "
-        f"{_auc(uplift['control']['auc'])}, propensity {_auc(uplift['propensity']['auc'])}; "
-        f"suggested target list {pop['suggested_target']:,} of {pop['customers']:,} buyers "
-        f"({pop['suggested_share']:.0%}, estimated uplift above 0), about {pop['estimated_incremental']:.1f} "
+        f"uplift (treatment arm minus control arm, inverse-propensity weighted, version {uplift.version}): "
+        f"prequential AUC treatment arm {_auc(uplift.treatment.auc)}, control arm "
+        f"{_auc(uplift.control.auc)}, propensity {_auc(uplift.propensity.auc)}; "
+        f"suggested target list {pop.suggested_target:,} of {pop.customers:,} buyers "
+        f"({pop.suggested_share:.0%}, estimated uplift above 0), about {pop.estimated_incremental:.1f} "
         "incremental responses (observational: see state/campaigns/uplift.py)"
     ]
-    for row in pop["by_segment"]:
+    for row in pop.by_segment:
         lines.append(
-            f"  {row['segment']}: mean uplift {row['mean_uplift']:+.3f}, target {row['suggested_target']:,} "
-            f"of {row['customers']:,}"
+            f"  {row.segment}: mean uplift {row.mean_uplift:+.3f}, target {row.suggested_target:,} "
+            f"of {row.customers:,}"
         )
     return lines
 
@@ -130,15 +128,15 @@ async def print_campaigns(settings: Settings) -> int:
     from streams.outputs import rfc3339
 
     summary = await _saved_summary(settings)
-    if summary is None or not summary["campaigns"]:
+    if summary is None or not summary.campaigns:
         print("no campaign exposures evaluated yet")
         return 0
-    print(f"as of {rfc3339(summary['as_of_ms'])} (the segment evaluator's clock)")
-    print(_response_line(summary["response"]))
+    print(f"as of {rfc3339(summary.as_of_ms)} (the segment evaluator's clock)")
+    print(_response_line(summary.response))
     offline = _offline_line()
     if offline:
         print(offline)
-    print("\n".join(_uplift_lines(summary.get("uplift"))))
-    table = pd.DataFrame(summary["campaigns"])
+    print("\n".join(_uplift_lines(summary.uplift)))
+    table = pd.DataFrame(summary.campaigns)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0

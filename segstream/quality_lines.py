@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+import msgspec
 import pandas as pd
 
+from state.evaluator.read_model import QualityVersion
 from streams.outputs import rfc3339
 
 __all__ = ["cluster_quality_lines"]
@@ -32,14 +33,15 @@ def _text(frame: pd.DataFrame) -> list[str]:
     return ["  " + line for line in text.splitlines()]
 
 
-def cluster_quality_lines(history: Sequence[dict[str, Any]] | None) -> list[str]:
+def cluster_quality_lines(history: Sequence[QualityVersion]) -> list[str]:
     """One row per kept cluster model version, then the latest version's clusters.
 
-    >>> lines = cluster_quality_lines([{"model_version": 2, "at_ms": 0, "k": 2, "buyers": 5, "sample": 5,
-    ...     "seed": 42, "silhouette": 0.5, "davies_bouldin": 0.8, "within_share": 0.4,
+    >>> lines = cluster_quality_lines(msgspec.convert([{"model_version": 2, "at_ms": 0, "k": 2, "buyers": 5,
+    ...     "sample": 5, "seed": 42, "silhouette": 0.5, "davies_bouldin": 0.8, "within_share": 0.4,
     ...     "spread": {"value_share": 0.6, "churn_share": None, "response_rate": None},
     ...     "clusters": [{"cluster": 0, "name": "a", "customers": 3, "sampled": 3, "dispersion": 1.0,
-    ...                   "value_share": 0.2, "churn_share": None, "response_rate": None, "exposures": 0}]}])
+    ...                   "value_share": 0.2, "churn_share": None, "response_rate": None, "exposures": 0}]}],
+    ...     list[QualityVersion]))
     >>> lines[2].split()
     ['2', '1970-01-01', '2', '5', '5', '0.500', '0.800', '0.400', '0.600', 'n/a', 'n/a']
     """
@@ -49,26 +51,28 @@ def cluster_quality_lines(history: Sequence[dict[str, Any]] | None) -> list[str]
     versions = pd.DataFrame(
         [
             {
-                "version": h["model_version"],
-                "published": rfc3339(h["at_ms"])[:10],
-                "k": h["k"],
-                "buyers": h["buyers"],
-                "sample": h["sample"],
-                "silhouette": h["silhouette"],
-                "davies_bouldin": h["davies_bouldin"],
-                "within_share": h["within_share"],
-                **{f"{name}_spread": value for name, value in h["spread"].items()},
+                "version": h.model_version,
+                "published": rfc3339(h.at_ms)[:10],
+                "k": h.k,
+                "buyers": h.buyers,
+                "sample": h.sample,
+                "silhouette": h.silhouette,
+                "davies_bouldin": h.davies_bouldin,
+                "within_share": h.within_share,
+                "value_share_spread": h.spread.value_share,
+                "churn_share_spread": h.spread.churn_share,
+                "response_rate_spread": h.spread.response_rate,
             }
             for h in history
         ]
     )
-    clusters = pd.DataFrame(latest["clusters"]).drop(columns=["sampled"])
+    clusters = pd.DataFrame(msgspec.to_builtins(latest.clusters)).drop(columns=["sampled"])
     return [
         f"cluster quality per model version (silhouette, Davies-Bouldin, within share: seeded reservoir "
-        f"sample of up to {latest['sample']:,} buyers, seed {latest['seed']}, in the version's scaled space; "
+        f"sample of up to {latest.sample:,} buyers, seed {latest.seed}, in the version's scaled space; "
         "spreads: largest minus smallest over clusters, all buyers):",
         *_text(versions),
-        f"clusters of version {latest['model_version']} (dispersion: mean squared distance to the centroid "
+        f"clusters of version {latest.model_version} (dispersion: mean squared distance to the centroid "
         "on the sample; churn_share: share in band High; response_rate: responses per treated exposure):",
         *_text(clusters),
     ]

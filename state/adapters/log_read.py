@@ -38,7 +38,11 @@ _DECODE = msgspec.msgpack.Decoder(list[tuple[list[str | bool], list[str]]])
 
 
 async def read_logs(
-    client: redis.Redis | redis.RedisCluster, state_key: Callable[[str], str], ids: Sequence[str], *, per_call: int
+    client: redis.Redis | redis.RedisCluster,
+    state_key: Callable[[str], str],
+    ids: Sequence[str],
+    *,
+    per_call: int,
 ) -> dict[str, CustomerLog]:
     """The logs of ``ids`` (``per_call`` customers per script call; 1 on a cluster), in one pipeline."""
     pipe = client.pipeline(transaction=False)

@@ -58,6 +58,7 @@ from state.evaluator.prediction_step import (
     scored,
     segment_names,
 )
+from state.evaluator.read_model import AlertGate, Summary
 from state.evaluator.rescore import EMPTY, learn, rescore
 from state.evaluator.saved import (
     BatchEntry,
@@ -317,7 +318,7 @@ class Evaluator:
             return None
         return self.lifetime
 
-    def alert_gates(self) -> dict[str, dict[str, object]]:
+    def alert_gates(self) -> dict[str, AlertGate]:
         """Each model-backed alert kind's gate: the model's recent figures, open or shut, alerts held back."""
         return alert_gates(self.config.alerts, self.churn, self.campaigns, self.held_back)
 
@@ -398,8 +399,9 @@ class Evaluator:
         evaluator.ledger = SaveLedger(batches={made_at_ms for made_at_ms, _ in batches})
         return evaluator
 
-    def summary(self) -> dict[str, object]:
-        """Every named segment's and cluster's size and profile, with the versions (``GET /segments``)."""
+    def summary(self) -> Summary:
+        """Every named segment's and cluster's size and profile, with the versions (``GET /segments``);
+        ``state.evaluator.read_model.summary_record`` turns it into the document the store saves."""
         return evaluator_summary(
             self.config,
             clock_ms=self.clock_ms,

@@ -31,12 +31,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from state.campaigns.descriptors import descriptor_features, descriptor_from_json
+from state.campaigns.descriptors import descriptor_features
 from state.campaigns.response import response_features
 from state.customer.rfm import DAY_MS
+from state.evaluator.read_model import LifetimeParams, Summary
 from state.models.alerts import band_name
 from state.models.btyd import (
     BgNbdParams,
@@ -97,6 +99,12 @@ class LifetimeModel:
             "bgnbd": asdict(self.bgnbd),
             "gamma_gamma": None if self.spend is None else asdict(self.spend),
         }
+
+    @classmethod
+    def from_params(cls, params: LifetimeParams) -> LifetimeModel:
+        """The model a summary's ``lifetime`` part describes (``state.evaluator.read_model``)."""
+        raw: dict[str, object] = msgspec.to_builtins(params)
+        return cls.from_json(raw)
 
     @classmethod
     def from_json(cls, raw: Mapping[str, object]) -> LifetimeModel:
@@ -213,9 +221,7 @@ def lifetime_scores(model: LifetimeModel, cols: Columns, as_of_ms: int) -> dict[
     }
 
 
-def predictions_of(
-    records: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]
-) -> list[dict[str, Any] | None]:
+def predictions_of(records: Sequence[Mapping[str, Any]], summary: Summary) -> list[dict[str, Any] | None]:
     """Every prediction of the evaluator's saved ``records`` as of its saved ``summary``.
 
     What ``GET /customers/{id}`` and ``segstream export customers`` show: the lifetime model and
@@ -227,12 +233,11 @@ def predictions_of(
     (the last one an exposure described), None until their models learned a window.
     """
     out: list[dict[str, Any] | None] = [None] * len(records)
-    lifetime, churn = summary.get("lifetime"), summary.get("churn") or {}
-    scorer = churn.get("scorer")
+    lifetime, scorer = summary.lifetime, summary.churn.scorer
     at = [i for i, r in enumerate(records) if r["frequency"] > 0 and r.get("profile")]
     if lifetime is None or not at:
         return out
-    model, as_of = LifetimeModel.from_json(lifetime), int(summary["as_of_ms"])
+    model, as_of = LifetimeModel.from_params(lifetime), summary.as_of_ms
     rows = [records[i] for i in at]
     cols = {
         name: np.array([int(r[name]) for r in rows], dtype=np.int64)
@@ -244,25 +249,25 @@ def predictions_of(
     probability = np.full(len(rows), np.nan)
     propensity = np.full(len(rows), np.nan)
     uplift = np.full(len(rows), np.nan)
-    response = (summary.get("response") or {}).get("scorer")
-    if scorer is not None and int(scorer["version"]) > 0:
-        segments = [n.removeprefix("segment=") for n in scorer["names"] if n.startswith("segment=")]
+    response = summary.response.scorer
+    if scorer is not None and scorer.version > 0:
+        segments = [n.removeprefix("segment=") for n in scorer.names if n.startswith("segment=")]
         segment = np.array([segments.index(r["profile"][3]) for r in rows], dtype=np.int64)
         alive, expected = scores["p_alive"], scores["expected_purchases_90d"]
         x = churn_matrix(cols, as_of, alive, expected, segment, len(segments))
-        probability = score_with(scorer, x)
-        if response is not None and int(response["version"]) > 0:
+        probability = score_with(scorer.to_json(), x)
+        if response is not None and response.version > 0:
             treated = np.ones(len(rows), dtype=np.bool_)
-            reference = descriptor_from_json((summary.get("response") or {}).get("reference_campaign"))
+            reference = summary.response.reference_campaign
             d = np.repeat(descriptor_features([reference]), len(rows), axis=0)
             xr = response_features(
                 cols, as_of, alive, expected, probability, segment, len(segments), treated, d
             )
-            propensity = score_with(response, xr)
-            arms = summary.get("uplift") or {}
-            if arms and int(arms["version"]) > 0:
-                uplift = score_with(arms["treatment"]["scorer"], xr) - score_with(
-                    arms["control"]["scorer"], xr
+            propensity = score_with(response.to_json(), xr)
+            arms = summary.uplift
+            if arms is not None and arms.version > 0:
+                uplift = score_with(arms.treatment.scorer.to_json(), xr) - score_with(
+                    arms.control.scorer.to_json(), xr
                 )
     for j, i in enumerate(at):
         next_ms = scores["expected_next_order_ms"][j]
@@ -276,7 +281,7 @@ def predictions_of(
             "response_propensity": None if np.isnan(propensity[j]) else float(propensity[j]),
             "response_uplift": None if np.isnan(uplift[j]) else float(uplift[j]),
             "lifetime_model_version": model.version,
-            "churn_model_version": int(scorer["version"]) if scorer is not None else 0,
-            "response_model_version": int(response["version"]) if response is not None else 0,
+            "churn_model_version": scorer.version if scorer is not None else 0,
+            "response_model_version": response.version if response is not None else 0,
         }
     return out

@@ -419,10 +419,15 @@ def pure_run(
     from state.evaluator.config import EvaluatorConfig
     from state.evaluator.evaluate import Evaluator
     from state.evaluator.messages import alert_message, change_message
+    from state.evaluator.read_model import summary_record
     from state.segments.segments import load_preset
 
     preset = load_preset("rfm11")
     evaluator = Evaluator(EvaluatorConfig(preset))
     changes = evaluator.advance(until_ms, history_logs(history))
     alerts = [json.loads(alert_message(a)) for a in evaluator.take_alerts()]
-    return [json.loads(change_message(c, preset)) for c in changes], evaluator.summary(), alerts
+    return (
+        [json.loads(change_message(c, preset)) for c in changes],
+        summary_record(evaluator.summary()),
+        alerts,
+    )

@@ -26,6 +26,7 @@ from state.evaluator.cluster_quality import (
 )
 from state.evaluator.config import NEVER
 from state.evaluator.evaluate import Evaluator
+from state.evaluator.read_model import summary_record
 from state.models.alerts import HIGH, NO_BAND
 from state.models.clusters import ClusterConfig, SegmentModel
 from state.models.reservoir import reservoir_sample
@@ -221,7 +222,7 @@ def test_the_evaluator_assesses_each_new_version_once_and_keeps_it() -> None:
     assert any(c["exposures"] for c in kept[-1]["clusters"])  # the campaigns' treated exposures count
     assert all(q["silhouette"] is not None and q["davies_bouldin"] is not None for q in kept)
     summary = evaluator.summary()
-    assert summary["cluster_quality"] == kept
+    assert summary_record(summary)["cluster_quality"] == kept
     validate("http-segments", segments_document(summary))
     restored = Evaluator.restore(
         config,

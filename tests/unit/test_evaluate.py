@@ -27,6 +27,7 @@ from state.evaluator.config import NEVER, EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
 from state.evaluator.instants import evaluation_instants
 from state.evaluator.predict import LifetimeModel, lifetime_scores
+from state.evaluator.read_model import summary_record
 from state.evaluator.saved import read_population
 from state.models.alerts import AlertConfig
 from state.models.btyd import p_alive
@@ -177,7 +178,7 @@ def test_restore_then_continue_equals_running_straight_through() -> None:
     due = {c for c, e in entries if e.occurred_at_ms >= middle}
     rest = restored.advance(end, {c: logs[c] for c in due})
     assert Counter(map(key, first_changes + rest)) == Counter(map(key, straight_changes))
-    assert restored.summary()["churn"] == straight.summary()["churn"]  # pending predictions restored
+    assert restored.summary().churn == straight.summary().churn  # pending predictions restored
 
 
 def test_decay_range_query_finds_exactly_the_customers_whose_r_falls() -> None:
@@ -287,17 +288,17 @@ def test_fold_changes_rejects_a_broken_chain() -> None:
 def test_summary_sizes_and_shares_add_up_by_segment_and_cluster() -> None:
     evaluator, _, _ = sorted_run()
     summary = evaluator.summary()
-    segments, clusters = summary["segments"], summary["clusters"]
-    assert isinstance(segments, list) and isinstance(clusters, list)
-    assert [s["segment"] for s in segments] == list(PRESET.segments)
-    assert sum(s["customers"] for s in segments) == summary["customers"] == CUSTOMERS
-    assert sum(s["value_share"] for s in segments) == pytest.approx(1, abs=1e-3)
+    segments, clusters = summary.segments, summary.clusters
+    assert [s.segment for s in segments] == list(PRESET.segments)
+    assert sum(s.customers for s in segments) == summary.customers == CUSTOMERS
+    assert sum(s.value_share for s in segments) == pytest.approx(1, abs=1e-3)
     sizes = Counter(p.rfm_segment for p in evaluator.population.profiles if p)
-    assert {s["segment"]: s["customers"] for s in segments if s["customers"]} == dict(sizes)
-    champions = next(s for s in segments if s["segment"] == "Champions")
-    lost = next(s for s in segments if s["segment"] == "Lost")
-    assert champions["mean_recency_days"] < lost["mean_recency_days"]
-    assert sum(c["customers"] for c in clusters) == sum(
+    assert {s.segment: s.customers for s in segments if s.customers} == dict(sizes)
+    champions = next(s for s in segments if s.segment == "Champions")
+    lost = next(s for s in segments if s.segment == "Lost")
+    assert champions.mean_recency_days is not None and lost.mean_recency_days is not None
+    assert champions.mean_recency_days < lost.mean_recency_days
+    assert sum(c.customers for c in clusters) == sum(
         1 for p in evaluator.population.profiles if p and p.cluster is not None
     )
 
@@ -307,7 +308,7 @@ def test_summary_groups_equal_a_pandas_groupby_over_the_evaluated_rows_and_their
     pop, names = evaluator.population, evaluator.model.cluster_names()
     at = evaluator.clock_ms or 0
     assert names and min(pop.column("cluster")) >= 0  # clusters to check, every row in one
-    assert_same_groups(evaluator.summary(), population_rows(pop), at, names)
+    assert_same_groups(summary_record(evaluator.summary()), population_rows(pop), at, names)
     reloaded = read_population([pop.record(row) for row in range(len(pop))])
     assert summarize(reloaded, at, PRESET.segments, names) == summarize(pop, at, PRESET.segments, names)
 
@@ -349,14 +350,14 @@ def test_churn_batches_are_labelled_at_their_horizon_from_what_happened_after() 
             if min(times) < t:
                 examples += 1
                 positives += not any(t <= m < t + 90 * DAY_MS for m in times)
-    churn = evaluator.summary()["churn"]
-    assert isinstance(churn, dict) and churn["version"] == len(checkpoints)
-    assert (churn["examples"], churn["positives"]) == (examples, positives) and 0 < positives < examples
+    churn = evaluator.summary().churn
+    assert churn.version == len(checkpoints)
+    assert (churn.examples, churn.positives) == (examples, positives) and 0 < positives < examples
     assert [b.made_at_ms for b in evaluator.batches] == list(range(end - 84 * DAY_MS, end + 1, 28 * DAY_MS))
     assert (
-        churn["auc"] is not None and churn["auc"] > 0.7
+        churn.auc is not None and churn.auc > 0.7
     )  # above chance, the first batches scored by an untrained model included
-    assert churn["horizon_days"] == 90
+    assert churn.horizon_days == 90
 
 
 def test_lifetime_model_is_refitted_on_its_schedule_and_scores_in_closed_form() -> None:
@@ -368,8 +369,8 @@ def test_lifetime_model_is_refitted_on_its_schedule_and_scores_in_closed_form() 
     assert (
         model is not None and model.version >= 2 and model.fitted_at_ms == day0 + 196 * DAY_MS
     )  # every 28 days
-    summary = evaluator.summary()["lifetime"]
-    assert isinstance(summary, dict) and LifetimeModel.from_json(summary) == model
+    summary = evaluator.summary().lifetime
+    assert summary is not None and LifetimeModel.from_params(summary) == model
     pop = evaluator.population
     rows = np.array([pop.index[c] for c in sorted(logs)])
     alive = lifetime_scores(model, pop.columns(rows), at)["p_alive"]
@@ -423,12 +424,12 @@ def test_churn_model_learns_from_cdnow_and_is_the_same_whatever_the_arrival_orde
     shuffled = list(cdnow_sample())
     random.Random(9).shuffle(shuffled)
     other, _ = run(shuffled, [end])
-    report, other_report = evaluator.summary()["churn"], other.summary()["churn"]
+    report, other_report = evaluator.summary().churn, other.summary().churn
     assert report == other_report
     assert [a.alert_id for a in evaluator.alerts] == [a.alert_id for a in other.alerts]
-    assert isinstance(report, dict) and report["examples"] > 10_000
-    assert report["auc"] is not None and report["auc"] > 0.6
-    assert sum(s["examples"] for s in report["by_segment"].values()) == report["examples"]
+    assert report.examples > 10_000
+    assert report.auc is not None and report.auc > 0.6
+    assert sum(s.examples for s in report.by_segment.values()) == report.examples
 
 
 def test_the_evaluators_fold_counts_purchase_days_like_the_store() -> None:
@@ -482,10 +483,10 @@ def test_campaign_events_give_the_batch_readout_and_train_the_response_model() -
     as_rows = expected.astype(object).where(expected.notna(), None).to_dict("records")
     assert [r for r in live if r["segment"] == "all"] == as_rows
     assert {r["segment"] for r in live} > {"all"}  # and per named segment at the exposure
-    response = straight.summary()["response"]
-    assert isinstance(response, dict) and response["exposures"] == 300
-    assert response["version"] == 2 and response["examples"] == 300  # both windows ended and were learned
-    assert response["positives"] == int(exposure_outcomes(table)["responded"].sum())
+    response = straight.summary().response
+    assert response.exposures == 300
+    assert response.version == 2 and response.examples == 300  # both windows ended and were learned
+    assert response.positives == int(exposure_outcomes(table)["responded"].sum())
     responders = [a for a in straight.alerts if a.kind == "likely_responder"]
     assert responders and all(a.figures["response_propensity"] >= 0.7 for a in responders)  # type: ignore[operator]
     assert all(a.at_ms > day0 + 90 * DAY_MS for a in responders)  # only once campaign A's window ended
@@ -506,15 +507,16 @@ def test_campaign_events_give_the_batch_readout_and_train_the_response_model() -
         straight.snapshot(),
         [straight.record(r) for r in range(len(straight.population))],
     )
-    assert restored.summary()["response"] == straight.summary()["response"]
-    assert restored.summary()["uplift"] == straight.summary()["uplift"]
+    assert restored.summary().response == straight.summary().response
+    assert restored.summary().uplift == straight.summary().uplift
     assert restored.campaigns.readout() == straight.campaigns.readout()
-    uplift = straight.summary()["uplift"]
-    assert isinstance(uplift, dict) and uplift["version"] == 2  # both arms learned both campaigns
-    assert uplift["treatment"]["examples"] == 150 and uplift["control"]["examples"] == 150
-    population = uplift["population"]
-    assert population["customers"] > 0 and population["suggested_target"] <= population["customers"]
-    assert sum(r["customers"] for r in population["by_segment"]) == population["customers"]
+    uplift = straight.summary().uplift
+    assert uplift is not None and uplift.version == 2  # both arms learned both campaigns
+    assert uplift.treatment.examples == 150 and uplift.control.examples == 150
+    population = uplift.population
+    assert population is not None
+    assert population.customers > 0 and population.suggested_target <= population.customers
+    assert sum(r.customers for r in population.by_segment) == population.customers
 
 
 def test_alerts_fire_only_while_their_model_earns_them() -> None:
@@ -528,27 +530,30 @@ def test_alerts_fire_only_while_their_model_earns_them() -> None:
         assert isinstance(f["model_auc"], float) and f["model_auc"] > 0.65
         assert isinstance(f["model_ece"], float) and f["model_ece"] < 0.1
         assert isinstance(f["model_version"], float) and f["model_version"] >= 1
-    gates = evaluator.summary()["alert_gates"]
-    assert isinstance(gates, dict) and gates["min_auc"] == 0.65 and gates["max_ece"] == 0.1
+    gates = evaluator.summary().alert_gates
+    assert gates is not None and gates.min_auc == 0.65 and gates.max_ece == 0.1
     strict = Evaluator(dataclasses.replace(CONFIG, alerts=AlertConfig(min_auc=0.999)))
     shut, _ = run(sorted(cdnow_sample(), key=lambda p: p[1].occurred_at_ms), [end], strict)
     kinds = Counter(a.kind for a in shut.alerts)
     assert kinds["churn_risk"] == 0 and shut.held_back["churn_risk"] > 0
     assert kinds["overdue"] == Counter(a.kind for a in evaluator.alerts)["overdue"]  # ungated
-    assert shut.summary()["alert_gates"]["churn_risk"]["open"] is False  # type: ignore[index]
+    shut_gates = shut.summary().alert_gates
+    assert shut_gates is not None and shut_gates.churn_risk.open is False
 
 
 def test_band_outcomes_rise_from_low_to_high_and_calibration_is_reported() -> None:
     """Each band's observed churn rate (labels of predictions made while the customer was in it)."""
     evaluator, _, _ = sorted_run()
-    churn = evaluator.summary()["churn"]
-    assert isinstance(churn, dict)
-    rates = [churn["band_outcomes"][b]["observed_churn_rate"] for b in ("Low", "Medium", "High")]
-    assert None not in rates and rates == sorted(rates) and rates[0] < rates[2]
-    served, raw = churn["calibration"]["served"], churn["calibration"]["raw"]
-    assert served["examples"] == raw["examples"] == churn["examples"]
-    assert len(served["reliability"]) == 10 and 0 <= served["ece"] <= 1 and 0 <= served["brier"] <= 1
-    assert churn["recent"]["version"] == churn["version"]
+    churn = evaluator.summary().churn
+    assert churn.band_outcomes is not None and churn.calibration is not None and churn.recent is not None
+    rates = [row.observed_churn_rate for row in churn.band_outcomes.by_band().values()]
+    assert list(churn.band_outcomes.by_band()) == ["Low", "Medium", "High"]
+    assert None not in rates and rates == sorted(rates) and rates[0] < rates[2]  # type: ignore[type-var]
+    served, raw = churn.calibration.served, churn.calibration.raw
+    assert served.examples == raw.examples == churn.examples
+    assert served.ece is not None and served.brier is not None
+    assert len(served.reliability) == 10 and 0 <= served.ece <= 1 and 0 <= served.brier <= 1
+    assert churn.recent.version == churn.version
 
 
 def _before_the_split(blob: bytes) -> bytes:
@@ -626,7 +631,7 @@ def test_a_snapshot_saved_before_the_rooms_or_the_churn_split_restores_and_conti
     straight, straight_changes, first, first_changes, snapshot, rows = _halfway()
     cutpoints = first.cutpoints.to_json() if first.cutpoints else None
     restored = Evaluator.restore(CONFIG, first.clock_ms, cutpoints, as_old(snapshot), rows)
-    assert restored.summary()["churn"] == first.summary()["churn"]
+    assert restored.summary().churn == first.summary().churn
     assert [b.made_at_ms for b in restored.batches] == [b.made_at_ms for b in first.batches]
     entries = sorted(cdnow_sample(), key=lambda p: p[1].occurred_at_ms)
     assert straight.clock_ms is not None and first.clock_ms is not None
@@ -637,6 +642,4 @@ def test_a_snapshot_saved_before_the_rooms_or_the_churn_split_restores_and_conti
         straight.clock_ms, {c: logs[c] for c, e in entries if e.occurred_at_ms >= first.clock_ms}
     )
     assert Counter(map(key, first_changes + rest)) == Counter(map(key, straight_changes))
-    assert (
-        restored.summary()["churn"] == straight.summary()["churn"]
-    )  # the old batches were labelled as before
+    assert restored.summary().churn == straight.summary().churn  # the old batches were labelled as before

@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 import jsonschema
+import msgspec
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -26,6 +27,7 @@ from state.evaluator.config import NEVER, EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
 from state.evaluator.messages import profile_fields
 from state.evaluator.predict import alive_and_expected
+from state.evaluator.read_model import Summary, read_summary, summary_record
 from state.models.clusters import ClusterConfig
 from state.segments.segments import load_preset
 from streams.outputs import rfc3339
@@ -81,9 +83,14 @@ def _stored(value: dict[str, Any]) -> dict[str, Any]:
     return decoded
 
 
+def _stored_summary(ev: Evaluator) -> Summary:
+    """The evaluator's summary after the store's JSON round trip, decoded as every reader does."""
+    return read_summary(_stored(summary_record(ev.summary())))
+
+
 @cache
-def _summary(run: str) -> dict[str, Any]:
-    return _stored(evaluator(run).summary())
+def _summary(run: str) -> Summary:
+    return _stored_summary(evaluator(run))
 
 
 def customers(run: str) -> dict[str, dict[str, Any]]:
@@ -93,7 +100,7 @@ def customers(run: str) -> dict[str, dict[str, Any]]:
     return {r["customer_id"]: _stored(customer_document(r, _summary(run))) for r in records}
 
 
-def segments_body(summary: dict[str, Any]) -> dict[str, Any]:
+def segments_body(summary: Summary) -> dict[str, Any]:
     """``GET /segments`` exactly as agents/web.py builds it from the stored summary."""
     return _stored(segments_document(summary))
 
@@ -208,7 +215,7 @@ def predicted() -> tuple[Evaluator, dict[str, dict[str, Any]]]:
     to_ms = min(occurred_at_ms(frame)) // DAY_MS * DAY_MS + 300 * DAY_MS
     ev = Evaluator(CONFIG)
     ev.advance(to_ms, {c: [e for e in log if e.occurred_at_ms < to_ms] for c, log in logs.items()})
-    summary = _stored(ev.summary())
+    summary = _stored_summary(ev)
     records = [_stored(ev.population.record(row)) for row in range(len(ev.population))]
     return ev, {r["customer_id"]: _stored(customer_document(r, summary)) for r in records}
 
@@ -477,7 +484,7 @@ def test_campaigns_body_matches_the_schema_and_the_readout() -> None:
     day0 = 28 * 400 * DAY_MS
     ev = Evaluator(EVALUATE_CONFIG)
     ev.advance(day0 + 200 * DAY_MS, synthetic_logs(day0), campaign_events(day0))
-    body = _stored(campaigns_document(_stored(ev.summary())))
+    body = _stored(campaigns_document(_stored_summary(ev)))
     validate("http-campaigns", body)
     assert body["exposures"] == 300 and body["readout"] == _stored({"r": ev.campaigns.readout()})["r"]
     verdicts = {r["verdict"] for r in body["readout"] if r["segment"] == "all"}
@@ -488,7 +495,7 @@ def test_campaigns_body_matches_the_schema_and_the_readout() -> None:
     )
     assert 0 <= uplift["suggested_target"] <= uplift["customers"]
     assert (
-        campaigns_document({**_stored(ev.summary()), "uplift": None})["uplift"] is None
+        campaigns_document(msgspec.structs.replace(_stored_summary(ev), uplift=None))["uplift"] is None
     )  # before it learned
     broken = copy.deepcopy(body)
     broken["readout"][1]["verdict"] = "maybe"

@@ -17,6 +17,7 @@ from state.customer.profile_store import MemoryProfileStore
 from state.customer.profiles import Change, fold_changes
 from state.customer.rfm import DAY_MS
 from state.evaluator.config import EvaluatorConfig
+from state.evaluator.read_model import load_summary
 from state.models.alerts import Alert
 from state.segments.segments import load_preset
 from streams.outputs import Tick
@@ -153,9 +154,9 @@ async def test_campaign_events_are_ingested_dead_lettered_and_evaluated_at_the_t
     seg = evaluator(store, profiles, outbox)
     report = await seg.on_tick(Tick(DAY0 + 25 * DAY_MS, {0: 60}, "test", campaign_offsets={0: 4}))
     assert report is not None
-    summary = await profiles.summary()
-    assert summary is not None and summary["response"]["exposures"] == 2
-    (treatment,) = [r for r in summary["campaigns"] if r["segment"] == "all"]
+    summary = await load_summary(profiles)
+    assert summary is not None and summary.response.exposures == 2
+    (treatment,) = [r for r in summary.campaigns if r["segment"] == "all"]
     assert (treatment["exposures"], treatment["responses"], treatment["verdict"]) == (
         2,
         1,

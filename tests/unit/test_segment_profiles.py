@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
+import msgspec
 import pandas as pd
 import pytest
 
@@ -280,15 +281,24 @@ def test_live_profiles_read_the_stores_and_unpickle_the_models_once_per_save(
     import agents.segment_profiles as module
     from agents.segment_profiles import ExposureCache, live_segment_profiles
     from state.customer.profile_store import MemoryProfileStore
+    from state.evaluator.config import EvaluatorConfig
+    from state.evaluator.evaluate import Evaluator
+    from state.evaluator.read_model import ClusterGroup, SegmentGroup, summary_record
+    from state.segments.segments import load_preset
 
     book = SimpleNamespace(exposures=[SimpleNamespace(customer_id="a", variant="treatment", responded=True)])
     saved = MemoryProfileStore()
     rows = [{"customer_id": "a", "profile": [5, 5, 5, "Champions", 0, "zero"], "band": 1}]
-    summary = {
-        "as_of_ms": 0,
-        "segments": [{"segment": "Champions"}],
-        "clusters": [{"cluster": 0, "name": "zero"}],
-    }
+    figures: dict[str, Any] = dict.fromkeys(("mean_recency_days", "mean_frequency", "mean_monetary"))
+    summary = summary_record(
+        msgspec.structs.replace(
+            Evaluator(EvaluatorConfig(load_preset("rfm11"))).summary(),  # before any tick: as_of_ms 0
+            segments=[SegmentGroup(segment="Champions", customers=1, share=1.0, value_share=1.0, **figures)],
+            clusters=[
+                ClusterGroup(cluster=0, name="zero", customers=1, share=1.0, value_share=1.0, **figures)
+            ],
+        )
+    )
     asyncio.run(saved.save(0, None, pickle.dumps({"campaigns": book}), rows, summary))
     store, catalogue = MemoryStore(), MemoryCatalogue()
     store.counters[(CATEGORY_TABLE, "a")] = {"SOUP": 2}
