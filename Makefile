@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help install demo transcript test lint unit bench profile bench-scale eval chaos fuzz clean
+.PHONY: help install demo transcript test lint unit bench profile bench-scale bench-instant eval chaos fuzz clean
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -61,6 +61,9 @@ fuzz: $(STAMP)   ## 100,000 generated payloads (Hypothesis) through one worker, 
 
 bench-scale: $(STAMP) ## generated BG/NBD-like populations (10k and 100k customers, ~4 events each; 10k at ~40): ingest 1 vs 2 workers, cost of a live instant, Redis bytes and worker RSS per customer; writes bench/scale.json (ARGS="--sizes 10000 100000 1000000"; 15-20 min by default)
 	$(BIN)/python bench/scale.py $(ARGS)
+
+bench-instant: $(STAMP) ## the pure evaluator's cost of one live instant at 10k, 100k and 1M generated customers (no Kafka, no Redis); writes bench/instant_cost.json (ARGS="--sizes 10000 100000"; ~25 min with 1M)
+	$(BIN)/python bench/instant_cost.py $(or $(ARGS),--sizes 10000 100000 1000000)
 
 clean:           ## remove caches (keeps downloaded Kafka jars in .cache/kafka-*)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .cache/demo .cache/stack .cache/worker
