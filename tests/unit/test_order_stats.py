@@ -30,7 +30,7 @@ def built(rows: list[tuple[int, int, int]]) -> SortedColumns:
     return stats
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(populations, st.lists(st.tuples(st.integers(0, 59), st.none() | values), max_size=40))
 def test_ranks_and_ranges_match_sorting_after_any_updates(
     start: list[tuple[int, int, int]], moves: list[tuple[int, tuple[int, int, int] | None]]
@@ -53,7 +53,7 @@ def test_ranks_and_ranges_match_sorting_after_any_updates(
             assert stats.rows_between(dim, low, high).tolist() == expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(populations, st.integers(400, 800))
 def test_cutpoints_read_at_ranks_equal_the_sorted_computation(
     rows: list[tuple[int, int, int]], day: int
@@ -65,7 +65,7 @@ def test_cutpoints_read_at_ranks_equal_the_sorted_computation(
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(populations, populations, st.integers(0, 40))
 def test_candidates_are_exactly_the_buyers_whose_scores_move(
     rows: list[tuple[int, int, int]], other: list[tuple[int, int, int]], later_days: int
