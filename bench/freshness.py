@@ -172,6 +172,22 @@ def _evaluator_quantiles(pages: list[str]) -> dict[str, float]:
     return {}
 
 
+def _latencies(run: dict[str, object], kind: str, unit: str) -> str:
+    """``send -> consumed | receipt -> published`` quantiles of one run, ``kind`` '' or 'provisional_'."""
+    scale = 1000 if unit == "ms" else 1
+    cells = []
+    for name in (f"send_to_{kind}change_consumed_s", f"receipt_to_{kind}change_published_s"):
+        q = run[name]
+        assert isinstance(q, dict)
+        cells.append(
+            " / ".join(
+                f"{scale * q.get(k, float('nan')):.{0 if unit == 'ms' else 2}f} {unit}"
+                for k in ("p50", "p95", "p99")
+            )
+        )
+    return " | ".join(cells)
+
+
 def _merged_quantiles(pages: list[str], name: str) -> dict[str, float]:
     """Quantiles of one histogram summed over every worker's page (each folds its own partitions)."""
     totals: dict[str, float] = {}
@@ -228,32 +244,15 @@ def main() -> None:
     )
     print("|---:|---:|---:|---:|---:|")
     for r in runs:
-        exact, hist = r["send_to_change_consumed_s"], r["receipt_to_change_published_s"]
-        assert isinstance(exact, dict) and isinstance(hist, dict)
-        print(
-            f"| {r['workers']} | {r['events']:,} | {r['changes_seen']:,} | "
-            + " / ".join(f"{exact.get(k, float('nan')):.2f} s" for k in ("p50", "p95", "p99"))
-            + " | "
-            + " / ".join(f"{hist.get(k, float('nan')):.2f} s" for k in ("p50", "p95", "p99"))
-            + " |"
-        )
+        print(f"| {r['workers']} | {r['events']:,} | {r['changes_seen']:,} | {_latencies(r, '', 's')} |")
     print()
     print(
         "| workers | provisional changes seen | send -> provisional change consumed p50 / p95 / p99 | receipt -> provisional change published p50 / p95 / p99 (histogram) |"
     )
     print("|---:|---:|---:|---:|")
     for r in runs:
-        exact, hist = (
-            r["send_to_provisional_change_consumed_s"],
-            r["receipt_to_provisional_change_published_s"],
-        )
-        assert isinstance(exact, dict) and isinstance(hist, dict)
         print(
-            f"| {r['workers']} | {r['provisional_changes_seen']:,} | "
-            + " / ".join(f"{1000 * exact.get(k, float('nan')):.0f} ms" for k in ("p50", "p95", "p99"))
-            + " | "
-            + " / ".join(f"{1000 * hist.get(k, float('nan')):.0f} ms" for k in ("p50", "p95", "p99"))
-            + " |"
+            f"| {r['workers']} | {r['provisional_changes_seen']:,} | {_latencies(r, 'provisional_', 'ms')} |"
         )
     print(f"results written to {RESULTS}")
 

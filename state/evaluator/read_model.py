@@ -263,25 +263,26 @@ class ResponseReport(msgspec.Struct, frozen=True, kw_only=True):
     likely_leave: float | None = None
 
 
-class ArmReport(msgspec.Struct, frozen=True, kw_only=True):
-    """One uplift arm's model: its prequential AUC over its own exposures and its scorer."""
+class PrequentialFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """An online model's prequential AUC overall and by segment, its counts and version (the fields
+    come first in the document, then each subclass's own)."""
 
     auc: float | None
     examples: int
     positives: int
     version: int
     by_segment: dict[str, AucRow]
+
+
+class ArmReport(PrequentialFigures, frozen=True, kw_only=True):
+    """One uplift arm's model: its prequential AUC over its own exposures and its scorer."""
+
     scorer: Scorer
 
 
-class PropensityReport(msgspec.Struct, frozen=True, kw_only=True):
+class PropensityReport(PrequentialFigures, frozen=True, kw_only=True):
     """The treatment propensity model's AUC and the treated share it estimated."""
 
-    auc: float | None
-    examples: int
-    positives: int
-    version: int
-    by_segment: dict[str, AucRow]
     treated_share: float
 
 

@@ -43,6 +43,13 @@ async def fold(store: MemoryStore, messages: Sequence[RawMessage], received_ms: 
     return [e for e, o in zip(result.events, result.outcomes, strict=True) if o >= Outcome.APPLIED]
 
 
+def live_message(offset: int, customer: str, at_ms: int, amount: float) -> RawMessage:
+    value = (
+        f'{{"event_id":"live{offset}","customer_id":"{customer}","occurred_at":{at_ms},"amount":{amount}}}'
+    )
+    return RawMessage("purchases", 0, offset, customer.encode(), value.encode())
+
+
 def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
@@ -70,20 +77,7 @@ def test_a_live_purchase_gets_a_provisional_change_scored_against_the_saved_vers
 
         live_at = end + 3_600_000
         old = message(900, "c3", day=1, amount=70.0)  # an event from the history's time: not live
-        live = RawMessage(
-            "purchases",
-            0,
-            901,
-            b"c3",
-            f'{{"event_id":"live1","customer_id":"c3","occurred_at":{live_at},"amount":55.5}}'.encode(),
-        )
-        newcomer = RawMessage(
-            "purchases",
-            0,
-            902,
-            b"n1",
-            f'{{"event_id":"live2","customer_id":"n1","occurred_at":{live_at},"amount":5}}'.encode(),
-        )
+        live, newcomer = live_message(901, "c3", live_at, 55.5), live_message(902, "n1", live_at, 5)
         events = await fold(store, [old, live, newcomer], live_at + 40)
         changes = await early.after_batch(events, live_at + 40)
         assert sorted(c.customer_id for c in changes) == ["c3", "n1"]  # not the old event's
@@ -105,25 +99,11 @@ def test_a_live_purchase_gets_a_provisional_change_scored_against_the_saved_vers
         await evaluator.on_tick(Tick(live_at + 1, {0: 903}, "test"))
         newer = CutPoints.from_json((await profiles.versions()).cutpoints_json or "")
         assert newer.version > cutpoints.version
-        again = RawMessage(
-            "purchases",
-            0,
-            903,
-            b"n2",
-            f'{{"event_id":"live3","customer_id":"n2","occurred_at":{live_at + 5},"amount":9}}'.encode(),
-        )
-        events = await fold(store, [again], live_at + 50)
+        events = await fold(store, [live_message(903, "n2", live_at + 5, 9)], live_at + 50)
         (stale,) = await early.after_batch(events, live_at + 50)
         assert stale.cutpoint_version == cutpoints.version
         clock.now += 1.0
-        again2 = RawMessage(
-            "purchases",
-            0,
-            904,
-            b"n3",
-            f'{{"event_id":"live4","customer_id":"n3","occurred_at":{live_at + 6},"amount":9}}'.encode(),
-        )
-        events = await fold(store, [again2], live_at + 60)
+        events = await fold(store, [live_message(904, "n3", live_at + 6, 9)], live_at + 60)
         (fresh,) = await early.after_batch(events, live_at + 60)
         assert fresh.cutpoint_version == newer.version
 
