@@ -12,7 +12,10 @@ about 4 events per customer, ``dense`` about 40) on one private Kafka + Redis it
    against Kafka's before it evaluates), ``--repeats`` quiet instants ticked bare (no offsets:
    every event is applied already, so only the evaluation: agenda, evaluate, publish, save), and
    ``--repeats`` bare instants each after ``--new-events`` purchases of distinct existing
-   customers (medians in the table). Each instant's cost is the worker's own
+   customers (medians in the table); all of these are grid instants (UTC midnights), where the
+   predictions cover every buyer. Then ``--repeats`` *live* instants, off the grid as a watermark
+   clock's are: after each midnight is ticked, ``--new-events`` purchases during its first 11
+   hours, an instant ticked at 12:00 and a quiet one at 13:00. Each instant's cost is the worker's own
    ``segstream_tick_seconds``, scraped from ``/metrics``, beside the wall time from sending the
    tick to the worker observing it and the profile changes it published;
 3. **Redis**: ``INFO memory`` ``used_memory`` before the replay, after ingest and after the
@@ -77,6 +80,7 @@ from streams.outputs import tick_message
 from streams.topics import CLOCK
 
 REPO = Path(__file__).resolve().parents[1]
+HOUR_MS = 3_600_000
 CACHE = REPO / ".cache" / "scale"
 REFIT_EVERY_MS = (
     28 * DAY_MS
@@ -189,11 +193,13 @@ def quiet_days_after(last_ms: int, days: int) -> int:
     return day
 
 
-def new_purchases(customers: list[str], count: int, day_ms: int, seed: int) -> pd.DataFrame:
-    """``count`` purchases of distinct existing customers during the day starting at ``day_ms``."""
+def new_purchases(
+    customers: list[str], count: int, day_ms: int, seed: int, span_ms: int = DAY_MS - 3_600_000
+) -> pd.DataFrame:
+    """``count`` purchases of distinct existing customers in ``[day_ms, day_ms + span_ms)``."""
     rng = np.random.default_rng(seed)
     chosen = rng.choice(len(customers), size=min(count, len(customers)), replace=False)
-    at = day_ms + rng.integers(0, DAY_MS - 3_600_000, chosen.size)
+    at = day_ms + rng.integers(0, span_ms, chosen.size)
     return pd.DataFrame(
         {
             "event_id": [f"live:{day_ms}:{i}" for i in range(chosen.size)],
@@ -234,7 +240,7 @@ def one_worker(
         memory_ingest = used_memory(client)
         history = pd.read_parquet(path, columns=["customer_id", "occurred_at"])
         repeats = args.repeats
-        day = quiet_days_after(max(occurred_at_ms(history)), 1 + 2 * repeats)
+        day = quiet_days_after(max(occurred_at_ms(history)), 1 + 3 * repeats)
         ticked = functools.partial(timed_tick, settings, port, workers=[worker], timeout_s=args.timeout_s)
         whole = ticked(day, offsets=True)
         quiet_offsets = ticked(day + DAY_MS, offsets=True)
@@ -247,6 +253,18 @@ def one_worker(
             replay_history(live, settings, progress=False, tick_every=None)
             wait_ingest(client, settings, target, [worker], args.timeout_s)
             busy.append({**ticked(day + k * DAY_MS, offsets=False), "new_events": len(live)})
+        live_busy, live_quiet = [], []
+        for k in range(2 + 2 * repeats, 2 + 3 * repeats):  # off the grid, as a watermark clock's instants
+            midnight = day + k * DAY_MS
+            ticked(midnight, offsets=False)  # the grid instant first: the live instants measure alone
+            live = new_purchases(
+                customers_ids, args.new_events, midnight, args.seed + k, span_ms=11 * HOUR_MS
+            )
+            target = applied(client, settings) + len(live)
+            replay_history(live, settings, progress=False, tick_every=None)
+            wait_ingest(client, settings, target, [worker], args.timeout_s)
+            live_busy.append({**ticked(midnight + 12 * HOUR_MS, offsets=False), "new_events": len(live)})
+            live_quiet.append(ticked(midnight + 13 * HOUR_MS, offsets=False))
         rss = peak_rss_mb(worker.pid)
     finally:
         stop_worker(worker)
@@ -264,6 +282,10 @@ def one_worker(
         "quiet_instant_s": statistics.median(q["tick_s"] for q in quiet),
         "instants_with_new_events": busy,
         "instant_with_new_events_s": statistics.median(b["tick_s"] for b in busy),
+        "live_instants_with_new_events": live_busy,
+        "live_instant_with_new_events_s": statistics.median(b["tick_s"] for b in live_busy),
+        "live_quiet_instants": live_quiet,
+        "live_quiet_instant_s": statistics.median(q["tick_s"] for q in live_quiet),
         "worker_peak_rss_mb": rss,
         "redis_used_memory": {"before": memory0, "after_ingest": memory_ingest, "after_instants": memory_end},
         "redis_bytes_per_customer_after_ingest": (memory_ingest - memory0) / customers,
