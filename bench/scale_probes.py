@@ -30,12 +30,16 @@ def used_memory(client: redis.Redis) -> int:
 
 
 def key_kind(key: str, prefix: str) -> str:
-    """``seg:{c1}:ev`` -> ``seg:{id}:ev``, ``seg:{c1}:ids:9`` -> ``seg:{id}:ids:<g>``: a customer's keys by
-    kind, shared keys by name."""
+    """``seg:{c1}:ev`` -> ``seg:{id}:ev``, ``seg:{c1}:ids:9`` -> ``seg:{id}:ids:<g>``,
+    ``eval:{segments}:batch:1761177600000`` -> ``eval:{segments}:batch:<ms>``: a customer's keys and
+    the open churn batches by kind, other shared keys by name."""
     rest = key[len(prefix) :]
     if rest.startswith("seg:{"):
         kind = rest[rest.index("}") + 1 :]
         return "seg:{id}" + (":ids:<g>" if kind.startswith(":ids:") else kind)
+    head, _, tail = rest.rpartition(":batch:")
+    if head and tail.isdigit():
+        return f"{head}:batch:<ms>"
     return rest
 
 
