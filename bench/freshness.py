@@ -17,7 +17,9 @@ precede them), and these latencies are measured per purchase:
   folded the purchase): send -> consumed, and ``segstream_receipt_to_provisional_change_seconds``
   summed over the workers.
 
-Writes ``bench/freshness.json`` and prints a Markdown table for the README.
+Writes ``bench/freshness.json`` and prints a Markdown table for the README. ``python
+bench/freshness.py SECONDS FRACTION`` produces at another fraction of the capacity instead and
+writes ``bench/freshness-FRACTION.json``.
 """
 
 from __future__ import annotations
@@ -43,9 +45,12 @@ from segstream.stack_info import default_cache_dir
 from segstream.stack_processes import free_ports
 from streams.topics import PURCHASES, SEGMENT_CHANGES
 
-RESULTS = Path(__file__).with_name("freshness.json")
+RESULTS = Path(__file__).with_name(
+    "freshness.json" if len(sys.argv) <= 2 else f"freshness-{sys.argv[2]}.json"
+)
 CAPACITY = Path(__file__).with_name("results.json")
 SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 30.0
+FRACTION = float(sys.argv[2]) if len(sys.argv) > 2 else 0.5  # of the measured ingest capacity
 DRAIN_S = 60.0
 QUANTILES = (0.5, 0.95, 0.99)
 
@@ -215,7 +220,7 @@ def _wait_for_page(url: str, timeout_s: float = 120.0) -> None:
 
 def main() -> None:
     capacity = float(json.loads(CAPACITY.read_text())["worker_events_per_s"])
-    rate = capacity / 2
+    rate = capacity * FRACTION
     root = Path(tempfile.mkdtemp(prefix="segstream-freshness-"))
     stack = start_stack(root, default_cache_dir())
     runs = []
@@ -234,13 +239,14 @@ def main() -> None:
         stop_stack(stack)
     results = {
         "capacity_events_per_s": capacity,
+        "fraction_of_capacity": FRACTION,
         "clock": "watermark (default)",
         "seconds": SECONDS,
         "runs": runs,
     }
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(
-        f"| workers | events (at half of {capacity:,.0f}/s) | changes seen | send -> change consumed p50 / p95 / p99 | receipt -> change published p50 / p95 / p99 (histogram) |"
+        f"| workers | events (at {FRACTION:g} of {capacity:,.0f}/s) | changes seen | send -> change consumed p50 / p95 / p99 | receipt -> change published p50 / p95 / p99 (histogram) |"
     )
     print("|---:|---:|---:|---:|---:|")
     for r in runs:
