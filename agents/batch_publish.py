@@ -18,6 +18,8 @@ Same semantics as one ``send`` per message on the same producer:
   the broker acknowledged every batch;
 - **errors** propagate: a failed send or delivery raises (the evaluator then exits without saving
   and retries from its last saved state);
+- **the event loop**: the partition of each message (murmur2 in Python) is computed in a thread
+  when there are many (:func:`agents.loop_lag.off_the_loop`);
 - **size**: a message larger than ``max_request_size`` raises ``MessageSizeTooLargeError`` as
   ``send`` does; a batch holds up to the producer's batch size (``create_batch``, at most the
   request size), and when it is full it is sent and a new one started.
@@ -31,6 +33,8 @@ from typing import Any, Protocol
 
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+from agents.loop_lag import off_the_loop
 
 __all__ = [
     "Batch",
@@ -123,7 +127,7 @@ async def publish(
     """
     topics = sorted({topic for topic, _, _ in messages})
     partitions = {topic: sorted(await producer.partitions_for(topic)) for topic in topics}
-    groups = by_partition(messages, partitions, partitioner)
+    groups = await off_the_loop(len(messages), by_partition, messages, partitions, partitioner)
 
     async def send_partition(topic: str, partition: int, pairs: list[tuple[bytes, bytes]]) -> list[Any]:
         return [
@@ -137,20 +141,45 @@ async def publish(
     return len(deliveries)
 
 
-def faust_batch_publisher(app: Any) -> Callable[[Sequence[Message]], Awaitable[int]]:
+def faust_batch_publisher(
+    app: Any, *, own_producer: bool = False
+) -> Callable[[Sequence[Message]], Awaitable[int]]:
     """:func:`publish` through the aiokafka producer a started Faust app already holds.
 
     Same producer as ``app.producer.send`` (same connection, ``acks``, SASL/TLS settings), with
     Faust's partitioner and ``producer_max_request_size``. Faust's aiokafka driver keeps the
     started producer in ``_producer`` and has no public accessor for it; it is read at each call,
     so a restarted producer is picked up.
+
+    ``own_producer``: publish through a second aiokafka producer instead, made by the same driver
+    with the same settings (``_new_producer``), started on first use and stopped with the app. The
+    evaluator's output uses one: a long tick queues tens of thousands of messages, and aiokafka
+    sends one batch per partition at a time, so on the shared producer a live purchase's
+    provisional change (``segment-changes``, the same partitions) waited behind them: up to 1.4 s
+    in ``bench/freshness.py`` at a quarter of the capacity (2026-11-30).
     """
     faust_producer = app.producer
+    own: list[Any] = []  # the started own producer, once made
+
+    async def producer_to_use() -> Any:
+        if not own_producer:
+            producer = getattr(faust_producer, "_producer", None)
+            if producer is None:
+                raise RuntimeError("the Faust producer has not started (no aiokafka producer to batch with)")
+            return producer
+        if not own:
+            producer = faust_producer._new_producer()
+            await producer.start()
+            own.append(producer)
+
+            async def stop(sender: Any, **kwargs: Any) -> None:
+                await own.pop().stop()
+
+            app.on_before_shutdown.connect(stop)
+        return own[0]
 
     async def publish_batched(messages: Sequence[Message]) -> int:
-        producer = getattr(faust_producer, "_producer", None)
-        if producer is None:
-            raise RuntimeError("the Faust producer has not started (no aiokafka producer to batch with)")
+        producer = await producer_to_use()
         return await publish(producer, faust_producer.partitioner, messages, faust_producer.max_request_size)
 
     return publish_batched

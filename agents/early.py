@@ -10,6 +10,7 @@ profile, and keeps the versions the evaluator last saved, re-read at most every 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -93,7 +94,7 @@ class ProvisionalChanges:
         if self._versions is not None and await self._profiles.generation() == self._versions[0]:
             return self._versions[1]
         saved = await self._profiles.versions()
-        models = read_models(saved.model)
+        models = await asyncio.to_thread(read_models, saved.model)  # a pickle of every model: off the loop
         if saved.cutpoints_json is None or models.segment_model is None:
             return None
         versions = Versions(

@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from agents import metrics
 from state.customer.profile_store import ProfileStore
@@ -29,7 +30,8 @@ from state.customer.rfm import DAY_MS
 from state.customer.store import CustomerStore, parse_agenda_member
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
-from state.evaluator.read_model import summary_record
+from state.evaluator.read_model import Summary, summary_record
+from state.evaluator.saved import SavedParts
 from state.models.alerts import Alert
 from streams.outputs import Tick
 
@@ -93,6 +95,25 @@ class _Latency:
                     if receipt is not None:
                         received.append(receipt)
         metrics.observe_change_latency(received, occurred, now_ms)
+
+
+class _SavedForm(NamedTuple):
+    cutpoints_json: str | None
+    parts: SavedParts
+    dirty: list[dict[str, object]]
+    summary: Summary
+    summary_record: dict[str, Any]
+
+
+def _saved_form(evaluator: Evaluator) -> _SavedForm:
+    """What a save writes of ``evaluator``, noted as written (see ``Evaluator.take_dirty``)."""
+    return _SavedForm(
+        evaluator.cutpoints.to_json() if evaluator.cutpoints else None,
+        evaluator.take_saved_parts(),
+        evaluator.take_dirty(),
+        summary := evaluator.summary(),
+        summary_record(summary),
+    )
 
 
 class SegmentEvaluator:
@@ -216,22 +237,21 @@ class SegmentEvaluator:
         """Save what changed since the last save: rows, batches made and resolved, the snapshot if it
         changed. If the save fails the evaluator is dropped (it noted those parts as written) and the
         next tick reloads from the store."""
-        cutpoints = evaluator.cutpoints.to_json() if evaluator.cutpoints else None
         try:
-            parts = evaluator.take_saved_parts()
+            form = await asyncio.to_thread(_saved_form, evaluator)  # pickles and records: off the loop
             generation = await self._profiles.save(
                 evaluator.clock_ms or 0,
-                cutpoints,
-                parts.model,
-                evaluator.take_dirty(),
-                summary_record(summary := evaluator.summary()),
-                batches_added=parts.batches_added,
-                batches_removed=parts.batches_removed,
+                form.cutpoints_json,
+                form.parts.model,
+                form.dirty,
+                form.summary_record,
+                batches_added=form.parts.batches_added,
+                batches_removed=form.parts.batches_removed,
             )
         except BaseException:
             self._cached = None
             raise
-        metrics.observe_churn(summary.churn)
+        metrics.observe_churn(form.summary.churn)
         self._cached = (generation, evaluator)
         if evaluator.clock_ms is not None:
             metrics.EVALUATOR_CLOCK.set(evaluator.clock_ms)  # progress within a long tick

@@ -113,6 +113,12 @@ RECEIPT_TO_PROVISIONAL_CHANGE = Histogram(
     registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+EVENT_LOOP_LAG = Histogram(
+    "segstream_event_loop_lag_seconds",
+    "How much later than asked a 50 ms sleep on the worker's event loop ended (a stall holds every step)",
+    registry=REGISTRY,
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 EVENT_TIME_TO_CHANGE = Histogram(
     "segstream_event_time_to_change_seconds",
     "A purchase's event time -> the segment change it caused published (includes producer delay; years in a replay)",

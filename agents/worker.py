@@ -33,8 +33,10 @@ from agents.baskets import PairBound, register_basket_pages
 from agents.batch_publish import faust_batch_publisher
 from agents.catalogue import register_catalogue, register_catalogue_pages
 from agents.early import ProvisionalChanges
+from agents.evaluated_output import OutputTopics, evaluated_messages
 from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
+from agents.loop_lag import off_the_loop, watch_loop_lag
 from agents.moves import observe_moves
 from agents.partition_resume import resume_unless_reassigned
 from agents.pipeline import batch_agent, dead_letter_publisher
@@ -55,9 +57,8 @@ from state.customer.tally import combine
 from state.evaluator.cluster_quality import QualityConfig
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.event_clock import WatermarkClock
-from state.evaluator.messages import alert_message, change_message, move_message, profile_message
+from state.evaluator.messages import change_message
 from state.models.alerts import Alert, AlertConfig
-from state.segments.moves import segment_moves
 from state.segments.segments import load_preset
 from streams import topics
 from streams.outputs import InvalidTick, Tick, decode_tick
@@ -116,27 +117,25 @@ def build_app(settings: Settings) -> faust.App:
     )
     profiles.dedupe = DedupeWindow(settings.dedupe_window_s)
     preset = load_preset(settings.segment_preset)
-    changes_topic, profiles_topic, alerts_topic, moves_topic = (
+    output_topics = OutputTopics(
         settings.topic(topics.SEGMENT_CHANGES),
         settings.topic(topics.CUSTOMER_SEGMENTS),
         settings.topic(topics.ALERTS),
         settings.topic(topics.SEGMENT_MOVES),
     )
 
-    # aiokafka batches on Faust's own producer: the same acks, partitions and security settings
+    # aiokafka batches with the same acks, partitions and security settings as Faust's producer:
+    # the evaluator's bulk output on a producer of its own, so live provisional changes never queue behind it
     publish_batched = faust_batch_publisher(app)
+    publish_evaluated = faust_batch_publisher(app, own_producer=True)
 
     async def publish_changes(changes: Sequence[Change], alerts: Sequence[Alert]) -> None:
         """Every change to segment-changes, each customer's latest profile to customer-segments,
-        every alert to alerts."""
-        latest = {c.customer_id: c for c in changes}
-        moves = segment_moves(changes, preset)  # entries and exits only, derived from the changes
-        await publish_batched(
-            [(changes_topic, c.customer_id.encode(), change_message(c, preset)) for c in changes]
-            + [(profiles_topic, c.customer_id.encode(), profile_message(c, preset)) for c in latest.values()]
-            + [(alerts_topic, a.customer_id.encode(), alert_message(a)) for a in alerts]
-            + [(moves_topic, m.customer_id.encode(), move_message(m)) for m in moves]
+        every alert to alerts, every move to segment-moves; built off the loop when many."""
+        messages, moves = await off_the_loop(
+            len(changes) + len(alerts), evaluated_messages, changes, alerts, preset, output_topics
         )
+        await publish_evaluated(messages)
         observe_moves(moves)
         metrics.observe_changes([c.reason for c in changes])
         metrics.observe_alerts([a.kind for a in alerts])
@@ -171,7 +170,7 @@ def build_app(settings: Settings) -> faust.App:
     async def publish_provisional(changes: Sequence[Change]) -> None:
         """Provisional changes go to segment-changes only: customer-segments holds evaluated profiles."""
         await publish_batched(
-            [(changes_topic, c.customer_id.encode(), change_message(c, preset)) for c in changes]
+            [(output_topics.changes, c.customer_id.encode(), change_message(c, preset)) for c in changes]
         )
 
     provisional = ProvisionalChanges(
@@ -205,6 +204,10 @@ def build_app(settings: Settings) -> faust.App:
         metrics.observe_campaign_batch(result.added, result.invalid_reasons)
 
     batch_agent(app, campaign_events, "campaigns", settings, process_campaigns, _finish_or_exit)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def loop_lag() -> None:
+        await watch_loop_lag(metrics.EVENT_LOOP_LAG.observe)
 
     @app.agent(clock, name="evaluate")
     async def evaluate(stream: Any) -> None:

@@ -7,11 +7,13 @@ load (3,500 new customers a second) that was 12% of a worker's samples in py-spy
 script call per chunk of customers returns everything as one ``cmsgpack`` string, decoded in C by
 msgspec: one reply to parse per chunk. The script only reads, and reads each customer's two keys
 atomically. On Redis Cluster a script may only touch one hash slot, so there each customer is one
-call (its two keys share the customer's hash tag).
+call (its two keys share the customer's hash tag). The entries of many customers are parsed in
+a thread, so that a worker's event loop, which the evaluator shares with ingest, is not held.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,6 +36,7 @@ for k = 1, #KEYS, 2 do
 end
 return cmsgpack.pack(out)
 """
+_PARSE_IN_A_THREAD_FROM = 256  # customers; fewer are parsed at once on the loop
 _DECODE = msgspec.msgpack.Decoder(list[tuple[list[str | bool], list[str]]])
 
 
@@ -51,6 +54,12 @@ async def read_logs(
         keys = [k for c in chunk for k in (state_key(c), f"{state_key(c)}:log")]
         pipe.execute_command("EVAL", _READ_LOGS, len(keys), *keys, *BASE_FIELDS, **{NEVER_DECODE: []})
     replies: list[Any] = await pipe.execute()
+    if len(ids) < _PARSE_IN_A_THREAD_FROM:
+        return _parse(calls, replies)
+    return await asyncio.to_thread(_parse, calls, replies)  # the worker's event loop serves ingest meanwhile
+
+
+def _parse(calls: Sequence[Sequence[str]], replies: Sequence[Any]) -> dict[str, CustomerLog]:
     logs: dict[str, CustomerLog] = {}
     for chunk, reply in zip(calls, replies, strict=True):
         for c, (fields, flat) in zip(chunk, _DECODE.decode(reply), strict=True):

@@ -1,4 +1,5 @@
-"""agents.batch_publish on the real broker, through a Faust app's producer as the worker uses it:
+"""agents.batch_publish on the real broker, through a Faust app's producer as the worker uses it
+(and through a producer of its own, made with the same settings, as the evaluator's output uses):
 every message lands on its key's default-partitioner partition, each key's messages in order,
 all of them acknowledged when ``publish`` returns; failures raise."""
 
@@ -25,8 +26,8 @@ pytestmark = pytest.mark.integration
 Publish = Callable[[Sequence[Message]], Awaitable[int]]
 
 
-@pytest.fixture
-async def publish(settings: Settings) -> AsyncIterator[Publish]:
+@pytest.fixture(params=[False, True], ids=["faust-producer", "own-producer"])
+async def publish(settings: Settings, request: pytest.FixtureRequest) -> AsyncIterator[Publish]:
     app = faust.App(
         f"{settings.namespace}-batch",
         broker=settings.kafka_url,
@@ -34,8 +35,9 @@ async def publish(settings: Settings) -> AsyncIterator[Publish]:
     )
     await app.producer.start()
     try:
-        yield faust_batch_publisher(app)
+        yield faust_batch_publisher(app, own_producer=request.param)
     finally:
+        await app.on_before_shutdown.send()  # stops the own producer, as the worker's shutdown does
         await app.producer.stop()
 
 
@@ -96,3 +98,22 @@ async def test_a_batch_the_broker_refuses_raises(settings: Settings, publish: Pu
         admin.close()
     with pytest.raises(MessageSizeTooLargeError, match=r"\[Error 10\]"):  # the broker's error code, not ours
         await publish([(topic, b"c1", b"x" * 10_000)])
+
+
+async def test_the_own_producer_is_apart_from_fausts(settings: Settings) -> None:
+    """It publishes while the app's producer has not even started: nothing it sends queues there."""
+    app = faust.App(
+        f"{settings.namespace}-own",
+        broker=settings.kafka_url,
+        broker_credentials=broker_credentials(settings),
+    )
+    topic = settings.topic(topics.SEGMENT_CHANGES)
+    publish = faust_batch_publisher(app, own_producer=True)
+    try:
+        assert await publish([(topic, b"c1", b"v1"), (topic, b"c2", b"v2")]) >= 1
+        assert getattr(app.producer, "_producer", None) is None
+        assert _end_offsets(settings, topic) == 2
+    finally:
+        await app.on_before_shutdown.send()
+    with pytest.raises(RuntimeError, match="has not started"):  # the shared one, by contrast, needs the app's
+        await faust_batch_publisher(app)([(topic, b"c3", b"v3")])
