@@ -45,7 +45,7 @@ PIECES = {
     "segstream: one purchase batch (agents/worker.py process)": r"build_app\.<locals>\.process ",
     "  decode and validate (streams/contract.py)": r"decode_purchase ",
     "  analytics tallies (state/analytics)": r"\(state/analytics/",
-    "  Redis fold (state/adapters/redis_store.py apply_batch)": r"RedisStore\.apply_batch ",
+    "  Redis fold (state/adapters/redis_store_fold.py apply_batch)": r"StoreFold\.apply_batch ",
     "evaluator: instants (state/evaluator/evaluate.py advance)": r"Evaluator\.advance ",
     "  lifetime model refits (state/models/btyd.py)": r"\(state/models/btyd\.py",
     "  cluster model learning (state/models/clusters.py)": r"SegmentModel\.learn ",

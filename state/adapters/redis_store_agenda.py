@@ -1,0 +1,102 @@
+"""What the store keeps for the evaluator: the agenda, receipt times, and the customers' event logs.
+
+Part of :class:`state.adapters.redis_store.RedisStore` (:class:`StoreAgenda`): the events not
+evaluated yet (``due``, ``done``), when a worker first received each (latency metrics), the
+logs of the customers due (one packed reply per call, :mod:`state.adapters.log_read`) and their
+compaction once the evaluator's clock has passed them (``log_compact.lua``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import partial
+from typing import Any, cast
+
+from state.adapters.log_read import read_logs
+from state.adapters.redis_store_base import SCAN_COUNT, StoreBase
+from state.customer.event_log import CustomerLog
+from state.customer.rfm import DAY_MS
+from state.customer.store import AgendaEntry
+
+__all__ = ["StoreAgenda"]
+
+# Customers per log compaction call on a single node (each one's script work is its log's head).
+_COMPACT_PER_CALL = 100
+# Customers per log read call on a single node (state.adapters.log_read).
+_LOGS_PER_CALL = 500
+
+
+class StoreAgenda(StoreBase):
+    """The agenda and receipt times of events not evaluated yet; customers' event logs."""
+
+    async def due(self, up_to_ms: int) -> list[AgendaEntry]:
+        raw = cast(
+            list[tuple[str, float]],
+            await self._retry(
+                "read the agenda",
+                lambda: self._redis.zrangebyscore(self._agenda_key, "-inf", up_to_ms, withscores=True),
+            ),
+        )
+        return [(member, int(score)) for member, score in raw]
+
+    async def done(self, entries: Sequence[AgendaEntry]) -> None:
+        for start in range(0, len(entries), SCAN_COUNT):
+            members = [m for m, _ in entries[start : start + SCAN_COUNT]]
+
+            async def remove(members: list[str] = members) -> None:  # ZREM: idempotent
+                pipe = self._redis.pipeline(transaction=False)
+                pipe.zrem(self._agenda_key, *members)
+                pipe.zrem(self._received_key, *members)
+                await pipe.execute()
+
+            await self._retry("remove agenda entries", remove)
+
+    async def received(self, members: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(members), SCAN_COUNT):
+            chunk = list(members[start : start + SCAN_COUNT])
+
+            async def read(chunk: list[str] = chunk) -> list[float | None]:
+                return await self._redis.zmscore(self._received_key, chunk)
+
+            scores = await self._retry("read receipt times", read)
+            found.update({m: int(s) for m, s in zip(chunk, scores, strict=True) if s is not None})
+        return found
+
+    async def logs(self, customer_ids: Iterable[str]) -> dict[str, CustomerLog]:
+        ids = list(customer_ids)
+        logs: dict[str, CustomerLog] = {}
+        per_call = 1 if self._cluster else _LOGS_PER_CALL  # a cluster call stays in one hash slot
+        for start in range(0, len(ids), SCAN_COUNT):
+            chunk = ids[start : start + SCAN_COUNT]
+
+            async def read(chunk: list[str] = chunk) -> dict[str, CustomerLog]:  # read-only
+                return await read_logs(self._redis, self._state_key, chunk, per_call=per_call)
+
+            logs.update(await self._retry("read event logs", read))
+        return logs
+
+    async def compact(self, customer_ids: Iterable[str], before_ms: int) -> int:
+        if before_ms % DAY_MS:
+            raise ValueError(f"logs are compacted at a UTC midnight, not at {before_ms} ms")
+        ids = list(customer_ids)
+        folded = 0
+        per_call = 1 if self._cluster else _COMPACT_PER_CALL  # a cluster call stays in one hash slot
+        for start in range(0, len(ids), SCAN_COUNT):
+            chunk = ids[start : start + SCAN_COUNT]
+
+            async def run(chunk: list[str] = chunk) -> list[Any]:  # idempotent: a base never moves back
+                pipe = self._redis.pipeline(transaction=False)
+                for at in range(0, len(chunk), per_call):
+                    keys = [
+                        k
+                        for c in chunk[at : at + per_call]
+                        for k in (self._state_key(c), f"{self._state_key(c)}:log")
+                    ]
+                    await self._in_pipeline(pipe, self._compact, keys, [before_ms])
+                return await pipe.execute()
+
+            folded += sum(
+                int(n) for n in await self._retry("compact event logs", partial(self._scripts_ready, run))
+            )
+        return folded

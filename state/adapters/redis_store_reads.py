@@ -1,0 +1,97 @@
+"""The store's reads of customers: their state, their tallies, the watermarks and the running totals.
+
+Part of :class:`state.adapters.redis_store.RedisStore` (:class:`StoreReads`). Every read is
+read-only, so running it again after a transient error is safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import fields
+from typing import Any, cast
+
+from redis.client import NEVER_DECODE
+
+from state.adapters.packed_tallies import merged
+from state.adapters.redis_store_base import SCAN_COUNT, StoreBase
+from state.adapters.state_hash import parse_state
+from state.customer.rfm import CustomerState
+from state.customer.store import Stats
+
+__all__ = ["StoreReads"]
+
+
+class StoreReads(StoreBase):
+    """Customers' states and tallies, the watermarks and the running totals."""
+
+    async def tally(self, table: str, customer_id: str | None = None) -> dict[str, int]:
+        if customer_id is not None:
+            return (await self.tallies(table, [customer_id]))[customer_id]
+        key = self._shared_tally_key(table)
+        raw = await self._retry("read a tally table", lambda: self._redis.hgetall(key))
+        return {str(f): int(v) for f, v in raw.items()}
+
+    async def tallies(self, table: str, customer_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+        ids = list(customer_ids)
+        found: dict[str, dict[str, int]] = {}
+        for start in range(0, len(ids), SCAN_COUNT):
+            chunk = ids[start : start + SCAN_COUNT]
+
+            async def read(chunk: list[str] = chunk) -> list[Any]:
+                pipe = self._redis.pipeline(transaction=False)
+                for c in chunk:
+                    pipe.execute_command("GET", f"{self._state_key(c)}:tp", **{NEVER_DECODE: []})
+                    pipe.hgetall(f"{self._state_key(c)}:t")
+                return await pipe.execute()
+
+            raw = await self._retry("read customers' tallies", read)
+            for c, packed, hashed in zip(chunk, raw[::2], raw[1::2], strict=True):
+                found[c] = merged(table, packed, hashed)
+        return found
+
+    async def get(self, customer_id: str) -> CustomerState | None:
+        raw = await self._retry("read a customer", lambda: self._redis.hgetall(self._state_key(customer_id)))
+        return parse_state(raw) if raw else None
+
+    async def current_states(self, customer_ids: Iterable[str]) -> dict[str, CustomerState]:
+        ids = list(customer_ids)
+
+        async def read() -> list[dict[str, str]]:  # read-only
+            pipe = self._redis.pipeline(transaction=False)
+            for c in ids:
+                pipe.hgetall(self._state_key(c))
+            return cast(list[dict[str, str]], await pipe.execute())
+
+        raw = await self._retry("read customers", read) if ids else []
+        return {c: parse_state(r) for c, r in zip(ids, raw, strict=True) if r}
+
+    async def all_customers(self) -> list[CustomerState]:
+        return await self._retry("read every customer", self._all_customers)
+
+    async def _all_customers(self) -> list[CustomerState]:
+        pattern = f"{self._prefix}seg:{{*}}"  # a state hash's name ends at its hash tag; its tallies' do not
+        keys = [k async for k in self._redis.scan_iter(pattern, count=SCAN_COUNT, _type="hash")]
+        states: list[CustomerState] = []
+        for start in range(0, len(keys), SCAN_COUNT):
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys[start : start + SCAN_COUNT]:
+                pipe.hgetall(key)
+            states.extend(parse_state(raw) for raw in await pipe.execute() if raw)
+        return states
+
+    async def watermark(self) -> int | None:
+        top = await self._retry(
+            "read the watermark", lambda: self._redis.zrevrange(self._watermark_key, 0, 0, withscores=True)
+        )
+        return int(top[0][1]) if top else None
+
+    async def watermarks(self) -> dict[int, int]:
+        marks = await self._retry(
+            "read the partition watermarks",
+            lambda: self._redis.zrange(self._watermark_key, 0, -1, withscores=True),
+        )
+        return {int(mark[0]): int(mark[1]) for mark in marks}
+
+    async def stats(self) -> Stats:
+        raw = await self._retry("read the running totals", lambda: self._redis.hgetall(self._stats_key))
+        return Stats(**{f.name: int(raw.get(f.name, 0)) for f in fields(Stats)})
