@@ -37,7 +37,15 @@ def _changes(seed: int, customers: int = 60, steps: int = 5) -> list[Change]:
                 )
                 if after != before:
                     changes.append(
-                        Change(customer, step * 86_400_000, rng.choice(REASONS), before, after, step + 1, step + 1)
+                        Change(
+                            customer,
+                            step * 86_400_000,
+                            rng.choice(REASONS),
+                            before,
+                            after,
+                            step + 1,
+                            step + 1,
+                        )
                     )
                     current[customer] = after
     return changes
