@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(1000, ge=1, description="max events per processed batch")
     batch_within_s: float = Field(0.2, gt=0, description="max wait to fill a batch, seconds")
+    fetch_max_wait_ms: int = Field(
+        100,
+        ge=1,
+        le=30_000,
+        description="longest the broker may hold a worker's fetch request for data (Faust fixes 1,500 ms)",
+    )
     session_timeout_s: float = Field(
         60.0,
         ge=6,

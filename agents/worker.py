@@ -35,6 +35,7 @@ from agents.catalogue import register_catalogue, register_catalogue_pages
 from agents.early import ProvisionalChanges
 from agents.evaluated_output import OutputTopics, evaluated_messages
 from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
+from agents.fetch_wait import set_fetch_max_wait
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
 from agents.loop_lag import off_the_loop, watch_loop_lag
 from agents.moves import observe_moves
@@ -318,6 +319,9 @@ def build_app(settings: Settings) -> faust.App:
     )
 
     async def resume_from_store(sender: Any, **kwargs: Any) -> None:
+        set_fetch_max_wait(
+            app, settings.fetch_max_wait_ms
+        )  # the consumer exists by now: shorten Faust's 1.5 s
         await _finish_or_exit(
             resume_unless_reassigned(app, store, fenced_topics), "resuming assigned partitions"
         )
