@@ -30,7 +30,7 @@ from state.customer.rfm import DAY_MS
 from state.customer.store import CustomerStore, parse_agenda_member
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
-from state.evaluator.read_model import Summary, summary_record
+from state.evaluator.read_model import ChurnReport, Summary, summary_record
 from state.evaluator.saved import SavedParts
 from state.models.alerts import Alert
 from streams.outputs import Tick
@@ -38,6 +38,7 @@ from streams.outputs import Tick
 __all__ = [
     "CHUNK_STEPS",
     "EndOffsets",
+    "EvaluatorObserver",
     "PartitionCount",
     "PublishChanges",
     "SegmentEvaluator",
@@ -73,6 +74,16 @@ class TickReport:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class EvaluatorObserver:
+    """Where an evaluator reports: the worker's metrics by default; the evaluation process
+    (``agents.evaluation_process``) forwards each report to the worker that started it."""
+
+    change_latency: Callable[[Sequence[int], Sequence[int], int], None] = metrics.observe_change_latency
+    churn: Callable[[ChurnReport], None] = metrics.observe_churn
+    clock: Callable[[int], None] = metrics.EVALUATOR_CLOCK.set
+
+
 class _Latency:
     """Receipt -> change and event time -> change of the purchases behind each published change."""
 
@@ -83,7 +94,9 @@ class _Latency:
                 (score, received.get(member))
             )
 
-    def published(self, changes: Sequence[Change], previous: int | None, target: int) -> None:
+    def published(
+        self, changes: Sequence[Change], previous: int | None, target: int, observe: EvaluatorObserver
+    ) -> None:
         """``changes`` are acked: observe the purchases of this chunk (agenda scores in (previous, target])."""
         now_ms = int(time.time() * 1000)
         received: list[int] = []
@@ -94,7 +107,7 @@ class _Latency:
                     occurred.append(score - 1)  # agenda score = occurred_at_ms + 1
                     if receipt is not None:
                         received.append(receipt)
-        metrics.observe_change_latency(received, occurred, now_ms)
+        observe.change_latency(received, occurred, now_ms)
 
 
 class _SavedForm(NamedTuple):
@@ -131,6 +144,7 @@ class SegmentEvaluator:
         partition_count: PartitionCount = lambda _topic: None,
         end_offsets: EndOffsets | None = None,
         wait_timeout_s: float = 120.0,
+        observe: EvaluatorObserver | None = None,
     ) -> None:
         self.config = config
         self._store = store
@@ -142,6 +156,7 @@ class SegmentEvaluator:
         self._partition_count = partition_count
         self._end_offsets = end_offsets or _unknown_ends
         self._wait_timeout_s = wait_timeout_s
+        self._observe = observe or EvaluatorObserver()
         self._lock = asyncio.Lock()  # ticks from the clock topic and the watermark clock take turns
         self._cached: tuple[int, Evaluator] | None = None  # (generation, evaluator)
 
@@ -212,7 +227,7 @@ class SegmentEvaluator:
                 changes = await asyncio.to_thread(evaluator.advance, target, entries_of, events, bases)
                 alerts = evaluator.take_alerts()
                 await self._publish(changes, alerts)
-                latency.published(changes, previous, target)
+                latency.published(changes, previous, target, self._observe)
                 await self._save(evaluator)
                 total, alerted, previous = total + len(changes), alerted + len(alerts), target
             if tick.refit:
@@ -251,10 +266,10 @@ class SegmentEvaluator:
         except BaseException:
             self._cached = None
             raise
-        metrics.observe_churn(form.summary.churn)
+        self._observe.churn(form.summary.churn)
         self._cached = (generation, evaluator)
         if evaluator.clock_ms is not None:
-            metrics.EVALUATOR_CLOCK.set(evaluator.clock_ms)  # progress within a long tick
+            self._observe.clock(evaluator.clock_ms)  # progress within a long tick
 
     async def _evaluator(self) -> Evaluator:
         generation = await self._profiles.generation()

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(1000, ge=1, description="max events per processed batch")
     batch_within_s: float = Field(0.2, gt=0, description="max wait to fill a batch, seconds")
+    evaluator_process: bool = Field(
+        True,
+        description="the clock's owner evaluates in a process of its own (false: in the worker's process)",
+    )
     fetch_max_wait_ms: int = Field(
         100,
         ge=1,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import ssl
 import time
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
@@ -33,34 +32,33 @@ from agents.baskets import PairBound, register_basket_pages
 from agents.batch_publish import faust_batch_publisher
 from agents.catalogue import register_catalogue, register_catalogue_pages
 from agents.early import ProvisionalChanges
-from agents.evaluated_output import OutputTopics, evaluated_messages
-from agents.evaluator import SegmentEvaluator, TickRefused, TickReport
+from agents.evaluation_process import EvaluationProcess, TickEvaluator
+from agents.evaluation_setup import (
+    count_output,
+    evaluated_publisher,
+    evaluator_config,
+    output_topics,
+    redis_stores,
+)
+from agents.evaluator import EvaluatorObserver, SegmentEvaluator, TickRefused, TickReport
 from agents.fetch_wait import set_fetch_max_wait
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
-from agents.loop_lag import off_the_loop, watch_loop_lag
-from agents.moves import observe_moves
+from agents.kafka_login import broker_credentials
+from agents.loop_lag import watch_loop_lag
 from agents.partition_resume import resume_unless_reassigned
 from agents.pipeline import batch_agent, dead_letter_publisher
 from agents.reviews import install_reviews
 from agents.settings import Settings
 from agents.tallies import build_talliers
 from agents.web import register_pages, web_middlewares
-from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.redis_baskets import RedisBaskets
 from state.adapters.redis_catalogue import RedisCatalogue
-from state.adapters.redis_profiles import RedisProfileStore
-from state.adapters.redis_store import RedisStore
 from state.adapters.retry import RetryPolicy, StoreUnavailable
 from state.customer.profiles import Change
-from state.customer.rfm import DAY_MS
 from state.customer.store import Outcome
 from state.customer.tally import combine
-from state.evaluator.cluster_quality import QualityConfig
-from state.evaluator.config import EvaluatorConfig
 from state.evaluator.event_clock import WatermarkClock
 from state.evaluator.messages import change_message
-from state.models.alerts import Alert, AlertConfig
-from state.segments.segments import load_preset
 from streams import topics
 from streams.outputs import InvalidTick, Tick, decode_tick
 
@@ -97,14 +95,7 @@ def build_app(settings: Settings) -> faust.App:
     campaign_events = topics.declare(app, settings, topics.CAMPAIGN_EVENTS)
     campaign_dead_letters = topics.declare(app, settings, topics.CAMPAIGN_EVENTS_DLQ)
     retry = RetryPolicy(settings.redis_retry_s, settings.redis_retry_base_s, settings.redis_retry_cap_s)
-    store = RedisStore.connect(
-        settings.redis_access,
-        settings.redis_prefix,
-        retry=retry,
-        on_retry=metrics.observe_retry,
-        watch_restarts=True,  # never write to a Redis that lost this worker's acknowledged writes
-        dedupe_window_s=settings.dedupe_window_s,
-    )
+    store, profiles = redis_stores(settings)
     catalogue = RedisCatalogue.connect(
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
     )
@@ -113,33 +104,11 @@ def build_app(settings: Settings) -> faust.App:
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
     )
     pair_bound = PairBound(baskets, settings.basket_max_pairs)
-    profiles = RedisProfileStore.connect(
-        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
-    )
-    profiles.dedupe = DedupeWindow(settings.dedupe_window_s)
-    preset = load_preset(settings.segment_preset)
-    output_topics = OutputTopics(
-        settings.topic(topics.SEGMENT_CHANGES),
-        settings.topic(topics.CUSTOMER_SEGMENTS),
-        settings.topic(topics.ALERTS),
-        settings.topic(topics.SEGMENT_MOVES),
-    )
-
-    # aiokafka batches with the same acks, partitions and security settings as Faust's producer:
-    # the evaluator's bulk output on a producer of its own, so live provisional changes never queue behind it
+    config = evaluator_config(settings)
+    preset = config.preset
+    changes_topic = output_topics(settings).changes
+    # aiokafka batches with the same acks, partitions and security settings as Faust's producer
     publish_batched = faust_batch_publisher(app)
-    publish_evaluated = faust_batch_publisher(app, own_producer=True)
-
-    async def publish_changes(changes: Sequence[Change], alerts: Sequence[Alert]) -> None:
-        """Every change to segment-changes, each customer's latest profile to customer-segments,
-        every alert to alerts, every move to segment-moves; built off the loop when many."""
-        messages, moves = await off_the_loop(
-            len(changes) + len(alerts), evaluated_messages, changes, alerts, preset, output_topics
-        )
-        await publish_evaluated(messages)
-        observe_moves(moves)
-        metrics.observe_changes([c.reason for c in changes])
-        metrics.observe_alerts([a.kind for a in alerts])
 
     async def end_offsets(topic: str, partitions: list[int]) -> dict[int, int]:
         try:
@@ -149,33 +118,47 @@ def build_app(settings: Settings) -> faust.App:
             return {}
         return {tp.partition: offset for tp, offset in ends.items()}
 
-    evaluator = SegmentEvaluator(
-        EvaluatorConfig(
-            preset,
-            min_dwell_ms=round(settings.cluster_min_dwell_days * DAY_MS),
-            alerts=AlertConfig(min_auc=settings.alert_min_auc, max_ece=settings.alert_max_ece),
-            quality=QualityConfig(sample_size=settings.cluster_quality_sample),
-        ),
-        store,
-        profiles,
-        publish_changes,
-        settings.topic(topics.PURCHASES),
-        campaigns_topic=settings.topic(topics.CAMPAIGN_EVENTS),
-        partition_count=lambda topic: app.consumer.topic_partitions(topic),
-        end_offsets=end_offsets,
-        wait_timeout_s=settings.tick_wait_timeout_s,
-    )
+    def partition_count(topic: str) -> int | None:
+        count: int | None = app.consumer.topic_partitions(topic)
+        return count
+
+    evaluator: TickEvaluator
+    if settings.evaluator_process:  # the default: the clock's owner evaluates on a core of its own
+        evaluator = evaluation = EvaluationProcess(
+            settings,
+            partition_count=partition_count,
+            end_offsets=end_offsets,
+            observe=EvaluatorObserver(),
+            counted=count_output,
+        )
+
+        async def stop_evaluation(sender: Any, **kwargs: Any) -> None:
+            await asyncio.to_thread(evaluation.close)
+
+        app.on_before_shutdown.connect(cast(Any, stop_evaluation))
+    else:  # the evaluator's bulk output on a producer of its own: provisional changes never queue behind it
+        evaluator = SegmentEvaluator(
+            config,
+            store,
+            profiles,
+            evaluated_publisher(faust_batch_publisher(app, own_producer=True), settings, count_output),
+            settings.topic(topics.PURCHASES),
+            campaigns_topic=settings.topic(topics.CAMPAIGN_EVENTS),
+            partition_count=partition_count,
+            end_offsets=end_offsets,
+            wait_timeout_s=settings.tick_wait_timeout_s,
+        )
 
     publish_dead_letters = dead_letter_publisher(dead_letters)
 
     async def publish_provisional(changes: Sequence[Change]) -> None:
         """Provisional changes go to segment-changes only: customer-segments holds evaluated profiles."""
         await publish_batched(
-            [(output_topics.changes, c.customer_id.encode(), change_message(c, preset)) for c in changes]
+            [(changes_topic, c.customer_id.encode(), change_message(c, preset)) for c in changes]
         )
 
     provisional = ProvisionalChanges(
-        evaluator.config,
+        config,
         store,
         profiles,
         publish_provisional,
@@ -333,25 +316,6 @@ def build_app(settings: Settings) -> faust.App:
     register_analytics_pages(app, store, profiles, settings)  # /cohorts, /best-time
     register_basket_pages(app, store, profiles, baskets, settings)
     return app
-
-
-def broker_credentials(settings: Settings) -> faust.SASLCredentials | None:
-    """The Faust app's Kafka login, from the same kwargs as every kafka-python client.
-
-    Faust hands them to every aiokafka consumer and producer it makes: ``security_protocol``
-    SASL_SSL (because of the SSL context), the mechanism, user name, password and context.
-    """
-    kwargs = settings.kafka_client_kwargs()
-    if kwargs["security_protocol"] == "PLAINTEXT":
-        return None
-    context = ssl.create_default_context(cafile=kwargs["ssl_cafile"])
-    context.check_hostname = kwargs["ssl_check_hostname"]
-    return faust.SASLCredentials(
-        username=kwargs["sasl_plain_username"],
-        password=kwargs["sasl_plain_password"],
-        mechanism=kwargs["sasl_mechanism"],
-        ssl_context=context,
-    )
 
 
 async def _finish_or_exit(batch: Awaitable[None], what: str = "batch") -> None:

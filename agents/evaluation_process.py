@@ -1,0 +1,250 @@
+"""The evaluator in a process of its own, started by the worker that owns the clock.
+
+Why: a worker's ingest, its provisional changes and, on the clock's owner, the evaluation shared
+one Python process, so one GIL: under live load (``bench/freshness.py``, a quarter of capacity,
+2026-11-30) the owner's evaluation held the ingest of the purchases it was about to evaluate, and
+the evaluated changes fell tens of seconds behind. In a process of its own the evaluation has a
+core of its own and the worker's event loop serves ingest only.
+
+What does not change: it is the same :class:`agents.evaluator.SegmentEvaluator` (same stores,
+configuration and publisher, ``agents.evaluation_setup``), fed the same ticks in the same order by
+the same clock owner; so the changes, alerts and saves are the same as in the worker's process
+(``SEGSTREAM_EVALUATOR_PROCESS=false`` keeps it there). The worker sends one request at a time and
+waits for its answer; meanwhile the process may ask it for what only the worker's Kafka consumer
+knows (a topic's end offsets) and sends it what the worker's ``/metrics`` shows (latencies, the
+churn AUC, the clock, counts of what it published). The partition counts of the input topics go
+with each request.
+
+Failure: the process dies with the worker (Linux ``PR_SET_PDEATHSIG``; a worker killed mid-tick
+must not leave an orphan evaluating beside its successor); if the process fails or dies, the
+request raises :class:`EvaluationFailed` and the worker exits as for a failed batch (it restarts
+from the state last saved, the same recovery as before). It is started with ``spawn`` (the worker
+has threads: forking it is unsafe), on the first tick, so a worker that never owns the clock never
+starts one.
+
+Wire (pickles over a :func:`multiprocessing.Pipe`): worker -> process ``("tick", Tick, counts)``,
+``("late", source, counts)``, ``("answer", ends)``; process -> worker ``("ask", topic,
+partitions)``, ``("observe", name, args)``, then one of ``("report", TickReport | None)``,
+``("refused", reason)``, ``("failed", traceback)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
+
+from agents.evaluator import EndOffsets, EvaluatorObserver, SegmentEvaluator, TickRefused, TickReport
+from agents.settings import Settings
+from streams import topics
+from streams.outputs import Tick
+
+__all__ = ["EvaluationFailed", "EvaluationProcess", "TickEvaluator"]
+
+log = logging.getLogger(__name__)
+_PR_SET_PDEATHSIG = 1
+
+
+class TickEvaluator(Protocol):
+    """What the worker's clock calls: :class:`SegmentEvaluator` or :class:`EvaluationProcess`."""
+
+    async def on_tick(self, tick: Tick) -> TickReport | None: ...
+
+    async def evaluate_late(self, source: str) -> TickReport | None: ...
+
+
+class EvaluationFailed(Exception):
+    """The evaluation process failed or ended; ``str()`` says how (its traceback when it has one)."""
+
+
+class _Channel:
+    """One end of the pipe, read in a thread so the event loop keeps running meanwhile (an
+    ``add_reader`` on the pipe would let uvloop make it non-blocking, and a large message
+    would then be read half)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def receive(self) -> Any:
+        return await asyncio.to_thread(self.conn.recv)  # raises EOFError when the other end closed
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        self.conn.send(message)
+
+
+class EvaluationProcess:
+    """The worker's side: starts the process on the first request and answers what it asks."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        partition_count: Callable[[str], int | None],
+        end_offsets: EndOffsets,
+        observe: EvaluatorObserver,
+        counted: Callable[[Any], None],
+    ) -> None:
+        self._settings = settings
+        self._partition_count = partition_count
+        self._end_offsets = end_offsets
+        self._observed: dict[str, Callable[..., None]] = {
+            "change_latency": observe.change_latency,
+            "churn": observe.churn,
+            "clock": observe.clock,
+            "output": counted,
+        }
+        self._inputs = (settings.topic(topics.PURCHASES), settings.topic(topics.CAMPAIGN_EVENTS))
+        self._lock = asyncio.Lock()  # the clock topic's ticks and the watermark clock take turns
+        self._process: Any = None  # multiprocessing.context.SpawnProcess once started
+        self._channel: _Channel | None = None
+
+    async def on_tick(self, tick: Tick) -> TickReport | None:
+        return await self._request("tick", tick)
+
+    async def evaluate_late(self, source: str) -> TickReport | None:
+        return await self._request("late", source)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Close the pipe (the process then ends after its current request) and wait for it."""
+        if self._process is None or self._channel is None:
+            return
+        self._channel.conn.close()
+        self._process.join(timeout_s)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+
+    async def _request(self, kind: str, argument: object) -> TickReport | None:
+        async with self._lock:
+            channel = self._started()
+            counts = {topic: self._partition_count(topic) for topic in self._inputs}
+            channel.send((kind, argument, counts))
+            while True:
+                try:
+                    message = await channel.receive()
+                except (EOFError, OSError) as exc:
+                    raise EvaluationFailed(
+                        f"the evaluation process ended (exit code {self._process.exitcode})"
+                    ) from exc
+                match message:
+                    case ("ask", str(topic), list(partitions)):
+                        channel.send(("answer", await self._end_offsets(topic, partitions)))
+                    case ("observe", str(name), tuple(args)):
+                        self._observed[name](*args)
+                    case ("report", report):
+                        return report if isinstance(report, TickReport) else None
+                    case ("refused", str(reason)):
+                        raise TickRefused(reason)
+                    case ("failed", str(text)):
+                        raise EvaluationFailed(text)
+                    case _:
+                        raise EvaluationFailed(f"unexpected message from the evaluation process: {message!r}")
+
+    def _started(self) -> _Channel:
+        if self._channel is not None:
+            if not self._process.is_alive():
+                raise EvaluationFailed(f"the evaluation process ended (exit code {self._process.exitcode})")
+            return self._channel
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        self._process = context.Process(
+            target=serve,
+            args=(self._settings.to_env(), theirs, os.getpid()),
+            name="segstream-evaluator",
+            daemon=True,
+        )
+        self._process.start()
+        theirs.close()
+        self._channel = _Channel(ours)
+        log.info("evaluation process started (pid %d)", self._process.pid)
+        return self._channel
+
+
+def serve(env: dict[str, str], conn: Connection, worker_pid: int) -> None:
+    """The process's entry point: evaluate the worker's requests until it closes the pipe."""
+    _die_with(worker_pid)
+    os.environ.update(env)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] evaluation: %(message)s",
+        stream=sys.stderr,
+    )
+    asyncio.run(_serve(settings, _Channel(conn)))
+
+
+def _die_with(worker_pid: int) -> None:
+    """Be killed by the kernel when the worker dies (Linux); exit now if it died already."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != worker_pid:
+        os._exit(1)
+
+
+async def _serve(settings: Settings, channel: _Channel) -> None:
+    import faust
+
+    from agents.batch_publish import faust_batch_publisher
+    from agents.evaluation_setup import evaluated_publisher, evaluator_config, redis_stores
+    from agents.kafka_login import broker_credentials
+
+    store, profiles = redis_stores(settings)
+    # an app never started: its producer settings (acks, SASL/TLS, partitioner) are the worker's
+    app = faust.App(
+        settings.app_id, broker=settings.kafka_url, broker_credentials=broker_credentials(settings)
+    )
+    counts: dict[str, int | None] = {}
+
+    def forward(name: str) -> Callable[..., None]:
+        return lambda *args: channel.send(("observe", name, args))
+
+    async def end_offsets(topic: str, partitions: list[int]) -> dict[int, int]:
+        channel.send(("ask", topic, partitions))
+        _, ends = await channel.receive()
+        return dict(ends)
+
+    evaluator = SegmentEvaluator(
+        evaluator_config(settings),
+        store,
+        profiles,
+        evaluated_publisher(faust_batch_publisher(app, own_producer=True), settings, forward("output")),
+        settings.topic(topics.PURCHASES),
+        campaigns_topic=settings.topic(topics.CAMPAIGN_EVENTS),
+        partition_count=lambda topic: counts.get(topic),
+        end_offsets=end_offsets,
+        wait_timeout_s=settings.tick_wait_timeout_s,
+        observe=EvaluatorObserver(forward("change_latency"), forward("churn"), forward("clock")),
+    )
+    try:
+        while True:
+            try:
+                kind, argument, counts_now = await channel.receive()
+            except EOFError:  # the worker closed the pipe: it is stopping
+                return
+            counts.clear()
+            counts.update(counts_now)
+            try:
+                if kind == "tick":
+                    report = await evaluator.on_tick(argument)
+                else:
+                    report = await evaluator.evaluate_late(argument)
+            except TickRefused as exc:
+                channel.send(("refused", str(exc)))
+            except Exception:
+                channel.send(("failed", traceback.format_exc()))
+                return  # the worker exits too; its successor restarts from the state saved
+            else:
+                channel.send(("report", report))
+    finally:
+        with contextlib.suppress(Exception):
+            await app.on_before_shutdown.send()  # stops the producer

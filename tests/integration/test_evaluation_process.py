@@ -1,0 +1,97 @@
+"""The evaluator in a process of its own (the default) on real services.
+
+- The clock's owner runs it as a child process, and the changes, alerts and profiles it publishes
+  are the same as those of a worker evaluating in its own process (``SEGSTREAM_EVALUATOR_PROCESS
+  =false``), on the same generated history and ticks (generated: a small history with repeat
+  buyers and several instants is all this needs; ``test_segments_live`` holds the default worker
+  to the pure evaluator and pandas on CDNOW).
+- A worker killed with SIGKILL takes its evaluation process with it: no orphan keeps evaluating
+  beside the worker that takes the clock over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents.settings import Settings
+from segstream.kafka_io import ensure_topics, send_tick
+from tests.conftest import WorkerFactory, wait_for_stats
+from tests.integration.test_segments_live import alerts_of, changes_of, latest_profiles, wait_for_clock
+from tests.plain_producer import publish_plain
+
+pytestmark = pytest.mark.integration
+DAY_MS = 86_400_000
+START_MS = 1_700_000_000_000 - 1_700_000_000_000 % DAY_MS
+
+
+def _history() -> list[tuple[str, bytes]]:
+    rng = np.random.default_rng(11)
+    events = []
+    for i in range(400):
+        customer = f"c{int(rng.integers(0, 90))}"
+        at_ms = START_MS + int(rng.integers(0, 60 * DAY_MS))
+        value = {
+            "event_id": f"e{i}",
+            "customer_id": customer,
+            "occurred_at": at_ms,
+            "amount": float(rng.integers(3, 300)),
+        }
+        events.append((customer, json.dumps(value).encode()))
+    return events
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _run(settings: Settings, start_worker: WorkerFactory, name: str) -> subprocess.Popen[bytes]:
+    ensure_topics(settings)
+    worker = start_worker(settings, name)
+    history = _history()
+    publish_plain(settings, history)
+    wait_for_stats(settings, lambda s: s.applied >= len(history), [worker])
+    for day in (20, 41, 75):  # three ticks, the last after the newest event
+        send_tick(settings, START_MS + day * DAY_MS, "test")
+        wait_for_clock(settings, START_MS + day * DAY_MS, worker, timeout_s=120)
+    return worker
+
+
+def test_in_its_own_process_or_the_workers_the_same_output_and_no_orphan(
+    settings: Settings, start_worker: WorkerFactory
+) -> None:
+    apart = _run(settings, start_worker, "apart")  # the default
+    children = _children(apart.pid)
+    assert children, "the clock's owner runs no evaluation process"
+    within = settings.model_copy(update={"namespace": settings.namespace + "w", "evaluator_process": False})
+    inside = _run(within, start_worker, "within")
+    assert not _children(inside.pid)
+
+    changes, alerts = changes_of(settings), alerts_of(settings)
+    assert len(changes) > 90 and changes == changes_of(within)  # same content, same order per partition
+    assert alerts == alerts_of(within)
+    assert latest_profiles(settings) == latest_profiles(within)
+
+    os.kill(apart.pid, signal.SIGKILL)
+    apart.wait(10)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in children):
+        assert time.monotonic() < deadline, f"evaluation process {children} outlived its worker"
+        time.sleep(0.1)
