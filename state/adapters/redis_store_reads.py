@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import fields
-from typing import Any, cast
+from typing import Any
 
 from redis.client import NEVER_DECODE
 
 from state.adapters.packed_tallies import merged
 from state.adapters.redis_store_base import SCAN_COUNT, StoreBase
 from state.adapters.state_hash import parse_state
+from state.adapters.state_read import read_states
 from state.customer.rfm import CustomerState
 from state.customer.store import Stats
 
 __all__ = ["StoreReads"]
+
+_STATES_PER_CALL = 500  # customers per script call reading current states (state_read.py)
 
 
 class StoreReads(StoreBase):
@@ -56,14 +59,12 @@ class StoreReads(StoreBase):
     async def current_states(self, customer_ids: Iterable[str]) -> dict[str, CustomerState]:
         ids = list(customer_ids)
 
-        async def read() -> list[dict[str, str]]:  # read-only
-            pipe = self._redis.pipeline(transaction=False)
-            for c in ids:
-                pipe.hgetall(self._state_key(c))
-            return cast(list[dict[str, str]], await pipe.execute())
+        per_call = 1 if self._cluster else _STATES_PER_CALL  # a cluster call stays in one hash slot
 
-        raw = await self._retry("read customers", read) if ids else []
-        return {c: parse_state(r) for c, r in zip(ids, raw, strict=True) if r}
+        async def read() -> dict[str, CustomerState]:  # read-only
+            return await read_states(self._redis, self._state_key, ids, per_call=per_call)
+
+        return await self._retry("read customers", read) if ids else {}
 
     async def all_customers(self) -> list[CustomerState]:
         return await self._retry("read every customer", self._all_customers)

@@ -171,6 +171,8 @@ async def test_cdnow_sample_shuffled_matches_pandas(store: CustomerStore) -> Non
     everyone = {s.customer_id: s for s in await store.all_customers()}
     some = [*sorted(everyone)[::97], "nobody"]
     assert await store.current_states(some) == {c: everyone[c] for c in some if c != "nobody"}
+    every = ["nobody", *sorted(everyone, reverse=True)]  # several script calls (500 customers each)
+    assert await store.current_states(every) == everyone
     assert await store.current_states([]) == {}
 
 
