@@ -179,7 +179,9 @@ def serve(env: dict[str, str], conn: Connection, worker_pid: int) -> None:
         format="[%(asctime)s] [%(process)d] [%(levelname)s] evaluation: %(message)s",
         stream=sys.stderr,
     )
-    asyncio.run(_serve(settings, _Channel(conn)))
+    import uvloop  # the worker's loop too (mode.loop)
+
+    uvloop.run(_serve(settings, _Channel(conn)))
 
 
 def _die_with(worker_pid: int) -> None:

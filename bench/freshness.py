@@ -13,6 +13,8 @@ precede them), and these latencies are measured per purchase:
   a consumer reading the change off ``segment-changes``; an upper bound of receipt -> change;
 - **receipt -> change published**, the worker's own ``segstream_receipt_to_change_seconds``
   histogram scraped from ``/metrics`` (quantiles interpolated within its buckets);
+- each worker's **event-loop lag** (``segstream_event_loop_lag_seconds``: how late a 50 ms sleep
+  on its loop ended; a stall there holds every step);
 - the same two for the **provisional** change (``provisional: true``, published by the worker that
   folded the purchase): send -> consumed, and ``segstream_receipt_to_provisional_change_seconds``
   summed over the workers.
@@ -159,6 +161,9 @@ def run(settings: Settings, workers: int, rate: float, root: Path) -> dict[str, 
             "receipt_to_provisional_change_published_s": _merged_quantiles(
                 scraped, "segstream_receipt_to_provisional_change_seconds"
             ),
+            "event_loop_lag_s": [  # each worker's: how late its event loop ran
+                histogram_quantiles(page, "segstream_event_loop_lag_seconds") for page in scraped
+            ],
         }
     finally:
         for p in procs:
@@ -253,12 +258,13 @@ def main() -> None:
         print(f"| {r['workers']} | {r['events']:,} | {r['changes_seen']:,} | {_latencies(r, '', 's')} |")
     print()
     print(
-        "| workers | provisional changes seen | send -> provisional change consumed p50 / p95 / p99 | receipt -> provisional change published p50 / p95 / p99 (histogram) |"
+        "| workers | provisional changes seen | send -> provisional change consumed p50 / p95 / p99 | receipt -> provisional change published p50 / p95 / p99 (histogram) | event-loop lag p99, each worker |"
     )
-    print("|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|")
     for r in runs:
+        lags = " / ".join(f"{lag.get('p99', float('nan')) * 1000:.0f} ms" for lag in r["event_loop_lag_s"])
         print(
-            f"| {r['workers']} | {r['provisional_changes_seen']:,} | {_latencies(r, 'provisional_', 'ms')} |"
+            f"| {r['workers']} | {r['provisional_changes_seen']:,} | {_latencies(r, 'provisional_', 'ms')} | {lags} |"
         )
     print(f"results written to {RESULTS}")
 
