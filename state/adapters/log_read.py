@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import msgspec
 import redis.asyncio as redis
-from redis.client import NEVER_DECODE
 
+from state.adapters.chunked_eval import eval_per_chunk
 from state.adapters.state_hash import BASE_FIELDS, log_base
 from state.customer.event_log import CustomerLog, LogEntry
 
@@ -48,20 +47,22 @@ async def read_logs(
     per_call: int,
 ) -> dict[str, CustomerLog]:
     """The logs of ``ids`` (``per_call`` customers per script call; 1 on a cluster), in one pipeline."""
-    pipe = client.pipeline(transaction=False)
-    calls: list[Sequence[str]] = [ids[at : at + per_call] for at in range(0, len(ids), per_call)]
-    for chunk in calls:
-        keys = [k for c in chunk for k in (state_key(c), f"{state_key(c)}:log")]
-        pipe.execute_command("EVAL", _READ_LOGS, len(keys), *keys, *BASE_FIELDS, **{NEVER_DECODE: []})
-    replies: list[Any] = await pipe.execute()
+    replies = await eval_per_chunk(
+        client,
+        _READ_LOGS,
+        ids,
+        lambda c: (state_key(c), f"{state_key(c)}:log"),
+        BASE_FIELDS,
+        per_call=per_call,
+    )
     if len(ids) < _PARSE_IN_A_THREAD_FROM:
-        return _parse(calls, replies)
-    return await asyncio.to_thread(_parse, calls, replies)  # the worker's event loop serves ingest meanwhile
+        return _parse(replies)
+    return await asyncio.to_thread(_parse, replies)  # the worker's event loop serves ingest meanwhile
 
 
-def _parse(calls: Sequence[Sequence[str]], replies: Sequence[Any]) -> dict[str, CustomerLog]:
+def _parse(replies: Sequence[tuple[Sequence[str], bytes]]) -> dict[str, CustomerLog]:
     logs: dict[str, CustomerLog] = {}
-    for chunk, reply in zip(calls, replies, strict=True):
+    for chunk, reply in replies:
         for c, (fields, flat) in zip(chunk, _DECODE.decode(reply), strict=True):
             values = [v if isinstance(v, str) else None for v in fields]
             entries = [LogEntry.decode(flat[i], int(flat[i + 1])) for i in range(0, len(flat), 2)]

@@ -13,26 +13,17 @@ only touch one hash slot).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import msgspec
 import redis.asyncio as redis
-from redis.client import NEVER_DECODE
 
-from state.adapters.state_hash import parse_state
+from state.adapters.chunked_eval import eval_per_chunk
+from state.adapters.state_hash import BASE_FIELDS, parse_state
 from state.customer.rfm import CustomerState
 
 __all__ = ["STATE_FIELDS", "read_states"]
 
-STATE_FIELDS = (
-    "customer_id",
-    "frequency",
-    "monetary_cents",
-    "refunds",
-    "first_purchase_ms",
-    "last_purchase_ms",
-    "purchase_days",
-)
+STATE_FIELDS = ("customer_id", *BASE_FIELDS[1:])
 """The state hash's fields a :class:`CustomerState` is parsed from (``state_hash.parse_state``)."""
 
 # KEYS: each customer's state hash; ARGV: the fields. Returns cmsgpack of [[value or false, ...], ...].
@@ -54,14 +45,11 @@ async def read_states(
     per_call: int,
 ) -> dict[str, CustomerState]:
     """The current states of those of ``ids`` that have one (``per_call`` customers per call)."""
-    pipe = client.pipeline(transaction=False)
-    calls: list[Sequence[str]] = [ids[at : at + per_call] for at in range(0, len(ids), per_call)]
-    for chunk in calls:
-        keys = [state_key(c) for c in chunk]
-        pipe.execute_command("EVAL", _READ_STATES, len(keys), *keys, *STATE_FIELDS, **{NEVER_DECODE: []})
-    replies: list[Any] = await pipe.execute() if calls else []
+    replies = await eval_per_chunk(
+        client, _READ_STATES, ids, lambda c: (state_key(c),), STATE_FIELDS, per_call=per_call
+    )
     states: dict[str, CustomerState] = {}
-    for chunk, reply in zip(calls, replies, strict=True):
+    for chunk, reply in replies:
         for c, values in zip(chunk, _DECODE.decode(reply), strict=True):
             present = {name: v for name, v in zip(STATE_FIELDS, values, strict=True) if isinstance(v, str)}
             if present:
