@@ -13,10 +13,8 @@ from state.evaluator.read_model import ChurnReport
 __all__ = [
     "REGISTRY",
     "TICKS_REFUSED",
-    "observe_alerts",
     "observe_batch",
     "observe_campaign_batch",
-    "observe_changes",
     "observe_churn",
     "observe_resume",
     "observe_retry",
@@ -173,16 +171,6 @@ def observe_batch(
         DEAD_LETTERS.labels(_INDEX.sub("[]", reason.split(":", 1)[0])).inc()
     if watermark_ms is not None:
         WATERMARK.set(watermark_ms)
-
-
-def observe_changes(reasons: Sequence[str]) -> None:
-    for reason in reasons:
-        SEGMENT_CHANGES.labels(reason).inc()
-
-
-def observe_alerts(kinds: Sequence[str]) -> None:
-    for kind in kinds:
-        ALERTS.labels(kind).inc()
 
 
 def observe_campaign_batch(added: int, invalid_reasons: Sequence[str]) -> None:

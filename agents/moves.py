@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from prometheus_client import Counter
 
 from agents import metrics
-from state.segments.moves import Move
 
-__all__ = ["SEGMENT_MOVES", "observe_moves"]
+__all__ = ["SEGMENT_MOVES"]
 
 SEGMENT_MOVES = Counter(
     "segstream_segment_moves",
@@ -17,8 +14,3 @@ SEGMENT_MOVES = Counter(
     ["type", "kind"],
     registry=metrics.REGISTRY,
 )
-
-
-def observe_moves(moves: Sequence[Move]) -> None:
-    for move in moves:
-        SEGMENT_MOVES.labels(move.type, move.audience.kind).inc()

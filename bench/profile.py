@@ -2,7 +2,7 @@
 
 Starts a private Kafka + Redis, publishes CDNOW master (69,659 events, no ticks), starts one
 ``segstream worker`` and records it with ``py-spy record`` (200 samples a second, all threads,
-busy samples only) over two phases: **ingest** (first event applied -> last) and **evaluate**
+its evaluation process too, busy samples only) over two phases: **ingest** (first event applied -> last) and **evaluate**
 (one tick after the last event -> the whole history evaluated and published). Writes, per phase,
 ``bench/profile/<phase>.txt`` (py-spy's collapsed stacks: open them in speedscope or feed them to
 flamegraph.pl for the flame graph), and prints the share of busy samples
@@ -49,14 +49,25 @@ PIECES = {
     "evaluator: instants (state/evaluator/evaluate.py advance)": r"Evaluator\.advance ",
     "  lifetime model refits (state/models/btyd.py)": r"\(state/models/btyd\.py",
     "  cluster model learning (state/models/clusters.py)": r"SegmentModel\.learn ",
-    "publishing changes, profiles, alerts, moves (agents/worker.py)": r"publish_changes ",
+    "publishing changes, profiles, alerts, moves (agents/evaluation_setup.py)": r"evaluated_publisher\.<locals>\.publish ",
+    "  building the messages (agents/evaluated_output.py, in a thread)": r"evaluated_messages ",
     "aiokafka producer sends": r"aiokafka/producer/",
     "saving the evaluator (agents/evaluator.py _save)": r"SegmentEvaluator\._save ",
 }
 
 
 def record(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    command = [str(PY_SPY), "record", "-p", str(pid), "-r", str(RATE), "--threads", "--nonblocking"]
+    command = [
+        str(PY_SPY),
+        "record",
+        "-p",
+        str(pid),
+        "-r",
+        str(RATE),
+        "--threads",
+        "--nonblocking",
+        "--subprocesses",
+    ]
     return subprocess.Popen([*command, "--format", "raw", "-o", str(out)], stdout=subprocess.DEVNULL)
 
 
