@@ -49,8 +49,8 @@ PIECES = {
     "evaluator: instants (state/evaluator/evaluate.py advance)": r"Evaluator\.advance ",
     "  lifetime model refits (state/models/btyd.py)": r"\(state/models/btyd\.py",
     "  cluster model learning (state/models/clusters.py)": r"SegmentModel\.learn ",
-    "publishing changes, profiles, alerts, moves (agents/evaluation_setup.py)": r"evaluated_publisher\.<locals>\.publish ",
-    "  building the messages (agents/evaluated_output.py, in a thread)": r"evaluated_messages ",
+    "publishing changes, profiles, alerts, moves, on the loop (agents/evaluation_setup.py)": r"evaluated_publisher\.<locals>\.publish ",
+    "building those messages, in a thread (agents/evaluated_output.py)": r"evaluated_messages ",
     "aiokafka producer sends": r"aiokafka/producer/",
     "saving the evaluator (agents/evaluator.py _save)": r"SegmentEvaluator\._save ",
 }
