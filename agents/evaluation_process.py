@@ -154,6 +154,8 @@ class EvaluationProcess:
             if not self._process.is_alive():
                 raise EvaluationFailed(f"the evaluation process ended (exit code {self._process.exitcode})")
             return self._channel
+        # Started from the event loop's thread, the worker's main thread: PR_SET_PDEATHSIG fires when
+        # the thread that started the process ends, so a start from a pool thread would kill it early.
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
         self._process = context.Process(
