@@ -19,7 +19,7 @@ Same semantics as one ``send`` per message on the same producer:
 - **errors** propagate: a failed send or delivery raises (the evaluator then exits without saving
   and retries from its last saved state);
 - **the event loop**: the partition of each message (murmur2 in Python) is computed in a thread
-  when there are many (:func:`agents.loop_lag.off_the_loop`);
+  when there are many (:func:`state.adapters.off_loop.off_the_loop`);
 - **size**: a message larger than ``max_request_size`` raises ``MessageSizeTooLargeError`` as
   ``send`` does; a batch holds up to the producer's batch size (``create_batch``, at most the
   request size), and when it is full it is sent and a new one started.
@@ -35,7 +35,7 @@ import aiokafka
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from agents.loop_lag import off_the_loop
+from state.adapters.off_loop import off_the_loop
 
 __all__ = [
     "OWN_BATCH_BYTES",

@@ -3,7 +3,7 @@
 Every change to ``segment-changes``, each customer's latest profile to ``customer-segments``,
 every alert to ``alerts`` and every audience entry or exit (derived from the changes) to
 ``segment-moves``. Pure and Faust-free: ``agents.worker`` builds them off the event loop
-(``agents.loop_lag.off_the_loop``; a long tick has tens of thousands) and publishes them in
+(``state.adapters.off_loop.off_the_loop``; a long tick has tens of thousands) and publishes them in
 aiokafka batches (``agents.batch_publish``).
 """
 

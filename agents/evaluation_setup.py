@@ -16,10 +16,10 @@ from agents import metrics
 from agents.batch_publish import Message
 from agents.evaluated_output import OutputTopics, evaluated_messages
 from agents.evaluator import PublishChanges
-from agents.loop_lag import off_the_loop
 from agents.moves import SEGMENT_MOVES
 from agents.settings import Settings
 from state.adapters.dedupe_window import DedupeWindow
+from state.adapters.off_loop import off_the_loop
 from state.adapters.redis_profiles import RedisProfileStore
 from state.adapters.redis_store import RedisStore
 from state.adapters.retry import RetryPolicy

@@ -13,13 +13,13 @@ a thread, so that a worker's event loop, which the evaluator shares with ingest,
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 
 import msgspec
 import redis.asyncio as redis
 
 from state.adapters.chunked_eval import eval_per_chunk
+from state.adapters.off_loop import off_the_loop
 from state.adapters.state_hash import BASE_FIELDS, log_base
 from state.customer.event_log import CustomerLog, LogEntry
 
@@ -35,7 +35,6 @@ for k = 1, #KEYS, 2 do
 end
 return cmsgpack.pack(out)
 """
-_PARSE_IN_A_THREAD_FROM = 256  # customers; fewer are parsed at once on the loop
 _DECODE = msgspec.msgpack.Decoder(list[tuple[list[str | bool], list[str]]])
 
 
@@ -55,9 +54,7 @@ async def read_logs(
         BASE_FIELDS,
         per_call=per_call,
     )
-    if len(ids) < _PARSE_IN_A_THREAD_FROM:
-        return _parse(replies)
-    return await asyncio.to_thread(_parse, replies)  # the worker's event loop serves ingest meanwhile
+    return await off_the_loop(len(ids), _parse, replies)  # the worker's event loop serves ingest meanwhile
 
 
 def _parse(replies: Sequence[tuple[Sequence[str], bytes]]) -> dict[str, CustomerLog]:

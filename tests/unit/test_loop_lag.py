@@ -6,7 +6,8 @@ import asyncio
 import threading
 import time
 
-from agents.loop_lag import OFF_THE_LOOP_FROM, off_the_loop, watch_loop_lag
+from agents.loop_lag import watch_loop_lag
+from state.adapters.off_loop import OFF_THE_LOOP_FROM, off_the_loop
 
 
 async def test_a_blocked_loop_is_observed_as_lag() -> None:
