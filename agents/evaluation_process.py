@@ -199,10 +199,11 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
     import faust
 
     from agents.batch_publish import faust_batch_publisher
-    from agents.evaluation_setup import evaluated_publisher, evaluator_config, redis_stores
+    from agents.evaluation_setup import evaluated_publisher, evaluator_config, output_topics, redis_stores
     from agents.kafka_login import broker_credentials
 
     store, profiles = redis_stores(settings)
+    config = evaluator_config(settings)
     # an app never started: its producer settings (acks, SASL/TLS, partitioner) are the worker's
     app = faust.App(
         settings.app_id, broker=settings.kafka_url, broker_credentials=broker_credentials(settings)
@@ -218,10 +219,15 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
         return dict(ends)
 
     evaluator = SegmentEvaluator(
-        evaluator_config(settings),
+        config,
         store,
         profiles,
-        evaluated_publisher(faust_batch_publisher(app, own_producer=True), settings, forward("output")),
+        evaluated_publisher(
+            faust_batch_publisher(app, own_producer=True),
+            config.preset,
+            output_topics(settings),
+            forward("output"),
+        ),
         settings.topic(topics.PURCHASES),
         campaigns_topic=settings.topic(topics.CAMPAIGN_EVENTS),
         partition_count=lambda topic: counts.get(topic),

@@ -22,13 +22,12 @@ from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.off_loop import off_the_loop
 from state.adapters.redis_profiles import RedisProfileStore
 from state.adapters.redis_store import RedisStore
-from state.adapters.retry import RetryPolicy
 from state.customer.profiles import Change
 from state.customer.rfm import DAY_MS
 from state.evaluator.cluster_quality import QualityConfig
 from state.evaluator.config import EvaluatorConfig
 from state.models.alerts import Alert, AlertConfig
-from state.segments.segments import load_preset
+from state.segments.segments import Preset, load_preset
 from streams import topics
 
 __all__ = [
@@ -52,7 +51,7 @@ def evaluator_config(settings: Settings) -> EvaluatorConfig:
 
 def redis_stores(settings: Settings) -> tuple[RedisStore, RedisProfileStore]:
     """The customer store and the profile store, with the worker's retry policy and fences."""
-    retry = RetryPolicy(settings.redis_retry_s, settings.redis_retry_base_s, settings.redis_retry_cap_s)
+    retry = settings.redis_retry
     store = RedisStore.connect(
         settings.redis_access,
         settings.redis_prefix,
@@ -99,13 +98,12 @@ def count_output(counts: OutputCounts) -> None:
 
 def evaluated_publisher(
     publish_batched: Callable[[Sequence[Message]], Awaitable[int]],
-    settings: Settings,
+    preset: Preset,
+    names: OutputTopics,
     counted: Callable[[OutputCounts], None],
 ) -> PublishChanges:
     """Every change to segment-changes, each customer's latest profile to customer-segments, every
     alert to alerts, every move to segment-moves (built off the loop when many); then ``counted``."""
-    preset = load_preset(settings.segment_preset)
-    names = output_topics(settings)
 
     async def publish(changes: Sequence[Change], alerts: Sequence[Alert]) -> None:
         messages, moves = await off_the_loop(

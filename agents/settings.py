@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from state.adapters.dedupe_window import DEDUPE_WINDOW_S
 from state.adapters.redis_access import RedisAccess
+from state.adapters.retry import RetryPolicy
 from streams.limits import InputLimits
 
 __all__ = ["Settings"]
@@ -329,6 +330,11 @@ class Settings(BaseSettings):
             "ssl_cafile": str(self.kafka_ca_file) if self.kafka_ca_file else None,
             "ssl_check_hostname": True,
         }
+
+    @property
+    def redis_retry(self) -> RetryPolicy:
+        """How long and how often every Redis adapter retries a transient error."""
+        return RetryPolicy(self.redis_retry_s, self.redis_retry_base_s, self.redis_retry_cap_s)
 
     @property
     def redis_access(self) -> RedisAccess:

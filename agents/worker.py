@@ -53,7 +53,7 @@ from agents.tallies import build_talliers
 from agents.web import register_pages, web_middlewares
 from state.adapters.redis_baskets import RedisBaskets
 from state.adapters.redis_catalogue import RedisCatalogue
-from state.adapters.retry import RetryPolicy, StoreUnavailable
+from state.adapters.retry import StoreUnavailable
 from state.customer.profiles import Change
 from state.customer.store import Outcome
 from state.customer.tally import combine
@@ -94,7 +94,7 @@ def build_app(settings: Settings) -> faust.App:
     limits = settings.input_limits()
     campaign_events = topics.declare(app, settings, topics.CAMPAIGN_EVENTS)
     campaign_dead_letters = topics.declare(app, settings, topics.CAMPAIGN_EVENTS_DLQ)
-    retry = RetryPolicy(settings.redis_retry_s, settings.redis_retry_base_s, settings.redis_retry_cap_s)
+    retry = settings.redis_retry
     store, profiles = redis_stores(settings)
     catalogue = RedisCatalogue.connect(
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
@@ -141,7 +141,9 @@ def build_app(settings: Settings) -> faust.App:
             config,
             store,
             profiles,
-            evaluated_publisher(faust_batch_publisher(app, own_producer=True), settings, count_output),
+            evaluated_publisher(
+                faust_batch_publisher(app, own_producer=True), preset, output_topics(settings), count_output
+            ),
             settings.topic(topics.PURCHASES),
             campaigns_topic=settings.topic(topics.CAMPAIGN_EVENTS),
             partition_count=partition_count,
