@@ -13,7 +13,7 @@ import msgspec
 from redis.crc import key_slot
 
 from state.adapters.dedupe_window import Generation
-from state.adapters.packed_tallies import table_key
+from state.adapters.packed_tallies import packed_field, table_key
 from state.customer.store import Delivery, fence_field, log_entry
 
 __all__ = ["by_hash_slot", "by_tally_volume", "fold_call"]
@@ -52,14 +52,13 @@ def fold_call(
         keys += (key, ids, previous, f"{key}:ev", f"{key}:days", f"{key}:log")
         base = len(keys) - 5
         ops = [
-            [key_index(f"{key}:tp"), table_key(t.table), t.field, t.delta]
+            [key_index(f"{key}:tp"), table_key(t.table), packed_field(t.table, t.field), t.delta]
             if t.per_customer
             else [key_index(shared_tally_key(t.table)), t.field, t.delta]
             for t in d.tallies
         ]
         args += (
             base,
-            e.customer_id,
             e.event_id,
             fence_field(d.topic, d.partition, epochs.get(d.topic, 0)),
             d.offset,

@@ -11,10 +11,11 @@ local folded = 0
 
 for k = 1, #KEYS, 2 do
   local state, log = KEYS[k], KEYS[k + 1]
-  local base = redis.call('HGET', state, 'log_base')
+  rename_earlier_fields(state)
+  local base = redis.call('HGET', state, 'l')
   local b = {}
   if base and not string.find(base, ',', 1, true) then
-    if tonumber(base) < before then redis.call('HSET', state, 'log_base', string.format('%d', before)) end
+    if tonumber(base) < before then redis.call('HSET', state, 'l', string.format('%d', before)) end
   elseif base then
     for part in string.gmatch(base .. ',', '([^,]*),') do b[#b + 1] = part end
   else
@@ -43,9 +44,9 @@ for k = 1, #KEYS, 2 do
       local function text(v) if v then return string.format('%d', v) end return '' end
       redis.call('ZREMRANGEBYSCORE', log, '-inf', '(' .. before)
       if redis.call('ZCARD', log) == 0 then
-        redis.call('HSET', state, 'log_base', text(before))
+        redis.call('HSET', state, 'l', text(before))
       else
-        redis.call('HSET', state, 'log_base', table.concat({text(before), text(freq), text(cents), text(refunds),
+        redis.call('HSET', state, 'l', table.concat({text(before), text(freq), text(cents), text(refunds),
                                                             text(first), text(last), text(days)}, ','))
       end
       folded = folded + #head / 2

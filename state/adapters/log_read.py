@@ -1,7 +1,7 @@
 """Reading customers' event logs for the evaluator in one Lua reply per chunk, packed with MessagePack.
 
 The evaluator reads, for every customer due at a tick, their log base (``HMGET`` of
-:data:`~state.adapters.state_hash.BASE_FIELDS`) and their log (``ZRANGE ... WITHSCORES``). As two
+:data:`~state.adapters.state_hash.READ_FIELDS`) and their log (``ZRANGE ... WITHSCORES``). As two
 pipelined commands per customer, redis-py parses two replies per customer in Python: under live
 load (3,500 new customers a second) that was 12% of a worker's samples in py-spy (2026-11-30). One
 script call per chunk of customers returns everything as one ``cmsgpack`` string, decoded in C by
@@ -20,7 +20,7 @@ import redis.asyncio as redis
 
 from state.adapters.chunked_eval import eval_per_chunk
 from state.adapters.off_loop import off_the_loop
-from state.adapters.state_hash import BASE_FIELDS, log_base
+from state.adapters.state_hash import READ_FIELDS, log_base
 from state.customer.event_log import CustomerLog, LogEntry
 
 __all__ = ["read_logs"]
@@ -51,7 +51,7 @@ async def read_logs(
         _READ_LOGS,
         ids,
         lambda c: (state_key(c), f"{state_key(c)}:log"),
-        BASE_FIELDS,
+        READ_FIELDS,
         per_call=per_call,
     )
     return await off_the_loop(len(ids), _parse, replies)  # the worker's event loop serves ingest meanwhile

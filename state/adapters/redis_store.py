@@ -3,10 +3,14 @@
 Keys (``<p>`` is the namespace prefix, ``{id}`` a hash tag so Redis Cluster keeps
 one customer's keys in one slot):
 
-- ``<p>seg:{<customer_id>}``      hash: the state fields, the UTC days with a purchase (``days0``,
-  ``days1``, ...: 3 base-62 characters a day, 20 to a field; ``purchase_days`` counts them), one offset fence per partition and the
-  compacted head of the event log (field ``log_base``, :class:`state.customer.event_log.LogBase`, or
-  only its bound while the log is empty: the base is then the live state)
+- ``<p>seg:{<customer_id>}``      hash: the customer's state under one-letter names (``state_fields.lua``:
+  ``f`` frequency, ``m`` net cents, ``r`` refunds, ``a``/``z`` first and last purchase, ``n``
+  purchase days), the UTC days with a purchase (``d0``, ``d1``, ...: 3 base-62 characters a day,
+  20 to a field), the customer's own tally counters (``t0``, ``t1``, ...: one MessagePack map,
+  :mod:`state.adapters.packed_tallies`, 60 bytes a field), one offset fence per partition and the
+  compacted head of the event log (``l``, :class:`state.customer.event_log.LogBase`, or only its
+  bound while the log is empty: the base is then the live state). Earlier versions' long names
+  and ``customer_id`` field are read, and renamed by the next fold (:mod:`state.adapters.state_hash`)
 - ``<p>seg:{<customer_id>}:ids:<g>`` set: event_ids applied in dedupe generation ``g``
   (:mod:`state.adapters.dedupe_window`; producer-resend dedupe)
 - ``<p>seg:{<customer_id>}:ev``   set: the applied event_ids of versions before the window (read only)
@@ -14,9 +18,9 @@ one customer's keys in one slot):
   only; the days are now fields of the state hash)
 - ``<p>seg:{<customer_id>}:log``  zset: applied events after the log base (``LogEntry`` text) by
   occurred_at_ms; compacted once the evaluator's clock has passed them (:meth:`RedisStore.compact`)
-- ``<p>seg:{<customer_id>}:tp``    string: the customer's own tally counters (``state.customer.store.Tally``), every
-  table in one MessagePack map (:mod:`state.adapters.packed_tallies`: one key per customer, ~9 bytes a counter)
-- ``<p>seg:{<customer_id>}:t``     hash: the same counters as earlier versions wrote them (field
+- ``<p>seg:{<customer_id>}:tp``    string: the counters' map as earlier versions kept it (read; moved into the
+  state hash by the next fold that counts for the customer)
+- ``<p>seg:{<customer_id>}:t``     hash: the counters as versions before that wrote them (field
   ``<table>/<field>``; read, never written)
 - ``<p>seg:t:<table>``            hash: a shared tally table's counters (single Redis node only: a
   cluster cannot fold them in the same atomic call as the customers' state)

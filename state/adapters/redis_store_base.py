@@ -30,8 +30,10 @@ T = TypeVar("T")
 
 __all__ = ["SCAN_COUNT", "StoreBase"]
 
-_FOLD_LUA = resources.files("state.adapters").joinpath("rfm_fold.lua").read_text()
-_COMPACT_LUA = resources.files("state.adapters").joinpath("log_compact.lua").read_text()
+_SCRIPTS = resources.files("state.adapters")
+_FIELDS_LUA = _SCRIPTS.joinpath("state_fields.lua").read_text()  # the state hash's names, both scripts
+_FOLD_LUA = _FIELDS_LUA + _SCRIPTS.joinpath("rfm_fold.lua").read_text()
+_COMPACT_LUA = _FIELDS_LUA + _SCRIPTS.joinpath("log_compact.lua").read_text()
 SCAN_COUNT = 2000
 """Keys per SCAN step, and customers per pipelined read or write."""
 # Compare-and-set of a topic's fence epoch, with the forgetting of its offsets, in one step

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import fields
-from typing import Any
 
-from redis.client import NEVER_DECODE
-
-from state.adapters.packed_tallies import merged
 from state.adapters.redis_store_base import SCAN_COUNT, StoreBase
-from state.adapters.state_hash import parse_state
 from state.adapters.state_read import read_states
+from state.adapters.tally_read import read_tallies
 from state.customer.rfm import CustomerState
 from state.customer.store import Stats
 
@@ -36,25 +32,19 @@ class StoreReads(StoreBase):
 
     async def tallies(self, table: str, customer_ids: Iterable[str]) -> dict[str, dict[str, int]]:
         ids = list(customer_ids)
+        per_call = 1 if self._cluster else _STATES_PER_CALL  # a cluster call stays in one hash slot
         found: dict[str, dict[str, int]] = {}
         for start in range(0, len(ids), SCAN_COUNT):
             chunk = ids[start : start + SCAN_COUNT]
 
-            async def read(chunk: list[str] = chunk) -> list[Any]:
-                pipe = self._redis.pipeline(transaction=False)
-                for c in chunk:
-                    pipe.execute_command("GET", f"{self._state_key(c)}:tp", **{NEVER_DECODE: []})
-                    pipe.hgetall(f"{self._state_key(c)}:t")
-                return await pipe.execute()
+            async def read(chunk: list[str] = chunk) -> dict[str, dict[str, int]]:  # read-only
+                return await read_tallies(self._redis, self._state_key, table, chunk, per_call=per_call)
 
-            raw = await self._retry("read customers' tallies", read)
-            for c, packed, hashed in zip(chunk, raw[::2], raw[1::2], strict=True):
-                found[c] = merged(table, packed, hashed)
+            found.update(await self._retry("read customers' tallies", read))
         return found
 
     async def get(self, customer_id: str) -> CustomerState | None:
-        raw = await self._retry("read a customer", lambda: self._redis.hgetall(self._state_key(customer_id)))
-        return parse_state(raw) if raw else None
+        return (await self.current_states([customer_id])).get(customer_id)
 
     async def current_states(self, customer_ids: Iterable[str]) -> dict[str, CustomerState]:
         ids = list(customer_ids)
@@ -72,12 +62,15 @@ class StoreReads(StoreBase):
     async def _all_customers(self) -> list[CustomerState]:
         pattern = f"{self._prefix}seg:{{*}}"  # a state hash's name ends at its hash tag; its tallies' do not
         keys = [k async for k in self._redis.scan_iter(pattern, count=SCAN_COUNT, _type="hash")]
+        tag = len(f"{self._prefix}seg:{{")  # the customer id is the key's hash tag
+        ids = [key[tag:-1] for key in keys]
+        per_call = 1 if self._cluster else _STATES_PER_CALL
         states: list[CustomerState] = []
-        for start in range(0, len(keys), SCAN_COUNT):
-            pipe = self._redis.pipeline(transaction=False)
-            for key in keys[start : start + SCAN_COUNT]:
-                pipe.hgetall(key)
-            states.extend(parse_state(raw) for raw in await pipe.execute() if raw)
+        for start in range(0, len(ids), SCAN_COUNT):
+            chunk = ids[start : start + SCAN_COUNT]
+            states.extend(
+                (await read_states(self._redis, self._state_key, chunk, per_call=per_call)).values()
+            )
         return states
 
     async def watermark(self) -> int | None:

@@ -1,9 +1,9 @@
 -- Atomic, idempotent RFM fold of a batch of events: the Redis twin of state.customer.rfm.apply.
 -- ARGV[1] = number of events n, ARGV[2] = when the current event_id generation expires (unix
--- seconds), and optionally ARGV[3 + 10n] = the KEYS index of the running totals hash; event i
--- (1-based) has ARGV[a+1 .. a+10] with a = 2 + 10(i-1):
---   base, customer_id, event_id, fence_field, offset, type, occurred_at_ms, amount_cents, log member,
---   tallies.
+-- seconds), and optionally ARGV[3 + 9n] = the KEYS index of the running totals hash; event i
+-- (1-based) has ARGV[a+1 .. a+9] with a = 2 + 9(i-1):
+--   base, event_id, fence_field, offset, type, occurred_at_ms, amount_cents, log member, tallies.
+-- The state hash's field names are in state_fields.lua, which the store prepends to this script.
 -- KEYS[base .. base+5]: the customer's state hash, the event_ids applied in the current and in the
 -- previous dedupe generation (sets, each expiring two generations after it began: the dedupe window,
 -- see RedisStore), the unbounded event_id set of earlier versions (read, never written), the set of
@@ -12,9 +12,11 @@
 -- array of the event's counters (state.customer.store.Tally), added only when the event is applied:
 -- [key index, field, delta] is HINCRBY KEYS[key index] field delta (a shared table's hash);
 -- [key index, table, field, delta] adds delta to a customer's packed counters, the MessagePack map
--- table -> {field -> count} in the string KEYS[key index] (state.adapters.packed_tallies), decoded
--- once per call and written back at its end. Events are applied in order; each is atomic on its own.
--- An event older than the customer's compacted log base (field ``log_base`` of the state hash, written
+-- table -> {field -> count} (state.adapters.packed_tallies) that the fields t0, t1, ... of the
+-- customer's state hash hold, 60 bytes a field; KEYS[key index] is the customer's ``:tp`` string,
+-- where earlier versions kept the map: read if the hash has none, deleted once the map is written
+-- back. The map is decoded once per call and written back at its end. Events are applied in order; each is atomic on its own.
+-- An event older than the customer's compacted log base (field ``l`` of the state hash, written
 -- by log_compact.lua; the layout of state.customer.event_log.LogBase.encode) is folded into the base
 -- instead of the log: the twin of LogBase.add. A *bare* base (the bound alone, no comma) stands for the
 -- live state itself, written by log_compact.lua when the log is empty; the first event after the
@@ -35,7 +37,7 @@ local function day_code(day)
 end
 
 -- Whether ``day`` is a new purchase day of the customer, remembering it: the state hash's fields
--- ``days0``, ``days1``, ... hold their purchase days, 3 characters each and 20 to a field (60 bytes:
+-- ``d0``, ``d1``, ... hold their purchase days, 3 characters each and 20 to a field (60 bytes:
 -- a value over Redis's hash-max-listpack-value, 64, would turn the whole hash into a table several
 -- times larger); ``old_days`` is the set earlier versions kept (read, never written).
 local DAYS_PER_FIELD = 20
@@ -44,19 +46,19 @@ local function new_purchase_day(state, old_days, day)
   local code = day_code(day)
   local k, room = 0, nil
   while true do
-    local have = redis.call('HGET', state, 'days' .. k)
+    local have = redis.call('HGET', state, 'd' .. k)
     if not have then break end
     for i = 1, #have, 3 do
       if string.sub(have, i, i + 2) == code then return false end
     end
-    if #have < 3 * DAYS_PER_FIELD then room = {'days' .. k, have} end
+    if #have < 3 * DAYS_PER_FIELD then room = {'d' .. k, have} end
     k = k + 1
   end
   if redis.call('SISMEMBER', old_days, day) == 1 then return false end
   if room then
     redis.call('HSET', state, room[1], room[2] .. code)
   else
-    redis.call('HSET', state, 'days' .. k, code)
+    redis.call('HSET', state, 'd' .. k, code)
   end
   return true
 end
@@ -82,8 +84,8 @@ local function add_to_base(b, kind, at, cents, new_day)
   return table.concat(b, ',')
 end
 
-local function fold(state, ids, previous_ids, old_ids, days, log, expire_at, customer_id, event_id, fence_field,
-                    offset, kind, at, cents, member)
+local function fold(state, ids, previous_ids, old_ids, days, log, expire_at, event_id, fence_field, offset,
+                    kind, at, cents, member)
   local fence = tonumber(redis.call('HGET', state, fence_field))
   if fence and tonumber(offset) <= fence then return 0 end
   redis.call('HSET', state, fence_field, offset)
@@ -92,46 +94,72 @@ local function fold(state, ids, previous_ids, old_ids, days, log, expire_at, cus
   end
   if redis.call('SADD', ids, event_id) == 0 then return 1 end
   redis.call('EXPIREAT', ids, expire_at)
-  local is_new = redis.call('HSETNX', state, 'customer_id', customer_id)
+  rename_earlier_fields(state)
+  local is_new = 1 - redis.call('HEXISTS', state, 'm')  -- every applied event adds to m
   local new_day = kind ~= 'refund' and new_purchase_day(state, days, math.floor(tonumber(at) / DAY_MS))
-  local base = redis.call('HGET', state, 'log_base')
+  local base = redis.call('HGET', state, 'l')
   local b = base and split(base)
   if b and #b == 1 then
     if tonumber(at) >= tonumber(b[1]) then  -- late events leave a bare base as it is: the live state
-      local v = redis.call('HMGET', state, 'frequency', 'monetary_cents', 'refunds', 'first_purchase_ms',
-                           'last_purchase_ms', 'purchase_days')
-      redis.call('HSET', state, 'log_base', table.concat({b[1], v[1] or '0', v[2] or '0', v[3] or '0', v[4] or '',
+      local v = redis.call('HMGET', state, 'f', 'm', 'r', 'a', 'z', 'n')
+      redis.call('HSET', state, 'l', table.concat({b[1], v[1] or '0', v[2] or '0', v[3] or '0', v[4] or '',
                                                           v[5] or '', v[6] or '0'}, ','))
       redis.call('ZADD', log, at, member)
     end
   elseif b and tonumber(at) < tonumber(b[1]) then
-    redis.call('HSET', state, 'log_base', add_to_base(b, kind, at, cents, new_day))
+    redis.call('HSET', state, 'l', add_to_base(b, kind, at, cents, new_day))
   else
     redis.call('ZADD', log, at, member)
   end
-  redis.call('HINCRBY', state, 'monetary_cents', cents)
+  redis.call('HINCRBY', state, 'm', cents)
   if kind == 'refund' then
-    redis.call('HINCRBY', state, 'refunds', 1)
+    redis.call('HINCRBY', state, 'r', 1)
   else
-    redis.call('HINCRBY', state, 'frequency', 1)
+    redis.call('HINCRBY', state, 'f', 1)
     if new_day then
-      redis.call('HINCRBY', state, 'purchase_days', 1)
+      redis.call('HINCRBY', state, 'n', 1)
     end
-    local first = tonumber(redis.call('HGET', state, 'first_purchase_ms'))
-    if not first or tonumber(at) < first then redis.call('HSET', state, 'first_purchase_ms', at) end
-    local last = tonumber(redis.call('HGET', state, 'last_purchase_ms'))
-    if not last or tonumber(at) > last then redis.call('HSET', state, 'last_purchase_ms', at) end
+    local first = tonumber(redis.call('HGET', state, 'a'))
+    if not first or tonumber(at) < first then redis.call('HSET', state, 'a', at) end
+    local last = tonumber(redis.call('HGET', state, 'z'))
+    if not last or tonumber(at) > last then redis.call('HSET', state, 'z', at) end
   end
   return 2 + is_new
 end
 
--- The customers' packed counters this call touched, decoded: key -> {table -> {field -> count}}.
+-- The customers' packed counters this call touched, decoded: ``:tp`` key -> {table -> {field -> count}}.
 local packed = {}
+local PACKED_PER_FIELD = 60
+
+-- The state hash of a customer's ``:tp`` key (the same name less the suffix, the same hash slot).
+local function state_of(tp_key) return string.sub(tp_key, 1, -4) end
+
+local function read_packed(state, tp_key)
+  local parts, k = {}, 0
+  while true do
+    local part = redis.call('HGET', state, 't' .. k)
+    if not part then break end
+    parts[#parts + 1] = part
+    k = k + 1
+  end
+  if #parts > 0 then return table.concat(parts) end
+  return redis.call('GET', tp_key)  -- an earlier version's string (or nil)
+end
+
+local function write_packed(state, tp_key, raw)
+  local k = 0
+  for at = 1, #raw, PACKED_PER_FIELD do
+    redis.call('HSET', state, 't' .. k, string.sub(raw, at, at + PACKED_PER_FIELD - 1))
+    k = k + 1
+  end
+  while redis.call('HDEL', state, 't' .. k) == 1 do k = k + 1 end
+  redis.call('DEL', tp_key)
+end
 
 local function add_packed(key, tbl, field, delta)
   local counts = packed[key]
   if not counts then
-    local raw = redis.call('GET', key)
+    local raw = read_packed(state_of(key), key)
     counts = raw and cmsgpack.unpack(raw) or {}
     packed[key] = counts
   end
@@ -145,13 +173,12 @@ end
 
 local codes = {}
 for i = 1, tonumber(ARGV[1]) do
-  local a = 2 + 10 * (i - 1)
+  local a = 2 + 9 * (i - 1)
   local b = tonumber(ARGV[a + 1])
   local code = fold(KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4], KEYS[b + 5], ARGV[2],
-                    ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8],
-                    ARGV[a + 9])
-  if code >= 2 and ARGV[a + 10] ~= '' then
-    for _, t in ipairs(cjson.decode(ARGV[a + 10])) do
+                    ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8])
+  if code >= 2 and ARGV[a + 9] ~= '' then
+    for _, t in ipairs(cjson.decode(ARGV[a + 9])) do
       if #t == 4 then
         add_packed(KEYS[t[1]], t[2], t[3], t[4])
       else
@@ -161,11 +188,11 @@ for i = 1, tonumber(ARGV[1]) do
   end
   codes[i] = code
 end
-for key, counts in pairs(packed) do redis.call('SET', key, cmsgpack.pack(counts)) end
+for key, counts in pairs(packed) do write_packed(state_of(key), key, cmsgpack.pack(counts)) end
 -- On a single node the running totals (state.customer.store.Stats) are counted in the same atomic
 -- call: a worker killed right after the fold cannot leave applied events uncounted (their
 -- redelivery would count as redelivered). ARGV after the events: the KEYS index of the totals hash.
-local totals = tonumber(ARGV[3 + 10 * tonumber(ARGV[1])])
+local totals = tonumber(ARGV[3 + 9 * tonumber(ARGV[1])])
 if totals then
   local names = {[0] = 'redelivered', [1] = 'duplicates', [2] = 'applied', [3] = 'applied'}
   local counts = {}

@@ -18,13 +18,10 @@ import msgspec
 import redis.asyncio as redis
 
 from state.adapters.chunked_eval import eval_per_chunk
-from state.adapters.state_hash import BASE_FIELDS, parse_state
+from state.adapters.state_hash import BASE_FIELDS, READ_FIELDS, parse_state, state_values
 from state.customer.rfm import CustomerState
 
-__all__ = ["STATE_FIELDS", "read_states"]
-
-STATE_FIELDS = ("customer_id", *BASE_FIELDS[1:])
-"""The state hash's fields a :class:`CustomerState` is parsed from (``state_hash.parse_state``)."""
+__all__ = ["read_states"]
 
 # KEYS: each customer's state hash; ARGV: the fields. Returns cmsgpack of [[value or false, ...], ...].
 _READ_STATES = """
@@ -46,12 +43,13 @@ async def read_states(
 ) -> dict[str, CustomerState]:
     """The current states of those of ``ids`` that have one (``per_call`` customers per call)."""
     replies = await eval_per_chunk(
-        client, _READ_STATES, ids, lambda c: (state_key(c),), STATE_FIELDS, per_call=per_call
+        client, _READ_STATES, ids, lambda c: (state_key(c),), READ_FIELDS, per_call=per_call
     )
     states: dict[str, CustomerState] = {}
     for chunk, reply in replies:
         for c, values in zip(chunk, _DECODE.decode(reply), strict=True):
-            present = {name: v for name, v in zip(STATE_FIELDS, values, strict=True) if isinstance(v, str)}
-            if present:
-                states[c] = parse_state(present)
+            found = state_values([v if isinstance(v, str) else None for v in values])
+            present = {name: v for name, v in zip(BASE_FIELDS, found, strict=True) if v is not None}
+            if "monetary_cents" in present:  # every applied event writes it; fences alone are no customer
+                states[c] = parse_state(c, present)
     return states

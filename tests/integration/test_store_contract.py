@@ -29,6 +29,7 @@ from state.customer.store import (
     Stats,
     Tally,
     TopicReset,
+    fence_field,
     parse_agenda_member,
 )
 from state.segments.segments import load_preset
@@ -446,9 +447,9 @@ async def test_many_purchase_days_keep_the_state_hash_compact(settings: Settings
         assert state is not None and state.purchase_days == 45 and state.frequency == 55
         key = f"{settings.redis_prefix}seg:{{busy}}"
         assert await store._redis.object("encoding", key) == "listpack"
-        values = await store._redis.hgetall(key)
+        values = await store._redis.execute_command("HGETALL", key, NEVER_DECODE=[])
         assert max(len(v) for v in values.values()) <= 64
-        assert "".join(values[f"days{k}"] for k in range(3)) and f"days{3}" not in values
+        assert all(values[f"d{k}".encode()] for k in range(3)) and b"d3" not in values
     finally:
         await store.close()
 
@@ -468,19 +469,20 @@ async def test_purchase_days_kept_by_earlier_versions_still_count_once(settings:
         state = await store.get("old")
         assert state is not None and state.purchase_days == 2  # day 3 was known; day 70,000 (year 2161) new
         digits = string.digits + string.ascii_uppercase + string.ascii_lowercase  # 3 base-62 characters a day
-        assert await store._redis.hget(f"{settings.redis_prefix}seg:{{old}}", "days0") == "".join(
+        assert await store._redis.hget(f"{settings.redis_prefix}seg:{{old}}", "d0") == "".join(
             digits[70_000 // unit % 62] for unit in (62 * 62, 62, 1)
         )
     finally:
         await store.close()
 
 
-async def test_a_customers_counters_are_one_packed_string_and_old_hash_fields_still_count(
+async def test_a_customers_counters_are_one_packed_map_in_their_hash_and_old_hash_fields_still_count(
     settings: Settings,
 ) -> None:
-    """Redis only: every per-customer counter of a customer sits in one MessagePack string (table code ->
-    field -> count), counted once per applied event across script calls, refunds subtracting; the
-    hash of fields that earlier versions wrote is still read and added."""
+    """Redis only: every per-customer counter of a customer sits in one MessagePack map (table code ->
+    field -> count; months and hours as numbers) kept in the fields t0, t1, ... of their state hash,
+    counted once per applied event across script calls, refunds subtracting; the hash of fields that
+    earlier versions wrote is still read and added."""
     store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
     key = f"{settings.redis_prefix}seg:{{packed}}"
     try:
@@ -495,6 +497,7 @@ async def test_a_customers_counters_are_one_packed_string_and_old_hash_fields_st
                 Tally("cohort:orders", month, per_customer=True),
                 Tally("cohort:cents", month, cents, per_customer=True),
                 Tally("cust:channel", "web", per_customer=True),
+                Tally("besttime:how", str(i % 3 + 1), per_customer=True),  # hours 1..3: cmsgpack's array form
             )
             event = Purchase(f"p{i}", "packed", DAY * i, cents, type="purchase" if cents > 0 else "refund")
             batches[i % 2].append(Delivery(event, "purchases", i % 2, i, tallies))  # a partition a call
@@ -505,14 +508,73 @@ async def test_a_customers_counters_are_one_packed_string_and_old_hash_fields_st
         assert await store.tally("cohort:orders", "packed") == expected_orders
         assert await store.tallies("cohort:cents", ["packed"]) == {"packed": expected_cents}
         assert await store.tally("cust:channel", "packed") == {"web": 1 + 2 * len(months)}
-        raw = await store._redis.execute_command("GET", f"{key}:tp", NEVER_DECODE=[])
-        packed = msgspec.msgpack.decode(raw)
-        old_part = {"1997-01": expected_orders["1997-01"] - 4}  # the hash held 4
+        assert await store.tally("besttime:how", "packed") == {"1": 16, "2": 16, "3": 16}
+        assert await store._redis.exists(f"{key}:tp") == 0
+        fields = await store._redis.execute_command("HGETALL", key, NEVER_DECODE=[])
+        parts = []
+        while f"t{len(parts)}".encode() in fields:
+            parts.append(fields[f"t{len(parts)}".encode()])
+        assert len(parts) > 1 and all(len(p) <= 60 for p in parts)
+        assert await store._redis.object("encoding", key) == "listpack"
+
+        def number(month: str) -> int:  # months since year 0, as the map keys them
+            return 12 * int(month[:4]) + int(month[5:7]) - 1
+
+        orders = {**expected_orders, "1997-01": expected_orders["1997-01"] - 4}  # the old hash held 4
+        packed = msgspec.msgpack.decode(b"".join(parts))
         assert packed == {
-            "o": {**expected_orders, **old_part},
-            "c": expected_cents,
+            "o": {number(m): n for m, n in orders.items()},
+            "c": {number(m): n for m, n in expected_cents.items()},
             "n": {"web": 2 * len(months)},
+            "b": [16, 16, 16],
         }
-        assert len(raw) < 12 * (2 * len(months) + 1)  # ~9 bytes a counter, not a hash field's ~25
+        assert len(b"".join(parts)) < 6 * (2 * len(months) + 4)  # ~5 bytes a counter, not ~9 as text
+    finally:
+        await store.close()
+
+
+async def test_a_state_hash_written_by_an_earlier_version_reads_the_same_and_is_renamed_at_its_next_fold(
+    settings: Settings,
+) -> None:
+    """Redis only: before 2026-11-30 a state hash had long field names, a customer_id field and its
+    counters in the string ``:tp`` with months as text. It reads the same; the next applied event
+    renames the hash and moves the counters into it, in the same atomic call."""
+    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    key = f"{settings.redis_prefix}seg:{{early}}"
+    try:
+        digits = string.digits + string.ascii_uppercase + string.ascii_lowercase
+        day = 10_000  # 1997-05-19
+        code = "".join(digits[day // unit % 62] for unit in (62 * 62, 62, 1))
+        await store._redis.hset(
+            key,
+            mapping={
+                "customer_id": "early",
+                "frequency": 2,
+                "monetary_cents": 900,
+                "refunds": 0,
+                "first_purchase_ms": day * DAY,
+                "last_purchase_ms": day * DAY + 5,
+                "purchase_days": 1,
+                "days0": code,
+                fence_field("purchases", 0, 0): 1,
+                "log_base": str((day + 1) * DAY),
+            },
+        )
+        await store._redis.set(f"{key}:tp", msgspec.msgpack.encode({"o": {"1997-05": 2}}))
+        before = CustomerState("early", 2, 900, 0, day * DAY, day * DAY + 5, 1)
+        assert await store.get("early") == before
+        assert [s for s in await store.all_customers() if s.customer_id == "early"] == [before]
+        assert await store.tally("cohort:orders", "early") == {"1997-05": 2}
+
+        tallies = (Tally("cohort:orders", "1997-05", per_customer=True),)
+        same_day = Purchase("e3", "early", day * DAY + 9, 100)  # a known purchase day, folded into the base
+        assert await store.apply_batch([Delivery(same_day, "purchases", 0, 2, tallies)]) == [Outcome.APPLIED]
+        assert await store.get("early") == CustomerState("early", 3, 1_000, 0, day * DAY, day * DAY + 9, 1)
+        assert await store.tally("cohort:orders", "early") == {"1997-05": 3}
+        names = set(await store._redis.hkeys(key))
+        assert names == {"f", "m", "r", "a", "z", "n", "d0", "l", "t0", fence_field("purchases", 0, 0)}
+        assert await store._redis.exists(f"{key}:tp") == 0
+        base = await store.logs(["early"])
+        assert base["early"].base is not None and base["early"].base.state.frequency == 3
     finally:
         await store.close()

@@ -1,0 +1,38 @@
+-- The customer state hash's field names, shared by rfm_fold.lua and log_compact.lua (prepended to
+-- each when the store loads them; the Python twin is state.adapters.state_hash). The names are one
+-- letter because Redis stores them in every customer's hash: the long names of earlier versions
+-- (``frequency``, ``monetary_cents``, ...) and their ``customer_id`` field took about 130 of a
+-- hash's 280 bytes.
+--   f frequency, m monetary_cents (present once any event is applied), r refunds,
+--   a first_purchase_ms, z last_purchase_ms, n purchase_days, l log_base,
+--   d0, d1, ... the purchase days (3 base-62 characters a day, 20 to a field),
+--   t0, t1, ... the customer's packed tally counters (state.adapters.packed_tallies), 60 bytes a field,
+--   <topic>:<partition>[@<epoch>] the offset fences.
+-- Values stay at most 64 bytes (Redis's hash-max-listpack-value): one longer value would turn the
+-- whole hash into Redis's hashtable encoding, several times larger.
+local EARLIER_NAMES = {
+  {'frequency', 'f'}, {'monetary_cents', 'm'}, {'refunds', 'r'}, {'first_purchase_ms', 'a'},
+  {'last_purchase_ms', 'z'}, {'purchase_days', 'n'}, {'log_base', 'l'},
+}
+
+-- A hash written by an earlier version (it has a ``customer_id`` field) is renamed in place, once,
+-- in the same atomic call as whatever the script does next: every reader accepts both forms.
+local function rename_earlier_fields(state)
+  if redis.call('HEXISTS', state, 'customer_id') == 0 then return end
+  for _, pair in ipairs(EARLIER_NAMES) do
+    local value = redis.call('HGET', state, pair[1])
+    if value then
+      redis.call('HSET', state, pair[2], value)
+      redis.call('HDEL', state, pair[1])
+    end
+  end
+  local k = 0
+  while true do
+    local days = redis.call('HGET', state, 'days' .. k)
+    if not days then break end
+    redis.call('HSET', state, 'd' .. k, days)
+    redis.call('HDEL', state, 'days' .. k)
+    k = k + 1
+  end
+  redis.call('HDEL', state, 'customer_id')
+end
