@@ -82,7 +82,8 @@ class _Channel:
 
 
 class EvaluationProcess:
-    """The worker's side: starts the process on the first request and answers what it asks."""
+    """The worker's side: starts the process (once the worker owns the clock, or on the first request)
+    and answers what it asks."""
 
     def __init__(
         self,
@@ -112,6 +113,11 @@ class EvaluationProcess:
 
     async def evaluate_late(self, source: str) -> TickReport | None:
         return await self._request("late", source)
+
+    def start(self) -> None:
+        """Start the process now if it has not been (the first request would otherwise); from the loop's thread."""
+        if self._channel is None:
+            self._started()
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Close the pipe (the process then ends after its current request) and wait for it."""

@@ -249,6 +249,15 @@ def build_app(settings: Settings) -> faust.App:
         except Exception:  # not connected yet
             return False
 
+    if settings.evaluator_process:
+
+        @app.timer(1.0)  # type: ignore[untyped-decorator]
+        async def start_evaluation_early() -> None:
+            """The clock's owner starts its evaluation process before a tick asks for it: the process's
+            cold start (imports, connections) then overlaps the wait for events, not the first tick."""
+            if owns_the_clock():
+                evaluation.start()
+
     if settings.clock == "watermark":
         watermarks = WatermarkClock(
             lateness_ms=round(settings.clock_lateness_s * 1000), idle_s=settings.clock_idle_timeout_s

@@ -5,6 +5,7 @@
   =false``), on the same generated history and ticks (generated: a small history with repeat
   buyers and several instants is all this needs; ``test_segments_live`` holds the default worker
   to the pure evaluator and pandas on CDNOW).
+- The process starts once the worker owns the clock, before the first tick needs it.
 - A worker killed with SIGKILL takes its evaluation process with it: no orphan keeps evaluating
   beside the worker that takes the clock over.
 """
@@ -68,6 +69,11 @@ def _run(settings: Settings, start_worker: WorkerFactory, name: str) -> subproce
     history = _history()
     publish_plain(settings, history)
     wait_for_stats(settings, lambda s: s.applied >= len(history), [worker])
+    if settings.evaluator_process:  # started once the worker owns the clock, before a tick asks for it
+        deadline = time.monotonic() + 30
+        while not _children(worker.pid):
+            assert time.monotonic() < deadline, "no evaluation process before the first tick"
+            time.sleep(0.2)
     for day in (20, 41, 75):  # three ticks, the last after the newest event
         send_tick(settings, START_MS + day * DAY_MS, "test")
         wait_for_clock(settings, START_MS + day * DAY_MS, worker, timeout_s=120)
