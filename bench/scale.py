@@ -77,6 +77,12 @@ def main() -> int:
     )
     parser.add_argument("--timeout-s", type=float, default=3_600.0, help="per phase")
     parser.add_argument(
+        "--no-two-workers",
+        dest="two_workers",
+        action="store_false",
+        help="leave out the 2-worker ingest (at 1M it adds publishing the history again and folding it twice)",
+    )
+    parser.add_argument(
         "--dedupe-window-s",
         type=int,
         default=60,

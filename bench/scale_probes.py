@@ -1,5 +1,5 @@
 """What ``bench/scale.py`` reads off a running stack: Redis memory by key kind, the applied-event
-total, a worker's ``/metrics`` samples and its peak RSS. Read-only; no segstream internals."""
+total, a worker's ``/metrics`` samples and its peak RSS (and its evaluation process's). Read-only; no segstream internals."""
 
 from __future__ import annotations
 
@@ -23,6 +23,21 @@ def peak_rss_mb(pid: int) -> float | None:
     except (OSError, ValueError):
         return None
     return None
+
+
+def children_peak_rss_mb(pid: int) -> float | None:
+    """The largest VmHWM among ``pid``'s child processes in MB (a worker's evaluation process; None: no
+    child). Read while they live: the evaluation process holds the population, the worker does not."""
+    peaks = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if parent == pid and (peak := peak_rss_mb(int(entry.name))) is not None:
+                peaks.append(peak)
+    return max(peaks, default=None)
 
 
 def used_memory(client: redis.Redis) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import redis
 from scale_data import REPO, new_purchases, population, quiet_days_after
-from scale_probes import applied, memory_by_kind, peak_rss_mb, used_memory, wait_page
+from scale_probes import applied, children_peak_rss_mb, memory_by_kind, peak_rss_mb, used_memory, wait_page
 from scale_waits import timed_tick, wait_ingest, wait_two_workers
 
 from agents.settings import Settings
@@ -71,7 +71,7 @@ def one_worker(
             wait_ingest(client, settings, target, [worker], args.timeout_s)
             live_busy.append({**ticked(midnight + 12 * HOUR_MS, offsets=False), "new_events": len(live)})
             live_quiet.append(ticked(midnight + 13 * HOUR_MS, offsets=False))
-        rss = peak_rss_mb(worker.pid)
+        rss, evaluation_rss = peak_rss_mb(worker.pid), children_peak_rss_mb(worker.pid)
     finally:
         stop_worker(worker)
     time.sleep(2 * base.dedupe_window_s)  # every event_id generation written so far has expired
@@ -93,6 +93,7 @@ def one_worker(
         "live_quiet_instants": live_quiet,
         "live_quiet_instant_s": statistics.median(q["tick_s"] for q in live_quiet),
         "worker_peak_rss_mb": rss,
+        "evaluation_process_peak_rss_mb": evaluation_rss,
         "redis_used_memory": {"before": memory0, "after_ingest": memory_ingest, "after_instants": memory_end},
         "redis_bytes_per_customer_after_ingest": (memory_ingest - memory0) / customers,
         "redis_bytes_per_customer": (memory_end - memory0) / customers,
@@ -153,13 +154,14 @@ def run_population(
     }
     result["one_worker"] = one_worker(base, root, path, rows, customers, args)
     print(f"  1 worker: {json.dumps(result['one_worker'], default=str)[:400]}", flush=True)
-    result["two_workers"] = two_workers(base, root, path, rows, args)
-    one_rate, two = result["one_worker"]["ingest_events_per_s"], result["two_workers"]
-    result["two_vs_one_worker_ingest"] = two["ingest_events_per_s"] / one_rate
-    result["two_vs_one_worker_ingest_steady"] = (
-        two["steady_events_per_s"] / one_rate if two["steady_events_per_s"] else None
-    )
-    print(f"  2 workers: {result['two_workers']} ({result['two_vs_one_worker_ingest']:.2f}x)", flush=True)
+    if args.two_workers:
+        result["two_workers"] = two_workers(base, root, path, rows, args)
+        one_rate, two = result["one_worker"]["ingest_events_per_s"], result["two_workers"]
+        result["two_vs_one_worker_ingest"] = two["ingest_events_per_s"] / one_rate
+        result["two_vs_one_worker_ingest_steady"] = (
+            two["steady_events_per_s"] / one_rate if two["steady_events_per_s"] else None
+        )
+        print(f"  2 workers: {result['two_workers']} ({result['two_vs_one_worker_ingest']:.2f}x)", flush=True)
     client = redis.Redis.from_url(stack_urls[1])
     client.flushall()
     client.close()

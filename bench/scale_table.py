@@ -20,6 +20,20 @@ def _steady(run: dict[str, Any]) -> str:
     return "both never folding at once" if ratio is None else f"{ratio:.2f}x once both fold"
 
 
+def _two_workers(run: dict[str, Any]) -> str:
+    if "two_workers" not in run:
+        return "not run (`--no-two-workers`)"
+    return (
+        f"{_n(run['two_workers']['ingest_events_per_s'])} ev/s "
+        f"({run['two_vs_one_worker_ingest']:.2f}x; {_steady(run)})"
+    )
+
+
+def _evaluation_rss(one: dict[str, Any]) -> str:
+    peak = one.get("evaluation_process_peak_rss_mb")  # runs before 2026-11-30 10:30 did not read it
+    return "; evaluation process not read" if peak is None else f" + {peak:,.0f} MB evaluation process"
+
+
 def main_table(runs: list[dict[str, Any]]) -> str:
     """One row per population."""
     sparse = [r for r in runs if r["preset"] == "sparse"]
@@ -29,11 +43,12 @@ def main_table(runs: list[dict[str, Any]]) -> str:
         f"{TWO_WORKERS_TARGET}x) | whole history evaluated | quiet grid instant | grid instant with new events "
         f"(vs smallest) | live instant off the grid with new events (vs smallest; target ≤ "
         f"{INSTANT_GROWTH_TARGET:g}x at 1M); quiet | Redis B/customer after ingest / "
-        f"after evaluation and the dedupe window (target ≤ {REDIS_BYTES_TARGET} at 1M) | worker peak RSS |",
+        f"after evaluation and the dedupe window (target ≤ {REDIS_BYTES_TARGET} at 1M) | peak RSS: worker + "
+        "evaluation process |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
-        one, two = r["one_worker"], r["two_workers"]
+        one = r["one_worker"]
         busy, news = one["instant_with_new_events_s"], one["instants_with_new_events"][0]["new_events"]
         quiet, ticked = one["quiet_instant_s"], one["quiet_instant_tick_with_offsets"]["tick_s"]
         live, live_quiet = one["live_instant_with_new_events_s"], one["live_quiet_instant_s"]
@@ -43,13 +58,12 @@ def main_table(runs: list[dict[str, Any]]) -> str:
             live_growth = f"; {live / smallest['one_worker']['live_instant_with_new_events_s']:.1f}x"
         lines.append(
             f"| {_n(r['customers'])} {r['preset']} ({r['events_per_customer']:.1f}) | {_n(r['events'])} "
-            f"| {_n(one['ingest_events_per_s'])} ev/s | {_n(two['ingest_events_per_s'])} ev/s "
-            f"({r['two_vs_one_worker_ingest']:.2f}x; {_steady(r)}) | {one['evaluate_history']['tick_s']:.1f} s "
+            f"| {_n(one['ingest_events_per_s'])} ev/s | {_two_workers(r)} | {one['evaluate_history']['tick_s']:.1f} s "
             f"| {quiet:.2f} s ({ticked:.2f} s with offsets) "
             f"| {busy:.2f} s ({_n(news)} events{growth}) "
             f"| {live:.2f} s ({_n(news)} events{live_growth}); {live_quiet:.2f} s "
             f"| {_n(one['redis_bytes_per_customer_after_ingest'])} / {_n(one['redis_bytes_per_customer'])} "
-            f"| {one['worker_peak_rss_mb']:.0f} MB |"
+            f"| {one['worker_peak_rss_mb']:.0f} MB{_evaluation_rss(one)} |"
         )
     return "\n".join(lines)
 
