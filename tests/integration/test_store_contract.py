@@ -17,6 +17,7 @@ from segstream.batch import RFM_COLUMNS, rfm_table
 from segstream.export import customers_frame
 from segstream.redis_cluster import RedisClusterInfo
 from segstream.sources import load_cdnow
+from state.adapters import redis_store_agenda
 from state.adapters.redis_access import RedisAccess
 from state.adapters.redis_store import RedisStore
 from state.customer.event_log import CustomerLog, LogBase, LogEntry, LogFold
@@ -576,5 +577,26 @@ async def test_a_state_hash_written_by_an_earlier_version_reads_the_same_and_is_
         assert await store._redis.exists(f"{key}:tp") == 0
         base = await store.logs(["early"])
         assert base["early"].base is not None and base["early"].base.state.frequency == 3
+    finally:
+        await store.close()
+
+
+async def test_the_agenda_is_read_in_pages_even_through_long_runs_of_one_score(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis only: a catch-up tick reads millions of agenda entries, so they come a page at a time
+    (one reply of 3.96M entries outlasted redis-py's socket timeout). Pages of 7 here: runs of one
+    score (a day's purchases at midnight) longer than a page, and page ends inside runs, give every
+    entry once and in order, the same as one ZRANGEBYSCORE."""
+    monkeypatch.setattr(redis_store_agenda, "AGENDA_PAGE", 7)
+    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
+    try:
+        at = [DAY] * 30 + [DAY + 5] * 3 + [2 * DAY + i for i in range(12)] + [2 * DAY + 3] * 9 + [5 * DAY]
+        await store.apply_batch([delivery(f"e{i}", f"c{i % 11}", ms, 100, i) for i, ms in enumerate(at)])
+        for up_to in (DAY, DAY + 6, 2 * DAY + 3, 2 * DAY + 4, 3 * DAY, 6 * DAY):
+            one_reply = await store._redis.zrangebyscore(store._agenda_key, "-inf", up_to, withscores=True)
+            paged = await store.due(up_to)
+            assert paged == [(m, int(score)) for m, score in one_reply]
+            assert len(paged) == sum(1 for ms in at if ms + 1 <= up_to)  # the agenda scores occurred + 1
     finally:
         await store.close()
