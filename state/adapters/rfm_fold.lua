@@ -15,7 +15,8 @@
 -- table -> {field -> count} (state.adapters.packed_tallies) that the fields t0, t1, ... of the
 -- customer's state hash hold, 60 bytes a field; KEYS[key index] is the customer's ``:tp`` string,
 -- where earlier versions kept the map: read if the hash has none, deleted once the map is written
--- back. The map is decoded once per call and written back at its end. Events are applied in order; each is atomic on its own.
+-- back. The map is decoded once per call and written back at its end.
+-- Events are applied in order; each is atomic on its own.
 -- An event older than the customer's compacted log base (field ``l`` of the state hash, written
 -- by log_compact.lua; the layout of state.customer.event_log.LogBase.encode) is folded into the base
 -- instead of the log: the twin of LogBase.add. A *bare* base (the bound alone, no comma) stands for the

@@ -1,8 +1,8 @@
 -- The customer state hash's field names, shared by rfm_fold.lua and log_compact.lua (prepended to
 -- each when the store loads them; the Python twin is state.adapters.state_hash). The names are one
 -- letter because Redis stores them in every customer's hash: the long names of earlier versions
--- (``frequency``, ``monetary_cents``, ...) and their ``customer_id`` field took about 130 of a
--- hash's 280 bytes.
+-- (``frequency``, ``monetary_cents``, ...) and their ``customer_id`` field were, by their lengths,
+-- about 100 bytes of every customer's hash.
 --   f frequency, m monetary_cents (present once any event is applied), r refunds,
 --   a first_purchase_ms, z last_purchase_ms, n purchase_days, l log_base,
 --   d0, d1, ... the purchase days (3 base-62 characters a day, 20 to a field),
