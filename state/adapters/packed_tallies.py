@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from state.analytics.cohorts import month_index, month_name
+
 __all__ = ["TABLE_CODES", "field_name", "merged", "packed_field", "table_key"]
 
 TABLE_CODES: Final[Mapping[str, str]] = {
@@ -42,17 +44,9 @@ TABLE_CODES: Final[Mapping[str, str]] = {
 }
 
 
-def _month_number(month: str) -> int:
-    return int(month[:4]) * 12 + int(month[5:7]) - 1
-
-
-def _month_text(number: int) -> str:
-    return f"{number // 12:04d}-{number % 12 + 1:02d}"
-
-
 _INTEGER_FIELDS: Final[Mapping[str, tuple[Callable[[str], int], Callable[[int], str]]]] = {
-    "o": (_month_number, _month_text),
-    "c": (_month_number, _month_text),
+    "o": (month_index, month_name),  # the cohort tables' months (state.analytics.cohorts.month_of)
+    "c": (month_index, month_name),
     "b": (int, str),
 }
 """Table code -> (field text -> integer, integer -> field text), for the tables whose fields are

@@ -90,7 +90,7 @@ class StoreAgenda(StoreBase):
     async def logs(self, customer_ids: Iterable[str]) -> dict[str, CustomerLog]:
         ids = list(customer_ids)
         logs: dict[str, CustomerLog] = {}
-        per_call = 1 if self._cluster else _LOGS_PER_CALL  # a cluster call stays in one hash slot
+        per_call = self._per_call(_LOGS_PER_CALL)
         for start in range(0, len(ids), SCAN_COUNT):
             chunk = ids[start : start + SCAN_COUNT]
 
@@ -105,7 +105,7 @@ class StoreAgenda(StoreBase):
             raise ValueError(f"logs are compacted at a UTC midnight, not at {before_ms} ms")
         ids = list(customer_ids)
         folded = 0
-        per_call = 1 if self._cluster else _COMPACT_PER_CALL  # a cluster call stays in one hash slot
+        per_call = self._per_call(_COMPACT_PER_CALL)
         for start in range(0, len(ids), SCAN_COUNT):
             chunk = ids[start : start + SCAN_COUNT]
 

@@ -23,6 +23,7 @@ from state.adapters.dedupe_window import DEDUPE_WINDOW_S, DedupeWindow
 from state.adapters.redis_access import RedisClient
 from state.adapters.redis_retry import OnRetry, Retrier, redis_address
 from state.adapters.retry import RetryPolicy, StoreRestarted
+from state.adapters.state_hash import FIELDS_LUA
 
 # The store's log name, as it was before the store was split into its roles.
 log = logging.getLogger("state.adapters.redis_store")
@@ -31,9 +32,8 @@ T = TypeVar("T")
 __all__ = ["SCAN_COUNT", "StoreBase"]
 
 _SCRIPTS = resources.files("state.adapters")
-_FIELDS_LUA = _SCRIPTS.joinpath("state_fields.lua").read_text()  # the state hash's names, both scripts
-_FOLD_LUA = _FIELDS_LUA + _SCRIPTS.joinpath("rfm_fold.lua").read_text()
-_COMPACT_LUA = _FIELDS_LUA + _SCRIPTS.joinpath("log_compact.lua").read_text()
+_FOLD_LUA = FIELDS_LUA + _SCRIPTS.joinpath("rfm_fold.lua").read_text()
+_COMPACT_LUA = FIELDS_LUA + _SCRIPTS.joinpath("log_compact.lua").read_text()
 SCAN_COUNT = 2000
 """Keys per SCAN step, and customers per pipelined read or write."""
 # Compare-and-set of a topic's fence epoch, with the forgetting of its offsets, in one step
@@ -94,6 +94,10 @@ class StoreBase:
         self._recorded: dict[str, int] = {}  # consumed offsets this store recorded ("topic:partition")
         verify = self._same_redis_or_fail if watch_restarts else None
         self._retry = Retrier(retry or RetryPolicy.none(), redis_address(client), on_retry, verify).call
+
+    def _per_call(self, customers: int) -> int:
+        """Customers per script call: ``customers`` on one node, 1 on a cluster (a call stays in one hash slot)."""
+        return 1 if self._cluster else customers
 
     def _state_key(self, customer_id: str) -> str:
         return f"{self._prefix}seg:{{{customer_id}}}"

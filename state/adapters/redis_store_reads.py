@@ -17,7 +17,7 @@ from state.customer.store import Stats
 
 __all__ = ["StoreReads"]
 
-_STATES_PER_CALL = 500  # customers per script call reading current states (state_read.py)
+_STATES_PER_CALL = 500  # customers per script call reading states or tallies (state_read.py, tally_read.py)
 
 
 class StoreReads(StoreBase):
@@ -32,7 +32,7 @@ class StoreReads(StoreBase):
 
     async def tallies(self, table: str, customer_ids: Iterable[str]) -> dict[str, dict[str, int]]:
         ids = list(customer_ids)
-        per_call = 1 if self._cluster else _STATES_PER_CALL  # a cluster call stays in one hash slot
+        per_call = self._per_call(_STATES_PER_CALL)
         found: dict[str, dict[str, int]] = {}
         for start in range(0, len(ids), SCAN_COUNT):
             chunk = ids[start : start + SCAN_COUNT]
@@ -49,7 +49,7 @@ class StoreReads(StoreBase):
     async def current_states(self, customer_ids: Iterable[str]) -> dict[str, CustomerState]:
         ids = list(customer_ids)
 
-        per_call = 1 if self._cluster else _STATES_PER_CALL  # a cluster call stays in one hash slot
+        per_call = self._per_call(_STATES_PER_CALL)
 
         async def read() -> dict[str, CustomerState]:  # read-only
             return await read_states(self._redis, self._state_key, ids, per_call=per_call)
@@ -64,7 +64,7 @@ class StoreReads(StoreBase):
         keys = [k async for k in self._redis.scan_iter(pattern, count=SCAN_COUNT, _type="hash")]
         tag = len(f"{self._prefix}seg:{{")  # the customer id is the key's hash tag
         ids = [key[tag:-1] for key in keys]
-        per_call = 1 if self._cluster else _STATES_PER_CALL
+        per_call = self._per_call(_STATES_PER_CALL)
         states: list[CustomerState] = []
         for start in range(0, len(ids), SCAN_COUNT):
             chunk = ids[start : start + SCAN_COUNT]

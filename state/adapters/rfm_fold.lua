@@ -135,18 +135,6 @@ local PACKED_PER_FIELD = 60
 -- The state hash of a customer's ``:tp`` key (the same name less the suffix, the same hash slot).
 local function state_of(tp_key) return string.sub(tp_key, 1, -4) end
 
-local function read_packed(state, tp_key)
-  local parts, k = {}, 0
-  while true do
-    local part = redis.call('HGET', state, 't' .. k)
-    if not part then break end
-    parts[#parts + 1] = part
-    k = k + 1
-  end
-  if #parts > 0 then return table.concat(parts) end
-  return redis.call('GET', tp_key)  -- an earlier version's string (or nil)
-end
-
 local function write_packed(state, tp_key, raw)
   local k = 0
   for at = 1, #raw, PACKED_PER_FIELD do

@@ -1,5 +1,5 @@
--- The customer state hash's field names, shared by rfm_fold.lua and log_compact.lua (prepended to
--- each when the store loads them; the Python twin is state.adapters.state_hash). The names are one
+-- The customer state hash's field names, shared by rfm_fold.lua, log_compact.lua and the tally read
+-- (prepended to each; the Python twin is state.adapters.state_hash). The names are one
 -- letter because Redis stores them in every customer's hash: the long names of earlier versions
 -- (``frequency``, ``monetary_cents``, ...) and their ``customer_id`` field were, by their lengths,
 -- about 100 bytes of every customer's hash.
@@ -35,4 +35,18 @@ local function rename_earlier_fields(state)
     k = k + 1
   end
   redis.call('HDEL', state, 'customer_id')
+end
+
+-- A customer's packed tally counters (state.adapters.packed_tallies): the fields t0, t1, ... of
+-- their state hash joined, or the string ``tp_key`` where earlier versions kept them (false: none).
+local function read_packed(state, tp_key)
+  local parts, k = {}, 0
+  while true do
+    local part = redis.call('HGET', state, 't' .. k)
+    if not part then break end
+    parts[#parts + 1] = part
+    k = k + 1
+  end
+  if #parts > 0 then return table.concat(parts) end
+  return redis.call('GET', tp_key)
 end

@@ -12,12 +12,13 @@ reader here accepts both forms, so data written by an earlier version reads the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any, Final
 
 from state.customer.event_log import LogBase
 from state.customer.rfm import CustomerState
 
-__all__ = ["BASE_FIELDS", "NAMES", "READ_FIELDS", "log_base", "parse_state", "state_values"]
+__all__ = ["BASE_FIELDS", "FIELDS_LUA", "NAMES", "READ_FIELDS", "log_base", "parse_state", "state_values"]
 
 NAMES: Final[Mapping[str, str]] = {
     "log_base": "l",
@@ -29,6 +30,10 @@ NAMES: Final[Mapping[str, str]] = {
     "purchase_days": "n",
 }
 """A state field's long name (earlier versions, and :class:`CustomerState`) -> its name in the hash."""
+
+FIELDS_LUA: Final = resources.files("state.adapters").joinpath("state_fields.lua").read_text()
+"""The script twin (``state_fields.lua``: the names, the renaming of earlier hashes, the packed
+counters' read), prepended to every script that reads or writes a state hash."""
 
 BASE_FIELDS: Final = tuple(NAMES)
 """The fields of a log base, in ``LogBase``'s order: the base itself, then the live state."""

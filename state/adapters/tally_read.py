@@ -3,9 +3,10 @@
 A customer's counters are a MessagePack map split over the fields ``t0``, ``t1``, ... of their
 state hash (:mod:`state.adapters.packed_tallies`); earlier versions kept the map in the string
 ``seg:{id}:tp`` and, before that, each counter in a field of the hash ``seg:{id}:t``. The script
-joins the fields, falls back to the string, and returns the decoded map with the old hash's
-fields, for all customers of a chunk in one ``cmsgpack`` reply (the pattern of
-:mod:`state.adapters.state_read`). Read only; on Redis Cluster one customer per call.
+joins the fields or falls back to the string (``read_packed`` of ``state_fields.lua``, as the
+fold does), and returns the decoded map with the old hash's fields, for all customers of a chunk
+in one ``cmsgpack`` reply (the pattern of :mod:`state.adapters.state_read`). Read only; on Redis
+Cluster one customer per call.
 """
 
 from __future__ import annotations
@@ -18,26 +19,23 @@ import redis.asyncio as redis
 
 from state.adapters.chunked_eval import eval_per_chunk
 from state.adapters.packed_tallies import merged
+from state.adapters.state_hash import FIELDS_LUA
 
 __all__ = ["read_tallies"]
 
 # KEYS: per customer the state hash, the earlier ``:tp`` string and the earlier ``:t`` hash.
 # Returns cmsgpack of [[map or false, [field, value, ...]], ...] in KEYS order.
-_READ_TALLIES = """
+_READ_TALLIES = (
+    FIELDS_LUA
+    + """
 local out = {}
 for k = 1, #KEYS, 3 do
-  local parts, i = {}, 0
-  while true do
-    local part = redis.call('HGET', KEYS[k], 't' .. i)
-    if not part then break end
-    parts[#parts + 1] = part
-    i = i + 1
-  end
-  local raw = #parts > 0 and table.concat(parts) or redis.call('GET', KEYS[k + 1])
+  local raw = read_packed(KEYS[k], KEYS[k + 1])
   out[#out + 1] = {raw and cmsgpack.unpack(raw) or false, redis.call('HGETALL', KEYS[k + 2])}
 end
 return cmsgpack.pack(out)
 """
+)
 
 
 async def read_tallies(

@@ -48,6 +48,8 @@ __all__ = [
     "cohort_rows",
     "cohort_tallies",
     "leading_category",
+    "month_index",
+    "month_name",
     "month_of",
 ]
 
@@ -91,11 +93,12 @@ def _counter(table: str, field: str) -> Tally:
     return Tally(table, field, 1, per_customer=True)
 
 
-def _month_index(month: str) -> int:
+def month_index(month: str) -> int:
+    """Months since year 0 of a ``YYYY-MM`` month (``month_name`` reads it back)."""
     return int(month[:4]) * 12 + int(month[5:7]) - 1
 
 
-def _month_name(index: int) -> str:
+def month_name(index: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
@@ -213,8 +216,8 @@ def cohort_rows(
         first = _first_month(months)
         if first is None:
             continue
-        start = cohort_of[customer] = _month_index(first)
-        seen = [_month_index(m) for m, n in (*months.items(), *cents.get(customer, {}).items()) if n]
+        start = cohort_of[customer] = month_index(first)
+        seen = [month_index(m) for m, n in (*months.items(), *cents.get(customer, {}).items()) if n]
         horizon = max(horizon if horizon is not None else start, *seen)
     if horizon is None:
         return []
@@ -226,13 +229,13 @@ def cohort_rows(
         size[group, start] += 1
         for month, n in orders[customer].items():
             if n > 0:
-                active[group, start, _month_index(month) - start] += 1
+                active[group, start, month_index(month) - start] += 1
         for month, money in cents.get(customer, {}).items():
-            period = _month_index(month) - start
+            period = month_index(month) - start
             if period >= 0:
                 revenue[group, start, period] += money
     return [
-        CohortRow(group, _month_name(start), p, n, active[group, start, p], revenue[group, start, p])
+        CohortRow(group, month_name(start), p, n, active[group, start, p], revenue[group, start, p])
         for (group, start), n in sorted(size.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
         for p in range(horizon - start + 1)
     ]
