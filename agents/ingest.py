@@ -52,6 +52,9 @@ class RawMessage:
     offset: int
     key: bytes | None
     value: bytes | None
+    arrived_ms: int | None = None
+    """Wall clock when the worker's consumer handed the message over, before it waited for a batch
+    (:func:`agents.pipeline.raw_messages`); None when not known (then the batch's start counts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +62,8 @@ class BatchResult:
     outcomes: list[Outcome]  # of the valid events, in message order
     invalid_reasons: list[str]
     events: list[Purchase] = field(default_factory=list)  # the valid events, as ``outcomes``
-    received_ms: int = 0  # wall-clock receipt of the batch
+    received_ms: int = 0  # wall-clock start of the batch's step
+    receipts: list[int] = field(default_factory=list)  # each valid event's arrival, as ``events``
 
 
 async def ingest_batch(
@@ -86,13 +90,14 @@ async def ingest_batch(
     valid, rejected = _decode_all(messages, lambda raw: decode_purchase(raw, limits, now_ms))
     tallies = await tallier([event for _, event in valid]) if tallier is not None else [()] * len(valid)
     deliveries = [
-        Delivery(event, m.topic, m.partition, m.offset, t, now_ms)
+        Delivery(event, m.topic, m.partition, m.offset, t, now_ms if m.arrived_ms is None else m.arrived_ms)
         for (m, event), t in zip(valid, tallies, strict=True)
     ]
     reasons = await dead_letter_rejects(rejected, store, publish_dead_letters, received, limits)
     outcomes = await store.apply_batch(deliveries)
     await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
-    return BatchResult(outcomes, reasons, [event for _, event in valid], now_ms)
+    receipts = [d.received_ms if d.received_ms is not None else now_ms for d in deliveries]
+    return BatchResult(outcomes, reasons, [event for _, event in valid], now_ms, receipts)
 
 
 @dataclass(frozen=True, slots=True)

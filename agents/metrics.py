@@ -14,6 +14,7 @@ __all__ = [
     "REGISTRY",
     "TICKS_REFUSED",
     "observe_batch",
+    "observe_batch_wait",
     "observe_campaign_batch",
     "observe_churn",
     "observe_resume",
@@ -101,15 +102,24 @@ TICK_SECONDS = Histogram(
 )
 RECEIPT_TO_CHANGE = Histogram(
     "segstream_receipt_to_change_seconds",
-    "A purchase received by a worker -> the segment change it caused published (Kafka acked), per event",
+    "A purchase received by a worker (its consumer handed it over) -> the segment change it caused"
+    " published (Kafka acked), per event",
     registry=REGISTRY,
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 RECEIPT_TO_PROVISIONAL_CHANGE = Histogram(
     "segstream_receipt_to_provisional_change_seconds",
-    "A live purchase received by a worker -> its provisional change published (Kafka acked), per change",
+    "A live purchase received by a worker (its consumer handed it over) -> its provisional change"
+    " published (Kafka acked), per change",
     registry=REGISTRY,
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1, 2.5, 5, 10, 30),
+)
+BATCH_WAIT = Histogram(
+    "segstream_batch_wait_seconds",
+    "How long a purchase batch's first arrival waited in the worker (the stream's buffer, the batch"
+    " filling) before the batch's step started, per batch",
+    registry=REGISTRY,
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 EVENT_LOOP_LAG = Histogram(
     "segstream_event_loop_lag_seconds",
@@ -192,6 +202,13 @@ def observe_provisional_latency(received_ms: Sequence[int], published_ms: int) -
     """One observation per provisional change just published (the receipt of the purchase it answers)."""
     for ms in received_ms:
         RECEIPT_TO_PROVISIONAL_CHANGE.observe(max(published_ms - ms, 0) / 1000)
+
+
+def observe_batch_wait(arrived_ms: Sequence[int | None], started_ms: int) -> None:
+    """The wait of the batch's earliest known arrival; nothing when no arrival is known."""
+    known = [ms for ms in arrived_ms if ms is not None]
+    if known:
+        BATCH_WAIT.observe(max(started_ms - min(known), 0) / 1000)
 
 
 def observe_tick(as_of_ms: int, seconds: float) -> None:

@@ -9,6 +9,7 @@ does (the worker exits without committing, so the batch is redelivered).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -23,10 +24,31 @@ Step = Callable[[list[RawMessage]], Awaitable[None]]
 """What a topic does with one batch of raw messages."""
 
 
-def raw_messages(events: Sequence[Any]) -> list[RawMessage]:
-    """Faust events (``stream.take_events``) as the plain messages the steps take."""
+def raw_messages(
+    events: Sequence[Any],
+    wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> list[RawMessage]:
+    """Faust events (``stream.take_events``) as the plain messages the steps take.
+
+    Each keeps when it arrived: Faust's monitor stamps ``message.time_in`` (monotonic) as the
+    consumer hands the message to the stream, before it waits in the stream's buffer for a batch;
+    that wait belongs to the receipt -> change latency, so it is converted to the wall clock here.
+    """
+    now_ms, now_mono = wall_ms(), monotonic()
+
+    def arrived(time_in: float | None) -> int | None:
+        return None if time_in is None else now_ms - round((now_mono - time_in) * 1000)
+
     return [
-        RawMessage(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+        RawMessage(
+            e.message.topic,
+            e.message.partition,
+            e.message.offset,
+            e.message.key,
+            e.message.value,
+            arrived(getattr(e.message, "time_in", None)),
+        )
         for e in events
     ]
 

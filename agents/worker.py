@@ -170,10 +170,20 @@ def build_app(settings: Settings) -> faust.App:
     async def process(messages: list[RawMessage]) -> None:
         started = time.perf_counter()
         result = await ingest_batch(messages, store, publish_dead_letters, limits=limits, tallier=tallier)
-        applied = [e for e, o in zip(result.events, result.outcomes, strict=True) if o >= Outcome.APPLIED]
-        early = await provisional.after_batch(applied, result.received_ms)
+        metrics.observe_batch_wait([m.arrived_ms for m in messages], result.received_ms)
+        applied = [
+            (e, r)
+            for e, r, o in zip(result.events, result.receipts, result.outcomes, strict=True)
+            if o >= Outcome.APPLIED
+        ]
+        early = await provisional.after_batch([e for e, _ in applied], result.received_ms)
         if early:
-            metrics.observe_provisional_latency([result.received_ms] * len(early), int(time.time() * 1000))
+            first_arrival: dict[str, int] = {}
+            for e, r in applied:
+                first_arrival[e.customer_id] = min(r, first_arrival.get(e.customer_id, r))
+            metrics.observe_provisional_latency(
+                [first_arrival[c.customer_id] for c in early], int(time.time() * 1000)
+            )
         await pair_bound.after_batch()
         watermark = await store.watermark()
         metrics.observe_batch(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 from collections import defaultdict
 from typing import Any
 
@@ -59,7 +60,9 @@ def event(event_id: str, customer: str, at_ms: int, amount: float) -> tuple[str,
 def test_live_purchases_get_provisional_changes_then_evaluated_ones(
     settings: Settings, start_worker: WorkerFactory
 ) -> None:
-    live = settings.model_copy(update={"clock": "watermark", "clock_idle_timeout_s": 2.0})
+    live = settings.model_copy(
+        update={"clock": "watermark", "clock_idle_timeout_s": 2.0, "web_enabled": True}
+    )
     worker = start_worker(live)
     rng = np.random.default_rng(3)
     now = int(time.time() * 1000)
@@ -117,3 +120,19 @@ def test_live_purchases_get_provisional_changes_then_evaluated_ones(
     assert folded == {c: profile(doc) for c, doc in latest.items()}
     for key in buyers:  # the evaluated change for the live purchase came after the provisional one
         assert any(c["occurred_at"] > early[key]["occurred_at"] for c in evaluated[key])
+
+    # the latencies start at each message's arrival in the worker (Faust's monitor stamps it)
+    metrics = scrape(live)
+    assert metrics["segstream_receipt_to_provisional_change_seconds_count"] >= len(purchases)
+    assert metrics["segstream_batch_wait_seconds_count"] >= 1  # arrivals were known, not the batch start
+
+
+def scrape(settings: Settings) -> dict[str, float]:
+    """The worker's ``/metrics`` samples without labels, by name."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{settings.web_port}/metrics", timeout=10) as page:
+        text = page.read().decode()
+    return {
+        name: float(value)
+        for name, _, value in (line.partition(" ") for line in text.splitlines() if line and line[0] != "#")
+        if "{" not in name
+    }

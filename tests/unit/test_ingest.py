@@ -12,7 +12,7 @@ import pytest
 
 from agents.ingest import DeadLetter, RawMessage, ingest_batch
 from state.customer.memory_store import MemoryStore
-from state.customer.store import Outcome, Stats, Tally
+from state.customer.store import Outcome, Stats, Tally, agenda_member
 from streams.contract import Purchase
 from streams.dlq import dead_letter
 from tests.conftest import purchase
@@ -244,3 +244,26 @@ async def test_tallies_reach_the_store_only_for_valid_applied_events() -> None:
 def test_a_tally_table_name_is_checked() -> None:
     with pytest.raises(ValueError, match="tally table"):
         Tally("Bad Name", "x")
+
+
+async def test_each_event_keeps_its_arrival_as_its_receipt_and_unknown_arrivals_take_the_batch_start() -> (
+    None
+):
+    batch_start_ms = int(NOW.timestamp() * 1000)
+    messages = [
+        RawMessage(
+            TOPIC, 0, 0, b"c1", event(customer_id="c1", event_id="e1"), arrived_ms=batch_start_ms - 900
+        ),
+        RawMessage(TOPIC, 0, 1, b"c2", event(customer_id="c2", event_id="e2")),  # arrival not known
+        RawMessage(TOPIC, 0, 2, b"c9", BAD[3], arrived_ms=batch_start_ms - 800),  # dead-lettered: no receipt
+    ]
+    store = MemoryStore()
+    result = await ingest_batch(messages, store, Publisher(), now=now)
+    assert [e.customer_id for e in result.events] == ["c1", "c2"]
+    assert result.receipts == [batch_start_ms - 900, batch_start_ms]
+    assert result.received_ms == batch_start_ms
+    # the evaluator's receipt -> change latency starts at the same arrival
+    assert store.receipts == {
+        agenda_member("c1", "e1"): batch_start_ms - 900,
+        agenda_member("c2", "e2"): batch_start_ms,
+    }

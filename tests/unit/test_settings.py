@@ -22,7 +22,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_without_environment() -> None:
     s = Settings()
     assert (s.kafka_bootstrap, s.redis_url, s.namespace) == ("127.0.0.1:9092", "redis://127.0.0.1:6379/0", "")
-    assert (s.partitions, s.batch_size, s.log_level) == (4, 1000, "warn")
+    assert (s.partitions, s.batch_size, s.log_level) == (4, 100, "warn")
     assert [s.topic(t) for t in ALL_TOPICS] == [
         "purchases",
         "purchases.dlq",
