@@ -5,13 +5,16 @@ Kept free of Faust (like ``agents.ingest``) so the unit tests drive it with the 
 evaluates. The order per tick makes a crash at any point harmless:
 
 1. wait until the workers have processed every ``purchases`` message the tick covers;
-2. read the agenda up to the tick and the logs of those customers;
-3. advance the evaluator in chunks of ``CHUNK_STEPS`` grid steps (a long catch-up streams its
-   changes out as it goes); after each chunk publish its changes and alerts, then save the state;
-4. remove the agenda entries read in step 2.
+2. advance the evaluator in chunks of ``CHUNK_STEPS`` grid steps (a long catch-up streams its
+   changes out as it goes). For each chunk: read the agenda entries it covers and the logs of
+   those customers, evaluate, publish its changes and alerts, save the state, then remove those
+   agenda entries and compact those logs up to the clock. Memory holds one chunk's entries and
+   logs, however long the catch-up.
 
 A crash before a save re-runs that chunk from the saved state and republishes the same
 changes and alerts (same ``change_id``, ``alert_id``): delivery to subscribers is at least once, content deterministic.
+A crash after a save but before the removal re-evaluates those customers from their logs at the
+saved clock, which changes nothing.
 """
 
 from __future__ import annotations
@@ -182,7 +185,7 @@ class SegmentEvaluator:
             clock = evaluator.clock_ms
             if clock is None:
                 return None
-            if not await self._store.due(clock) and not await self._profiles.campaign_due(clock):
+            if await self._store.earliest_due(clock) is None and not await self._profiles.campaign_due(clock):
                 return None
             return await self._on_tick(Tick(clock + 1, {}, source))
 
@@ -198,24 +201,24 @@ class SegmentEvaluator:
                 return None
             await self._refit(evaluator)
             return TickReport(evaluator.clock_ms, 0, 0, 0, 0, time.perf_counter() - started)
-        entries = await self._store.due(tick.as_of_ms)
-        due: dict[str, list[int]] = {}
-        for member, score in entries:
-            due.setdefault(parse_agenda_member(member), []).append(score)
-        latency = _Latency(entries, await self._store.received([m for m, _ in entries]))
-        logs = await self._store.logs(sorted(due))
+        earliest = await self._store.earliest_due(tick.as_of_ms)
         campaign = await self._profiles.campaign_due(tick.as_of_ms)
-        starts = [min(scores) - 1 for scores in due.values()] + [e.occurred_at_ms for e in campaign[:1]]
-        instants = evaluator.instants(tick.as_of_ms, min(starts, default=None))  # agenda score = occurred + 1
+        starts = [earliest - 1] if earliest is not None else []  # agenda score = occurred + 1
+        starts += [e.occurred_at_ms for e in campaign[:1]]
+        instants = evaluator.instants(tick.as_of_ms, min(starts, default=None))
         targets = [*instants[CHUNK_STEPS - 1 : -1 : CHUNK_STEPS], tick.as_of_ms] if instants else []
+        customers_due: set[str] = set()
         try:
             total, alerted, previous = 0, 0, None
             for target in targets:
-                chunk = {
-                    c: logs[c]
-                    for c, scores in due.items()
-                    if any((previous is None or previous < s) and s <= target for s in scores)
-                }
+                # one chunk's agenda entries, receipts and logs at a time: a catch-up tick over
+                # years of events holds a chunk's worth, not all of them (7.3 GB at 1M customers)
+                entries = await self._store.due(target, after_ms=previous)
+                chunk_due: dict[str, list[int]] = {}
+                for member, score in entries:
+                    chunk_due.setdefault(parse_agenda_member(member), []).append(score)
+                latency = _Latency(entries, await self._store.received([m for m, _ in entries]))
+                chunk = await self._store.logs(sorted(chunk_due))
                 entries_of = {c: log.entries for c, log in chunk.items()}
                 bases = {c: log.base for c, log in chunk.items() if log.base is not None}
                 events = [  # this chunk's campaign events; the last chunk also takes the late ones
@@ -229,18 +232,21 @@ class SegmentEvaluator:
                 await self._publish(changes, alerts)
                 latency.published(changes, previous, target, self._observe)
                 await self._save(evaluator)
+                # evaluated and saved: a crash from here on re-evaluates these customers from their
+                # logs at the saved clock, which changes nothing (the same as a late event)
+                await self._store.done(entries)
+                if evaluator.clock_ms is not None:  # the events the clock has passed need no log any more
+                    await self._store.compact(sorted(chunk_due), evaluator.clock_ms // DAY_MS * DAY_MS)
+                customers_due.update(chunk_due)
                 total, alerted, previous = total + len(changes), alerted + len(alerts), target
             if tick.refit:
                 await self._refit(evaluator)
         except BaseException:
             self._cached = None  # the in-memory evaluator may be half-way: reload from the store
             raise
-        await self._store.done(entries)
         await self._profiles.campaign_done(e.event_id for e in campaign)
-        if evaluator.clock_ms is not None:  # the events the clock has passed need no log any more
-            await self._store.compact(sorted(due), evaluator.clock_ms // DAY_MS * DAY_MS)
         return TickReport(
-            tick.as_of_ms, len(instants), total, alerted, len(logs), time.perf_counter() - started
+            tick.as_of_ms, len(instants), total, alerted, len(customers_due), time.perf_counter() - started
         )
 
     async def _refit(self, evaluator: Evaluator) -> None:

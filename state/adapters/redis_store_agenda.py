@@ -31,8 +31,8 @@ AGENDA_PAGE = 100_000
 class StoreAgenda(StoreBase):
     """The agenda and receipt times of events not evaluated yet; customers' event logs."""
 
-    async def due(self, up_to_ms: int) -> list[AgendaEntry]:
-        """The agenda's entries up to ``up_to_ms``, read :data:`AGENDA_PAGE` at a time.
+    async def due(self, up_to_ms: int, after_ms: int | None = None) -> list[AgendaEntry]:
+        """The agenda's entries in (``after_ms``, ``up_to_ms``], read :data:`AGENDA_PAGE` at a time.
 
         A catch-up tick can find millions due (3.96M at 1M generated customers): as one reply it
         outlasted redis-py's 5 s socket timeout on every retry. Each page starts at the last score
@@ -41,7 +41,7 @@ class StoreAgenda(StoreBase):
         read now or at the next tick (as if added after the read); one that moves the pages under
         the reader may be read twice, and is returned once."""
         entries: dict[str, int] = {}  # member -> score, in the agenda's order
-        low: float | str = "-inf"
+        low: float | str = "-inf" if after_ms is None else f"({after_ms}"  # "(": exclusive
         skip = 0
         while True:
 
@@ -62,6 +62,18 @@ class StoreAgenda(StoreBase):
             at_last = sum(1 for _, score in raw if score == last)
             skip = (skip if last == low else 0) + at_last
             low = last
+
+    async def earliest_due(self, up_to_ms: int) -> int | None:
+        async def first() -> list[tuple[str, float]]:  # read-only
+            return cast(
+                list[tuple[str, float]],
+                await self._redis.zrangebyscore(
+                    self._agenda_key, "-inf", up_to_ms, start=0, num=1, withscores=True
+                ),
+            )
+
+        head = await self._retry("read the agenda's head", first)
+        return int(head[0][1]) if head else None
 
     async def done(self, entries: Sequence[AgendaEntry]) -> None:
         for start in range(0, len(entries), SCAN_COUNT):

@@ -121,8 +121,14 @@ class MemoryStore:
     async def consumed(self, topic: str) -> dict[int, int]:
         return {p: offset for (t, p), offset in self.next_offsets.items() if t == topic}
 
-    async def due(self, up_to_ms: int) -> list[AgendaEntry]:
-        return sorted(((m, s) for m, s in self.agenda.items() if s <= up_to_ms), key=lambda e: (e[1], e[0]))
+    async def due(self, up_to_ms: int, after_ms: int | None = None) -> list[AgendaEntry]:
+        return sorted(
+            ((m, s) for m, s in self.agenda.items() if s <= up_to_ms and (after_ms is None or after_ms < s)),
+            key=lambda e: (e[1], e[0]),
+        )
+
+    async def earliest_due(self, up_to_ms: int) -> int | None:
+        return min((s for s in self.agenda.values() if s <= up_to_ms), default=None)
 
     async def done(self, entries: Sequence[AgendaEntry]) -> None:
         for member, _ in entries:

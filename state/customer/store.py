@@ -257,8 +257,13 @@ class CustomerStore(Protocol):
         """Next unprocessed offset per partition of ``topic`` (partitions never processed are absent)."""
         ...
 
-    async def due(self, up_to_ms: int) -> list[AgendaEntry]:
-        """Agenda entries with score <= ``up_to_ms`` (events that occurred before it), lowest first."""
+    async def due(self, up_to_ms: int, after_ms: int | None = None) -> list[AgendaEntry]:
+        """Agenda entries with ``after_ms`` < score <= ``up_to_ms`` (events that occurred before
+        ``up_to_ms``; every earlier one when ``after_ms`` is None), lowest first."""
+        ...
+
+    async def earliest_due(self, up_to_ms: int) -> int | None:
+        """The lowest agenda score <= ``up_to_ms``; None when nothing is due."""
         ...
 
     async def done(self, entries: Sequence[AgendaEntry]) -> None:

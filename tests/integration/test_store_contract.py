@@ -210,6 +210,12 @@ async def test_applied_events_are_logged_once_and_every_delivery_goes_on_the_age
     # a redelivery after a crash goes back on the agenda: the evaluator re-reads the log, harmless
     await store.apply_batch([delivery("e2", "c:1", 2 * DAY, 250, offset=1)])
     assert [s for _, s in await store.due(10 * DAY)] == [2 * DAY + 1, 5 * DAY + 1, 9 * DAY + 1]
+    # a catch-up tick reads one chunk's range at a time: (after, up to], and where the agenda starts
+    assert [s for _, s in await store.due(10 * DAY, after_ms=2 * DAY + 1)] == [5 * DAY + 1, 9 * DAY + 1]
+    assert [s for _, s in await store.due(9 * DAY + 1, after_ms=5 * DAY)] == [5 * DAY + 1, 9 * DAY + 1]
+    assert await store.due(5 * DAY + 1, after_ms=5 * DAY + 1) == []
+    assert await store.earliest_due(10 * DAY) == 2 * DAY + 1
+    assert await store.earliest_due(2 * DAY) is None  # nothing that early
 
 
 async def test_compaction_folds_the_head_of_a_log_and_late_events_go_into_the_base(
@@ -598,5 +604,7 @@ async def test_the_agenda_is_read_in_pages_even_through_long_runs_of_one_score(
             paged = await store.due(up_to)
             assert paged == [(m, int(score)) for m, score in one_reply]
             assert len(paged) == sum(1 for ms in at if ms + 1 <= up_to)  # the agenda scores occurred + 1
+            after = DAY + 1  # a range starting inside the run of DAY + 1 scores: none of it
+            assert await store.due(up_to, after_ms=after) == [(m, s) for m, s in paged if s > after]
     finally:
         await store.close()

@@ -270,3 +270,42 @@ async def test_latency_is_observed_for_each_purchase_behind_a_published_change()
     # each latency is publish time minus the first receipt: at least now - received, per event
     assert after[1] - before[1] >= 2 * (started - received / 1000)
     assert await store.received(["anything"]) == {} and store.receipts == {}
+
+
+class ChunkCountingStore(MemoryStore):
+    """A memory store that notes how many agenda entries each read returned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read_sizes: list[int] = []
+
+    async def due(self, up_to_ms: int, after_ms: int | None = None) -> list[tuple[str, int]]:
+        entries = await super().due(up_to_ms, after_ms)
+        self.read_sizes.append(len(entries))
+        return entries
+
+
+async def test_a_catch_up_tick_reads_a_chunk_at_a_time_and_publishes_what_one_read_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    months = [message(i, f"c{i % 13}", day=i // 2, amount=10 + (i * 37) % 90) for i in range(240)]
+    as_of = DAY0 + 125 * DAY_MS  # 120 days of events: four chunks of 31 grid days
+
+    async def run() -> tuple[ChunkCountingStore, Outbox]:
+        store, outbox = ChunkCountingStore(), Outbox()
+        await ingest_batch(months, store, no_letters)
+        report = await evaluator(store, MemoryProfileStore(), outbox).on_tick(Tick(as_of, {0: 240}, "t"))
+        assert report is not None and report.customers_due == 13
+        assert await MemoryStore.due(store, as_of) == []  # every chunk's entries were removed
+        return store, outbox
+
+    chunked, by_chunk = await run()
+    assert len(chunked.read_sizes) >= 4 and sum(chunked.read_sizes) == 240
+    assert max(chunked.read_sizes) <= 2 * 31 + 2  # a chunk's days, never the whole agenda
+    monkeypatch.setattr("agents.evaluator.CHUNK_STEPS", 10_000)  # the whole catch-up as one chunk
+    whole, at_once = await run()
+    assert whole.read_sizes == [240]
+    assert [(c.change_id, c.reason, c.after) for c in by_chunk.changes] == [
+        (c.change_id, c.reason, c.after) for c in at_once.changes
+    ]
+    assert len(by_chunk.changes) > 13
