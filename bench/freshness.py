@@ -10,11 +10,19 @@ provisional entry before it once the evaluator has saved cut-points (the first p
 precede them), and these latencies are measured per purchase:
 
 - **send -> change consumed** (exact, outside the workers): kafka-python producer send time to
-  a consumer reading the change off ``segment-changes``; an upper bound of receipt -> change;
-- **receipt -> change published**, the worker's own ``segstream_receipt_to_change_seconds``
+  a consumer reading the change off ``segment-changes`` (in a process of its own, so that it
+  keeps up); an upper bound of receipt -> change;
+- **send -> provisional change produced**: to the change record's timestamp, which the worker's
+  producer sets when it sends (same machine, same clock); what the purchase waited before the
+  worker's stream had it (Kafka, the fetch) shows here and not in receipt -> published;
+- **receipt -> change published** (receipt: the worker's consumer handing the message to its
+  stream, Faust's ``time_in``; what waited before it in Kafka or the client's fetch buffer is in
+  send -> consumed), the worker's own ``segstream_receipt_to_change_seconds``
   histogram scraped from ``/metrics`` (quantiles interpolated within its buckets);
 - each worker's **event-loop lag** (``segstream_event_loop_lag_seconds``: how late a 50 ms sleep
   on its loop ended; a stall there holds every step);
+- the **batch wait** (``segstream_batch_wait_seconds`` summed over the workers: how long a batch's
+  first arrival waited in the worker before the batch's step started; part of receipt -> change);
 - the same two for the **provisional** change (``provisional: true``, published by the worker that
   folded the purchase): send -> consumed, and ``segstream_receipt_to_provisional_change_seconds``
   summed over the workers.
@@ -27,6 +35,8 @@ writes ``bench/freshness-FRACTION.json``.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import queue
 import sys
 import tempfile
 import threading
@@ -34,6 +44,7 @@ import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -85,6 +96,29 @@ def histogram_quantiles(text: str, name: str) -> dict[str, float]:
     return found
 
 
+def read_changes(bootstrap: str, topic: str, out: Any, stop: Any) -> None:
+    """In a process of its own: each change read off ``topic`` as (key, provisional, consumed at,
+    produced at), put on ``out`` in lists, until ``stop`` is set."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    try:
+        while not stop.is_set():
+            batch = [
+                (
+                    m.key.decode(),
+                    bool(json.loads(m.value).get("provisional", False)),
+                    time.time(),
+                    m.timestamp / 1000,
+                )
+                for records in consumer.poll(timeout_ms=200).values()
+                for m in records
+                if m.key is not None and m.value is not None
+            ]
+            if batch:
+                out.put(batch)
+    finally:
+        consumer.close()
+
+
 def run(settings: Settings, workers: int, rate: float, root: Path) -> dict[str, object]:
     ports = free_ports(workers)
     procs = [
@@ -92,22 +126,32 @@ def run(settings: Settings, workers: int, rate: float, root: Path) -> dict[str, 
         for i, port in enumerate(ports)
     ]
     try:
-        consumer = KafkaConsumer(
-            settings.topic(SEGMENT_CHANGES),
-            bootstrap_servers=settings.kafka_bootstrap,
-            auto_offset_reset="earliest",
-            consumer_timeout_ms=500,
-        )
         seen: dict[str, float] = {}  # the evaluated change
         early: dict[str, float] = {}  # the provisional change
+        early_produced: dict[str, float] = {}  # its record's timestamp: when the worker produced it
         stop = threading.Event()
+        # the consumer reading segment-changes runs in a process of its own: in a thread it shared
+        # the GIL with the producer and fell seconds behind, which send -> consumed then measured
+        spawn = multiprocessing.get_context("spawn")
+        changes: Any = spawn.Queue()
+        reader_stop = spawn.Event()
+        reading = spawn.Process(
+            target=read_changes,
+            args=(settings.kafka_bootstrap, settings.topic(SEGMENT_CHANGES), changes, reader_stop),
+            daemon=True,
+        )
+        reading.start()
 
         def read() -> None:
             while not stop.is_set():
-                for message in consumer:
-                    if message.key is not None and message.value is not None:
-                        provisional = json.loads(message.value).get("provisional", False)
-                        (early if provisional else seen).setdefault(message.key.decode(), time.time())
+                try:
+                    batch = changes.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                for key, provisional, consumed_at, produced_at in batch:
+                    (early if provisional else seen).setdefault(key, consumed_at)
+                    if provisional:
+                        early_produced.setdefault(key, produced_at)
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
@@ -139,10 +183,16 @@ def run(settings: Settings, workers: int, rate: float, root: Path) -> dict[str, 
         deadline = time.time() + DRAIN_S
         while time.time() < deadline and len(set(sent) & set(seen)) < len(sent):
             time.sleep(0.2)
+        reader_stop.set()
+        reading.join(10)
         stop.set()
         reader.join(5)
         latencies = [seen[c] - t for c, t in sent.items() if c in seen]
         early_latencies = [early[c] - t for c, t in sent.items() if c in early]
+        produced_latencies = [early_produced[c] - t for c, t in sent.items() if c in early_produced]
+        # the backlog over the run: send -> provisional consumed of the first and the last tenth sent
+        order = sorted((t, early[c] - t) for c, t in sent.items() if c in early)
+        tenth = max(len(order) // 10, 1)
         scraped = [
             urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
             for port in ports
@@ -158,12 +208,22 @@ def run(settings: Settings, workers: int, rate: float, root: Path) -> dict[str, 
             "send_to_provisional_change_consumed_s": exact_quantiles(early_latencies)
             if early_latencies
             else {},
+            "send_to_provisional_change_produced_s": exact_quantiles(produced_latencies)
+            if produced_latencies
+            else {},
+            "send_to_provisional_change_consumed_first_and_last_tenth_p50_s": [
+                exact_quantiles([lat for _, lat in order[:tenth]])["p50"],
+                exact_quantiles([lat for _, lat in order[-tenth:]])["p50"],
+            ]
+            if order
+            else [],
             "receipt_to_provisional_change_published_s": _merged_quantiles(
                 scraped, "segstream_receipt_to_provisional_change_seconds"
             ),
             "event_loop_lag_s": [  # each worker's: how late its event loop ran
                 histogram_quantiles(page, "segstream_event_loop_lag_seconds") for page in scraped
             ],
+            "batch_wait_s": _merged_quantiles(scraped, "segstream_batch_wait_seconds"),
         }
     finally:
         for p in procs:
@@ -258,13 +318,22 @@ def main() -> None:
         print(f"| {r['workers']} | {r['events']:,} | {r['changes_seen']:,} | {_latencies(r, '', 's')} |")
     print()
     print(
-        "| workers | provisional changes seen | send -> provisional change consumed p50 / p95 / p99 | receipt -> provisional change published p50 / p95 / p99 (histogram) | event-loop lag p99, each worker |"
+        "| workers | provisional changes seen | send -> provisional change consumed p50 / p95 / p99 | receipt -> provisional change published p50 / p95 / p99 (histogram) | batch wait p50 / p99 (histogram) | event-loop lag p99, each worker | send -> produced p50 / p99 | send -> consumed p50, first / last tenth sent |"
     )
-    print("|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         lags = " / ".join(f"{lag.get('p99', float('nan')) * 1000:.0f} ms" for lag in r["event_loop_lag_s"])
+        wait = r["batch_wait_s"]
+        waits = (
+            f"{wait.get('p50', float('nan')) * 1000:.0f} ms / {wait.get('p99', float('nan')) * 1000:.0f} ms"
+        )
+        produced = r["send_to_provisional_change_produced_s"]
+        made = f"{produced.get('p50', float('nan')):.2f} s / {produced.get('p99', float('nan')):.2f} s"
+        tenths = " / ".join(
+            f"{v:.2f} s" for v in r["send_to_provisional_change_consumed_first_and_last_tenth_p50_s"]
+        )
         print(
-            f"| {r['workers']} | {r['provisional_changes_seen']:,} | {_latencies(r, 'provisional_', 'ms')} | {lags} |"
+            f"| {r['workers']} | {r['provisional_changes_seen']:,} | {_latencies(r, 'provisional_', 'ms')} | {waits} | {lags} | {made} | {tenths} |"
         )
     print(f"results written to {RESULTS}")
 

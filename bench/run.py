@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.settings import Settings
@@ -146,6 +148,34 @@ def bench_baseline(script: str, settings: Settings, total: int, root: Path) -> f
     return float(json.loads(out.read_text())["seconds"])
 
 
+LARGE_BATCHES = {"batch_size": 1000, "batch_within_s": 0.2}
+"""The defaults before 2026-11-30: ingest and its two baselines are measured with these too."""
+
+
+def bench_large_batches(settings: Settings, history: pd.DataFrame, root: Path) -> dict[str, float]:
+    """Events/s of the worker and both baselines with ``LARGE_BATCHES``, on a topic of their own."""
+    large = settings.model_copy(
+        update={**LARGE_BATCHES, "namespace": settings.namespace + "1000", "data_dir": root / "worker-1000"}
+    )
+    ensure_topics(large)
+    (root / "1000").mkdir()
+    total = len(history)
+    replay_history(history, large, progress=False, tick_every=None)
+    noop_s = bench_baseline("noop_worker.py", large, total, root / "1000")
+    aiokafka_s = bench_baseline("aiokafka_worker.py", large, total, root / "1000")
+    worker = spawn_worker(large, root / "worker-1000.log")
+    try:
+        worker_s = asyncio.run(wait_worker(large, total))
+    finally:
+        stop_worker(worker)
+    return {
+        **LARGE_BATCHES,
+        "faust_noop_events_per_s": total / noop_s,
+        "aiokafka_same_work_events_per_s": total / aiokafka_s,
+        "worker_events_per_s": total / worker_s,
+    }
+
+
 def main() -> None:
     history = load_cdnow()
     total = len(history)
@@ -182,6 +212,9 @@ def main() -> None:
         send_tick(settings, until_ms, source="bench")
         segments_s = asyncio.run(wait_segments(settings, until_ms))
         pure_s, changes, predictions = bench_pure_evaluator(history, until_ms)
+        stop_worker(worker)
+        worker = None
+        large = bench_large_batches(settings, history, root)
     finally:
         if worker is not None:
             stop_worker(worker)
@@ -202,6 +235,9 @@ def main() -> None:
         "segments_pure_evaluator_s": pure_s,
         "segment_changes": changes,
         "pure_evaluator_predictions": predictions,
+        "batch_size": settings.batch_size,
+        "batch_within_s": settings.batch_within_s,
+        "large_batches": large,
         "ratios": {
             "segments_worker_vs_pure_evaluator": segments_s / pure_s,
             "pipelined_vs_one_call_per_event": store["pipelined_events_per_s"]
@@ -247,6 +283,15 @@ def main() -> None:
     print(
         f"| baseline: the pure evaluator on the same history, no Kafka or Redis | {pure_s:.1f} s "
         f"(worker = {segments_s / pure_s:.1f}x of it) |"
+    )
+    w, n, a = (
+        large[k]
+        for k in ("worker_events_per_s", "faust_noop_events_per_s", "aiokafka_same_work_events_per_s")
+    )
+    print(
+        f"| the same three with batches of {large['batch_size']:,.0f} within {large['batch_within_s']:g} s "
+        f"(defaults: {settings.batch_size} within {settings.batch_within_s:g} s): worker / Faust doing nothing / "
+        f"plain aiokafka | {w:,.0f} / {n:,.0f} ({w / n:.0%}) / {a:,.0f} ({w / a:.0%}) events/s |"
     )
     print(f"pure evaluator's predictions: {json.dumps(predictions)}")
     print(f"results written to {RESULTS}")
