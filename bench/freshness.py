@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import queue
 import sys
 import tempfile
@@ -100,8 +101,9 @@ def read_changes(bootstrap: str, topic: str, out: Any, stop: Any) -> None:
     """In a process of its own: each change read off ``topic`` as (key, provisional, consumed at,
     produced at), put on ``out`` in lists, until ``stop`` is set."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    parent = os.getppid()
     try:
-        while not stop.is_set():
+        while not stop.is_set() and os.getppid() == parent:  # a killed bench leaves no reader behind
             batch = [
                 (
                     m.key.decode(),
