@@ -89,14 +89,14 @@ async def ingest_batch(
     now_ms = _epoch_ms(received)
     valid, rejected = _decode_all(messages, lambda raw: decode_purchase(raw, limits, now_ms))
     tallies = await tallier([event for _, event in valid]) if tallier is not None else [()] * len(valid)
+    receipts = [now_ms if m.arrived_ms is None else m.arrived_ms for m, _ in valid]
     deliveries = [
-        Delivery(event, m.topic, m.partition, m.offset, t, now_ms if m.arrived_ms is None else m.arrived_ms)
-        for (m, event), t in zip(valid, tallies, strict=True)
+        Delivery(event, m.topic, m.partition, m.offset, t, received)
+        for (m, event), t, received in zip(valid, tallies, receipts, strict=True)
     ]
     reasons = await dead_letter_rejects(rejected, store, publish_dead_letters, received, limits)
     outcomes = await store.apply_batch(deliveries)
     await store.record_consumed(highest_per_key(((m.topic, m.partition), m.offset + 1) for m in messages))
-    receipts = [d.received_ms if d.received_ms is not None else now_ms for d in deliveries]
     return BatchResult(outcomes, reasons, [event for _, event in valid], now_ms, receipts)
 
 
