@@ -52,10 +52,10 @@ __all__ = [
 OWN_BATCH_BYTES = 512 * 1024
 """Largest batch of the evaluator's own producer (under Faust's and the broker's 1 MB request limits)."""
 
-Message = tuple[str, bytes, bytes]
-"""(topic, key, value) of one message."""
+Message = tuple[str, bytes | None, bytes]
+"""(topic, key, value) of one message; a message with no key goes to the partition the partitioner picks."""
 
-Partitioner = Callable[[bytes, list[int], list[int]], int]
+Partitioner = Callable[[bytes | None, list[int], list[int]], int]
 """aiokafka's partitioner call: (key, all partitions sorted by id, available partitions) -> partition."""
 
 
@@ -78,14 +78,14 @@ class BatchProducer(Protocol):
 
 def by_partition(
     messages: Iterable[Message], partitions: Mapping[str, Sequence[int]], partitioner: Partitioner
-) -> dict[tuple[str, int], list[tuple[bytes, bytes]]]:
+) -> dict[tuple[str, int], list[tuple[bytes | None, bytes]]]:
     """The messages' (key, value) pairs per (topic, partition), each list in the order given.
 
     ``partitions`` has every topic's partition ids; a key's partition is computed once per topic
     (a customer's change, profile and move share it).
     """
-    groups: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
-    seen: dict[tuple[str, bytes], int] = {}
+    groups: dict[tuple[str, int], list[tuple[bytes | None, bytes]]] = {}
+    seen: dict[tuple[str, bytes | None], int] = {}
     ids = {topic: sorted(ps) for topic, ps in partitions.items()}
     for topic, key, value in messages:
         partition = seen.get((topic, key))
@@ -97,7 +97,7 @@ def by_partition(
 
 
 def fill_batches(
-    pairs: Iterable[tuple[bytes, bytes]], new_batch: Callable[[], Batch], max_request_size: int
+    pairs: Iterable[tuple[bytes | None, bytes]], new_batch: Callable[[], Batch], max_request_size: int
 ) -> Iterator[Batch]:
     """The (key, value) pairs in order in as few batches as fit, each yielded once it is full.
 
@@ -134,7 +134,9 @@ async def publish(
     partitions = {topic: sorted(await producer.partitions_for(topic)) for topic in topics}
     groups = await off_the_loop(len(messages), by_partition, messages, partitions, partitioner)
 
-    async def send_partition(topic: str, partition: int, pairs: list[tuple[bytes, bytes]]) -> list[Any]:
+    async def send_partition(
+        topic: str, partition: int, pairs: list[tuple[bytes | None, bytes]]
+    ) -> list[Any]:
         return [
             await producer.send_batch(batch, topic, partition=partition)
             for batch in fill_batches(pairs, producer.create_batch, max_request_size)

@@ -38,10 +38,10 @@ def evaluated_messages(
     """The messages to publish, in order (changes, latest profiles, alerts, moves), and the moves."""
     latest = {c.customer_id: c for c in changes}
     moves = segment_moves(changes, preset)  # entries and exits only, derived from the changes
-    messages = (
-        [(topics.changes, c.customer_id.encode(), change_message(c, preset)) for c in changes]
-        + [(topics.profiles, c.customer_id.encode(), profile_message(c, preset)) for c in latest.values()]
-        + [(topics.alerts, a.customer_id.encode(), alert_message(a)) for a in alerts]
-        + [(topics.moves, m.customer_id.encode(), move_message(m)) for m in moves]
-    )
+    messages: list[Message] = [
+        *((topics.changes, c.customer_id.encode(), change_message(c, preset)) for c in changes),
+        *((topics.profiles, c.customer_id.encode(), profile_message(c, preset)) for c in latest.values()),
+        *((topics.alerts, a.customer_id.encode(), alert_message(a)) for a in alerts),
+        *((topics.moves, m.customer_id.encode(), move_message(m)) for m in moves),
+    ]
     return messages, moves

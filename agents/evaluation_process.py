@@ -32,17 +32,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import multiprocessing
 import os
-import signal
 import sys
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
+from agents.child_process import die_with, name_process
 from agents.evaluator import EndOffsets, EvaluatorObserver, SegmentEvaluator, TickRefused, TickReport
 from agents.settings import Settings
 from streams import topics
@@ -51,7 +50,6 @@ from streams.outputs import Tick
 __all__ = ["EvaluationFailed", "EvaluationProcess", "TickEvaluator"]
 
 log = logging.getLogger(__name__)
-_PR_SET_PDEATHSIG = 1
 
 
 class TickEvaluator(Protocol):
@@ -179,7 +177,8 @@ class EvaluationProcess:
 
 def serve(env: dict[str, str], conn: Connection, worker_pid: int) -> None:
     """The process's entry point: evaluate the worker's requests until it closes the pipe."""
-    _die_with(worker_pid)
+    die_with(worker_pid)
+    name_process("seg-evaluate")
     os.environ.update(env)
     settings = Settings()
     logging.basicConfig(
@@ -190,15 +189,6 @@ def serve(env: dict[str, str], conn: Connection, worker_pid: int) -> None:
     import uvloop  # the worker's loop too (mode.loop)
 
     uvloop.run(_serve(settings, _Channel(conn)))
-
-
-def _die_with(worker_pid: int) -> None:
-    """Be killed by the kernel when the worker dies (Linux); exit now if it died already."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != worker_pid:
-        os._exit(1)
 
 
 async def _serve(settings: Settings, channel: _Channel) -> None:

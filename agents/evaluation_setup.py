@@ -49,19 +49,21 @@ def evaluator_config(settings: Settings) -> EvaluatorConfig:
     )
 
 
-def redis_stores(settings: Settings) -> tuple[RedisStore, RedisProfileStore]:
+def redis_stores(
+    settings: Settings, on_retry: Callable[[str, Exception], None] = metrics.observe_retry
+) -> tuple[RedisStore, RedisProfileStore]:
     """The customer store and the profile store, with the worker's retry policy and fences."""
     retry = settings.redis_retry
     store = RedisStore.connect(
         settings.redis_access,
         settings.redis_prefix,
         retry=retry,
-        on_retry=metrics.observe_retry,
+        on_retry=on_retry,
         watch_restarts=True,  # never write to a Redis that lost this worker's acknowledged writes
         dedupe_window_s=settings.dedupe_window_s,
     )
     profiles = RedisProfileStore.connect(
-        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
+        settings.redis_access, settings.redis_prefix, retry=retry, on_retry=on_retry
     )
     profiles.dedupe = DedupeWindow(settings.dedupe_window_s)
     return store, profiles

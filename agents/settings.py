@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         True,
         description="the clock's owner evaluates in a process of its own (false: in the worker's process)",
     )
+    ingest_process: bool = Field(
+        True,
+        description="each worker folds purchases in a process of its own (false: in the worker's process)",
+    )
     fetch_max_wait_ms: int = Field(
         100,
         ge=1,

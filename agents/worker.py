@@ -2,9 +2,12 @@
 
 Delivery guarantee: Faust acknowledges a ``take_events`` batch after the loop
 body returns (and also when it raises or is cancelled), and commits acknowledged
-offsets. So the body must never return early: a batch either finishes (state in
-Redis, dead letters in Kafka) or the process exits without committing, and the
-batch is redelivered; the store's fences make the redelivery harmless.
+offsets. For campaign events, reviews, the catalogue, the clock, and purchases folded in
+the worker's own process (``SEGSTREAM_INGEST_PROCESS=false``), the body must never return
+early: a batch either finishes (state in Redis, dead letters in Kafka) or the process exits
+without committing, and the batch is redelivered; the store's fences make the redelivery
+harmless. Purchases folded in the ingest process (the default) are acknowledged once handed
+over (``agents.ingest_process`` says why that loses nothing).
 
 Redis is the record of what was folded: at every partition assignment the worker resumes the
 ``purchases``, ``campaign-events`` and ``reviews`` partitions it got from the offsets Redis recorded as
@@ -28,10 +31,9 @@ from faust.types import TP
 
 from agents import metrics
 from agents.analytics_web import register_analytics_pages
-from agents.baskets import PairBound, register_basket_pages
+from agents.baskets import register_basket_pages
 from agents.batch_publish import faust_batch_publisher
 from agents.catalogue import register_catalogue, register_catalogue_pages
-from agents.early import ProvisionalChanges
 from agents.evaluation_process import EvaluationProcess, TickEvaluator
 from agents.evaluation_setup import (
     count_output,
@@ -42,23 +44,20 @@ from agents.evaluation_setup import (
 )
 from agents.evaluator import EvaluatorObserver, SegmentEvaluator, TickRefused, TickReport
 from agents.fetch_wait import set_fetch_max_wait
-from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_batch, ingest_campaign_batch
+from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_campaign_batch
+from agents.ingest_process import IngestProcess
 from agents.kafka_login import broker_credentials
 from agents.loop_lag import watch_loop_lag
 from agents.partition_resume import resume_unless_reassigned
-from agents.pipeline import batch_agent, dead_letter_publisher
+from agents.pipeline import Step, batch_agent, dead_letter_publisher
+from agents.purchase_step import StepObserver, build_purchase_step
 from agents.reviews import install_reviews
 from agents.settings import Settings
-from agents.tallies import build_talliers
 from agents.web import register_pages, web_middlewares
 from state.adapters.redis_baskets import RedisBaskets
 from state.adapters.redis_catalogue import RedisCatalogue
 from state.adapters.retry import StoreUnavailable
-from state.customer.profiles import Change
-from state.customer.store import Outcome
-from state.customer.tally import combine
 from state.evaluator.event_clock import WatermarkClock
-from state.evaluator.messages import change_message
 from streams import topics
 from streams.outputs import InvalidTick, Tick, decode_tick
 
@@ -88,7 +87,6 @@ def build_app(settings: Settings) -> faust.App:
         web_application_options={"middlewares": web_middlewares(settings.api_token)},
     )
     purchases = topics.declare(app, settings, topics.PURCHASES)
-    dead_letters = topics.declare(app, settings, topics.PURCHASES_DLQ)
     clock = topics.declare(app, settings, topics.CLOCK)
     clock_dead_letters = topics.declare(app, settings, topics.CLOCK_DLQ)
     limits = settings.input_limits()
@@ -99,14 +97,11 @@ def build_app(settings: Settings) -> faust.App:
     catalogue = RedisCatalogue.connect(
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
     )
-    tallier = combine(*build_talliers(settings, catalogue))
     baskets = RedisBaskets.connect(
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=metrics.observe_retry
     )
-    pair_bound = PairBound(baskets, settings.basket_max_pairs)
     config = evaluator_config(settings)
     preset = config.preset
-    changes_topic = output_topics(settings).changes
     # aiokafka batches with the same acks, partitions and security settings as Faust's producer
     publish_batched = faust_batch_publisher(app)
 
@@ -151,44 +146,26 @@ def build_app(settings: Settings) -> faust.App:
             wait_timeout_s=settings.tick_wait_timeout_s,
         )
 
-    publish_dead_letters = dead_letter_publisher(dead_letters)
+    def ingest_failed(text: str) -> None:
+        log.critical("%s\nexiting; the next worker resumes from the offsets Redis recorded as consumed", text)
+        logging.shutdown()
+        os._exit(EXIT_BATCH_FAILED)
 
-    async def publish_provisional(changes: Sequence[Change]) -> None:
-        """Provisional changes go to segment-changes only: customer-segments holds evaluated profiles."""
-        await publish_batched(
-            [(changes_topic, c.customer_id.encode(), change_message(c, preset)) for c in changes]
-        )
+    ingest: IngestProcess | None = None
+    process: Step
+    if settings.ingest_process:  # the default: purchases are folded on a core of their own
+        ingest = IngestProcess(settings, on_failure=ingest_failed)
+        process = ingest.submit
 
-    provisional = ProvisionalChanges(
-        config,
-        store,
-        profiles,
-        publish_provisional,
-        window_ms=round(settings.provisional_window_s * 1000),
-    )
+        async def stop_ingest(sender: Any, **kwargs: Any) -> None:
+            assert ingest is not None
+            await ingest.drain()
+            await asyncio.to_thread(ingest.close)
 
-    async def process(messages: list[RawMessage]) -> None:
-        started = time.perf_counter()
-        result = await ingest_batch(messages, store, publish_dead_letters, limits=limits, tallier=tallier)
-        metrics.observe_batch_wait([m.arrived_ms for m in messages], result.received_ms)
-        applied = [
-            (e, r)
-            for e, r, o in zip(result.events, result.receipts, result.outcomes, strict=True)
-            if o >= Outcome.APPLIED
-        ]
-        early = await provisional.after_batch([e for e, _ in applied], result.received_ms)
-        if early:
-            first_arrival: dict[str, int] = {}
-            for e, r in applied:
-                first_arrival[e.customer_id] = min(r, first_arrival.get(e.customer_id, r))
-            metrics.observe_provisional_latency(
-                [first_arrival[c.customer_id] for c in early], int(time.time() * 1000)
-            )
-        await pair_bound.after_batch()
-        watermark = await store.watermark()
-        metrics.observe_batch(
-            len(messages), time.perf_counter() - started, result.outcomes, result.invalid_reasons, watermark
-        )
+        app.on_before_shutdown.connect(cast(Any, stop_ingest))
+    else:
+        purchase_step = build_purchase_step(settings, publish_batched, StepObserver())
+        process = purchase_step.step
 
     batch_agent(app, purchases, "ingest", settings, process, _finish_or_exit)
     publish_campaign_dead_letters = dead_letter_publisher(campaign_dead_letters)
@@ -326,6 +303,9 @@ def build_app(settings: Settings) -> faust.App:
         set_fetch_max_wait(
             app, settings.fetch_max_wait_ms
         )  # the consumer exists by now: shorten Faust's 1.5 s
+        if ingest is not None:  # Redis's consumed offsets must include every batch handed over
+            ingest.start()  # its cold start overlaps the first fetches
+            await ingest.drain()
         await _finish_or_exit(
             resume_unless_reassigned(app, store, fenced_topics), "resuming assigned partitions"
         )

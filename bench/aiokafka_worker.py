@@ -5,7 +5,10 @@ partition per call), runs the very step the worker runs on each batch
 (``agents.ingest.ingest_batch``: msgspec validation with the same limits, dead letters, the same
 Lua fold with the same analytics tallies (``agents.tallies.build_talliers``) through
 ``state.adapters.redis_store.RedisStore``, consumed offsets), then commits, into its own Redis namespace.
-So the ratio worker / this is what Faust's stream machinery costs on top of the same work.
+It runs the step in its own (one) process, one batch after another: the straightforward
+consumer. The worker runs the same step in its ingest process (``agents.ingest_process``) while
+Faust reads the next batch, so the ratio worker / this is what Faust's stream machinery costs,
+less what the second process wins back.
 
 Usage: ``aiokafka_worker.py EVENTS OUT.json`` with the worker's settings in the environment;
 writes ``{"events": n, "seconds": first batch -> last event folded}`` once it has folded ``EVENTS``.

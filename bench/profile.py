@@ -42,7 +42,7 @@ PY_SPY = Path(sys.executable).with_name("py-spy")
 RATE = 200
 PIECES = {
     "Faust's consumer (fetch, drain, events, acks)": r"faust/transport/consumer\.py|faust/streams\.py|faust/events\.py",
-    "segstream: one purchase batch (agents/worker.py process)": r"build_app\.<locals>\.process ",
+    "segstream: one purchase batch, in the ingest process (agents/purchase_step.py step)": r"build_purchase_step\.<locals>\.step ",
     "  decode and validate (streams/contract.py)": r"decode_purchase ",
     "  analytics tallies (state/analytics)": r"\(state/analytics/",
     "  Redis fold (state/adapters/redis_store_fold.py apply_batch)": r"StoreFold\.apply_batch ",

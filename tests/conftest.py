@@ -132,3 +132,19 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
         pytest.fail(f"could not start the test Redis Cluster: {exc}", pytrace=False)
     yield info
     stop_cluster(info)
+
+
+def children_named(pid: int, name: str) -> list[int]:
+    """Processes whose parent is ``pid`` and whose name (``/proc/<pid>/comm``) is ``name`` (Linux)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            comm = (entry / "comm").read_text().strip()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == pid and comm == name:
+            found.append(int(entry.name))
+    return found

@@ -24,7 +24,7 @@ import pytest
 
 from agents.settings import Settings
 from segstream.kafka_io import ensure_topics, send_tick
-from tests.conftest import WorkerFactory, wait_for_stats
+from tests.conftest import WorkerFactory, children_named, wait_for_stats
 from tests.integration.test_segments_live import alerts_of, changes_of, latest_profiles, wait_for_clock
 from tests.plain_producer import publish_plain
 
@@ -50,17 +50,8 @@ def _history() -> list[tuple[str, bytes]]:
 
 
 def _children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
+    """The evaluation processes whose parent is ``pid`` (named by ``agents.child_process``)."""
+    return children_named(pid, "seg-evaluate")
 
 
 def _run(settings: Settings, start_worker: WorkerFactory, name: str) -> subprocess.Popen[bytes]:
