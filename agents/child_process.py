@@ -9,11 +9,14 @@ in ``ps`` and ``/proc/<pid>/comm`` (all spawned children otherwise show the same
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import sys
 
-__all__ = ["die_with", "name_process"]
+from agents.settings import Settings
+
+__all__ = ["die_with", "name_process", "start_child"]
 
 _PR_SET_NAME = 15
 _PR_SET_PDEATHSIG = 1
@@ -35,3 +38,18 @@ def name_process(name: str) -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_NAME, ctypes.c_char_p(name.encode()), 0, 0, 0)
+
+
+def start_child(name: str, role: str, env: dict[str, str], worker_pid: int) -> Settings:
+    """A child's first steps: die with the worker, take ``name``, the worker's settings from ``env``,
+    and log to stderr as ``role``. Returns the settings."""
+    die_with(worker_pid)
+    name_process(name)
+    os.environ.update(env)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format=f"[%(asctime)s] [%(process)d] [%(levelname)s] {role}: %(message)s",
+        stream=sys.stderr,
+    )
+    return settings

@@ -35,13 +35,12 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import sys
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-from agents.child_process import die_with, name_process
+from agents.child_process import start_child
 from agents.evaluator import EndOffsets, EvaluatorObserver, SegmentEvaluator, TickRefused, TickReport
 from agents.settings import Settings
 from streams import topics
@@ -177,15 +176,7 @@ class EvaluationProcess:
 
 def serve(env: dict[str, str], conn: Connection, worker_pid: int) -> None:
     """The process's entry point: evaluate the worker's requests until it closes the pipe."""
-    die_with(worker_pid)
-    name_process("seg-evaluate")
-    os.environ.update(env)
-    settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] evaluation: %(message)s",
-        stream=sys.stderr,
-    )
+    settings = start_child("seg-evaluate", "evaluation", env, worker_pid)
     import uvloop  # the worker's loop too (mode.loop)
 
     uvloop.run(_serve(settings, _Channel(conn)))

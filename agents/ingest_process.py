@@ -36,13 +36,13 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import sys
 import threading
 import traceback
 from collections.abc import Awaitable, Callable, Collection
 from multiprocessing.connection import Connection
 from typing import Any
 
+from agents.child_process import start_child
 from agents.ingest import RawMessage
 from agents.purchase_step import StepObserver, build_purchase_step
 from agents.settings import Settings
@@ -165,22 +165,13 @@ class IngestProcess:
 
     def _ended(self) -> None:
         if not self._closing:
+            self._process.join(1.0)  # its exit code, once the kernel has it
             self._on_failure(f"the ingest process ended (exit code {self._process.exitcode})")
 
 
 def serve(env: dict[str, str], batches: Connection, replies: Connection, worker_pid: int) -> None:
     """The process's entry point: run the step on each batch until the worker closes the pipe."""
-    from agents.child_process import die_with, name_process
-
-    die_with(worker_pid)
-    name_process("seg-ingest")
-    os.environ.update(env)
-    settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] ingest: %(message)s",
-        stream=sys.stderr,
-    )
+    settings = start_child("seg-ingest", "ingest", env, worker_pid)
     import uvloop  # the worker's loop too (mode.loop)
 
     uvloop.run(_serve(settings, batches, replies))

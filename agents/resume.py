@@ -1,9 +1,9 @@
 """Where a worker resumes a partition it is assigned: Redis's consumed offset, not Kafka's.
 
-Kafka commits a batch's offsets only after Redis acknowledged it, so normally Redis's consumed
-offset is at or ahead of Kafka's committed one. Redis can fall behind when it restarts and
-loses its last writes (AOF everysec, or an RDB snapshot); resuming from Kafka's committed
-offset would then skip those events for good. Resuming from Redis's offset re-reads them, and
+Redis's consumed offset can be behind Kafka's committed one in two ways: purchases are
+acknowledged to Kafka once handed to the worker's ingest process, before they are folded
+(``agents.ingest_process``), and Redis can restart and lose its last writes (AOF everysec, or
+an RDB snapshot). Resuming from Kafka's committed offset would then skip those events for good. Resuming from Redis's offset re-reads them, and
 the per-customer offset fences make re-reading what Redis still has harmless.
 
 A consumed offset beyond the partition's log end means the topic was recreated or truncated:

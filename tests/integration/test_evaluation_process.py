@@ -1,10 +1,13 @@
-"""The evaluator in a process of its own (the default) on real services.
+"""The evaluator and the ingest in processes of their own (the default) on real services.
 
 - The clock's owner runs it as a child process, and the changes, alerts and profiles it publishes
   are the same as those of a worker evaluating in its own process (``SEGSTREAM_EVALUATOR_PROCESS
   =false``), on the same generated history and ticks (generated: a small history with repeat
   buyers and several instants is all this needs; ``test_segments_live`` holds the default worker
   to the pure evaluator and pandas on CDNOW).
+- The same holds with the purchases folded in the worker's own process too
+  (``SEGSTREAM_INGEST_PROCESS=false``): the same counts and dead letters (malformed messages among
+  the purchases), changes, alerts and profiles.
 - The process starts once the worker owns the clock, before the first tick needs it.
 - A worker killed with SIGKILL takes its evaluation process with it: no orphan keeps evaluating
   beside the worker that takes the clock over.
@@ -23,8 +26,9 @@ import numpy as np
 import pytest
 
 from agents.settings import Settings
-from segstream.kafka_io import ensure_topics, send_tick
-from tests.conftest import WorkerFactory, children_named, wait_for_stats
+from segstream.kafka_io import ensure_topics, read_topic, send_tick
+from streams.topics import PURCHASES_DLQ
+from tests.conftest import WorkerFactory, children_named, read_stats, wait_for_stats
 from tests.integration.test_segments_live import alerts_of, changes_of, latest_profiles, wait_for_clock
 from tests.plain_producer import publish_plain
 
@@ -49,17 +53,27 @@ def _history() -> list[tuple[str, bytes]]:
     return events
 
 
+def _dead_letters(settings: Settings) -> list[tuple[int, int, str]]:
+    """(source partition, source offset, reason) of every purchase dead letter, sorted."""
+    letters = [json.loads(m.value) for m in read_topic(settings, settings.topic(PURCHASES_DLQ))]
+    return sorted((d["source"]["partition"], d["source"]["offset"], d["reason"]) for d in letters)
+
+
 def _children(pid: int) -> list[int]:
     """The evaluation processes whose parent is ``pid`` (named by ``agents.child_process``)."""
     return children_named(pid, "seg-evaluate")
+
+
+BAD = [(f"bad{i}", payload) for i, payload in enumerate([b"{", b"[]", b'{"event_id": "x"}', b"\xff\xfe"] * 3)]
+"""Malformed messages among the purchases: dead-lettered the same way in or out of the ingest process."""
 
 
 def _run(settings: Settings, start_worker: WorkerFactory, name: str) -> subprocess.Popen[bytes]:
     ensure_topics(settings)
     worker = start_worker(settings, name)
     history = _history()
-    publish_plain(settings, history)
-    wait_for_stats(settings, lambda s: s.applied >= len(history), [worker])
+    publish_plain(settings, [*history, *BAD])
+    wait_for_stats(settings, lambda s: s.applied >= len(history) and s.invalid >= len(BAD), [worker])
     if settings.evaluator_process:  # started once the worker owns the clock, before a tick asks for it
         deadline = time.monotonic() + 30
         while not _children(worker.pid):
@@ -71,15 +85,22 @@ def _run(settings: Settings, start_worker: WorkerFactory, name: str) -> subproce
     return worker
 
 
-def test_in_its_own_process_or_the_workers_the_same_output_and_no_orphan(
+def test_in_their_own_processes_or_the_workers_the_same_output_and_no_orphan(
     settings: Settings, start_worker: WorkerFactory
 ) -> None:
+    """Evaluation and ingest in processes of their own (the default) or both in the worker's."""
     apart = _run(settings, start_worker, "apart")  # the default
     children = _children(apart.pid)
     assert children, "the clock's owner runs no evaluation process"
-    within = settings.model_copy(update={"namespace": settings.namespace + "w", "evaluator_process": False})
+    assert children_named(apart.pid, "seg-ingest"), "the worker folds in no ingest process"
+    within = settings.model_copy(
+        update={"namespace": settings.namespace + "w", "evaluator_process": False, "ingest_process": False}
+    )
     inside = _run(within, start_worker, "within")
-    assert not _children(inside.pid)
+    assert not _children(inside.pid) and not children_named(inside.pid, "seg-ingest")
+    counts = [(s.applied, s.duplicates, s.invalid, s.customers) for s in map(read_stats, (settings, within))]
+    assert counts[0] == counts[1] and counts[0][2] == len(BAD)
+    assert _dead_letters(settings) == _dead_letters(within) and len(_dead_letters(settings)) == len(BAD)
 
     changes, alerts = changes_of(settings), alerts_of(settings)
     assert len(changes) > 90 and changes == changes_of(within)  # same content, same order per partition
