@@ -1,7 +1,8 @@
-"""The evaluation process dies with its worker even while it is busy (``_die_with``: Linux
-PR_SET_PDEATHSIG), not only when it next reads the closed pipe: a worker killed mid-tick must not
-leave an orphan evaluating beside its successor. Real processes: a stand-in worker starts a busy
-child the way ``EvaluationProcess`` does (spawn), and is killed with SIGKILL."""
+"""The evaluation and ingest processes die with their worker even while busy
+(``agents.child_process.die_with``: Linux PR_SET_PDEATHSIG), not only when they next read the
+closed pipe: a worker killed mid-tick must not leave an orphan evaluating beside its successor.
+Real processes: a stand-in worker starts a busy child the way ``EvaluationProcess`` and
+``IngestProcess`` do (spawn), and is killed with SIGKILL."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ WORKER = textwrap.dedent(
     import multiprocessing, os, sys, time
 
     def busy(worker_pid, ready):
-        from agents.evaluation_process import _die_with
+        from agents.child_process import die_with
 
-        _die_with(worker_pid)
+        die_with(worker_pid)
         with open(ready, "w") as out:
             out.write("ready")
         while True:  # computing, never reading a pipe
@@ -47,7 +48,7 @@ def test_a_busy_evaluation_process_dies_with_its_worker(tmp_path: Path) -> None:
     )
     ready = Path(f"{pid_file}.ready")
     deadline = time.monotonic() + 60
-    while not ready.exists() or not pid_file.exists():  # started, past _die_with, computing
+    while not ready.exists() or not pid_file.exists():  # started, past die_with, computing
         assert time.monotonic() < deadline and worker.poll() is None, (
             "the stand-in evaluation process never got ready"
         )
