@@ -23,8 +23,8 @@ ends the process, and the worker exits with it (``on_failure``), as when the ste
 worker's own process; the process dies with the worker (``agents.child_process``).
 
 Wire (pickles over two one-way pipes): worker -> process ``("batch", [raw message tuples])``;
-process -> worker ``("done", [(observation, args), ...])`` after each batch, or ``("failed",
-traceback)``. Observations are the step's :class:`agents.purchase_step.StepObserver` calls,
+process -> worker ``("done", batches folded, [(observation, args), ...])`` after each step, or
+``("failed", traceback)``. Observations are the step's :class:`agents.purchase_step.StepObserver` calls,
 replayed into the worker's ``/metrics``.
 """
 
@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -50,7 +51,7 @@ from agents.settings import Settings
 __all__ = ["IngestProcess", "admits", "fold_in_order", "serve"]
 
 log = logging.getLogger(__name__)
-_OBSERVATIONS = ("batch_wait", "provisional_latency", "batch", "retry")
+_OBSERVATIONS = tuple(f.name for f in dataclasses.fields(StepObserver))
 
 
 def admits(in_flight: Collection[int], size: int, max_batches: int, max_bytes: int) -> bool:
@@ -209,7 +210,7 @@ async def _serve(settings: Settings, batches: Connection, replies: Connection) -
     step = build_purchase_step(
         settings,
         faust_batch_publisher(app, own_producer=True),
-        StepObserver(*(record(name) for name in _OBSERVATIONS)),
+        StepObserver(**{name: record(name) for name in _OBSERVATIONS}),
     )
     threading.Thread(target=read_batches, name="ingest-batches", daemon=True).start()
     try:

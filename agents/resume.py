@@ -3,8 +3,9 @@
 Redis's consumed offset can be behind Kafka's committed one in two ways: purchases are
 acknowledged to Kafka once handed to the worker's ingest process, before they are folded
 (``agents.ingest_process``), and Redis can restart and lose its last writes (AOF everysec, or
-an RDB snapshot). Resuming from Kafka's committed offset would then skip those events for good. Resuming from Redis's offset re-reads them, and
-the per-customer offset fences make re-reading what Redis still has harmless.
+an RDB snapshot). Resuming from Kafka's committed offset would then skip those events for good.
+Resuming from Redis's offset re-reads them, and the per-customer offset fences make re-reading
+what Redis still has harmless.
 
 A consumed offset beyond the partition's log end means the topic was recreated or truncated:
 its offsets started again. The topic's fence epoch then moves on (the old fences no longer
