@@ -2,7 +2,8 @@
 
 Faust's side of ``agents.resume`` (which computes the offsets, pure apart from the store): on
 every completed rebalance the worker seeks each assigned partition of its fenced topics there,
-and a rebalance that replaces the assignment meanwhile is left to resume it again. Apart from
+and a rebalance that replaces the assignment meanwhile is left to resume it again; Faust's own
+seeks back to a committed offset of 0 are completed (:func:`reread_from_offset_zero`). Apart from
 ``agents.worker`` because it is the one place that talks to Faust's and aiokafka's consumer.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import faust
@@ -26,7 +27,7 @@ from agents import metrics
 from agents.resume import resume_offsets
 from state.customer.store import CustomerStore
 
-__all__ = ["ASSIGNMENT_MOVED", "resume_from_store", "resume_unless_reassigned"]
+__all__ = ["ASSIGNMENT_MOVED", "reread_from_offset_zero", "resume_from_store", "resume_unless_reassigned"]
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +102,37 @@ async def resume_from_store(app: faust.App, store: CustomerStore, fenced_topics:
         await consumer._commit(targets)
         await consumer.seek_wait(targets)
         metrics.observe_resume(topic, await store.fence_epoch(topic), reset is not None, rewound)
+
+
+def reread_from_offset_zero(app: faust.App) -> bool:
+    """Make Faust's seek back to the committed offsets also seek the partitions committed at 0.
+
+    Faust drops records it fetched while its flow is stopped (a rebalance under way) and then
+    seeks every partition back to its committed offset (``Consumer.perform_seek``) to read them
+    again. aiokafka's ``seek_to_committed`` seeks only offsets above 0, so a partition committed
+    at 0 stays past what was dropped: its first message is never read. Seen on the clock
+    partition, whose one tick is at offset 0 (``test_killing_the_evaluating_worker_mid_tick``,
+    stuck in 7 of 9 runs two at a time, 2026-11-30): the survivor's fetch, sent before the
+    rebalance, came back after :func:`resume_from_store` had sought the partition to 0, while
+    the flow was still stopped.
+
+    This wraps the started consumer's ``seek_to_committed`` (once; ``True`` when wrapped) so that
+    it then seeks the partitions committed at 0 to 0. Every fenced topic's partition is committed
+    at Redis's consumed offset on each rebalance, so a partition read from its start is committed
+    at 0, never left uncommitted.
+    """
+    consumer: Any = app.consumer
+    if getattr(consumer, "_rereads_from_zero", False):
+        return False
+    seek_to_committed = consumer.seek_to_committed
+
+    async def seek_to_committed_or_zero() -> Mapping[Any, int | None]:
+        committed: Mapping[Any, int | None] = await seek_to_committed()
+        at_start = {tp: 0 for tp, offset in committed.items() if offset == 0}
+        if at_start:
+            await consumer.seek_wait(at_start)
+        return committed
+
+    consumer.seek_to_committed = seek_to_committed_or_zero
+    consumer._rereads_from_zero = True
+    return True

@@ -48,7 +48,7 @@ from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_ca
 from agents.ingest_process import IngestProcess
 from agents.kafka_login import broker_credentials
 from agents.loop_lag import watch_loop_lag
-from agents.partition_resume import resume_unless_reassigned
+from agents.partition_resume import reread_from_offset_zero, resume_unless_reassigned
 from agents.pipeline import Step, batch_agent, dead_letter_publisher
 from agents.purchase_step import StepObserver, build_purchase_step
 from agents.reviews import install_reviews
@@ -303,6 +303,7 @@ def build_app(settings: Settings) -> faust.App:
         set_fetch_max_wait(
             app, settings.fetch_max_wait_ms
         )  # the consumer exists by now: shorten Faust's 1.5 s
+        reread_from_offset_zero(app)
         if ingest is not None:  # Redis's consumed offsets must include every batch handed over
             ingest.start()  # its cold start overlaps the first fetches
             await ingest.drain()
