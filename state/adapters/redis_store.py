@@ -5,8 +5,10 @@ one customer's keys in one slot):
 
 - ``<p>seg:{<customer_id>}``      hash: the customer's state under one-letter names (``state_fields.lua``:
   ``f`` frequency, ``m`` net cents, ``r`` refunds, ``a``/``z`` first and last purchase, ``n``
-  purchase days), the UTC days with a purchase (``d0``, ``d1``, ...: 3 base-62 characters a day,
-  20 to a field), the customer's own tally counters (``t0``, ``t1``, ...: one MessagePack map,
+  purchase days), the UTC days with a purchase (``p0``, ``p1``, ...: the first day and the gaps
+  between days as LEB128 numbers, about a byte a day, 60 bytes to a field; ``rfm_fold.lua``;
+  earlier versions' ``d0``, ``d1``, ... of base-62 text are converted by the customer's next
+  purchase), the customer's own tally counters (``t0``, ``t1``, ...: one MessagePack map,
   :mod:`state.adapters.packed_tallies`, 60 bytes a field), one offset fence per partition and the
   compacted head of the event log (``l``, :class:`state.customer.event_log.LogBase`, or only its
   bound while the log is empty: the base is then the live state). Earlier versions' long names

@@ -27,40 +27,134 @@
 local DAY_MS = 86400000
 local DIGITS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 
--- A UTC day (days since 1970-01-01, below 62^3: until the year 2622) as 3 base-62 characters.
-local function day_code(day)
-  local code = ''
-  for _, unit in ipairs({3844, 62, 1}) do
-    local digit = math.floor(day / unit) % 62
-    code = code .. string.sub(DIGITS, digit + 1, digit + 1)
+-- A customer's purchase days (UTC days since 1970-01-01) are the fields ``p0``, ``p1``, ... of their
+-- state hash, joined: one stream of LEB128 numbers (7 bits a byte, lowest first; every byte of a
+-- number but its last has the high bit set), the first day and then the gap to each next day,
+-- ascending. A day of 2026 takes 3 bytes and a gap under 128 days one, so a customer who buys every
+-- few weeks costs about a byte a day (3 bytes each as base-62 text until 2026-11-30). 60 bytes to a
+-- field: a value over Redis's hash-max-listpack-value, 64, would turn the whole hash into a table
+-- several times larger. A number may straddle two fields: the stream is read joined.
+local DAY_BYTES_PER_FIELD = 60
+
+local function read_day_fields(state)
+  local parts = {}
+  while true do
+    local part = redis.call('HGET', state, 'p' .. #parts)
+    if not part then return parts end
+    parts[#parts + 1] = part
   end
-  return code
 end
 
--- Whether ``day`` is a new purchase day of the customer, remembering it: the state hash's fields
--- ``d0``, ``d1``, ... hold their purchase days, 3 characters each and 20 to a field (60 bytes:
--- a value over Redis's hash-max-listpack-value, 64, would turn the whole hash into a table several
--- times larger); ``old_days`` is the set earlier versions kept (read, never written).
-local DAYS_PER_FIELD = 20
-
-local function new_purchase_day(state, old_days, day)
-  local code = day_code(day)
-  local k, room = 0, nil
-  while true do
-    local have = redis.call('HGET', state, 'd' .. k)
-    if not have then break end
-    for i = 1, #have, 3 do
-      if string.sub(have, i, i + 2) == code then return false end
+local function decode_days(parts)
+  local days, day, n, scale = {}, 0, 0, 1
+  for _, part in ipairs(parts) do
+    for _, byte in ipairs({string.byte(part, 1, -1)}) do  -- at most 60 values at once
+      if byte >= 128 then
+        n, scale = n + (byte - 128) * scale, scale * 128
+      else
+        day = day + n + byte * scale
+        days[#days + 1] = day
+        n, scale = 0, 1
+      end
     end
-    if #have < 3 * DAYS_PER_FIELD then room = {'d' .. k, have} end
+  end
+  return days
+end
+
+local function leb128(n, out)
+  while n >= 128 do
+    out[#out + 1] = string.char(128 + n % 128)
+    n = math.floor(n / 128)
+  end
+  out[#out + 1] = string.char(n)
+end
+
+local function encode_days(days)
+  local out, previous = {}, 0
+  for _, day in ipairs(days) do
+    leb128(day - previous, out)
+    previous = day
+  end
+  return table.concat(out)
+end
+
+-- Writes the stream ``raw`` over the fields ``parts`` held: only the fields whose bytes changed (a
+-- day after the last rewrites the last field alone), then drops fields the stream no longer reaches.
+local function write_days(state, raw, parts)
+  local k = 0
+  for at = 1, #raw, DAY_BYTES_PER_FIELD do
+    local chunk = string.sub(raw, at, at + DAY_BYTES_PER_FIELD - 1)
+    if parts[k + 1] ~= chunk then redis.call('HSET', state, 'p' .. k, chunk) end
     k = k + 1
   end
-  if redis.call('SISMEMBER', old_days, day) == 1 then return false end
-  if room then
-    redis.call('HSET', state, room[1], room[2] .. code)
-  else
-    redis.call('HSET', state, 'd' .. k, code)
+  for j = k, #parts - 1 do redis.call('HDEL', state, 'p' .. j) end
+end
+
+-- The days that versions before 2026-11-30 kept as 3 base-62 characters each in ``d0``, ``d1``, ...,
+-- appended to ``days``; those fields are deleted. Whether there were any.
+local function take_day_codes(state, days)
+  local k = 0
+  while true do
+    local codes = redis.call('HGET', state, 'd' .. k)
+    if not codes then return k > 0 end
+    for i = 1, #codes, 3 do
+      local day = 0
+      for j = i, i + 2 do day = day * 62 + string.find(DIGITS, string.sub(codes, j, j), 1, true) - 1 end
+      days[#days + 1] = day
+    end
+    redis.call('HDEL', state, 'd' .. k)
+    k = k + 1
   end
+end
+
+-- Where ``day`` stands in the stream ``raw``, read without decoding it into a table (this runs for
+-- every purchase): ``true`` if it is there; else the day before it (0: none) and, when a later day
+-- follows, that day and the first and last byte of its number, which the new day's gap splits.
+local function find_day(raw, day)
+  local previous, n, scale, start = 0, 0, 1, 1
+  for i = 1, #raw do
+    local byte = string.byte(raw, i)
+    if byte >= 128 then
+      n, scale = n + (byte - 128) * scale, scale * 128
+    else
+      local current = previous + n + byte * scale
+      if current == day then return true end
+      if current > day then return false, previous, current, start, i end
+      previous, n, scale, start = current, 0, 1, i + 1
+    end
+  end
+  return false, previous
+end
+
+-- Whether ``day`` is a new purchase day of the customer, remembering it; ``old_days`` is the set
+-- earlier versions kept (read, never written).
+local function new_purchase_day(state, old_days, day)
+  local parts = read_day_fields(state)
+  local days = {}
+  if take_day_codes(state, days) then  -- once per customer at most: the text of an earlier version
+    local seen = {}
+    for _, d in ipairs(days) do seen[d] = true end
+    for _, d in ipairs(decode_days(parts)) do
+      if not seen[d] then days[#days + 1] = d end
+    end
+    table.sort(days)
+    write_days(state, encode_days(days), parts)
+    parts = read_day_fields(state)
+  end
+  local raw = table.concat(parts)
+  local found, before, after, first, last = find_day(raw, day)
+  if found or redis.call('SISMEMBER', old_days, day) == 1 then return false end
+  local out = {}
+  if after then  -- between ``before`` and ``after``: the gap to ``after`` splits in two
+    out[1] = string.sub(raw, 1, first - 1)
+    leb128(day - before, out)
+    leb128(after - day, out)
+    out[#out + 1] = string.sub(raw, last + 1)
+  else
+    out[1] = raw
+    leb128(day - before, out)
+  end
+  write_days(state, table.concat(out), parts)
   return true
 end
 

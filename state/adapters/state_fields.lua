@@ -5,7 +5,9 @@
 -- about 100 bytes of every customer's hash.
 --   f frequency, m monetary_cents (present once any event is applied), r refunds,
 --   a first_purchase_ms, z last_purchase_ms, n purchase_days, l log_base,
---   d0, d1, ... the purchase days (3 base-62 characters a day, 20 to a field),
+--   p0, p1, ... the purchase days (a stream of LEB128 day gaps, 60 bytes to a field: rfm_fold.lua;
+--   versions before 2026-11-30 wrote d0, d1, ..., 3 base-62 characters a day, which the customer's
+--   next purchase converts),
 --   t0, t1, ... the customer's packed tally counters (state.adapters.packed_tallies), 60 bytes a field,
 --   <topic>:<partition>[@<epoch>] the offset fences.
 -- Values stay at most 64 bytes (Redis's hash-max-listpack-value): one longer value would turn the

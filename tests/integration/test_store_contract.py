@@ -35,25 +35,9 @@ from state.customer.store import (
 )
 from state.segments.segments import load_preset
 from streams.contract import Purchase
+from tests.store_helpers import DAY, delivery, purchase_days
 
 pytestmark = pytest.mark.integration
-
-DAY = 86_400_000
-
-
-def delivery(
-    event_id: str,
-    customer: str,
-    at_ms: int,
-    cents: int,
-    offset: int,
-    *,
-    refund: bool = False,
-    partition: int = 0,
-) -> Delivery:
-    kind = "refund" if refund else "purchase"
-    event = Purchase(event_id, customer, occurred_at_ms=at_ms, amount_cents=cents, type=kind)
-    return Delivery(event, "purchases", partition, offset)
 
 
 @pytest.fixture(params=["memory", "redis", "redis-split-by-slot", "redis-cluster"])
@@ -442,47 +426,6 @@ async def test_the_dedupe_window_forgets_event_ids_two_generations_on(settings: 
         await store.close()
 
 
-async def test_many_purchase_days_keep_the_state_hash_compact(settings: Settings) -> None:
-    """Redis only: 45 purchase days (and repeats of them) count once each, and the fields holding them
-    stay short enough (at most 64 bytes) for Redis to keep the customer's hash in its compact encoding."""
-    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
-    try:
-        days = [d * 7 for d in range(45)]
-        batch = [delivery(f"p{i}", "busy", day * DAY + i, 100, i) for i, day in enumerate(days + days[:10])]
-        await store.apply_batch(batch)
-        state = await store.get("busy")
-        assert state is not None and state.purchase_days == 45 and state.frequency == 55
-        key = f"{settings.redis_prefix}seg:{{busy}}"
-        assert await store._redis.object("encoding", key) == "listpack"
-        values = await store._redis.execute_command("HGETALL", key, NEVER_DECODE=[])
-        assert max(len(v) for v in values.values()) <= 64
-        assert all(values[f"d{k}".encode()] for k in range(3)) and b"d3" not in values
-    finally:
-        await store.close()
-
-
-async def test_purchase_days_kept_by_earlier_versions_still_count_once(settings: Settings) -> None:
-    """Redis only: the days are a field of the state hash now; a customer's set of days written by an
-    earlier version is still read, so a purchase on one of those days is not a new purchase day."""
-    store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
-    try:
-        await store._redis.sadd(f"{settings.redis_prefix}seg:{{old}}:days", 3)  # day 3, as sets held them
-        await store._redis.hset(
-            f"{settings.redis_prefix}seg:{{old}}", mapping={"customer_id": "old", "purchase_days": 1}
-        )
-        await store.apply_batch(
-            [delivery("a", "old", 3 * DAY + 7, 100, 0), delivery("b", "old", 70_000 * DAY, 5, 1)]
-        )
-        state = await store.get("old")
-        assert state is not None and state.purchase_days == 2  # day 3 was known; day 70,000 (year 2161) new
-        digits = string.digits + string.ascii_uppercase + string.ascii_lowercase  # 3 base-62 characters a day
-        assert await store._redis.hget(f"{settings.redis_prefix}seg:{{old}}", "d0") == "".join(
-            digits[70_000 // unit % 62] for unit in (62 * 62, 62, 1)
-        )
-    finally:
-        await store.close()
-
-
 async def test_a_customers_counters_are_one_packed_map_in_their_hash_and_old_hash_fields_still_count(
     settings: Settings,
 ) -> None:
@@ -579,7 +522,8 @@ async def test_a_state_hash_written_by_an_earlier_version_reads_the_same_and_is_
         assert await store.get("early") == CustomerState("early", 3, 1_000, 0, day * DAY, day * DAY + 9, 1)
         assert await store.tally("cohort:orders", "early") == {"1997-05": 3}
         names = set(await store._redis.hkeys(key))
-        assert names == {"f", "m", "r", "a", "z", "n", "d0", "l", "t0", fence_field("purchases", 0, 0)}
+        assert names == {"f", "m", "r", "a", "z", "n", "p0", "l", "t0", fence_field("purchases", 0, 0)}
+        assert (await purchase_days(store._redis, key))[0] == [day]  # "days0" -> "d0" -> "p0"
         assert await store._redis.exists(f"{key}:tp") == 0
         base = await store.logs(["early"])
         assert base["early"].base is not None and base["early"].base.state.frequency == 3
