@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import json
 import random
@@ -308,3 +309,13 @@ def test_presets_built_in_code_are_validated_too() -> None:
         Preset("two", 1, "", (everything, Rule("Nobody", (5, 5), (5, 5), (5, 5))))
     with pytest.raises(PresetError, match="r must be"):
         Rule("Bad", (2, 1), (1, 5), (1, 5))
+
+
+def test_presets_as_cache_keys_equal_by_every_field_and_hash_by_name_and_version() -> None:
+    first, again = load_preset("rfm11"), load_preset("rfm11")
+    reworded = dataclasses.replace(
+        first, rules=(dataclasses.replace(first.rules[0], description="reworded"), *first.rules[1:])
+    )
+    assert first == again and hash(first) == hash(again)  # a preset loaded twice shares cache entries
+    assert reworded != first and hash(reworded) == hash(first)  # same name and version: one bucket
+    assert len({first: 1, again: 2, reworded: 3}) == 2  # ... but equality still tells them apart
