@@ -81,7 +81,10 @@ def segment_moves(changes: Iterable[Change], preset: Preset) -> list[Move]:
     """Every audience exit and entry in ``changes``, in change order (exits, then entries, of each)."""
     moves: list[Move] = []
     for change in changes:
-        pairs = [(audience(change.before), audience(change.after)) for audience in (_segment, _cluster)]
+        before, after = change.before, change.after
+        if before is not None and (before.rfm_segment, before.cluster) == (after.rfm_segment, after.cluster):
+            continue  # neither audience moved (most changes: a score or a prediction); skip the objects
+        pairs = [(audience(before), audience(after)) for audience in (_segment, _cluster)]
         moved = [(old, new) for old, new in pairs if (old and old.id) != (new and new.id)]
         if not moved:
             continue
