@@ -66,7 +66,9 @@ async def resume_from_store(app: faust.App, store: CustomerStore, fenced_topics:
     new assignment is still paused, then seeks every partition to Kafka's committed offset
     (``Consumer.perform_seek``) and only then lets the agents read. So this commits Redis's
     offsets to Kafka first, which that seek then uses, and also seeks itself: aiokafka's
-    seek-to-committed skips a committed offset of 0.
+    seek-to-committed skips a committed offset of 0. Faust's seek-back after records it drops
+    while the flow is stopped has the same gap; :func:`reread_from_offset_zero` closes it there,
+    and this seek stays so the position is right before Faust's own seek runs at all.
     """
     consumer: Any = app.consumer  # ThreadDelegateConsumer; _commit takes explicit offsets
     assigned = consumer.assignment()
