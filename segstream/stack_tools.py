@@ -38,8 +38,15 @@ def _apt_install(package: str, log: Path) -> bool:
 
 def _require(tool: str, package: str, log: Path) -> str:
     found = shutil.which(tool)
-    if found is None and os.geteuid() == 0 and _apt_install(package, log):
-        found = shutil.which(tool)
+    if found is None and os.geteuid() == 0:
+        default_cache_dir().mkdir(parents=True, exist_ok=True)
+        with (default_cache_dir() / ".apt.lock").open("w") as lock:
+            # one install at a time: two test processes starting their stacks at once would
+            # otherwise meet on dpkg's own lock, and the second apt-get would fail
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            found = shutil.which(tool)
+            if found is None and _apt_install(package, log):
+                found = shutil.which(tool)
     if found is None:
         hint = f"see {log}" if os.geteuid() == 0 else "not root, so not auto-installed"
         raise StackError(f"{tool} not found: install it with `apt-get install {package}` ({hint})")

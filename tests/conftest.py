@@ -1,9 +1,14 @@
 """Shared fixtures: event builders, the real Kafka + Redis stack, workers.
 
-Integration tests get one Kafka and one Redis for the whole session (started
-here, stopped at the end) and a fresh namespace each, so their topics, consumer
-group and Redis keys never meet. If the stack cannot start, they fail with the
-reason; they never skip.
+Integration tests get one Kafka and one Redis for the whole session of their test
+process (started here, stopped at the end; ``make test`` runs two such processes with
+pytest-xdist, so two stacks on free ports) and a fresh namespace each, so their
+topics, consumer group and Redis keys never meet. If the stack cannot start, they
+fail with the reason; they never skip.
+
+Property tests run without Hypothesis's per-example deadline: a deadline is a timed
+assertion, and on a shared machine (two test processes on two cores) it fails for
+reasons that are not the code's.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from agents.settings import Settings
 from segstream.demo import spawn_worker, stop_worker
@@ -27,6 +33,9 @@ from segstream.stack_info import StackError, StackInfo, default_cache_dir
 from segstream.stack_processes import free_ports
 from state.adapters.redis_store import RedisStore
 from state.customer.store import Stats
+
+hypothesis_settings.register_profile("segstream", deadline=None)
+hypothesis_settings.load_profile("segstream")
 
 
 def purchase(**overrides: Any) -> dict[str, Any]:
