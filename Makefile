@@ -29,9 +29,10 @@ lint: $(STAMP)   ## ruff + mypy --strict + import-linter (layers segstream -> ag
 	$(BIN)/lint-imports
 
 # The integration tests mostly wait (on Kafka, Redis and the workers they start), so two test
-# processes, each with its own Kafka + Redis, take about half the time on two cores (README, Tests).
+# processes, each with its own Kafka + Redis, take about half the time on two cores (README,
+# Quick start). TEST_WORKERS=0: everything in one process.
 TEST_WORKERS ?= 2
-test: lint       ## every check: lint, then unit, integration and e2e tests (starts its own Kafka + Redis); TEST_WORKERS=1: one process
+test: lint       ## every check: lint, then unit, integration and e2e tests (starts its own Kafka + Redis)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 unit: $(STAMP)   ## pure tests only (milliseconds, no services)
