@@ -36,7 +36,7 @@ test: lint       ## every check: lint, then unit, integration and e2e tests (sta
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 unit: $(STAMP)   ## pure tests only (milliseconds, no services)
-	$(BIN)/python -m pytest tests/unit segstream streams state
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal tests/unit segstream streams state
 
 bench: $(STAMP)  ## end-to-end throughput vs pandas recompute and two consumer baselines, then live freshness (receipt -> change p50/p95/p99 at half capacity, 1 and 2 workers), then a plain producer without ticks on all of CDNOW; writes bench/results.json, bench/freshness.json, bench/no_ticks.json
 	$(BIN)/python bench/run.py
