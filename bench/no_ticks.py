@@ -11,7 +11,7 @@ Polled every 2 s, cheaply first: the export is read only once the evaluator's sa
 GET) has every customer in a cluster and a lifetime model. Reading the whole export every 2 s
 (every state hash, the evaluator's rows and its model snapshot) took CPU from the run it measures
 on a two-core machine: in one such run the bench process used 34.8 s of CPU, its publishing
-included, and Redis 16.0 s, over 98 s (2026-12-01 01:56).
+included, and Redis 16.0 s, over 98 s (2026-12-01 01:55-01:57).
 """
 
 from __future__ import annotations
