@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help install demo transcript test lint unit bench profile bench-scale bench-instant eval chaos fuzz clean
+.PHONY: help install demo transcript test lint unit bench profile bench-scale bench-instant bench-split eval chaos fuzz clean
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -68,6 +68,9 @@ bench-scale: $(STAMP) ## generated BG/NBD-like populations (10k and 100k custome
 
 bench-instant: $(STAMP) ## the pure evaluator's cost of one live instant at 10k, 100k and 1M generated customers (no Kafka, no Redis); writes bench/instant_cost.json (ARGS="--sizes 10000 100000"; ~25 min with 1M)
 	$(BIN)/python bench/instant_cost.py $(or $(ARGS),--sizes 10000 100000 1000000)
+
+bench-split: $(STAMP)  ## partitioned evaluation in memory (one model owner, P = 1, 2, 4 partition evaluators) vs the one evaluator on all of CDNOW: identical changes, alerts and models, CPU per role; writes bench/split_identity.json (~4 min)
+	$(BIN)/python bench/split_identity.py $(ARGS)
 
 clean:           ## remove caches (keeps downloaded Kafka jars in .cache/kafka-*)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .cache/demo .cache/stack .cache/worker

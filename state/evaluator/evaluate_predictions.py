@@ -63,7 +63,11 @@ class EvaluatorPredictions(EvaluatorState):
             bands = pop.column("band")[buyers].copy()
             self.batches.append(churn_batch(at_ms, buyers, now, churn, bands, cfg.churn_learn_per_batch))
         if book.response.version:  # likely responders once the model learned a window
-            responders = likely_responders(at_ms, buyers, now, pop, book, len(churn.segments), cfg.alerts)
+            reference = book.reference_features(buyers.size)
+            segments = len(churn.segments)
+            responders = likely_responders(
+                at_ms, buyers, now, pop, book.response, reference, segments, cfg.alerts
+            )
             self._apply(buyers, responders.outcome, "likely_responder")
             if book.uplift is not None and book.uplift.version and on_grid:
                 book.note_population(at_ms, responders.features, segment_names(now.segment, churn.segments))

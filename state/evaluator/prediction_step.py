@@ -25,8 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from state.campaigns.campaign_book import CampaignBook
-from state.campaigns.response import response_features
+from state.campaigns.response import ResponseModel, response_features
 from state.evaluator.predict import LifetimeModel, alive_and_expected, fit_lifetime
 from state.models.alert_rules import RuleOutcome, churn_band_rule, drift_alert, overdue_rule, responder_rule
 from state.models.alerts import Alert, AlertConfig
@@ -46,6 +45,7 @@ __all__ = [
     "overdue",
     "refit_lifetime",
     "resolve_due",
+    "responder_features",
     "row_ids",
     "scored",
     "segment_names",
@@ -149,28 +149,35 @@ class Responders(NamedTuple):
     features: FloatArray
 
 
+def responder_features(at_ms: int, now: Scored, reference: FloatArray, segments: int) -> FloatArray:
+    """The response features of the rows scored ``now``, as if each were exposed now to the campaign
+    whose descriptor features are ``reference`` (one row per scored row)."""
+    treated = np.ones(now.alive.size, dtype=np.bool_)
+    return response_features(
+        now.cols, at_ms, now.alive, now.expected, now.probability, now.segment, segments, treated, reference
+    )
+
+
 def likely_responders(
     at_ms: int,
     rows: IntArray,
     now: Scored,
     population: Population,
-    book: CampaignBook,
+    response: ResponseModel,
+    reference: FloatArray,
     segments: int,
     cfg: AlertConfig,
 ) -> Responders:
-    """The likely-responder rule over ``rows`` as if each were exposed now to the last campaign described."""
-    treated = np.ones(rows.size, dtype=np.bool_)
-    reference = book.reference_features(rows.size)  # the last campaign described
-    xr = response_features(
-        now.cols, at_ms, now.alive, now.expected, now.probability, now.segment, segments, treated, reference
-    )
+    """The likely-responder rule over ``rows`` as if each were exposed now to the campaign whose
+    descriptor features are ``reference`` (the last one described: ``CampaignBook.reference_features``)."""
+    xr = responder_features(at_ms, now, reference, segments)
     outcome = responder_rule(
         at_ms,
         row_ids(population, rows),
         now.cols,
-        book.response.scores(xr),
+        response.scores(xr),
         now.probability,
-        book.response.health(),
+        response.health(),
         cfg,
     )
     return Responders(outcome, xr)

@@ -212,6 +212,14 @@ class SegmentModel:
         names = name_clusters(self._by_id(sorted_ids, centers), self._by_id(sorted_ids, centers * std + mean))
         self._pub = _Publication(1 if old is None else old.version + 1, sorted_ids, centers, mean, std, names)
 
+    def published_view(self) -> SegmentModel:
+        """A model that assigns, scales and names exactly like this one's published version and has
+        learned nothing: what an evaluator that only re-scores needs of a model learned elsewhere
+        (``state.evaluator.partition_evaluator``). The publication is shared, never changed in place."""
+        view = SegmentModel(self.config)
+        view._pub = self._pub
+        return view
+
     # ------------------------------------------------------------------ what is published
 
     @property

@@ -36,7 +36,7 @@ from state.customer.rfm import DAY_MS, CustomerState
 from state.segments.features import FEATURE_NAMES
 from state.segments.group_sums import Contribution, GroupSums
 
-__all__ = ["NO_CLUSTER", "NO_TIME", "Population", "feature_matrix", "summarize"]
+__all__ = ["ALERT_COLUMNS", "NO_CLUSTER", "NO_TIME", "Population", "feature_matrix", "summarize"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -45,7 +45,7 @@ NO_CLUSTER = -1
 _STATE_COLUMNS = ("frequency", "monetary_cents", "refunds", "first_ms", "last_ms", "purchase_days")
 _PROFILE_COLUMNS = ("r", "f", "m", "cluster", "since_ms")
 # churn band (state.models.alerts), the band last alerted, "overdue alert sent this silence", likely responder
-_ALERT_COLUMNS = ("band", "alerted_band", "overdue", "responder")
+ALERT_COLUMNS = ("band", "alerted_band", "overdue", "responder")
 # the columns the summary's running sums follow: read-only through Population.column
 _SUMMED_COLUMNS = frozenset(("frequency", "monetary_cents", "last_ms", "cluster"))
 
@@ -58,8 +58,7 @@ class Population:
         self.index: dict[str, int] = {}
         self.profiles: list[Profile | None] = []
         self._columns: dict[str, IntArray] = {
-            name: np.zeros(0, dtype=np.int64)
-            for name in (*_STATE_COLUMNS, *_PROFILE_COLUMNS, *_ALERT_COLUMNS)
+            name: np.zeros(0, dtype=np.int64) for name in (*_STATE_COLUMNS, *_PROFILE_COLUMNS, *ALERT_COLUMNS)
         }
         self.sums = GroupSums()  # of the profiled rows, moved by every write below
 
@@ -177,7 +176,7 @@ class Population:
             "customer_id": self.ids[row],
             **{name: int(self._columns[name][row]) for name in _STATE_COLUMNS},
             "since_ms": int(self._columns["since_ms"][row]),
-            **{name: int(self._columns[name][row]) for name in _ALERT_COLUMNS},
+            **{name: int(self._columns[name][row]) for name in ALERT_COLUMNS},
             "profile": None if profile is None else list(profile),
         }
 
@@ -189,7 +188,7 @@ class Population:
                 f"record of {record['customer_id']!r} is row {record['row']}, loaded as row {row}"
             )
         self._sum(row, -1)
-        for name in (*_STATE_COLUMNS, *_ALERT_COLUMNS):
+        for name in (*_STATE_COLUMNS, *ALERT_COLUMNS):
             self._columns[name][row] = int(record[name])
         self._sum(row, +1)
         if record["profile"] is not None:

@@ -1,0 +1,172 @@
+"""The global half of an instant: one process learns the models from a replica of every buyer's columns.
+
+Partitioned evaluation (``state.evaluator.partition_messages`` says who sends what) leaves to one
+:class:`ModelOwner` the steps of :meth:`state.evaluator.evaluate.Evaluator.step` that read the
+whole population: the cut-points, the cluster model's learning walk and the assessment of its
+versions, the lifetime refits, the churn batches (made and labelled), the uplift figures, the
+campaign book and the drift monitors. None of them reads a customer's event log; all of them read
+a customer's row. So the owner keeps a *replica* of every row in the one evaluator's row order
+(first appearance: instant, then customer id), fed by the partitions' deltas, and runs those
+steps unchanged on it: the same models, versions and figures, bit for bit, however the customers
+are spread over partitions.
+
+An instant in two calls: :meth:`state_step` with every partition's :class:`StateDelta` (rows
+stored, cut-points, learning, refits, churn batches labelled) returns the :class:`Versions`;
+:meth:`profile_step` with every partition's :class:`RowUpdate` runs what reads the new profiles
+(churn batch, uplift figures, campaign events, drift). The owner is an
+:class:`~state.evaluator.evaluate_saves.EvaluatorSaves`, so its summary and snapshot are the one
+evaluator's.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
+from state.campaigns.descriptors import descriptor_features
+from state.customer.rfm import DAY_MS
+from state.evaluator.campaign_step import campaign_step
+from state.evaluator.cluster_quality import assess_version, keep_latest
+from state.evaluator.evaluate import buyer_values
+from state.evaluator.evaluate_saves import EvaluatorSaves
+from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, apply_update
+from state.evaluator.prediction_step import (
+    churn_batch,
+    drift_alerts,
+    refit_lifetime,
+    resolve_due,
+    responder_features,
+    scored,
+    segment_names,
+)
+from state.evaluator.rescore import learn
+from state.models.alerts import Alert
+from state.segments.cutpoints import cutpoints_of
+from state.segments.order_stats import SortedColumns
+from streams.campaign_contract import CampaignEvent
+
+__all__ = ["ModelOwner"]
+
+T = TypeVar("T")
+
+
+def _copy(model: T) -> T:
+    """``model`` as a partition evaluator receives it: through its serialised form, never shared."""
+    copied: T = pickle.loads(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+    return copied
+
+
+class ModelOwner(EvaluatorSaves):
+    """The models and a replica of every row, advanced by the partitions' deltas (pure: no I/O)."""
+
+    _sent: tuple[int, int, int, bytes] | None = None  # (cluster, churn, response versions, reference)
+
+    def state_step(self, at_ms: int, deltas: Iterable[StateDelta]) -> Versions:
+        """Store every partition's states of instant ``at_ms``; learn and publish the instant's versions."""
+        pop, stats, old_cp = self.population, self._buyer_columns(), self.cutpoints
+        states = sorted((s for d in deltas for s in d.states), key=lambda s: s.customer_id)
+        bought = False
+        for state in states:
+            known = pop.index.get(state.customer_id)
+            before = None if known is None else buyer_values(pop, known)
+            row, changed = pop.upsert(state)
+            if changed:
+                stats.update(row, before, buyer_values(pop, row))
+                bought |= state.frequency > 0
+        if bought:
+            version = 1 if old_cp is None else old_cp.version + 1
+            self.cutpoints = cutpoints_of(stats, as_of_ms=at_ms, version=version)
+        self.clock_ms = at_ms
+        model_moved = False
+        if self.cutpoints is not None:
+            model_moved = self._learn(at_ms)
+            self._refit_and_label(at_ms)
+        return self._versions(at_ms, model_moved)
+
+    def profile_step(
+        self, at_ms: int, updates: Iterable[RowUpdate], campaign_events: Sequence[CampaignEvent] = ()
+    ) -> list[Alert]:
+        """Apply the rows the partitions wrote at ``at_ms``; run the steps that read profiles.
+
+        Returns the drift alerts of the instant (the partitions raise the customers' alerts).
+        """
+        if self.cutpoints is None:  # nothing scored yet: as the one evaluator, nothing to do
+            return []
+        pop, cfg = self.population, self.config
+        for update in updates:
+            apply_update(pop, update)
+        on_grid = at_ms % cfg.step_ms == 0
+        buyers = pop.buyers()
+        book, churn = self.campaigns, self.churn
+        if on_grid and self.lifetime is not None and buyers.size:
+            batch_due = at_ms % cfg.churn_every_ms == 0
+            uplift = book.response.version and book.uplift is not None and book.uplift.version
+            if batch_due or uplift:
+                now = scored(pop, self.lifetime, churn, self._segment_index, buyers, at_ms)
+                if batch_due:  # raw scores rank; served ones and bands are shown
+                    bands = pop.column("band")[buyers].copy()
+                    self.batches.append(
+                        churn_batch(at_ms, buyers, now, churn, bands, cfg.churn_learn_per_batch)
+                    )
+                if uplift:
+                    reference = book.reference_features(buyers.size)
+                    xr = responder_features(at_ms, now, reference, len(churn.segments))
+                    book.note_population(at_ms, xr, segment_names(now.segment, churn.segments))
+        index = self._segment_index
+        campaign_step(at_ms, campaign_events, book, pop, self.lifetime, churn, index)
+        if not on_grid:
+            return []
+        names, segments = self.model.cluster_names(), cfg.preset.segments
+        return drift_alerts(at_ms, pop, index, segments, names, self.drift)
+
+    # ------------------------------------------------------------------ the state step's parts
+
+    def _learn(self, at_ms: int) -> bool:
+        """The cluster model's walk at ``at_ms``, and the figures of a version it publishes."""
+        pop = self.population
+        moved = learn(self.model, pop, pop.buyers(), at_ms, self.config)
+        if moved:
+            quality = assess_version(at_ms, pop, self.model, self.campaigns.exposures, self.config.quality)
+            self.cluster_quality = keep_latest(
+                self.cluster_quality, quality, self.config.quality.versions_kept
+            )
+        return moved
+
+    def _refit_and_label(self, at_ms: int) -> None:
+        """The lifetime refit on its schedule and the churn batches whose horizon ended: step 6's
+        global parts that read only the buyers' states, so they may run before the re-scoring."""
+        cfg = self.config
+        on_grid = at_ms % cfg.step_ms == 0
+        first_try = self.lifetime is None and at_ms % (7 * DAY_MS) == 0  # until a first fit, weekly
+        if on_grid and (first_try or at_ms % cfg.refit_every_ms == 0):
+            refit = refit_lifetime(self.population, self.population.buyers(), at_ms, self.lifetime, warm=True)
+            if refit is not None:
+                self.lifetime = refit
+        resolve_due(self.batches, self.churn, self.population, at_ms, cfg.churn_horizon_ms)
+
+    def _versions(self, at_ms: int, model_moved: bool) -> Versions:
+        """The instant's versions, with each model only if it changed since last sent."""
+        book = self.campaigns
+        reference = descriptor_features([book.reference])
+        now = (self.model.version, self.churn.version, book.response.version, reference.tobytes())
+        sent = self._sent
+        self._sent = now
+        return Versions(
+            at_ms,
+            self.cutpoints,
+            model_moved,
+            self.model.published_view() if sent is None or sent[0] != now[0] else None,
+            self.lifetime,
+            _copy(self.churn) if sent is None or sent[1] != now[1] else None,
+            _copy(book.response) if sent is None or sent[2:] != now[2:] else None,
+            reference if sent is None or sent[2:] != now[2:] else None,
+        )
+
+    def _buyer_columns(self) -> SortedColumns:
+        """The buyers' values kept sorted (built from the replica the first time, after a rebuild)."""
+        if self._stats is None:
+            pop, rows = self.population, self.population.buyers()
+            cols = [pop.column(n)[rows] for n in ("last_ms", "frequency", "monetary_cents")]
+            self._stats = SortedColumns.of(rows, *cols)
+        return self._stats

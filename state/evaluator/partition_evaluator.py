@@ -1,0 +1,176 @@
+"""The per-customer half of an instant, for the customers of one ``purchases`` partition.
+
+A :class:`PartitionEvaluator` holds its customers' rows (their own :class:`Population`, rows in
+first-appearance order like the one evaluator's, so its order is the global order restricted to
+the partition) and the buyers' values kept sorted. At each instant it does, for its customers
+only, what :meth:`state.evaluator.evaluate.Evaluator.step` does for everyone, apart from the
+global steps the :class:`~state.evaluator.model_owner.ModelOwner` runs:
+
+* :meth:`fold`: store the states folded at the instant and say them (:class:`StateDelta`);
+* :meth:`apply`: with the owner's :class:`Versions` of the instant, find the rows whose scores
+  can move (decayed by the clock, crossed by the new cut-points, buyers; everyone under a first
+  cut-point version or a new cluster model), re-score them, predict, run the alert rules, and
+  return the changes with the :class:`RowUpdate` of every row written.
+
+Every step is a range query on this partition's sorted values or a vector operation on its rows:
+the same arithmetic row by row as the one evaluator, so the union of the partitions' changes and
+alerts is the one evaluator's (``tests/unit/test_partitioned_evaluation.py``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from state.campaigns.response import ResponseModel
+from state.customer.profiles import Change
+from state.customer.rfm import CustomerState
+from state.evaluator.candidates import decayed, threshold_moves
+from state.evaluator.config import EvaluatorConfig, segment_lookups
+from state.evaluator.evaluate import buyer_values
+from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, row_update
+from state.evaluator.predict import LifetimeModel
+from state.evaluator.prediction_step import churn_bands, likely_responders, overdue, scored
+from state.evaluator.rescore import EMPTY, rescore
+from state.models.alert_rules import RuleOutcome
+from state.models.alerts import Alert, AlertKind
+from state.models.churn import ChurnModel
+from state.models.clusters import SegmentModel
+from state.segments.cutpoints import CutPoints
+from state.segments.order_stats import SortedColumns
+from state.segments.population import Population
+
+__all__ = ["PartitionEvaluator"]
+
+IntArray = npt.NDArray[np.int64]
+
+
+class PartitionEvaluator:
+    """The rows, profiles, predictions and alerts of one partition's customers (pure: no I/O)."""
+
+    def __init__(self, config: EvaluatorConfig, partition: int) -> None:
+        self.config = config
+        self.partition = partition
+        self.population = Population()
+        self.stats = SortedColumns()
+        self.clock_ms: int | None = None
+        self.cutpoints: CutPoints | None = None
+        # the owner's models as last sent (the first Versions carries every one)
+        self.clusters = SegmentModel(config.cluster)
+        self.lifetime: LifetimeModel | None = None
+        self.churn: ChurnModel | None = None
+        self.response: ResponseModel | None = None
+        self.reference: npt.NDArray[np.float64] | None = None
+        self.alerts: list[Alert] = []  # raised since the last take_alerts
+        self.held_back: Counter[str] = Counter()
+        self.dirty: set[int] = set()  # rows changed since the store last saved them
+        self._names = self.clusters.cluster_names()
+        self._segment, self._segment_index = segment_lookups(config.preset)
+        self._bought: list[int] = []  # rows whose state changed at the instant in progress
+        self._written: set[int] = set()  # rows whose profile or flags were written at it
+
+    def fold(self, at_ms: int, states: Sequence[CustomerState]) -> StateDelta:
+        """Store this partition's ``states`` folded at ``at_ms``; the delta the owner needs of them."""
+        pop, stats = self.population, self.stats
+        ordered = tuple(sorted(states, key=lambda s: s.customer_id))
+        self._bought = []
+        for state in ordered:
+            known = pop.index.get(state.customer_id)
+            before = None if known is None else buyer_values(pop, known)
+            row, changed = pop.upsert(state)
+            if changed:
+                self.dirty.add(row)
+                stats.update(row, before, buyer_values(pop, row))
+                if state.frequency > 0:
+                    self._bought.append(row)
+        return StateDelta(self.partition, at_ms, ordered)
+
+    def apply(self, versions: Versions) -> tuple[list[Change], list[RowUpdate]]:
+        """Re-score, predict and alert at the instant of ``versions`` (after :meth:`fold` of it).
+
+        Returns the changes in row order and the rows written, for the owner's replica.
+        """
+        at_ms, pop, stats = versions.at_ms, self.population, self.stats
+        old_cp, previous = self.cutpoints, self.clock_ms
+        self._adopt(versions)
+        decayed_rows = EMPTY
+        if old_cp is not None and previous is not None:
+            decayed_rows = decayed(stats, old_cp.max_age_ms, previous, at_ms)
+        self.clock_ms, self.cutpoints = at_ms, versions.cutpoints
+        if self.cutpoints is None:
+            return [], []
+        buyers = pop.buyers()
+        bought_rows = np.asarray(self._bought, dtype=np.int64)
+        if old_cp is None or versions.model_moved:
+            candidates = buyers
+        else:
+            crossed = old_cp.version != self.cutpoints.version  # someone bought, in any partition
+            moved = threshold_moves(stats, old_cp, self.cutpoints, at_ms) if crossed else EMPTY
+            candidates = np.unique(np.concatenate([bought_rows, decayed_rows, moved])).astype(np.int64)
+        done = rescore(
+            pop,
+            self.cutpoints,
+            self.clusters,
+            self._segment,
+            self._names,
+            at_ms,
+            candidates,
+            bought_rows,
+            decayed_rows,
+            model_moved=versions.model_moved,
+            min_dwell_ms=self.config.min_dwell_ms,
+        )
+        self._names = done.names
+        self._written = set(done.written)
+        if at_ms % self.config.step_ms == 0:  # a grid instant: the predictions of every buyer
+            self._predictions(at_ms, buyers, bought_rows)
+        else:  # between grid instants, of the buyers whose state or profile changed
+            touched = np.union1d(bought_rows, np.asarray(done.written, dtype=np.int64)).astype(np.int64)
+            self._predictions(at_ms, touched, bought_rows)
+        self.dirty |= self._written
+        return done.changes, [row_update(pop, row) for row in sorted(self._written)]
+
+    def _adopt(self, versions: Versions) -> None:
+        """Take the models the owner sent (those not sent are unchanged)."""
+        if versions.clusters is not None:
+            self.clusters = versions.clusters
+        self.lifetime = versions.lifetime
+        if versions.churn is not None:
+            self.churn = versions.churn
+        if versions.response is not None:
+            self.response, self.reference = versions.response, versions.reference
+
+    def _predictions(self, at_ms: int, rows: IntArray, bought: IntArray) -> None:
+        """The per-customer part of step 6: overdue, churn bands and likely responders over ``rows``
+        (the refits, churn batches and uplift figures are the owner's)."""
+        cfg, pop, churn = self.config, self.population, self.churn
+        if churn is None or self.response is None or self.reference is None:
+            raise RuntimeError("the owner's first Versions carries the churn and response models")
+        self._apply(rows, overdue(pop, at_ms, rows, bought, cfg.alerts), "overdue")
+        if self.lifetime is None or rows.size == 0:
+            return
+        now = scored(pop, self.lifetime, churn, self._segment_index, rows, at_ms)
+        if churn.version:
+            self._apply(rows, churn_bands(at_ms, rows, now, pop, churn, cfg.alerts), "churn_risk")
+        if self.response.version:
+            reference = np.repeat(self.reference, rows.size, axis=0)
+            segments = len(churn.segments)
+            outcome = likely_responders(at_ms, rows, now, pop, self.response, reference, segments, cfg.alerts)
+            self._apply(rows, outcome.outcome, "likely_responder")
+
+    def _apply(self, rows: IntArray, outcome: RuleOutcome, kind: AlertKind) -> None:
+        """Write a rule's flag columns for ``rows``, keep its alerts, count what its gate held back."""
+        for name, (at, values) in outcome.columns.items():
+            self.population.column(name)[rows[at]] = values
+            self._written.update(rows[at].tolist())
+        self.alerts += outcome.alerts
+        if outcome.held_back:
+            self.held_back[kind] += outcome.held_back
+
+    def take_alerts(self) -> list[Alert]:
+        """The alerts raised since the last call (clears them)."""
+        alerts, self.alerts = self.alerts, []
+        return alerts

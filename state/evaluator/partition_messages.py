@@ -1,0 +1,93 @@
+"""What partition evaluators and the model owner tell each other at an instant.
+
+Partitioned evaluation (``docs/design-notes.md``, "Partitioned evaluation") splits an instant of
+:class:`state.evaluator.evaluate.Evaluator` in two: the per-customer work runs in one
+:class:`~state.evaluator.partition_evaluator.PartitionEvaluator` per ``purchases`` partition, the
+global steps in one :class:`~state.evaluator.model_owner.ModelOwner`. Per instant ``E``:
+
+1. every partition evaluator sends a :class:`StateDelta`: the states of its customers folded at
+   ``E`` (every one, changed or not, so the owner creates rows in the same order as one evaluator);
+2. the owner answers with :class:`Versions`: the cut-points of ``E``, and the cluster, lifetime,
+   churn and response models each partition evaluator must score with (a model travels only when
+   its version moved);
+3. every partition evaluator re-scores its candidates, predicts and alerts, and sends the
+   :class:`RowUpdate` of every row it wrote (profile and alert flags), which the owner applies
+   before the global steps that read profiles (churn batches, uplift, campaigns, drift).
+
+The messages are plain frozen data, the same in memory and on a topic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from state.campaigns.response import ResponseModel
+from state.customer.profiles import Profile
+from state.customer.rfm import CustomerState
+from state.evaluator.predict import LifetimeModel
+from state.models.churn import ChurnModel
+from state.models.clusters import SegmentModel
+from state.segments.cutpoints import CutPoints
+from state.segments.population import ALERT_COLUMNS, Population
+
+__all__ = ["RowUpdate", "StateDelta", "Versions", "apply_update", "row_update"]
+
+
+@dataclass(frozen=True, slots=True)
+class StateDelta:
+    """Partition ``partition``'s customers' states folded at instant ``at_ms``, in customer-id order."""
+
+    partition: int
+    at_ms: int
+    states: tuple[CustomerState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    """What the owner decided at ``at_ms`` for everyone.
+
+    ``cutpoints`` is None until the first buyer (nothing is scored then); ``model_moved`` says the
+    cluster model published a new version at this instant (everyone is re-assigned). ``clusters``,
+    ``churn`` and ``response`` (with ``reference``, the descriptor features of the last campaign
+    described, one row) are None when unchanged since the owner last sent them; ``lifetime`` is
+    sent every time (an immutable value: a reference in memory).
+    """
+
+    at_ms: int
+    cutpoints: CutPoints | None
+    model_moved: bool
+    clusters: SegmentModel | None
+    lifetime: LifetimeModel | None
+    churn: ChurnModel | None
+    response: ResponseModel | None
+    reference: npt.NDArray[np.float64] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RowUpdate:
+    """A customer's row as a partition evaluator wrote it at an instant: profile and alert flags."""
+
+    customer_id: str
+    profile: Profile | None
+    since_ms: int
+    flags: tuple[int, ...]  # in ALERT_COLUMNS order
+
+
+def row_update(population: Population, row: int) -> RowUpdate:
+    """Row ``row``'s profile and alert flags as they are now."""
+    flags = tuple(int(population.column(name)[row]) for name in ALERT_COLUMNS)
+    since = int(population.column("since_ms")[row])
+    return RowUpdate(population.ids[row], population.profiles[row], since, flags)
+
+
+def apply_update(population: Population, update: RowUpdate) -> None:
+    """Write ``update`` into its customer's row of ``population`` (the row exists: its state came first)."""
+    row = population.index[update.customer_id]
+    for name, value in zip(ALERT_COLUMNS, update.flags, strict=True):
+        population.column(name)[row] = value
+    moved = population.profiles[row] != update.profile
+    if update.profile is not None and (moved or population.column("since_ms")[row] != update.since_ms):
+        population.set_profile(row, update.profile, update.since_ms)

@@ -1,0 +1,159 @@
+"""Partitioned evaluation in memory: a model owner and P partition evaluators equal the one evaluator.
+
+The oracle is :class:`state.evaluator.evaluate.Evaluator` itself (whose own tests check it against
+the rank formula, pandas and the batch baselines): the split must give the same changes in the same
+order, the same alerts, the same models (their saved snapshot, byte for byte), the same summary and
+the same rows, for any number of partitions and any assignment of customers to them, on real data
+(the CDNOW sample, shuffled and ticked) and on generated customers with two campaigns (churn
+bands, likely responders and the uplift figures need resolved churn batches and response windows,
+which a unit-sized CDNOW slice does not reach).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from functools import cache
+
+import msgspec
+import pytest
+
+from state.customer.profiles import Change, LogEntry
+from state.customer.rfm import DAY_MS
+from state.evaluator.evaluate import Evaluator
+from state.evaluator.partitioned import PartitionedEvaluator, crc32_partition
+from state.models.alerts import Alert
+from streams.campaign_contract import CampaignDescriptor, CampaignEvent
+from tests.unit.test_evaluate import (
+    CONFIG,
+    UNGATED,
+    Log,
+    campaign_events,
+    cdnow_sample,
+    eager_book,
+    synthetic_logs,
+)
+
+Assign = Callable[[str], int]
+
+
+def ticked(
+    entries: Sequence[tuple[str, LogEntry]], ticks: Sequence[int]
+) -> list[tuple[int, dict[str, list[LogEntry]]]]:
+    """Per tick, the logs of the customers with an entry that arrived before it (as ``run`` feeds them)."""
+    logs: Log = defaultdict(list)
+    pending, out = list(entries), []
+    for tick in ticks:
+        due = {c for c, e in pending if e.occurred_at_ms < tick}
+        for c, e in [p for p in pending if p[1].occurred_at_ms < tick]:
+            logs[c].append(e)
+        pending = [p for p in pending if p[1].occurred_at_ms >= tick]
+        out.append((tick, {c: list(logs[c]) for c in due}))
+    return out
+
+
+def assert_same(one: Evaluator, split: PartitionedEvaluator) -> None:
+    """The same models, summary and rows in the owner's replica and in the partitions."""
+    owner = split.owner
+    assert owner.snapshot() == one.snapshot()  # clusters, churn, lifetime, campaigns, drift, figures
+    assert owner.batch_entries() == one.batch_entries() and owner.cutpoints == one.cutpoints
+    assert owner.summary() == one.summary()
+    assert owner.clock_ms == one.clock_ms
+    pop = one.population
+    assert [owner.population.record(r) for r in range(len(owner.population))] == [
+        pop.record(r) for r in range(len(pop))
+    ]
+    for part in split.partitions:  # each customer's row, in the partition that owns it
+        mine = part.population
+        assert all(split.partition_of(c) == part.partition for c in mine.ids)
+        for row in range(len(mine)):
+            ours = {k: v for k, v in mine.record(row).items() if k != "row"}
+            theirs = {k: v for k, v in pop.record(pop.index[mine.ids[row]]).items() if k != "row"}
+            assert ours == theirs
+    assert sum(len(p.population) for p in split.partitions) == len(pop)
+
+
+def odd_even(customer_id: str) -> int:
+    return int(customer_id[-1]) % 2
+
+
+def one_busy(customer_id: str) -> int:
+    """Three partitions, one holding almost everyone and one holding nobody."""
+    return 0 if customer_id[-1] != "7" else 2
+
+
+def shuffled_ticks() -> list[tuple[int, dict[str, list[LogEntry]]]]:
+    """The CDNOW slice shuffled, fed every ten days of event time."""
+    shuffled = list(cdnow_sample())
+    random.Random(11).shuffle(shuffled)
+    first = min(e.occurred_at_ms for _, e in shuffled) // DAY_MS * DAY_MS
+    end = max(e.occurred_at_ms for _, e in shuffled) + 1
+    return ticked(shuffled, [*range(first + 10 * DAY_MS, end, 10 * DAY_MS), end])
+
+
+@cache
+def one_run() -> tuple[Evaluator, list[Change], list[Alert]]:
+    """The one evaluator over the shuffled ticks: the oracle of every split below (read, never advanced)."""
+    one, changes = Evaluator(UNGATED), []
+    for tick, logs in shuffled_ticks():
+        changes += one.advance(tick, logs)
+    return one, changes, one.take_alerts()
+
+
+@pytest.mark.parametrize(
+    ("partitions", "assign"),
+    [(1, None), (4, None), (2, odd_even), (3, one_busy)],
+    ids=["1", "4-crc32", "2-odd-even", "3-skewed"],
+)
+def test_cdnow_shuffled_and_ticked_gives_the_one_evaluators_changes_alerts_models_and_rows(
+    partitions: int, assign: Assign | None
+) -> None:
+    one, ones, alerts = one_run()
+    split = PartitionedEvaluator(UNGATED, partitions, partition_of=assign)
+    splits: list[Change] = []
+    for tick, logs in shuffled_ticks():
+        splits += split.advance(tick, logs)
+    assert len(ones) > 1_000 and {c.reason for c in ones} >= {"purchase", "recency_decay", "cutpoint_update"}
+    assert splits == ones
+    assert split.take_alerts() == alerts
+    assert {a.kind for a in alerts} >= {"overdue", "segment_drift"}
+    assert_same(one, split)
+
+
+def described(events: list[CampaignEvent]) -> list[CampaignEvent]:
+    """Campaign B's exposures describe it, so the reference campaign changes half way."""
+    descriptor = CampaignDescriptor("TypeA", 30, 3, 12, 0.25)
+    return [
+        msgspec.structs.replace(e, descriptor=descriptor)
+        if e.campaign_id == "B" and e.type == "exposure"
+        else e
+        for e in events
+    ]
+
+
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_campaigns_churn_bands_responders_and_uplift_are_the_one_evaluators(partitions: int) -> None:
+    day0 = 28 * 400 * DAY_MS
+    logs, events = synthetic_logs(day0), described(campaign_events(day0))
+    one = Evaluator(UNGATED, campaigns=eager_book())
+    split = PartitionedEvaluator(UNGATED, partitions, campaigns=eager_book())
+    for to_ms in (day0 + 100 * DAY_MS, day0 + 200 * DAY_MS, day0 + 300 * DAY_MS):
+        now = [e for e in events if e.occurred_at_ms < to_ms]
+        assert split.advance(to_ms, logs, now) == one.advance(to_ms, logs, now)
+        events = [e for e in events if e.occurred_at_ms >= to_ms]
+    alerts = one.take_alerts()
+    assert split.take_alerts() == alerts
+    assert {a.kind for a in alerts} >= {"churn_risk", "likely_responder", "overdue"}
+    assert one.campaigns.population_uplift  # the uplift figures of every buyer were noted
+    assert one.campaigns.reference is not None
+    assert_same(one, split)
+
+
+def test_the_default_assignment_is_stable_and_covers_the_partitions() -> None:
+    assign = crc32_partition(4)
+    ids = [f"{i:05}" for i in range(1_000)]
+    assert [assign(c) for c in ids] == [crc32_partition(4)(c) for c in ids]
+    assert sorted({assign(c) for c in ids}) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="partitions must be >= 1"):
+        PartitionedEvaluator(CONFIG, 0)
