@@ -8,7 +8,9 @@ an implementation detail. What happens, in arrival order:
    the best (lowest inertia) of ``n_init`` k-means++ + Lloyd runs on that buffer, as sklearn's
    ``MiniBatchKMeans`` seeds from its ``init_size`` sample.
 3. **Learning.** Each later point updates one ``river.cluster.KMeans`` per k in ``k_min..k_max``
-   (its ``halflife`` is the step towards the point: a memory of ~1/halflife points per cluster),
+   (its ``halflife`` is the step towards the point: a memory of ~1/halflife points per cluster;
+   River's step taken for every k at once on an array of the centres, bit for bit the same,
+   :meth:`SegmentModel._step`),
    and each k keeps an exponentially weighted mean of the squared distance from the point to its
    closest centre before the step: the online *inertia* (memory ``inertia_halflife`` points).
 4. **Streaming elbow.** The inertia of k = 1 (the total variance) is tracked the same way, and
@@ -69,6 +71,8 @@ __all__ = [
 SNAPSHOT_FORMAT = "segstream.SegmentModel"
 SNAPSHOT_VERSION = 1
 Array = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Grid = tuple[Array, IntArray, IntArray]  # every k's centres stacked, each k's first row, each k's rows
 
 
 class ModelNotReadyError(RuntimeError):
@@ -144,10 +148,10 @@ class SegmentModel:
             return
         z = self._scaler.transform(x)
         h, decay = cfg.halflife, 1 - 0.5 ** (1 / cfg.inertia_halflife)
-        for k, km in self._models.items():  # k-means for every candidate k, side by side
-            center = km.centers[km.learn_predict_one(z)]
+        point = [z[n] for n in self._names]
+        for k, center in zip(self._models, self._step(point), strict=True):  # every candidate k, side by side
             # the centre moved by h towards z, so the distance before the step is the one after / (1 - h)
-            d2 = sum((z[n] - center[n]) ** 2 for n in self._names) / (1 - h) ** 2
+            d2 = sum((a - b) ** 2 for a, b in zip(point, center, strict=True)) / (1 - h) ** 2
             self._inertia[k] += decay * (d2 - self._inertia[k])
         self._inertia[1] += decay * (sum(v * v for v in z.values()) - self._inertia[1])
         if self._learned % cfg.publish_every == 0:
@@ -265,7 +269,7 @@ class SegmentModel:
             "snapshot_version": SNAPSHOT_VERSION,
             "model_version": self.version,
         }
-        return pickle.dumps({**header, "state": self.__dict__}, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps({**header, "state": self.__getstate__()}, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def restore(cls, data: bytes) -> SegmentModel:
@@ -305,6 +309,49 @@ class SegmentModel:
         km = self._models[k]
         return np.array([[km.centers[i][n] for n in self._names] for i in range(k)], dtype=np.float64)
 
+    def _step(self, point: list[float]) -> list[list[float]]:
+        """River's k-means step (``KMeans.learn_predict_one``) for every candidate k at once: each
+        k's closest centre to ``point`` (scaled, in ``feature_names`` order; the first of equals)
+        moves by ``halflife`` towards it. Returns each k's moved centre, in ``_models`` order.
+
+        The centres live in River's models (what a snapshot holds) and, for the arithmetic, in one
+        array of every k's centres (:meth:`_grid`), written alike: the same subtraction, product
+        and sum per coordinate as River's, so the centres are River's bit for bit. Only the
+        distances that pick the closest centre are summed in another order (River sums a set of
+        feature names, whose order is the process's string hashing), which can matter only where
+        two centres are within rounding of the same distance.
+        """
+        grid, starts, choices = self._grid()
+        z = np.asarray(point, dtype=np.float64)
+        distances = np.append(((grid - z) ** 2).sum(axis=1), np.inf)
+        rows = starts + distances[choices].argmin(axis=1)
+        old = grid[rows]
+        moved = old + self.config.halflife * (z - old)
+        grid[rows] = moved
+        centers: list[list[float]] = moved.tolist()
+        for km, row, center in zip(self._models.values(), (rows - starts).tolist(), centers, strict=True):
+            km.centers[row].update(zip(self._names, center, strict=True))
+        return centers
+
+    def _grid(self) -> Grid:
+        """Every candidate k's centres stacked (k = k_min first), the first row of each k, and per k
+        the rows it chooses among (padded with the index of an infinite distance); built from
+        River's models the first time (after a warm start or a restore), kept in step after."""
+        cached: Grid | None = self.__dict__.get("_arrays")
+        if cached is None:
+            ks = list(self._models)
+            grid = np.vstack([self._centers(k) for k in ks])
+            starts = np.cumsum([0, *ks[:-1]]).astype(np.int64)
+            choices = np.full((len(ks), max(ks)), len(grid), dtype=np.int64)
+            for i, (k, start) in enumerate(zip(ks, starts.tolist(), strict=True)):
+                choices[i, :k] = np.arange(start, start + k)
+            cached = self.__dict__["_arrays"] = (grid, starts, choices)
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What pickles (and :meth:`snapshot` saves): everything but the centres' array, rebuilt from River's."""
+        return {name: value for name, value in self.__dict__.items() if name != "_arrays"}
+
     def _warm_start(self) -> None:
         cfg = self.config
         mean, std = self._scaling()
@@ -316,4 +363,5 @@ class SegmentModel:
             for i, row in enumerate(centers.tolist()):
                 self._models[k].centers[i].update(zip(self._names, row, strict=True))
         self._buffer = []
+        self.__dict__.pop("_arrays", None)
         self.publish()

@@ -217,6 +217,7 @@ def test_ids_survive_river_relabeling_its_centres(
     before = blob_ids(model, centers)
     river_kmeans = model._models[model.k]
     river_kmeans.centers = {i: river_kmeans.centers[j] for i, j in enumerate([2, 0, 1])}
+    model = SegmentModel.restore(model.snapshot())  # the centres' array is rebuilt from River's, relabelled
     model.learn(points[0])
     model.publish()
     assert blob_ids(model, centers) == before
@@ -234,6 +235,33 @@ def test_snapshot_restore_keeps_ids_and_goes_on_learning_identically(
         m.learn_many(points[:500])
     assert copy.centroids() == model.centroids()
     assert blob_ids(copy, centers) == blob_ids(model, centers)
+
+
+class RiverStep(SegmentModel):
+    """The step as River's k-means takes it, one model at a time (``KMeans.learn_predict_one``)."""
+
+    def _step(self, point: list[float]) -> list[list[float]]:
+        z = dict(zip(FEATURE_NAMES, point, strict=True))
+        moved = [km.centers[km.learn_predict_one(z)] for km in self._models.values()]
+        return [[center[n] for n in FEATURE_NAMES] for center in moved]
+
+
+def test_the_vector_step_moves_the_centres_exactly_as_river_does() -> None:
+    """Every k's centres, inertia and publications equal River's own step, bit for bit, also after
+    a snapshot in the middle (the array of centres is rebuilt from River's models, never saved)."""
+    points, _, _ = blobs(4, per_blob=1_500, seed=5)
+    config = ClusterConfig(warmup=300, publish_every=200)
+    ours, river = SegmentModel(config), RiverStep(config)
+    for model in (ours, river):
+        model.learn_many(points[:3_000])
+    ours = SegmentModel.restore(ours.snapshot())
+    for model in (ours, river):
+        model.learn_many(points[3_000:])
+    assert ours.inertia() == river.inertia() and ours.version == river.version > 1
+    assert ours.centroids() == river.centroids()
+    for k in range(config.k_min, config.k_max + 1):
+        assert ours._centers(k).tolist() == river._centers(k).tolist()
+    assert b"_arrays" not in ours.snapshot() and b"_arrays" not in pickle.dumps(ours)
 
 
 def test_restore_rejects_other_bytes_and_other_versions() -> None:
