@@ -21,13 +21,14 @@ evaluator's.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable, Sequence
-from typing import TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Self, TypeVar
 
 from state.campaigns.descriptors import descriptor_features
 from state.customer.rfm import DAY_MS
 from state.evaluator.campaign_step import campaign_step
 from state.evaluator.cluster_quality import assess_version, keep_latest
+from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate import buyer_values
 from state.evaluator.evaluate_saves import EvaluatorSaves
 from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, apply_update
@@ -41,6 +42,7 @@ from state.evaluator.prediction_step import (
     segment_names,
 )
 from state.evaluator.rescore import learn
+from state.evaluator.saved import BatchEntry
 from state.models.alerts import Alert
 from state.segments.cutpoints import cutpoints_of
 from state.segments.order_stats import SortedColumns
@@ -119,6 +121,24 @@ class ModelOwner(EvaluatorSaves):
             return []
         names, segments = self.model.cluster_names(), cfg.preset.segments
         return drift_alerts(at_ms, pop, index, segments, names, self.drift)
+
+    @classmethod
+    def rebuild(
+        cls,
+        config: EvaluatorConfig,
+        clock_ms: int | None,
+        cutpoints_json: str | None,
+        model: bytes | None,
+        records: Iterable[Mapping[str, object]],
+        batches: Sequence[BatchEntry] = (),
+    ) -> Self:
+        """The owner restored from its saved models and every partition's rows, read once: the
+        replica's rows in the one evaluator's order, the instant each row was created and then
+        the customer id (``PartitionEvaluator.take_dirty``'s ``seen_ms``), whatever partition
+        holds them; the open churn ``batches`` name rows in that order."""
+        ordered = sorted(records, key=lambda r: (int(str(r["seen_ms"])), str(r["customer_id"])))
+        rows = [{**r, "row": i} for i, r in enumerate(ordered)]
+        return cls.restore(config, clock_ms, cutpoints_json, model, rows, batches)
 
     # ------------------------------------------------------------------ the state step's parts
 

@@ -20,7 +20,7 @@ alerts is the one evaluator's (``tests/unit/test_partitioned_evaluation.py``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +35,7 @@ from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, 
 from state.evaluator.predict import LifetimeModel
 from state.evaluator.prediction_step import churn_bands, likely_responders, overdue, scored
 from state.evaluator.rescore import EMPTY, rescore
+from state.evaluator.saved import read_population
 from state.models.alert_rules import RuleOutcome
 from state.models.alerts import Alert, AlertKind
 from state.models.churn import ChurnModel
@@ -65,8 +66,12 @@ class PartitionEvaluator:
         self.response: ResponseModel | None = None
         self.reference: npt.NDArray[np.float64] | None = None
         self.alerts: list[Alert] = []  # raised since the last take_alerts
-        self.held_back: Counter[str] = Counter()
+        self.held_back: Counter[str] = (
+            Counter()
+        )  # crossings a shut model gate kept from alerting, since taken
         self.dirty: set[int] = set()  # rows changed since the store last saved them
+        # the instant each row was created: with the customer id, the owner's order (restore, rebuild)
+        self.seen_ms: list[int] = []
         self._names = self.clusters.cluster_names()
         self._segment, self._segment_index = segment_lookups(config.preset)
         self._bought: list[int] = []  # rows whose state changed at the instant in progress
@@ -81,6 +86,9 @@ class PartitionEvaluator:
             known = pop.index.get(state.customer_id)
             before = None if known is None else buyer_values(pop, known)
             row, changed = pop.upsert(state)
+            if known is None:
+                self.seen_ms.append(at_ms)
+                self.dirty.add(row)
             if changed:
                 self.dirty.add(row)
                 stats.update(row, before, buyer_values(pop, row))
@@ -169,6 +177,37 @@ class PartitionEvaluator:
         self.alerts += outcome.alerts
         if outcome.held_back:
             self.held_back[kind] += outcome.held_back
+
+    def take_dirty(self) -> list[dict[str, object]]:
+        """The rows changed since the last call, as records for the store, each with the instant its
+        row was created (``seen_ms``); clears the set."""
+        pop, seen = self.population, self.seen_ms
+        records = [{**pop.record(row), "seen_ms": seen[row]} for row in sorted(self.dirty)]
+        self.dirty.clear()
+        return records
+
+    @classmethod
+    def restore(
+        cls,
+        config: EvaluatorConfig,
+        partition: int,
+        records: Sequence[Mapping[str, object]],
+        clock_ms: int | None,
+        cutpoints: CutPoints | None,
+        clusters: SegmentModel,
+    ) -> PartitionEvaluator:
+        """The partition evaluator saved as :meth:`take_dirty` records (the latest of each row),
+        at the owner's clock and cut-points, with the cluster model its profiles were published
+        with (its names); the other models come with the owner's next :class:`Versions`."""
+        part = cls(config, partition)
+        part.population = read_population(records)
+        part.seen_ms = [int(str(r["seen_ms"])) for r in sorted(records, key=lambda r: int(str(r["row"])))]
+        pop, rows = part.population, part.population.buyers()
+        cols = [pop.column(n)[rows] for n in ("last_ms", "frequency", "monetary_cents")]
+        part.stats = SortedColumns.of(rows, *cols)
+        part.clock_ms, part.cutpoints = clock_ms, cutpoints
+        part.clusters, part._names = clusters, clusters.cluster_names()
+        return part
 
     def take_alerts(self) -> list[Alert]:
         """The alerts raised since the last call (clears them)."""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from state.campaigns.campaign_book import CampaignBook
 from state.customer.event_log import LogBase, LogEntry, LogFold
@@ -34,10 +35,11 @@ from state.evaluator.config import EvaluatorConfig
 from state.evaluator.instants import due_at_instants, evaluation_instants
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_evaluator import PartitionEvaluator
+from state.evaluator.saved import BatchEntry
 from state.models.alerts import Alert
 from streams.campaign_contract import CampaignEvent
 
-__all__ = ["PartitionedEvaluator", "crc32_partition"]
+__all__ = ["PartitionedEvaluator", "SplitSave", "crc32_partition"]
 
 # the order the one evaluator runs its alert rules in at an instant (each rule's alerts in customer-id
 # order), then the drift alerts
@@ -97,12 +99,52 @@ class PartitionedEvaluator:
             changes += sorted((c for mine, _ in results for c in mine), key=lambda c: row(c.customer_id))
             raised = [a for p in self.partitions for a in p.take_alerts()]
             self.alerts += sorted(raised, key=lambda a: (_RULE_ORDER[a.kind], a.customer_id)) + drift
-        self.owner.held_back.clear()
-        for p in self.partitions:
-            self.owner.held_back.update(p.held_back)
+            for p in self.partitions:  # the owner's summary and snapshot count them all
+                self.owner.held_back.update(p.held_back)
+                p.held_back.clear()
         return changes
+
+    @classmethod
+    def restore(
+        cls,
+        config: EvaluatorConfig,
+        saved: SplitSave,
+        *,
+        partition_of: Callable[[str], int] | None = None,
+    ) -> PartitionedEvaluator:
+        """The split as ``saved``: the owner rebuilt from its models and every partition's rows,
+        each partition evaluator from its own rows (``partition_of`` must be the one saved with)."""
+        split = cls(config, len(saved.rows), partition_of=partition_of)
+        owner = ModelOwner.rebuild(
+            config,
+            saved.clock_ms,
+            saved.cutpoints_json,
+            saved.models,
+            [r for rows in saved.rows for r in rows],
+            saved.batches,
+        )
+        clusters = owner.model.published_view()
+        split.owner = owner
+        split.partitions = [
+            PartitionEvaluator.restore(config, p, rows, owner.clock_ms, owner.cutpoints, clusters)
+            for p, rows in enumerate(saved.rows)
+        ]
+        return split
 
     def take_alerts(self) -> list[Alert]:
         """The alerts raised since the last call, in the one evaluator's order (clears them)."""
         alerts, self.alerts = self.alerts, []
         return alerts
+
+
+@dataclass(frozen=True, slots=True)
+class SplitSave:
+    """What a store holds of a split: the owner's clock, cut-points, models and open churn batches
+    (:meth:`ModelOwner.snapshot`, :meth:`ModelOwner.batch_entries`) and each partition's rows
+    (the latest :meth:`PartitionEvaluator.take_dirty` record of each), by partition."""
+
+    clock_ms: int | None
+    cutpoints_json: str | None
+    models: bytes
+    batches: Sequence[BatchEntry]
+    rows: Sequence[Sequence[Mapping[str, object]]]
