@@ -34,8 +34,9 @@ import numpy.typing as npt
 from state.evaluator.rescore import EMPTY
 from state.segments.cutpoints import CutPoints
 from state.segments.order_stats import Dimension, SortedColumns
+from state.segments.population import Population
 
-__all__ = ["decayed", "threshold_moves"]
+__all__ = ["buyer_columns", "decayed", "threshold_moves", "to_rescore"]
 
 IntArray = npt.NDArray[np.int64]
 
@@ -67,3 +68,31 @@ def threshold_moves(stats: SortedColumns, old: CutPoints, new: CutPoints, at_ms:
         if a != b
     ]
     return _union(parts)
+
+
+def to_rescore(
+    stats: SortedColumns,
+    buyers: IntArray,
+    bought: IntArray,
+    decayed_rows: IntArray,
+    old: CutPoints | None,
+    new: CutPoints,
+    at_ms: int,
+    *,
+    model_moved: bool,
+) -> IntArray:
+    """The rows an instant re-scores: every buyer under a first cut-point version (``old`` None) or
+    a new cluster model; otherwise the rows that purchased, those that ``decayed``, and, when the
+    cut-point version moved, those its thresholds crossed."""
+    if old is None or model_moved:
+        return buyers
+    moved = threshold_moves(stats, old, new, at_ms) if old.version != new.version else EMPTY
+    return np.unique(np.concatenate([bought, decayed_rows, moved])).astype(np.int64)
+
+
+def buyer_columns(population: Population) -> SortedColumns:
+    """The buyers' last purchase, frequency and net spend, each sorted once (a first evaluation,
+    a restore)."""
+    rows = population.buyers()
+    cols = [population.column(n)[rows] for n in ("last_ms", "frequency", "monetary_cents")]
+    return SortedColumns.of(rows, *cols)

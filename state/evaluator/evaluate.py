@@ -39,15 +39,15 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from state.customer.event_log import LogBase, LogEntry, LogFold
+from state.customer.event_log import LogBase, LogEntry
 from state.customer.profiles import Change
 from state.customer.rfm import CustomerState
 from state.evaluator.campaign_step import campaign_step
-from state.evaluator.candidates import decayed, threshold_moves
+from state.evaluator.candidates import buyer_columns, decayed, to_rescore
 from state.evaluator.cluster_quality import assess_version, keep_latest
 from state.evaluator.evaluate_predictions import EvaluatorPredictions
 from state.evaluator.evaluate_saves import EvaluatorSaves
-from state.evaluator.instants import due_at_instants, evaluation_instants
+from state.evaluator.instants import due_at_instants, evaluation_instants, log_folds
 from state.evaluator.prediction_step import drift_alerts
 from state.evaluator.rescore import EMPTY, learn, rescore
 from state.segments.cutpoints import cutpoints_of
@@ -92,9 +92,7 @@ class Evaluator(EvaluatorPredictions, EvaluatorSaves):
         ``to_ms``, each applied at the first instant after it occurred (a late one at the first
         instant). Returns the changes in instant order, customers in id order within an instant.
         """
-        bases = bases or {}
-        customers = sorted({c for c, log in logs.items() if log} | set(bases))
-        folds = [LogFold(c, logs.get(c, ()), bases.get(c)) for c in customers]
+        folds = log_folds(logs, bases or {})
         starts = [at for f in folds if (at := f.next_event_ms()) is not None]
         instants = self.instants(to_ms, min(starts, default=None))
         changes: list[Change] = []
@@ -145,11 +143,10 @@ class Evaluator(EvaluatorPredictions, EvaluatorSaves):
             )
         # everyone under a first cut-point version or a new model; otherwise only the buyers whose
         # scores can move (state.evaluator.candidates): the buyers, the decayed, those the cut-points crossed
-        if old_cp is None or model_moved:
-            candidates = buyers
-        else:
-            moved = threshold_moves(stats, old_cp, self.cutpoints, at_ms) if bought else EMPTY
-            candidates = np.unique(np.concatenate([bought_rows, decayed_rows, moved])).astype(np.int64)
+        cp = self.cutpoints
+        candidates = to_rescore(
+            stats, buyers, bought_rows, decayed_rows, old_cp, cp, at_ms, model_moved=model_moved
+        )
         done = rescore(
             pop,
             self.cutpoints,
@@ -180,7 +177,5 @@ class Evaluator(EvaluatorPredictions, EvaluatorSaves):
     def _sorted_columns(self) -> SortedColumns:
         """The buyers' values kept sorted; built from the population the first time (after a restore)."""
         if self._stats is None:
-            pop, rows = self.population, self.population.buyers()
-            cols = [pop.column(n)[rows] for n in ("last_ms", "frequency", "monetary_cents")]
-            self._stats = SortedColumns.of(rows, *cols)
+            self._stats = buyer_columns(self.population)
         return self._stats

@@ -25,6 +25,7 @@ from state.evaluator.prediction_step import (
     resolve_due,
     scored,
     segment_names,
+    write_flags,
 )
 from state.evaluator.read_model import AlertGate
 from state.evaluator.summary import alert_gates
@@ -78,9 +79,7 @@ class EvaluatorPredictions(EvaluatorState):
 
     def _apply(self, rows: IntArray, outcome: RuleOutcome, kind: AlertKind) -> None:
         """Write a rule's flag columns for ``rows``, keep its alerts, count what its gate held back."""
-        for name, (at, values) in outcome.columns.items():
-            self.population.column(name)[rows[at]] = values
-            self.dirty.update(rows[at].tolist())
+        self.dirty.update(write_flags(self.population, rows, outcome))
         self.alerts += outcome.alerts
         if outcome.held_back:
             self.held_back[kind] += outcome.held_back

@@ -10,13 +10,13 @@ no model or profile in it.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from state.customer.event_log import LogFold
+from state.customer.event_log import LogBase, LogEntry, LogFold
 from state.customer.rfm import CustomerState
 from streams.campaign_contract import CampaignEvent
 
-__all__ = ["due_at_instants", "evaluation_instants"]
+__all__ = ["due_at_instants", "evaluation_instants", "log_folds"]
 
 
 def evaluation_instants(after_ms: int, to_ms: int, step_ms: int) -> list[int]:
@@ -29,6 +29,12 @@ def evaluation_instants(after_ms: int, to_ms: int, step_ms: int) -> list[int]:
         return []
     first = (after_ms // step_ms + 1) * step_ms
     return [*range(first, to_ms, step_ms), to_ms]
+
+
+def log_folds(logs: Mapping[str, Sequence[LogEntry]], bases: Mapping[str, LogBase]) -> list[LogFold]:
+    """A fold of each customer with a logged event or a compacted log base, in customer-id order."""
+    customers = sorted({c for c, log in logs.items() if log} | set(bases))
+    return [LogFold(c, logs.get(c, ()), bases.get(c)) for c in customers]
 
 
 def due_at_instants(

@@ -27,6 +27,7 @@ from typing import Self, TypeVar
 from state.campaigns.descriptors import descriptor_features
 from state.customer.rfm import DAY_MS
 from state.evaluator.campaign_step import campaign_step
+from state.evaluator.candidates import buyer_columns
 from state.evaluator.cluster_quality import assess_version, keep_latest
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate import buyer_values
@@ -186,7 +187,5 @@ class ModelOwner(EvaluatorSaves):
     def _buyer_columns(self) -> SortedColumns:
         """The buyers' values kept sorted (built from the replica the first time, after a rebuild)."""
         if self._stats is None:
-            pop, rows = self.population, self.population.buyers()
-            cols = [pop.column(n)[rows] for n in ("last_ms", "frequency", "monetary_cents")]
-            self._stats = SortedColumns.of(rows, *cols)
+            self._stats = buyer_columns(self.population)
         return self._stats

@@ -28,12 +28,12 @@ import numpy.typing as npt
 from state.campaigns.response import ResponseModel
 from state.customer.profiles import Change
 from state.customer.rfm import CustomerState
-from state.evaluator.candidates import decayed, threshold_moves
+from state.evaluator.candidates import buyer_columns, decayed, to_rescore
 from state.evaluator.config import EvaluatorConfig, segment_lookups
 from state.evaluator.evaluate import buyer_values
 from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, row_update
 from state.evaluator.predict import LifetimeModel
-from state.evaluator.prediction_step import churn_bands, likely_responders, overdue, scored
+from state.evaluator.prediction_step import churn_bands, likely_responders, overdue, scored, write_flags
 from state.evaluator.rescore import EMPTY, rescore
 from state.evaluator.saved import read_population
 from state.models.alert_rules import RuleOutcome
@@ -112,12 +112,11 @@ class PartitionEvaluator:
             return [], []
         buyers = pop.buyers()
         bought_rows = np.asarray(self._bought, dtype=np.int64)
-        if old_cp is None or versions.model_moved:
-            candidates = buyers
-        else:
-            crossed = old_cp.version != self.cutpoints.version  # someone bought, in any partition
-            moved = threshold_moves(stats, old_cp, self.cutpoints, at_ms) if crossed else EMPTY
-            candidates = np.unique(np.concatenate([bought_rows, decayed_rows, moved])).astype(np.int64)
+        # a partition whose customers did not buy still looks for crossings when the version moved
+        cp, moved = self.cutpoints, versions.model_moved
+        candidates = to_rescore(
+            stats, buyers, bought_rows, decayed_rows, old_cp, cp, at_ms, model_moved=moved
+        )
         done = rescore(
             pop,
             self.cutpoints,
@@ -171,9 +170,7 @@ class PartitionEvaluator:
 
     def _apply(self, rows: IntArray, outcome: RuleOutcome, kind: AlertKind) -> None:
         """Write a rule's flag columns for ``rows``, keep its alerts, count what its gate held back."""
-        for name, (at, values) in outcome.columns.items():
-            self.population.column(name)[rows[at]] = values
-            self._written.update(rows[at].tolist())
+        self._written.update(write_flags(self.population, rows, outcome))
         self.alerts += outcome.alerts
         if outcome.held_back:
             self.held_back[kind] += outcome.held_back
@@ -202,9 +199,7 @@ class PartitionEvaluator:
         part = cls(config, partition)
         part.population = read_population(records)
         part.seen_ms = [int(str(r["seen_ms"])) for r in sorted(records, key=lambda r: int(str(r["row"])))]
-        pop, rows = part.population, part.population.buyers()
-        cols = [pop.column(n)[rows] for n in ("last_ms", "frequency", "monetary_cents")]
-        part.stats = SortedColumns.of(rows, *cols)
+        part.stats = buyer_columns(part.population)
         part.clock_ms, part.cutpoints = clock_ms, cutpoints
         part.clusters, part._names = clusters, clusters.cluster_names()
         return part

@@ -32,7 +32,7 @@ from state.campaigns.campaign_book import CampaignBook
 from state.customer.event_log import LogBase, LogEntry, LogFold
 from state.customer.profiles import Change
 from state.evaluator.config import EvaluatorConfig
-from state.evaluator.instants import due_at_instants, evaluation_instants
+from state.evaluator.instants import due_at_instants, evaluation_instants, log_folds
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_evaluator import PartitionEvaluator
 from state.evaluator.saved import BatchEntry
@@ -78,11 +78,9 @@ class PartitionedEvaluator:
         bases: Mapping[str, LogBase] | None = None,
     ) -> list[Change]:
         """Evaluate every instant up to ``to_ms`` (the arguments and result of ``Evaluator.advance``)."""
-        bases = bases or {}
-        customers = sorted({c for c, log in logs.items() if log} | set(bases))
         folds: list[list[LogFold]] = [[] for _ in self.partitions]
-        for c in customers:
-            folds[self.partition_of(c)].append(LogFold(c, logs.get(c, ()), bases.get(c)))
+        for fold in log_folds(logs, bases or {}):
+            folds[self.partition_of(fold.customer_id)].append(fold)
         starts = [at for mine in folds for f in mine if (at := f.next_event_ms()) is not None]
         clock = self.owner.clock_ms
         start = clock if clock is not None else min(starts, default=None)

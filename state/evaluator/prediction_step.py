@@ -49,6 +49,7 @@ __all__ = [
     "row_ids",
     "scored",
     "segment_names",
+    "write_flags",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -217,3 +218,13 @@ def drift_alerts(
             drift_alert(event, "cluster", cluster_names.get(event.key, f"cluster {event.key}"), id_of)
         )
     return alerts
+
+
+def write_flags(population: Population, rows: IntArray, outcome: RuleOutcome) -> list[int]:
+    """Write a rule's flag columns for ``rows`` into ``population``; the rows written (a row may
+    repeat, once per column)."""
+    written: list[int] = []
+    for name, (at, values) in outcome.columns.items():
+        population.column(name)[rows[at]] = values
+        written += rows[at].tolist()
+    return written
