@@ -16,6 +16,13 @@ versions still load.
 (True, True)
 >>> decode_row("c1", encode_row({"row": 0, "customer_id": "c1", "profile": None}))
 {'row': 0, 'customer_id': 'c1', 'profile': None}
+
+A partition evaluator's row (``state.evaluator.partition_evaluator``) also says the instant it was
+created (``seen_ms``); it is packed after the integers, so the array's length tells the two apart:
+
+>>> seen = {**row, "seen_ms": 3}
+>>> decode_row("c1", encode_row(seen)) == seen, len(encode_row(seen)) - len(packed)
+(True, 1)
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ FIELDS = (
 """The integer fields of a row, in the order they are packed; ``profile`` follows, flattened."""
 
 _SHAPE = frozenset((*FIELDS, "customer_id", "profile"))
+_SEEN_SHAPE = _SHAPE | {"seen_ms"}  # a partition evaluator's row
 _PROFILE_SIZE = 6  # r, f, m, segment name, cluster, cluster name (state.customer.profiles.Profile)
 _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder(list[Any]).decode
@@ -52,9 +60,11 @@ _unpack = msgspec.msgpack.Decoder(list[Any]).decode
 def encode_row(record: dict[str, Any]) -> bytes:
     """The stored form of ``record``: packed when it has a row's shape, JSON otherwise."""
     profile = record.get("profile")
-    if record.keys() != _SHAPE or not (profile is None or len(profile) == _PROFILE_SIZE):
+    keys = record.keys()
+    if keys not in (_SHAPE, _SEEN_SHAPE) or not (profile is None or len(profile) == _PROFILE_SIZE):
         return json.dumps(record).encode()
-    return _pack([*(record[name] for name in FIELDS), *(profile or ())])
+    seen = [record["seen_ms"]] if keys == _SEEN_SHAPE else []
+    return _pack([*(record[name] for name in FIELDS), *seen, *(profile or ())])
 
 
 def decode_row(customer_id: str, raw: bytes) -> dict[str, Any]:
@@ -65,5 +75,7 @@ def decode_row(customer_id: str, raw: bytes) -> dict[str, Any]:
     record: dict[str, Any] = dict(zip(FIELDS, values, strict=False))
     record["customer_id"] = customer_id
     rest = values[len(FIELDS) :]
+    if len(rest) in (1, 1 + _PROFILE_SIZE):  # a partition evaluator's row: seen_ms first
+        record["seen_ms"], rest = rest[0], rest[1:]
     record["profile"] = list(rest) if rest else None
     return record

@@ -1,0 +1,72 @@
+"""Partition evaluators' rows in Redis: one hash tag per ``purchases`` partition.
+
+Stage two of partitioned evaluation (``docs/design-notes.md``, "Partitioned evaluation"): each
+partition evaluator (``state.evaluator.partition_evaluator``) saves the rows it changed under its
+partition's hash tag, so a save is one ``MULTI`` in one slot, a Redis Cluster spreads the
+partitions over its masters, and no key gathers every customer. Keys:
+
+- ``<p>eval:{p<n>}:rows`` hash: customer_id -> partition ``n``'s row, packed as the view's rows
+  are (:mod:`state.adapters.view_rows`) with the instant it was created (``seen_ms``), from
+  which the model owner rebuilds its replica in the one evaluator's row order
+- ``<p>eval:{p<n>}:meta`` string: JSON ``{saves, clock_ms}``, the clock of partition ``n``'s last save
+
+The model owner's models, clock, cut-points and open churn batches are one evaluator's save
+without rows (:class:`state.adapters.redis_profiles.RedisProfileStore`). Not yet used by the
+worker, which still runs the one evaluator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from state.adapters.redis_adapter import RedisAdapter
+from state.adapters.view_rows import decode_row, encode_row
+
+__all__ = ["RedisPartitionRows"]
+
+_CHUNK = 5000
+
+
+class RedisPartitionRows(RedisAdapter):
+    """Each partition evaluator's rows, saved and loaded by partition."""
+
+    decode_responses = False
+
+    def _key(self, partition: int, name: str) -> str:
+        return f"{self._prefix}eval:{{p{partition}}}:{name}"
+
+    async def save(self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]]) -> int:
+        """Write ``records`` (``PartitionEvaluator.take_dirty``) over partition ``partition``'s rows, with
+        the clock, in one ``MULTI``; returns how many saves the partition has had.
+
+        Safe to run again (the retry after an error that reached us once the write was applied):
+        the same rows are written again and the count moves once more.
+        """
+        return await self._retry("save a partition's rows", lambda: self._save(partition, clock_ms, records))
+
+    async def _save(self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]]) -> int:
+        rows, meta = self._key(partition, "rows"), self._key(partition, "meta")
+        raw = await self._redis.get(meta)
+        saves = (json.loads(raw)["saves"] if raw else 0) + 1
+        async with self._redis.pipeline(transaction=True) as pipe:  # MULTI ... EXEC, one slot
+            for start in range(0, len(records), _CHUNK):
+                chunk = records[start : start + _CHUNK]
+                pipe.hset(rows, mapping={str(r["customer_id"]): encode_row(dict(r)) for r in chunk})
+            pipe.set(meta, json.dumps({"saves": saves, "clock_ms": clock_ms}))
+            await pipe.execute()
+        return int(saves)
+
+    async def load(self, partition: int) -> tuple[int | None, list[dict[str, object]]]:
+        """Partition ``partition``'s clock at its last save (None: never saved) and its rows."""
+        return await self._retry("load a partition's rows", lambda: self._load(partition))  # read-only
+
+    async def _load(self, partition: int) -> tuple[int | None, list[dict[str, object]]]:
+        raw = await self._redis.get(self._key(partition, "meta"))
+        if not raw:
+            return None, []
+        rows = [
+            decode_row(field.decode(), value)
+            async for field, value in self._redis.hscan_iter(self._key(partition, "rows"), count=_CHUNK)
+        ]
+        return int(json.loads(raw)["clock_ms"]), rows

@@ -1,0 +1,108 @@
+"""Partition evaluators' rows in a real Redis and a real 3-master Redis Cluster.
+
+A three-way split (``state.evaluator.partitioned``) saves at every tick what changed: each
+partition evaluator its rows under its own hash tag (``RedisPartitionRows``), the model owner its
+models, clock, cut-points and open churn batches (``RedisProfileStore``, without rows). Half way
+through, everything is loaded back from Redis into a new split, which goes on to end with the
+one evaluator's changes, alerts, models and rows (the oracle of
+``tests/unit/test_partitioned_evaluation.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as redis
+
+from agents.settings import Settings
+from segstream.redis_cluster import RedisClusterInfo
+from state.adapters.redis_access import RedisAccess
+from state.adapters.redis_partition_rows import RedisPartitionRows
+from state.adapters.redis_profiles import RedisProfileStore
+from state.customer.profiles import Change
+from state.evaluator.partitioned import PartitionedEvaluator, SplitSave
+from tests.unit.test_evaluate import UNGATED
+from tests.unit.test_partitioned_evaluation import assert_same, one_run, shuffled_ticks
+
+pytestmark = pytest.mark.integration
+
+Stores = tuple[RedisPartitionRows, RedisProfileStore, str | None]
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+async def stores(request: pytest.FixtureRequest) -> AsyncIterator[Stores]:
+    """The two adapters on one Redis or on the cluster (with the cluster's URL, to look at its masters)."""
+    if request.param == "redis-cluster":
+        cluster: RedisClusterInfo = request.getfixturevalue("redis_cluster")
+        access, prefix, url = (
+            RedisAccess(cluster.url, cluster=True),
+            f"t{uuid.uuid4().hex[:10]}:",
+            cluster.url,
+        )
+    else:
+        settings: Settings = request.getfixturevalue("settings")
+        access, prefix, url = RedisAccess(settings.redis_url), settings.redis_prefix, None
+    rows, owner = RedisPartitionRows.connect(access, prefix), RedisProfileStore.connect(access, prefix)
+    yield rows, owner, url
+    await rows.close()
+    await owner.close()
+
+
+async def test_a_split_saved_in_redis_and_restored_from_it_goes_on_as_the_one_evaluator(
+    stores: Stores,
+) -> None:
+    rows_store, owner_store, cluster_url = stores
+    one, ones, alerts = one_run()
+    ticks = shuffled_ticks()
+    half = len(ticks) // 2
+    split = PartitionedEvaluator(UNGATED, 3)
+    changes: list[Change] = []
+    for tick, logs in ticks[:half]:
+        changes += split.advance(tick, logs)
+        for part in split.partitions:
+            await rows_store.save(part.partition, tick, part.take_dirty())
+        owner = split.owner
+        parts = owner.take_saved_parts()
+        cutpoints = owner.cutpoints.to_json() if owner.cutpoints else None
+        await owner_store.save(
+            tick,
+            cutpoints,
+            parts.model,
+            [],
+            {},
+            batches_added=parts.batches_added,
+            batches_removed=parts.batches_removed,
+        )
+    saved = await owner_store.load()
+    assert saved is not None and saved.model is not None and saved.records == []
+    loaded = [await rows_store.load(p) for p in range(3)]
+    assert {clock for clock, _ in loaded} == {ticks[half - 1][0]}
+    assert sum(len(rows) for _, rows in loaded) == len(split.owner.population)
+    restored = PartitionedEvaluator.restore(
+        UNGATED,
+        SplitSave(saved.clock_ms, saved.cutpoints_json, saved.model, saved.batches, [r for _, r in loaded]),
+        partition_of=split.partition_of,
+    )
+    for tick, logs in ticks[half:]:
+        changes += restored.advance(tick, logs)
+    assert changes == ones
+    assert split.take_alerts() + restored.take_alerts() == alerts
+    assert_same(one, restored, restored=True)
+    if cluster_url is not None:  # each partition's rows in its own slot, not all on one master
+        raw = redis.RedisCluster.from_url(cluster_url)
+        try:
+            await raw.initialize()
+            slots = {raw.keyslot(f"eval:{{p{p}}}:rows") for p in range(3)}
+            masters = {raw.get_node_from_key(f"eval:{{p{p}}}:rows").name for p in range(3)}
+        finally:
+            await raw.aclose()
+        assert len(slots) == 3 and len(masters) > 1
+
+
+async def test_a_partition_never_saved_loads_as_nothing(stores: Stores) -> None:
+    rows_store, _, _ = stores
+    assert await rows_store.load(7) == (None, [])
+    await rows_store.save(7, 10, [])
+    assert await rows_store.load(7) == (10, [])
