@@ -51,7 +51,7 @@ OWNER_PARTS = (
     "drift_alerts",
     "scored",
     "campaign_step",
-    "apply_update",
+    "apply_updates",
     "buyer_values",
 )
 

@@ -32,7 +32,7 @@ from state.evaluator.cluster_quality import assess_version, keep_latest
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate import buyer_values
 from state.evaluator.evaluate_saves import EvaluatorSaves
-from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, apply_update
+from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, apply_updates
 from state.evaluator.prediction_step import (
     churn_batch,
     drift_alerts,
@@ -88,7 +88,7 @@ class ModelOwner(EvaluatorSaves):
         return self._versions(at_ms, model_moved)
 
     def profile_step(
-        self, at_ms: int, updates: Iterable[RowUpdate], campaign_events: Sequence[CampaignEvent] = ()
+        self, at_ms: int, updates: Sequence[RowUpdate], campaign_events: Sequence[CampaignEvent] = ()
     ) -> list[Alert]:
         """Apply the rows the partitions wrote at ``at_ms``; run the steps that read profiles.
 
@@ -97,8 +97,7 @@ class ModelOwner(EvaluatorSaves):
         if self.cutpoints is None:  # nothing scored yet: as the one evaluator, nothing to do
             return []
         pop, cfg = self.population, self.config
-        for update in updates:
-            apply_update(pop, update)
+        apply_updates(pop, updates)
         on_grid = at_ms % cfg.step_ms == 0
         buyers = pop.buyers()
         book, churn = self.campaigns, self.churn

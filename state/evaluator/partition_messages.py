@@ -19,6 +19,7 @@ The messages are plain frozen data, the same in memory and on a topic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,7 @@ from state.models.clusters import SegmentModel
 from state.segments.cutpoints import CutPoints
 from state.segments.population import ALERT_COLUMNS, Population
 
-__all__ = ["RowUpdate", "StateDelta", "Versions", "apply_update", "row_update"]
+__all__ = ["RowUpdate", "StateDelta", "Versions", "apply_updates", "row_update"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +84,17 @@ def row_update(population: Population, row: int) -> RowUpdate:
     return RowUpdate(population.ids[row], population.profiles[row], since, flags)
 
 
-def apply_update(population: Population, update: RowUpdate) -> None:
-    """Write ``update`` into its customer's row of ``population`` (the row exists: its state came first)."""
-    row = population.index[update.customer_id]
-    for name, value in zip(ALERT_COLUMNS, update.flags, strict=True):
-        population.column(name)[row] = value
-    moved = population.profiles[row] != update.profile
-    if update.profile is not None and (moved or population.column("since_ms")[row] != update.since_ms):
-        population.set_profile(row, update.profile, update.since_ms)
+def apply_updates(population: Population, updates: Sequence[RowUpdate]) -> None:
+    """Write ``updates`` into their customers' rows of ``population`` (the rows exist: their states
+    came first; one update a customer): the flags column by column, a profile where it moved."""
+    if not updates:
+        return
+    index, profiles = population.index, population.profiles
+    rows = [index[u.customer_id] for u in updates]
+    flags = np.asarray([u.flags for u in updates], dtype=np.int64)
+    for j, name in enumerate(ALERT_COLUMNS):
+        population.column(name)[rows] = flags[:, j]
+    since = population.column("since_ms")
+    for row, update in zip(rows, updates, strict=True):
+        if update.profile is not None and (profiles[row] != update.profile or since[row] != update.since_ms):
+            population.set_profile(row, update.profile, update.since_ms)
