@@ -66,15 +66,14 @@ class PartitionEvaluator:
         self.response: ResponseModel | None = None
         self.reference: npt.NDArray[np.float64] | None = None
         self.alerts: list[Alert] = []  # raised since the last take_alerts
-        self.held_back: Counter[str] = (
-            Counter()
-        )  # crossings a shut model gate kept from alerting, since taken
+        # crossings a shut model gate kept from alerting, since the driver took them
+        self.held_back: Counter[str] = Counter()
         self.dirty: set[int] = set()  # rows changed since the store last saved them
         # the instant each row was created: with the customer id, the owner's order (restore, rebuild)
         self.seen_ms: list[int] = []
         self._names = self.clusters.cluster_names()
         self._segment, self._segment_index = segment_lookups(config.preset)
-        self._bought: list[int] = []  # rows whose state changed at the instant in progress
+        self._bought: list[int] = []  # buyers' rows whose state changed at the instant in progress
         self._written: set[int] = set()  # rows whose profile or flags were written at it
 
     def fold(self, at_ms: int, states: Sequence[CustomerState]) -> StateDelta:
