@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agents.evaluation_setup import evaluator_config
 from agents.settings import Settings
 from bench.split_identity import cdnow_logs
-from state.evaluator import evaluate
+from state.evaluator import evaluate_state
 from state.evaluator.evaluate import Evaluator
 
 
@@ -36,7 +36,7 @@ def timed_walk() -> list[float]:
     """Time the cluster model's learning walk (``rescore.learn``, once per instant) as the
     evaluator calls it; the seconds spent accumulate in the list returned."""
     spent = [0.0]
-    walk: Callable[..., bool] = getattr(evaluate, "learn")  # noqa: B009 (the name it calls, not exported)
+    walk: Callable[..., bool] = getattr(evaluate_state, "learn")  # noqa: B009 (the name it calls, not exported)
 
     def timed(*args: Any, **kwargs: Any) -> bool:
         start = time.process_time()
@@ -45,7 +45,7 @@ def timed_walk() -> list[float]:
         finally:
             spent[0] += time.process_time() - start
 
-    setattr(evaluate, "learn", timed)  # noqa: B010
+    setattr(evaluate_state, "learn", timed)  # noqa: B010
     return spent
 
 

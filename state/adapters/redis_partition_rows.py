@@ -8,7 +8,7 @@ partitions over its masters, and no key gathers every customer. Keys:
 - ``<p>eval:{p<n>}:rows`` hash: customer_id -> partition ``n``'s row, packed as the view's rows
   are (:mod:`state.adapters.view_rows`) with the instant it was created (``seen_ms``), from
   which the model owner rebuilds its replica in the one evaluator's row order
-- ``<p>eval:{p<n>}:meta`` string: JSON ``{saves, clock_ms}``, the clock of partition ``n``'s last save
+- ``<p>eval:{p<n>}:meta`` hash: ``clock_ms`` of partition ``n``'s last save, ``saves`` how many
 
 The model owner's models, clock, cut-points and open churn batches are one evaluator's save
 without rows (:class:`state.adapters.redis_profiles.RedisProfileStore`). Not yet used by the
@@ -17,7 +17,6 @@ worker, which still runs the one evaluator.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 
 from state.adapters.redis_adapter import RedisAdapter
@@ -47,26 +46,25 @@ class RedisPartitionRows(RedisAdapter):
 
     async def _save(self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]]) -> int:
         rows, meta = self._key(partition, "rows"), self._key(partition, "meta")
-        raw = await self._redis.get(meta)
-        saves = (json.loads(raw)["saves"] if raw else 0) + 1
         async with self._redis.pipeline(transaction=True) as pipe:  # MULTI ... EXEC, one slot
             for start in range(0, len(records), _CHUNK):
                 chunk = records[start : start + _CHUNK]
                 pipe.hset(rows, mapping={str(r["customer_id"]): encode_row(dict(r)) for r in chunk})
-            pipe.set(meta, json.dumps({"saves": saves, "clock_ms": clock_ms}))
-            await pipe.execute()
-        return int(saves)
+            pipe.hset(meta, "clock_ms", clock_ms)
+            pipe.hincrby(meta, "saves", 1)
+            replies = await pipe.execute()
+        return int(replies[-1])
 
     async def load(self, partition: int) -> tuple[int | None, list[dict[str, object]]]:
         """Partition ``partition``'s clock at its last save (None: never saved) and its rows."""
         return await self._retry("load a partition's rows", lambda: self._load(partition))  # read-only
 
     async def _load(self, partition: int) -> tuple[int | None, list[dict[str, object]]]:
-        raw = await self._redis.get(self._key(partition, "meta"))
-        if not raw:
+        clock = await self._redis.hget(self._key(partition, "meta"), "clock_ms")
+        if clock is None:
             return None, []
         rows = [
             decode_row(field.decode(), value)
             async for field, value in self._redis.hscan_iter(self._key(partition, "rows"), count=_CHUNK)
         ]
-        return int(json.loads(raw)["clock_ms"]), rows
+        return int(clock), rows

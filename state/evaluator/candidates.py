@@ -27,16 +27,26 @@ not the population.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from state.customer.rfm import CustomerState
 from state.evaluator.rescore import EMPTY
 from state.segments.cutpoints import CutPoints
-from state.segments.order_stats import Dimension, SortedColumns
+from state.segments.order_stats import Dimension, SortedColumns, Values
 from state.segments.population import Population
 
-__all__ = ["buyer_columns", "decayed", "threshold_moves", "to_rescore"]
+__all__ = [
+    "Stored",
+    "buyer_columns",
+    "buyer_values",
+    "decayed",
+    "store_states",
+    "threshold_moves",
+    "to_rescore",
+]
 
 IntArray = npt.NDArray[np.int64]
 
@@ -96,3 +106,37 @@ def buyer_columns(population: Population) -> SortedColumns:
     rows = population.buyers()
     cols = [population.column(n)[rows] for n in ("last_ms", "frequency", "monetary_cents")]
     return SortedColumns.of(rows, *cols)
+
+
+def buyer_values(population: Population, row: int) -> Values | None:
+    """Row ``row``'s (last purchase, frequency, net spend) if a buyer (in the scored population), else None."""
+    frequency = int(population.column("frequency")[row])
+    if frequency <= 0:
+        return None
+    return int(population.column("last_ms")[row]), frequency, int(population.column("monetary_cents")[row])
+
+
+class Stored(NamedTuple):
+    """What :func:`store_states` did: rows created, rows whose state changed, and of those the buyers'."""
+
+    new: list[int]
+    changed: list[int]
+    bought: list[int]
+
+
+def store_states(population: Population, stats: SortedColumns, states: Sequence[CustomerState]) -> Stored:
+    """Store ``states`` in ``population`` in customer-id order (a new customer's row is created in
+    that order) and move the buyers' sorted values with every state that changed."""
+    stored = Stored([], [], [])
+    for state in sorted(states, key=lambda s: s.customer_id):
+        known = population.index.get(state.customer_id)
+        before = None if known is None else buyer_values(population, known)
+        row, changed = population.upsert(state)
+        if known is None:
+            stored.new.append(row)
+        if changed:
+            stored.changed.append(row)
+            stats.update(row, before, buyer_values(population, row))
+            if state.frequency > 0:
+                stored.bought.append(row)
+    return stored

@@ -43,27 +43,16 @@ from state.customer.event_log import LogBase, LogEntry
 from state.customer.profiles import Change
 from state.customer.rfm import CustomerState
 from state.evaluator.campaign_step import campaign_step
-from state.evaluator.candidates import buyer_columns, decayed, to_rescore
-from state.evaluator.cluster_quality import assess_version, keep_latest
+from state.evaluator.candidates import decayed, store_states, to_rescore
 from state.evaluator.evaluate_predictions import EvaluatorPredictions
 from state.evaluator.evaluate_saves import EvaluatorSaves
 from state.evaluator.instants import due_at_instants, evaluation_instants, log_folds
 from state.evaluator.prediction_step import drift_alerts
-from state.evaluator.rescore import EMPTY, learn, rescore
+from state.evaluator.rescore import EMPTY, rescore
 from state.segments.cutpoints import cutpoints_of
-from state.segments.order_stats import SortedColumns, Values
-from state.segments.population import Population
 from streams.campaign_contract import CampaignEvent
 
-__all__ = ["Evaluator", "buyer_values"]
-
-
-def buyer_values(population: Population, row: int) -> Values | None:
-    """Row ``row``'s (last purchase, frequency, net spend) if a buyer (in the scored population), else None."""
-    frequency = int(population.column("frequency")[row])
-    if frequency <= 0:
-        return None
-    return int(population.column("last_ms")[row]), frequency, int(population.column("monetary_cents")[row])
+__all__ = ["Evaluator"]
 
 
 class Evaluator(EvaluatorPredictions, EvaluatorSaves):
@@ -114,16 +103,9 @@ class Evaluator(EvaluatorPredictions, EvaluatorSaves):
         """Evaluate instant ``at_ms`` after the customers' ``states`` (as of ``at_ms``) changed."""
         pop, previous, old_cp = self.population, self.clock_ms, self.cutpoints
         stats = self._sorted_columns()
-        bought: list[int] = []
-        for state in sorted(states, key=lambda s: s.customer_id):
-            known = pop.index.get(state.customer_id)
-            before = None if known is None else buyer_values(pop, known)
-            row, changed = pop.upsert(state)
-            if changed:
-                self.dirty.add(row)
-                stats.update(row, before, buyer_values(pop, row))
-                if state.frequency > 0:
-                    bought.append(row)
+        stored = store_states(pop, stats, states)
+        self.dirty.update(stored.changed)
+        bought = stored.bought
         decayed_rows = EMPTY
         if old_cp is not None and previous is not None:
             decayed_rows = decayed(stats, old_cp.max_age_ms, previous, at_ms)
@@ -135,12 +117,7 @@ class Evaluator(EvaluatorPredictions, EvaluatorSaves):
         if self.cutpoints is None:
             return []
         bought_rows = np.asarray(bought, dtype=np.int64)
-        model_moved = learn(self.model, pop, buyers, at_ms, self.config)
-        if model_moved:  # once per new cluster model version
-            quality = assess_version(at_ms, pop, self.model, self.campaigns.exposures, self.config.quality)
-            self.cluster_quality = keep_latest(
-                self.cluster_quality, quality, self.config.quality.versions_kept
-            )
+        model_moved = self._learn_clusters(at_ms, buyers)
         # everyone under a first cut-point version or a new model; otherwise only the buyers whose
         # scores can move (state.evaluator.candidates): the buyers, the decayed, those the cut-points crossed
         cp = self.cutpoints
@@ -173,9 +150,3 @@ class Evaluator(EvaluatorPredictions, EvaluatorSaves):
             names, segments = self.model.cluster_names(), self.config.preset.segments
             self.alerts += drift_alerts(at_ms, pop, index, segments, names, self.drift)
         return done.changes
-
-    def _sorted_columns(self) -> SortedColumns:
-        """The buyers' values kept sorted; built from the population the first time (after a restore)."""
-        if self._stats is None:
-            self._stats = buyer_columns(self.population)
-        return self._stats

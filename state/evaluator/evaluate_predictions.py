@@ -49,11 +49,7 @@ class EvaluatorPredictions(EvaluatorState):
         """
         cfg, pop, churn, book = self.config, self.population, self.churn, self.campaigns
         on_grid = at_ms % cfg.step_ms == 0
-        # refit on schedule; until a first fit succeeds, try weekly
-        first_try = self.lifetime is None and at_ms % (7 * DAY_MS) == 0
-        if on_grid and (first_try or at_ms % cfg.refit_every_ms == 0):
-            self._refit(at_ms, buyers, warm=True)
-        resolve_due(self.batches, churn, pop, at_ms, cfg.churn_horizon_ms)
+        self._refit_and_label(at_ms, buyers)
         self._apply(buyers, overdue(pop, at_ms, buyers, bought, cfg.alerts), "overdue")
         if self.lifetime is None or buyers.size == 0:
             return
@@ -72,6 +68,17 @@ class EvaluatorPredictions(EvaluatorState):
             self._apply(buyers, responders.outcome, "likely_responder")
             if book.uplift is not None and book.uplift.version and on_grid:
                 book.note_population(at_ms, responders.features, segment_names(now.segment, churn.segments))
+
+    def _refit_and_label(self, at_ms: int, buyers: IntArray) -> None:
+        """The lifetime refit on its schedule (over ``buyers``, everyone at a grid instant) and the
+        churn batches whose horizon ended: the part of the predictions that reads only the buyers'
+        states, so the model owner of a partitioned evaluation runs it before the re-scoring."""
+        cfg = self.config
+        # refit on schedule; until a first fit succeeds, try weekly
+        first_try = self.lifetime is None and at_ms % (7 * DAY_MS) == 0
+        if at_ms % cfg.step_ms == 0 and (first_try or at_ms % cfg.refit_every_ms == 0):
+            self._refit(at_ms, buyers, warm=True)
+        resolve_due(self.batches, self.churn, self.population, at_ms, cfg.churn_horizon_ms)
 
     def segment_index(self, cols: Mapping[str, IntArray]) -> IntArray:
         """Each row's named segment as an index into the preset's segments (-1: no profile yet)."""

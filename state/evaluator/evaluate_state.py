@@ -4,7 +4,9 @@
 stands on (the instants in :mod:`state.evaluator.evaluate`, the predictions and alerts in
 :mod:`state.evaluator.evaluate_predictions`, the saves and reports in
 :mod:`state.evaluator.evaluate_saves`): its constructor, which fills in a fresh model for every
-part not given (a first start) or takes the parts restored from the store.
+part not given (a first start) or takes the parts restored from the store, and the two steps of an
+instant the one evaluator and the model owner of a partitioned evaluation share: the buyers'
+sorted values and the cluster model's learning (``state.evaluator.model_owner``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from state.campaigns.campaign_book import CampaignBook
 from state.campaigns.response import ResponseModel, response_feature_names
+from state.evaluator.candidates import buyer_columns
+from state.evaluator.cluster_quality import assess_version, keep_latest
 from state.evaluator.config import EvaluatorConfig, segment_lookups
 from state.evaluator.predict import LifetimeModel
+from state.evaluator.rescore import learn
 from state.evaluator.saved import SaveLedger
 from state.models.alerts import Alert
 from state.models.churn import ChurnModel
@@ -75,3 +83,19 @@ class EvaluatorState:
         self._names = self.model.cluster_names()  # the names current profiles were published with
         # each (r, f, m) triple's named segment, and as an index into the preset's segments
         self._segment, self._segment_index = segment_lookups(config.preset)
+
+    def _sorted_columns(self) -> SortedColumns:
+        """The buyers' values kept sorted; built from the population the first time (after a restore)."""
+        if self._stats is None:
+            self._stats = buyer_columns(self.population)
+        return self._stats
+
+    def _learn_clusters(self, at_ms: int, buyers: npt.NDArray[np.int64]) -> bool:
+        """The cluster model's walk at ``at_ms`` (``state.evaluator.rescore.learn``), and the
+        figures of a version it publishes; whether it published one."""
+        moved = learn(self.model, self.population, buyers, at_ms, self.config)
+        if moved:  # once per new cluster model version
+            cfg = self.config.quality
+            quality = assess_version(at_ms, self.population, self.model, self.campaigns.exposures, cfg)
+            self.cluster_quality = keep_latest(self.cluster_quality, quality, cfg.versions_kept)
+        return moved

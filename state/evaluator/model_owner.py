@@ -15,7 +15,9 @@ stored, cut-points, learning, refits, churn batches labelled) returns the :class
 :meth:`profile_step` with every partition's :class:`RowUpdate` runs what reads the new profiles
 (churn batch, uplift figures, campaign events, drift). The owner is an
 :class:`~state.evaluator.evaluate_saves.EvaluatorSaves`, so its summary and snapshot are the one
-evaluator's.
+evaluator's, and runs the one evaluator's own code for the learning, refits and labelling
+(:class:`~state.evaluator.evaluate_predictions.EvaluatorPredictions`); its per-customer
+predictions are the partitions'.
 """
 
 from __future__ import annotations
@@ -25,28 +27,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Self, TypeVar
 
 from state.campaigns.descriptors import descriptor_features
-from state.customer.rfm import DAY_MS
 from state.evaluator.campaign_step import campaign_step
-from state.evaluator.candidates import buyer_columns
-from state.evaluator.cluster_quality import assess_version, keep_latest
+from state.evaluator.candidates import store_states
 from state.evaluator.config import EvaluatorConfig
-from state.evaluator.evaluate import buyer_values
+from state.evaluator.evaluate_predictions import EvaluatorPredictions
 from state.evaluator.evaluate_saves import EvaluatorSaves
 from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, apply_updates
 from state.evaluator.prediction_step import (
     churn_batch,
     drift_alerts,
-    refit_lifetime,
-    resolve_due,
     responder_features,
     scored,
     segment_names,
 )
-from state.evaluator.rescore import learn
 from state.evaluator.saved import BatchEntry
 from state.models.alerts import Alert
 from state.segments.cutpoints import cutpoints_of
-from state.segments.order_stats import SortedColumns
 from streams.campaign_contract import CampaignEvent
 
 __all__ = ["ModelOwner"]
@@ -60,31 +56,23 @@ def _copy(model: T) -> T:
     return copied
 
 
-class ModelOwner(EvaluatorSaves):
+class ModelOwner(EvaluatorPredictions, EvaluatorSaves):
     """The models and a replica of every row, advanced by the partitions' deltas (pure: no I/O)."""
 
     _sent: tuple[int, int, int, bytes] | None = None  # (cluster, churn, response versions, reference)
 
     def state_step(self, at_ms: int, deltas: Iterable[StateDelta]) -> Versions:
         """Store every partition's states of instant ``at_ms``; learn and publish the instant's versions."""
-        pop, stats, old_cp = self.population, self._buyer_columns(), self.cutpoints
-        states = sorted((s for d in deltas for s in d.states), key=lambda s: s.customer_id)
-        bought = False
-        for state in states:
-            known = pop.index.get(state.customer_id)
-            before = None if known is None else buyer_values(pop, known)
-            row, changed = pop.upsert(state)
-            if changed:
-                stats.update(row, before, buyer_values(pop, row))
-                bought |= state.frequency > 0
-        if bought:
+        pop, stats, old_cp = self.population, self._sorted_columns(), self.cutpoints
+        if store_states(pop, stats, [s for d in deltas for s in d.states]).bought:
             version = 1 if old_cp is None else old_cp.version + 1
             self.cutpoints = cutpoints_of(stats, as_of_ms=at_ms, version=version)
         self.clock_ms = at_ms
         model_moved = False
         if self.cutpoints is not None:
-            model_moved = self._learn(at_ms)
-            self._refit_and_label(at_ms)
+            buyers = pop.buyers()
+            model_moved = self._learn_clusters(at_ms, buyers)
+            self._refit_and_label(at_ms, buyers)
         return self._versions(at_ms, model_moved)
 
     def profile_step(
@@ -140,31 +128,6 @@ class ModelOwner(EvaluatorSaves):
         rows = [{**r, "row": i} for i, r in enumerate(ordered)]
         return cls.restore(config, clock_ms, cutpoints_json, model, rows, batches)
 
-    # ------------------------------------------------------------------ the state step's parts
-
-    def _learn(self, at_ms: int) -> bool:
-        """The cluster model's walk at ``at_ms``, and the figures of a version it publishes."""
-        pop = self.population
-        moved = learn(self.model, pop, pop.buyers(), at_ms, self.config)
-        if moved:
-            quality = assess_version(at_ms, pop, self.model, self.campaigns.exposures, self.config.quality)
-            self.cluster_quality = keep_latest(
-                self.cluster_quality, quality, self.config.quality.versions_kept
-            )
-        return moved
-
-    def _refit_and_label(self, at_ms: int) -> None:
-        """The lifetime refit on its schedule and the churn batches whose horizon ended: step 6's
-        global parts that read only the buyers' states, so they may run before the re-scoring."""
-        cfg = self.config
-        on_grid = at_ms % cfg.step_ms == 0
-        first_try = self.lifetime is None and at_ms % (7 * DAY_MS) == 0  # until a first fit, weekly
-        if on_grid and (first_try or at_ms % cfg.refit_every_ms == 0):
-            refit = refit_lifetime(self.population, self.population.buyers(), at_ms, self.lifetime, warm=True)
-            if refit is not None:
-                self.lifetime = refit
-        resolve_due(self.batches, self.churn, self.population, at_ms, cfg.churn_horizon_ms)
-
     def _versions(self, at_ms: int, model_moved: bool) -> Versions:
         """The instant's versions, with each model only if it changed since last sent."""
         book = self.campaigns
@@ -182,9 +145,3 @@ class ModelOwner(EvaluatorSaves):
             _copy(book.response) if sent is None or sent[2:] != now[2:] else None,
             reference if sent is None or sent[2:] != now[2:] else None,
         )
-
-    def _buyer_columns(self) -> SortedColumns:
-        """The buyers' values kept sorted (built from the replica the first time, after a rebuild)."""
-        if self._stats is None:
-            self._stats = buyer_columns(self.population)
-        return self._stats

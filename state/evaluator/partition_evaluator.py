@@ -28,9 +28,8 @@ import numpy.typing as npt
 from state.campaigns.response import ResponseModel
 from state.customer.profiles import Change
 from state.customer.rfm import CustomerState
-from state.evaluator.candidates import buyer_columns, decayed, to_rescore
+from state.evaluator.candidates import buyer_columns, decayed, store_states, to_rescore
 from state.evaluator.config import EvaluatorConfig, segment_lookups
-from state.evaluator.evaluate import buyer_values
 from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, row_update
 from state.evaluator.predict import LifetimeModel
 from state.evaluator.prediction_step import churn_bands, likely_responders, overdue, scored, write_flags
@@ -78,22 +77,11 @@ class PartitionEvaluator:
 
     def fold(self, at_ms: int, states: Sequence[CustomerState]) -> StateDelta:
         """Store this partition's ``states`` folded at ``at_ms``; the delta the owner needs of them."""
-        pop, stats = self.population, self.stats
-        ordered = tuple(sorted(states, key=lambda s: s.customer_id))
-        self._bought = []
-        for state in ordered:
-            known = pop.index.get(state.customer_id)
-            before = None if known is None else buyer_values(pop, known)
-            row, changed = pop.upsert(state)
-            if known is None:
-                self.seen_ms.append(at_ms)
-                self.dirty.add(row)
-            if changed:
-                self.dirty.add(row)
-                stats.update(row, before, buyer_values(pop, row))
-                if state.frequency > 0:
-                    self._bought.append(row)
-        return StateDelta(self.partition, at_ms, ordered)
+        stored = store_states(self.population, self.stats, states)
+        self.seen_ms += [at_ms] * len(stored.new)
+        self.dirty.update(stored.new, stored.changed)  # a new row is saved even if its state is empty
+        self._bought = stored.bought
+        return StateDelta(self.partition, at_ms, tuple(sorted(states, key=lambda s: s.customer_id)))
 
     def apply(self, versions: Versions) -> tuple[list[Change], list[RowUpdate]]:
         """Re-score, predict and alert at the instant of ``versions`` (after :meth:`fold` of it).
@@ -118,7 +106,7 @@ class PartitionEvaluator:
         )
         done = rescore(
             pop,
-            self.cutpoints,
+            cp,
             self.clusters,
             self._segment,
             self._names,
@@ -126,7 +114,7 @@ class PartitionEvaluator:
             candidates,
             bought_rows,
             decayed_rows,
-            model_moved=versions.model_moved,
+            model_moved=moved,
             min_dwell_ms=self.config.min_dwell_ms,
         )
         self._names = done.names

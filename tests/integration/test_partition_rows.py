@@ -104,5 +104,6 @@ async def test_a_split_saved_in_redis_and_restored_from_it_goes_on_as_the_one_ev
 async def test_a_partition_never_saved_loads_as_nothing(stores: Stores) -> None:
     rows_store, _, _ = stores
     assert await rows_store.load(7) == (None, [])
-    await rows_store.save(7, 10, [])
+    assert await rows_store.save(7, 10, []) == 1
     assert await rows_store.load(7) == (10, [])
+    assert await rows_store.save(7, 12, []) == 2 and (await rows_store.load(7))[0] == 12
