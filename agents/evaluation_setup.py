@@ -61,6 +61,7 @@ def redis_stores(
         on_retry=on_retry,
         watch_restarts=True,  # never write to a Redis that lost this worker's acknowledged writes
         dedupe_window_s=settings.dedupe_window_s,
+        eval_partitions=settings.partitions,  # a new namespace's, the purchases topic's count
     )
     profiles = RedisProfileStore.connect(
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=on_retry

@@ -135,9 +135,14 @@ def late_entries_pending(settings: Settings, clock_ms: int) -> int:
 
     async def count() -> int:
         client = redis.Redis.from_url(settings.redis_url)
-        try:
-            return int(
-                await client.zcount(f"{settings.redis_prefix}eval:{{segments}}:agenda", "-inf", clock_ms)
+        prefix = settings.redis_prefix
+        try:  # one agenda per evaluation partition (state/adapters/agenda_partitions.py)
+            partitions = int(await client.get(f"{prefix}eval:partitions") or 0)
+            return sum(
+                [
+                    int(await client.zcount(f"{prefix}eval:{{p{p}}}:agenda", "-inf", clock_ms))
+                    for p in range(partitions)
+                ]
             )
         finally:
             await client.aclose()

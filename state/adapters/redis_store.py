@@ -26,9 +26,11 @@ one customer's keys in one slot):
   ``<table>/<field>``; read, never written)
 - ``<p>seg:t:<table>``            hash: a shared tally table's counters (single Redis node only: a
   cluster cannot fold them in the same atomic call as the customers' state)
-- ``<p>eval:{segments}:agenda``   zset: events not evaluated yet, score occurred_at_ms + 1
-- ``<p>eval:{segments}:received`` zset: the same entries, score the wall-clock ms a worker first
+- ``<p>eval:{p<n>}:agenda``       zset: events not evaluated yet of evaluation partition ``n``'s
+  customers (:mod:`state.adapters.agenda_partitions`), score occurred_at_ms + 1
+- ``<p>eval:{p<n>}:received``     zset: the same entries, score the wall-clock ms a worker first
   received the event (``ZADD NX``; latency metrics only)
+- ``<p>eval:partitions``          string: the namespace's evaluation partition count (``SET NX``)
 - ``<p>seg:consumed``             zset: next unprocessed offset per ``topic:partition`` (``ZADD GT``)
 - ``<p>seg:watermark``            zset: largest occurred_at_ms per partition (``ZADD GT``)
 - ``<p>seg:stats``                hash: running totals for progress displays
@@ -69,6 +71,7 @@ from state.adapters.redis_access import (
 )
 from state.adapters.redis_retry import OnRetry
 from state.adapters.redis_store_agenda import StoreAgenda
+from state.adapters.redis_store_base import EVAL_PARTITIONS
 from state.adapters.redis_store_fold import StoreFold
 from state.adapters.redis_store_offsets import StoreOffsets
 from state.adapters.redis_store_reads import StoreReads
@@ -97,12 +100,14 @@ class RedisStore(StoreFold, StoreReads, StoreOffsets, StoreAgenda):
         on_retry: OnRetry | None = None,
         watch_restarts: bool = False,
         dedupe_window_s: int = DEDUPE_WINDOW_S,
+        eval_partitions: int = EVAL_PARTITIONS,
     ) -> RedisStore:
         """A store on the Redis ``access`` describes (ACL user, TLS).
 
         ``retry``: the worker's policy; by default (command-line tools) the first error raises.
         ``watch_restarts``: the worker's ingest: refuse to write to a Redis that restarted and lost
-        writes this store made (:meth:`_same_redis_or_fail`).
+        writes this store made (:meth:`_same_redis_or_fail`). ``eval_partitions``: the count it
+        proposes for a new namespace (:mod:`state.adapters.agenda_partitions`).
         """
         client = open_client(
             access,
@@ -118,6 +123,7 @@ class RedisStore(StoreFold, StoreReads, StoreOffsets, StoreAgenda):
             on_retry=on_retry,
             watch_restarts=watch_restarts,
             dedupe_window_s=dedupe_window_s,
+            eval_partitions=eval_partitions,
         )
 
     @classmethod

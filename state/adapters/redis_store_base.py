@@ -19,6 +19,7 @@ import redis.asyncio as redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from state.adapters.agenda_partitions import move_legacy_agenda, resolve_partitions
 from state.adapters.dedupe_window import DEDUPE_WINDOW_S, DedupeWindow
 from state.adapters.redis_access import RedisClient
 from state.adapters.redis_retry import OnRetry, Retrier, redis_address
@@ -29,13 +30,16 @@ from state.adapters.state_hash import FIELDS_LUA
 log = logging.getLogger("state.adapters.redis_store")
 T = TypeVar("T")
 
-__all__ = ["SCAN_COUNT", "StoreBase"]
+__all__ = ["EVAL_PARTITIONS", "SCAN_COUNT", "StoreBase"]
 
 _SCRIPTS = resources.files("state.adapters")
 _FOLD_LUA = FIELDS_LUA + _SCRIPTS.joinpath("rfm_fold.lua").read_text()
 _COMPACT_LUA = FIELDS_LUA + _SCRIPTS.joinpath("log_compact.lua").read_text()
 SCAN_COUNT = 2000
 """Keys per SCAN step, and customers per pipelined read or write."""
+EVAL_PARTITIONS = 4
+"""The evaluation partitions a store proposes for a new namespace: the ``purchases`` topic's
+default partition count (``SEGSTREAM_PARTITIONS``; :mod:`state.adapters.agenda_partitions`)."""
 # Compare-and-set of a topic's fence epoch, with the forgetting of its offsets, in one step
 # (``StoreOffsets.reset_topic``).
 # KEYS: epochs hash, consumed zset, dead-letter fence zset, resets list;
@@ -69,7 +73,10 @@ class StoreBase:
         watch_restarts: bool = False,
         dedupe_window_s: int = DEDUPE_WINDOW_S,
         wall_s: Callable[[], float] = time.time,
+        eval_partitions: int = EVAL_PARTITIONS,
     ) -> None:
+        if eval_partitions < 1:
+            raise ValueError(f"eval_partitions must be >= 1, got {eval_partitions}")
         self._dedupe = DedupeWindow(dedupe_window_s, wall_s)
         self._redis = client
         self._cluster = cluster
@@ -79,8 +86,9 @@ class StoreBase:
         self._compact = client.register_script(_COMPACT_LUA)
         self._watermark_key = f"{prefix}seg:watermark"
         self._stats_key = f"{prefix}seg:stats"
-        self._agenda_key = f"{prefix}eval:{{segments}}:agenda"
-        self._received_key = f"{prefix}eval:{{segments}}:received"
+        self._partitions_key = f"{prefix}eval:partitions"
+        self._proposed_partitions = eval_partitions
+        self._partitions: int | None = None  # the namespace's, once read (it never changes)
         offsets = f"{prefix}seg:{{offsets}}:" if cluster else f"{prefix}seg:"  # one slot for the reset script
         self._letter_fence_key = f"{offsets}dlq-fence"
         self._consumed_key = f"{offsets}consumed"
@@ -98,6 +106,28 @@ class StoreBase:
     def _per_call(self, customers: int) -> int:
         """Customers per script call: ``customers`` on one node, 1 on a cluster (a call stays in one hash slot)."""
         return 1 if self._cluster else customers
+
+    def _agenda_key(self, kind: str, partition: int) -> str:
+        """Evaluation partition ``partition``'s ``agenda`` or ``received`` sorted set."""
+        return f"{self._prefix}eval:{{p{partition}}}:{kind}"
+
+    async def _eval_partitions(self) -> int:
+        """The namespace's evaluation partition count (:mod:`state.adapters.agenda_partitions`); the
+        first call also moves an agenda of one key, from before the cut, onto the partitions."""
+        if self._partitions is None:
+            key, proposed = self._partitions_key, self._proposed_partitions
+            count = await self._retry(
+                "read the evaluation partitions", lambda: resolve_partitions(self._redis, key, proposed)
+            )
+            legacy = (f"{self._prefix}eval:{{segments}}:agenda", f"{self._prefix}eval:{{segments}}:received")
+            moved = await self._retry(
+                "move the agenda onto its partitions",
+                lambda: move_legacy_agenda(self._redis, legacy, self._agenda_key, count),
+            )
+            if moved:
+                log.info("moved %d agenda entries onto %d evaluation partitions", moved, count)
+            self._partitions = count
+        return self._partitions
 
     def _state_key(self, customer_id: str) -> str:
         return f"{self._prefix}seg:{{{customer_id}}}"

@@ -2,8 +2,8 @@
 
 Part of :class:`state.adapters.redis_store.RedisStore` (:class:`StoreFold`): each event is applied
 atomically (offset fence, event_id dedupe, state, days, log, tallies), the partitions' watermarks,
-the agenda and the receipt times follow in the same pipeline; the call's arguments and the batch
-cuts are :mod:`state.adapters.fold_call`'s.
+the agenda and the receipt times (on their customers' evaluation partitions) follow in the same
+pipeline; the call's arguments and the batch cuts are :mod:`state.adapters.fold_call`'s.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
+from state.adapters.agenda_partitions import by_partition
 from state.adapters.dedupe_window import Generation
 from state.adapters.fold_call import by_hash_slot, by_tally_volume, fold_call
 from state.adapters.redis_store_base import StoreBase
@@ -50,6 +51,7 @@ class StoreFold(StoreBase):
 
     async def _fold_batch_once(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         epochs = {str(t): int(e) for t, e in (await self._redis.hgetall(self._epoch_key)).items()}
+        partitions = await self._eval_partitions()
         groups = (
             by_hash_slot(deliveries, self._state_key) if self._cluster else [list(range(len(deliveries)))]
         )
@@ -81,13 +83,14 @@ class StoreFold(StoreBase):
             agenda_member(d.event.customer_id, d.event.event_id): d.event.occurred_at_ms + 1
             for d in deliveries
         }
-        pipe.zadd(self._agenda_key, agenda)
         receipts: dict[str, int] = {}
         for d in deliveries:
             if d.received_ms is not None:
                 receipts.setdefault(agenda_member(d.event.customer_id, d.event.event_id), d.received_ms)
-        if receipts:
-            pipe.zadd(self._received_key, receipts, nx=True)  # a resend keeps the first receipt
+        for partition, entries in by_partition(agenda, partitions).items():  # one key per partition
+            pipe.zadd(self._agenda_key("agenda", partition), entries)
+            if mine := {m: receipts[m] for m in entries if m in receipts}:
+                pipe.zadd(self._agenda_key("received", partition), mine, nx=True)  # a resend keeps the first
         record(sent, await pipe.execute())
         return outcomes
 

@@ -537,16 +537,20 @@ async def test_the_agenda_is_read_in_pages_even_through_long_runs_of_one_score(
     """Redis only: a catch-up tick reads millions of agenda entries, so they come a page at a time
     (one reply of 3.96M entries outlasted redis-py's socket timeout). Pages of 7 here: runs of one
     score (a day's purchases at midnight) longer than a page, and page ends inside runs, give every
-    entry once and in order, the same as one ZRANGEBYSCORE."""
+    entry once and in order, the same as one ZRANGEBYSCORE per partition, sorted by score then member."""
     monkeypatch.setattr(redis_store_agenda, "AGENDA_PAGE", 7)
     store = RedisStore.from_url(settings.redis_url, settings.redis_prefix)
     try:
         at = [DAY] * 30 + [DAY + 5] * 3 + [2 * DAY + i for i in range(12)] + [2 * DAY + 3] * 9 + [5 * DAY]
         await store.apply_batch([delivery(f"e{i}", f"c{i % 11}", ms, 100, i) for i, ms in enumerate(at)])
+        keys = [store._agenda_key("agenda", p) for p in range(4)]
+        assert all([await store._redis.zcard(k) for k in keys])  # 11 customers over the 4 partitions
         for up_to in (DAY, DAY + 6, 2 * DAY + 3, 2 * DAY + 4, 3 * DAY, 6 * DAY):
-            one_reply = await store._redis.zrangebyscore(store._agenda_key, "-inf", up_to, withscores=True)
+            one_reply = [
+                e for k in keys for e in await store._redis.zrangebyscore(k, "-inf", up_to, withscores=True)
+            ]
             paged = await store.due(up_to)
-            assert paged == [(m, int(score)) for m, score in one_reply]
+            assert paged == sorted(((m, int(s)) for m, s in one_reply), key=lambda e: (e[1], e[0]))
             assert len(paged) == sum(1 for ms in at if ms + 1 <= up_to)  # the agenda scores occurred + 1
             after = DAY + 1  # a range starting inside the run of DAY + 1 scores: none of it
             assert await store.due(up_to, after_ms=after) == [(m, s) for m, s in paged if s > after]
