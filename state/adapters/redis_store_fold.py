@@ -8,14 +8,15 @@ pipeline; the call's arguments and the batch cuts are :mod:`state.adapters.fold_
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from state.adapters.agenda_partitions import by_partition
 from state.adapters.dedupe_window import Generation
 from state.adapters.fold_call import by_hash_slot, by_tally_volume, fold_call
 from state.adapters.redis_store_base import StoreBase
+from state.customer.partitions import customer_partition
 from state.customer.store import Delivery, Outcome, Stats, agenda_member, highest_per_key
 
 __all__ = ["StoreFold"]
@@ -79,18 +80,21 @@ class StoreFold(StoreBase):
             size += tallies
         watermarks = highest_per_key((d.partition, d.event.occurred_at_ms) for d in deliveries)
         pipe.zadd(self._watermark_key, {str(p): ms for p, ms in watermarks.items()}, gt=True)
-        agenda = {
-            agenda_member(d.event.customer_id, d.event.event_id): d.event.occurred_at_ms + 1
-            for d in deliveries
-        }
-        receipts: dict[str, int] = {}
+        agenda: dict[int, dict[str, int]] = defaultdict(dict)  # partition -> member -> score
+        receipts: dict[int, dict[str, int]] = defaultdict(dict)
+        partition_of: dict[str, int] = {}
         for d in deliveries:
+            customer = d.event.customer_id
+            if (partition := partition_of.get(customer)) is None:
+                partition = partition_of[customer] = customer_partition(customer, partitions)
+            member = agenda_member(customer, d.event.event_id)
+            agenda[partition][member] = d.event.occurred_at_ms + 1
             if d.received_ms is not None:
-                receipts.setdefault(agenda_member(d.event.customer_id, d.event.event_id), d.received_ms)
-        for partition, entries in by_partition(agenda, partitions).items():  # one key per partition
+                receipts[partition].setdefault(member, d.received_ms)  # a resend keeps the first receipt
+        for partition, entries in agenda.items():  # on the customers' evaluation partitions
             pipe.zadd(self._agenda_key("agenda", partition), entries)
-            if mine := {m: receipts[m] for m in entries if m in receipts}:
-                pipe.zadd(self._agenda_key("received", partition), mine, nx=True)  # a resend keeps the first
+            if partition in receipts:
+                pipe.zadd(self._agenda_key("received", partition), receipts[partition], nx=True)
         record(sent, await pipe.execute())
         return outcomes
 
