@@ -120,17 +120,28 @@ def group_figures(
     {'size_share': 0.5, 'value_share': 0.4, 'mean_r': 4.0, 'mean_f': 4.0, 'mean_m': 4.0}
     """
     n = group.size
-    total = float(np.clip(money, 0, None).sum())
+    clipped = np.clip(money, 0, None)
+    total = float(clipped.sum())
+    if n == 0:
+        return {}
+    # one pass, not a mask per group: the rows in group order (stable, so each group's rows keep
+    # their order and its net spend sums exactly as ``clipped[group == key].sum()`` does), and the
+    # integer scores summed by bincount (exact)
+    shift = -min(int(group.min()), 0)
+    counts = np.bincount(group + shift)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    in_order = clipped[np.argsort(group, kind="stable")]
+    sums = [np.bincount(group + shift, weights=column, minlength=counts.size) for column in (r, f, m)]
     out: dict[int, dict[str, float | None]] = {}
-    for key in np.unique(group[group >= 0]).tolist():
-        mine = group == key
-        count = int(mine.sum())
-        out[int(key)] = {
+    for at in np.flatnonzero(counts[shift:]).tolist():
+        i = at + shift
+        count, start = int(counts[i]), int(starts[i])
+        out[at] = {
             "size_share": count / n,
-            "value_share": float(np.clip(money[mine], 0, None).sum()) / total if total > 0 else None,
-            "mean_r": float(r[mine].mean()),
-            "mean_f": float(f[mine].mean()),
-            "mean_m": float(m[mine].mean()),
+            "value_share": float(in_order[start : start + count].sum()) / total if total > 0 else None,
+            "mean_r": float(sums[0][i]) / count,
+            "mean_f": float(sums[1][i]) / count,
+            "mean_m": float(sums[2][i]) / count,
         }
     return out
 
@@ -165,8 +176,11 @@ class DriftMonitor:
                 if now[metric] is not None
                 and state.detectors[metric].update(float(now[metric] or 0.0), cfg, cfg.floor(metric))
             )
+            warmed = state.members is None and all(d.seen >= cfg.warmup for d in state.detectors.values())
+            if not (warmed or alarmed):  # the members are needed only at these two moments
+                continue
             members = np.flatnonzero(group == key).astype(np.int64)
-            if state.members is None and all(d.seen >= cfg.warmup for d in state.detectors.values()):
+            if warmed:
                 state.members, state.since_ms = members, at_ms
             if alarmed:
                 before = {metric: _mean_or_none(state.detectors[metric]) for metric in METRICS}
