@@ -17,6 +17,9 @@ Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster
 - ``<p>eval:{segments}:campaign-agenda`` zset: event_ids not evaluated yet, by occurred_at + 1
 - ``<p>eval:{segments}:campaign-ids:<g>`` set: event_ids added in dedupe generation ``g``
   (:mod:`state.adapters.dedupe_window`)
+- ``<p>eval:{segments}:versions-log`` string: a model owner's versions since its save before
+  (``ModelOwner.take_log``, pickled), written by each of its saves; the one evaluator's saves
+  delete it
 - ``<p>eval:{segments}:summary`` string: JSON summary of the last save: segments, clusters, the
   churn model's report and scorer weights, the lifetime model's versioned parameters (what every
   worker's HTTP pages and ``segstream export`` score with)
@@ -77,6 +80,7 @@ class RedisProfileStore(RedisAdapter):
             f"{base}:{name}" for name in ("view", "meta", "model", "summary")
         )
         self._batch, self._batches = f"{base}:batch:", f"{base}:batches"
+        self._versions_log = f"{base}:versions-log"
         self._campaign_events, self._campaign_agenda = f"{base}:campaign-events", f"{base}:campaign-agenda"
         self._add_campaign_events = self._redis.register_script(_ADD_CAMPAIGN_EVENTS)
         self._campaign_done = self._redis.register_script(_CAMPAIGN_DONE)
@@ -104,6 +108,7 @@ class RedisProfileStore(RedisAdapter):
             async for field, value in self._redis.hscan_iter(self._view, count=_CHUNK)
         ]
         model = cast(bytes | None, await self._redis.get(self._model))
+        versions_log = cast(bytes | None, await self._redis.get(self._versions_log))
         return SavedEvaluator(
             int(meta["generation"]),
             meta["clock_ms"],
@@ -111,6 +116,7 @@ class RedisProfileStore(RedisAdapter):
             model,
             rows,
             await self._read_batches(),
+            versions_log,
         )
 
     async def _read_batches(self) -> list[tuple[int, bytes]]:
@@ -132,6 +138,7 @@ class RedisProfileStore(RedisAdapter):
         *,
         batches_added: Sequence[tuple[int, bytes]] = (),
         batches_removed: Sequence[int] = (),
+        versions_log: bytes | None = None,
     ) -> int:
         # One MULTI: all or nothing. If it was applied before the error reached us, the retry
         # writes the same rows, batches and state again (deletes what is gone already) under the
@@ -139,7 +146,7 @@ class RedisProfileStore(RedisAdapter):
         batches = (batches_added, batches_removed)
         return await self._retry(
             "save the evaluator",
-            lambda: self._save(clock_ms, cutpoints_json, model, records, summary, batches),
+            lambda: self._save(clock_ms, cutpoints_json, model, records, summary, batches, versions_log),
         )
 
     async def _save(
@@ -150,6 +157,7 @@ class RedisProfileStore(RedisAdapter):
         records: Sequence[Record],
         summary: Record,
         batches: tuple[Sequence[tuple[int, bytes]], Sequence[int]],
+        versions_log: bytes | None,
     ) -> int:
         added, removed = batches
         generation = await self.generation() + 1
@@ -165,6 +173,10 @@ class RedisProfileStore(RedisAdapter):
             if removed:
                 pipe.delete(*(f"{self._batch}{m}" for m in removed))
                 pipe.zrem(self._batches, *(str(m) for m in removed))
+            if versions_log is not None:
+                pipe.set(self._versions_log, versions_log)
+            else:
+                pipe.delete(self._versions_log)
             pipe.set(self._summary, json.dumps(summary))
             meta = {"generation": generation, "clock_ms": clock_ms, "cutpoints": cutpoints_json}
             pipe.set(self._meta, json.dumps(meta))

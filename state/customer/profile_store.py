@@ -36,6 +36,9 @@ class SavedEvaluator:
     records: list[Record]
     batches: list[tuple[int, bytes]] = field(default_factory=list)
     """The open churn prediction batches saved apart, ``(made_at_ms, bytes)``, oldest first."""
+    versions_log: bytes | None = None
+    """A model owner's versions since its save before (``ModelOwner.take_log``, pickled); None for
+    the one evaluator, or an owner that saved none."""
 
 
 class ProfileStore(Protocol):
@@ -57,11 +60,13 @@ class ProfileStore(Protocol):
         *,
         batches_added: Sequence[tuple[int, bytes]] = (),
         batches_removed: Sequence[int] = (),
+        versions_log: bytes | None = None,
     ) -> int:
         """Save atomically (``model`` None: unchanged); return the new generation.
 
         ``batches_added``: churn batches ``(made_at_ms, bytes)`` to keep until ``batches_removed``
-        names their ``made_at_ms`` in a later save."""
+        names their ``made_at_ms`` in a later save. ``versions_log``: a model owner's, replacing
+        the one saved before (None: the one evaluator's save, which keeps none)."""
         ...
 
     async def profile(self, customer_id: str) -> Record | None:
@@ -109,6 +114,7 @@ class MemoryProfileStore:
     meta: tuple[int, int | None, str | None] = (0, None, None)
     model: bytes | None = None
     batches: dict[int, bytes] = field(default_factory=dict)  # made_at_ms -> an open churn batch
+    versions_log: bytes | None = None
     last_summary: Record | None = None
     campaign_events: dict[str, CampaignEvent] = field(default_factory=dict)  # the events on the agenda
     campaign_agenda: set[str] = field(default_factory=set)  # event_ids not evaluated yet
@@ -122,7 +128,9 @@ class MemoryProfileStore:
         if not generation:
             return None
         rows, batches = list(self.rows.values()), sorted(self.batches.items())
-        return SavedEvaluator(generation, clock_ms, cutpoints_json, self.model, rows, batches)
+        return SavedEvaluator(
+            generation, clock_ms, cutpoints_json, self.model, rows, batches, self.versions_log
+        )
 
     async def save(
         self,
@@ -134,7 +142,9 @@ class MemoryProfileStore:
         *,
         batches_added: Sequence[tuple[int, bytes]] = (),
         batches_removed: Sequence[int] = (),
+        versions_log: bytes | None = None,
     ) -> int:
+        self.versions_log = versions_log
         for made_at_ms in batches_removed:
             self.batches.pop(made_at_ms, None)
         self.batches.update(batches_added)

@@ -32,7 +32,7 @@ from state.evaluator.candidates import store_states
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate_predictions import EvaluatorPredictions
 from state.evaluator.evaluate_saves import EvaluatorSaves
-from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, apply_updates
+from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, VersionsLog, apply_updates
 from state.evaluator.prediction_step import (
     churn_batch,
     drift_alerts,
@@ -60,6 +60,31 @@ class ModelOwner(EvaluatorPredictions, EvaluatorSaves):
     """The models and a replica of every row, advanced by the partitions' deltas (pure: no I/O)."""
 
     _sent: tuple[int, int, int, bytes] | None = None  # (cluster, churn, response versions, reference)
+    _base: Versions | None = None  # every model as of the last take_log (None: none taken yet)
+    _log: list[Versions] | None = None  # the Versions sent since the last take_log
+
+    def take_log(self) -> VersionsLog:
+        """The versions since the last call (:class:`VersionsLog`), taken with a save of the owner;
+        the next log starts from every model as they are now."""
+        log = VersionsLog(self._base, tuple(self._log or ()))
+        self._base, self._log = self._full_versions(), []
+        return log
+
+    def _full_versions(self) -> Versions | None:
+        """Every model as of the clock, whether sent since or not (None before the first instant)."""
+        if self.clock_ms is None:
+            return None
+        book = self.campaigns
+        return Versions(
+            self.clock_ms,
+            self.cutpoints,
+            False,
+            self.model.published_view(),
+            self.lifetime,
+            _copy(self.churn),
+            _copy(book.response),
+            descriptor_features([book.reference]),
+        )
 
     def state_step(self, at_ms: int, deltas: Iterable[StateDelta]) -> Versions:
         """Store every partition's states of instant ``at_ms``; learn and publish the instant's versions."""
@@ -73,7 +98,11 @@ class ModelOwner(EvaluatorPredictions, EvaluatorSaves):
             buyers = pop.buyers()
             model_moved = self._learn_clusters(at_ms, buyers)
             self._refit_and_label(at_ms, buyers)
-        return self._versions(at_ms, model_moved)
+        versions = self._versions(at_ms, model_moved)
+        if self._log is None:
+            self._log = []
+        self._log.append(versions)  # until the next take_log (a save): a chunk's instants
+        return versions
 
     def profile_step(
         self, at_ms: int, updates: Sequence[RowUpdate], campaign_events: Sequence[CampaignEvent] = ()
@@ -126,7 +155,9 @@ class ModelOwner(EvaluatorPredictions, EvaluatorSaves):
         holds them; the open churn ``batches`` name rows in that order."""
         ordered = sorted(records, key=lambda r: (int(str(r["seen_ms"])), str(r["customer_id"])))
         rows = [{**r, "row": i} for i, r in enumerate(ordered)]
-        return cls.restore(config, clock_ms, cutpoints_json, model, rows, batches)
+        owner = cls.restore(config, clock_ms, cutpoints_json, model, rows, batches)
+        owner._base, owner._log = owner._full_versions(), []  # the next log starts at the save
+        return owner
 
     def _versions(self, at_ms: int, model_moved: bool) -> Versions:
         """The instant's versions, with each model only if it changed since last sent."""

@@ -26,17 +26,19 @@ import numpy as np
 import numpy.typing as npt
 
 from state.campaigns.response import ResponseModel
+from state.customer.event_log import LogFold
 from state.customer.profiles import Change
 from state.customer.rfm import CustomerState
 from state.evaluator.candidates import buyer_columns, decayed, store_states, to_rescore
 from state.evaluator.config import EvaluatorConfig, segment_lookups
+from state.evaluator.instants import due_at_instants
 from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, row_update
 from state.evaluator.predict import LifetimeModel
 from state.evaluator.prediction_step import churn_bands, likely_responders, overdue, scored, write_flags
 from state.evaluator.rescore import EMPTY, rescore
 from state.evaluator.saved import read_population
 from state.models.alert_rules import RuleOutcome
-from state.models.alerts import Alert, AlertKind
+from state.models.alerts import RULE_ORDER, Alert, AlertKind
 from state.models.churn import ChurnModel
 from state.models.clusters import SegmentModel
 from state.segments.cutpoints import CutPoints
@@ -127,6 +129,15 @@ class PartitionEvaluator:
         self.dirty |= self._written
         return done.changes, [row_update(pop, row) for row in sorted(self._written)]
 
+    def adopt(self, versions: Versions) -> None:
+        """Take the models, cut-points and instant of ``versions`` without evaluating: a restored
+        partition evaluator passing an instant its saved rows already include (a
+        :class:`~state.evaluator.partition_messages.VersionsLog`'s base, or its instants when the
+        partition saved with the owner)."""
+        self._adopt(versions)
+        self.clock_ms, self.cutpoints = versions.at_ms, versions.cutpoints
+        self._names = self.clusters.cluster_names()
+
     def _adopt(self, versions: Versions) -> None:
         """Take the models the owner sent (those not sent are unchanged)."""
         if versions.clusters is not None:
@@ -161,6 +172,31 @@ class PartitionEvaluator:
         self.alerts += outcome.alerts
         if outcome.held_back:
             self.held_back[kind] += outcome.held_back
+
+    def catch_up(self, instants: Sequence[Versions], folds: Sequence[LogFold]) -> list[Change]:
+        """Re-run ``instants`` (a :class:`~state.evaluator.partition_messages.VersionsLog`'s) for this
+        partition's customers alone: fold each instant's states from ``folds`` and apply its
+        versions, as the instants ran the first time. Returns the changes; the alerts wait for
+        :meth:`take_alerts`, each instant's in the one evaluator's order. What the gates held back
+        is dropped: the owner counted it the first time."""
+        changes: list[Change] = []
+        at = [v.at_ms for v in instants]
+        alerts, self.alerts = self.alerts, []
+        if at:
+            for versions, (at_ms, states, _) in zip(
+                instants, due_at_instants(at, folds, (), at[-1]), strict=True
+            ):
+                self.fold(at_ms, states)
+                changes += self.apply(versions)[0]
+                alerts += sorted(self.take_alerts(), key=lambda a: (RULE_ORDER[a.kind], a.customer_id))
+        self.alerts = alerts
+        self.held_back.clear()
+        return changes
+
+    def records(self) -> list[dict[str, object]]:
+        """Every row as :meth:`take_dirty` gives the changed ones (the owner rebuilds from them)."""
+        pop, seen = self.population, self.seen_ms
+        return [{**pop.record(row), "seen_ms": seen[row]} for row in range(len(pop))]
 
     def take_dirty(self) -> list[dict[str, object]]:
         """The rows changed since the last call, as records for the store, each with the instant its

@@ -34,7 +34,7 @@ from state.models.clusters import SegmentModel
 from state.segments.cutpoints import CutPoints
 from state.segments.population import ALERT_COLUMNS, Population
 
-__all__ = ["RowUpdate", "StateDelta", "Versions", "apply_updates", "row_update"]
+__all__ = ["RowUpdate", "StateDelta", "Versions", "VersionsLog", "apply_updates", "row_update"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,22 @@ class Versions:
     churn: ChurnModel | None
     response: ResponseModel | None
     reference: npt.NDArray[np.float64] | None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionsLog:
+    """The owner's versions since its save before last: what a partition evaluator whose own save
+    is one behind the owner's needs to catch up alone.
+
+    ``base`` carries every model (none left out) as of ``base.at_ms``, the owner's clock at the save
+    before (None: the owner had not saved before); ``instants`` are the :class:`Versions` of each
+    instant since, as the partitions received them. A partition evaluator restored from rows
+    saved at ``base.at_ms`` adopts ``base`` and re-runs ``instants`` from its customers' logs (the
+    owner holds their results already); one saved with the owner adopts them without re-running.
+    """
+
+    base: Versions | None
+    instants: tuple[Versions, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,31 +24,25 @@ True
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from state.campaigns.campaign_book import CampaignBook
 from state.customer.event_log import LogBase, LogEntry, LogFold
+from state.customer.partitions import customer_partition
 from state.customer.profiles import Change
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.instants import due_at_instants, evaluation_instants, log_folds
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_evaluator import PartitionEvaluator
+from state.evaluator.partition_messages import VersionsLog
 from state.evaluator.saved import BatchEntry
-from state.models.alerts import Alert
+from state.models.alerts import RULE_ORDER, Alert
+from state.models.clusters import SegmentModel
 from streams.campaign_contract import CampaignEvent
 
-__all__ = ["PartitionedEvaluator", "SplitSave", "crc32_partition"]
-
-# the order the one evaluator runs its alert rules in at an instant (each rule's alerts in customer-id
-# order), then the drift alerts
-_RULE_ORDER = {"overdue": 0, "churn_risk": 1, "likely_responder": 2}
-
-
-def crc32_partition(partitions: int) -> Callable[[str], int]:
-    """A stable assignment of customer ids to ``partitions`` partitions (CRC-32 of the id)."""
-    return lambda customer_id: zlib.crc32(customer_id.encode()) % partitions
+__all__ = ["PartitionedEvaluator", "SplitSave"]
 
 
 class PartitionedEvaluator:
@@ -67,8 +61,10 @@ class PartitionedEvaluator:
         self.config = config
         self.owner = ModelOwner(config, campaigns=campaigns)
         self.partitions = [PartitionEvaluator(config, p) for p in range(partitions)]
-        self.partition_of = partition_of or crc32_partition(partitions)
+        # by default a customer's partition is the one their purchases arrive on when keyed by id
+        self.partition_of = partition_of or partial(customer_partition, partitions=partitions)
         self.alerts: list[Alert] = []  # raised since the last take_alerts, as the one evaluator orders them
+        self.caught_up: list[Change] = []  # a restored partition's changes of the instants it re-ran
 
     def advance(
         self,
@@ -96,7 +92,7 @@ class PartitionedEvaluator:
             row = self.owner.population.index.__getitem__
             changes += sorted((c for mine, _ in results for c in mine), key=lambda c: row(c.customer_id))
             raised = [a for p in self.partitions for a in p.take_alerts()]
-            self.alerts += sorted(raised, key=lambda a: (_RULE_ORDER[a.kind], a.customer_id)) + drift
+            self.alerts += sorted(raised, key=lambda a: (RULE_ORDER[a.kind], a.customer_id)) + drift
             for p in self.partitions:  # the owner's summary and snapshot count them all
                 self.owner.held_back.update(p.held_back)
                 p.held_back.clear()
@@ -109,24 +105,52 @@ class PartitionedEvaluator:
         saved: SplitSave,
         *,
         partition_of: Callable[[str], int] | None = None,
+        logs: Mapping[str, Sequence[LogEntry]] | None = None,
+        bases: Mapping[str, LogBase] | None = None,
     ) -> PartitionedEvaluator:
-        """The split as ``saved``: the owner rebuilt from its models and every partition's rows,
-        each partition evaluator from its own rows (``partition_of`` must be the one saved with)."""
+        """The split as ``saved`` (``partition_of`` must be the one saved with).
+
+        Each partition evaluator is restored from its own rows; one whose save is one behind the
+        owner's (its clock the base of ``saved.log``) re-runs the log's instants alone, from
+        ``logs`` and ``bases`` (what the advance it missed was given): its changes of them are in
+        :attr:`caught_up` and its alerts come first from :meth:`take_alerts` (the same again: a
+        subscriber sees them at least once).
+        Then the owner is rebuilt from its models and every partition's rows."""
         split = cls(config, len(saved.rows), partition_of=partition_of)
-        owner = ModelOwner.rebuild(
+        clocks = list(saved.partition_clocks) or [saved.clock_ms] * len(saved.rows)
+        log = saved.log
+        if log is None:  # without a log every partition saved with the owner: its models say it all
+            models = ModelOwner.rebuild(config, saved.clock_ms, saved.cutpoints_json, saved.models, [], ())
+            log = VersionsLog(models._full_versions(), ())
+        folds: list[list[LogFold]] = [[] for _ in saved.rows]
+        for fold in log_folds(logs or {}, bases or {}):
+            folds[split.partition_of(fold.customer_id)].append(fold)
+        split.partitions = []
+        for p, rows in enumerate(saved.rows):
+            part = PartitionEvaluator.restore(config, p, rows, None, None, SegmentModel(config.cluster))
+            behind = log.base is None or clocks[p] == log.base.at_ms
+            if clocks[p] != saved.clock_ms and not behind:
+                raise ValueError(
+                    f"partition {p} saved at {clocks[p]}, neither with the owner ({saved.clock_ms}) nor "
+                    f"one save behind ({log.base.at_ms if log.base else None}): its log is gone"
+                )
+            if log.base is not None:
+                part.adopt(log.base)
+            if behind and clocks[p] != saved.clock_ms:
+                split.caught_up += part.catch_up(log.instants, folds[p])
+                split.alerts += part.take_alerts()
+            else:
+                for versions in log.instants:
+                    part.adopt(versions)
+            split.partitions.append(part)
+        split.owner = ModelOwner.rebuild(
             config,
             saved.clock_ms,
             saved.cutpoints_json,
             saved.models,
-            [r for rows in saved.rows for r in rows],
+            [r for part in split.partitions for r in part.records()],
             saved.batches,
         )
-        clusters = owner.model.published_view()
-        split.owner = owner
-        split.partitions = [
-            PartitionEvaluator.restore(config, p, rows, owner.clock_ms, owner.cutpoints, clusters)
-            for p, rows in enumerate(saved.rows)
-        ]
         return split
 
     def take_alerts(self) -> list[Alert]:
@@ -137,12 +161,15 @@ class PartitionedEvaluator:
 
 @dataclass(frozen=True, slots=True)
 class SplitSave:
-    """What a store holds of a split: the owner's clock, cut-points, models and open churn batches
-    (:meth:`ModelOwner.snapshot`, :meth:`ModelOwner.batch_entries`) and each partition's rows
-    (the latest :meth:`PartitionEvaluator.take_dirty` record of each), by partition."""
+    """What a store holds of a split: the owner's clock, cut-points, models, open churn batches and
+    versions log (:meth:`ModelOwner.snapshot`, :meth:`ModelOwner.batch_entries`,
+    :meth:`ModelOwner.take_log`) and each partition's rows (the latest
+    :meth:`PartitionEvaluator.take_dirty` record of each) and clock, by partition."""
 
     clock_ms: int | None
     cutpoints_json: str | None
     models: bytes
     batches: Sequence[BatchEntry]
     rows: Sequence[Sequence[Mapping[str, object]]]
+    partition_clocks: Sequence[int | None] = ()  # each partition's clock at its save (empty: the owner's)
+    log: VersionsLog | None = None  # the owner's versions since its save before (ModelOwner.take_log)

@@ -56,6 +56,7 @@ __all__ = [
     "LOW",
     "MEDIUM",
     "NO_BAND",
+    "RULE_ORDER",
     "Alert",
     "AlertConfig",
     "AlertKind",
@@ -68,6 +69,9 @@ __all__ = [
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 AlertKind = Literal["churn_risk", "overdue", "likely_responder", "segment_drift"]
+RULE_ORDER: dict[str, int] = {"overdue": 0, "churn_risk": 1, "likely_responder": 2}
+"""The order the evaluator runs its per-customer alert rules in at an instant (each rule's alerts
+in customer-id order; the drift alerts after them)."""
 Figure = float | str | list[str] | None  # a figure of an alert (a list: customer ids)
 NO_BAND, LOW, MEDIUM, HIGH = 0, 1, 2, 3
 BAND_NAMES = {LOW: "Low", MEDIUM: "Medium", HIGH: "High"}

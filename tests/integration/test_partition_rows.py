@@ -5,11 +5,12 @@ partition evaluator its rows under its own hash tag (``RedisPartitionRows``), th
 models, clock, cut-points and open churn batches (``RedisProfileStore``, without rows). Half way
 through, everything is loaded back from Redis into a new split, which goes on to end with the
 one evaluator's changes, alerts, models and rows (the oracle of
-``tests/unit/test_partitioned_evaluation.py``).
+``tests/unit/test_partitioned_evaluation.py``), with one partition a save behind the owner.
 """
 
 from __future__ import annotations
 
+import pickle
 import uuid
 from collections.abc import AsyncIterator
 
@@ -53,16 +54,17 @@ async def stores(request: pytest.FixtureRequest) -> AsyncIterator[Stores]:
 async def test_a_split_saved_in_redis_and_restored_from_it_goes_on_as_the_one_evaluator(
     stores: Stores,
 ) -> None:
+    """The owner saves first (its models and versions log in one MULTI), then each partition;
+    at the last tick before the crash partition 1 does not get to save, so it restores from its
+    save before and catches up alone from the log it reads back."""
     rows_store, owner_store, cluster_url = stores
     one, ones, alerts = one_run()
     ticks = shuffled_ticks()
-    half = len(ticks) // 2
+    half, lost = len(ticks) // 2, 1
     split = PartitionedEvaluator(UNGATED, 3)
     changes: list[Change] = []
-    for tick, logs in ticks[:half]:
+    for i, (tick, logs) in enumerate(ticks[:half]):
         changes += split.advance(tick, logs)
-        for part in split.partitions:
-            await rows_store.save(part.partition, tick, part.take_dirty())
         owner = split.owner
         parts = owner.take_saved_parts()
         cutpoints = owner.cutpoints.to_json() if owner.cutpoints else None
@@ -74,21 +76,41 @@ async def test_a_split_saved_in_redis_and_restored_from_it_goes_on_as_the_one_ev
             {},
             batches_added=parts.batches_added,
             batches_removed=parts.batches_removed,
+            versions_log=pickle.dumps(owner.take_log()),
         )
+        for part in split.partitions:
+            if i < half - 1 or part.partition != lost:
+                await rows_store.save(part.partition, tick, part.take_dirty())
     saved = await owner_store.load()
     assert saved is not None and saved.model is not None and saved.records == []
+    assert saved.versions_log is not None
     loaded = [await rows_store.load(p) for p in range(3)]
-    assert {clock for clock, _ in loaded} == {ticks[half - 1][0]}
-    assert sum(len(rows) for _, rows in loaded) == len(split.owner.population)
+    clocks = [clock for clock, _ in loaded]
+    assert clocks == [ticks[half - 1][0], ticks[half - 2][0], ticks[half - 1][0]]
     restored = PartitionedEvaluator.restore(
         UNGATED,
-        SplitSave(saved.clock_ms, saved.cutpoints_json, saved.model, saved.batches, [r for _, r in loaded]),
+        SplitSave(
+            saved.clock_ms,
+            saved.cutpoints_json,
+            saved.model,
+            saved.batches,
+            [r for _, r in loaded],
+            clocks,
+            pickle.loads(saved.versions_log),
+        ),
         partition_of=split.partition_of,
+        logs=ticks[half - 1][1],
     )
+    assert restored.caught_up  # partition 1's changes of the last tick again
+    again = len(restored.alerts)  # and its alerts of it
+    assert len(restored.owner.population) == len(split.owner.population)
     for tick, logs in ticks[half:]:
         changes += restored.advance(tick, logs)
     assert changes == ones
-    assert split.take_alerts() + restored.take_alerts() == alerts
+    chunk_alerts = split.take_alerts()  # up to the crash
+    assert (
+        again and chunk_alerts + restored.take_alerts()[again:] == alerts
+    )  # partition 1's of the last tick first
     assert_same(one, restored, restored=True)
     if cluster_url is not None:  # each partition's rows in its own slot, not all on one master
         raw = redis.RedisCluster.from_url(cluster_url)

@@ -168,6 +168,20 @@ async def test_open_batches_are_kept_apart_until_removed_and_read_back_oldest_fi
     assert saved is not None and saved.batches == [] and saved.model == model
 
 
+async def test_a_model_owners_versions_log_is_replaced_by_each_save_and_dropped_by_the_one_evaluators(
+    profiles: ProfileStore,
+) -> None:
+    await profiles.save(100, None, b"m", [], {}, versions_log=b"\x00log one")
+    saved = await profiles.load()
+    assert saved is not None and saved.versions_log == b"\x00log one"
+    await profiles.save(200, None, None, [], {}, versions_log=b"log two")
+    saved = await profiles.load()
+    assert saved is not None and saved.versions_log == b"log two" and saved.model == b"m"
+    await profiles.save(300, None, None, [], {})  # the one evaluator keeps no log
+    saved = await profiles.load()
+    assert saved is not None and saved.versions_log is None
+
+
 async def test_the_evaluator_writes_each_batch_once_and_the_model_only_when_it_changed(
     settings: Settings,
 ) -> None:

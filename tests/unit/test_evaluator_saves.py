@@ -67,6 +67,7 @@ class CountingProfiles(MemoryProfileStore):
         *,
         batches_added: Sequence[tuple[int, bytes]] = (),
         batches_removed: Sequence[int] = (),
+        versions_log: bytes | None = None,
     ) -> int:
         self.saves.append((model is not None, [m for m, _ in batches_added], list(batches_removed)))
         return await super().save(
@@ -77,6 +78,7 @@ class CountingProfiles(MemoryProfileStore):
             summary,
             batches_added=batches_added,
             batches_removed=batches_removed,
+            versions_log=versions_log,
         )
 
 
@@ -171,6 +173,7 @@ class FailingOnce(CountingProfiles):
         *,
         batches_added: Sequence[tuple[int, bytes]] = (),
         batches_removed: Sequence[int] = (),
+        versions_log: bytes | None = None,
     ) -> int:
         if self.fail_at and len(self.saves) + 1 == self.fail_at:
             self.fail_at = 0
@@ -183,6 +186,7 @@ class FailingOnce(CountingProfiles):
             summary,
             batches_added=batches_added,
             batches_removed=batches_removed,
+            versions_log=versions_log,
         )
 
 

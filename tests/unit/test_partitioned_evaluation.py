@@ -11,6 +11,7 @@ which a unit-sized CDNOW slice does not reach).
 
 from __future__ import annotations
 
+import pickle
 import random
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -19,10 +20,11 @@ from functools import cache
 import msgspec
 import pytest
 
+from state.customer.partitions import customer_partition
 from state.customer.profiles import Change, LogEntry
 from state.customer.rfm import DAY_MS
 from state.evaluator.evaluate import Evaluator
-from state.evaluator.partitioned import PartitionedEvaluator, SplitSave, crc32_partition
+from state.evaluator.partitioned import PartitionedEvaluator, SplitSave
 from state.evaluator.saved import read_models
 from state.models.alerts import Alert
 from streams.campaign_contract import CampaignDescriptor, CampaignEvent
@@ -118,7 +120,7 @@ def one_run() -> tuple[Evaluator, list[Change], list[Alert]]:
 @pytest.mark.parametrize(
     ("partitions", "assign"),
     [(1, None), (4, None), (2, odd_even), (3, one_busy)],
-    ids=["1", "4-crc32", "2-odd-even", "3-skewed"],
+    ids=["1", "4-kafka-default", "2-odd-even", "3-skewed"],
 )
 def test_cdnow_shuffled_and_ticked_gives_the_one_evaluators_changes_alerts_models_and_rows(
     partitions: int, assign: Assign | None
@@ -165,6 +167,74 @@ def test_a_split_saved_half_way_and_restored_goes_on_as_the_one_evaluator() -> N
     assert_same(one, restored, restored=True)
 
 
+def saved_split(
+    split: PartitionedEvaluator, rows: list[dict[object, dict[str, object]]], clocks: list[int | None]
+) -> SplitSave:
+    """The owner's save (with its versions log, through its bytes as a store keeps it) and the
+    partitions' rows and clocks as last saved."""
+    owner = split.owner
+    log = pickle.loads(pickle.dumps(owner.take_log()))
+    cutpoints = owner.cutpoints.to_json() if owner.cutpoints else None
+    stored = [list(mine.values()) for mine in rows]
+    return SplitSave(owner.clock_ms, cutpoints, owner.snapshot(), owner.batch_entries(), stored, clocks, log)
+
+
+def test_a_partition_one_save_behind_the_owner_catches_up_alone_from_the_versions_log() -> None:
+    """A crash between the owner's save and one partition's: that partition restores from its save
+    before, re-runs the instants it missed with the owner's logged versions (the owner holds their
+    results already), and the split goes on as the one evaluator; the re-run gives that
+    partition's changes and alerts of those instants again."""
+    one, ones, alerts = one_run()
+    ticks = shuffled_ticks()
+    half, lost = len(ticks) // 2, 1
+    split = PartitionedEvaluator(UNGATED, 3)
+    rows: list[dict[object, dict[str, object]]] = [{} for _ in split.partitions]
+    clocks: list[int | None] = [None] * 3
+    changes: list[Change] = []
+    for i, (tick, logs) in enumerate(ticks[: half + 1]):
+        if i == half:
+            earlier_alerts = split.take_alerts()
+        chunk = split.advance(tick, logs)
+        changes += chunk
+        for part in split.partitions:  # the owner has saved first (saved_split below takes its log)
+            if i < half or part.partition != lost:  # the last time, partition 1 crashes before saving
+                rows[part.partition].update({r["row"]: r for r in part.take_dirty()})
+                clocks[part.partition] = part.clock_ms
+        saved = saved_split(split, rows, clocks)
+    chunk_alerts = split.take_alerts()
+    assert clocks[lost] is not None and clocks[lost] < saved.clock_ms == clocks[0] == clocks[2]
+
+    restored = PartitionedEvaluator.restore(
+        UNGATED, saved, partition_of=split.partition_of, logs=ticks[half][1]
+    )
+    missed = [c for c in chunk if split.partition_of(c.customer_id) == lost]
+    assert missed and restored.caught_up == missed
+    customer_alerts = [a for a in chunk_alerts if a.kind != "segment_drift"]
+    assert restored.take_alerts() == [a for a in customer_alerts if split.partition_of(a.customer_id) == lost]
+    for tick, logs in ticks[half + 1 :]:
+        changes += restored.advance(tick, logs)
+    assert changes == ones
+    assert earlier_alerts + chunk_alerts + restored.take_alerts() == alerts
+    assert_same(one, restored, restored=True)
+
+
+def test_a_partition_two_saves_behind_is_refused() -> None:
+    """Its log is gone (the owner keeps the versions of one save only): restoring it would guess."""
+    ticks = shuffled_ticks()
+    split = PartitionedEvaluator(UNGATED, 2)
+    rows: list[dict[object, dict[str, object]]] = [{}, {}]
+    clocks: list[int | None] = [None, None]
+    for i, (tick, logs) in enumerate(ticks[:6]):
+        split.advance(tick, logs)
+        for part in split.partitions:
+            if i < 3 or part.partition == 0:
+                rows[part.partition].update({r["row"]: r for r in part.take_dirty()})
+                clocks[part.partition] = part.clock_ms
+        saved = saved_split(split, rows, clocks)
+    with pytest.raises(ValueError, match=r"partition 1 saved at .* neither with the owner"):
+        PartitionedEvaluator.restore(UNGATED, saved, partition_of=split.partition_of)
+
+
 def described(events: list[CampaignEvent]) -> list[CampaignEvent]:
     """Campaign B's exposures describe it, so the reference campaign changes half way."""
     descriptor = CampaignDescriptor("TypeA", 30, 3, 12, 0.25)
@@ -194,10 +264,10 @@ def test_campaigns_churn_bands_responders_and_uplift_are_the_one_evaluators(part
     assert_same(one, split)
 
 
-def test_the_default_assignment_is_stable_and_covers_the_partitions() -> None:
-    assign = crc32_partition(4)
+def test_the_default_assignment_is_kafkas_and_covers_the_partitions() -> None:
+    split = PartitionedEvaluator(CONFIG, 4)
     ids = [f"{i:05}" for i in range(1_000)]
-    assert [assign(c) for c in ids] == [crc32_partition(4)(c) for c in ids]
-    assert sorted({assign(c) for c in ids}) == [0, 1, 2, 3]
+    assert [split.partition_of(c) for c in ids] == [customer_partition(c, 4) for c in ids]
+    assert sorted({split.partition_of(c) for c in ids}) == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="partitions must be >= 1"):
         PartitionedEvaluator(CONFIG, 0)
