@@ -186,7 +186,13 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
     import faust
 
     from agents.batch_publish import faust_batch_publisher
-    from agents.evaluation_setup import evaluated_publisher, evaluator_config, output_topics, redis_stores
+    from agents.evaluation_setup import (
+        evaluated_publisher,
+        evaluator_config,
+        output_topics,
+        redis_stores,
+        split_rows,
+    )
     from agents.kafka_login import broker_credentials
 
     store, profiles = redis_stores(settings)
@@ -221,6 +227,7 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
         end_offsets=end_offsets,
         wait_timeout_s=settings.tick_wait_timeout_s,
         observe=EvaluatorObserver(forward("change_latency"), forward("churn"), forward("clock")),
+        split_rows=split_rows(settings),
     )
     try:
         while True:

@@ -20,6 +20,7 @@ from agents.moves import SEGMENT_MOVES
 from agents.settings import Settings
 from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.off_loop import off_the_loop
+from state.adapters.redis_partition_rows import RedisPartitionRows
 from state.adapters.redis_profiles import RedisProfileStore
 from state.adapters.redis_store import RedisStore
 from state.customer.profiles import Change
@@ -37,6 +38,7 @@ __all__ = [
     "evaluator_config",
     "output_topics",
     "redis_stores",
+    "split_rows",
 ]
 
 
@@ -68,6 +70,15 @@ def redis_stores(
     )
     profiles.dedupe = DedupeWindow(settings.dedupe_window_s)
     return store, profiles
+
+
+def split_rows(settings: Settings) -> RedisPartitionRows | None:
+    """Where a split evaluator saves its partitions' rows (``SEGSTREAM_EVALUATION_SPLIT``), else None."""
+    if not settings.evaluation_split:
+        return None
+    return RedisPartitionRows.connect(
+        settings.redis_access, settings.redis_prefix, retry=settings.redis_retry
+    )
 
 
 def output_topics(settings: Settings) -> OutputTopics:

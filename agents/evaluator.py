@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from agents import metrics
+from agents.split_saves import PartitionRows, load_split, save_split, split_form
 from state.customer.profile_store import ProfileStore
 from state.customer.profiles import Change
 from state.customer.rfm import DAY_MS
 from state.customer.store import CustomerStore, parse_agenda_member
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate import Evaluator
+from state.evaluator.partitioned import PartitionedEvaluator
 from state.evaluator.read_model import ChurnReport, Summary, summary_record
 from state.evaluator.saved import SavedParts
 from state.models.alerts import Alert
@@ -65,6 +67,10 @@ async def _unknown_ends(_topic: str, _partitions: list[int]) -> dict[int, int]:
 
 class TickRefused(Exception):
     """A tick the evaluator will not act on; ``str()`` is the reason. Raised before anything changed."""
+
+
+class LayoutMismatch(Exception):
+    """The namespace was saved by the other kind of evaluator (one, or split); ``str()`` says which."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +154,10 @@ class SegmentEvaluator:
         end_offsets: EndOffsets | None = None,
         wait_timeout_s: float = 120.0,
         observe: EvaluatorObserver | None = None,
+        split_rows: PartitionRows | None = None,
     ) -> None:
+        """``split_rows``: evaluate split (``SEGSTREAM_EVALUATION_SPLIT``, ``agents.split_saves``),
+        each partition's rows saved there; None: the one evaluator."""
         self.config = config
         self._store = store
         self._profiles = profiles
@@ -161,7 +170,8 @@ class SegmentEvaluator:
         self._wait_timeout_s = wait_timeout_s
         self._observe = observe or EvaluatorObserver()
         self._lock = asyncio.Lock()  # ticks from the clock topic and the watermark clock take turns
-        self._cached: tuple[int, Evaluator] | None = None  # (generation, evaluator)
+        self._split_rows = split_rows
+        self._cached: tuple[int, Evaluator | PartitionedEvaluator] | None = None  # (generation, evaluator)
 
     async def on_tick(self, tick: Tick) -> TickReport | None:
         """Evaluate up to ``tick.as_of_ms``; None if the clock is already there.
@@ -249,38 +259,56 @@ class SegmentEvaluator:
             tick.as_of_ms, len(instants), total, alerted, len(customers_due), time.perf_counter() - started
         )
 
-    async def _refit(self, evaluator: Evaluator) -> None:
+    async def _refit(self, evaluator: Evaluator | PartitionedEvaluator) -> None:
         model = await asyncio.to_thread(evaluator.refit)
         log.info("lifetime model refitted on request: %s", model.describe() if model else "too little data")
         await self._save(evaluator)
 
-    async def _save(self, evaluator: Evaluator) -> None:
+    async def _save(self, evaluator: Evaluator | PartitionedEvaluator) -> None:
         """Save what changed since the last save: rows, batches made and resolved, the snapshot if it
         changed. If the save fails the evaluator is dropped (it noted those parts as written) and the
         next tick reloads from the store."""
         try:
-            form = await asyncio.to_thread(_saved_form, evaluator)  # pickles and records: off the loop
-            generation = await self._profiles.save(
-                evaluator.clock_ms or 0,
-                form.cutpoints_json,
-                form.parts.model,
-                form.dirty,
-                form.summary_record,
-                batches_added=form.parts.batches_added,
-                batches_removed=form.parts.batches_removed,
-            )
+            if isinstance(evaluator, PartitionedEvaluator):
+                assert self._split_rows is not None
+                split = await asyncio.to_thread(split_form, evaluator)  # pickles and records: off the loop
+                generation = await save_split(
+                    split, evaluator.clock_ms or 0, self._profiles, self._split_rows
+                )
+                summary = split.summary
+            else:
+                form = await asyncio.to_thread(_saved_form, evaluator)
+                generation = await self._profiles.save(
+                    evaluator.clock_ms or 0,
+                    form.cutpoints_json,
+                    form.parts.model,
+                    form.dirty,
+                    form.summary_record,
+                    batches_added=form.parts.batches_added,
+                    batches_removed=form.parts.batches_removed,
+                )
+                summary = form.summary
         except BaseException:
             self._cached = None
             raise
-        self._observe.churn(form.summary.churn)
+        self._observe.churn(summary.churn)
         self._cached = (generation, evaluator)
         if evaluator.clock_ms is not None:
             self._observe.clock(evaluator.clock_ms)  # progress within a long tick
 
-    async def _evaluator(self) -> Evaluator:
+    async def _evaluator(self) -> Evaluator | PartitionedEvaluator:
         generation = await self._profiles.generation()
         if self._cached is not None and self._cached[0] == generation:
             return self._cached[1]
+        split = await self._profiles.split_partitions() if generation else None
+        if generation and (split is not None) != (self._split_rows is not None):
+            saved_by = f"split into {split} partitions" if split else "one evaluator"
+            raise LayoutMismatch(
+                f"this namespace's evaluator state was saved by {saved_by}; set SEGSTREAM_EVALUATION_SPLIT="
+                f"{'true' if split else 'false'} (or evaluate into a new namespace)"
+            )
+        if self._split_rows is not None:
+            return await self._split_evaluator(generation)
         saved = await self._profiles.load()
         if saved is None:
             evaluator = Evaluator(self.config)
@@ -290,6 +318,21 @@ class SegmentEvaluator:
             )
         self._cached = (generation, evaluator)
         return evaluator
+
+    async def _split_evaluator(self, generation: int) -> PartitionedEvaluator:
+        """The split as saved; a partition one save behind catches up, its changes and alerts of
+        those instants published again and its rows saved (``agents.split_saves``)."""
+        assert self._split_rows is not None
+        partitions = await self._store.eval_partitions()
+        split = await load_split(self.config, partitions, self._store, self._profiles, self._split_rows)
+        if split.caught_up or split.alerts:
+            await self._publish(split.caught_up, split.take_alerts())
+            split.caught_up = []
+            clock = split.clock_ms or 0
+            for partition, records in enumerate(split.take_dirty()):
+                await self._split_rows.save(partition, clock, records)
+        self._cached = (generation, split)
+        return split
 
     async def _check_partitions(self, topic: str, offsets: dict[int, int]) -> None:
         """Refuse offsets of partitions the topic does not have, or beyond a partition's end.

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         True,
         description="the clock's owner evaluates in a process of its own (false: in the worker's process)",
     )
+    evaluation_split: bool = Field(
+        False,
+        description="evaluate split: a model owner and one partition evaluator per evaluation partition, "
+        "each partition's rows under its own Redis hash tag (same results; one process still evaluates)",
+    )
     ingest_process: bool = Field(
         True,
         description="each worker folds purchases in a process of its own (false: in the worker's process)",

@@ -41,6 +41,7 @@ from agents.evaluation_setup import (
     evaluator_config,
     output_topics,
     redis_stores,
+    split_rows,
 )
 from agents.evaluator import EvaluatorObserver, SegmentEvaluator, TickRefused, TickReport
 from agents.fetch_wait import set_fetch_max_wait
@@ -144,6 +145,7 @@ def build_app(settings: Settings) -> faust.App:
             partition_count=partition_count,
             end_offsets=end_offsets,
             wait_timeout_s=settings.tick_wait_timeout_s,
+            split_rows=split_rows(settings),
         )
 
     def ingest_failed(text: str) -> None:

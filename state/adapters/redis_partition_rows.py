@@ -10,9 +10,10 @@ partitions over its masters, and no key gathers every customer. Keys:
   which the model owner rebuilds its replica in the one evaluator's row order
 - ``<p>eval:{p<n>}:meta`` hash: ``clock_ms`` of partition ``n``'s last save, ``saves`` how many
 
-The model owner's models, clock, cut-points and open churn batches are one evaluator's save
-without rows (:class:`state.adapters.redis_profiles.RedisProfileStore`). Not yet used by the
-worker, which still runs the one evaluator.
+The model owner's models, clock, cut-points, open churn batches and versions log are one
+evaluator's save without rows (:class:`state.adapters.redis_profiles.RedisProfileStore`, which
+reads the rows from here when the owner's meta names a partition count). The worker saves here
+when it evaluates split (``SEGSTREAM_EVALUATION_SPLIT``, ``agents.split_saves``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,14 @@ from collections.abc import Mapping, Sequence
 from state.adapters.redis_adapter import RedisAdapter
 from state.adapters.view_rows import decode_row, encode_row
 
-__all__ = ["RedisPartitionRows"]
+__all__ = ["RedisPartitionRows", "partition_key"]
 
 _CHUNK = 5000
+
+
+def partition_key(prefix: str, partition: int, name: str) -> str:
+    """Partition ``partition``'s key ``name`` (``rows``, ``meta``) under namespace ``prefix``."""
+    return f"{prefix}eval:{{p{partition}}}:{name}"
 
 
 class RedisPartitionRows(RedisAdapter):
@@ -33,7 +39,7 @@ class RedisPartitionRows(RedisAdapter):
     decode_responses = False
 
     def _key(self, partition: int, name: str) -> str:
-        return f"{self._prefix}eval:{{p{partition}}}:{name}"
+        return partition_key(self._prefix, partition, name)
 
     async def save(self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]]) -> int:
         """Write ``records`` (``PartitionEvaluator.take_dirty``) over partition ``partition``'s rows, with

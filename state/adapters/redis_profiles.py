@@ -3,8 +3,10 @@
 Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster slot):
 
 - ``<p>eval:{segments}:view``    hash: customer_id -> row (state as of the clock, profile), packed by
-  :mod:`state.adapters.view_rows`
-- ``<p>eval:{segments}:meta``    string: JSON ``{generation, clock_ms, cutpoints}``
+  :mod:`state.adapters.view_rows`; empty when the evaluator runs split, whose partitions save
+  their rows under their own tags (:mod:`state.adapters.redis_partition_rows`), read from there
+- ``<p>eval:{segments}:meta``    string: JSON ``{generation, clock_ms, cutpoints, partitions}``
+  (``partitions``: the split evaluator's partition count, absent for the one evaluator)
 - ``<p>eval:{segments}:model``   string: the learned models' snapshot (clusters, churn, lifetime,
   campaigns, drift), :meth:`state.evaluator.evaluate.Evaluator.snapshot`; written only by a save
   whose snapshot changed (earlier versions wrote it on every save, the open batches inside)
@@ -38,7 +40,9 @@ import msgspec
 
 from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.redis_adapter import RedisAdapter
+from state.adapters.redis_partition_rows import partition_key
 from state.adapters.view_rows import decode_row, encode_row
+from state.customer.partitions import customer_partition
 from state.customer.profile_store import Record, SavedEvaluator, SavedVersions
 from streams.campaign_contract import CampaignEvent
 
@@ -85,6 +89,7 @@ class RedisProfileStore(RedisAdapter):
         self._add_campaign_events = self._redis.register_script(_ADD_CAMPAIGN_EVENTS)
         self._campaign_done = self._redis.register_script(_CAMPAIGN_DONE)
         self._campaign_ids = f"{base}:campaign-ids"
+        self._split_partitions: int | None = None  # once seen in the meta (it never goes back)
         self.dedupe = DedupeWindow()
         """A resent campaign event is ignored within this window after it was first added
         (``SEGSTREAM_DEDUPE_WINDOW_S``; the same window as purchases)."""
@@ -96,17 +101,38 @@ class RedisProfileStore(RedisAdapter):
     async def generation(self) -> int:
         return int((await self._read_meta())["generation"])
 
-    async def load(self) -> SavedEvaluator | None:
-        return await self._retry("load the evaluator", self._load)  # read-only
+    async def split_partitions(self) -> int | None:
+        """The split evaluator's partition count if it saves the rows (by partition), else None."""
+        if self._split_partitions is None:
+            held = (await self._read_meta()).get("partitions")
+            self._split_partitions = int(held) if held is not None else None
+        return self._split_partitions
 
-    async def _load(self) -> SavedEvaluator | None:
+    async def _split_rows(self) -> list[Record]:
+        """Every partition's rows when the evaluator runs split (none otherwise)."""
+        split = await self.split_partitions()
+        return [
+            decode_row(field.decode(), value)
+            for p in range(split or 0)
+            async for field, value in self._redis.hscan_iter(
+                partition_key(self._prefix, p, "rows"), count=_CHUNK
+            )
+        ]
+
+    async def load(self, *, with_rows: bool = True) -> SavedEvaluator | None:
+        return await self._retry("load the evaluator", lambda: self._load(with_rows))  # read-only
+
+    async def _load(self, with_rows: bool) -> SavedEvaluator | None:
         meta = await self._read_meta()
         if not meta["generation"]:
             return None
-        rows = [
-            decode_row(field.decode(), value)
-            async for field, value in self._redis.hscan_iter(self._view, count=_CHUNK)
-        ]
+        rows = []
+        if with_rows:
+            rows = [
+                decode_row(field.decode(), value)
+                async for field, value in self._redis.hscan_iter(self._view, count=_CHUNK)
+            ]
+            rows += await self._split_rows()
         model = cast(bytes | None, await self._redis.get(self._model))
         versions_log = cast(bytes | None, await self._redis.get(self._versions_log))
         return SavedEvaluator(
@@ -139,6 +165,7 @@ class RedisProfileStore(RedisAdapter):
         batches_added: Sequence[tuple[int, bytes]] = (),
         batches_removed: Sequence[int] = (),
         versions_log: bytes | None = None,
+        partitions: int | None = None,
     ) -> int:
         # One MULTI: all or nothing. If it was applied before the error reached us, the retry
         # writes the same rows, batches and state again (deletes what is gone already) under the
@@ -146,7 +173,9 @@ class RedisProfileStore(RedisAdapter):
         batches = (batches_added, batches_removed)
         return await self._retry(
             "save the evaluator",
-            lambda: self._save(clock_ms, cutpoints_json, model, records, summary, batches, versions_log),
+            lambda: self._save(
+                clock_ms, cutpoints_json, model, records, summary, batches, versions_log, partitions
+            ),
         )
 
     async def _save(
@@ -158,6 +187,7 @@ class RedisProfileStore(RedisAdapter):
         summary: Record,
         batches: tuple[Sequence[tuple[int, bytes]], Sequence[int]],
         versions_log: bytes | None,
+        partitions: int | None,
     ) -> int:
         added, removed = batches
         generation = await self.generation() + 1
@@ -179,12 +209,17 @@ class RedisProfileStore(RedisAdapter):
                 pipe.delete(self._versions_log)
             pipe.set(self._summary, json.dumps(summary))
             meta = {"generation": generation, "clock_ms": clock_ms, "cutpoints": cutpoints_json}
+            if partitions is not None:
+                meta["partitions"] = partitions
             pipe.set(self._meta, json.dumps(meta))
             await pipe.execute()
         return generation
 
     async def profile(self, customer_id: str) -> Record | None:
         raw = await self._retry("read a profile", lambda: self._redis.hget(self._view, customer_id))
+        if raw is None and (split := await self.split_partitions()):
+            key = partition_key(self._prefix, customer_partition(customer_id, split), "rows")
+            raw = await self._retry("read a profile", lambda: self._redis.hget(key, customer_id))
         return decode_row(customer_id, cast(bytes, raw)) if raw else None
 
     async def summary(self) -> Record | None:
@@ -202,6 +237,21 @@ class RedisProfileStore(RedisAdapter):
 
             raw = await self._retry("read profiles", read)
             found.update({c: decode_row(c, r) for c, r in zip(chunk, raw, strict=True) if r})
+        missing = [c for c in ids if c not in found]
+        if missing and (split := await self.split_partitions()):
+            by_partition: dict[int, list[str]] = {}
+            for c in missing:
+                by_partition.setdefault(customer_partition(c, split), []).append(c)
+            for p, mine in by_partition.items():
+                key = partition_key(self._prefix, p, "rows")
+                for start in range(0, len(mine), _CHUNK):
+                    chunk = mine[start : start + _CHUNK]
+
+                    async def read_split(chunk: list[str] = chunk, key: str = key) -> list[bytes | None]:
+                        return cast(list[bytes | None], await self._redis.hmget(key, chunk))  # read-only
+
+                    raw = await self._retry("read profiles", read_split)
+                    found.update({c: decode_row(c, r) for c, r in zip(chunk, raw, strict=True) if r})
         return found
 
     async def versions(self) -> SavedVersions:

@@ -34,6 +34,9 @@ AGENDA_PAGE = 100_000
 class StoreAgenda(StoreBase):
     """The agenda and receipt times of events not evaluated yet; customers' event logs."""
 
+    async def eval_partitions(self) -> int:
+        return await self._eval_partitions()
+
     async def due(self, up_to_ms: int, after_ms: int | None = None) -> list[AgendaEntry]:
         """The agenda's entries in (``after_ms``, ``up_to_ms``], every partition's, in score then member
         order (the order of one sorted set holding them all).

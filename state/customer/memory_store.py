@@ -50,6 +50,8 @@ class MemoryStore:
     receipts: dict[str, int] = field(default_factory=dict)
     counters: dict[tuple[str, str | None], dict[str, int]] = field(default_factory=dict)
     """``(table, customer or None for a shared table) -> field -> count``."""
+    partitions: int = 4
+    """The evaluation partitions it reports (its agenda is one dict: nothing is cut by them)."""
 
     async def apply_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         outcomes = [self._apply_one(d) for d in deliveries]
@@ -105,6 +107,9 @@ class MemoryStore:
 
     async def all_customers(self) -> list[CustomerState]:
         return list(self.states.values())
+
+    async def eval_partitions(self) -> int:
+        return self.partitions
 
     async def watermark(self) -> int | None:
         return max(self.partition_watermarks.values(), default=None)

@@ -46,8 +46,12 @@ class ProfileStore(Protocol):
         """How many times the evaluator state was saved (0: never)."""
         ...
 
-    async def load(self) -> SavedEvaluator | None:
-        """The saved evaluator state with every row, or None if never saved."""
+    async def load(self, *, with_rows: bool = True) -> SavedEvaluator | None:
+        """The saved evaluator state with every row (none: ``with_rows=False``), or None if never saved."""
+        ...
+
+    async def split_partitions(self) -> int | None:
+        """The split evaluator's partition count if it saved last (its partitions keep the rows)."""
         ...
 
     async def save(
@@ -61,12 +65,15 @@ class ProfileStore(Protocol):
         batches_added: Sequence[tuple[int, bytes]] = (),
         batches_removed: Sequence[int] = (),
         versions_log: bytes | None = None,
+        partitions: int | None = None,
     ) -> int:
         """Save atomically (``model`` None: unchanged); return the new generation.
 
         ``batches_added``: churn batches ``(made_at_ms, bytes)`` to keep until ``batches_removed``
         names their ``made_at_ms`` in a later save. ``versions_log``: a model owner's, replacing
-        the one saved before (None: the one evaluator's save, which keeps none)."""
+        the one saved before (None: the one evaluator's save, which keeps none); ``partitions``:
+        the split evaluator's partition count, whose partitions save the rows apart (readers
+        then read them there)."""
         ...
 
     async def profile(self, customer_id: str) -> Record | None:
@@ -115,6 +122,7 @@ class MemoryProfileStore:
     model: bytes | None = None
     batches: dict[int, bytes] = field(default_factory=dict)  # made_at_ms -> an open churn batch
     versions_log: bytes | None = None
+    partitions: int | None = None
     last_summary: Record | None = None
     campaign_events: dict[str, CampaignEvent] = field(default_factory=dict)  # the events on the agenda
     campaign_agenda: set[str] = field(default_factory=set)  # event_ids not evaluated yet
@@ -123,11 +131,11 @@ class MemoryProfileStore:
     async def generation(self) -> int:
         return self.meta[0]
 
-    async def load(self) -> SavedEvaluator | None:
+    async def load(self, *, with_rows: bool = True) -> SavedEvaluator | None:
         generation, clock_ms, cutpoints_json = self.meta
         if not generation:
             return None
-        rows, batches = list(self.rows.values()), sorted(self.batches.items())
+        rows, batches = list(self.rows.values()) if with_rows else [], sorted(self.batches.items())
         return SavedEvaluator(
             generation, clock_ms, cutpoints_json, self.model, rows, batches, self.versions_log
         )
@@ -143,8 +151,9 @@ class MemoryProfileStore:
         batches_added: Sequence[tuple[int, bytes]] = (),
         batches_removed: Sequence[int] = (),
         versions_log: bytes | None = None,
+        partitions: int | None = None,
     ) -> int:
-        self.versions_log = versions_log
+        self.versions_log, self.partitions = versions_log, partitions
         for made_at_ms in batches_removed:
             self.batches.pop(made_at_ms, None)
         self.batches.update(batches_added)
@@ -154,6 +163,9 @@ class MemoryProfileStore:
         self.model = model if model is not None else self.model
         self.last_summary = summary
         return self.meta[0]
+
+    async def split_partitions(self) -> int | None:
+        return self.partitions
 
     async def profile(self, customer_id: str) -> Record | None:
         return self.rows.get(customer_id)

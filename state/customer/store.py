@@ -257,6 +257,11 @@ class CustomerStore(Protocol):
         """Next unprocessed offset per partition of ``topic`` (partitions never processed are absent)."""
         ...
 
+    async def eval_partitions(self) -> int:
+        """The namespace's evaluation partition count (the agenda's cut, a customer's partition by
+        :func:`state.customer.partitions.customer_partition`)."""
+        ...
+
     async def due(self, up_to_ms: int, after_ms: int | None = None) -> list[AgendaEntry]:
         """Agenda entries with ``after_ms`` < score <= ``up_to_ms`` (events that occurred before
         ``up_to_ms``; every earlier one when ``after_ms`` is None), lowest first."""

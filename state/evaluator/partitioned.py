@@ -37,6 +37,7 @@ from state.evaluator.instants import due_at_instants, evaluation_instants, log_f
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_evaluator import PartitionEvaluator
 from state.evaluator.partition_messages import VersionsLog
+from state.evaluator.predict import LifetimeModel
 from state.evaluator.saved import BatchEntry
 from state.models.alerts import RULE_ORDER, Alert
 from state.models.clusters import SegmentModel
@@ -153,6 +154,25 @@ class PartitionedEvaluator:
         )
         return split
 
+    @property
+    def clock_ms(self) -> int | None:
+        """The owner's clock: every instant up to it is evaluated everywhere."""
+        return self.owner.clock_ms
+
+    def instants(self, to_ms: int, earliest_event_ms: int | None) -> list[int]:
+        """The instants :meth:`advance` evaluates up to ``to_ms`` (``Evaluator.instants``)."""
+        start = self.clock_ms if self.clock_ms is not None else earliest_event_ms
+        return [] if start is None else evaluation_instants(start, to_ms, self.config.step_ms)
+
+    def refit(self) -> LifetimeModel | None:
+        """The owner's refit at the clock (``Evaluator.refit``); the partitions score with it from
+        the next instant's versions, which always carry the lifetime model."""
+        return self.owner.refit()
+
+    def take_dirty(self) -> list[list[dict[str, object]]]:
+        """Each partition's rows changed since the last call (:meth:`PartitionEvaluator.take_dirty`)."""
+        return [part.take_dirty() for part in self.partitions]
+
     def take_alerts(self) -> list[Alert]:
         """The alerts raised since the last call, in the one evaluator's order (clears them)."""
         alerts, self.alerts = self.alerts, []
@@ -168,7 +188,7 @@ class SplitSave:
 
     clock_ms: int | None
     cutpoints_json: str | None
-    models: bytes
+    models: bytes | None
     batches: Sequence[BatchEntry]
     rows: Sequence[Sequence[Mapping[str, object]]]
     partition_clocks: Sequence[int | None] = ()  # each partition's clock at its save (empty: the owner's)

@@ -1,6 +1,10 @@
-"""A worker on a real 3-master Redis Cluster (``SEGSTREAM_REDIS_CLUSTER``) publishes what segstream
-publishes on a single Redis: the CDNOW sample replayed with clock ticks gives every change, the
-``customer-segments`` profiles and the exported RFM state of the references.
+"""A worker on a real 3-master Redis Cluster (``SEGSTREAM_REDIS_CLUSTER``) evaluating split
+(``SEGSTREAM_EVALUATION_SPLIT``: each evaluation partition's rows under its own hash tag, so on
+several masters) publishes what segstream publishes on a single Redis with the one evaluator: the
+CDNOW sample replayed with clock ticks gives every change, the ``customer-segments`` profiles and
+the exported RFM state of the references. (The one evaluator on the cluster is held to the split
+one at the evaluator's level, ``test_split_evaluation``; a worker with it on one Redis, in
+``test_segments_live``.)
 
 The references are the ones the single-node tests hold the worker to, so equality here is equality
 with a single node: the pure evaluator fed the same history (``test_segments_live``: a worker on one
@@ -56,7 +60,9 @@ def test_a_worker_on_a_redis_cluster_publishes_what_one_on_a_single_node_does(
     settings: Settings, redis_cluster: RedisClusterInfo, start_worker: WorkerFactory, tmp_path: Path
 ) -> None:
     history = load_cdnow(sample=True)
-    on_cluster = settings.model_copy(update={"redis_url": redis_cluster.url, "redis_cluster": True})
+    on_cluster = settings.model_copy(
+        update={"redis_url": redis_cluster.url, "redis_cluster": True, "evaluation_split": True}
+    )
     assert on_cluster.redis_access.cluster
     ensure_topics(on_cluster)
     worker = start_worker(on_cluster, "cluster")
@@ -81,3 +87,12 @@ def test_a_worker_on_a_redis_cluster_publishes_what_one_on_a_single_node_does(
     assert len(latest) == SAMPLE_CUSTOMERS
     assert {c: {k: doc[k] for k in final[c]} for c, doc in latest.items()} == final
     assert_same_table(export_customers(on_cluster, tmp_path / "cluster.parquet"), rfm_table(history))
+    assert asyncio.run(split_partitions(on_cluster)) == on_cluster.partitions  # it did evaluate split
+
+
+async def split_partitions(settings: Settings) -> int | None:
+    profiles = RedisProfileStore.connect(settings.redis_access, settings.redis_prefix)
+    try:
+        return await profiles.split_partitions()
+    finally:
+        await profiles.close()

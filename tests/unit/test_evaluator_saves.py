@@ -68,6 +68,7 @@ class CountingProfiles(MemoryProfileStore):
         batches_added: Sequence[tuple[int, bytes]] = (),
         batches_removed: Sequence[int] = (),
         versions_log: bytes | None = None,
+        partitions: int | None = None,
     ) -> int:
         self.saves.append((model is not None, [m for m, _ in batches_added], list(batches_removed)))
         return await super().save(
@@ -79,6 +80,7 @@ class CountingProfiles(MemoryProfileStore):
             batches_added=batches_added,
             batches_removed=batches_removed,
             versions_log=versions_log,
+            partitions=partitions,
         )
 
 
@@ -174,6 +176,7 @@ class FailingOnce(CountingProfiles):
         batches_added: Sequence[tuple[int, bytes]] = (),
         batches_removed: Sequence[int] = (),
         versions_log: bytes | None = None,
+        partitions: int | None = None,
     ) -> int:
         if self.fail_at and len(self.saves) + 1 == self.fail_at:
             self.fail_at = 0
@@ -187,6 +190,7 @@ class FailingOnce(CountingProfiles):
             batches_added=batches_added,
             batches_removed=batches_removed,
             versions_log=versions_log,
+            partitions=partitions,
         )
 
 
