@@ -26,6 +26,7 @@ gives the same moves (ids included), like the changes themselves.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -68,13 +69,25 @@ class Move:
 def _segment(profile: Profile | None) -> Audience | None:
     if profile is None:
         return None
-    return Audience("segment", profile.rfm_segment, f"segment:{profile.rfm_segment}")
+    return _segment_audience(profile.rfm_segment)
 
 
 def _cluster(profile: Profile | None) -> Audience | None:
     if profile is None or profile.cluster is None:
         return None
-    return Audience("cluster", profile.cluster_name or str(profile.cluster), f"cluster:{profile.cluster}")
+    return _cluster_audience(profile.cluster, profile.cluster_name)
+
+
+# An audience is an immutable value with few distinct ones (a preset's segments, a model's clusters
+# and their names): made once each, not per change (a catch-up publishes hundreds of thousands).
+@functools.lru_cache(maxsize=4096)
+def _segment_audience(name: str) -> Audience:
+    return Audience("segment", name, f"segment:{name}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _cluster_audience(cluster: int, name: str | None) -> Audience:
+    return Audience("cluster", name or str(cluster), f"cluster:{cluster}")
 
 
 def segment_moves(changes: Iterable[Change], preset: Preset) -> list[Move]:

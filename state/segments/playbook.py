@@ -55,6 +55,7 @@ def _entry(preset: Preset, segment: str) -> RecommendedAction | None:
     return None if rule is None or not rule.action else RecommendedAction(rule.action, rule.channel)
 
 
+@lru_cache(maxsize=256)  # every change and profile message asks; shared between calls: read only
 def action_json(preset: Preset, segment: str | None) -> dict[str, Any] | None:
     """:func:`recommended_action` as the JSON object the outputs carry (null when there is none)."""
     found = recommended_action(preset, segment)
