@@ -11,38 +11,53 @@ the partition count, one ``MULTI``: :meth:`RedisProfileStore.save
 <state.adapters.redis_profiles.RedisProfileStore.save>` with no rows), then each partition's
 changed rows and clock (:class:`~state.adapters.redis_partition_rows.RedisPartitionRows`, one
 ``MULTI`` per partition). A crash between them leaves partitions one save behind the owner, never
-ahead. A load restores them from their own rows and lets them catch up alone from the owner's
-versions log, with the logs of the customers due since the log's base (still on the agenda:
-entries leave it only after every save); their changes and alerts of those instants are
-published again (at least once, as after any crash before a save), their rows saved, and the
-owner's replica is rebuilt from every partition's rows.
+ahead. An open churn batch is saved cut too (:mod:`state.evaluator.batch_parts`): its head with
+the owner, each partition's part under the partition's tag, written before the owner's save
+that names the batch, deleted after the one that closes it. A load restores the partitions from
+their own rows and lets them catch up alone from the owner's versions log, with the logs of the
+customers due since the log's base (still on the agenda: entries leave it only after every
+save); their changes and alerts of those instants are published again (at least once, as after
+any crash before a save), their rows saved, and the owner's replica is rebuilt from every
+partition's rows.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import numpy as np
 
 from state.customer.partitions import customer_partition
 from state.customer.profile_store import ProfileStore
 from state.customer.store import CustomerStore, parse_agenda_member
+from state.evaluator.batch_parts import join_batch, split_batch
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.partition_messages import VersionsLog
 from state.evaluator.partitioned import PartitionedEvaluator, SplitSave
 from state.evaluator.read_model import Summary, summary_record
 from state.evaluator.saved import SavedParts
+from state.models.online_logistic import PendingBatch
 
 __all__ = ["PartitionRows", "SplitForm", "load_split", "save_split", "split_form"]
 
 
 class PartitionRows(Protocol):
-    """Where partition evaluators keep their rows (:class:`RedisPartitionRows`)."""
+    """Where partition evaluators keep their rows and the churn batches' parts (:class:`RedisPartitionRows`)."""
 
     async def save(self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]]) -> int: ...
 
     async def load(self, partition: int) -> tuple[int | None, list[dict[str, object]]]: ...
+
+    async def save_batch_parts(self, made_at_ms: int, parts: Sequence[bytes]) -> None: ...
+
+    async def load_batch_parts(self, made_at_ms: int, partitions: int) -> list[bytes | None]: ...
+
+    async def drop_batch_parts(self, partitions: int, made_at: Iterable[int]) -> None: ...
+
+    async def keep_batch_parts(self, partitions: int, open_made_at: Iterable[int]) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +65,8 @@ class SplitForm:
     """What a save writes of a split, noted as written (built off the event loop)."""
 
     cutpoints_json: str | None
-    parts: SavedParts
+    parts: SavedParts  # its batches_added are the batches' heads
+    batch_parts: list[tuple[int, list[bytes]]]  # the added batches' parts, by partition
     dirty: list[list[dict[str, object]]]  # by partition
     summary: Summary
     summary_record: dict[str, Any]
@@ -59,18 +75,39 @@ class SplitForm:
 
 def split_form(split: PartitionedEvaluator) -> SplitForm:
     owner = split.owner
+    parts = owner.take_saved_parts()
+    batches = {b.made_at_ms: b for b in owner.batches}
+    heads, batch_parts = [], []
+    for made_at_ms, _ in parts.batches_added:  # a new batch, cut by partition (every 28 days)
+        batch = batches[made_at_ms]
+        ids = owner.population.ids
+        partition = np.fromiter(
+            (split.partition_of(ids[r]) for r in batch.rows.tolist()), np.int64, batch.rows.size
+        )
+        head, cut = split_batch(batch, partition, len(split.partitions))
+        heads.append((made_at_ms, _pickle(head)))
+        batch_parts.append((made_at_ms, [_pickle(part) for part in cut]))
     return SplitForm(
         owner.cutpoints.to_json() if owner.cutpoints else None,
-        owner.take_saved_parts(),
+        parts._replace(batches_added=heads),
+        batch_parts,
         split.take_dirty(),
         summary := owner.summary(),
         summary_record(summary),
-        pickle.dumps(owner.take_log(), protocol=pickle.HIGHEST_PROTOCOL),
+        _pickle(owner.take_log()),
     )
 
 
+def _pickle(value: object) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 async def save_split(form: SplitForm, clock_ms: int, profiles: ProfileStore, rows: PartitionRows) -> int:
-    """The owner's save, then every partition's (the order a load relies on); the new generation."""
+    """The owner's save, then every partition's (the order a load relies on); the new generation.
+
+    A new churn batch's parts go first (the owner's save then names it), a closed one's after."""
+    for made_at_ms, parts in form.batch_parts:
+        await rows.save_batch_parts(made_at_ms, parts)
     generation = await profiles.save(
         clock_ms,
         form.cutpoints_json,
@@ -84,6 +121,8 @@ async def save_split(form: SplitForm, clock_ms: int, profiles: ProfileStore, row
     )
     for partition, records in enumerate(form.dirty):
         await rows.save(partition, clock_ms, records)
+    if form.parts.batches_removed:
+        await rows.drop_batch_parts(len(form.dirty), form.parts.batches_removed)
     return generation
 
 
@@ -111,7 +150,18 @@ async def load_split(
         chunk = await store.logs(sorted(c for c in due if customer_partition(c, partitions) in behind))
         logs = {c: chunk_log.entries for c, chunk_log in chunk.items()}
         bases = {c: chunk_log.base for c, chunk_log in chunk.items() if chunk_log.base is not None}
+    batches = [(m, _pickle(await _joined(m, head, partitions, rows))) for m, head in saved.batches]
+    await rows.keep_batch_parts(partitions, [m for m, _ in saved.batches])  # a crash's leftovers
     split_save = SplitSave(
-        saved.clock_ms, saved.cutpoints_json, saved.model, saved.batches, [r for _, r in loaded], clocks, log
+        saved.clock_ms, saved.cutpoints_json, saved.model, batches, [r for _, r in loaded], clocks, log
     )
     return PartitionedEvaluator.restore(config, split_save, logs=logs, bases=bases)
+
+
+async def _joined(made_at_ms: int, head: bytes, partitions: int, rows: PartitionRows) -> PendingBatch:
+    """The open churn batch made at ``made_at_ms``: the owner's head and every partition's part."""
+    parts = await rows.load_batch_parts(made_at_ms, partitions)
+    missing = [p for p, part in enumerate(parts) if part is None]
+    if missing:
+        raise RuntimeError(f"churn batch made at {made_at_ms}: partitions {missing} hold no part of it")
+    return join_batch(pickle.loads(head), [pickle.loads(part) for part in parts if part is not None])

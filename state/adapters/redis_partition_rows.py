@@ -9,6 +9,11 @@ partitions over its masters, and no key gathers every customer. Keys:
   are (:mod:`state.adapters.view_rows`) with the instant it was created (``seen_ms``), from
   which the model owner rebuilds its replica in the one evaluator's row order
 - ``<p>eval:{p<n>}:meta`` hash: ``clock_ms`` of partition ``n``'s last save, ``saves`` how many
+- ``<p>eval:{p<n>}:batch:<made_at_ms>`` string: partition ``n``'s part of an open churn batch
+  (:mod:`state.evaluator.batch_parts`), with ``<p>eval:{p<n>}:batches`` (zset: the made_at_ms of
+  the parts it holds), written together before the owner's save names the batch, deleted after
+  the owner's save that closed it; parts no owner's batch names (a crash between the two) are
+  dropped at the next load
 
 The model owner's models, clock, cut-points, open churn batches and versions log are one
 evaluator's save without rows (:class:`state.adapters.redis_profiles.RedisProfileStore`, which
@@ -18,7 +23,8 @@ when it evaluates split (``SEGSTREAM_EVALUATION_SPLIT``, ``agents.split_saves``)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 from state.adapters.redis_adapter import RedisAdapter
 from state.adapters.view_rows import decode_row, encode_row
@@ -60,6 +66,61 @@ class RedisPartitionRows(RedisAdapter):
             pipe.hincrby(meta, "saves", 1)
             replies = await pipe.execute()
         return int(replies[-1])
+
+    async def save_batch_parts(self, made_at_ms: int, parts: Sequence[bytes]) -> None:
+        """Each partition's part of the batch made at ``made_at_ms`` (``parts[n]`` partition ``n``'s)."""
+
+        async def write() -> None:  # SET and ZADD of the same values: safe to repeat
+            pipe = self._redis.pipeline(transaction=False)
+            for partition, data in enumerate(parts):
+                pipe.set(self._key(partition, f"batch:{made_at_ms}"), data)
+                pipe.zadd(self._key(partition, "batches"), {str(made_at_ms): made_at_ms})
+            await pipe.execute()
+
+        await self._retry("save a churn batch's parts", write)
+
+    async def load_batch_parts(self, made_at_ms: int, partitions: int) -> list[bytes | None]:
+        """Every partition's part of the batch made at ``made_at_ms`` (None where one is missing)."""
+
+        async def read() -> list[bytes | None]:  # read-only
+            pipe = self._redis.pipeline(transaction=False)
+            for partition in range(partitions):
+                pipe.get(self._key(partition, f"batch:{made_at_ms}"))
+            return list(await pipe.execute())
+
+        return await self._retry("load a churn batch's parts", read)
+
+    async def drop_batch_parts(self, partitions: int, made_at: Iterable[int]) -> None:
+        """Delete every partition's part of the batches made at ``made_at`` (closed ones)."""
+        gone = sorted(set(made_at))
+
+        async def drop() -> None:  # DEL and ZREM: safe to repeat
+            pipe = self._redis.pipeline(transaction=False)
+            for partition in range(partitions):
+                for m in gone:
+                    pipe.delete(self._key(partition, f"batch:{m}"))
+                if gone:
+                    pipe.zrem(self._key(partition, "batches"), *map(str, gone))
+            await pipe.execute()
+
+        await self._retry("drop churn batch parts", drop)
+
+    async def keep_batch_parts(self, partitions: int, open_made_at: Iterable[int]) -> int:
+        """Delete the parts of every batch not in ``open_made_at`` (parts a crash left unnamed by
+        the owner's save); how many partitions' parts went."""
+        keep = set(open_made_at)
+        dropped = 0
+        for partition in range(partitions):
+            key = self._key(partition, "batches")
+
+            async def read(key: str = key) -> list[bytes]:  # read-only
+                return cast(list[bytes], await self._redis.zrange(key, 0, -1))
+
+            stale = [int(m) for m in await self._retry("read churn batch parts", read) if int(m) not in keep]
+            if stale:
+                await self.drop_batch_parts(partitions, stale)
+                dropped += len(stale)
+        return dropped
 
     async def load(self, partition: int) -> tuple[int | None, list[dict[str, object]]]:
         """Partition ``partition``'s clock at its last save (None: never saved) and its rows."""

@@ -10,6 +10,7 @@ customers, churn batches made and labelled within the ticks) so that every model
 
 from __future__ import annotations
 
+import pickle
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 
@@ -25,6 +26,7 @@ from state.adapters.redis_profiles import RedisProfileStore
 from state.adapters.redis_store import RedisStore
 from state.customer.partitions import customer_partition
 from state.customer.rfm import DAY_MS
+from state.evaluator.batch_parts import BatchHead
 from streams.outputs import Tick
 from tests.unit.test_evaluator_saves import CONFIG, TICK_DAYS, history
 from tests.unit.test_segment_evaluator import DAY0, TOPIC, Outbox, no_letters
@@ -120,6 +122,21 @@ async def test_the_split_reloaded_at_every_tick_gives_the_one_evaluators_changes
         customers = sorted({c.customer_id for c in one.out.changes})
         await assert_same_profiles(split, one, customers)
         assert await split.profiles.split_partitions() == 4
+        # the open churn batches: a head with the owner (its sample, not every buyer), a part per partition
+        saved, saved_one = (
+            await split.profiles.load(with_rows=False),
+            await one.profiles.load(with_rows=False),
+        )
+        assert saved is not None and saved_one is not None and saved.batches
+        assert [m for m, _ in saved.batches] == [m for m, _ in saved_one.batches]
+        for made_at, head in saved.batches:
+            assert isinstance(pickle.loads(head), BatchHead)
+            assert all(await split.rows.load_batch_parts(made_at, 4))
+        assert max(len(h) for _, h in saved.batches) < min(len(b) for _, b in saved_one.batches)
+        await split.rows.save_batch_parts(12_345, [b"left by a crash"] * 4)  # parts no batch names
+        await split.evaluator(split=True).on_tick(ticks(len(messages))[-1])  # a load drops them
+        assert await split.rows.load_batch_parts(12_345, 4) == [None] * 4
+        assert all(await split.rows.load_batch_parts(saved.batches[0][0], 4))
         for p in range(4):  # every partition's rows are its customers'
             _, rows = await split.rows.load(p)
             assert rows and {customer_partition(str(r["customer_id"]), 4) for r in rows} == {p}
