@@ -14,20 +14,11 @@ from hypothesis import strategies as st
 from kafka.partitioner.default import murmur2 as kafka_python_murmur2
 
 from state.customer.partitions import customer_partition, murmur2
-
-# Kafka's UtilsTest.testMurmur2: key -> the signed 32-bit hash
-JAVA = {
-    b"21": -973932308,
-    b"foobar": -790332482,
-    b"a-little-bit-long-string": -985981536,
-    b"a-little-bit-longer-string": -1486304829,
-    b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
-    b"abc": 479470107,
-}
+from tests.unit.test_batch_publish import JAVA_MURMUR2
 
 
 def test_murmur2_gives_kafkas_own_test_values() -> None:
-    for key, signed in JAVA.items():
+    for key, signed in JAVA_MURMUR2.items():
         assert murmur2(key) == signed & 0xFFFFFFFF
 
 
