@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["METRICS", "Cusum", "DriftConfig", "DriftEvent", "DriftMonitor", "group_figures"]
+__all__ = ["METRICS", "Cusum", "DriftConfig", "DriftEvent", "DriftMonitor", "RowGaps", "group_figures"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -149,8 +149,44 @@ def group_figures(
 @dataclass
 class _Group:
     detectors: dict[str, Cusum] = field(default_factory=lambda: {m: Cusum() for m in METRICS})
-    members: IntArray | None = None  # rows when the reference was set (the warmup's end)
+    members: IntArray | None = None  # rows when the reference was set (the warmup's end), ascending
     since_ms: int | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled with ``members`` as :class:`RowGaps`: the members are a row set per group, about
+        a row per customer per monitor, in the evaluator's snapshot that every save rewrites, so
+        they are kept as the gaps between rows in the narrowest unsigned type (1-2 bytes, not 8)."""
+        state = dict(self.__dict__)
+        if self.members is not None:
+            state["members"] = RowGaps.of(self.members)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        members = state.get("members")
+        if isinstance(members, RowGaps):  # snapshots from before kept the int64 rows themselves
+            state["members"] = members.rows()
+        self.__dict__.update(state)
+
+
+class RowGaps(NamedTuple):
+    """Ascending rows as the first row and the gaps after it, in the narrowest unsigned type.
+
+    >>> packed = RowGaps.of(np.array([3, 4, 9, 300]))
+    >>> packed.gaps.dtype, packed.rows().tolist()
+    (dtype('uint16'), [3, 4, 9, 300])
+    """
+
+    gaps: npt.NDArray[np.unsignedinteger[Any]]
+
+    @classmethod
+    def of(cls, rows: IntArray) -> RowGaps:
+        gaps = np.diff(rows, prepend=0)
+        if gaps.size and int(gaps.min()) < 0:
+            raise ValueError("drift members must be ascending rows")
+        return cls(gaps.astype(np.min_scalar_type(int(gaps.max()) if gaps.size else 0)))
+
+    def rows(self) -> IntArray:
+        return np.cumsum(self.gaps, dtype=np.int64)
 
 
 @dataclass

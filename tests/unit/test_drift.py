@@ -3,11 +3,15 @@ the groups' figures against a mask per group."""
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from state.segments.drift import Cusum, DriftConfig, DriftMonitor, group_figures
+from state.segments.drift import Cusum, DriftConfig, DriftMonitor, RowGaps, _Group, group_figures
 
 N = 2000  # share noise about 0.011: the floor (0.01) does not bind
 
@@ -91,3 +95,29 @@ def test_group_figures_equal_a_mask_per_group_to_the_last_bit(n: int, groups: in
     money = np.round(rng.lognormal(3, 1.5, n), 2) * rng.choice([1, -1], n, p=[0.9, 0.1])
     r, f, m = (rng.integers(1, 6, n) for _ in range(3))
     assert group_figures(group, money, r, f, m) == masked_figures(group, money, r, f, m)
+
+
+def test_a_monitor_pickles_its_members_as_narrow_gaps_and_loads_them_back() -> None:
+    """The members (a row per customer per monitor, in every snapshot a save writes) go as gaps in
+    the narrowest unsigned type and come back as the same int64 rows; a monitor pickled by the
+    versions that kept the rows themselves still loads."""
+    rng = np.random.default_rng(5)
+    monitor = DriftMonitor(DriftConfig(warmup=3))
+    group = rng.integers(0, 4, 50_000)
+    for t in range(5):
+        monitor.update(t, group, np.ones(group.size), group, group, group)
+    restored = pickle.loads(pickle.dumps(monitor))
+    for key, g in monitor.groups.items():
+        assert g.members is not None and restored.groups[key].members is not None
+        assert restored.groups[key].members.dtype == np.int64
+        assert np.array_equal(restored.groups[key].members, g.members)
+        assert np.array_equal(g.members, np.flatnonzero(group == key))
+    rows = sum(g.members.size for g in monitor.groups.values() if g.members is not None)
+    assert rows == group.size and len(pickle.dumps(monitor)) < 2 * rows  # not 8 bytes a row
+    old = copy.copy(monitor.groups[0])
+    old_state = dict(old.__dict__)  # as earlier versions pickled it: the rows themselves
+    again = _Group.__new__(_Group)
+    again.__setstate__(old_state)
+    assert again.members is not None and np.array_equal(again.members, monitor.groups[0].members)
+    with pytest.raises(ValueError, match="ascending"):
+        RowGaps.of(np.array([5, 3]))
