@@ -50,7 +50,10 @@ async def resolve_partitions(client: RedisClient, key: str, proposed: int) -> in
     pipe.set(key, proposed, nx=True)
     pipe.get(key)
     _, held = await pipe.execute()
-    return int(held)
+    text = held.decode(errors="replace") if isinstance(held, bytes) else str(held)
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{key} holds {text[:40]!r}, not a partition count >= 1: delete it or fix it")
+    return int(text)
 
 
 async def move_legacy_agenda(

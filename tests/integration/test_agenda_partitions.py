@@ -137,3 +137,14 @@ async def test_an_agenda_of_one_key_moves_onto_the_partitions_once_even_after_a_
             await again.close()
     finally:
         await store.close()
+
+
+async def test_a_count_that_is_not_one_is_refused_with_its_key(access: tuple[RedisAccess, str]) -> None:
+    where, prefix = access
+    store = RedisStore.connect(where, prefix)
+    try:
+        await store._redis.set(f"{prefix}eval:partitions", "four")
+        with pytest.raises(ValueError, match=r"eval:partitions holds 'four', not a partition count"):
+            await store.due(10)
+    finally:
+        await store.close()
