@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from state.models.online_logistic import PendingBatch
+from state.models.online_logistic import PendingBatch, narrowest_ints
+from state.segments.drift import RowGaps
 
 __all__ = ["BatchHead", "BatchPart", "join_batch", "split_batch"]
 
@@ -58,6 +59,28 @@ class BatchPart:
     segments: IntArray
     served: FloatArray | None
     bands: IntArray | None
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled with its integers in the narrowest type that holds them, as a whole batch is
+        (``PendingBatch.__getstate__``); loaded back as int64."""
+        state = dict(self.__dict__)
+        state["positions"] = RowGaps.of(self.positions)  # ascending: the gaps, about a byte each
+        for name in _INT_FIELDS:
+            if state[name] is not None:
+                state[name] = narrowest_ints(state[name])
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        positions = state["positions"]
+        assert isinstance(positions, RowGaps)
+        state["positions"] = positions.rows()
+        for name in _INT_FIELDS:
+            if state[name] is not None:
+                state[name] = np.asarray(state[name], dtype=np.int64)
+        self.__dict__.update(state)
+
+
+_INT_FIELDS = ("rows", "segments", "bands")
 
 
 def split_batch(

@@ -26,7 +26,7 @@ from state.models.churn_features import BASE_FEATURES
 from state.models.model_health import DEFAULT_HALF_LIFE_MS, ModelHealth, RecentWindow
 from state.models.prequential import Prequential, auc_row, auc_rows
 
-__all__ = ["CLIP", "OnlineLogistic", "PendingBatch", "clip_standardised", "score_with"]
+__all__ = ["CLIP", "OnlineLogistic", "PendingBatch", "clip_standardised", "narrowest_ints", "score_with"]
 
 CLIP = 5.0  # standardised features are clipped to +-CLIP standard deviations
 FloatArray = npt.NDArray[np.float64]
@@ -37,10 +37,10 @@ BoolArray = npt.NDArray[np.bool_]
 _INT_FIELDS = ("rows", "segments", "sample", "bands")
 
 
-def _narrowest(values: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.integer[Any]]:
+def narrowest_ints(values: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.integer[Any]]:
     """``values`` in the narrowest signed integer type holding all of them.
 
-    >>> _narrowest(np.array([0, 5, 127])).dtype, _narrowest(np.array([-1, 40_000])).dtype
+    >>> narrowest_ints(np.array([0, 5, 127])).dtype, narrowest_ints(np.array([-1, 40_000])).dtype
     (dtype('int8'), dtype('int32'))
     """
     if values.size == 0:
@@ -84,7 +84,7 @@ class PendingBatch:
         state = dict(self.__dict__)
         for name in _INT_FIELDS:
             if state.get(name) is not None:
-                state[name] = _narrowest(state[name])
+                state[name] = narrowest_ints(state[name])
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
