@@ -47,14 +47,15 @@ def used_memory(client: redis.Redis) -> int:
 def key_kind(key: str, prefix: str) -> str:
     """``seg:{c1}:ev`` -> ``seg:{id}:ev``, ``seg:{c1}:ids:9`` -> ``seg:{id}:ids:<g>``,
     ``eval:{segments}:batch:1761177600000`` -> ``eval:{segments}:batch:<ms>``, ``eval:{p3}:agenda`` ->
-    ``eval:{p<n>}:agenda``: a customer's keys, the open churn batches and the evaluation partitions'
-    keys by kind, other shared keys by name."""
+    ``eval:{p<n>}:agenda``, ``eval:{p3}:batch:1761177600000`` -> ``eval:{p<n>}:batch:<ms>``: a
+    customer's keys, the open churn batches and the evaluation partitions' keys by kind, other
+    shared keys by name."""
     rest = key[len(prefix) :]
     if rest.startswith("seg:{"):
         kind = rest[rest.index("}") + 1 :]
         return "seg:{id}" + (":ids:<g>" if kind.startswith(":ids:") else kind)
     if rest.startswith("eval:{p") and rest[7 : rest.index("}")].isdigit():
-        return "eval:{p<n>}" + rest[rest.index("}") + 1 :]
+        rest = "eval:{p<n>}" + rest[rest.index("}") + 1 :]
     head, _, tail = rest.rpartition(":batch:")
     if head and tail.isdigit():
         return f"{head}:batch:<ms>"
