@@ -24,20 +24,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
 
 from agents import metrics
-from agents.split_saves import PartitionRows, load_split, save_split, split_form
+from agents.evaluator_keeper import AnyEvaluator, EvaluatorKeeper, PublishChanges
+from agents.split_saves import PartitionRows
 from state.customer.profile_store import ProfileStore
 from state.customer.profiles import Change
 from state.customer.rfm import DAY_MS
 from state.customer.store import CustomerStore, parse_agenda_member
 from state.evaluator.config import EvaluatorConfig
-from state.evaluator.evaluate import Evaluator
-from state.evaluator.partitioned import PartitionedEvaluator
-from state.evaluator.read_model import ChurnReport, Summary, summary_record
-from state.evaluator.saved import SavedParts
-from state.models.alerts import Alert
+from state.evaluator.read_model import ChurnReport
 from streams.outputs import Tick
 
 __all__ = [
@@ -53,8 +49,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 CHUNK_STEPS = 31
-PublishChanges = Callable[[Sequence[Change], Sequence[Alert]], Awaitable[None]]
-"""Publish changes (segment-changes, customer-segments) and alerts; return once Kafka acked them."""
 PartitionCount = Callable[[str], int | None]
 """How many partitions a topic has (None: not known yet)."""
 EndOffsets = Callable[[str, list[int]], Awaitable[dict[int, int]]]
@@ -67,10 +61,6 @@ async def _unknown_ends(_topic: str, _partitions: list[int]) -> dict[int, int]:
 
 class TickRefused(Exception):
     """A tick the evaluator will not act on; ``str()`` is the reason. Raised before anything changed."""
-
-
-class LayoutMismatch(Exception):
-    """The namespace was saved by the other kind of evaluator (one, or split); ``str()`` says which."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,25 +109,6 @@ class _Latency:
         observe.change_latency(received, occurred, now_ms)
 
 
-class _SavedForm(NamedTuple):
-    cutpoints_json: str | None
-    parts: SavedParts
-    dirty: list[dict[str, object]]
-    summary: Summary
-    summary_record: dict[str, Any]
-
-
-def _saved_form(evaluator: Evaluator) -> _SavedForm:
-    """What a save writes of ``evaluator``, noted as written (see ``Evaluator.take_dirty``)."""
-    return _SavedForm(
-        evaluator.cutpoints.to_json() if evaluator.cutpoints else None,
-        evaluator.take_saved_parts(),
-        evaluator.take_dirty(),
-        summary := evaluator.summary(),
-        summary_record(summary),
-    )
-
-
 class SegmentEvaluator:
     """Turns clock ticks into change events; caches the evaluator between ticks."""
 
@@ -170,8 +141,15 @@ class SegmentEvaluator:
         self._wait_timeout_s = wait_timeout_s
         self._observe = observe or EvaluatorObserver()
         self._lock = asyncio.Lock()  # ticks from the clock topic and the watermark clock take turns
-        self._split_rows = split_rows
-        self._cached: tuple[int, Evaluator | PartitionedEvaluator] | None = None  # (generation, evaluator)
+        self.keeper = EvaluatorKeeper(
+            config,
+            store,
+            profiles,
+            publish,
+            split_rows=split_rows,
+            on_churn=self._observe.churn,
+            on_clock=self._observe.clock,
+        )
 
     async def on_tick(self, tick: Tick) -> TickReport | None:
         """Evaluate up to ``tick.as_of_ms``; None if the clock is already there.
@@ -191,7 +169,7 @@ class SegmentEvaluator:
         Ticks mode does not: there only ticks move the clock.
         """
         async with self._lock:
-            evaluator = await self._evaluator()
+            evaluator = await self.keeper.current()
             clock = evaluator.clock_ms
             if clock is None:
                 return None
@@ -205,7 +183,7 @@ class SegmentEvaluator:
         await self._check_partitions(self._campaigns_topic, tick.campaign_offsets)
         await self._wait_until_consumed(self._topic, tick.offsets)
         await self._wait_until_consumed(self._campaigns_topic, tick.campaign_offsets)
-        evaluator = await self._evaluator()
+        evaluator = await self.keeper.current()
         if evaluator.clock_ms is not None and tick.as_of_ms <= evaluator.clock_ms:
             if not tick.refit:
                 return None
@@ -241,7 +219,7 @@ class SegmentEvaluator:
                 alerts = evaluator.take_alerts()
                 await self._publish(changes, alerts)
                 latency.published(changes, previous, target, self._observe)
-                await self._save(evaluator)
+                await self.keeper.save(evaluator)
                 # evaluated and saved: a crash from here on re-evaluates these customers from their
                 # logs at the saved clock, which changes nothing (the same as a late event)
                 await self._store.done(entries)
@@ -252,87 +230,17 @@ class SegmentEvaluator:
             if tick.refit:
                 await self._refit(evaluator)
         except BaseException:
-            self._cached = None  # the in-memory evaluator may be half-way: reload from the store
+            self.keeper.drop()  # the in-memory evaluator may be half-way: reload from the store
             raise
         await self._profiles.campaign_done(e.event_id for e in campaign)
         return TickReport(
             tick.as_of_ms, len(instants), total, alerted, len(customers_due), time.perf_counter() - started
         )
 
-    async def _refit(self, evaluator: Evaluator | PartitionedEvaluator) -> None:
+    async def _refit(self, evaluator: AnyEvaluator) -> None:
         model = await asyncio.to_thread(evaluator.refit)
         log.info("lifetime model refitted on request: %s", model.describe() if model else "too little data")
-        await self._save(evaluator)
-
-    async def _save(self, evaluator: Evaluator | PartitionedEvaluator) -> None:
-        """Save what changed since the last save: rows, batches made and resolved, the snapshot if it
-        changed. If the save fails the evaluator is dropped (it noted those parts as written) and the
-        next tick reloads from the store."""
-        try:
-            if isinstance(evaluator, PartitionedEvaluator):
-                assert self._split_rows is not None
-                split = await asyncio.to_thread(split_form, evaluator)  # pickles and records: off the loop
-                generation = await save_split(
-                    split, evaluator.clock_ms or 0, self._profiles, self._split_rows
-                )
-                summary = split.summary
-            else:
-                form = await asyncio.to_thread(_saved_form, evaluator)
-                generation = await self._profiles.save(
-                    evaluator.clock_ms or 0,
-                    form.cutpoints_json,
-                    form.parts.model,
-                    form.dirty,
-                    form.summary_record,
-                    batches_added=form.parts.batches_added,
-                    batches_removed=form.parts.batches_removed,
-                )
-                summary = form.summary
-        except BaseException:
-            self._cached = None
-            raise
-        self._observe.churn(summary.churn)
-        self._cached = (generation, evaluator)
-        if evaluator.clock_ms is not None:
-            self._observe.clock(evaluator.clock_ms)  # progress within a long tick
-
-    async def _evaluator(self) -> Evaluator | PartitionedEvaluator:
-        generation = await self._profiles.generation()
-        if self._cached is not None and self._cached[0] == generation:
-            return self._cached[1]
-        split = await self._profiles.split_partitions() if generation else None
-        if generation and (split is not None) != (self._split_rows is not None):
-            saved_by = f"split into {split} partitions" if split else "one evaluator"
-            raise LayoutMismatch(
-                f"this namespace's evaluator state was saved by {saved_by}; set SEGSTREAM_EVALUATION_SPLIT="
-                f"{'true' if split else 'false'} (or evaluate into a new namespace)"
-            )
-        if self._split_rows is not None:
-            return await self._split_evaluator(generation)
-        saved = await self._profiles.load()
-        if saved is None:
-            evaluator = Evaluator(self.config)
-        else:
-            evaluator = Evaluator.restore(
-                self.config, saved.clock_ms, saved.cutpoints_json, saved.model, saved.records, saved.batches
-            )
-        self._cached = (generation, evaluator)
-        return evaluator
-
-    async def _split_evaluator(self, generation: int) -> PartitionedEvaluator:
-        """The split as saved; a partition one save behind catches up, its changes and alerts of
-        those instants published again and its rows saved (``agents.split_saves``)."""
-        assert self._split_rows is not None
-        partitions = await self._store.eval_partitions()
-        split = await load_split(self.config, partitions, self._store, self._profiles, self._split_rows)
-        if split.caught_up or split.alerts:
-            await self._publish(split.caught_up, split.take_alerts())
-            split.caught_up = []
-            clock = split.clock_ms or 0
-            for partition, records in enumerate(split.take_dirty()):
-                await self._split_rows.save(partition, clock, records)
-        self._cached = (generation, split)
-        return split
+        await self.keeper.save(evaluator)
 
     async def _check_partitions(self, topic: str, offsets: dict[int, int]) -> None:
         """Refuse offsets of partitions the topic does not have, or beyond a partition's end.

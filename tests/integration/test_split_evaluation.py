@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 
 import pytest
 
-from agents.evaluator import LayoutMismatch, SegmentEvaluator
+from agents.evaluator import SegmentEvaluator
+from agents.evaluator_keeper import LayoutMismatch
 from agents.ingest import ingest_batch
 from agents.settings import Settings
 from segstream.redis_cluster import RedisClusterInfo

@@ -97,8 +97,8 @@ async def test_reloading_at_every_tick_publishes_and_learns_as_one_evaluator_tha
         await straight.on_tick(tick)
         # another worker each time: it has nothing cached, so it restores from the store
         await SegmentEvaluator(CONFIG, store, profiles, out, TOPIC, poll_s=0.01).on_tick(tick)
-        assert straight._cached is not None
-        never_stopped = straight._cached[1]
+        assert straight.keeper.cached is not None
+        never_stopped = straight.keeper.cached[1]
         open_at_ticks.append({b.made_at_ms for b in never_stopped.batches})
         assert set(profiles.batches) == open_at_ticks[-1]  # the store holds exactly the open ones
         assert await profiles.summary() == await straight_profiles.summary()
@@ -122,8 +122,8 @@ async def test_a_snapshot_with_the_batches_inside_loads_and_the_next_save_moves_
     await ingest_batch(messages, store, no_letters)
     seg = SegmentEvaluator(CONFIG, store, profiles, out, TOPIC, poll_s=0.01)
     await seg.on_tick(Tick(DAY0 + 60 * DAY_MS, {0: len(messages)}, "test"))
-    assert seg._cached is not None
-    first = seg._cached[1]
+    assert seg.keeper.cached is not None
+    first = seg.keeper.cached[1]
     made = [b.made_at_ms for b in first.batches]
     assert len(made) >= 2
     # the store as the previous version left it: the batches inside the model, none apart
@@ -212,14 +212,14 @@ async def test_a_failed_save_is_not_taken_as_written() -> None:
     with pytest.raises(ConnectionError):
         await seg.on_tick(end)  # the second chunk's save fails: its batches were not written
     await seg.on_tick(end)
-    assert straight._cached is not None and seg._cached is not None
-    assert set(profiles.batches) == {b.made_at_ms for b in straight._cached[1].batches}
+    assert straight.keeper.cached is not None and seg.keeper.cached is not None
+    assert set(profiles.batches) == {b.made_at_ms for b in straight.keeper.cached[1].batches}
     assert list(dict.fromkeys(out.changes)) == straight_out.changes  # the chunk republished, same content
     profiles.fail_at = len(profiles.saves) + 1
     with pytest.raises(ConnectionError):
         await seg.on_tick(end._replace(refit=True))  # the refit's save fails
-    assert seg._cached is None  # dropped: the next tick reloads what the store holds
+    assert seg.keeper.cached is None  # dropped: the next tick reloads what the store holds
     await seg.on_tick(end._replace(as_of_ms=end.as_of_ms + 3_600_000))  # a quiet instant, saved
-    assert seg._cached is not None and seg._cached[1].lifetime is not None
+    assert seg.keeper.cached is not None and seg.keeper.cached[1].lifetime is not None
     saved = read_models(profiles.model).lifetime
-    assert saved is not None and saved.describe() == seg._cached[1].lifetime.describe()
+    assert saved is not None and saved.describe() == seg.keeper.cached[1].lifetime.describe()
