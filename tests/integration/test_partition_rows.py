@@ -19,9 +19,11 @@ import redis.asyncio as redis
 
 from agents.settings import Settings
 from segstream.redis_cluster import RedisClusterInfo
+from segstream.stack_processes import free_ports
 from state.adapters.redis_access import RedisAccess
 from state.adapters.redis_partition_rows import RedisPartitionRows
 from state.adapters.redis_profiles import RedisProfileStore
+from state.adapters.retry import RetryPolicy, StoreUnavailable
 from state.customer.profiles import Change
 from state.evaluator.partitioned import PartitionedEvaluator, SplitSave
 from tests.unit.test_evaluate import UNGATED
@@ -129,3 +131,24 @@ async def test_a_partition_never_saved_loads_as_nothing(stores: Stores) -> None:
     assert await rows_store.save(7, 10, []) == 1
     assert await rows_store.load(7) == (10, [])
     assert await rows_store.save(7, 12, []) == 2 and (await rows_store.load(7))[0] == 12
+
+
+async def test_a_dead_redis_fails_a_partitions_save_with_where_and_what_once_the_budget_is_spent() -> None:
+    """Nothing listens on the port: the worker's retry policy (here a budget of 0.3 s) gives up with
+    the address, the operation and the setting that bounds it."""
+    port = free_ports(1)[0]
+    rows = RedisPartitionRows.connect(
+        RedisAccess(f"redis://127.0.0.1:{port}/0"),
+        "t:",
+        retry=RetryPolicy(budget_s=0.3, base_s=0.05, cap_s=0.1),
+    )
+    try:
+        with pytest.raises(
+            StoreUnavailable,
+            match=rf"Redis at 127.0.0.1:{port}/0: save a partition's rows failed .*SEGSTREAM_REDIS_RETRY_S",
+        ):
+            await rows.save(0, 10, [])
+        with pytest.raises(StoreUnavailable, match="save a churn batch's parts failed"):
+            await rows.save_batch_parts(10, [b"part"])
+    finally:
+        await rows.close()
