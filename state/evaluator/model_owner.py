@@ -12,7 +12,7 @@ are spread over partitions.
 
 An instant in two calls: :meth:`state_step` with every partition's :class:`StateDelta` (rows
 stored, cut-points, learning, refits, churn batches labelled) returns the :class:`Versions`;
-:meth:`profile_step` with every partition's :class:`RowUpdate` runs what reads the new profiles
+:meth:`profile_step` with every partition's :class:`RowUpdates` runs what reads the new profiles
 (churn batch, uplift figures, campaign events, drift). The owner is an
 :class:`~state.evaluator.evaluate_saves.EvaluatorSaves`, so its summary and snapshot are the one
 evaluator's, and runs the one evaluator's own code for the learning, refits and labelling
@@ -32,7 +32,7 @@ from state.evaluator.candidates import store_states
 from state.evaluator.config import EvaluatorConfig
 from state.evaluator.evaluate_predictions import EvaluatorPredictions
 from state.evaluator.evaluate_saves import EvaluatorSaves
-from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, VersionsLog, apply_updates
+from state.evaluator.partition_messages import RowUpdates, StateDelta, Versions, VersionsLog, apply_updates
 from state.evaluator.prediction_step import (
     churn_batch,
     drift_alerts,
@@ -105,7 +105,7 @@ class ModelOwner(EvaluatorPredictions, EvaluatorSaves):
         return versions
 
     def profile_step(
-        self, at_ms: int, updates: Sequence[RowUpdate], campaign_events: Sequence[CampaignEvent] = ()
+        self, at_ms: int, updates: Sequence[RowUpdates], campaign_events: Sequence[CampaignEvent] = ()
     ) -> list[Alert]:
         """Apply the rows the partitions wrote at ``at_ms``; run the steps that read profiles.
 

@@ -10,7 +10,7 @@ global steps the :class:`~state.evaluator.model_owner.ModelOwner` runs:
 * :meth:`apply`: with the owner's :class:`Versions` of the instant, find the rows whose scores
   can move (decayed by the clock, crossed by the new cut-points, buyers; everyone under a first
   cut-point version or a new cluster model), re-score them, predict, run the alert rules, and
-  return the changes with the :class:`RowUpdate` of every row written.
+  return the changes with the :class:`RowUpdates` of the rows written.
 
 Every step is a range query on this partition's sorted values or a vector operation on its rows:
 the same arithmetic row by row as the one evaluator, so the union of the partitions' changes and
@@ -32,7 +32,7 @@ from state.customer.rfm import CustomerState
 from state.evaluator.candidates import buyer_columns, decayed, store_states, to_rescore
 from state.evaluator.config import EvaluatorConfig, segment_lookups
 from state.evaluator.instants import due_at_instants
-from state.evaluator.partition_messages import RowUpdate, StateDelta, Versions, row_update
+from state.evaluator.partition_messages import RowUpdates, StateDelta, Versions, row_updates
 from state.evaluator.predict import LifetimeModel
 from state.evaluator.prediction_step import churn_bands, likely_responders, overdue, scored, write_flags
 from state.evaluator.rescore import EMPTY, rescore
@@ -85,7 +85,7 @@ class PartitionEvaluator:
         self._bought = stored.bought
         return StateDelta(self.partition, at_ms, tuple(sorted(states, key=lambda s: s.customer_id)))
 
-    def apply(self, versions: Versions) -> tuple[list[Change], list[RowUpdate]]:
+    def apply(self, versions: Versions) -> tuple[list[Change], RowUpdates]:
         """Re-score, predict and alert at the instant of ``versions`` (after :meth:`fold` of it).
 
         Returns the changes in row order and the rows written, for the owner's replica.
@@ -98,7 +98,7 @@ class PartitionEvaluator:
             decayed_rows = decayed(stats, old_cp.max_age_ms, previous, at_ms)
         self.clock_ms, self.cutpoints = at_ms, versions.cutpoints
         if self.cutpoints is None:
-            return [], []
+            return [], row_updates(pop, [])
         buyers = pop.buyers()
         bought_rows = np.asarray(self._bought, dtype=np.int64)
         # a partition whose customers did not buy still looks for crossings when the version moved
@@ -127,7 +127,7 @@ class PartitionEvaluator:
             touched = np.union1d(bought_rows, np.asarray(done.written, dtype=np.int64)).astype(np.int64)
             self._predictions(at_ms, touched, bought_rows)
         self.dirty |= self._written
-        return done.changes, [row_update(pop, row) for row in sorted(self._written)]
+        return done.changes, row_updates(pop, sorted(self._written))
 
     def adopt(self, versions: Versions) -> None:
         """Take the models, cut-points and instant of ``versions`` without evaluating: a restored

@@ -11,7 +11,7 @@ global steps in one :class:`~state.evaluator.model_owner.ModelOwner`. Per instan
    churn and response models each partition evaluator must score with (a model travels only when
    its version moved);
 3. every partition evaluator re-scores its candidates, predicts and alerts, and sends the
-   :class:`RowUpdate` of every row it wrote (profile and alert flags), which the owner applies
+   :class:`RowUpdates` of the rows it wrote (profile and alert flags), which the owner applies
    before the global steps that read profiles (churn batches, uplift, campaigns, drift).
 
 The messages are plain frozen data, the same in memory and on a topic.
@@ -34,7 +34,7 @@ from state.models.clusters import SegmentModel
 from state.segments.cutpoints import CutPoints
 from state.segments.population import ALERT_COLUMNS, Population
 
-__all__ = ["RowUpdate", "StateDelta", "Versions", "VersionsLog", "apply_updates", "row_update"]
+__all__ = ["RowUpdates", "StateDelta", "Versions", "VersionsLog", "apply_updates", "row_updates"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,33 +84,43 @@ class VersionsLog:
 
 
 @dataclass(frozen=True, slots=True)
-class RowUpdate:
-    """A customer's row as a partition evaluator wrote it at an instant: profile and alert flags."""
+class RowUpdates:
+    """The rows a partition evaluator wrote at an instant, by column: each customer's profile, the
+    instant it was set (``since_ms``) and alert flags (``flags``: a row per customer, in
+    ``ALERT_COLUMNS`` order). By column, not an object a row: an instant writes thousands."""
 
-    customer_id: str
-    profile: Profile | None
-    since_ms: int
-    flags: tuple[int, ...]  # in ALERT_COLUMNS order
-
-
-def row_update(population: Population, row: int) -> RowUpdate:
-    """Row ``row``'s profile and alert flags as they are now."""
-    flags = tuple(int(population.column(name)[row]) for name in ALERT_COLUMNS)
-    since = int(population.column("since_ms")[row])
-    return RowUpdate(population.ids[row], population.profiles[row], since, flags)
+    customer_ids: tuple[str, ...]
+    profiles: tuple[Profile | None, ...]
+    since_ms: npt.NDArray[np.int64]
+    flags: npt.NDArray[np.int64]
 
 
-def apply_updates(population: Population, updates: Sequence[RowUpdate]) -> None:
-    """Write ``updates`` into their customers' rows of ``population`` (the rows exist: their states
-    came first; one update a customer): the flags column by column, a profile where it moved."""
-    if not updates:
-        return
-    index, profiles = population.index, population.profiles
-    rows = [index[u.customer_id] for u in updates]
-    flags = np.asarray([u.flags for u in updates], dtype=np.int64)
+def row_updates(population: Population, rows: Sequence[int]) -> RowUpdates:
+    """Rows ``rows``' profiles, since and alert flags as they are now."""
+    at = np.asarray(rows, dtype=np.int64)
+    flags = np.empty((at.size, len(ALERT_COLUMNS)), dtype=np.int64)
     for j, name in enumerate(ALERT_COLUMNS):
-        population.column(name)[rows] = flags[:, j]
-    since = population.column("since_ms")
-    for row, update in zip(rows, updates, strict=True):
-        if update.profile is not None and (profiles[row] != update.profile or since[row] != update.since_ms):
-            population.set_profile(row, update.profile, update.since_ms)
+        flags[:, j] = population.column(name)[at]
+    ids, profiles = population.ids, population.profiles
+    return RowUpdates(
+        tuple(ids[r] for r in rows),
+        tuple(profiles[r] for r in rows),
+        population.column("since_ms")[at].copy(),
+        flags,
+    )
+
+
+def apply_updates(population: Population, updates: Sequence[RowUpdates]) -> None:
+    """Write ``updates`` into their customers' rows of ``population`` (the rows exist: their states
+    came first; a customer in one update at most): the flags column by column, a profile where it
+    moved."""
+    index, profiles, since = population.index, population.profiles, population.column("since_ms")
+    for update in updates:
+        if not update.customer_ids:
+            continue
+        rows = [index[c] for c in update.customer_ids]
+        for j, name in enumerate(ALERT_COLUMNS):
+            population.column(name)[rows] = update.flags[:, j]
+        for row, profile, set_at in zip(rows, update.profiles, update.since_ms.tolist(), strict=True):
+            if profile is not None and (profiles[row] != profile or since[row] != set_at):
+                population.set_profile(row, profile, set_at)

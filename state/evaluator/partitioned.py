@@ -89,7 +89,7 @@ class PartitionedEvaluator:
             deltas = [p.fold(at_ms, states) for p, (_, states, _) in zip(self.partitions, parts, strict=True)]
             versions = self.owner.state_step(at_ms, deltas)
             results = [p.apply(versions) for p in self.partitions]
-            drift = self.owner.profile_step(at_ms, [u for _, mine in results for u in mine], applied)
+            drift = self.owner.profile_step(at_ms, [mine for _, mine in results], applied)
             row = self.owner.population.index.__getitem__
             changes += sorted((c for mine, _ in results for c in mine), key=lambda c: row(c.customer_id))
             raised = [a for p in self.partitions for a in p.take_alerts()]
