@@ -119,32 +119,40 @@ class PartitionedEvaluator:
         Then the owner is rebuilt from its models and every partition's rows."""
         split = cls(config, len(saved.rows), partition_of=partition_of)
         clocks = list(saved.partition_clocks) or [saved.clock_ms] * len(saved.rows)
-        log = saved.log
+        log, owner = saved.log, None
         if log is None:  # without a log every partition saved with the owner: its models say it all
-            models = ModelOwner.rebuild(config, saved.clock_ms, saved.cutpoints_json, saved.models, [], ())
-            log = VersionsLog(models._full_versions(), ())
+            owner = ModelOwner.rebuild(
+                config,
+                saved.clock_ms,
+                saved.cutpoints_json,
+                saved.models,
+                [r for rows in saved.rows for r in rows],
+                saved.batches,
+            )
+            log = owner.take_log()  # every model as of its clock, no instant since
         folds: list[list[LogFold]] = [[] for _ in saved.rows]
         for fold in log_folds(logs or {}, bases or {}):
             folds[split.partition_of(fold.customer_id)].append(fold)
         split.partitions = []
         for p, rows in enumerate(saved.rows):
             part = PartitionEvaluator.restore(config, p, rows, None, None, SegmentModel(config.cluster))
-            behind = log.base is None or clocks[p] == log.base.at_ms
-            if clocks[p] != saved.clock_ms and not behind:
+            with_owner = clocks[p] == saved.clock_ms
+            if not with_owner and log.base is not None and clocks[p] != log.base.at_ms:
                 raise ValueError(
                     f"partition {p} saved at {clocks[p]}, neither with the owner ({saved.clock_ms}) nor "
-                    f"one save behind ({log.base.at_ms if log.base else None}): its log is gone"
+                    f"one save behind ({log.base.at_ms}): its log is gone"
                 )
             if log.base is not None:
                 part.adopt(log.base)
-            if behind and clocks[p] != saved.clock_ms:
-                split.caught_up += part.catch_up(log.instants, folds[p])
-                split.alerts += part.take_alerts()
-            else:
+            if with_owner:
                 for versions in log.instants:
                     part.adopt(versions)
+            else:
+                split.caught_up += part.catch_up(log.instants, folds[p])
+                split.alerts += part.take_alerts()
             split.partitions.append(part)
-        split.owner = ModelOwner.rebuild(
+        # the owner last, from every partition's rows once they are all at its clock
+        split.owner = owner or ModelOwner.rebuild(
             config,
             saved.clock_ms,
             saved.cutpoints_json,
