@@ -105,22 +105,21 @@ class RedisPartitionRows(RedisAdapter):
 
         await self._retry("drop churn batch parts", drop)
 
-    async def keep_batch_parts(self, partitions: int, open_made_at: Iterable[int]) -> int:
-        """Delete the parts of every batch not in ``open_made_at`` (parts a crash left unnamed by
-        the owner's save); how many partitions' parts went."""
-        keep = set(open_made_at)
-        dropped = 0
-        for partition in range(partitions):
-            key = self._key(partition, "batches")
+    async def keep_batch_parts(self, partitions: int, open_made_at: Iterable[int]) -> list[int]:
+        """Delete the parts of every batch not in ``open_made_at`` (parts a crash left that no
+        owner's save names); the made_at_ms of those batches."""
 
-            async def read(key: str = key) -> list[bytes]:  # read-only
-                return cast(list[bytes], await self._redis.zrange(key, 0, -1))
+        async def read() -> list[list[bytes]]:  # read-only
+            pipe = self._redis.pipeline(transaction=False)
+            for partition in range(partitions):
+                pipe.zrange(self._key(partition, "batches"), 0, -1)
+            return cast(list[list[bytes]], await pipe.execute())
 
-            stale = [int(m) for m in await self._retry("read churn batch parts", read) if int(m) not in keep]
-            if stale:
-                await self.drop_batch_parts(partitions, stale)
-                dropped += len(stale)
-        return dropped
+        held = {int(m) for made in await self._retry("read churn batch parts", read) for m in made}
+        stale = sorted(held - set(open_made_at))
+        if stale:
+            await self.drop_batch_parts(partitions, stale)
+        return stale
 
     async def load(self, partition: int) -> tuple[int | None, list[dict[str, object]]]:
         """Partition ``partition``'s clock at its last save (None: never saved) and its rows."""

@@ -34,9 +34,6 @@ AGENDA_PAGE = 100_000
 class StoreAgenda(StoreBase):
     """The agenda and receipt times of events not evaluated yet; customers' event logs."""
 
-    async def eval_partitions(self) -> int:
-        return await self._eval_partitions()
-
     async def due(self, up_to_ms: int, after_ms: int | None = None) -> list[AgendaEntry]:
         """The agenda's entries in (``after_ms``, ``up_to_ms``], every partition's, in score then member
         order (the order of one sorted set holding them all).
@@ -44,7 +41,7 @@ class StoreAgenda(StoreBase):
         Each partition is read :data:`AGENDA_PAGE` entries at a time: a catch-up tick can find
         millions due (3.96M at 1M generated customers), and as one reply it outlasted redis-py's 5 s
         socket timeout on every retry."""
-        partitions = await self._eval_partitions()
+        partitions = await self.eval_partitions()
         pages = [await self._due_in(p, up_to_ms, after_ms) for p in range(partitions)]
         return list(heapq.merge(*pages, key=lambda entry: (entry[1], entry[0].encode())))
 
@@ -79,7 +76,7 @@ class StoreAgenda(StoreBase):
             low = last
 
     async def earliest_due(self, up_to_ms: int) -> int | None:
-        keys = [self._agenda_key("agenda", p) for p in range(await self._eval_partitions())]
+        keys = [self._agenda_key("agenda", p) for p in range(await self.eval_partitions())]
 
         async def heads() -> list[list[tuple[str, float]]]:  # read-only
             pipe = self._redis.pipeline(transaction=False)
@@ -91,7 +88,7 @@ class StoreAgenda(StoreBase):
         return min(found, default=None)
 
     async def done(self, entries: Sequence[AgendaEntry]) -> None:
-        partitions = await self._eval_partitions()
+        partitions = await self.eval_partitions()
         for start in range(0, len(entries), SCAN_COUNT):
             grouped = by_partition(dict(entries[start : start + SCAN_COUNT]), partitions)
 
@@ -105,7 +102,7 @@ class StoreAgenda(StoreBase):
             await self._retry("remove agenda entries", remove)
 
     async def received(self, members: Sequence[str]) -> dict[str, int]:
-        partitions = await self._eval_partitions()
+        partitions = await self.eval_partitions()
         found: dict[str, int] = {}
         for start in range(0, len(members), SCAN_COUNT):
             grouped = by_partition(dict.fromkeys(members[start : start + SCAN_COUNT], 0), partitions)

@@ -111,7 +111,7 @@ class StoreBase:
         """Evaluation partition ``partition``'s ``agenda`` or ``received`` sorted set."""
         return f"{self._prefix}eval:{{p{partition}}}:{kind}"
 
-    async def _eval_partitions(self) -> int:
+    async def eval_partitions(self) -> int:
         """The namespace's evaluation partition count (:mod:`state.adapters.agenda_partitions`); the
         first call also moves an agenda of one key, from before the cut, onto the partitions."""
         if self._partitions is None:

@@ -52,7 +52,7 @@ class StoreFold(StoreBase):
 
     async def _fold_batch_once(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         epochs = {str(t): int(e) for t, e in (await self._redis.hgetall(self._epoch_key)).items()}
-        partitions = await self._eval_partitions()
+        partitions = await self.eval_partitions()
         groups = (
             by_hash_slot(deliveries, self._state_key) if self._cluster else [list(range(len(deliveries)))]
         )
