@@ -25,7 +25,9 @@ precede them), and these latencies are measured per purchase:
   first arrival waited in the worker before the batch's step started; part of receipt -> change);
 - the same two for the **provisional** change (``provisional: true``, published by the worker that
   folded the purchase): send -> consumed, and ``segstream_receipt_to_provisional_change_seconds``
-  summed over the workers.
+  summed over the workers;
+- the **CPU** every process used while the producers ran, in cores, grouped by role
+  (``bench.cpu_use``): whether the machine had a core to spare for the purchase's next step.
 
 Writes ``bench/freshness.json`` and prints a Markdown table for the README. ``python
 bench/freshness.py SECONDS FRACTION`` produces at another fraction of the capacity instead and
@@ -52,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kafka import KafkaConsumer, KafkaProducer
 
 from agents.settings import Settings
+from bench.cpu_use import cores_by_role, read_times
 from segstream.demo import spawn_worker, stop_worker
 from segstream.kafka_io import ensure_topics
 from segstream.stack import start_stack, stop_stack
@@ -161,6 +164,8 @@ def run(settings: Settings, workers: int, rate: float, root: Path) -> dict[str, 
             _wait_for_page(f"http://127.0.0.1:{port}/healthz")
         time.sleep(10)  # partitions assigned
         producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
+        roles = {os.getpid(): "load generator (this script)", reading.pid: "measuring consumer"}
+        cpu_before = read_times(roles)
         sent: dict[str, float] = {}
         started = time.time()
         i = 0
@@ -182,6 +187,7 @@ def run(settings: Settings, workers: int, rate: float, root: Path) -> dict[str, 
                 i += 1
             time.sleep(0.005)
         producer.flush()
+        cpu = cores_by_role(cpu_before, read_times(roles), time.time() - started)
         deadline = time.time() + DRAIN_S
         while time.time() < deadline and len(set(sent) & set(seen)) < len(sent):
             time.sleep(0.2)
@@ -226,6 +232,8 @@ def run(settings: Settings, workers: int, rate: float, root: Path) -> dict[str, 
                 histogram_quantiles(page, "segstream_event_loop_lag_seconds") for page in scraped
             ],
             "batch_wait_s": _merged_quantiles(scraped, "segstream_batch_wait_seconds"),
+            "machine_cores": os.cpu_count(),
+            "cpu_cores_while_producing": cpu,
         }
     finally:
         for p in procs:
@@ -337,6 +345,13 @@ def main() -> None:
         print(
             f"| {r['workers']} | {r['provisional_changes_seen']:,} | {_latencies(r, 'provisional_', 'ms')} | {waits} | {lags} | {made} | {tenths} |"
         )
+    print()
+    print("| workers | CPU used while producing, cores of the machine's | by role |")
+    print("|---:|---:|---|")
+    for r in runs:
+        cpu = r["cpu_cores_while_producing"]
+        roles = ", ".join(f"{role} {cores:.2f}" for role, cores in cpu.items())
+        print(f"| {r['workers']} | {sum(cpu.values()):.2f} of {r['machine_cores']} | {roles} |")
     print(f"results written to {RESULTS}")
 
 
