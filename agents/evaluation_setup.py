@@ -68,7 +68,8 @@ def redis_stores(
     profiles = RedisProfileStore.connect(
         settings.redis_access, settings.redis_prefix, retry=retry, on_retry=on_retry
     )
-    profiles.dedupe = DedupeWindow(settings.dedupe_window_s)
+    profiles.campaigns.dedupe = DedupeWindow(settings.dedupe_window_s)
+    profiles.campaigns.proposed_partitions = settings.partitions  # as the customer store's
     return store, profiles
 
 

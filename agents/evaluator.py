@@ -232,7 +232,7 @@ class SegmentEvaluator:
         except BaseException:
             self.keeper.drop()  # the in-memory evaluator may be half-way: reload from the store
             raise
-        await self._profiles.campaign_done(e.event_id for e in campaign)
+        await self._profiles.campaign_done(campaign)
         return TickReport(
             tick.as_of_ms, len(instants), total, alerted, len(customers_due), time.perf_counter() - started
         )

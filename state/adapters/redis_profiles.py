@@ -1,6 +1,7 @@
 """The segment evaluator's state in Redis (:class:`state.customer.profile_store.ProfileStore`).
 
-Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster slot):
+Keys, all but the campaign agenda's under one hash tag so one ``MULTI`` covers them (and one Redis
+Cluster slot):
 
 - ``<p>eval:{segments}:view``    hash: customer_id -> row (state as of the clock, profile), packed by
   :mod:`state.adapters.view_rows`; empty when the evaluator runs split, whose partitions save
@@ -14,11 +15,8 @@ Keys, all under one hash tag so one ``MULTI`` covers them (and one Redis Cluster
   written once by the save after it was made, deleted by the save after its labels arrived
 - ``<p>eval:{segments}:batches`` zset: the open batches' ``made_at_ms``, by itself (how a load
   finds the batch keys without a scan)
-- ``<p>eval:{segments}:campaign-events`` hash: event_id -> JSON campaign event, while it waits on the
-  agenda (earlier versions kept every one: those are still read as seen)
-- ``<p>eval:{segments}:campaign-agenda`` zset: event_ids not evaluated yet, by occurred_at + 1
-- ``<p>eval:{segments}:campaign-ids:<g>`` set: event_ids added in dedupe generation ``g``
-  (:mod:`state.adapters.dedupe_window`)
+- campaign events waiting for the evaluator: by evaluation partition, ``<p>eval:{p<n>}:campaign-*``
+  (:mod:`state.adapters.redis_campaign_agenda`)
 - ``<p>eval:{segments}:versions-log`` string: a model owner's versions since its save before
   (``ModelOwner.take_log``, pickled), written by each of its saves; the one evaluator's saves
   delete it
@@ -36,11 +34,10 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-import msgspec
-
-from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.redis_adapter import RedisAdapter
+from state.adapters.redis_campaign_agenda import CampaignAgenda
 from state.adapters.redis_partition_rows import partition_key
+from state.adapters.redis_store_base import EVAL_PARTITIONS
 from state.adapters.view_rows import decode_row, encode_row
 from state.customer.partitions import customer_partition
 from state.customer.profile_store import Record, SavedEvaluator, SavedVersions
@@ -49,30 +46,6 @@ from streams.campaign_contract import CampaignEvent
 __all__ = ["RedisProfileStore"]
 
 _CHUNK = 5000
-# Each event_id once within the dedupe window: an event is new unless it waits on the agenda (its JSON
-# is in the events hash; ids of versions before the window stay there too) or its id is in the
-# current or previous dedupe generation (KEYS[3], KEYS[4]: sets expiring at ARGV[1] and one window
-# earlier). Atomic, so a crash cannot leave an event known but never evaluated.
-_ADD_CAMPAIGN_EVENTS = """
-local added = 0
-for i = 2, #ARGV, 3 do
-  local id = ARGV[i]
-  if redis.call('HEXISTS', KEYS[1], id) == 0 and redis.call('SISMEMBER', KEYS[4], id) == 0
-     and redis.call('SADD', KEYS[3], id) == 1 then
-    redis.call('HSET', KEYS[1], id, ARGV[i + 1])
-    redis.call('ZADD', KEYS[2], ARGV[i + 2], id)
-    added = added + 1
-  end
-end
-redis.call('EXPIREAT', KEYS[3], ARGV[1])
-return added
-"""
-# Evaluated events leave the agenda and the events hash together; their ids stay in their
-# generation's set until it expires.
-_CAMPAIGN_DONE = """
-redis.call('ZREM', KEYS[2], unpack(ARGV))
-redis.call('HDEL', KEYS[1], unpack(ARGV))
-"""
 
 
 class RedisProfileStore(RedisAdapter):
@@ -85,14 +58,10 @@ class RedisProfileStore(RedisAdapter):
         )
         self._batch, self._batches = f"{base}:batch:", f"{base}:batches"
         self._versions_log = f"{base}:versions-log"
-        self._campaign_events, self._campaign_agenda = f"{base}:campaign-events", f"{base}:campaign-agenda"
-        self._add_campaign_events = self._redis.register_script(_ADD_CAMPAIGN_EVENTS)
-        self._campaign_done = self._redis.register_script(_CAMPAIGN_DONE)
-        self._campaign_ids = f"{base}:campaign-ids"
+        self.campaigns = CampaignAgenda(self._redis, self._prefix, self._retry, EVAL_PARTITIONS)
+        """Campaign events waiting for the evaluator; the worker sets its ``proposed_partitions`` and
+        ``dedupe`` window (``SEGSTREAM_PARTITIONS``, ``SEGSTREAM_DEDUPE_WINDOW_S``)."""
         self._split_partitions: int | None = None  # once seen in the meta (it never goes back)
-        self.dedupe = DedupeWindow()
-        """A resent campaign event is ignored within this window after it was first added
-        (``SEGSTREAM_DEDUPE_WINDOW_S``; the same window as purchases)."""
 
     async def _read_meta(self) -> dict[str, Any]:
         raw = await self._retry("read the evaluator's meta", lambda: self._redis.get(self._meta))
@@ -266,37 +235,10 @@ class RedisProfileStore(RedisAdapter):
         return await self._retry("read the evaluator's versions", read)
 
     async def add_campaign_events(self, events: Sequence[CampaignEvent]) -> int:
-        generation = self.dedupe.now()
-        args: list[str | bytes | int] = [generation.expires_at_s]
-        for event in events:
-            args += [event.event_id, msgspec.json.encode(event), event.occurred_at_ms + 1]
-        if len(args) == 1:
-            return 0
-        ids, previous = generation.keys(self._campaign_ids)
-        keys = [self._campaign_events, self._campaign_agenda, ids, previous]
-        # a retry adds nothing twice: the ids are known by then (it may count fewer as added)
-        added = await self._retry(
-            "add campaign events", lambda: self._add_campaign_events(keys=keys, args=args)
-        )
-        return int(added)
+        return await self.campaigns.add(events)
 
     async def campaign_due(self, up_to_ms: int) -> list[CampaignEvent]:
-        return await self._retry("read the campaign agenda", lambda: self._campaign_due(up_to_ms))
+        return await self.campaigns.due(up_to_ms)
 
-    async def _campaign_due(self, up_to_ms: int) -> list[CampaignEvent]:
-        ids = cast(list[bytes], await self._redis.zrangebyscore(self._campaign_agenda, "-inf", up_to_ms))
-        events: list[CampaignEvent] = []
-        for start in range(0, len(ids), _CHUNK):
-            raw = await self._redis.hmget(self._campaign_events, ids[start : start + _CHUNK])
-            events += [msgspec.json.decode(r, type=CampaignEvent) for r in raw if r is not None]
-        return sorted(events, key=lambda e: (e.occurred_at_ms, e.event_id))
-
-    async def campaign_done(self, event_ids: Iterable[str]) -> None:
-        ids = list(event_ids)
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-
-            async def remove(chunk: list[str] = chunk) -> None:  # ZREM, HDEL: idempotent
-                await self._campaign_done(keys=[self._campaign_events, self._campaign_agenda], args=chunk)
-
-            await self._retry("remove campaign agenda entries", remove)
+    async def campaign_done(self, events: Iterable[CampaignEvent]) -> None:
+        await self.campaigns.done(events)

@@ -100,7 +100,7 @@ class ProfileStore(Protocol):
         """The agenda's events that occurred before ``up_to_ms``, by occurred_at then event_id."""
         ...
 
-    async def campaign_done(self, event_ids: Iterable[str]) -> None:
+    async def campaign_done(self, events: Iterable[CampaignEvent]) -> None:
         """Remove evaluated events from the agenda; their ids stay known (a resend is ignored) for the
         dedupe window on Redis, for ever in memory."""
         ...
@@ -195,7 +195,7 @@ class MemoryProfileStore:
             (e for e in due if e.occurred_at_ms < up_to_ms), key=lambda e: (e.occurred_at_ms, e.event_id)
         )
 
-    async def campaign_done(self, event_ids: Iterable[str]) -> None:
-        for event_id in event_ids:
-            self.campaign_agenda.discard(event_id)
-            self.campaign_events.pop(event_id, None)
+    async def campaign_done(self, events: Iterable[CampaignEvent]) -> None:
+        for event in events:
+            self.campaign_agenda.discard(event.event_id)
+            self.campaign_events.pop(event.event_id, None)

@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 
 from agents.evaluator import SegmentEvaluator
@@ -14,8 +15,10 @@ from agents.settings import Settings
 from segstream.redis_cluster import RedisClusterInfo
 from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.redis_access import RedisAccess
+from state.adapters.redis_partition_rows import partition_key
 from state.adapters.redis_profiles import RedisProfileStore
 from state.customer.memory_store import MemoryStore
+from state.customer.partitions import customer_partition
 from state.customer.profile_store import MemoryProfileStore, ProfileStore
 from state.customer.profiles import Profile
 from state.customer.rfm import DAY_MS, CustomerState
@@ -102,10 +105,47 @@ async def test_campaign_events_wait_on_the_agenda_once_each(profiles: ProfileSto
     assert await profiles.add_campaign_events([exposure]) == 0  # a resend
     assert await profiles.campaign_due(300) == [exposure]  # occurred before 300 only
     assert await profiles.campaign_due(301) == [exposure, response]
-    await profiles.campaign_done(["e1"])
+    await profiles.campaign_done([exposure])
     assert await profiles.campaign_due(10_000) == [response]
     assert await profiles.add_campaign_events([exposure]) == 0  # evaluated and resent: still known
     assert await profiles.campaign_due(10_000) == [response]
+    # many customers, so every partition holds some: due is one list, by occurred_at then event_id
+    many = [campaign_event(f"m{i}", f"cust-{i}", "exposure", 1_000 + i % 7) for i in range(40)]
+    assert await profiles.add_campaign_events(many[::-1]) == 40
+    due = await profiles.campaign_due(2_000)
+    assert due == sorted([response, *many], key=lambda e: (e.occurred_at_ms, e.event_id))
+    await profiles.campaign_done(many[:20])
+    assert await profiles.campaign_due(2_000) == [e for e in due if e not in many[:20]]
+
+
+def campaign_keys(store: RedisProfileStore, customer: str, partitions: int, name: str) -> str:
+    return partition_key(store._prefix, customer_partition(customer, partitions), f"campaign-{name}")
+
+
+async def test_campaign_events_wait_on_their_customers_partition(settings: Settings) -> None:
+    """Redis only: each waiting event is under its customer's evaluation partition's tag, none in
+    the evaluator's one slot, and the namespace's partition count decides where."""
+    store = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    store.campaigns.proposed_partitions = 3
+    try:
+        events = [campaign_event(f"e{i}", f"c{i}", "exposure", 100 + i) for i in range(30)]
+        assert await store.add_campaign_events(events) == 30
+        assert await store.campaigns.partitions() == 3
+        for event in events:
+            key = campaign_keys(store, event.customer_id, 3, "events")
+            assert await store._redis.hexists(key, event.event_id), (event, key)
+        used = {customer_partition(e.customer_id, 3) for e in events}
+        assert used == {0, 1, 2}
+        assert not await store._redis.keys(f"{settings.redis_prefix}eval:{{segments}}:campaign*")
+        other = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+        other.campaigns.proposed_partitions = 8  # a worker started with another count agrees
+        try:
+            assert await other.campaigns.partitions() == 3
+            assert await other.campaign_due(10_000) == events
+        finally:
+            await other.close()
+    finally:
+        await store.close()
 
 
 async def test_campaign_events_leave_the_store_once_evaluated_and_their_ids_after_the_window(
@@ -113,27 +153,63 @@ async def test_campaign_events_leave_the_store_once_evaluated_and_their_ids_afte
 ) -> None:
     """Redis only: an evaluated event's JSON leaves the events hash (state per event waiting, not per
     event ever seen); its id dedupes resends for the window (a wall clock the test moves), then expires,
-    and a copy two windows later is evaluated again (the documented limit). Ids in the events hash
-    written by versions that kept every event still stop resends."""
+    and a copy two windows later is evaluated again (the documented limit)."""
     window = 100
     now = [float((int(time.time()) // window + 1) * window + window // 2)]
     store = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
-    store.dedupe = DedupeWindow(window, wall_s=lambda: now[0])
+    store.campaigns.dedupe = DedupeWindow(window, wall_s=lambda: now[0])
     exposure = campaign_event("e1", "c1", "exposure", 100)
-    base = f"{settings.redis_prefix}eval:{{segments}}"
     try:
+        partitions = await store.campaigns.partitions()
         assert await store.add_campaign_events([exposure]) == 1
-        await store.campaign_done(["e1"])
-        assert await store._redis.hlen(f"{base}:campaign-events") == 0  # nothing kept per evaluated event
+        await store.campaign_done([exposure])
+        events_key = campaign_keys(store, "c1", partitions, "events")
+        assert await store._redis.hlen(events_key) == 0  # nothing kept per evaluated event
         now[0] += window - 1  # next generation, within the window
         assert await store.add_campaign_events([exposure]) == 0
-        ttl = await store._redis.ttl(f"{base}:campaign-ids:{int(now[0]) // window - 1}")
+        ids_key = campaign_keys(store, "c1", partitions, "ids")
+        ttl = await store._redis.ttl(f"{ids_key}:{int(now[0]) // window - 1}")
         assert 0 < ttl <= 3 * window
         now[0] += 2 * window
         assert await store.add_campaign_events([exposure]) == 1  # forgotten: evaluated again
         assert await store.campaign_due(10_000) == [exposure]
-        await store._redis.hset(f"{base}:campaign-events", "old", b"{}")  # kept by an earlier version
-        assert await store.add_campaign_events([campaign_event("old", "c1", "exposure", 5)]) == 0
+    finally:
+        await store.close()
+
+
+async def test_an_earlier_versions_one_slot_campaign_agenda_is_moved_and_its_ids_still_stop_resends(
+    settings: Settings,
+) -> None:
+    """Redis only: what a version before the partitions left in ``eval:{segments}``: an event still
+    waiting (moved onto its partition, due as before), an evaluated event kept in the events hash by
+    versions that kept every one, an id in the current dedupe generation's set. Resends of all
+    three are ignored; the old keys are gone once nothing is left to move."""
+    window = 100
+    now = [float((int(time.time()) // window + 1) * window + window // 2)]
+    legacy = f"{settings.redis_prefix}eval:{{segments}}"
+    waiting, kept, recent = (
+        campaign_event("w1", "c1", "exposure", 100),
+        campaign_event("k1", "c2", "exposure", 50),
+        campaign_event("s1", "c3", "response", 70),
+    )
+    store = RedisProfileStore.from_url(settings.redis_url, settings.redis_prefix)
+    store.campaigns.dedupe = DedupeWindow(window, wall_s=lambda: now[0])
+    try:
+        generation = int(now[0]) // window
+        await store._redis.hset(f"{legacy}:campaign-events", "w1", msgspec.json.encode(waiting))
+        await store._redis.zadd(f"{legacy}:campaign-agenda", {"w1": 101})
+        await store._redis.hset(f"{legacy}:campaign-events", "k1", msgspec.json.encode(kept))
+        await store._redis.sadd(f"{legacy}:campaign-ids:{generation}", "w1", "s1")
+        assert await store.campaign_due(10_000) == [waiting]  # moved at first use
+        assert not await store._redis.exists(f"{legacy}:campaign-agenda")
+        assert await store._redis.hkeys(f"{legacy}:campaign-events") == [b"k1"]
+        fresh = campaign_event("f1", "c4", "exposure", 80)
+        assert await store.add_campaign_events([waiting, kept, recent, fresh]) == 1  # only f1 is new
+        assert await store.campaign_due(10_000) == [fresh, waiting]
+        await store.campaign_done([fresh, waiting])
+        assert await store.add_campaign_events([waiting]) == 0  # its id is still known
+        await store._redis.delete(f"{legacy}:campaign-events", f"{legacy}:campaign-ids:{generation}")
+        assert await store.add_campaign_events([kept]) == 1  # nothing of the old keys left: new
     finally:
         await store.close()
 
