@@ -1,0 +1,161 @@
+"""The partition protocol over a bus that reorders and repeats messages equals the one evaluator.
+
+The bus is what stage three's topics may do (``state.evaluator.partition_protocol``): each message
+crosses as its bytes (``encode``/``decode``); a recipient sees each sender's messages in the order
+they were sent, but the senders' interleaving is random; a message may be delivered twice in a
+row (a producer's retry), and a recipient may see its last few messages from a sender again (a
+consumer resuming from an older offset). The oracle is the one evaluator
+(``tests/unit/test_partitioned_evaluation.py``'s run over the shuffled, ticked CDNOW slice).
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+from collections import Counter, deque
+from collections.abc import Callable
+
+import pytest
+
+from state.customer.event_log import LogFold
+from state.customer.partitions import customer_partition
+from state.customer.profiles import Change
+from state.customer.rfm import CustomerState
+from state.evaluator.instants import due_at_instants, evaluation_instants, log_folds
+from state.evaluator.model_owner import ModelOwner
+from state.evaluator.partition_evaluator import PartitionEvaluator
+from state.evaluator.partition_messages import StateDelta
+from state.evaluator.partition_protocol import (
+    Advance,
+    HostSide,
+    Message,
+    OwnerSide,
+    ProtocolError,
+    decode,
+    encode,
+)
+from state.evaluator.partitioned import PartitionedEvaluator
+from state.models.alerts import Alert
+from tests.unit.test_evaluate import UNGATED
+from tests.unit.test_partitioned_evaluation import assert_same, one_run, shuffled_ticks
+
+OWNER = -1
+
+
+class Bus:
+    """Channels (sender -> recipient) of encoded messages, delivered in a seeded random order."""
+
+    def __init__(self, seed: int, repeat: float, replay: float) -> None:
+        self._random = random.Random(seed)
+        self._repeat, self._replay = repeat, replay
+        self._queues: dict[tuple[int, int], deque[bytes]] = {}
+        self._delivered: dict[tuple[int, int], deque[bytes]] = {}
+        self.deliveries = 0
+
+    def send(self, sender: int, recipient: int, message: Message) -> None:
+        self._queues.setdefault((sender, recipient), deque()).append(encode(message))
+
+    def next(self) -> tuple[int, Message] | None:
+        """One delivery: (recipient, message); None when every channel is empty."""
+        ready = [channel for channel, queue in self._queues.items() if queue]
+        if not ready:
+            return None
+        channel = self._random.choice(sorted(ready))
+        queue, seen = self._queues[channel], self._delivered.setdefault(channel, deque(maxlen=3))
+        data = queue.popleft()
+        seen.append(data)
+        if self._random.random() < self._repeat:
+            queue.appendleft(data)  # delivered again right after
+        elif self._random.random() < self._replay:
+            queue.extendleft(reversed(seen))  # the last few again, in their order
+            seen.clear()
+        self.deliveries += 1
+        return channel[1], decode(data)
+
+
+def run_over_bus(
+    partitions: int, assign: Callable[[str], int], seed: int, repeat: float, replay: float
+) -> tuple[ModelOwner, list[PartitionEvaluator], list[Change], list[Alert], int]:
+    """The shuffled, ticked CDNOW slice through owner and host sides on a :class:`Bus`; also how many
+    deliveries were copies (beyond one advance, delta, versions and applied a partition and instant)."""
+    owner = ModelOwner(UNGATED)
+    evaluators = [PartitionEvaluator(UNGATED, p) for p in range(partitions)]
+    changes: list[Change] = []
+    alerts: list[Alert] = []
+    deliveries = 0
+    for tick, logs in shuffled_ticks():
+        folds: list[list[LogFold]] = [[] for _ in range(partitions)]
+        for fold in log_folds(logs, {}):
+            folds[assign(fold.customer_id)].append(fold)
+        starts = [at for mine in folds for f in mine if (at := f.next_event_ms()) is not None]
+        start = owner.clock_ms if owner.clock_ms is not None else min(starts, default=None)
+        instants = [] if start is None else evaluation_instants(start, tick, UNGATED.step_ms)
+        due: list[dict[int, list[CustomerState]]] = [
+            {at: states for at, states, _ in due_at_instants(instants, mine, (), tick)} for mine in folds
+        ]
+
+        owner_side = OwnerSide(owner, partitions, instants)
+        hosts = [HostSide(evaluators[p], due[p].__getitem__) for p in range(partitions)]
+        bus = Bus(seed * 1_000 + tick % 997, repeat, replay)
+        for message in owner_side.start():
+            for p in range(partitions):
+                bus.send(OWNER, p, message)
+        while (delivery := bus.next()) is not None:
+            recipient, message = delivery
+            if recipient == OWNER:
+                for answer in owner_side.receive(message):
+                    for p in range(partitions):
+                        bus.send(OWNER, p, answer)
+            else:
+                for answer in hosts[recipient].receive(message):
+                    bus.send(recipient, OWNER, answer)
+        assert owner_side.done
+        for host in hosts:
+            changes += host.changes
+            alerts += host.take_alerts()
+        alerts += owner_side.alerts
+        deliveries += bus.deliveries - 4 * partitions * len(instants)  # beyond one of each
+    return owner, evaluators, changes, alerts, deliveries
+
+
+@pytest.mark.parametrize(
+    ("partitions", "seed", "repeat", "replay"),
+    [(3, 2, 0.2, 0.05), (4, 3, 0.1, 0.2)],
+    ids=["3-repeats", "4-replays"],
+)
+def test_over_a_bus_that_reorders_and_repeats_the_one_evaluators_changes_alerts_models_and_rows(
+    partitions: int, seed: int, repeat: float, replay: float
+) -> None:
+    one, ones, one_alerts = one_run()
+    owner, evaluators, changes, alerts, copies = run_over_bus(
+        partitions, lambda c: customer_partition(c, partitions), seed, repeat, replay
+    )
+    row = owner.population.index.__getitem__
+    assert sorted(changes, key=lambda c: (c.at_ms, row(c.customer_id))) == ones  # each once, no more
+    assert Counter(map(repr, alerts)) == Counter(map(repr, one_alerts))
+    split = PartitionedEvaluator(UNGATED, partitions)
+    split.owner, split.partitions = owner, evaluators
+    assert_same(one, split)
+    assert copies > 100  # the copies were there, and changed nothing
+
+
+def test_out_of_step_messages_are_refused_and_copies_ignored() -> None:
+    owner, host = ModelOwner(UNGATED), PartitionEvaluator(UNGATED, 0)
+    side = HostSide(host, lambda at_ms: [])
+    delta = side.receive(Advance(10))
+    assert [type(m) for m in delta] == [StateDelta]
+    assert side.receive(Advance(10)) == delta  # a copy: the same answer again
+    with pytest.raises(ProtocolError, match="advance to 20 before the versions of 10"):
+        side.receive(Advance(20))
+    owner_side = OwnerSide(owner, 2, [10, 20])
+    assert owner_side.start() == [Advance(10)]
+    assert owner_side.receive(delta[0]) == []  # partition 1's delta still missing
+    assert owner_side.receive(delta[0]) == []  # a copy counts once
+    with pytest.raises(ProtocolError, match="partition 1 folded 20 before 10"):
+        owner_side.receive(StateDelta(1, 20, ()))
+    versions = owner_side.receive(StateDelta(1, 10, ()))
+    assert len(versions) == 1 and not owner_side.done
+    with pytest.raises(ProtocolError, match="the owner does not take Advance"):
+        owner_side.receive(Advance(10))
+    with pytest.raises(ProtocolError, match="not a partition protocol message: dict"):
+        decode(pickle.dumps({}))
