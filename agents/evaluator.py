@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from agents import metrics
+from agents.due_reads import read_due
 from agents.evaluator_keeper import AnyEvaluator, EvaluatorKeeper, PublishChanges
 from agents.split_saves import PartitionRows
 from state.customer.profile_store import ProfileStore
@@ -201,21 +202,16 @@ class SegmentEvaluator:
             for target in targets:
                 # one chunk's agenda entries, receipts and logs at a time: a catch-up tick over
                 # years of events holds a chunk's worth, not all of them (7.3 GB at 1M customers)
-                entries = await self._store.due(target, after_ms=previous)
-                chunk_due: dict[str, list[int]] = {}
-                for member, score in entries:
-                    chunk_due.setdefault(parse_agenda_member(member), []).append(score)
+                due = await read_due(self._store, target, previous)
+                entries = due.entries
                 latency = _Latency(entries, await self._store.received([m for m, _ in entries]))
-                chunk = await self._store.logs(sorted(chunk_due))
-                entries_of = {c: log.entries for c, log in chunk.items()}
-                bases = {c: log.base for c, log in chunk.items() if log.base is not None}
                 events = [  # this chunk's campaign events; the last chunk also takes the late ones
                     e
                     for e in campaign
                     if (previous is None or previous <= e.occurred_at_ms)
                     and (e.occurred_at_ms < target or target == targets[-1])
                 ]
-                changes = await asyncio.to_thread(evaluator.advance, target, entries_of, events, bases)
+                changes = await asyncio.to_thread(evaluator.advance, target, due.logs, events, due.bases)
                 alerts = evaluator.take_alerts()
                 await self._publish(changes, alerts)
                 latency.published(changes, previous, target, self._observe)
@@ -224,8 +220,8 @@ class SegmentEvaluator:
                 # logs at the saved clock, which changes nothing (the same as a late event)
                 await self._store.done(entries)
                 if evaluator.clock_ms is not None:  # the events the clock has passed need no log any more
-                    await self._store.compact(sorted(chunk_due), evaluator.clock_ms // DAY_MS * DAY_MS)
-                customers_due.update(chunk_due)
+                    await self._store.compact(due.customers, evaluator.clock_ms // DAY_MS * DAY_MS)
+                customers_due.update(due.customers)
                 total, alerted, previous = total + len(changes), alerted + len(alerts), target
             if tick.refit:
                 await self._refit(evaluator)

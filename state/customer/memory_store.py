@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from state.customer.event_log import CustomerLog, LogBase, LogEntry, compact
+from state.customer.partitions import customer_partition
 from state.customer.rfm import CustomerState, apply, purchase_day
 from state.customer.store import (
     AgendaEntry,
@@ -25,6 +26,7 @@ from state.customer.store import (
     fence_field,
     highest_per_key,
     log_entry,
+    parse_agenda_member,
 )
 
 __all__ = ["MemoryStore"]
@@ -126,9 +128,22 @@ class MemoryStore:
     async def consumed(self, topic: str) -> dict[int, int]:
         return {p: offset for (t, p), offset in self.next_offsets.items() if t == topic}
 
-    async def due(self, up_to_ms: int, after_ms: int | None = None) -> list[AgendaEntry]:
+    async def due(
+        self, up_to_ms: int, after_ms: int | None = None, *, partition: int | None = None
+    ) -> list[AgendaEntry]:
+        if partition is not None and not 0 <= partition < self.partitions:
+            raise ValueError(f"no evaluation partition {partition} of {self.partitions}")
         return sorted(
-            ((m, s) for m, s in self.agenda.items() if s <= up_to_ms and (after_ms is None or after_ms < s)),
+            (
+                (m, s)
+                for m, s in self.agenda.items()
+                if s <= up_to_ms
+                and (after_ms is None or after_ms < s)
+                and (
+                    partition is None
+                    or customer_partition(parse_agenda_member(m), self.partitions) == partition
+                )
+            ),
             key=lambda e: (e[1], e[0]),
         )
 

@@ -262,9 +262,12 @@ class CustomerStore(Protocol):
         :func:`state.customer.partitions.customer_partition`)."""
         ...
 
-    async def due(self, up_to_ms: int, after_ms: int | None = None) -> list[AgendaEntry]:
+    async def due(
+        self, up_to_ms: int, after_ms: int | None = None, *, partition: int | None = None
+    ) -> list[AgendaEntry]:
         """Agenda entries with ``after_ms`` < score <= ``up_to_ms`` (events that occurred before
-        ``up_to_ms``; every earlier one when ``after_ms`` is None), lowest first."""
+        ``up_to_ms``; every earlier one when ``after_ms`` is None), lowest first; only evaluation
+        partition ``partition``'s when given (what a partition's host reads)."""
         ...
 
     async def earliest_due(self, up_to_ms: int) -> int | None:

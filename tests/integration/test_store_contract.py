@@ -22,6 +22,7 @@ from state.adapters.redis_access import RedisAccess
 from state.adapters.redis_store import RedisStore
 from state.customer.event_log import CustomerLog, LogBase, LogEntry, LogFold
 from state.customer.memory_store import MemoryStore
+from state.customer.partitions import customer_partition
 from state.customer.rfm import CustomerState
 from state.customer.store import (
     CustomerStore,
@@ -200,6 +201,15 @@ async def test_applied_events_are_logged_once_and_every_delivery_goes_on_the_age
     assert await store.due(5 * DAY + 1, after_ms=5 * DAY + 1) == []
     assert await store.earliest_due(10 * DAY) == 2 * DAY + 1
     assert await store.earliest_due(2 * DAY) is None  # nothing that early
+    # a partition's host reads its own partition's entries alone: together they are every entry
+    partitions = await store.eval_partitions()
+    everyone = await store.due(40 * DAY)
+    mine = [await store.due(40 * DAY, partition=p) for p in range(partitions)]
+    assert sorted(e for part in mine for e in part) == sorted(everyone) and len(everyone) == 4
+    for p, part in enumerate(mine):
+        assert {customer_partition(parse_agenda_member(m), partitions) for m, _ in part} <= {p}
+    with pytest.raises(ValueError, match=f"no evaluation partition {partitions} of {partitions}"):
+        await store.due(40 * DAY, partition=partitions)
 
 
 async def test_compaction_folds_the_head_of_a_log_and_late_events_go_into_the_base(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pickle
 import random
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -73,6 +73,23 @@ class Bus:
         return channel[1], decode(data)
 
 
+def run_instants(bus: Bus, owner_side: OwnerSide, hosts: Sequence[HostSide]) -> None:
+    """Deliver until every channel is empty: the owner's messages go to every host, a host's to the owner."""
+    for message in owner_side.start():
+        for p in range(len(hosts)):
+            bus.send(OWNER, p, message)
+    while (delivery := bus.next()) is not None:
+        recipient, message = delivery
+        if recipient == OWNER:
+            for answer in owner_side.receive(message):
+                for p in range(len(hosts)):
+                    bus.send(OWNER, p, answer)
+        else:
+            for answer in hosts[recipient].receive(message):
+                bus.send(recipient, OWNER, answer)
+    assert owner_side.done
+
+
 def run_over_bus(
     partitions: int, assign: Callable[[str], int], seed: int, repeat: float, replay: float
 ) -> tuple[ModelOwner, list[PartitionEvaluator], list[Change], list[Alert], int]:
@@ -97,19 +114,7 @@ def run_over_bus(
         owner_side = OwnerSide(owner, partitions, instants)
         hosts = [HostSide(evaluators[p], due[p].__getitem__) for p in range(partitions)]
         bus = Bus(seed * 1_000 + tick % 997, repeat, replay)
-        for message in owner_side.start():
-            for p in range(partitions):
-                bus.send(OWNER, p, message)
-        while (delivery := bus.next()) is not None:
-            recipient, message = delivery
-            if recipient == OWNER:
-                for answer in owner_side.receive(message):
-                    for p in range(partitions):
-                        bus.send(OWNER, p, answer)
-            else:
-                for answer in hosts[recipient].receive(message):
-                    bus.send(recipient, OWNER, answer)
-        assert owner_side.done
+        run_instants(bus, owner_side, hosts)
         for host in hosts:
             changes += host.changes
             alerts += host.take_alerts()

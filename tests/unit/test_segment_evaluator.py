@@ -279,8 +279,10 @@ class ChunkCountingStore(MemoryStore):
         super().__init__()
         self.read_sizes: list[int] = []
 
-    async def due(self, up_to_ms: int, after_ms: int | None = None) -> list[tuple[str, int]]:
-        entries = await super().due(up_to_ms, after_ms)
+    async def due(
+        self, up_to_ms: int, after_ms: int | None = None, *, partition: int | None = None
+    ) -> list[tuple[str, int]]:
+        entries = await super().due(up_to_ms, after_ms, partition=partition)
         self.read_sizes.append(len(entries))
         return entries
 
