@@ -46,7 +46,7 @@ from state.evaluator.campaign_step import campaign_step
 from state.evaluator.candidates import decayed, store_states, to_rescore
 from state.evaluator.evaluate_predictions import EvaluatorPredictions
 from state.evaluator.evaluate_saves import EvaluatorSaves
-from state.evaluator.instants import due_at_instants, evaluation_instants, log_folds
+from state.evaluator.instants import due_at_instants, log_folds
 from state.evaluator.prediction_step import drift_alerts
 from state.evaluator.rescore import EMPTY, rescore
 from state.segments.cutpoints import cutpoints_of
@@ -88,12 +88,6 @@ class Evaluator(EvaluatorPredictions, EvaluatorSaves):
         for at_ms, states, events in due_at_instants(instants, folds, campaign_events, to_ms):
             changes += self.step(at_ms, states, events)
         return changes
-
-    def instants(self, to_ms: int, earliest_event_ms: int | None) -> list[int]:
-        """The instants :meth:`advance` evaluates up to ``to_ms``: from the clock, or before a first
-        evaluation from the earliest event due (none if there is neither)."""
-        start = self.clock_ms if self.clock_ms is not None else earliest_event_ms
-        return [] if start is None else evaluation_instants(start, to_ms, self.config.step_ms)
 
     # ------------------------------------------------------------------ one instant
 

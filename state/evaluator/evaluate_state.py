@@ -22,6 +22,7 @@ from state.campaigns.response import ResponseModel, response_feature_names
 from state.evaluator.candidates import buyer_columns
 from state.evaluator.cluster_quality import assess_version, keep_latest
 from state.evaluator.config import EvaluatorConfig, segment_lookups
+from state.evaluator.instants import evaluation_instants
 from state.evaluator.predict import LifetimeModel
 from state.evaluator.rescore import learn
 from state.evaluator.saved import SaveLedger
@@ -83,6 +84,13 @@ class EvaluatorState:
         self._names = self.model.cluster_names()  # the names current profiles were published with
         # each (r, f, m) triple's named segment, and as an index into the preset's segments
         self._segment, self._segment_index = segment_lookups(config.preset)
+
+    def instants(self, to_ms: int, earliest_event_ms: int | None) -> list[int]:
+        """The instants an advance evaluates up to ``to_ms``: from the clock, or before a first
+        evaluation from the earliest event due (none if there is neither). The one evaluator's,
+        and the model owner's for the partitions (it keeps the clock)."""
+        start = self.clock_ms if self.clock_ms is not None else earliest_event_ms
+        return [] if start is None else evaluation_instants(start, to_ms, self.config.step_ms)
 
     def _sorted_columns(self) -> SortedColumns:
         """The buyers' values kept sorted; built from the population the first time (after a restore)."""

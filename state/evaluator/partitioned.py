@@ -33,7 +33,7 @@ from state.customer.event_log import LogBase, LogEntry, LogFold
 from state.customer.partitions import customer_partition
 from state.customer.profiles import Change
 from state.evaluator.config import EvaluatorConfig
-from state.evaluator.instants import due_at_instants, evaluation_instants, log_folds
+from state.evaluator.instants import due_at_instants, log_folds
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_evaluator import PartitionEvaluator
 from state.evaluator.partition_messages import VersionsLog
@@ -79,9 +79,7 @@ class PartitionedEvaluator:
         for fold in log_folds(logs, bases or {}):
             folds[self.partition_of(fold.customer_id)].append(fold)
         starts = [at for mine in folds for f in mine if (at := f.next_event_ms()) is not None]
-        clock = self.owner.clock_ms
-        start = clock if clock is not None else min(starts, default=None)
-        instants = [] if start is None else evaluation_instants(start, to_ms, self.config.step_ms)
+        instants = self.owner.instants(to_ms, min(starts, default=None))
         due = [due_at_instants(instants, mine, (), to_ms) for mine in folds]
         events = due_at_instants(instants, [], campaign_events, to_ms)
         changes: list[Change] = []
@@ -168,9 +166,8 @@ class PartitionedEvaluator:
         return self.owner.clock_ms
 
     def instants(self, to_ms: int, earliest_event_ms: int | None) -> list[int]:
-        """The instants :meth:`advance` evaluates up to ``to_ms`` (``Evaluator.instants``)."""
-        start = self.clock_ms if self.clock_ms is not None else earliest_event_ms
-        return [] if start is None else evaluation_instants(start, to_ms, self.config.step_ms)
+        """The instants :meth:`advance` evaluates up to ``to_ms`` (the owner's: it keeps the clock)."""
+        return self.owner.instants(to_ms, earliest_event_ms)
 
     def refit(self) -> LifetimeModel | None:
         """The owner's refit at the clock (``Evaluator.refit``); the partitions score with it from

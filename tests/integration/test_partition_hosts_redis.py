@@ -20,7 +20,7 @@ from state.adapters.redis_access import RedisAccess
 from state.customer.partitions import customer_partition
 from state.customer.profiles import Change
 from state.customer.rfm import CustomerState
-from state.evaluator.instants import due_at_instants, evaluation_instants, log_folds
+from state.evaluator.instants import due_at_instants, log_folds
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_evaluator import PartitionEvaluator
 from state.evaluator.partition_protocol import HostSide, OwnerSide
@@ -51,10 +51,7 @@ async def test_hosts_reading_their_own_partitions_give_the_one_evaluators_change
         read: set[str] = set()
         for n, tick in enumerate(ticks(len(messages))):
             earliest = await namespace.store.earliest_due(tick.as_of_ms)  # agenda score: occurred + 1
-            start = (
-                owner.clock_ms if owner.clock_ms is not None else None if earliest is None else earliest - 1
-            )
-            instants = [] if start is None else evaluation_instants(start, tick.as_of_ms, CONFIG.step_ms)
+            instants = owner.instants(tick.as_of_ms, None if earliest is None else earliest - 1)
             hosts = []
             for p in range(partitions):
                 due = await read_due(namespace.store, tick.as_of_ms, previous, partition=p)

@@ -21,7 +21,7 @@ from state.customer.event_log import LogFold
 from state.customer.partitions import customer_partition
 from state.customer.profiles import Change
 from state.customer.rfm import CustomerState
-from state.evaluator.instants import due_at_instants, evaluation_instants, log_folds
+from state.evaluator.instants import due_at_instants, log_folds
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_evaluator import PartitionEvaluator
 from state.evaluator.partition_messages import StateDelta
@@ -105,8 +105,7 @@ def run_over_bus(
         for fold in log_folds(logs, {}):
             folds[assign(fold.customer_id)].append(fold)
         starts = [at for mine in folds for f in mine if (at := f.next_event_ms()) is not None]
-        start = owner.clock_ms if owner.clock_ms is not None else min(starts, default=None)
-        instants = [] if start is None else evaluation_instants(start, tick, UNGATED.step_ms)
+        instants = owner.instants(tick, min(starts, default=None))
         due: list[dict[int, list[CustomerState]]] = [
             {at: states for at, states, _ in due_at_instants(instants, mine, (), tick)} for mine in folds
         ]
