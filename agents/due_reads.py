@@ -37,6 +37,6 @@ async def read_due(
     return DueChunk(
         entries,
         customers,
-        {c: list(log.entries) for c, log in chunk.items()},
+        {c: log.entries for c, log in chunk.items()},
         {c: log.base for c, log in chunk.items() if log.base is not None},
     )

@@ -30,10 +30,15 @@ from state.adapters.redis_access import RedisClient
 from state.customer.partitions import customer_partition
 from state.customer.store import parse_agenda_member
 
-__all__ = ["LEGACY_PAGE", "by_partition", "move_legacy_agenda", "resolve_partitions"]
+__all__ = ["LEGACY_PAGE", "by_partition", "count_key", "move_legacy_agenda", "resolve_partitions"]
 
 LEGACY_PAGE = 10_000
 """Entries moved per step from an agenda of one key."""
+
+
+def count_key(prefix: str) -> str:
+    """The key holding namespace ``prefix``'s evaluation partition count."""
+    return f"{prefix}eval:partitions"
 
 
 def by_partition(members: dict[str, int], partitions: int) -> dict[int, dict[str, int]]:

@@ -30,7 +30,7 @@ from typing import Any, cast
 
 import msgspec
 
-from state.adapters.agenda_partitions import LEGACY_PAGE, resolve_partitions
+from state.adapters.agenda_partitions import LEGACY_PAGE, count_key, resolve_partitions
 from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.redis_access import RedisClient
 from state.adapters.redis_partition_rows import partition_key
@@ -92,7 +92,7 @@ class CampaignAgenda:
     async def partitions(self) -> int:
         """The namespace's partition count; the first call moves an earlier version's waiting events."""
         if self._partitions is None:
-            key, proposed = f"{self._prefix}eval:partitions", self.proposed_partitions
+            key, proposed = count_key(self._prefix), self.proposed_partitions
             count: int = await self._retry(
                 "read the evaluation partitions", lambda: resolve_partitions(self._redis, key, proposed)
             )

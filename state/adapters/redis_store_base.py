@@ -19,7 +19,7 @@ import redis.asyncio as redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from state.adapters.agenda_partitions import move_legacy_agenda, resolve_partitions
+from state.adapters.agenda_partitions import count_key, move_legacy_agenda, resolve_partitions
 from state.adapters.dedupe_window import DEDUPE_WINDOW_S, DedupeWindow
 from state.adapters.redis_access import RedisClient
 from state.adapters.redis_retry import OnRetry, Retrier, redis_address
@@ -86,7 +86,7 @@ class StoreBase:
         self._compact = client.register_script(_COMPACT_LUA)
         self._watermark_key = f"{prefix}seg:watermark"
         self._stats_key = f"{prefix}seg:stats"
-        self._partitions_key = f"{prefix}eval:partitions"
+        self._partitions_key = count_key(prefix)
         self._proposed_partitions = eval_partitions
         self._partitions: int | None = None  # the namespace's, once read (it never changes)
         offsets = f"{prefix}seg:{{offsets}}:" if cluster else f"{prefix}seg:"  # one slot for the reset script
