@@ -34,6 +34,7 @@ from state.customer.profiles import Change
 from state.customer.rfm import DAY_MS
 from state.customer.store import CustomerStore, parse_agenda_member
 from state.evaluator.config import EvaluatorConfig
+from state.evaluator.instants import chunk_targets
 from state.evaluator.read_model import ChurnReport
 from streams.outputs import Tick
 
@@ -195,7 +196,7 @@ class SegmentEvaluator:
         starts = [earliest - 1] if earliest is not None else []  # agenda score = occurred + 1
         starts += [e.occurred_at_ms for e in campaign[:1]]
         instants = evaluator.instants(tick.as_of_ms, min(starts, default=None))
-        targets = [*instants[CHUNK_STEPS - 1 : -1 : CHUNK_STEPS], tick.as_of_ms] if instants else []
+        targets = chunk_targets(instants, tick.as_of_ms, CHUNK_STEPS)
         customers_due: set[str] = set()
         try:
             total, alerted, previous = 0, 0, None

@@ -5,7 +5,7 @@ Every client logs in with :meth:`Settings.kafka_client_kwargs` (PLAINTEXT or SAS
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -14,7 +14,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from agents.settings import Settings
 from streams.outputs import tick_message
-from streams.topics import CAMPAIGN_EVENTS, CLOCK, PURCHASES, TOPICS
+from streams.topics import CAMPAIGN_EVENTS, CLOCK, PURCHASES, TOPICS, TopicSpec
 
 __all__ = ["KAFKA_ERRORS", "ConsumedMessage", "Publisher", "ensure_topics", "read_topic", "send_tick"]
 
@@ -22,8 +22,8 @@ KAFKA_ERRORS: tuple[type[Exception], ...] = (KafkaError,)
 """Errors a command reports in one line (e.g. no broker at SEGSTREAM_KAFKA_URL)."""
 
 
-def ensure_topics(settings: Settings) -> list[str]:
-    """Create every segstream topic that does not exist yet; return the names created."""
+def ensure_topics(settings: Settings, specs: Sequence[TopicSpec] = TOPICS) -> list[str]:
+    """Create every topic of ``specs`` (segstream's) that does not exist yet; return the names created."""
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap,
         client_id="segstream-admin",
@@ -38,7 +38,7 @@ def ensure_topics(settings: Settings) -> list[str]:
                 1,
                 topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
             )
-            for spec in TOPICS
+            for spec in specs
             if settings.topic(spec.name) not in existing
         ]
         created = []

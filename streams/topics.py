@@ -33,6 +33,9 @@ __all__ = [
     "CUSTOMER_SEGMENTS",
     "CUSTOMER_TRAITS",
     "CUSTOMER_TRAITS_DLQ",
+    "EVALUATION_TOPICS",
+    "EVAL_DELTAS",
+    "EVAL_VERSIONS",
     "PRODUCTS",
     "PRODUCTS_DLQ",
     "PURCHASES",
@@ -63,6 +66,8 @@ PRODUCTS_DLQ = "products.dlq"
 CUSTOMER_TRAITS = "customer-traits"
 CUSTOMER_TRAITS_DLQ = "customer-traits.dlq"
 SEGMENT_MOVES = "segment-moves"
+EVAL_VERSIONS = "eval-versions"
+EVAL_DELTAS = "eval-deltas"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,21 @@ TOPICS = (
     ),
 )
 ALL_TOPICS = tuple(spec.name for spec in TOPICS)
+
+EVALUATION_TOPICS = (
+    TopicSpec(
+        EVAL_VERSIONS,
+        False,
+        "segstream's own: the model owner's chunks, instants and versions for every partition host",
+    ),
+    TopicSpec(
+        EVAL_DELTAS,
+        True,
+        "segstream's own: each partition host's states and rows written, on the partition it hosts",
+    ),
+)
+"""The partitioned evaluation's topics between segstream's processes (``agents/partition_link.py``):
+signed pickles, not a contract for subscribers, so not in :data:`TOPICS`."""
 
 
 def declare(app: Any, settings: Naming, name: str) -> Any:

@@ -16,7 +16,7 @@ from state.customer.event_log import LogBase, LogEntry, LogFold
 from state.customer.rfm import CustomerState
 from streams.campaign_contract import CampaignEvent
 
-__all__ = ["due_at_instants", "evaluation_instants", "log_folds"]
+__all__ = ["chunk_targets", "due_at_instants", "evaluation_instants", "log_folds"]
 
 
 def evaluation_instants(after_ms: int, to_ms: int, step_ms: int) -> list[int]:
@@ -29,6 +29,16 @@ def evaluation_instants(after_ms: int, to_ms: int, step_ms: int) -> list[int]:
         return []
     first = (after_ms // step_ms + 1) * step_ms
     return [*range(first, to_ms, step_ms), to_ms]
+
+
+def chunk_targets(instants: Sequence[int], to_ms: int, steps: int) -> list[int]:
+    """Where the chunks of ``instants`` (an advance up to ``to_ms``) end: every ``steps``-th instant,
+    and ``to_ms``. A long catch-up is evaluated, saved and published a chunk at a time.
+
+    >>> chunk_targets([10, 20, 30, 40, 45], 45, 2), chunk_targets([], 45, 2)
+    ([20, 40, 45], [])
+    """
+    return [*instants[steps - 1 : -1 : steps], to_ms] if instants else []
 
 
 def log_folds(logs: Mapping[str, Sequence[LogEntry]], bases: Mapping[str, LogBase]) -> list[LogFold]:

@@ -14,6 +14,11 @@ PartitionedEvaluator` does in a loop happens here in answer to messages, one ins
 5. with every partition's :class:`Applied` the owner runs the steps that read profiles, then
    sends the next instant's :class:`Advance`.
 
+The instants come in chunks (a tick's catch-up over years is evaluated a chunk at a time): the
+owner opens each with a :class:`Chunk` naming its instants and the agenda scores it covers, from
+which a host reads its customers' logs before the chunk's first :class:`Advance`
+(:meth:`HostSide.begin`).
+
 A transport may deliver a message twice and interleave the partitions' messages in any order, as
 long as each recipient sees one sender's messages in the order they were sent (one Kafka
 partition per sender): the owner counts one delta and one :class:`Applied` per partition and
@@ -32,13 +37,50 @@ from dataclasses import dataclass
 
 from state.customer.profiles import Change
 from state.customer.rfm import CustomerState
+from state.evaluator.instants import chunk_targets
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_evaluator import PartitionEvaluator
 from state.evaluator.partition_messages import RowUpdates, StateDelta, Versions
 from state.models.alerts import Alert
 from streams.campaign_contract import CampaignEvent
 
-__all__ = ["Advance", "Applied", "HostSide", "Message", "OwnerSide", "ProtocolError", "decode", "encode"]
+__all__ = [
+    "Advance",
+    "Applied",
+    "Chunk",
+    "HostSide",
+    "Message",
+    "OwnerSide",
+    "ProtocolError",
+    "cut_chunks",
+    "decode",
+    "encode",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Owner -> every host: the next instants are ``instants``, and the agenda entries they
+    evaluate are those scored in (``after_ms``, ``up_to_ms``] (``after_ms`` None: from the first)."""
+
+    up_to_ms: int
+    after_ms: int | None
+    instants: tuple[int, ...]
+
+
+def cut_chunks(instants: Sequence[int], to_ms: int, steps: int) -> list[Chunk]:
+    """The chunks of an advance up to ``to_ms``: ``steps`` instants each, as the one evaluator's
+    (``agents.evaluator``); the first reads every entry due up to its end (late ones too).
+
+    >>> cut_chunks([10, 20, 25], 25, 2)
+    [Chunk(up_to_ms=20, after_ms=None, instants=(10, 20)), Chunk(up_to_ms=25, after_ms=20, instants=(25,))]
+    """
+    chunks, after, rest = [], None, list(instants)
+    for target in chunk_targets(instants, to_ms, steps):
+        mine = [at for at in rest if at <= target]
+        chunks.append(Chunk(target, after, tuple(mine)))
+        rest, after = rest[len(mine) :], target
+    return chunks
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +101,8 @@ class Applied:
     held_back: tuple[tuple[str, int], ...]
 
 
-Message = Advance | StateDelta | Versions | Applied
-_KINDS = (Advance, StateDelta, Versions, Applied)
+Message = Chunk | Advance | StateDelta | Versions | Applied
+_KINDS = (Chunk, Advance, StateDelta, Versions, Applied)
 
 
 class ProtocolError(RuntimeError):
@@ -81,18 +123,19 @@ def decode(data: bytes) -> Message:
 
 
 class OwnerSide:
-    """The model owner's side over the instants of one advance (its clock moves with each)."""
+    """The model owner's side over the instants of one chunk (its clock moves with each)."""
 
     def __init__(
         self,
         owner: ModelOwner,
         partitions: int,
-        instants: Sequence[int],
+        chunk: Chunk,
         campaign_events: Mapping[int, Sequence[CampaignEvent]] | None = None,
     ) -> None:
         self.owner = owner
         self._partitions = partitions
-        self._instants = list(instants)
+        self._chunk = chunk
+        self._instants = list(chunk.instants)
         self._campaign_events = campaign_events or {}
         self._next = 0  # index of the instant in progress
         self._deltas: dict[int, StateDelta] = {}
@@ -102,13 +145,18 @@ class OwnerSide:
         """The drift alerts raised so far (the hosts raise the customers' alerts)."""
 
     def start(self) -> list[Message]:
-        """The first instant's :class:`Advance` (nothing when there is no instant)."""
-        return [Advance(self._instants[0])] if self._instants else []
+        """The :class:`Chunk` and its first instant's :class:`Advance` (nothing when it has no instant)."""
+        return [self._chunk, Advance(self._instants[0])] if self._instants else []
 
     @property
     def done(self) -> bool:
         """Every instant evaluated everywhere."""
         return self._next >= len(self._instants)
+
+    def waiting_for(self) -> list[int]:
+        """The partitions whose answer to the instant in progress has not arrived."""
+        answered = self._deltas if self._versions is None else self._applied
+        return [p for p in range(self._partitions) if p not in answered]
 
     def receive(self, message: Message) -> list[Message]:
         """Take one host's message; return what to send to every host (maybe nothing)."""
@@ -152,20 +200,34 @@ class OwnerSide:
 
 
 class HostSide:
-    """One partition evaluator's side: ``states_at(E)`` gives its customers' states due at ``E``."""
+    """One partition evaluator's side: ``states_at(E)`` gives its customers' states due at ``E``
+    in the chunk begun last (:meth:`begin`)."""
 
     def __init__(
-        self, evaluator: PartitionEvaluator, states_at: Callable[[int], Sequence[CustomerState]]
+        self,
+        evaluator: PartitionEvaluator,
+        states_at: Callable[[int], Sequence[CustomerState]] = lambda at_ms: (),
     ) -> None:
         self.evaluator = evaluator
-        self._states_at = states_at
+        self.states_at = states_at
+        self._chunk: Chunk | None = None  # the last chunk begun
         self._folded: StateDelta | None = None  # the last instant folded
         self._applied: Applied | None = None  # the last instant applied
         self.changes: list[Change] = []
         """The changes to publish, in the order they were made."""
 
+    def begin(self, chunk: Chunk) -> bool:
+        """Whether ``chunk`` is new (after the last one begun; not a copy): then it is the chunk
+        in progress, and the caller sets :attr:`states_at` to its states before the next message."""
+        last = self._chunk
+        if last is not None and chunk.up_to_ms <= last.up_to_ms:
+            return False
+        self._chunk = chunk
+        return True
+
     def receive(self, message: Message) -> list[Message]:
-        """Take one owner's message; return what to send to the owner (maybe nothing)."""
+        """Take one owner's message; return what to send to the owner (maybe nothing).
+        A :class:`Chunk` goes to :meth:`begin`."""
         if isinstance(message, Advance):
             return self._advance(message.at_ms)
         if isinstance(message, Versions):
@@ -181,7 +243,9 @@ class HostSide:
                 return []  # a copy of an instant long done
             if applied is None or applied.at_ms != folded.at_ms:
                 raise ProtocolError(f"advance to {at_ms} before the versions of {folded.at_ms}")
-        self._folded = self.evaluator.fold(at_ms, self._states_at(at_ms))
+        if self._chunk is None or at_ms not in self._chunk.instants:
+            raise ProtocolError(f"advance to {at_ms}, not an instant of the chunk begun")
+        self._folded = self.evaluator.fold(at_ms, self.states_at(at_ms))
         return [self._folded]
 
     def _versions(self, versions: Versions) -> list[Message]:

@@ -23,7 +23,7 @@ from state.customer.rfm import CustomerState
 from state.evaluator.instants import due_at_instants, log_folds
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_evaluator import PartitionEvaluator
-from state.evaluator.partition_protocol import HostSide, OwnerSide
+from state.evaluator.partition_protocol import Chunk, HostSide, OwnerSide
 from state.evaluator.read_model import summary_record
 from state.models.alerts import Alert
 from tests.integration.test_split_evaluation import Namespace, access, one, ticks
@@ -62,7 +62,7 @@ async def test_hosts_reading_their_own_partitions_give_the_one_evaluators_change
                     at: s for at, s, _ in due_at_instants(instants, folds, (), tick.as_of_ms)
                 }
                 hosts.append(HostSide(evaluators[p], states.__getitem__))
-            owner_side = OwnerSide(owner, partitions, instants)
+            owner_side = OwnerSide(owner, partitions, Chunk(tick.as_of_ms, previous, tuple(instants)))
             run_instants(Bus(n, 0.1, 0.1), owner_side, hosts)
             for host in hosts:
                 changes += host.changes

@@ -27,6 +27,7 @@ from state.evaluator.partition_evaluator import PartitionEvaluator
 from state.evaluator.partition_messages import StateDelta
 from state.evaluator.partition_protocol import (
     Advance,
+    Chunk,
     HostSide,
     Message,
     OwnerSide,
@@ -84,6 +85,8 @@ def run_instants(bus: Bus, owner_side: OwnerSide, hosts: Sequence[HostSide]) -> 
             for answer in owner_side.receive(message):
                 for p in range(len(hosts)):
                     bus.send(OWNER, p, answer)
+        elif isinstance(message, Chunk):
+            hosts[recipient].begin(message)  # their states are given already
         else:
             for answer in hosts[recipient].receive(message):
                 bus.send(recipient, OWNER, answer)
@@ -94,12 +97,14 @@ def run_over_bus(
     partitions: int, assign: Callable[[str], int], seed: int, repeat: float, replay: float
 ) -> tuple[ModelOwner, list[PartitionEvaluator], list[Change], list[Alert], int]:
     """The shuffled, ticked CDNOW slice through owner and host sides on a :class:`Bus`; also how many
-    deliveries were copies (beyond one advance, delta, versions and applied a partition and instant)."""
+    deliveries were copies (beyond one chunk a partition, and one advance, delta, versions and applied
+    a partition and instant)."""
     owner = ModelOwner(UNGATED)
     evaluators = [PartitionEvaluator(UNGATED, p) for p in range(partitions)]
     changes: list[Change] = []
     alerts: list[Alert] = []
     deliveries = 0
+    previous: int | None = None
     for tick, logs in shuffled_ticks():
         folds: list[list[LogFold]] = [[] for _ in range(partitions)]
         for fold in log_folds(logs, {}):
@@ -110,7 +115,7 @@ def run_over_bus(
             {at: states for at, states, _ in due_at_instants(instants, mine, (), tick)} for mine in folds
         ]
 
-        owner_side = OwnerSide(owner, partitions, instants)
+        owner_side = OwnerSide(owner, partitions, Chunk(tick, previous, tuple(instants)))
         hosts = [HostSide(evaluators[p], due[p].__getitem__) for p in range(partitions)]
         bus = Bus(seed * 1_000 + tick % 997, repeat, replay)
         run_instants(bus, owner_side, hosts)
@@ -118,7 +123,8 @@ def run_over_bus(
             changes += host.changes
             alerts += host.take_alerts()
         alerts += owner_side.alerts
-        deliveries += bus.deliveries - 4 * partitions * len(instants)  # beyond one of each
+        deliveries += bus.deliveries - partitions * (4 * len(instants) + bool(instants))  # beyond one each
+        previous = tick
     return owner, evaluators, changes, alerts, deliveries
 
 
@@ -146,13 +152,17 @@ def test_over_a_bus_that_reorders_and_repeats_the_one_evaluators_changes_alerts_
 def test_out_of_step_messages_are_refused_and_copies_ignored() -> None:
     owner, host = ModelOwner(UNGATED), PartitionEvaluator(UNGATED, 0)
     side = HostSide(host, lambda at_ms: [])
+    with pytest.raises(ProtocolError, match="advance to 10, not an instant of the chunk begun"):
+        side.receive(Advance(10))  # no chunk begun
+    chunk = Chunk(20, None, (10, 20))
+    assert side.begin(chunk) and not side.begin(chunk)  # a copy begins nothing
     delta = side.receive(Advance(10))
     assert [type(m) for m in delta] == [StateDelta]
     assert side.receive(Advance(10)) == delta  # a copy: the same answer again
     with pytest.raises(ProtocolError, match="advance to 20 before the versions of 10"):
         side.receive(Advance(20))
-    owner_side = OwnerSide(owner, 2, [10, 20])
-    assert owner_side.start() == [Advance(10)]
+    owner_side = OwnerSide(owner, 2, chunk)
+    assert owner_side.start() == [chunk, Advance(10)]
     assert owner_side.receive(delta[0]) == []  # partition 1's delta still missing
     assert owner_side.receive(delta[0]) == []  # a copy counts once
     with pytest.raises(ProtocolError, match="partition 1 folded 20 before 10"):
