@@ -95,7 +95,7 @@ class EvaluatorKeeper:
                 generation = await save_split(
                     split, evaluator.clock_ms or 0, self._profiles, self._split_rows
                 )
-                summary = split.summary
+                summary = split.owner.summary
             else:
                 form = await asyncio.to_thread(_saved_form, evaluator)
                 generation = await self._profiles.save(

@@ -24,7 +24,7 @@ partition's rows.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -35,13 +35,23 @@ from state.customer.profile_store import ProfileStore
 from state.customer.store import CustomerStore, parse_agenda_member
 from state.evaluator.batch_parts import join_batch, split_batch
 from state.evaluator.config import EvaluatorConfig
+from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_messages import VersionsLog
 from state.evaluator.partitioned import PartitionedEvaluator, SplitSave
 from state.evaluator.read_model import Summary, summary_record
 from state.evaluator.saved import SavedParts
 from state.models.online_logistic import PendingBatch
 
-__all__ = ["PartitionRows", "SplitForm", "load_split", "save_split", "split_form"]
+__all__ = [
+    "OwnerForm",
+    "PartitionRows",
+    "SplitForm",
+    "load_split",
+    "owner_form",
+    "save_owner",
+    "save_split",
+    "split_form",
+]
 
 
 class PartitionRows(Protocol):
@@ -61,20 +71,28 @@ class PartitionRows(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class SplitForm:
-    """What a save writes of a split, noted as written (built off the event loop)."""
+class OwnerForm:
+    """What a save writes of the model owner, noted as written (built off the event loop)."""
 
     cutpoints_json: str | None
     parts: SavedParts  # its batches_added are the batches' heads
     batch_parts: list[tuple[int, list[bytes]]]  # the added batches' parts, by partition
-    dirty: list[list[dict[str, object]]]  # by partition
     summary: Summary
     summary_record: dict[str, Any]
     log: bytes
+    partitions: int
 
 
-def split_form(split: PartitionedEvaluator) -> SplitForm:
-    owner = split.owner
+@dataclass(frozen=True, slots=True)
+class SplitForm:
+    """What a save writes of a split in one process: the owner's, and each partition's changed rows."""
+
+    owner: OwnerForm
+    dirty: list[list[dict[str, object]]]  # by partition
+
+
+def owner_form(owner: ModelOwner, partition_of: Callable[[str], int], partitions: int) -> OwnerForm:
+    """The owner's save: a new churn batch is cut by ``partition_of`` into ``partitions`` parts."""
     parts = owner.take_saved_parts()
     batches = {b.made_at_ms: b for b in owner.batches}
     heads, batch_parts = [], []
@@ -82,33 +100,36 @@ def split_form(split: PartitionedEvaluator) -> SplitForm:
         batch = batches[made_at_ms]
         ids = owner.population.ids
         partition = np.fromiter(
-            (split.partition_of(ids[r]) for r in batch.rows.tolist()), np.int64, batch.rows.size
+            (partition_of(ids[r]) for r in batch.rows.tolist()), np.int64, batch.rows.size
         )
-        head, cut = split_batch(batch, partition, len(split.partitions))
+        head, cut = split_batch(batch, partition, partitions)
         heads.append((made_at_ms, _pickle(head)))
         batch_parts.append((made_at_ms, [_pickle(part) for part in cut]))
-    return SplitForm(
+    return OwnerForm(
         owner.cutpoints.to_json() if owner.cutpoints else None,
         parts._replace(batches_added=heads),
         batch_parts,
-        split.take_dirty(),
         summary := owner.summary(),
         summary_record(summary),
         _pickle(owner.take_log()),
+        partitions,
     )
+
+
+def split_form(split: PartitionedEvaluator) -> SplitForm:
+    return SplitForm(owner_form(split.owner, split.partition_of, len(split.partitions)), split.take_dirty())
 
 
 def _pickle(value: object) -> bytes:
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-async def save_split(form: SplitForm, clock_ms: int, profiles: ProfileStore, rows: PartitionRows) -> int:
-    """The owner's save, then every partition's (the order a load relies on); the new generation.
-
-    A new churn batch's parts go first (the owner's save then names it), a closed one's after."""
+async def save_owner(form: OwnerForm, clock_ms: int, profiles: ProfileStore, rows: PartitionRows) -> int:
+    """The owner's save, a new churn batch's parts first (the save then names it); the new generation.
+    Every partition's save comes after it, and a closed batch's parts are dropped after those."""
     for made_at_ms, parts in form.batch_parts:
         await rows.save_batch_parts(made_at_ms, parts)
-    generation = await profiles.save(
+    return await profiles.save(
         clock_ms,
         form.cutpoints_json,
         form.parts.model,
@@ -117,12 +138,17 @@ async def save_split(form: SplitForm, clock_ms: int, profiles: ProfileStore, row
         batches_added=form.parts.batches_added,
         batches_removed=form.parts.batches_removed,
         versions_log=form.log,
-        partitions=len(form.dirty),
+        partitions=form.partitions,
     )
+
+
+async def save_split(form: SplitForm, clock_ms: int, profiles: ProfileStore, rows: PartitionRows) -> int:
+    """The owner's save, then every partition's (the order a load relies on); the new generation."""
+    generation = await save_owner(form.owner, clock_ms, profiles, rows)
     for partition, records in enumerate(form.dirty):
         await rows.save(partition, clock_ms, records)
-    if form.parts.batches_removed:
-        await rows.drop_batch_parts(len(form.dirty), form.parts.batches_removed)
+    if form.owner.parts.batches_removed:
+        await rows.drop_batch_parts(form.owner.partitions, form.owner.parts.batches_removed)
     return generation
 
 

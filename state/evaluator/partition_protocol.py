@@ -17,7 +17,11 @@ PartitionedEvaluator` does in a loop happens here in answer to messages, one ins
 The instants come in chunks (a tick's catch-up over years is evaluated a chunk at a time): the
 owner opens each with a :class:`Chunk` naming its instants and the agenda scores it covers, from
 which a host reads its customers' logs before the chunk's first :class:`Advance`
-(:meth:`HostSide.begin`).
+(:meth:`HostSide.begin`). When every partition applied the chunk's last instant, the owner saves
+and sends :class:`Saved` (:meth:`OwnerSide.close`); each host then publishes, saves its rows and
+takes its agenda entries out (:meth:`HostSide.closes`), and answers :class:`Closed`; the next
+chunk begins when every partition closed this one. So a host is never more than one save behind
+the owner, which a restart catches up from the owner's versions log.
 
 A transport may deliver a message twice and interleave the partitions' messages in any order, as
 long as each recipient sees one sender's messages in the order they were sent (one Kafka
@@ -48,10 +52,12 @@ __all__ = [
     "Advance",
     "Applied",
     "Chunk",
+    "Closed",
     "HostSide",
     "Message",
     "OwnerSide",
     "ProtocolError",
+    "Saved",
     "cut_chunks",
     "decode",
     "encode",
@@ -101,8 +107,24 @@ class Applied:
     held_back: tuple[tuple[str, int], ...]
 
 
-Message = Chunk | Advance | StateDelta | Versions | Applied
-_KINDS = (Chunk, Advance, StateDelta, Versions, Applied)
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """Owner -> every host: the owner saved at the end of the chunk up to ``up_to_ms``."""
+
+    up_to_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """Host -> owner: partition ``partition`` published, saved and took out its entries of the
+    chunk up to ``up_to_ms``."""
+
+    partition: int
+    up_to_ms: int
+
+
+Message = Chunk | Advance | StateDelta | Versions | Applied | Saved | Closed
+_KINDS = (Chunk, Advance, StateDelta, Versions, Applied, Saved, Closed)
 
 
 class ProtocolError(RuntimeError):
@@ -134,32 +156,51 @@ class OwnerSide:
     ) -> None:
         self.owner = owner
         self._partitions = partitions
-        self._chunk = chunk
+        self.chunk = chunk
         self._instants = list(chunk.instants)
         self._campaign_events = campaign_events or {}
         self._next = 0  # index of the instant in progress
         self._deltas: dict[int, StateDelta] = {}
         self._versions: Versions | None = None  # of the instant in progress, once decided
         self._applied: dict[int, Applied] = {}
+        self._saved = False
+        self._closed: set[int] = set()
         self.alerts: list[Alert] = []
         """The drift alerts raised so far (the hosts raise the customers' alerts)."""
 
     def start(self) -> list[Message]:
         """The :class:`Chunk` and its first instant's :class:`Advance` (nothing when it has no instant)."""
-        return [self._chunk, Advance(self._instants[0])] if self._instants else []
+        return [self.chunk, Advance(self._instants[0])] if self._instants else []
 
     @property
     def done(self) -> bool:
         """Every instant evaluated everywhere."""
         return self._next >= len(self._instants)
 
+    def close(self) -> list[Message]:
+        """The owner saved (every instant done): the :class:`Saved` to send."""
+        if not self.done:
+            raise ProtocolError(f"chunk up to {self.chunk.up_to_ms} saved before its last instant")
+        self._saved = True
+        return [Saved(self.chunk.up_to_ms)] if self._instants else []
+
+    @property
+    def closed(self) -> bool:
+        """Every partition closed the chunk (or it had no instant)."""
+        return not self._instants or len(self._closed) == self._partitions
+
     def waiting_for(self) -> list[int]:
-        """The partitions whose answer to the instant in progress has not arrived."""
-        answered = self._deltas if self._versions is None else self._applied
+        """The partitions whose answer to the step in progress has not arrived."""
+        if self._saved:
+            answered: Mapping[int, object] | set[int] = self._closed
+        else:
+            answered = self._deltas if self._versions is None else self._applied
         return [p for p in range(self._partitions) if p not in answered]
 
     def receive(self, message: Message) -> list[Message]:
         """Take one host's message; return what to send to every host (maybe nothing)."""
+        if isinstance(message, Closed):
+            return self._closed_at(message)
         if self.done:
             return []
         at_ms = self._instants[self._next]
@@ -198,6 +239,15 @@ class OwnerSide:
         self._deltas, self._versions, self._applied = {}, None, {}
         return [] if self.done else [Advance(self._instants[self._next])]
 
+    def _closed_at(self, closed: Closed) -> list[Message]:
+        up_to = self.chunk.up_to_ms
+        if closed.up_to_ms < up_to:
+            return []  # a copy of a chunk before
+        if closed.up_to_ms > up_to or not self._saved:
+            raise ProtocolError(f"partition {closed.partition} closed {closed.up_to_ms} before it was saved")
+        self._closed.add(closed.partition)
+        return []
+
 
 class HostSide:
     """One partition evaluator's side: ``states_at(E)`` gives its customers' states due at ``E``
@@ -211,6 +261,7 @@ class HostSide:
         self.evaluator = evaluator
         self.states_at = states_at
         self._chunk: Chunk | None = None  # the last chunk begun
+        self._closed_up_to: int | None = None  # the end of the last chunk closed
         self._folded: StateDelta | None = None  # the last instant folded
         self._applied: Applied | None = None  # the last instant applied
         self.changes: list[Change] = []
@@ -222,7 +273,23 @@ class HostSide:
         last = self._chunk
         if last is not None and chunk.up_to_ms <= last.up_to_ms:
             return False
+        if last is not None and self._closed_up_to != last.up_to_ms:
+            raise ProtocolError(f"chunk up to {chunk.up_to_ms} begun before {last.up_to_ms} closed")
         self._chunk = chunk
+        return True
+
+    def closes(self, saved: Saved) -> bool:
+        """Whether ``saved`` closes the chunk in progress: the caller then publishes its changes and
+        alerts, saves its rows and takes its entries out, and answers :class:`Closed`. False for a
+        copy of a chunk closed already (answer :class:`Closed` again: the owner may not have it)."""
+        chunk, applied = self._chunk, self._applied
+        if self._closed_up_to is not None and saved.up_to_ms <= self._closed_up_to:
+            return False
+        if chunk is None or saved.up_to_ms != chunk.up_to_ms:
+            raise ProtocolError(f"saved up to {saved.up_to_ms}, not the chunk in progress")
+        if applied is None or applied.at_ms != chunk.instants[-1]:
+            raise ProtocolError(f"saved up to {saved.up_to_ms} before its last instant was applied")
+        self._closed_up_to = saved.up_to_ms
         return True
 
     def receive(self, message: Message) -> list[Message]:

@@ -1,21 +1,23 @@
 """The partitioned evaluation over a real Kafka broker: owner and four hosts that share nothing but
-the topics and the store give the one evaluator's changes, alerts and models.
+the topics and the store publish the one evaluator's changes and alerts and save its profiles.
 
-Each host reads only its own partition from Redis (single node and the 3-master cluster) and talks
-to the owner only through ``eval-versions`` / ``eval-deltas`` (``agents.partition_link``), with
-frames of 4 kB so that the larger messages cross the broker in many records. Half way, one host's
-reader and the owner's go back a few records (a consumer resuming from an older offset): the
-copies change nothing. The oracle is the worker's one evaluator (``SegmentEvaluator``) over the
+Each host reads only its own partition from Redis (single node and the 3-master cluster), talks
+to the owner only through ``eval-versions`` / ``eval-deltas`` (``agents.partition_link``, frames
+of 4 kB so that the larger messages cross the broker in many records), and at the end of each
+chunk publishes, saves its rows and takes its entries out after the owner's save. Half way, one
+host's reader and the owner's go back (a consumer resuming from an older offset): the copies
+change nothing. The saved state is what the worker's split evaluator loads, every partition at
+the owner's clock. The oracle is the worker's one evaluator (``SegmentEvaluator``) over the
 same purchases in another namespace (``tests/integration/test_split_evaluation.py``'s fixtures).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import pickle
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import pytest
 from aiokafka.structs import TopicPartition
@@ -24,22 +26,21 @@ from kafka import KafkaProducer
 from agents.evaluator import CHUNK_STEPS
 from agents.ingest import ingest_batch
 from agents.kafka_login import aiokafka_login
-from agents.partition_hosting import PartitionsSilent, evaluate_up_to, serve_partition
+from agents.partition_hosting import PartitionHost, PartitionsSilent, RedisOwnerSaves, evaluate_up_to
 from agents.partition_link import PartitionLink, host_link, owner_link
 from agents.settings import Settings
 from segstream.kafka_io import ensure_topics
 from state.adapters.redis_access import RedisAccess
-from state.customer.profiles import Change
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_evaluator import PartitionEvaluator
-from state.evaluator.partition_protocol import Chunk, HostSide
-from state.evaluator.read_model import summary_record
+from state.evaluator.partition_protocol import Chunk, HostSide, Message
+from state.evaluator.partitioned import PartitionedEvaluator
 from state.models.alerts import Alert
 from streams.frames import FrameError, frames
 from streams.topics import EVAL_DELTAS, EVAL_VERSIONS, EVALUATION_TOPICS
-from tests.integration.test_split_evaluation import Namespace, access, one, ticks
+from tests.integration.test_split_evaluation import Namespace, access, assert_same_profiles, one, ticks
 from tests.unit.test_evaluator_saves import CONFIG, history
-from tests.unit.test_segment_evaluator import no_letters
+from tests.unit.test_segment_evaluator import Outbox, no_letters
 
 pytestmark = pytest.mark.integration
 __all__ = ["access", "one"]  # the fixtures, used by name
@@ -60,7 +61,22 @@ async def rewind(link: PartitionLink, records: int) -> None:
         link.consumer.seek(tp, max(0, await link.consumer.position(tp) - records))
 
 
-async def test_owner_and_hosts_over_the_broker_give_the_one_evaluators_changes_alerts_and_models(
+class RewindingSaves(RedisOwnerSaves):
+    """The owner's saves; after the third chunk closed, one host's reader and the owner's go back."""
+
+    def __init__(self, *args: Any, links: Sequence[PartitionLink]) -> None:
+        super().__init__(*args)
+        self.links, self.chunks = links, 0
+
+    async def closed(self, chunk: Chunk) -> None:
+        await super().closed(chunk)
+        self.chunks += 1
+        if self.chunks == 3:
+            await rewind(self.links[2], 200)  # into the middle of a message, many instants back
+            await rewind(self.links[-1], 3)
+
+
+async def test_owner_and_hosts_over_the_broker_give_the_one_evaluators_changes_alerts_and_profiles(
     settings: Settings, topics: tuple[str, str], access: RedisAccess, one: Namespace
 ) -> None:
     kafka, (versions, deltas) = aiokafka_login(settings), topics
@@ -69,66 +85,71 @@ async def test_owner_and_hosts_over_the_broker_give_the_one_evaluators_changes_a
     await ingest_batch(messages, namespace.store, no_letters)
     partitions = await namespace.store.eval_partitions()
     owner = ModelOwner(CONFIG)
-    sides = [HostSide(PartitionEvaluator(CONFIG, p)) for p in range(partitions)]
+    outboxes = [Outbox() for _ in range(partitions + 1)]  # each host's and the owner's
+    hosts = [
+        PartitionHost(HostSide(PartitionEvaluator(CONFIG, p)), namespace.store, namespace.rows, outboxes[p])
+        for p in range(partitions)
+    ]
     links = [host_link(kafka, KEY, versions, deltas, p, FRAME) for p in range(partitions)]
-    owners_link = owner_link(kafka, KEY, versions, deltas, partitions, FRAME)
+    links.append(owner_link(kafka, KEY, versions, deltas, partitions, FRAME))
+    saves = RewindingSaves(owner, partitions, namespace.profiles, namespace.rows, outboxes[-1], links=links)
     sent = 0
-    send = owners_link.send
+    send = links[-1].send
 
-    async def counted(message: object) -> None:
+    async def counted(message: Message) -> None:
         nonlocal sent
         sent += 1
-        await send(message)  # type: ignore[arg-type]
+        await send(message)
 
-    owners_link.send = counted  # type: ignore[method-assign]
-    chunks: list[Chunk] = []
-
-    async def chunk_done(chunk: Chunk) -> None:
-        """What the saves will do after a chunk: its agenda entries leave (the one evaluator's order)."""
-        chunks.append(chunk)
-        await namespace.store.done(await namespace.store.due(chunk.up_to_ms, after_ms=chunk.after_ms))
-        if len(chunks) == 3:
-            await rewind(links[2], 200)
-            await rewind(owners_link, 3)
-
-    for link in [*links, owners_link]:
+    links[-1].send = counted  # type: ignore[method-assign]
+    for link in links:
         await link.start()
-    hosts = [
-        asyncio.create_task(serve_partition(link, side, namespace.store, 0.2))
-        for link, side in zip(links, sides, strict=True)
-    ]
+    serving = [asyncio.create_task(host.serve(link, 0.2)) for host, link in zip(hosts, links, strict=False)]
     try:
-        alerts: list[Alert] = []
+        chunks = 0
         for tick in ticks(len(messages)):
             earliest = await namespace.store.earliest_due(tick.as_of_ms)  # agenda score: occurred + 1
-            alerts += await evaluate_up_to(
-                owners_link,
+            chunks += await evaluate_up_to(
+                links[-1],
                 owner,
                 partitions,
                 tick.as_of_ms,
                 None if earliest is None else earliest - 1,
                 CHUNK_STEPS,
                 60.0,
-                chunk_done,
+                saves,
             )
-        assert not any(h.done() for h in hosts)  # every host still serving: none failed
-        records = await owners_link.consumer.end_offsets([TopicPartition(versions, 0)])
+        assert not any(task.done() for task in serving)  # every host still serving: none failed
+        records = await links[-1].consumer.end_offsets([TopicPartition(versions, 0)])
+        row = owner.population.index.__getitem__
+        changes = sorted(
+            (c for out in outboxes for c in out.changes), key=lambda c: (c.at_ms, row(c.customer_id))
+        )
+        assert changes == one.out.changes and len(changes) > 1000  # each published once
+        alerts = [a for out in outboxes for a in out.alerts]
+        assert Counter(map(repr, alerts)) == Counter(map(repr, one.out.alerts)) and alerts
+        assert chunks > len(ticks(len(messages))) and partitions == 4  # some ticks took several chunks
+        assert sum(records.values()) > sent  # messages larger than a frame crossed in several records
+        assert await namespace.store.earliest_due(ticks(len(messages))[-1].as_of_ms) is None  # entries out
+        await assert_same_profiles(namespace, one, sorted({c.customer_id for c in changes}))
+        loaded = await namespace.evaluator(split=True).keeper.current()  # what a worker would load
+        assert isinstance(loaded, PartitionedEvaluator) and not loaded.caught_up  # every partition saved
+        assert loaded.clock_ms == owner.clock_ms == ticks(len(messages))[-1].as_of_ms
     finally:
-        for task in hosts:
+        for task in serving:
             task.cancel()
-        await asyncio.gather(*hosts, return_exceptions=True)
-        for link in [*links, owners_link]:
+        await asyncio.gather(*serving, return_exceptions=True)
+        for link in links:
             await link.stop()
         await namespace.close()
-    changes: list[Change] = [c for side in sides for c in side.changes]
-    alerts += [a for side in sides for a in side.take_alerts()]
-    row = owner.population.index.__getitem__
-    assert len(chunks) > len(ticks(len(messages))) and partitions == 4  # some ticks took several chunks
-    assert len(one.out.changes) > 1000 and one.out.alerts
-    assert sorted(changes, key=lambda c: (c.at_ms, row(c.customer_id))) == one.out.changes
-    assert Counter(map(repr, alerts)) == Counter(map(repr, one.out.alerts))
-    assert await one.profiles.summary() == json.loads(json.dumps(summary_record(owner.summary())))
-    assert sum(records.values()) > sent  # messages larger than a frame crossed in several records
+
+
+class NoSaves:
+    async def save(self, chunk: Chunk, alerts: Sequence[Alert]) -> None:
+        raise AssertionError("no chunk ends here")
+
+    async def closed(self, chunk: Chunk) -> None:
+        raise AssertionError("no chunk ends here")
 
 
 async def test_a_silent_partition_is_named_and_an_unsigned_message_refused(
@@ -140,7 +161,7 @@ async def test_a_silent_partition_is_named_and_an_unsigned_message_refused(
     try:
         owner = ModelOwner(CONFIG)
         with pytest.raises(PartitionsSilent, match=r"no answer from partitions \[0, 1\] for 1 s"):
-            await evaluate_up_to(link, owner, 2, 10 * 86_400_000, 0, CHUNK_STEPS, 1.0)
+            await evaluate_up_to(link, owner, 2, 10 * 86_400_000, 0, CHUNK_STEPS, 1.0, NoSaves())
         producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_client_kwargs())
         (forged,) = frames(1, b"\x00" * 32 + pickle.dumps(None))  # a frame of a pickle, not signed
         producer.send(deltas, forged, partition=1).get(timeout=30)

@@ -28,10 +28,12 @@ from state.evaluator.partition_messages import StateDelta
 from state.evaluator.partition_protocol import (
     Advance,
     Chunk,
+    Closed,
     HostSide,
     Message,
     OwnerSide,
     ProtocolError,
+    Saved,
     decode,
     encode,
 )
@@ -173,3 +175,29 @@ def test_out_of_step_messages_are_refused_and_copies_ignored() -> None:
         owner_side.receive(Advance(10))
     with pytest.raises(ProtocolError, match="not a partition protocol message: dict"):
         decode(pickle.dumps({}))
+
+
+def test_a_chunk_closes_after_its_last_instant_and_the_next_begins_only_then() -> None:
+    owner, host = ModelOwner(UNGATED), HostSide(PartitionEvaluator(UNGATED, 0))
+    first, second = Chunk(20, None, (10, 20)), Chunk(30, 20, (30,))
+    side = OwnerSide(owner, 1, first)
+    assert host.begin(first)
+    with pytest.raises(ProtocolError, match="saved up to 20 before its last instant was applied"):
+        host.closes(Saved(20))
+    with pytest.raises(ProtocolError, match="chunk up to 20 saved before its last instant"):
+        side.close()
+    pending = side.start()[1:]  # the first advance (the chunk is begun above)
+    while pending:
+        pending = [answer for m in pending for reply in host.receive(m) for answer in side.receive(reply)]
+    assert side.done and not side.closed
+    with pytest.raises(ProtocolError, match="chunk up to 30 begun before 20 closed"):
+        host.begin(second)
+    with pytest.raises(ProtocolError, match="partition 0 closed 20 before it was saved"):
+        side.receive(Closed(0, 20))
+    with pytest.raises(ProtocolError, match="saved up to 30, not the chunk in progress"):
+        host.closes(Saved(30))
+    assert side.close() == [Saved(20)] and side.waiting_for() == [0]
+    assert host.closes(Saved(20)) and not host.closes(Saved(20))  # a copy closes nothing again
+    assert side.receive(Closed(0, 20)) == [] and side.closed and side.waiting_for() == []
+    assert host.begin(second)
+    assert OwnerSide(owner, 1, second).receive(Closed(0, 20)) == []  # a copy from the chunk before
