@@ -12,15 +12,18 @@ partition evaluators in different processes; they exchange the messages of
 
 So each sender writes to one partition, and each recipient reads that sender's messages in the
 order they were sent: the one thing the protocol needs of its transport (it ignores copies, which
-a producer's retry or a reader going back may deliver). A message is pickled, signed with the
+a producer's retry or a reader going back may deliver). Each message goes with the epoch of the
+owner that runs the evaluation (``agents.partition_hosting``). A message is pickled, signed with the
 namespace's key and cut into frames that fit a record (:mod:`streams.frames`); a frame not signed
-with the key is refused, never unpickled. Links read from where the topic ends when they start;
-where a host that takes over a partition starts reading is the rebalance's business (not built yet).
+with the key is refused, never unpickled. Links read from where the topic ends when they start: a
+host that starts late waits for the next epoch's first chunk, which an owner begins with whenever
+a partition stays silent (``agents.partition_hosting``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import struct
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -33,6 +36,8 @@ from state.evaluator.partition_protocol import Message, decode, encode
 from streams.frames import FRAME_BYTES, Joiner, frames, seal, unseal
 
 __all__ = ["LinkTimeout", "PartitionLink", "host_link", "owner_link"]
+
+_EPOCH = struct.Struct(">Q")
 
 
 class LinkTimeout(TimeoutError):
@@ -65,7 +70,7 @@ class PartitionLink:
             **kafka, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100
         )
         self._joiners = {tp: Joiner() for tp in self._read}
-        self._ready: deque[Message] = deque()
+        self._ready: deque[tuple[int, Message]] = deque()
         self._number = time.time_ns()  # a message's number: its frames', unique across restarts
 
     async def start(self) -> None:
@@ -81,10 +86,10 @@ class PartitionLink:
         await self.consumer.stop()
         await self._producer.stop()
 
-    async def send(self, message: Message) -> None:
-        """Write ``message``; return when the broker acknowledged every frame of it."""
+    async def send(self, epoch: int, message: Message) -> None:
+        """Write ``message`` of ``epoch``; return when the broker acknowledged every frame of it."""
         self._number += 1
-        data = seal(self._key, encode(message))
+        data = seal(self._key, _EPOCH.pack(epoch) + encode(message))
         topic, partition = self._send_to
         sent = [
             await self._producer.send(topic, frame, partition=partition)
@@ -92,8 +97,8 @@ class PartitionLink:
         ]
         await asyncio.gather(*sent)
 
-    async def receive(self, timeout_s: float) -> Message:
-        """The next message read; :class:`LinkTimeout` if none arrives within ``timeout_s``."""
+    async def receive(self, timeout_s: float) -> tuple[int, Message]:
+        """The next message read and its epoch; :class:`LinkTimeout` if none arrives within ``timeout_s``."""
         deadline = time.monotonic() + timeout_s
         while not self._ready:
             left = deadline - time.monotonic()
@@ -105,7 +110,8 @@ class PartitionLink:
                 for record in records:
                     data = joiner.add(record.value)
                     if data is not None:
-                        self._ready.append(decode(unseal(self._key, data)))
+                        opened = unseal(self._key, data)
+                        self._ready.append((_EPOCH.unpack_from(opened)[0], decode(opened[_EPOCH.size :])))
         return self._ready.popleft()
 
 

@@ -69,6 +69,8 @@ class PartitionRows(Protocol):
 
     async def keep_batch_parts(self, partitions: int, open_made_at: Iterable[int]) -> list[int]: ...
 
+    async def next_epoch(self) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class OwnerForm:

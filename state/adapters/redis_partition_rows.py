@@ -14,6 +14,8 @@ partitions over its masters, and no key gathers every customer. Keys:
   the parts it holds), written together before the owner's save names the batch, deleted after
   the owner's save that closed it; parts no owner's batch names (a crash between the two) are
   dropped at the next load
+- ``<p>eval:{segments}:epoch`` integer: the partitioned evaluation's last epoch, taken by an owner
+  at each (re)start (``agents.partition_hosting``), in the owner's slot
 
 The model owner's models, clock, cut-points, open churn batches and versions log are one
 evaluator's save without rows (:class:`state.adapters.redis_profiles.RedisProfileStore`, which
@@ -66,6 +68,12 @@ class RedisPartitionRows(RedisAdapter):
             pipe.hincrby(meta, "saves", 1)
             replies = await pipe.execute()
         return int(replies[-1])
+
+    async def next_epoch(self) -> int:
+        """A number larger than any this namespace handed out before: the epoch of the partitioned
+        evaluation an owner (re)starts. A retry after a lost reply may skip one: only the order matters."""
+        key = f"{self._prefix}eval:{{segments}}:epoch"
+        return int(await self._retry("take the next evaluation epoch", lambda: self._redis.incr(key)))
 
     async def save_batch_parts(self, made_at_ms: int, parts: Sequence[bytes]) -> None:
         """Each partition's part of the batch made at ``made_at_ms`` (``parts[n]`` partition ``n``'s)."""

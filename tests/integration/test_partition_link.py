@@ -17,7 +17,6 @@ import asyncio
 import pickle
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import pytest
 from aiokafka.structs import TopicPartition
@@ -26,14 +25,13 @@ from kafka import KafkaProducer
 from agents.evaluator import CHUNK_STEPS
 from agents.ingest import ingest_batch
 from agents.kafka_login import aiokafka_login
-from agents.partition_hosting import PartitionHost, PartitionsSilent, RedisOwnerSaves, evaluate_up_to
+from agents.partition_hosting import EvaluationOwner, PartitionHost, PartitionsSilent, evaluate_up_to
 from agents.partition_link import PartitionLink, host_link, owner_link
 from agents.settings import Settings
 from segstream.kafka_io import ensure_topics
 from state.adapters.redis_access import RedisAccess
 from state.evaluator.model_owner import ModelOwner
-from state.evaluator.partition_evaluator import PartitionEvaluator
-from state.evaluator.partition_protocol import Chunk, HostSide, Message
+from state.evaluator.partition_protocol import Advance, Chunk, Message, Saved
 from state.evaluator.partitioned import PartitionedEvaluator
 from state.models.alerts import Alert
 from streams.frames import FrameError, frames
@@ -47,6 +45,7 @@ __all__ = ["access", "one"]  # the fixtures, used by name
 
 KEY = b"the namespace's key"
 FRAME = 4096
+PARTITIONS = 4
 
 
 @pytest.fixture
@@ -61,87 +60,187 @@ async def rewind(link: PartitionLink, records: int) -> None:
         link.consumer.seek(tp, max(0, await link.consumer.position(tp) - records))
 
 
-class RewindingSaves(RedisOwnerSaves):
-    """The owner's saves; after the third chunk closed, one host's reader and the owner's go back."""
+class Rig:
+    """An owner and hosts over one namespace, each with a link of its own on the broker; what they
+    publish goes to one outbox."""
 
-    def __init__(self, *args: Any, links: Sequence[PartitionLink]) -> None:
-        super().__init__(*args)
-        self.links, self.chunks = links, 0
+    def __init__(self, settings: Settings, topics: tuple[str, str], namespace: Namespace) -> None:
+        self.kafka, (self.versions, self.deltas) = aiokafka_login(settings), topics
+        self.namespace = namespace
+        self.out = Outbox()
+        self.links: list[PartitionLink] = []
+        self.serving: dict[int, asyncio.Task[None]] = {}
 
-    async def closed(self, chunk: Chunk) -> None:
-        await super().closed(chunk)
-        self.chunks += 1
-        if self.chunks == 3:
-            await rewind(self.links[2], 200)  # into the middle of a message, many instants back
-            await rewind(self.links[-1], 3)
+    async def host(self, partition: int, kind: type[PartitionHost] = PartitionHost) -> PartitionLink:
+        link = host_link(self.kafka, KEY, self.versions, self.deltas, partition, FRAME)
+        await link.start()
+        self.links.append(link)
+        ns = self.namespace
+        host = kind(CONFIG, partition, ns.store, ns.profiles, ns.rows, self.out)
+        self.serving[partition] = asyncio.create_task(host.serve(link, 0.2))
+        return link
+
+    async def owner(self, wait_s: float = 60.0) -> tuple[EvaluationOwner, PartitionLink]:
+        link = owner_link(self.kafka, KEY, self.versions, self.deltas, PARTITIONS, FRAME)
+        await link.start()
+        self.links.append(link)
+        ns = self.namespace
+        owner = EvaluationOwner(
+            CONFIG,
+            PARTITIONS,
+            ns.store,
+            ns.profiles,
+            ns.rows,
+            self.out,
+            link,
+            chunk_steps=CHUNK_STEPS,
+            wait_s=wait_s,
+        )
+        return owner, link
+
+    async def close(self) -> None:
+        for task in self.serving.values():
+            task.cancel()
+        await asyncio.gather(*self.serving.values(), return_exceptions=True)
+        for link in self.links:
+            await link.stop()
+        await self.namespace.close()
+
+    async def assert_the_one_evaluators(self, one: Namespace, owner: ModelOwner) -> None:
+        """Each of the one evaluator's changes published once, its alerts, its profiles as saved,
+        the agenda empty and a state the worker's split evaluator loads at the owner's clock."""
+        row = owner.population.index.__getitem__
+        changes = sorted(self.out.changes, key=lambda c: (c.at_ms, row(c.customer_id)))
+        assert changes == one.out.changes and len(changes) > 1000
+        assert Counter(map(repr, self.out.alerts)) == Counter(map(repr, one.out.alerts)) and one.out.alerts
+        last = ticks(len(history()))[-1].as_of_ms
+        assert await self.namespace.store.earliest_due(last) is None  # every entry taken out
+        await assert_same_profiles(self.namespace, one, sorted({c.customer_id for c in changes}))
+        loaded = await self.namespace.evaluator(split=True).keeper.current()  # what a worker would load
+        assert isinstance(loaded, PartitionedEvaluator) and not loaded.caught_up  # every partition saved
+        assert loaded.clock_ms == owner.clock_ms == last
 
 
 async def test_owner_and_hosts_over_the_broker_give_the_one_evaluators_changes_alerts_and_profiles(
     settings: Settings, topics: tuple[str, str], access: RedisAccess, one: Namespace
 ) -> None:
-    kafka, (versions, deltas) = aiokafka_login(settings), topics
-    namespace = Namespace(access)
-    messages = history()
-    await ingest_batch(messages, namespace.store, no_letters)
-    partitions = await namespace.store.eval_partitions()
-    owner = ModelOwner(CONFIG)
-    outboxes = [Outbox() for _ in range(partitions + 1)]  # each host's and the owner's
-    hosts = [
-        PartitionHost(HostSide(PartitionEvaluator(CONFIG, p)), namespace.store, namespace.rows, outboxes[p])
-        for p in range(partitions)
-    ]
-    links = [host_link(kafka, KEY, versions, deltas, p, FRAME) for p in range(partitions)]
-    links.append(owner_link(kafka, KEY, versions, deltas, partitions, FRAME))
-    saves = RewindingSaves(owner, partitions, namespace.profiles, namespace.rows, outboxes[-1], links=links)
-    sent = 0
-    send = links[-1].send
-
-    async def counted(message: Message) -> None:
-        nonlocal sent
-        sent += 1
-        await send(message)
-
-    links[-1].send = counted  # type: ignore[method-assign]
-    for link in links:
-        await link.start()
-    serving = [asyncio.create_task(host.serve(link, 0.2)) for host, link in zip(hosts, links, strict=False)]
+    rig = Rig(settings, topics, Namespace(access))
     try:
+        messages = history()
+        await ingest_batch(messages, rig.namespace.store, no_letters)
+        assert await rig.namespace.store.eval_partitions() == PARTITIONS
+        links = [await rig.host(p) for p in range(PARTITIONS)]
+        owner, link = await rig.owner()
+        sent = saved = 0
+        send = link.send
+
+        async def send_and_rewind(epoch: int, message: Message) -> None:
+            nonlocal sent, saved
+            sent += 1
+            await send(epoch, message)
+            saved += isinstance(message, Saved)
+            if saved == 3 and isinstance(message, Saved):  # half way: readers go back
+                await rewind(links[2], 200)  # into the middle of a message, many instants back
+                await rewind(link, 3)
+
+        link.send = send_and_rewind  # type: ignore[method-assign]
         chunks = 0
         for tick in ticks(len(messages)):
-            earliest = await namespace.store.earliest_due(tick.as_of_ms)  # agenda score: occurred + 1
-            chunks += await evaluate_up_to(
-                links[-1],
-                owner,
-                partitions,
-                tick.as_of_ms,
-                None if earliest is None else earliest - 1,
-                CHUNK_STEPS,
-                60.0,
-                saves,
-            )
-        assert not any(task.done() for task in serving)  # every host still serving: none failed
-        records = await links[-1].consumer.end_offsets([TopicPartition(versions, 0)])
-        row = owner.population.index.__getitem__
-        changes = sorted(
-            (c for out in outboxes for c in out.changes), key=lambda c: (c.at_ms, row(c.customer_id))
-        )
-        assert changes == one.out.changes and len(changes) > 1000  # each published once
-        alerts = [a for out in outboxes for a in out.alerts]
-        assert Counter(map(repr, alerts)) == Counter(map(repr, one.out.alerts)) and alerts
-        assert chunks > len(ticks(len(messages))) and partitions == 4  # some ticks took several chunks
+            chunks += await owner.advance(tick.as_of_ms)
+        assert not any(task.done() for task in rig.serving.values())  # every host still serving
+        assert chunks > len(ticks(len(messages))) and owner.epochs == 1  # ticks of several chunks, no restart
+        records = await link.consumer.end_offsets([TopicPartition(rig.versions, 0)])
         assert sum(records.values()) > sent  # messages larger than a frame crossed in several records
-        assert await namespace.store.earliest_due(ticks(len(messages))[-1].as_of_ms) is None  # entries out
-        await assert_same_profiles(namespace, one, sorted({c.customer_id for c in changes}))
-        loaded = await namespace.evaluator(split=True).keeper.current()  # what a worker would load
-        assert isinstance(loaded, PartitionedEvaluator) and not loaded.caught_up  # every partition saved
-        assert loaded.clock_ms == owner.clock_ms == ticks(len(messages))[-1].as_of_ms
+        assert owner.owner is not None
+        await rig.assert_the_one_evaluators(one, owner.owner)
     finally:
-        for task in serving:
-            task.cancel()
-        await asyncio.gather(*serving, return_exceptions=True)
-        for link in links:
-            await link.stop()
-        await namespace.close()
+        await rig.close()
+
+
+class DyingHost(PartitionHost):
+    """A host whose process dies at the 40th advance it is sent (half-way through a chunk)."""
+
+    advances = 0
+
+    async def answer(self, epoch: int, message: Message) -> list[Message]:
+        if isinstance(message, Advance):
+            type(self).advances += 1
+            if type(self).advances == 40:
+                raise RuntimeError("the host's worker died")
+        return await super().answer(epoch, message)
+
+
+@pytest.mark.parametrize("access", ["redis"], indirect=True)
+async def test_a_host_that_dies_mid_chunk_is_replaced_and_the_results_do_not_move(
+    settings: Settings, topics: tuple[str, str], access: RedisAccess, one: Namespace
+) -> None:
+    """Partition 1's host dies; another starts for it (as a rebalance would), the owner waits 3 s,
+    begins a new epoch from what is saved, and every host loads there: nothing lost, nothing twice."""
+    rig = Rig(settings, topics, Namespace(access))
+    try:
+        messages = history()
+        await ingest_batch(messages, rig.namespace.store, no_letters)
+        for p in range(PARTITIONS):
+            await rig.host(p, DyingHost if p == 1 else PartitionHost)
+        dying = rig.serving[1]
+
+        async def replace() -> None:
+            await asyncio.gather(dying, return_exceptions=True)
+            await rig.host(1)
+
+        replacing = asyncio.create_task(replace())
+        owner, _ = await rig.owner(wait_s=3.0)
+        for tick in ticks(len(messages)):
+            await owner.advance(tick.as_of_ms)
+        await replacing
+        assert dying.done() and isinstance(dying.exception(), RuntimeError) and owner.epochs == 2
+        assert owner.owner is not None
+        await rig.assert_the_one_evaluators(one, owner.owner)
+    finally:
+        await rig.close()
+
+
+class OwnerDied(Exception):
+    pass
+
+
+@pytest.mark.parametrize("access", ["redis"], indirect=True)
+async def test_an_owner_that_dies_mid_tick_is_followed_by_another_and_the_results_do_not_move(
+    settings: Settings, topics: tuple[str, str], access: RedisAccess, one: Namespace
+) -> None:
+    """The owner's process dies at its 100th message; a new owner loads what is saved, begins its
+    epoch, and the hosts (still running) drop what they held and load there."""
+    rig = Rig(settings, topics, Namespace(access))
+    try:
+        messages = history()
+        await ingest_batch(messages, rig.namespace.store, no_letters)
+        for p in range(PARTITIONS):
+            await rig.host(p)
+        first, link = await rig.owner()
+        count, send = 0, link.send
+
+        async def send_then_die(epoch: int, message: Message) -> None:
+            nonlocal count
+            count += 1
+            if count == 100:
+                raise OwnerDied
+            await send(epoch, message)
+
+        link.send = send_then_die  # type: ignore[method-assign]
+        owner, died_at = first, None
+        for n, tick in enumerate(ticks(len(messages))):
+            try:
+                await owner.advance(tick.as_of_ms)
+            except OwnerDied:
+                died_at = n
+                owner, _ = await rig.owner()  # the clock's next owner
+                await owner.advance(tick.as_of_ms)
+        assert died_at is not None and owner is not first and owner.epoch > first.epoch
+        assert not any(task.done() for task in rig.serving.values())
+        assert owner.owner is not None
+        await rig.assert_the_one_evaluators(one, owner.owner)
+    finally:
+        await rig.close()
 
 
 class NoSaves:
@@ -161,7 +260,7 @@ async def test_a_silent_partition_is_named_and_an_unsigned_message_refused(
     try:
         owner = ModelOwner(CONFIG)
         with pytest.raises(PartitionsSilent, match=r"no answer from partitions \[0, 1\] for 1 s"):
-            await evaluate_up_to(link, owner, 2, 10 * 86_400_000, 0, CHUNK_STEPS, 1.0, NoSaves())
+            await evaluate_up_to(link, 1, owner, 2, 10 * 86_400_000, 0, CHUNK_STEPS, 1.0, NoSaves())
         producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, **settings.kafka_client_kwargs())
         (forged,) = frames(1, b"\x00" * 32 + pickle.dumps(None))  # a frame of a pickle, not signed
         producer.send(deltas, forged, partition=1).get(timeout=30)
