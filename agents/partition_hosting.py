@@ -36,6 +36,7 @@ import asyncio
 import logging
 import pickle
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
@@ -65,6 +66,7 @@ from state.models.alerts import Alert
 from state.models.clusters import SegmentModel
 
 __all__ = [
+    "Advanced",
     "EvaluationOwner",
     "OwnerSaves",
     "PartitionHost",
@@ -77,6 +79,16 @@ __all__ = [
 Publish = Callable[[Sequence[Change], Sequence[Alert]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Advanced:
+    """What an advance did: chunks and instants evaluated, changes and alerts published."""
+
+    chunks: int
+    instants: int
+    changes: int
+    alerts: int
 
 
 class PartitionsSilent(Exception):
@@ -158,6 +170,7 @@ class PartitionHost:
         self.epoch: int | None = None  # the owner's epoch this host loaded at (None: not loaded)
         self.side: HostSide | None = None
         self._due: DueChunk | None = None  # the chunk in progress's entries and logs
+        self._published = (0, 0)  # changes and alerts published at the last chunk's end
 
     async def serve(self, link: Link, poll_s: float = 1.0) -> None:
         """Answer the owner on ``link`` until cancelled."""
@@ -185,8 +198,8 @@ class PartitionHost:
             return []
         if isinstance(message, Saved):
             if side.closes(message):
-                await self._close(side, message.up_to_ms)
-            return [Closed(self.partition, message.up_to_ms)]
+                self._published = await self._close(side, message.up_to_ms)
+            return [Closed(self.partition, message.up_to_ms, *self._published)]
         return side.receive(message)
 
     async def _load(self, epoch: int) -> bool:
@@ -213,16 +226,19 @@ class PartitionHost:
         self.epoch, self.side, self._due = epoch, HostSide(evaluator), None
         return True
 
-    async def _close(self, side: HostSide, up_to_ms: int) -> None:
-        """Publish, save the rows, take the entries out: the order of ``agents/split_saves.py``."""
+    async def _close(self, side: HostSide, up_to_ms: int) -> tuple[int, int]:
+        """Publish, save the rows, take the entries out: the order of ``agents/split_saves.py``;
+        how many changes and alerts were published."""
         due = self._due
         assert due is not None  # a chunk was begun (HostSide.closes checked it)
         changes, side.changes = side.changes, []
-        await self._publish(changes, side.take_alerts())
+        alerts = side.take_alerts()
+        await self._publish(changes, alerts)
         await self._rows.save(self.partition, up_to_ms, side.evaluator.take_dirty())
         await self._store.done(due.entries)  # evaluated and saved: the one evaluator's step
         await self._store.compact(due.customers, up_to_ms // DAY_MS * DAY_MS)
         self._due = None
+        return len(changes), len(alerts)
 
 
 async def evaluate_up_to(
@@ -235,18 +251,20 @@ async def evaluate_up_to(
     chunk_steps: int,
     wait_s: float,
     saves: OwnerSaves,
-) -> int:
+) -> Advanced:
     """Advance every partition to ``to_ms`` chunk by chunk (``earliest_event_ms``: the earliest
-    event due, for a first evaluation), each chunk saved and closed everywhere before the next;
-    the number of chunks."""
+    event due, for a first evaluation), each chunk saved and closed everywhere before the next."""
     chunks = cut_chunks(owner.instants(to_ms, earliest_event_ms), to_ms, chunk_steps)
+    changes = alerts = 0
     for chunk in chunks:
         side = OwnerSide(owner, partitions, chunk)
         await _exchange(link, epoch, side, side.start(), lambda s: s.done, wait_s)
         await saves.save(chunk, side.alerts)
         await _exchange(link, epoch, side, side.close(), lambda s: s.closed, wait_s)
         await saves.closed(chunk)
-    return len(chunks)
+        published = side.published
+        changes, alerts = changes + published[0], alerts + published[1] + len(side.alerts)
+    return Advanced(len(chunks), sum(len(c.instants) for c in chunks), changes, alerts)
 
 
 async def _exchange(
@@ -314,9 +332,9 @@ class EvaluationOwner:
         self.owner, self.epoch = split.owner, await self._rows.next_epoch()
         self.epochs += 1
 
-    async def advance(self, to_ms: int) -> int:
-        """Evaluate every partition up to ``to_ms``; the number of chunks. Begins a new epoch first
-        when none runs, and again when partitions stay silent (up to ``restarts`` times)."""
+    async def advance(self, to_ms: int) -> Advanced:
+        """Evaluate every partition up to ``to_ms``. Begins a new epoch first when none runs, and
+        again when partitions stay silent (up to ``restarts`` times)."""
         restarts = 0
         while True:
             if self.owner is None:

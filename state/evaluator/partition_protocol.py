@@ -116,11 +116,13 @@ class Saved:
 
 @dataclass(frozen=True, slots=True)
 class Closed:
-    """Host -> owner: partition ``partition`` published, saved and took out its entries of the
-    chunk up to ``up_to_ms``."""
+    """Host -> owner: partition ``partition`` published (``changes`` and ``alerts`` of the chunk),
+    saved and took out its entries of the chunk up to ``up_to_ms``."""
 
     partition: int
     up_to_ms: int
+    changes: int = 0
+    alerts: int = 0
 
 
 Message = Chunk | Advance | StateDelta | Versions | Applied | Saved | Closed
@@ -164,7 +166,7 @@ class OwnerSide:
         self._versions: Versions | None = None  # of the instant in progress, once decided
         self._applied: dict[int, Applied] = {}
         self._saved = False
-        self._closed: set[int] = set()
+        self._closed: dict[int, Closed] = {}
         self.alerts: list[Alert] = []
         """The drift alerts raised so far (the hosts raise the customers' alerts)."""
 
@@ -192,7 +194,7 @@ class OwnerSide:
     def waiting_for(self) -> list[int]:
         """The partitions whose answer to the step in progress has not arrived."""
         if self._saved:
-            answered: Mapping[int, object] | set[int] = self._closed
+            answered: Mapping[int, object] = self._closed
         else:
             answered = self._deltas if self._versions is None else self._applied
         return [p for p in range(self._partitions) if p not in answered]
@@ -245,8 +247,14 @@ class OwnerSide:
             return []  # a copy of a chunk before
         if closed.up_to_ms > up_to or not self._saved:
             raise ProtocolError(f"partition {closed.partition} closed {closed.up_to_ms} before it was saved")
-        self._closed.add(closed.partition)
+        self._closed.setdefault(closed.partition, closed)
         return []
+
+    @property
+    def published(self) -> tuple[int, int]:
+        """The changes and alerts the partitions published at the chunk's end (as they said)."""
+        closed = self._closed.values()
+        return sum(c.changes for c in closed), sum(c.alerts for c in closed)
 
 
 class HostSide:

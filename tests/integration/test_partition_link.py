@@ -144,11 +144,13 @@ async def test_owner_and_hosts_over_the_broker_give_the_one_evaluators_changes_a
                 await rewind(link, 3)
 
         link.send = send_and_rewind  # type: ignore[method-assign]
-        chunks = 0
+        chunks = published = 0
         for tick in ticks(len(messages)):
-            chunks += await owner.advance(tick.as_of_ms)
+            advanced = await owner.advance(tick.as_of_ms)
+            chunks, published = chunks + advanced.chunks, published + advanced.changes
         assert not any(task.done() for task in rig.serving.values())  # every host still serving
         assert chunks > len(ticks(len(messages))) and owner.epochs == 1  # ticks of several chunks, no restart
+        assert published == len(rig.out.changes)  # as the hosts told the owner
         records = await link.consumer.end_offsets([TopicPartition(rig.versions, 0)])
         assert sum(records.values()) > sent  # messages larger than a frame crossed in several records
         assert owner.owner is not None
