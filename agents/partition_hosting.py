@@ -15,8 +15,12 @@ behind the owner.
 Restarts go by *epochs*. An owner (:class:`EvaluationOwner`) begins one from what is saved: it
 loads the split (``agents.split_saves.load_split``: every partition's rows, a partition one save
 behind caught up from the owner's versions log and its changes and alerts published again),
-saves it whole, so every partition is at the owner's clock, and takes a new epoch number
-(larger than any before). Every message carries its epoch; a host loads its partition's rows and
+and saves it whole in a new epoch (a number larger than any before, taken first), so every
+partition is at the owner's clock. Saves name their epoch and are refused (``Superseded``) once a
+newer one began: an owner's against the namespace's last epoch, a host's against the epoch its
+partition was last saved in; so an owner or host that was replaced but still runs cannot write
+over its successor (a replaced owner's advance raises ``Superseded``; a replaced host drops what
+it holds and waits for the new epoch). Every message carries its epoch; a host loads its partition's rows and
 the owner's saved versions at the first chunk of a newer epoch, drops what it held, and ignores
 older epochs' messages; the owner ignores answers of other epochs. An owner whose partitions stay
 silent for ``wait_s`` (a host died, or joined after the chunk began) begins a new epoch and runs
@@ -26,8 +30,7 @@ owner resumes where the last one saved. A chunk abandoned before the owner's sav
 nothing (hosts publish at its end), so it is not published twice.
 
 What this does not do yet (stage three's next steps, ``docs/design-notes.md``): run inside the
-workers that own the ``purchases`` partitions, and fence the writes of a host or owner that lost
-its epoch but still runs.
+workers that own the ``purchases`` partitions.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from agents.due_reads import DueChunk, read_due
 from agents.partition_link import LinkTimeout
 from agents.split_saves import PartitionRows, load_split, owner_form, save_owner, save_split, split_form
 from state.customer.partitions import customer_partition
-from state.customer.profile_store import ProfileStore
+from state.customer.profile_store import ProfileStore, Superseded
 from state.customer.profiles import Change
 from state.customer.rfm import DAY_MS, CustomerState
 from state.customer.store import CustomerStore
@@ -114,7 +117,7 @@ class OwnerSaves(Protocol):
 
 
 class RedisOwnerSaves:
-    """The owner's saves in Redis, as ``agents/split_saves.py``'s (its own part only)."""
+    """The owner's saves in Redis, as ``agents/split_saves.py``'s (its own part only), in ``epoch``."""
 
     def __init__(
         self,
@@ -123,8 +126,9 @@ class RedisOwnerSaves:
         profiles: ProfileStore,
         rows: PartitionRows,
         publish: Publish,
+        epoch: int | None = None,
     ) -> None:
-        self._owner, self._partitions = owner, partitions
+        self._owner, self._partitions, self._epoch = owner, partitions, epoch
         self._profiles, self._rows, self._publish = profiles, rows, publish
         self._removed: Sequence[int] = ()  # the churn batches the last save closed
 
@@ -132,7 +136,7 @@ class RedisOwnerSaves:
         await self._publish([], alerts)
         partition_of = partial(customer_partition, partitions=self._partitions)
         form = await asyncio.to_thread(owner_form, self._owner, partition_of, self._partitions)
-        await save_owner(form, self._owner.clock_ms or 0, self._profiles, self._rows)
+        await save_owner(form, self._owner.clock_ms or 0, self._profiles, self._rows, self._epoch)
         self._removed = form.parts.batches_removed
 
     async def closed(self, chunk: Chunk) -> None:
@@ -198,7 +202,12 @@ class PartitionHost:
             return []
         if isinstance(message, Saved):
             if side.closes(message):
-                self._published = await self._close(side, message.up_to_ms)
+                try:
+                    self._published = await self._close(side, message.up_to_ms)
+                except Superseded as exc:  # a newer owner began from what was saved: drop what we hold
+                    log.warning("partition %d: %s; waiting for the new epoch", self.partition, exc)
+                    self.epoch, self.side, self._due = None, None, None
+                    return []
             return [Closed(self.partition, message.up_to_ms, *self._published)]
         return side.receive(message)
 
@@ -234,7 +243,7 @@ class PartitionHost:
         changes, side.changes = side.changes, []
         alerts = side.take_alerts()
         await self._publish(changes, alerts)
-        await self._rows.save(self.partition, up_to_ms, side.evaluator.take_dirty())
+        await self._rows.save(self.partition, up_to_ms, side.evaluator.take_dirty(), self.epoch)
         await self._store.done(due.entries)  # evaluated and saved: the one evaluator's step
         await self._store.compact(due.customers, up_to_ms // DAY_MS * DAY_MS)
         self._due = None
@@ -322,14 +331,15 @@ class EvaluationOwner:
     async def begin_epoch(self) -> None:
         """Load the split as saved, partitions one save behind caught up (their changes and alerts
         published again), save it whole, and take a new epoch."""
+        epoch = await self._profiles.next_epoch()  # from here an older owner's saves are refused
         split = await load_split(self.config, self.partitions, self._store, self._profiles, self._rows)
         caught_up, alerts = split.caught_up, split.take_alerts()
         if caught_up or alerts:
             await self._publish(caught_up, alerts)
-        if split.clock_ms is not None:  # every partition at the owner's clock before any host loads
+        if split.clock_ms is not None:  # every partition at the owner's clock, and in this epoch
             form = await asyncio.to_thread(split_form, split)
-            await save_split(form, split.clock_ms, self._profiles, self._rows)
-        self.owner, self.epoch = split.owner, await self._rows.next_epoch()
+            await save_split(form, split.clock_ms, self._profiles, self._rows, epoch)
+        self.owner, self.epoch = split.owner, epoch
         self.epochs += 1
 
     async def advance(self, to_ms: int) -> Advanced:
@@ -342,7 +352,9 @@ class EvaluationOwner:
             owner = self.owner
             assert owner is not None
             earliest = await self._store.earliest_due(to_ms)  # agenda score: occurred + 1
-            saves = RedisOwnerSaves(owner, self.partitions, self._profiles, self._rows, self._publish)
+            saves = RedisOwnerSaves(
+                owner, self.partitions, self._profiles, self._rows, self._publish, self.epoch
+            )
             try:
                 return await evaluate_up_to(
                     self._link,

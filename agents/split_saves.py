@@ -57,7 +57,9 @@ __all__ = [
 class PartitionRows(Protocol):
     """Where partition evaluators keep their rows and the churn batches' parts (:class:`RedisPartitionRows`)."""
 
-    async def save(self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]]) -> int: ...
+    async def save(
+        self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]], epoch: int | None = None
+    ) -> int: ...
 
     async def load(self, partition: int) -> tuple[int | None, list[dict[str, object]]]: ...
 
@@ -68,8 +70,6 @@ class PartitionRows(Protocol):
     async def drop_batch_parts(self, partitions: int, made_at: Iterable[int]) -> None: ...
 
     async def keep_batch_parts(self, partitions: int, open_made_at: Iterable[int]) -> list[int]: ...
-
-    async def next_epoch(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +126,12 @@ def _pickle(value: object) -> bytes:
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-async def save_owner(form: OwnerForm, clock_ms: int, profiles: ProfileStore, rows: PartitionRows) -> int:
+async def save_owner(
+    form: OwnerForm, clock_ms: int, profiles: ProfileStore, rows: PartitionRows, epoch: int | None = None
+) -> int:
     """The owner's save, a new churn batch's parts first (the save then names it); the new generation.
-    Every partition's save comes after it, and a closed batch's parts are dropped after those."""
+    Every partition's save comes after it, and a closed batch's parts are dropped after those.
+    ``epoch``: refused (``Superseded``) unless it is the namespace's last."""
     for made_at_ms, parts in form.batch_parts:
         await rows.save_batch_parts(made_at_ms, parts)
     return await profiles.save(
@@ -141,14 +144,18 @@ async def save_owner(form: OwnerForm, clock_ms: int, profiles: ProfileStore, row
         batches_removed=form.parts.batches_removed,
         versions_log=form.log,
         partitions=form.partitions,
+        epoch=epoch,
     )
 
 
-async def save_split(form: SplitForm, clock_ms: int, profiles: ProfileStore, rows: PartitionRows) -> int:
-    """The owner's save, then every partition's (the order a load relies on); the new generation."""
-    generation = await save_owner(form.owner, clock_ms, profiles, rows)
+async def save_split(
+    form: SplitForm, clock_ms: int, profiles: ProfileStore, rows: PartitionRows, epoch: int | None = None
+) -> int:
+    """The owner's save, then every partition's (the order a load relies on); the new generation.
+    ``epoch``: every part saved in it (a partition saved in it refuses older epochs' saves)."""
+    generation = await save_owner(form.owner, clock_ms, profiles, rows, epoch)
     for partition, records in enumerate(form.dirty):
-        await rows.save(partition, clock_ms, records)
+        await rows.save(partition, clock_ms, records, epoch)
     if form.owner.parts.batches_removed:
         await rows.drop_batch_parts(form.owner.partitions, form.owner.parts.batches_removed)
     return generation

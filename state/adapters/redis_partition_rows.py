@@ -8,14 +8,14 @@ partitions over its masters, and no key gathers every customer. Keys:
 - ``<p>eval:{p<n>}:rows`` hash: customer_id -> partition ``n``'s row, packed as the view's rows
   are (:mod:`state.adapters.view_rows`) with the instant it was created (``seen_ms``), from
   which the model owner rebuilds its replica in the one evaluator's row order
-- ``<p>eval:{p<n>}:meta`` hash: ``clock_ms`` of partition ``n``'s last save, ``saves`` how many
+- ``<p>eval:{p<n>}:meta`` hash: ``clock_ms`` of partition ``n``'s last save, ``saves`` how many,
+  ``epoch`` the partitioned evaluation's epoch it was saved in, if any: a save of an older epoch is
+  refused (``Superseded``), so a host or owner that was replaced cannot write over its successor
 - ``<p>eval:{p<n>}:batch:<made_at_ms>`` string: partition ``n``'s part of an open churn batch
   (:mod:`state.evaluator.batch_parts`), with ``<p>eval:{p<n>}:batches`` (zset: the made_at_ms of
   the parts it holds), written together before the owner's save names the batch, deleted after
   the owner's save that closed it; parts no owner's batch names (a crash between the two) are
   dropped at the next load
-- ``<p>eval:{segments}:epoch`` integer: the partitioned evaluation's last epoch, taken by an owner
-  at each (re)start (``agents.partition_hosting``), in the owner's slot
 
 The model owner's models, clock, cut-points, open churn batches and versions log are one
 evaluator's save without rows (:class:`state.adapters.redis_profiles.RedisProfileStore`, which
@@ -28,8 +28,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import cast
 
+from redis.exceptions import WatchError
+
 from state.adapters.redis_adapter import RedisAdapter
 from state.adapters.view_rows import decode_row, encode_row
+from state.customer.profile_store import Superseded
 
 __all__ = ["RedisPartitionRows", "partition_key"]
 
@@ -49,31 +52,44 @@ class RedisPartitionRows(RedisAdapter):
     def _key(self, partition: int, name: str) -> str:
         return partition_key(self._prefix, partition, name)
 
-    async def save(self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]]) -> int:
+    async def save(
+        self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]], epoch: int | None = None
+    ) -> int:
         """Write ``records`` (``PartitionEvaluator.take_dirty``) over partition ``partition``'s rows, with
-        the clock, in one ``MULTI``; returns how many saves the partition has had.
+        the clock, in one ``MULTI``; returns how many saves the partition has had. With ``epoch``,
+        refused with :class:`Superseded` (nothing written) if the partition was saved in a newer one.
 
         Safe to run again (the retry after an error that reached us once the write was applied):
         the same rows are written again and the count moves once more.
         """
-        return await self._retry("save a partition's rows", lambda: self._save(partition, clock_ms, records))
+        return await self._retry(
+            "save a partition's rows", lambda: self._save(partition, clock_ms, records, epoch)
+        )
 
-    async def _save(self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]]) -> int:
+    async def _save(
+        self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]], epoch: int | None
+    ) -> int:
         rows, meta = self._key(partition, "rows"), self._key(partition, "meta")
         async with self._redis.pipeline(transaction=True) as pipe:  # MULTI ... EXEC, one slot
+            if epoch is not None:
+                await pipe.watch(meta)
+                held = await pipe.hget(meta, "epoch")
+                if held is not None and int(held) > epoch:
+                    raise Superseded(f"partition {partition} was saved in epoch {int(held)}, after {epoch}")
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.hset(meta, "epoch", epoch)
             for start in range(0, len(records), _CHUNK):
                 chunk = records[start : start + _CHUNK]
                 pipe.hset(rows, mapping={str(r["customer_id"]): encode_row(dict(r)) for r in chunk})
             pipe.hset(meta, "clock_ms", clock_ms)
             pipe.hincrby(meta, "saves", 1)
-            replies = await pipe.execute()
+            try:
+                replies = await pipe.execute()
+            except WatchError:  # the partition's meta moved between the read and the MULTI
+                raise Superseded(
+                    f"partition {partition} was saved by another while epoch {epoch} saved"
+                ) from None
         return int(replies[-1])
-
-    async def next_epoch(self) -> int:
-        """A number larger than any this namespace handed out before: the epoch of the partitioned
-        evaluation an owner (re)starts. A retry after a lost reply may skip one: only the order matters."""
-        key = f"{self._prefix}eval:{{segments}}:epoch"
-        return int(await self._retry("take the next evaluation epoch", lambda: self._redis.incr(key)))
 
     async def save_batch_parts(self, made_at_ms: int, parts: Sequence[bytes]) -> None:
         """Each partition's part of the batch made at ``made_at_ms`` (``parts[n]`` partition ``n``'s)."""

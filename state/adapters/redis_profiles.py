@@ -20,6 +20,8 @@ Cluster slot):
 - ``<p>eval:{segments}:versions-log`` string: a model owner's versions since its save before
   (``ModelOwner.take_log``, pickled), written by each of its saves; the one evaluator's saves
   delete it
+- ``<p>eval:{segments}:epoch`` integer: the partitioned evaluation's last epoch (``next_epoch``);
+  an owner's save that names an older one is refused (``Superseded``)
 - ``<p>eval:{segments}:summary`` string: JSON summary of the last save: segments, clusters, the
   churn model's report and scorer weights, the lifetime model's versioned parameters (what every
   worker's HTTP pages and ``segstream export`` score with)
@@ -34,13 +36,15 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
+from redis.exceptions import WatchError
+
 from state.adapters.redis_adapter import RedisAdapter
 from state.adapters.redis_campaign_agenda import CampaignAgenda
 from state.adapters.redis_partition_rows import partition_key
 from state.adapters.redis_store_base import EVAL_PARTITIONS
 from state.adapters.view_rows import decode_row, encode_row
 from state.customer.partitions import customer_partition
-from state.customer.profile_store import Record, SavedEvaluator, SavedVersions
+from state.customer.profile_store import Record, SavedEvaluator, SavedVersions, Superseded
 from streams.campaign_contract import CampaignEvent
 
 __all__ = ["RedisProfileStore"]
@@ -58,6 +62,7 @@ class RedisProfileStore(RedisAdapter):
         )
         self._batch, self._batches = f"{base}:batch:", f"{base}:batches"
         self._versions_log = f"{base}:versions-log"
+        self._epoch = f"{base}:epoch"
         self.campaigns = CampaignAgenda(self._redis, self._prefix, self._retry, EVAL_PARTITIONS)
         """Campaign events waiting for the evaluator; the worker sets its ``proposed_partitions`` and
         ``dedupe`` window (``SEGSTREAM_PARTITIONS``, ``SEGSTREAM_DEDUPE_WINDOW_S``)."""
@@ -135,17 +140,23 @@ class RedisProfileStore(RedisAdapter):
         batches_removed: Sequence[int] = (),
         versions_log: bytes | None = None,
         partitions: int | None = None,
+        epoch: int | None = None,
     ) -> int:
         # One MULTI: all or nothing. If it was applied before the error reached us, the retry
         # writes the same rows, batches and state again (deletes what is gone already) under the
-        # next generation number.
+        # next generation number. With an epoch, the MULTI runs only if the epoch key did not
+        # move since it was read (WATCH): a newer owner's epoch refuses it, and nothing is written.
         batches = (batches_added, batches_removed)
         return await self._retry(
             "save the evaluator",
             lambda: self._save(
-                clock_ms, cutpoints_json, model, records, summary, batches, versions_log, partitions
+                clock_ms, cutpoints_json, model, records, summary, batches, versions_log, partitions, epoch
             ),
         )
+
+    async def next_epoch(self) -> int:
+        """INCR of the epoch key: a retry after a lost reply may skip a number; only the order matters."""
+        return int(await self._retry("take the next evaluation epoch", lambda: self._redis.incr(self._epoch)))
 
     async def _save(
         self,
@@ -157,10 +168,17 @@ class RedisProfileStore(RedisAdapter):
         batches: tuple[Sequence[tuple[int, bytes]], Sequence[int]],
         versions_log: bytes | None,
         partitions: int | None,
+        epoch: int | None,
     ) -> int:
         added, removed = batches
         generation = await self.generation() + 1
         async with self._redis.pipeline(transaction=True) as pipe:  # MULTI ... EXEC
+            if epoch is not None:
+                await pipe.watch(self._epoch)
+                held = int(await pipe.get(self._epoch) or 0)
+                if held != epoch:
+                    raise Superseded(f"epoch {epoch} is not the last ({held}): a newer owner saves")
+                pipe.multi()  # type: ignore[no-untyped-call]
             for start in range(0, len(records), _CHUNK):
                 chunk = records[start : start + _CHUNK]
                 pipe.hset(self._view, mapping={str(r["customer_id"]): encode_row(r) for r in chunk})
@@ -181,7 +199,10 @@ class RedisProfileStore(RedisAdapter):
             if partitions is not None:
                 meta["partitions"] = partitions
             pipe.set(self._meta, json.dumps(meta))
-            await pipe.execute()
+            try:
+                await pipe.execute()
+            except WatchError:  # the epoch moved between the read and the MULTI
+                raise Superseded(f"epoch {epoch} was superseded while saving") from None
         return generation
 
     async def profile(self, customer_id: str) -> Record | None:

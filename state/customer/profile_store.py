@@ -22,9 +22,14 @@ from typing import Any, Protocol
 
 from streams.campaign_contract import CampaignEvent
 
-__all__ = ["MemoryProfileStore", "ProfileStore", "SavedEvaluator", "SavedVersions"]
+__all__ = ["MemoryProfileStore", "ProfileStore", "SavedEvaluator", "SavedVersions", "Superseded"]
 
 Record = dict[str, Any]
+
+
+class Superseded(RuntimeError):
+    """A save refused because a newer epoch of the partitioned evaluation began: the owner or
+    partition host that tried it was replaced (``agents.partition_hosting``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,11 @@ class ProfileStore(Protocol):
         """The split evaluator's partition count if it saved last (its partitions keep the rows)."""
         ...
 
+    async def next_epoch(self) -> int:
+        """A number larger than any this namespace handed out before: the epoch a model owner of the
+        partitioned evaluation begins (its saves name it, :meth:`save`'s ``epoch``)."""
+        ...
+
     async def save(
         self,
         clock_ms: int,
@@ -66,8 +76,11 @@ class ProfileStore(Protocol):
         batches_removed: Sequence[int] = (),
         versions_log: bytes | None = None,
         partitions: int | None = None,
+        epoch: int | None = None,
     ) -> int:
-        """Save atomically (``model`` None: unchanged); return the new generation.
+        """Save atomically (``model`` None: unchanged); return the new generation. With ``epoch``,
+        only while it is the namespace's last (:meth:`next_epoch`): else :class:`Superseded`, nothing
+        written.
 
         ``batches_added``: churn batches ``(made_at_ms, bytes)`` to keep until ``batches_removed``
         names their ``made_at_ms`` in a later save. ``versions_log``: a model owner's, replacing
@@ -127,6 +140,7 @@ class MemoryProfileStore:
     campaign_events: dict[str, CampaignEvent] = field(default_factory=dict)  # the events on the agenda
     campaign_agenda: set[str] = field(default_factory=set)  # event_ids not evaluated yet
     campaign_seen: set[str] = field(default_factory=set)  # every event_id (the reference never forgets)
+    epoch: int = 0  # the last epoch handed out
 
     async def generation(self) -> int:
         return self.meta[0]
@@ -152,7 +166,10 @@ class MemoryProfileStore:
         batches_removed: Sequence[int] = (),
         versions_log: bytes | None = None,
         partitions: int | None = None,
+        epoch: int | None = None,
     ) -> int:
+        if epoch is not None and epoch != self.epoch:
+            raise Superseded(f"epoch {epoch} is not the last ({self.epoch}): a newer owner saves")
         self.versions_log, self.partitions = versions_log, partitions
         for made_at_ms in batches_removed:
             self.batches.pop(made_at_ms, None)
@@ -166,6 +183,10 @@ class MemoryProfileStore:
 
     async def split_partitions(self) -> int | None:
         return self.partitions
+
+    async def next_epoch(self) -> int:
+        self.epoch += 1
+        return self.epoch
 
     async def profile(self, customer_id: str) -> Record | None:
         return self.rows.get(customer_id)

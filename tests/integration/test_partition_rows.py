@@ -24,6 +24,7 @@ from state.adapters.redis_access import RedisAccess
 from state.adapters.redis_partition_rows import RedisPartitionRows
 from state.adapters.redis_profiles import RedisProfileStore
 from state.adapters.retry import RetryPolicy, StoreUnavailable
+from state.customer.profile_store import Superseded
 from state.customer.profiles import Change
 from state.evaluator.partitioned import PartitionedEvaluator, SplitSave
 from tests.unit.test_evaluate import UNGATED
@@ -131,6 +132,21 @@ async def test_a_partition_never_saved_loads_as_nothing(stores: Stores) -> None:
     assert await rows_store.save(7, 10, []) == 1
     assert await rows_store.load(7) == (10, [])
     assert await rows_store.save(7, 12, []) == 2 and (await rows_store.load(7))[0] == 12
+
+
+async def test_a_partitions_save_in_an_older_epoch_is_refused(stores: Stores) -> None:
+    """A host (or owner) of an epoch before the one the partition was last saved in writes nothing."""
+    rows_store, _, _ = stores
+    row = {"customer_id": "c1", "row": 0, "seen_ms": 5, "frequency": 1}
+    assert await rows_store.save(3, 10, [], epoch=5) == 1
+    with pytest.raises(Superseded, match="partition 3 was saved in epoch 5, after 4"):
+        await rows_store.save(3, 20, [row], epoch=4)
+    assert await rows_store.load(3) == (10, [])  # nothing written
+    assert await rows_store.save(3, 20, [], epoch=5) == 2  # the same epoch saves on
+    assert await rows_store.save(3, 30, [], epoch=6) == 3
+    with pytest.raises(Superseded):
+        await rows_store.save(3, 40, [], epoch=5)
+    assert await rows_store.save(3, 50, []) == 4 and (await rows_store.load(3))[0] == 50  # no epoch: no fence
 
 
 async def test_a_dead_redis_fails_a_partitions_save_with_where_and_what_once_the_budget_is_spent() -> None:

@@ -19,7 +19,7 @@ from state.adapters.redis_partition_rows import partition_key
 from state.adapters.redis_profiles import RedisProfileStore
 from state.customer.memory_store import MemoryStore
 from state.customer.partitions import customer_partition
-from state.customer.profile_store import MemoryProfileStore, ProfileStore
+from state.customer.profile_store import MemoryProfileStore, ProfileStore, Superseded
 from state.customer.profiles import Profile
 from state.customer.rfm import DAY_MS, CustomerState
 from state.segments.population import Population
@@ -90,6 +90,21 @@ async def test_saves_accumulate_rows_and_keep_the_last_model(profiles: ProfileSt
     assert await profiles.profile("c:2") == record("c:2", 1, 1)
     assert await profiles.summary() == {"as_of_ms": 200}
     assert await profiles.generation() == 2
+
+
+async def test_a_save_in_an_epoch_is_refused_once_a_newer_one_began(profiles: ProfileStore) -> None:
+    """The partitioned evaluation's fence: an owner that was replaced cannot save over its successor."""
+    first = await profiles.next_epoch()
+    assert await profiles.save(100, None, None, [record("c1", 0, 1)], {"as_of_ms": 100}, epoch=first) == 1
+    second = await profiles.next_epoch()
+    assert second > first
+    with pytest.raises(Superseded, match=f"epoch {first} is not the last"):
+        await profiles.save(200, None, None, [record("c1", 0, 2)], {"as_of_ms": 200}, epoch=first)
+    saved = await profiles.load()
+    assert saved is not None and (saved.generation, saved.clock_ms) == (1, 100)  # nothing written
+    assert saved.records == [record("c1", 0, 1)]
+    assert await profiles.save(300, None, None, [], {"as_of_ms": 300}, epoch=second) == 2
+    assert await profiles.save(400, None, None, [], {"as_of_ms": 400}) == 3  # the one evaluator: no fence
 
 
 def campaign_event(event_id: str, customer: str, kind: str, at_ms: int) -> CampaignEvent:

@@ -153,12 +153,14 @@ class FailingRows(RedisPartitionRows):
     fail_at = 0
     saves = 0
 
-    async def save(self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]]) -> int:
+    async def save(
+        self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]], epoch: int | None = None
+    ) -> int:
         if partition == 1:
             type(self).saves += 1
             if type(self).saves == type(self).fail_at:
                 raise ConnectionError("Redis gone before partition 1's save")
-        return await super().save(partition, clock_ms, records)
+        return await super().save(partition, clock_ms, records, epoch)
 
 
 async def test_a_crash_between_the_owners_save_and_a_partitions_publishes_its_chunk_again_and_goes_on(
