@@ -13,11 +13,11 @@ partition evaluators in different processes; they exchange the messages of
 So each sender writes to one partition, and each recipient reads that sender's messages in the
 order they were sent: the one thing the protocol needs of its transport (it ignores copies, which
 a producer's retry or a reader going back may deliver). Each message goes with the epoch of the
-owner that runs the evaluation (``agents.partition_hosting``). A message is pickled, signed with the
+owner that runs the evaluation (``agents.partition_owner``). A message is pickled, signed with the
 namespace's key and cut into frames that fit a record (:mod:`streams.frames`); a frame not signed
 with the key is refused, never unpickled. Links read from where the topic ends when they start: a
 host that starts late waits for the next epoch's first chunk, which an owner begins with whenever
-a partition stays silent (``agents.partition_hosting``).
+a partition stays silent (``agents.partition_owner``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import struct
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import aiokafka
 from aiokafka.structs import TopicPartition
@@ -35,9 +35,17 @@ from aiokafka.structs import TopicPartition
 from state.evaluator.partition_protocol import Message, decode, encode
 from streams.frames import FRAME_BYTES, Joiner, frames, seal, unseal
 
-__all__ = ["LinkTimeout", "PartitionLink", "host_link", "owner_link"]
+__all__ = ["Link", "LinkTimeout", "PartitionLink", "host_link", "owner_link"]
 
 _EPOCH = struct.Struct(">Q")
+
+
+class Link(Protocol):
+    """What the owner's and the hosts' loops use of a link (:class:`PartitionLink`)."""
+
+    async def send(self, epoch: int, message: Message) -> None: ...
+
+    async def receive(self, timeout_s: float) -> tuple[int, Message]: ...
 
 
 class LinkTimeout(TimeoutError):

@@ -21,10 +21,14 @@ import hashlib
 import hmac
 import struct
 
-__all__ = ["FRAME_BYTES", "FrameError", "Joiner", "frames", "seal", "unseal"]
+__all__ = ["FRAME_BYTES", "MESSAGE_BYTES", "FrameError", "Joiner", "frames", "seal", "unseal"]
 
 FRAME_BYTES = 512 * 1024
 """Payload of a frame: half the broker's default ``message.max.bytes`` (1 MiB), room for headers."""
+
+MESSAGE_BYTES = 256 * 1024 * 1024
+"""The largest message a :class:`Joiner` joins: the signature is checked once a message is whole,
+so without a bound anyone who can write to the topic could make a reader hold any amount."""
 
 _HEADER = struct.Struct(">QII")  # message number, frame index, frame count
 _SIGNATURE = hashlib.sha256().digest_size
@@ -69,10 +73,12 @@ def frames(number: int, data: bytes, size: int = FRAME_BYTES) -> list[bytes]:
 class Joiner:
     """Joins the frames one sender wrote to one partition, read in the order they were written."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int = MESSAGE_BYTES) -> None:
+        self._max_bytes = max_bytes
         self._number: int | None = None  # the message being joined
         self._count = 0
         self._parts: list[bytes] = []
+        self._bytes = 0
 
     def add(self, frame: bytes) -> bytes | None:
         """The whole message when ``frame`` is its last; None while frames are missing. A frame of
@@ -83,10 +89,16 @@ class Joiner:
         if index >= count:
             raise FrameError(f"frame {index} of a message of {count} frames")
         if index == 0:
-            self._number, self._count, self._parts = number, count, []
+            self._number, self._count, self._parts, self._bytes = number, count, [], 0
         elif (number, count, index) != (self._number, self._count, len(self._parts)):
             self._number, self._parts = None, []  # began or went back mid-message: wait for a first frame
             return None
+        self._bytes += len(frame) - _HEADER.size
+        if self._bytes > self._max_bytes:
+            self._number, self._parts = None, []
+            raise FrameError(
+                f"a message of more than {self._max_bytes:,} bytes (refused before it was whole)"
+            )
         self._parts.append(frame[_HEADER.size :])
         if len(self._parts) < count:
             return None

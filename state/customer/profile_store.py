@@ -29,7 +29,7 @@ Record = dict[str, Any]
 
 class Superseded(RuntimeError):
     """A save refused because a newer epoch of the partitioned evaluation began: the owner or
-    partition host that tried it was replaced (``agents.partition_hosting``)."""
+    partition host that tried it was replaced (``agents.partition_owner``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,8 +25,9 @@ from kafka import KafkaProducer
 from agents.evaluator import CHUNK_STEPS
 from agents.ingest import ingest_batch
 from agents.kafka_login import aiokafka_login
-from agents.partition_hosting import EvaluationOwner, PartitionHost, PartitionsSilent, evaluate_up_to
+from agents.partition_host import PartitionHost
 from agents.partition_link import PartitionLink, host_link, owner_link
+from agents.partition_owner import EvaluationOwner, PartitionsSilent, evaluate_up_to
 from agents.settings import Settings
 from segstream.kafka_io import ensure_topics
 from state.adapters.redis_access import RedisAccess
@@ -36,6 +37,7 @@ from state.evaluator.partition_protocol import Advance, Chunk, Message, Saved
 from state.evaluator.partitioned import PartitionedEvaluator
 from state.models.alerts import Alert
 from streams.frames import FrameError, frames
+from streams.outputs import Tick
 from streams.topics import EVAL_DELTAS, EVAL_VERSIONS, EVALUATION_TOPICS
 from tests.integration.test_split_evaluation import Namespace, access, assert_same_profiles, one, ticks
 from tests.unit.test_evaluator_saves import CONFIG, history
@@ -71,6 +73,15 @@ class Rig:
         self.out = Outbox()
         self.links: list[PartitionLink] = []
         self.serving: dict[int, asyncio.Task[None]] = {}
+
+    async def start(self, dying: int | None = None) -> tuple[list[Tick], list[PartitionLink]]:
+        """The generated purchases ingested and a host for every partition (``dying``'s a
+        :class:`DyingHost`); the ticks to evaluate and the hosts' links."""
+        messages = history()
+        await ingest_batch(messages, self.namespace.store, no_letters)
+        assert await self.namespace.store.eval_partitions() == PARTITIONS
+        kinds = [DyingHost if p == dying else PartitionHost for p in range(PARTITIONS)]
+        return ticks(len(messages)), [await self.host(p, kind) for p, kind in enumerate(kinds)]
 
     async def host(self, partition: int, kind: type[PartitionHost] = PartitionHost) -> PartitionLink:
         link = host_link(self.kafka, KEY, self.versions, self.deltas, partition, FRAME)
@@ -135,10 +146,7 @@ async def test_owner_and_hosts_over_the_broker_give_the_one_evaluators_changes_a
 ) -> None:
     rig = Rig(settings, topics, Namespace(access))
     try:
-        messages = history()
-        await ingest_batch(messages, rig.namespace.store, no_letters)
-        assert await rig.namespace.store.eval_partitions() == PARTITIONS
-        links = [await rig.host(p) for p in range(PARTITIONS)]
+        all_ticks, links = await rig.start()
         owner, link = await rig.owner()
         sent = saved = 0
         send = link.send
@@ -154,11 +162,11 @@ async def test_owner_and_hosts_over_the_broker_give_the_one_evaluators_changes_a
 
         link.send = send_and_rewind  # type: ignore[method-assign]
         chunks = published = 0
-        for tick in ticks(len(messages)):
+        for tick in all_ticks:
             advanced = await owner.advance(tick.as_of_ms)
             chunks, published = chunks + advanced.chunks, published + advanced.changes
         assert not any(task.done() for task in rig.serving.values())  # every host still serving
-        assert chunks > len(ticks(len(messages))) and owner.epochs == 1  # ticks of several chunks, no restart
+        assert chunks > len(all_ticks) and owner.epochs == 1  # ticks of several chunks, no restart
         assert published == len(rig.out.changes)  # as the hosts told the owner
         records = await link.consumer.end_offsets([TopicPartition(rig.versions, 0)])
         assert sum(records.values()) > sent  # messages larger than a frame crossed in several records
@@ -189,10 +197,7 @@ async def test_a_host_that_dies_mid_chunk_is_replaced_and_the_results_do_not_mov
     begins a new epoch from what is saved, and every host loads there: nothing lost, nothing twice."""
     rig = Rig(settings, topics, Namespace(access))
     try:
-        messages = history()
-        await ingest_batch(messages, rig.namespace.store, no_letters)
-        for p in range(PARTITIONS):
-            await rig.host(p, DyingHost if p == 1 else PartitionHost)
+        all_ticks, _ = await rig.start(dying=1)
         dying = rig.serving[1]
 
         async def replace() -> None:
@@ -201,7 +206,7 @@ async def test_a_host_that_dies_mid_chunk_is_replaced_and_the_results_do_not_mov
 
         replacing = asyncio.create_task(replace())
         owner, _ = await rig.owner(wait_s=3.0)
-        for tick in ticks(len(messages)):
+        for tick in all_ticks:
             await owner.advance(tick.as_of_ms)
         await replacing
         assert dying.done() and isinstance(dying.exception(), RuntimeError) and owner.epochs == 2
@@ -223,10 +228,7 @@ async def test_an_owner_that_dies_mid_tick_is_followed_by_another_and_the_result
     epoch, and the hosts (still running) drop what they held and load there."""
     rig = Rig(settings, topics, Namespace(access))
     try:
-        messages = history()
-        await ingest_batch(messages, rig.namespace.store, no_letters)
-        for p in range(PARTITIONS):
-            await rig.host(p)
+        all_ticks, _ = await rig.start()
         first, link = await rig.owner()
         count, send = 0, link.send
 
@@ -239,7 +241,7 @@ async def test_an_owner_that_dies_mid_tick_is_followed_by_another_and_the_result
 
         link.send = send_then_die  # type: ignore[method-assign]
         owner, died_at = first, None
-        for n, tick in enumerate(ticks(len(messages))):
+        for n, tick in enumerate(all_ticks):
             try:
                 await owner.advance(tick.as_of_ms)
             except OwnerDied:
@@ -265,12 +267,8 @@ async def test_an_owner_replaced_while_it_still_runs_cannot_save_over_its_succes
     (the drift alerts A published before its refused save may come twice: at least once)."""
     rig = Rig(settings, topics, Namespace(access))
     try:
-        messages = history()
-        await ingest_batch(messages, rig.namespace.store, no_letters)
-        for p in range(PARTITIONS):
-            await rig.host(p)
+        (first, *rest), _ = await rig.start()
         (a, _), (b, _) = await rig.owner(), await rig.owner()
-        first, *rest = ticks(len(messages))
         await a.advance(first.as_of_ms)
         await b.begin_epoch()
         with pytest.raises(Superseded, match=f"epoch {a.epoch} is not the last"):

@@ -48,6 +48,17 @@ def test_malformed_frames_are_refused() -> None:
         frames(1, b"x", 0)
 
 
+def test_a_message_larger_than_the_bound_is_refused_before_it_is_whole() -> None:
+    joiner = Joiner(max_bytes=10)
+    assert joiner.add(frames(1, b"x" * 10, 4)[0]) is None
+    assert [joiner.add(f) for f in frames(2, b"y" * 10, 4)] == [None, None, b"y" * 10]  # 10 bytes: whole
+    first, second, _ = frames(3, b"z" * 11, 4)
+    assert joiner.add(first) is None and joiner.add(second) is None
+    with pytest.raises(FrameError, match="more than 10 bytes"):
+        joiner.add(frames(3, b"z" * 11, 4)[2])
+    assert joiner.add(frames(4, b"ok", 4)[0]) == b"ok"  # the next message joins again
+
+
 def test_only_messages_signed_with_the_key_are_opened() -> None:
     sealed = seal(b"key", b"message")
     assert unseal(b"key", sealed) == b"message"

@@ -1,16 +1,11 @@
-"""The owner's and the hosts' loops of the partitioned evaluation, over their Kafka links.
+"""The model owner of the partitioned evaluation, over its Kafka link, and its epochs.
 
-A host (:class:`PartitionHost`) answers the owner's messages: at a new :class:`Chunk` it reads its
-own partition's agenda entries and their customers' logs from the store (``agents.due_reads``) and
-folds them instant by instant (``state.evaluator.instants``); advances and versions go to its
-:class:`HostSide`, and what that answers goes back on the link; at :class:`Saved` it publishes its
-changes and alerts, saves its rows and takes its entries out, then answers :class:`Closed`. The
-owner (:func:`evaluate_up_to`) cuts an advance into the one evaluator's chunks and runs each
-through its :class:`OwnerSide`; when every partition applied the last instant it publishes its
-own alerts and saves (:class:`OwnerSaves`), sends :class:`Saved` and waits for every
-:class:`Closed`. This is ``agents/split_saves.py``'s order across processes: the owner's save,
-then each partition's, then the closed churn batches' parts dropped, so a host is at most one save
-behind the owner.
+The owner (:func:`evaluate_up_to`) cuts an advance into the one evaluator's chunks and runs each
+through its :class:`OwnerSide` with the partition hosts (``agents.partition_host``); when every
+partition applied the last instant it publishes its own alerts and saves (:class:`OwnerSaves`),
+sends :class:`Saved` and waits for every :class:`Closed`. This is ``agents/split_saves.py``'s
+order across processes: the owner's save, then each partition's, then the closed churn batches'
+parts dropped, so a host is at most one save behind the owner.
 
 Restarts go by *epochs*. An owner (:class:`EvaluationOwner`) begins one from what is saved: it
 loads the split (``agents.split_saves.load_split``: every partition's rows, a partition one save
@@ -19,15 +14,13 @@ and saves it whole in a new epoch (a number larger than any before, taken first)
 partition is at the owner's clock. Saves name their epoch and are refused (``Superseded``) once a
 newer one began: an owner's against the namespace's last epoch, a host's against the epoch its
 partition was last saved in; so an owner or host that was replaced but still runs cannot write
-over its successor (a replaced owner's advance raises ``Superseded``; a replaced host drops what
-it holds and waits for the new epoch). Every message carries its epoch; a host loads its partition's rows and
-the owner's saved versions at the first chunk of a newer epoch, drops what it held, and ignores
-older epochs' messages; the owner ignores answers of other epochs. An owner whose partitions stay
-silent for ``wait_s`` (a host died, or joined after the chunk began) begins a new epoch and runs
-the chunk again, up to ``restarts`` times before it gives up with :class:`PartitionsSilent`
-naming them. So a dead host's partition resumes wherever a host for it runs next, and a new
-owner resumes where the last one saved. A chunk abandoned before the owner's save published
-nothing (hosts publish at its end), so it is not published twice.
+over its successor (a replaced owner's advance raises ``Superseded``). Every message carries its
+epoch; the owner ignores answers of other epochs. An owner whose partitions stay silent for
+``wait_s`` (a host died, or joined after the chunk began) begins a new epoch and runs the chunk
+again, up to ``restarts`` times before it gives up with :class:`PartitionsSilent` naming them. So
+a dead host's partition resumes wherever a host for it runs next, and a new owner resumes where
+the last one saved. A chunk abandoned before the owner's save published nothing (hosts publish
+at its end), so it is not published twice.
 
 What this does not do yet (stage three's next steps, ``docs/design-notes.md``): run inside the
 workers that own the ``purchases`` partitions.
@@ -37,49 +30,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
-from agents.due_reads import DueChunk, read_due
-from agents.partition_link import LinkTimeout
+from agents.evaluator_keeper import PublishChanges
+from agents.partition_link import Link, LinkTimeout
 from agents.split_saves import PartitionRows, load_split, owner_form, save_owner, save_split, split_form
 from state.customer.partitions import customer_partition
-from state.customer.profile_store import ProfileStore, Superseded
-from state.customer.profiles import Change
-from state.customer.rfm import DAY_MS, CustomerState
+from state.customer.profile_store import ProfileStore
 from state.customer.store import CustomerStore
 from state.evaluator.config import EvaluatorConfig
-from state.evaluator.instants import due_at_instants, log_folds
 from state.evaluator.model_owner import ModelOwner
-from state.evaluator.partition_evaluator import PartitionEvaluator
-from state.evaluator.partition_messages import VersionsLog
-from state.evaluator.partition_protocol import (
-    Chunk,
-    Closed,
-    HostSide,
-    Message,
-    OwnerSide,
-    Saved,
-    cut_chunks,
-)
+from state.evaluator.partition_protocol import Chunk, Message, OwnerSide, cut_chunks
 from state.models.alerts import Alert
-from state.models.clusters import SegmentModel
 
 __all__ = [
     "Advanced",
     "EvaluationOwner",
     "OwnerSaves",
-    "PartitionHost",
     "PartitionsSilent",
     "RedisOwnerSaves",
-    "chunk_states",
     "evaluate_up_to",
 ]
-
-Publish = Callable[[Sequence[Change], Sequence[Alert]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +70,6 @@ class Advanced:
 
 class PartitionsSilent(Exception):
     """The owner waited ``wait_s`` for partitions that did not answer; ``str()`` names them."""
-
-
-class Link(Protocol):
-    """What the loops use of :class:`agents.partition_link.PartitionLink`."""
-
-    async def send(self, epoch: int, message: Message) -> None: ...
-
-    async def receive(self, timeout_s: float) -> tuple[int, Message]: ...
 
 
 class OwnerSaves(Protocol):
@@ -125,7 +91,7 @@ class RedisOwnerSaves:
         partitions: int,
         profiles: ProfileStore,
         rows: PartitionRows,
-        publish: Publish,
+        publish: PublishChanges,
         epoch: int | None = None,
     ) -> None:
         self._owner, self._partitions, self._epoch = owner, partitions, epoch
@@ -143,111 +109,6 @@ class RedisOwnerSaves:
         if self._removed:
             await self._rows.drop_batch_parts(self._partitions, self._removed)
         self._removed = ()
-
-
-async def chunk_states(
-    store: CustomerStore, partition: int, chunk: Chunk
-) -> tuple[DueChunk, dict[int, list[CustomerState]]]:
-    """Partition ``partition``'s entries of ``chunk`` read from ``store``, and its customers' states
-    due at each instant."""
-    due = await read_due(store, chunk.up_to_ms, chunk.after_ms, partition=partition)
-    folds = log_folds(due.logs, due.bases)
-    states = {at: mine for at, mine, _ in due_at_instants(chunk.instants, folds, (), chunk.up_to_ms)}
-    return due, states
-
-
-class PartitionHost:
-    """Partition ``partition``'s host: loads its partition at each new epoch, reads its own entries,
-    answers the owner, and at the end of each chunk publishes, saves its rows and takes its entries out."""
-
-    def __init__(
-        self,
-        config: EvaluatorConfig,
-        partition: int,
-        store: CustomerStore,
-        profiles: ProfileStore,
-        rows: PartitionRows,
-        publish: Publish,
-    ) -> None:
-        self.config, self.partition = config, partition
-        self._store, self._profiles, self._rows, self._publish = store, profiles, rows, publish
-        self.epoch: int | None = None  # the owner's epoch this host loaded at (None: not loaded)
-        self.side: HostSide | None = None
-        self._due: DueChunk | None = None  # the chunk in progress's entries and logs
-        self._published = (0, 0)  # changes and alerts published at the last chunk's end
-
-    async def serve(self, link: Link, poll_s: float = 1.0) -> None:
-        """Answer the owner on ``link`` until cancelled."""
-        while True:
-            try:
-                epoch, message = await link.receive(poll_s)
-            except LinkTimeout:
-                continue  # a quiet owner: between ticks
-            for answer in await self.answer(epoch, message):
-                await link.send(epoch, answer)
-
-    async def answer(self, epoch: int, message: Message) -> list[Message]:
-        """What the host sends back for ``message`` of ``epoch``, having done what it asks."""
-        if self.epoch is None or epoch > self.epoch:
-            if not isinstance(message, Chunk) or not await self._load(epoch):
-                return []  # an epoch begun without this host: its next one will have it
-        elif epoch < self.epoch:
-            return []  # an owner's before the last
-        side = self.side
-        assert side is not None  # loaded
-        if isinstance(message, Chunk):
-            if side.begin(message):
-                self._due, states = await chunk_states(self._store, self.partition, message)
-                side.states_at = states.__getitem__
-            return []
-        if isinstance(message, Saved):
-            if side.closes(message):
-                try:
-                    self._published = await self._close(side, message.up_to_ms)
-                except Superseded as exc:  # a newer owner began from what was saved: drop what we hold
-                    log.warning("partition %d: %s; waiting for the new epoch", self.partition, exc)
-                    self.epoch, self.side, self._due = None, None, None
-                    return []
-            return [Closed(self.partition, message.up_to_ms, *self._published)]
-        return side.receive(message)
-
-    async def _load(self, epoch: int) -> bool:
-        """The partition as saved, with the owner's models; False if its rows are not at the owner's
-        clock (the owner catches them up at its next epoch)."""
-        saved = await self._profiles.load(with_rows=False)
-        clock, records = await self._rows.load(self.partition)
-        log_bytes = saved.versions_log if saved is not None else None
-        if clock != (saved.clock_ms if saved is not None else None) or (saved is not None and not log_bytes):
-            log.warning(
-                "partition %d saved at %s, not at the owner's clock: waiting for its next epoch",
-                self.partition,
-                clock,
-            )
-            return False
-        evaluator = PartitionEvaluator.restore(
-            self.config, self.partition, records, None, None, SegmentModel(self.config.cluster)
-        )
-        if log_bytes:
-            versions: VersionsLog = pickle.loads(log_bytes)
-            for adopted in [versions.base, *versions.instants]:
-                if adopted is not None:
-                    evaluator.adopt(adopted)
-        self.epoch, self.side, self._due = epoch, HostSide(evaluator), None
-        return True
-
-    async def _close(self, side: HostSide, up_to_ms: int) -> tuple[int, int]:
-        """Publish, save the rows, take the entries out: the order of ``agents/split_saves.py``;
-        how many changes and alerts were published."""
-        due = self._due
-        assert due is not None  # a chunk was begun (HostSide.closes checked it)
-        changes, side.changes = side.changes, []
-        alerts = side.take_alerts()
-        await self._publish(changes, alerts)
-        await self._rows.save(self.partition, up_to_ms, side.evaluator.take_dirty(), self.epoch)
-        await self._store.done(due.entries)  # evaluated and saved: the one evaluator's step
-        await self._store.compact(due.customers, up_to_ms // DAY_MS * DAY_MS)
-        self._due = None
-        return len(changes), len(alerts)
 
 
 async def evaluate_up_to(
@@ -314,7 +175,7 @@ class EvaluationOwner:
         store: CustomerStore,
         profiles: ProfileStore,
         rows: PartitionRows,
-        publish: Publish,
+        publish: PublishChanges,
         link: Link,
         *,
         chunk_steps: int,
