@@ -233,4 +233,4 @@ class EvaluationOwner:
                 restarts += 1
                 if restarts > self._restarts:
                     raise
-                log.warning("%s; beginning epoch %d from what is saved", exc, self.epoch + 1)
+                log.warning("%s; beginning a new epoch from what is saved (after epoch %d)", exc, self.epoch)

@@ -25,6 +25,7 @@ when it evaluates split (``SEGSTREAM_EVALUATION_SPLIT``, ``agents.split_saves``)
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import cast
 
@@ -69,6 +70,13 @@ class RedisPartitionRows(RedisAdapter):
     async def _save(
         self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]], epoch: int | None
     ) -> int:
+        while True:  # the meta moved between the epoch's read and the MULTI (another save): read it again
+            with contextlib.suppress(WatchError):
+                return await self._save_once(partition, clock_ms, records, epoch)
+
+    async def _save_once(
+        self, partition: int, clock_ms: int, records: Sequence[Mapping[str, object]], epoch: int | None
+    ) -> int:
         rows, meta = self._key(partition, "rows"), self._key(partition, "meta")
         async with self._redis.pipeline(transaction=True) as pipe:  # MULTI ... EXEC, one slot
             if epoch is not None:
@@ -83,12 +91,7 @@ class RedisPartitionRows(RedisAdapter):
                 pipe.hset(rows, mapping={str(r["customer_id"]): encode_row(dict(r)) for r in chunk})
             pipe.hset(meta, "clock_ms", clock_ms)
             pipe.hincrby(meta, "saves", 1)
-            try:
-                replies = await pipe.execute()
-            except WatchError:  # the partition's meta moved between the read and the MULTI
-                raise Superseded(
-                    f"partition {partition} was saved by another while epoch {epoch} saved"
-                ) from None
+            replies = await pipe.execute()  # WatchError if the meta moved since it was watched
         return int(replies[-1])
 
     async def save_batch_parts(self, made_at_ms: int, parts: Sequence[bytes]) -> None:

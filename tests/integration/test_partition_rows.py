@@ -10,6 +10,7 @@ one evaluator's changes, alerts, models and rows (the oracle of
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import uuid
 from collections.abc import AsyncIterator
@@ -147,6 +148,13 @@ async def test_a_partitions_save_in_an_older_epoch_is_refused(stores: Stores) ->
     with pytest.raises(Superseded):
         await rows_store.save(3, 40, [], epoch=5)
     assert await rows_store.save(3, 50, []) == 4 and (await rows_store.load(3))[0] == 50  # no epoch: no fence
+
+
+async def test_saves_of_the_same_epoch_at_once_all_land(stores: Stores) -> None:
+    """Another save between a save's read of the epoch and its MULTI is not a newer epoch: it reads again."""
+    rows_store, _, _ = stores
+    await asyncio.gather(*(rows_store.save(2, 10 + n, [], epoch=7) for n in range(20)))
+    assert await rows_store.save(2, 99, [], epoch=7) == 21
 
 
 async def test_a_dead_redis_fails_a_partitions_save_with_where_and_what_once_the_budget_is_spent() -> None:
