@@ -22,8 +22,11 @@ a dead host's partition resumes wherever a host for it runs next, and a new owne
 the last one saved. A chunk abandoned before the owner's save published nothing (hosts publish
 at its end), so it is not published twice.
 
-What this does not do yet (stage three's next steps, ``docs/design-notes.md``): run inside the
-workers that own the ``purchases`` partitions.
+Campaign events due by an advance go with the chunk that covers them (a late one with the last),
+to the instant after they occurred (:func:`chunk_campaign_events`), as the one evaluator applies
+them; they leave the agenda once the advance is saved everywhere. In the workers
+(``SEGSTREAM_EVALUATION_HOSTS``) the clock's owner runs the owner in its evaluation process and
+each worker hosts the ``purchases`` partitions it is assigned (``agents.host_pool``).
 """
 
 from __future__ import annotations
@@ -42,9 +45,11 @@ from state.customer.partitions import customer_partition
 from state.customer.profile_store import ProfileStore
 from state.customer.store import CustomerStore
 from state.evaluator.config import EvaluatorConfig
+from state.evaluator.instants import due_at_instants
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_protocol import Chunk, Message, OwnerSide, cut_chunks
 from state.models.alerts import Alert
+from streams.campaign_contract import CampaignEvent
 
 __all__ = [
     "Advanced",
@@ -52,6 +57,7 @@ __all__ = [
     "OwnerSaves",
     "PartitionsSilent",
     "RedisOwnerSaves",
+    "chunk_campaign_events",
     "evaluate_up_to",
 ]
 
@@ -111,6 +117,26 @@ class RedisOwnerSaves:
         self._removed = ()
 
 
+def chunk_campaign_events(
+    chunk: Chunk, last: bool, events: Sequence[CampaignEvent]
+) -> dict[int, list[CampaignEvent]]:
+    """The campaign events of ``events`` that ``chunk`` applies, by the instant that applies them:
+    those that occurred from the chunk before's end to this one's (the ``last`` chunk of an advance
+    also takes the late ones), each at the first instant after it occurred, as the one evaluator
+    (``agents.evaluator``) hands them to ``Evaluator.advance``."""
+    mine = [
+        e
+        for e in events
+        if (chunk.after_ms is None or chunk.after_ms <= e.occurred_at_ms)
+        and (e.occurred_at_ms < chunk.up_to_ms or last)
+    ]
+    if not mine:
+        return {}
+    return {
+        at: applied for at, _, applied in due_at_instants(chunk.instants, [], mine, chunk.up_to_ms) if applied
+    }
+
+
 async def evaluate_up_to(
     link: Link,
     epoch: int,
@@ -121,13 +147,16 @@ async def evaluate_up_to(
     chunk_steps: int,
     wait_s: float,
     saves: OwnerSaves,
+    campaign_events: Sequence[CampaignEvent] = (),
 ) -> Advanced:
     """Advance every partition to ``to_ms`` chunk by chunk (``earliest_event_ms``: the earliest
-    event due, for a first evaluation), each chunk saved and closed everywhere before the next."""
+    event due, for a first evaluation), each chunk saved and closed everywhere before the next;
+    ``campaign_events``: those due by ``to_ms`` (``ProfileStore.campaign_due``)."""
     chunks = cut_chunks(owner.instants(to_ms, earliest_event_ms), to_ms, chunk_steps)
     changes = alerts = 0
     for chunk in chunks:
-        side = OwnerSide(owner, partitions, chunk)
+        events = chunk_campaign_events(chunk, chunk is chunks[-1], campaign_events)
+        side = OwnerSide(owner, partitions, chunk, events)
         await _exchange(link, epoch, side, side.start(), lambda s: s.done, wait_s)
         await saves.save(chunk, side.alerts)
         await _exchange(link, epoch, side, side.close(), lambda s: s.closed, wait_s)
@@ -203,9 +232,16 @@ class EvaluationOwner:
         self.owner, self.epoch = split.owner, epoch
         self.epochs += 1
 
+    async def clock_ms(self) -> int | None:
+        """The clock as saved (an epoch begun first when none runs)."""
+        if self.owner is None:
+            await self.begin_epoch()
+        assert self.owner is not None
+        return self.owner.clock_ms
+
     async def advance(self, to_ms: int) -> Advanced:
-        """Evaluate every partition up to ``to_ms``. Begins a new epoch first when none runs, and
-        again when partitions stay silent (up to ``restarts`` times)."""
+        """Evaluate every partition up to ``to_ms``, with the campaign events due. Begins a new
+        epoch first when none runs, and again when partitions stay silent (up to ``restarts`` times)."""
         restarts = 0
         while True:
             if self.owner is None:
@@ -213,20 +249,24 @@ class EvaluationOwner:
             owner = self.owner
             assert owner is not None
             earliest = await self._store.earliest_due(to_ms)  # agenda score: occurred + 1
+            campaign = await self._profiles.campaign_due(to_ms)
+            starts = [earliest - 1] if earliest is not None else []
+            starts += [e.occurred_at_ms for e in campaign[:1]]
             saves = RedisOwnerSaves(
                 owner, self.partitions, self._profiles, self._rows, self._publish, self.epoch
             )
             try:
-                return await evaluate_up_to(
+                advanced = await evaluate_up_to(
                     self._link,
                     self.epoch,
                     owner,
                     self.partitions,
                     to_ms,
-                    None if earliest is None else earliest - 1,
+                    min(starts, default=None),
                     self._chunk_steps,
                     self._wait_s,
                     saves,
+                    campaign,
                 )
             except PartitionsSilent as exc:
                 self.owner = None  # half-way through a chunk: begin again from what is saved
@@ -234,3 +274,9 @@ class EvaluationOwner:
                 if restarts > self._restarts:
                     raise
                 log.warning("%s; beginning a new epoch from what is saved (after epoch %d)", exc, self.epoch)
+            except BaseException:
+                self.owner = None  # abandoned half-way (cancelled, or a save failed): reload next time
+                raise
+            else:
+                await self._profiles.campaign_done(campaign)
+                return advanced

@@ -17,10 +17,12 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
+from agents.partition_owner import chunk_campaign_events
 from state.customer.event_log import LogFold
 from state.customer.partitions import customer_partition
 from state.customer.profiles import Change
-from state.customer.rfm import CustomerState
+from state.customer.rfm import DAY_MS, CustomerState
+from state.evaluator.evaluate import Evaluator
 from state.evaluator.instants import due_at_instants, log_folds
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_evaluator import PartitionEvaluator
@@ -34,13 +36,14 @@ from state.evaluator.partition_protocol import (
     OwnerSide,
     ProtocolError,
     Saved,
+    cut_chunks,
     decode,
     encode,
 )
 from state.evaluator.partitioned import PartitionedEvaluator
 from state.models.alerts import Alert
-from tests.unit.test_evaluate import UNGATED
-from tests.unit.test_partitioned_evaluation import assert_same, one_run, shuffled_ticks
+from tests.unit.test_evaluate import UNGATED, campaign_events, eager_book, synthetic_logs
+from tests.unit.test_partitioned_evaluation import assert_same, described, one_run, shuffled_ticks
 
 OWNER = -1
 
@@ -201,3 +204,52 @@ def test_a_chunk_closes_after_its_last_instant_and_the_next_begins_only_then() -
     assert side.receive(Closed(0, 20)) == [] and side.closed and side.waiting_for() == []
     assert host.begin(second)
     assert OwnerSide(owner, 1, second).receive(Closed(0, 20)) == []  # a copy from the chunk before
+
+
+def test_campaign_events_cut_with_the_chunks_give_the_one_evaluators_campaigns_uplift_and_alerts() -> None:
+    """The distributed owner's campaign events (``agents.partition_owner.chunk_campaign_events``):
+    one advance over 300 days cut into chunks of 5 instants, each chunk's events to its instants,
+    equals the one evaluator handed every event at once (campaigns, uplift, alerts, rows)."""
+    day0 = 28 * 400 * DAY_MS
+    logs, events = synthetic_logs(day0), described(campaign_events(day0))
+    to_ms, partitions = day0 + 300 * DAY_MS, 3
+    one = Evaluator(UNGATED, campaigns=eager_book())
+    one_changes = one.advance(to_ms, logs, events)
+    one_alerts = one.take_alerts()
+
+    owner = ModelOwner(UNGATED, campaigns=eager_book())
+    evaluators = [PartitionEvaluator(UNGATED, p) for p in range(partitions)]
+    folds: list[list[LogFold]] = [[] for _ in range(partitions)]
+    for fold in log_folds(logs, {}):
+        folds[customer_partition(fold.customer_id, partitions)].append(fold)
+    starts = [at for mine in folds for f in mine if (at := f.next_event_ms()) is not None]
+    instants = owner.instants(to_ms, min(starts))
+    due = [{at: states for at, states, _ in due_at_instants(instants, mine, (), to_ms)} for mine in folds]
+    chunks = cut_chunks(instants, to_ms, 5)
+    changes: list[Change] = []
+    alerts: list[Alert] = []
+    applied = 0
+    for i, chunk in enumerate(chunks):
+        mine = chunk_campaign_events(chunk, chunk is chunks[-1], events)
+        applied += sum(map(len, mine.values()))
+        assert set(mine) <= set(chunk.instants)
+        owner_side = OwnerSide(owner, partitions, chunk, mine)
+        hosts = [HostSide(evaluators[p], due[p].__getitem__) for p in range(partitions)]
+        run_instants(Bus(i, 0.1, 0.1), owner_side, hosts)
+        for host in hosts:
+            changes += host.changes
+            alerts += host.take_alerts()
+        alerts += owner_side.alerts
+    assert len(chunks) > 10 and applied == len(events)  # every event once, across many chunks
+    row = owner.population.index.__getitem__
+    assert sorted(changes, key=lambda c: (c.at_ms, row(c.customer_id))) == one_changes
+    assert Counter(map(repr, alerts)) == Counter(map(repr, one_alerts))
+    assert {a.kind for a in alerts} >= {"churn_risk", "likely_responder"}
+    split = PartitionedEvaluator(UNGATED, partitions)
+    split.owner, split.partitions = owner, evaluators
+    assert_same(one, split, restored=True)  # campaign ids crossed the bus: pickle shares them otherwise
+    ours, theirs = owner.campaigns, one.campaigns
+    assert ours.exposures == theirs.exposures and ours.early_responses == theirs.early_responses
+    assert ours.population_uplift == theirs.population_uplift and ours.reference == theirs.reference
+    assert pickle.dumps(ours.response) == pickle.dumps(theirs.response)  # weights, pending batches
+    assert pickle.dumps(ours.uplift) == pickle.dumps(theirs.uplift)
