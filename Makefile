@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help install demo transcript test lint unit bench profile bench-scale bench-instant bench-split eval chaos fuzz clean
+.PHONY: help install demo transcript test lint unit bench profile bench-scale bench-instant bench-split bench-hosts eval chaos fuzz clean
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -71,6 +71,9 @@ bench-instant: $(STAMP) ## the pure evaluator's cost of one live instant at 10k,
 
 bench-split: $(STAMP)  ## partitioned evaluation in memory (one model owner, P = 1, 2, 4 partition evaluators) vs the one evaluator on all of CDNOW: identical changes, alerts and models, CPU per role; writes bench/split_identity.json (~4 min)
 	$(BIN)/python bench/split_identity.py $(ARGS)
+
+bench-hosts: $(STAMP)  ## CDNOW master evaluated by the one evaluator and by evaluation hosts in 1 and 2 workers (SEGSTREAM_EVALUATION_HOSTS): one tick over the whole history, seconds, and the same changes and profiles; writes bench/hosts.json
+	$(BIN)/python bench/hosts.py $(ARGS)
 
 clean:           ## remove caches (keeps downloaded Kafka jars in .cache/kafka-*)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .cache/demo .cache/stack .cache/worker

@@ -22,10 +22,19 @@ from the state last saved, the same recovery as before). It is started with ``sp
 has threads: forking it is unsafe), on the first tick, so a worker that never owns the clock never
 starts one.
 
+With evaluation hosts (``SEGSTREAM_EVALUATION_HOSTS``) the process runs the model owner
+(``agents.partition_owner``) and the hosts run in the workers (``agents.host_pool``). A request
+under way when a rebalance begins is then abandoned (:class:`EvaluationAborted`): its tick would
+otherwise hold the rebalance (Faust waits for the event in hand before it lets partitions go) while
+it waits for hosts and purchases the rebalance has stopped, until the group drops the worker with
+its owner still running. The tick is not recorded as consumed, so the clock's next owner reads it
+again.
+
 Wire (pickles over a :func:`multiprocessing.Pipe`): worker -> process ``("tick", Tick, counts)``,
-``("late", source, counts)``, ``("answer", ends)``; process -> worker ``("ask", topic,
-partitions)``, ``("observe", name, args)``, then one of ``("report", TickReport | None)``,
-``("refused", reason)``, ``("failed", traceback)``.
+``("late", source, counts)``, ``("answer", ends)``, ``("abort",)`` (the request under way);
+process -> worker ``("ask", topic, partitions)``, ``("observe", name, args)``, then one of
+``("report", TickReport | None)``, ``("refused", reason)``, ``("failed", traceback)``,
+``("aborted",)``.
 """
 
 from __future__ import annotations
@@ -38,15 +47,30 @@ import os
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agents.child_process import start_child
-from agents.evaluator import EndOffsets, EvaluatorObserver, SegmentEvaluator, TickRefused, TickReport
+from agents.evaluator import (
+    CHUNK_STEPS,
+    EndOffsets,
+    EvaluatorObserver,
+    PublishChanges,
+    SegmentEvaluator,
+    TickRefused,
+    TickReport,
+)
 from agents.settings import Settings
 from streams import topics
 from streams.outputs import Tick
 
-__all__ = ["EvaluationFailed", "EvaluationProcess", "TickEvaluator"]
+if TYPE_CHECKING:
+    from agents.partition_link import PartitionLink
+    from agents.partition_owner import EvaluationOwner
+    from state.adapters.redis_profiles import RedisProfileStore
+    from state.adapters.redis_store import RedisStore
+    from state.evaluator.config import EvaluatorConfig
+
+__all__ = ["EvaluationAborted", "EvaluationFailed", "EvaluationProcess", "TickEvaluator"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +85,10 @@ class TickEvaluator(Protocol):
 
 class EvaluationFailed(Exception):
     """The evaluation process failed or ended; ``str()`` says how (its traceback when it has one)."""
+
+
+class EvaluationAborted(Exception):
+    """The request was abandoned because a rebalance began; nothing it did half-way is kept."""
 
 
 class _Channel:
@@ -90,7 +118,9 @@ class EvaluationProcess:
         end_offsets: EndOffsets,
         observe: EvaluatorObserver,
         counted: Callable[[Any], None],
+        abort_when: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``abort_when``: polled while a request is under way; once true the request is abandoned."""
         self._settings = settings
         self._partition_count = partition_count
         self._end_offsets = end_offsets
@@ -104,6 +134,8 @@ class EvaluationProcess:
         self._lock = asyncio.Lock()  # the clock topic's ticks and the watermark clock take turns
         self._process: Any = None  # multiprocessing.context.SpawnProcess once started
         self._channel: _Channel | None = None
+        self._abort_when = abort_when
+        self._receiving: asyncio.Future[Any] | None = None  # the pipe's next message, being read
 
     async def on_tick(self, tick: Tick) -> TickReport | None:
         return await self._request("tick", tick)
@@ -128,12 +160,24 @@ class EvaluationProcess:
 
     async def _request(self, kind: str, argument: object) -> TickReport | None:
         async with self._lock:
+            if self._abort_when():
+                raise EvaluationAborted("a rebalance began; the request was not sent")
             channel = self._started()
             counts = {topic: self._partition_count(topic) for topic in self._inputs}
             channel.send((kind, argument, counts))
+            aborting = False
             while True:
+                if not aborting and self._abort_when():
+                    channel.send(("abort",))
+                    aborting = True
+                if self._receiving is None:  # one read at a time, kept across polls
+                    self._receiving = asyncio.ensure_future(channel.receive())
+                done, _ = await asyncio.wait({self._receiving}, timeout=0.1)
+                if not done:
+                    continue
+                received, self._receiving = self._receiving, None
                 try:
-                    message = await channel.receive()
+                    message = received.result()
                 except (EOFError, OSError) as exc:
                     raise EvaluationFailed(
                         f"the evaluation process ended (exit code {self._process.exitcode})"
@@ -149,6 +193,8 @@ class EvaluationProcess:
                         raise TickRefused(reason)
                     case ("failed", str(text)):
                         raise EvaluationFailed(text)
+                    case ("aborted",):
+                        raise EvaluationAborted("a rebalance began; the request was abandoned")
                     case _:
                         raise EvaluationFailed(f"unexpected message from the evaluation process: {message!r}")
 
@@ -202,25 +248,53 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
         settings.app_id, broker=settings.kafka_url, broker_credentials=broker_credentials(settings)
     )
     counts: dict[str, int | None] = {}
+    requests: asyncio.Queue[tuple[Any, ...] | None] = asyncio.Queue()
+    answers: asyncio.Queue[Any] = asyncio.Queue()
+    received = aborted = 0  # requests read from the pipe; the last one the worker abandoned
+    current: asyncio.Task[TickReport | None] | None = None  # the request under way
+    cancelling: set[asyncio.Future[None]] = set()  # its cancellations (held: the loop keeps weak refs)
+
+    async def read() -> None:
+        """The pipe's messages: answers to asks, aborts of the request under way, requests."""
+        nonlocal received, aborted
+        while True:
+            try:
+                message = await channel.receive()
+            except EOFError:  # the worker closed the pipe: it is stopping
+                requests.put_nowait(None)
+                return
+            if message[0] == "answer":
+                answers.put_nowait(message[1])
+            elif message[0] == "abort":  # always of the last request read (the worker waits for it)
+                aborted = received
+                log.warning("abandoning request %d (%s)", received, "under way" if current else "not begun")
+                if current is not None:
+                    canceller = asyncio.ensure_future(_cancel_until_done(current))
+                    cancelling.add(canceller)
+                    canceller.add_done_callback(cancelling.discard)
+            else:
+                received += 1
+                requests.put_nowait(message)
 
     def forward(name: str) -> Callable[..., None]:
         return lambda *args: channel.send(("observe", name, args))
 
     async def end_offsets(topic: str, partitions: list[int]) -> dict[int, int]:
         channel.send(("ask", topic, partitions))
-        _, ends = await channel.receive()
-        return dict(ends)
+        return dict(await answers.get())
 
+    evaluated = evaluated_publisher(
+        faust_batch_publisher(app, own_producer=True),
+        config.preset,
+        output_topics(settings),
+        forward("output"),
+    )
+    owner, link = await _owner(settings, store, profiles, config, evaluated)
     evaluator = SegmentEvaluator(
         config,
         store,
         profiles,
-        evaluated_publisher(
-            faust_batch_publisher(app, own_producer=True),
-            config.preset,
-            output_topics(settings),
-            forward("output"),
-        ),
+        evaluated,
         settings.topic(topics.PURCHASES),
         campaigns_topic=settings.topic(topics.CAMPAIGN_EVENTS),
         partition_count=lambda topic: counts.get(topic),
@@ -228,20 +302,28 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
         wait_timeout_s=settings.tick_wait_timeout_s,
         observe=EvaluatorObserver(forward("change_latency"), forward("churn"), forward("clock")),
         split_rows=split_rows(settings),
+        owner=owner,
     )
+    reader = asyncio.create_task(read())
     try:
-        while True:
-            try:
-                kind, argument, counts_now = await channel.receive()
-            except EOFError:  # the worker closed the pipe: it is stopping
-                return
+        number = 0
+        while (request := await requests.get()) is not None:
+            kind, argument, counts_now = request
+            number += 1
             counts.clear()
             counts.update(counts_now)
+            if aborted == number:  # abandoned before it began
+                channel.send(("aborted",))
+                continue
+            current = asyncio.ensure_future(
+                evaluator.on_tick(argument) if kind == "tick" else evaluator.evaluate_late(argument)
+            )
             try:
-                if kind == "tick":
-                    report = await evaluator.on_tick(argument)
-                else:
-                    report = await evaluator.evaluate_late(argument)
+                report = await current
+            except asyncio.CancelledError:
+                if not current.cancelled():
+                    raise  # this process is being stopped
+                channel.send(("aborted",))
             except TickRefused as exc:
                 channel.send(("refused", str(exc)))
             except Exception:
@@ -249,6 +331,61 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
                 return  # the worker exits too; its successor restarts from the state saved
             else:
                 channel.send(("report", report))
+            finally:
+                current = None
     finally:
+        reader.cancel()
+        if link is not None:
+            with contextlib.suppress(Exception):
+                await link.stop()
         with contextlib.suppress(Exception):
             await app.on_before_shutdown.send()  # stops the producer
+
+
+async def _cancel_until_done(task: asyncio.Task[Any], every_s: float = 0.2) -> None:
+    """Cancel ``task``, again every ``every_s`` until it ends: redis-py's asyncio client now and then
+    returns a command's reply to a task cancelled while it waited for it, the cancellation lost
+    (seen in about 1 of 100 cancels of a tick polling for purchases, 2026-12-01)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.sleep(every_s)
+
+
+async def _owner(
+    settings: Settings,
+    store: RedisStore,
+    profiles: RedisProfileStore,
+    config: EvaluatorConfig,
+    publish: PublishChanges,
+) -> tuple[EvaluationOwner | None, PartitionLink | None]:
+    """The model owner of the evaluation hosts and its link (``SEGSTREAM_EVALUATION_HOSTS``), or none."""
+    from agents.evaluation_setup import split_rows
+    from agents.host_pool import evaluation_key
+    from agents.kafka_login import aiokafka_login
+    from agents.partition_link import owner_link
+    from agents.partition_owner import EvaluationOwner
+
+    rows = split_rows(settings)
+    if not settings.evaluation_hosts or rows is None:
+        return None, None
+    partitions = await store.eval_partitions()
+    link = owner_link(
+        aiokafka_login(settings),
+        evaluation_key(settings),
+        settings.topic(topics.EVAL_VERSIONS),
+        settings.topic(topics.EVAL_DELTAS),
+        partitions,
+    )
+    await link.start()
+    owner = EvaluationOwner(
+        config,
+        partitions,
+        store,
+        profiles,
+        rows,
+        publish,
+        link,
+        chunk_steps=CHUNK_STEPS,
+        wait_s=settings.evaluation_wait_s,
+    )
+    return owner, link

@@ -15,6 +15,10 @@ A crash before a save re-runs that chunk from the saved state and republishes th
 changes and alerts (same ``change_id``, ``alert_id``): delivery to subscribers is at least once, content deterministic.
 A crash after a save but before the removal re-evaluates those customers from their logs at the
 saved clock, which changes nothing.
+
+With evaluation hosts (``SEGSTREAM_EVALUATION_HOSTS``) step 2 is the model owner's advance over
+the hosts in the workers (:class:`agents.partition_owner.EvaluationOwner`, the same chunks in the
+same order), and refit ticks are refused (the owner does not refit on request yet).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from agents import metrics
 from agents.due_reads import read_due
 from agents.evaluator_keeper import AnyEvaluator, EvaluatorKeeper, PublishChanges
+from agents.partition_owner import EvaluationOwner
 from agents.split_saves import PartitionRows
 from state.customer.profile_store import ProfileStore
 from state.customer.profiles import Change
@@ -71,7 +76,7 @@ class TickReport:
     instants: int
     changes: int
     alerts: int
-    customers_due: int
+    customers_due: int | None  # None: counted by the evaluation hosts, not here
     seconds: float
 
 
@@ -128,9 +133,11 @@ class SegmentEvaluator:
         wait_timeout_s: float = 120.0,
         observe: EvaluatorObserver | None = None,
         split_rows: PartitionRows | None = None,
+        owner: EvaluationOwner | None = None,
     ) -> None:
         """``split_rows``: evaluate split (``SEGSTREAM_EVALUATION_SPLIT``, ``agents.split_saves``),
-        each partition's rows saved there; None: the one evaluator."""
+        each partition's rows saved there; None: the one evaluator. ``owner``: the model owner of
+        the hosts in the workers (``SEGSTREAM_EVALUATION_HOSTS``), which then evaluates instead."""
         self.config = config
         self._store = store
         self._profiles = profiles
@@ -143,6 +150,7 @@ class SegmentEvaluator:
         self._wait_timeout_s = wait_timeout_s
         self._observe = observe or EvaluatorObserver()
         self._lock = asyncio.Lock()  # ticks from the clock topic and the watermark clock take turns
+        self.owner = owner
         self.keeper = EvaluatorKeeper(
             config,
             store,
@@ -171,8 +179,10 @@ class SegmentEvaluator:
         Ticks mode does not: there only ticks move the clock.
         """
         async with self._lock:
-            evaluator = await self.keeper.current()
-            clock = evaluator.clock_ms
+            if self.owner is not None:
+                clock = await self.owner.clock_ms()
+            else:
+                clock = (await self.keeper.current()).clock_ms
             if clock is None:
                 return None
             if await self._store.earliest_due(clock) is None and not await self._profiles.campaign_due(clock):
@@ -185,6 +195,8 @@ class SegmentEvaluator:
         await self._check_partitions(self._campaigns_topic, tick.campaign_offsets)
         await self._wait_until_consumed(self._topic, tick.offsets)
         await self._wait_until_consumed(self._campaigns_topic, tick.campaign_offsets)
+        if self.owner is not None:
+            return await self._owner_tick(self.owner, tick, started)
         evaluator = await self.keeper.current()
         if evaluator.clock_ms is not None and tick.as_of_ms <= evaluator.clock_ms:
             if not tick.refit:
@@ -232,6 +244,24 @@ class SegmentEvaluator:
         await self._profiles.campaign_done(campaign)
         return TickReport(
             tick.as_of_ms, len(instants), total, alerted, len(customers_due), time.perf_counter() - started
+        )
+
+    async def _owner_tick(self, owner: EvaluationOwner, tick: Tick, started: float) -> TickReport | None:
+        """Step 2 by the model owner and the hosts; None if the clock is already there."""
+        clock = await owner.clock_ms()
+        if tick.refit:
+            raise TickRefused("a refit tick: the evaluation hosts' model owner does not refit on request yet")
+        if clock is not None and tick.as_of_ms <= clock:
+            return None
+        advanced = await owner.advance(tick.as_of_ms)
+        self._observe.clock(tick.as_of_ms)
+        return TickReport(
+            tick.as_of_ms,
+            advanced.instants,
+            advanced.changes,
+            advanced.alerts,
+            None,
+            time.perf_counter() - started,
         )
 
     async def _refit(self, evaluator: AnyEvaluator) -> None:

@@ -89,6 +89,16 @@ CHURN_AUC = Gauge(
     ["segment"],
     registry=REGISTRY,
 )
+EVALUATION_HOSTS = Gauge(
+    "segstream_evaluation_hosts",
+    "purchases partitions this worker evaluates (SEGSTREAM_EVALUATION_HOSTS; 0 otherwise)",
+    registry=REGISTRY,
+)
+TICKS_ABANDONED = Counter(
+    "segstream_clock_ticks_abandoned",
+    "evaluations abandoned because a rebalance began (SEGSTREAM_EVALUATION_HOSTS); a tick among them is read again",
+    registry=REGISTRY,
+)
 TICKS_REFUSED = Counter(
     "segstream_clock_ticks_refused",
     "clock messages refused (not a tick, outside the accepted window, unknown partition, stalled wait); sent to clock.dlq",

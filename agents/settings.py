@@ -64,6 +64,23 @@ class Settings(BaseSettings):
         description="evaluate split: a model owner and one partition evaluator per evaluation partition, "
         "each partition's rows under its own Redis hash tag (same results; one process still evaluates)",
     )
+    evaluation_hosts: bool = Field(
+        False,
+        description="with evaluation_split: each worker evaluates the partitions of purchases it owns (a "
+        "partition host each, agents.host_pool), the clock's owner runs the model owner; they talk over "
+        "segstream's eval-versions / eval-deltas topics, every message signed with evaluation_key",
+    )
+    evaluation_key: SecretStr | None = Field(
+        None,
+        description="secret that signs the evaluation hosts' messages (at least 16 characters; every "
+        "worker of a namespace the same): a message not signed with it is refused, never unpickled",
+    )
+    evaluation_wait_s: float = Field(
+        30.0,
+        gt=0,
+        description="how long the model owner waits for a silent partition host before it begins a new "
+        "epoch from what is saved (a host died or moved in a rebalance)",
+    )
     ingest_process: bool = Field(
         True,
         description="each worker folds purchases in a process of its own (false: in the worker's process)",
@@ -327,6 +344,23 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SEGSTREAM_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs SEGSTREAM_KAFKA_USERNAME and "
                 "SEGSTREAM_KAFKA_PASSWORD"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _hosts_need_a_split_and_a_key(self) -> Settings:
+        if not self.evaluation_hosts:
+            return self
+        if not (self.evaluation_split and self.evaluator_process):
+            raise ValueError(
+                "SEGSTREAM_EVALUATION_HOSTS=true needs SEGSTREAM_EVALUATION_SPLIT=true and "
+                "SEGSTREAM_EVALUATOR_PROCESS=true"
+            )
+        key = self.evaluation_key.get_secret_value() if self.evaluation_key else ""
+        if len(key) < 16:
+            raise ValueError(
+                "SEGSTREAM_EVALUATION_HOSTS=true needs SEGSTREAM_EVALUATION_KEY, a secret of at least "
+                "16 characters shared by the namespace's workers (it signs their evaluation messages)"
             )
         return self
 

@@ -34,7 +34,7 @@ from agents.analytics_web import register_analytics_pages
 from agents.baskets import register_basket_pages
 from agents.batch_publish import faust_batch_publisher
 from agents.catalogue import register_catalogue, register_catalogue_pages
-from agents.evaluation_process import EvaluationProcess, TickEvaluator
+from agents.evaluation_process import EvaluationAborted, EvaluationProcess, TickEvaluator
 from agents.evaluation_setup import (
     count_output,
     evaluated_publisher,
@@ -45,6 +45,7 @@ from agents.evaluation_setup import (
 )
 from agents.evaluator import EvaluatorObserver, SegmentEvaluator, TickRefused, TickReport
 from agents.fetch_wait import set_fetch_max_wait
+from agents.host_pool import HostPool, install_hosts
 from agents.ingest import DeadLetter, RawMessage, dead_letter_rejects, ingest_campaign_batch
 from agents.ingest_process import IngestProcess
 from agents.kafka_login import broker_credentials
@@ -126,6 +127,8 @@ def build_app(settings: Settings) -> faust.App:
             end_offsets=end_offsets,
             observe=EvaluatorObserver(),
             counted=count_output,
+            # with hosts, a tick under way must not hold a rebalance (agents.evaluation_process)
+            abort_when=(lambda: bool(app.rebalancing)) if settings.evaluation_hosts else lambda: False,
         )
 
         async def stop_evaluation(sender: Any, **kwargs: Any) -> None:
@@ -152,6 +155,22 @@ def build_app(settings: Settings) -> faust.App:
         log.critical("%s\nexiting; the next worker resumes from the offsets Redis recorded as consumed", text)
         logging.shutdown()
         os._exit(EXIT_BATCH_FAILED)
+
+    if settings.evaluation_hosts:  # this worker evaluates the purchases partitions it owns
+        rows = split_rows(settings)
+        assert rows is not None  # hosts need the split (Settings checks)
+        hosts = HostPool(
+            settings,
+            config,
+            store,
+            profiles,
+            rows,
+            evaluated_publisher(
+                faust_batch_publisher(app, own_producer=True), preset, output_topics(settings), count_output
+            ),
+            on_failure=lambda text: ingest_failed(f"evaluation host: {text}"),
+        )
+        install_hosts(app, settings, hosts, _finish_or_exit)
 
     ingest: IngestProcess | None = None
     process: Step
@@ -200,6 +219,10 @@ def build_app(settings: Settings) -> faust.App:
             m = event.message
             try:
                 report = await evaluator.on_tick(decode_tick(m.value or b"", limits))
+            except EvaluationAborted:  # not recorded: the clock's next owner reads it again
+                metrics.TICKS_ABANDONED.inc()
+                log.warning("the clock tick at %s[%d]@%d was abandoned: a rebalance began", *m.tp, m.offset)
+                return
             except (InvalidTick, TickRefused) as exc:
                 await refuse_tick(RawMessage(m.topic, m.partition, m.offset, m.key, m.value), str(exc))
             else:
@@ -263,8 +286,12 @@ def build_app(settings: Settings) -> faust.App:
 
     async def evaluate_at(as_of_ms: int | None, source: str) -> None:
         """Move the clock to ``as_of_ms`` (None: it stays); if it did not move, sweep late events."""
-        report = None if as_of_ms is None else await evaluator.on_tick(Tick(as_of_ms, {}, source))
-        observe_tick(report or await evaluator.evaluate_late(source))
+        try:
+            report = None if as_of_ms is None else await evaluator.on_tick(Tick(as_of_ms, {}, source))
+            observe_tick(report or await evaluator.evaluate_late(source))
+        except EvaluationAborted:  # a rebalance began: the clock's owner (maybe another) goes on
+            metrics.TICKS_ABANDONED.inc()
+            log.warning("the %s clock's evaluation was abandoned: a rebalance began", source)
 
     def observe_tick(report: TickReport | None) -> None:
         if report is not None:

@@ -14,7 +14,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from agents.settings import Settings
 from streams.outputs import tick_message
-from streams.topics import CAMPAIGN_EVENTS, CLOCK, PURCHASES, TOPICS, TopicSpec
+from streams.topics import CAMPAIGN_EVENTS, CLOCK, EVALUATION_TOPICS, PURCHASES, TOPICS, TopicSpec
 
 __all__ = ["KAFKA_ERRORS", "ConsumedMessage", "Publisher", "ensure_topics", "read_topic", "send_tick"]
 
@@ -22,8 +22,19 @@ KAFKA_ERRORS: tuple[type[Exception], ...] = (KafkaError,)
 """Errors a command reports in one line (e.g. no broker at SEGSTREAM_KAFKA_URL)."""
 
 
-def ensure_topics(settings: Settings, specs: Sequence[TopicSpec] = TOPICS) -> list[str]:
-    """Create every topic of ``specs`` (segstream's) that does not exist yet; return the names created."""
+def _topic_configs(spec: TopicSpec) -> dict[str, str]:
+    if spec.compacted:
+        return {"cleanup.policy": "compact"}
+    if spec.retention_ms is not None:
+        return {"retention.ms": str(spec.retention_ms), "segment.ms": str(max(1, spec.retention_ms // 6))}
+    return {}
+
+
+def ensure_topics(settings: Settings, specs: Sequence[TopicSpec] | None = None) -> list[str]:
+    """Create every topic of ``specs`` that does not exist yet; return the names created. By default
+    segstream's topics, and the evaluation hosts' when ``SEGSTREAM_EVALUATION_HOSTS`` is on."""
+    if specs is None:
+        specs = (*TOPICS, *EVALUATION_TOPICS) if settings.evaluation_hosts else TOPICS
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap,
         client_id="segstream-admin",
@@ -36,7 +47,7 @@ def ensure_topics(settings: Settings, specs: Sequence[TopicSpec] = TOPICS) -> li
                 settings.topic(spec.name),
                 spec.partitions(settings),
                 1,
-                topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+                topic_configs=_topic_configs(spec),
             )
             for spec in specs
             if settings.topic(spec.name) not in existing

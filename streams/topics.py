@@ -78,6 +78,7 @@ class TopicSpec:
     partitioned: bool  # True: ``Settings.partitions`` partitions keyed by customer_id; False: one
     description: str
     compacted: bool = False  # cleanup.policy=compact: the latest value per key is kept
+    retention_ms: int | None = None  # kept this long once its segment rolled (None: the broker's)
 
     def partitions(self, settings: Naming) -> int:
         return settings.partitions if self.partitioned else 1
@@ -122,16 +123,21 @@ TOPICS = (
 )
 ALL_TOPICS = tuple(spec.name for spec in TOPICS)
 
+EVALUATION_RETENTION_MS = 3_600_000
+"""The evaluation topics' messages matter while an advance runs (a link reads from where the topic
+ends when it starts), so an hour of them is kept; their segments roll every ten minutes."""
 EVALUATION_TOPICS = (
     TopicSpec(
         EVAL_VERSIONS,
         False,
         "segstream's own: the model owner's chunks, instants and versions for every partition host",
+        retention_ms=EVALUATION_RETENTION_MS,
     ),
     TopicSpec(
         EVAL_DELTAS,
         True,
         "segstream's own: each partition host's states and rows written, on the partition it hosts",
+        retention_ms=EVALUATION_RETENTION_MS,
     ),
 )
 """The partitioned evaluation's topics between segstream's processes (``agents/partition_link.py``):

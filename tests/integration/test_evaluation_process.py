@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -113,3 +114,44 @@ def test_in_their_own_processes_or_the_workers_the_same_output_and_no_orphan(
     while any(Path(f"/proc/{pid}").exists() for pid in children):
         assert time.monotonic() < deadline, f"evaluation process {children} outlived its worker"
         time.sleep(0.1)
+
+
+async def test_a_request_under_way_when_a_rebalance_begins_is_abandoned_and_the_process_serves_on(
+    settings: Settings,
+) -> None:
+    """A tick that waits for purchases nobody consumes (as one does while a rebalance stops the
+    workers) is abandoned once ``abort_when`` turns true, instead of holding the rebalance until
+    the stall timeout refuses it; one asked while it is true is abandoned before it begins; the
+    process then evaluates the next tick."""
+    from agents.evaluation_process import EvaluationAborted, EvaluationProcess
+    from agents.evaluator import EvaluatorObserver, TickReport
+    from streams.outputs import Tick
+
+    rebalancing = False
+
+    async def ends(topic: str, partitions: list[int]) -> dict[int, int]:
+        return dict.fromkeys(partitions, 10)  # ten purchases on each partition, never consumed
+
+    process = EvaluationProcess(
+        settings.model_copy(update={"tick_wait_timeout_s": 60.0}),
+        partition_count=lambda topic: settings.partitions,
+        end_offsets=ends,
+        observe=EvaluatorObserver(lambda *a: None, lambda *a: None, lambda *a: None),
+        counted=lambda counts: None,
+        abort_when=lambda: rebalancing,
+    )
+    try:
+        waiting = asyncio.ensure_future(process.on_tick(Tick(START_MS, {0: 10}, "test")))
+        await asyncio.sleep(2.0)
+        assert not waiting.done()  # waiting for the purchases
+        rebalancing = True
+        with pytest.raises(EvaluationAborted, match="a rebalance began"):
+            await waiting  # not TickRefused after the 60 s stall timeout
+        with pytest.raises(EvaluationAborted, match="not sent"):
+            await process.on_tick(Tick(START_MS, {}, "test"))
+        rebalancing = False
+        report = await process.on_tick(Tick(START_MS + DAY_MS, {}, "test"))
+        assert report is None or isinstance(report, TickReport)
+        assert process._process.is_alive()
+    finally:
+        process.close()

@@ -32,16 +32,18 @@ from agents.settings import Settings
 from segstream.kafka_io import ensure_topics
 from state.adapters.redis_access import RedisAccess
 from state.customer.profile_store import Superseded
+from state.customer.rfm import DAY_MS
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_protocol import Advance, Chunk, Message, Saved
 from state.evaluator.partitioned import PartitionedEvaluator
 from state.models.alerts import Alert
+from streams.campaign_contract import CampaignEvent
 from streams.frames import FrameError, frames
 from streams.outputs import Tick
 from streams.topics import EVAL_DELTAS, EVAL_VERSIONS, EVALUATION_TOPICS
 from tests.integration.test_split_evaluation import Namespace, access, assert_same_profiles, one, ticks
 from tests.unit.test_evaluator_saves import CONFIG, history
-from tests.unit.test_segment_evaluator import Outbox, no_letters
+from tests.unit.test_segment_evaluator import DAY0, Outbox, no_letters
 
 pytestmark = pytest.mark.integration
 __all__ = ["access", "one"]  # the fixtures, used by name
@@ -308,3 +310,48 @@ async def test_a_silent_partition_is_named_and_an_unsigned_message_refused(
             await link.receive(30.0)
     finally:
         await link.stop()
+
+
+def campaign(day0: int) -> list[CampaignEvent]:
+    """One campaign over the generated customers: exposures on day 45, two thirds of the treated
+    and a fifth of the controls responding over the next 20 days (some between ticks, some late)."""
+    events = []
+    for i in range(150):
+        customer, variant = f"c{i}", "treatment" if i % 2 == 0 else "control"
+        events.append(CampaignEvent(f"x{i}", customer, "spring", variant, "exposure", day0 + 45 * DAY_MS))
+        if (variant == "treatment" and i % 3 != 0) or i % 5 == 0:
+            at = day0 + (46 + i % 20) * DAY_MS + i * 1000
+            events.append(CampaignEvent(f"r{i}", customer, "spring", variant, "response", at))
+    return events
+
+
+@pytest.mark.parametrize("access", ["redis"], indirect=True)
+async def test_campaign_events_in_the_store_reach_the_owner_with_their_chunks_and_leave_the_agenda(
+    settings: Settings, topics: tuple[str, str], access: RedisAccess
+) -> None:
+    """The owner reads the campaign agenda (``ProfileStore.campaign_due``) at each advance and hands
+    each chunk its events: the one evaluator's changes, alerts, profiles and campaign readout
+    (in the saved summary), and the agenda empty after the last tick."""
+    events = campaign(DAY0)
+    one = Namespace(access)
+    rig = Rig(settings, topics, Namespace(access))
+    try:
+        messages = history()
+        await ingest_batch(messages, one.store, no_letters)
+        assert await one.profiles.add_campaign_events(events) == len(events)
+        evaluator = one.evaluator(split=False)
+        for tick in ticks(len(messages)):
+            await evaluator.on_tick(tick)
+        all_ticks, _ = await rig.start()
+        assert await rig.namespace.profiles.add_campaign_events(events) == len(events)
+        owner, _ = await rig.owner()
+        for tick in all_ticks:
+            await owner.advance(tick.as_of_ms)
+        assert owner.owner is not None and owner.owner.campaigns.exposures
+        await rig.assert_the_one_evaluators(one, owner.owner)
+        summary = await rig.namespace.profiles.summary()
+        assert summary is not None and summary["campaigns"]  # the readout, as the one evaluator's
+        assert await rig.namespace.profiles.campaign_due(all_ticks[-1].as_of_ms + 1) == []
+    finally:
+        await rig.close()
+        await one.close()

@@ -171,3 +171,31 @@ def test_env_example_names_real_settings_and_holds_no_secret(monkeypatch: pytest
         assert name.removeprefix("SEGSTREAM_").lower() in Settings.model_fields, name
         monkeypatch.setenv(name, value)
     assert Settings().model_dump() == {name: f.default for name, f in Settings.model_fields.items()}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "needs SEGSTREAM_EVALUATION_SPLIT=true and SEGSTREAM_EVALUATOR_PROCESS=true"),
+        (
+            {"SEGSTREAM_EVALUATION_SPLIT": "true", "SEGSTREAM_EVALUATOR_PROCESS": "false"},
+            "EVALUATOR_PROCESS=true",
+        ),
+        ({"SEGSTREAM_EVALUATION_SPLIT": "true"}, "needs SEGSTREAM_EVALUATION_KEY, a secret of at least 16"),
+        ({"SEGSTREAM_EVALUATION_SPLIT": "true", "SEGSTREAM_EVALUATION_KEY": "short"}, "at least 16"),
+    ],
+)
+def test_evaluation_hosts_need_the_split_the_process_and_a_key(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    """A stranger who can write to the evaluation topics must not get a pickle unpickled: no key, no hosts."""
+    monkeypatch.setenv("SEGSTREAM_EVALUATION_HOSTS", "true")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=message):
+        Settings()
+    monkeypatch.setenv("SEGSTREAM_EVALUATION_SPLIT", "true")
+    monkeypatch.setenv("SEGSTREAM_EVALUATOR_PROCESS", "true")
+    monkeypatch.setenv("SEGSTREAM_EVALUATION_KEY", "sixteen chars ok")
+    made = Settings()
+    assert made.evaluation_hosts and "sixteen" not in repr(made)
