@@ -315,6 +315,8 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
             if aborted == number:  # abandoned before it began
                 channel.send(("aborted",))
                 continue
+            while not answers.empty():  # an answer to an ask of a request abandoned before it came
+                answers.get_nowait()
             current = asyncio.ensure_future(
                 evaluator.on_tick(argument) if kind == "tick" else evaluator.evaluate_late(argument)
             )

@@ -58,7 +58,9 @@ class RedisPartitionRows(RedisAdapter):
     ) -> int:
         """Write ``records`` (``PartitionEvaluator.take_dirty``) over partition ``partition``'s rows, with
         the clock, in one ``MULTI``; returns how many saves the partition has had. With ``epoch``,
-        refused with :class:`Superseded` (nothing written) if the partition was saved in a newer one.
+        refused with :class:`Superseded` (nothing written) if the partition was saved in a newer
+        one, or in the same one up to a later clock (a host the group dropped that still runs,
+        behind the host that replaced it in the same epoch).
 
         Safe to run again (the retry after an error that reached us once the write was applied):
         the same rows are written again and the count moves once more.
@@ -81,9 +83,19 @@ class RedisPartitionRows(RedisAdapter):
         async with self._redis.pipeline(transaction=True) as pipe:  # MULTI ... EXEC, one slot
             if epoch is not None:
                 await pipe.watch(meta)
-                held = await pipe.hget(meta, "epoch")
+                held, held_clock = await pipe.hmget(meta, ["epoch", "clock_ms"])
                 if held is not None and int(held) > epoch:
                     raise Superseded(f"partition {partition} was saved in epoch {int(held)}, after {epoch}")
+                if (
+                    held is not None
+                    and int(held) == epoch
+                    and held_clock is not None
+                    and int(held_clock) > clock_ms
+                ):
+                    raise Superseded(  # a second host of the partition in this epoch, behind the first
+                        f"partition {partition} was saved up to {int(held_clock)} in epoch {epoch}, "
+                        f"past {clock_ms}"
+                    )
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.hset(meta, "epoch", epoch)
             for start in range(0, len(records), _CHUNK):

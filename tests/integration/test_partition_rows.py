@@ -144,16 +144,20 @@ async def test_a_partitions_save_in_an_older_epoch_is_refused(stores: Stores) ->
         await rows_store.save(3, 20, [row], epoch=4)
     assert await rows_store.load(3) == (10, [])  # nothing written
     assert await rows_store.save(3, 20, [], epoch=5) == 2  # the same epoch saves on
-    assert await rows_store.save(3, 30, [], epoch=6) == 3
+    with pytest.raises(Superseded, match="partition 3 was saved up to 20 in epoch 5, past 15"):
+        await rows_store.save(3, 15, [row], epoch=5)  # a second host of epoch 5, a chunk behind
+    assert await rows_store.save(3, 20, [], epoch=5) == 3  # the same chunk again (a copy): saved
+    assert await rows_store.load(3) == (20, [])
+    assert await rows_store.save(3, 30, [], epoch=6) == 4
     with pytest.raises(Superseded):
         await rows_store.save(3, 40, [], epoch=5)
-    assert await rows_store.save(3, 50, []) == 4 and (await rows_store.load(3))[0] == 50  # no epoch: no fence
+    assert await rows_store.save(3, 50, []) == 5 and (await rows_store.load(3))[0] == 50  # no epoch: no fence
 
 
 async def test_saves_of_the_same_epoch_at_once_all_land(stores: Stores) -> None:
     """Another save between a save's read of the epoch and its MULTI is not a newer epoch: it reads again."""
     rows_store, _, _ = stores
-    await asyncio.gather(*(rows_store.save(2, 10 + n, [], epoch=7) for n in range(20)))
+    await asyncio.gather(*(rows_store.save(2, 10, [], epoch=7) for n in range(20)))
     assert await rows_store.save(2, 99, [], epoch=7) == 21
 
 
