@@ -111,9 +111,10 @@ def hosting(port: int) -> float:
 def test_a_worker_joining_mid_tick_and_the_first_killed_mid_replay_move_the_evaluation_and_change_nothing(
     settings: Settings, start_worker: WorkerFactory
 ) -> None:
-    """Worker a hosts all four partitions and owns the clock. Two thirds of the history go out
-    with one tick, which a evaluates for several seconds; b joins meanwhile (a rebalance: a's tick
-    under way is abandoned and read again, two partitions move to b). Then a (the model owner and
+    """Worker a hosts all four partitions and owns the clock. Two thirds of the history go out,
+    then one tick, which a evaluates for several seconds; b, started just before it, joins
+    meanwhile (a rebalance: a's tick under way is abandoned and read again, two partitions move
+    to b). Then a (the model owner and
     two hosts, or two hosts) is SIGKILLed while the last third is replayed with its ticks, and b
     takes over everything. The results are the pure run's."""
     settings = hosted(settings)
@@ -125,14 +126,13 @@ def test_a_worker_joining_mid_tick_and_the_first_killed_mid_replay_move_the_eval
     cut = len(history) * 2 // 3
     replay_history(history.iloc[:cut], settings, progress=False, tick_every=None)
     wait_for_stats(settings, lambda s: s.applied >= cut, [workers["a"]])
-    send_tick(settings, watermark(settings) // DAY_MS * DAY_MS, source="test")  # a midnight, as replays tick
-    deadline = time.monotonic() + 120
-    while evaluator_clock(settings) is None:  # a saved its first chunk of the tick
-        assert workers["a"].poll() is None and time.monotonic() < deadline, "a evaluated nothing"
-        time.sleep(0.05)
+    # b starts first: its start and join (8-9 s here) then fall inside a's tick (10 s and more)
     workers["b"] = start_worker(
         settings.model_copy(update={"web_enabled": True, "web_port": ports["b"]}), "b"
     )
+    time.sleep(3.0)
+    send_tick(settings, watermark(settings) // DAY_MS * DAY_MS, source="test")  # a midnight, as replays tick
+    deadline = time.monotonic() + 120
     while not (hosting(ports["a"]) == hosting(ports["b"]) == 2):  # the rebalance moved two partitions
         assert workers["b"].poll() is None and time.monotonic() < deadline, "b hosts no partition"
         time.sleep(0.1)
@@ -140,11 +140,12 @@ def test_a_worker_joining_mid_tick_and_the_first_killed_mid_replay_move_the_eval
     replaying = threading.Thread(
         target=replay_history,
         args=(history.iloc[cut:], settings),
-        kwargs={"progress": False, "tick_every": 250, "speed": 250.0},  # about 9 s of purchases
+        kwargs={"progress": False, "tick_every": 250, "speed": 150.0},  # about 15 s of purchases
     )
     replaying.start()
-    time.sleep(1.0)
-    clock_at_kill = evaluator_clock(settings)
+    while (clock_at_kill := evaluator_clock(settings)) is None:  # the tick read again, evaluated in part
+        assert time.monotonic() < deadline, "nothing evaluated after the rebalance"
+        time.sleep(0.05)
     workers["a"].kill()
     workers["a"].wait(10)
     assert replaying.is_alive()  # mid-replay
