@@ -362,22 +362,14 @@ async def _owner(
 ) -> tuple[EvaluationOwner | None, PartitionLink | None]:
     """The model owner of the evaluation hosts and its link (``SEGSTREAM_EVALUATION_HOSTS``), or none."""
     from agents.evaluation_setup import split_rows
-    from agents.host_pool import evaluation_key
-    from agents.kafka_login import aiokafka_login
-    from agents.partition_link import owner_link
+    from agents.host_pool import evaluation_link
     from agents.partition_owner import EvaluationOwner
 
     rows = split_rows(settings)
     if not settings.evaluation_hosts or rows is None:
         return None, None
     partitions = await store.eval_partitions()
-    link = owner_link(
-        aiokafka_login(settings),
-        evaluation_key(settings),
-        settings.topic(topics.EVAL_VERSIONS),
-        settings.topic(topics.EVAL_DELTAS),
-        partitions,
-    )
+    link = evaluation_link(settings, partitions=partitions)
     await link.start()
     owner = EvaluationOwner(
         config,

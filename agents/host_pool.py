@@ -31,7 +31,7 @@ from agents import metrics
 from agents.evaluator_keeper import PublishChanges
 from agents.kafka_login import aiokafka_login
 from agents.partition_host import PartitionHost
-from agents.partition_link import PartitionLink, host_link
+from agents.partition_link import PartitionLink, host_link, owner_link
 from agents.settings import Settings
 from agents.split_saves import PartitionRows
 from state.customer.profile_store import ProfileStore
@@ -39,7 +39,7 @@ from state.customer.store import CustomerStore
 from state.evaluator.config import EvaluatorConfig
 from streams import topics
 
-__all__ = ["HostPool", "evaluation_key", "install_hosts"]
+__all__ = ["HostPool", "evaluation_key", "evaluation_link", "install_hosts"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,15 @@ def evaluation_key(settings: Settings) -> bytes:
     """The secret that signs the evaluation messages (checked by ``Settings``)."""
     assert settings.evaluation_key is not None
     return settings.evaluation_key.get_secret_value().encode()
+
+
+def evaluation_link(settings: Settings, *, host: int | None = None, partitions: int = 0) -> PartitionLink:
+    """The model owner's link to ``partitions`` hosts, or (``host``) that partition host's link."""
+    kafka, key = aiokafka_login(settings), evaluation_key(settings)
+    versions, deltas = settings.topic(topics.EVAL_VERSIONS), settings.topic(topics.EVAL_DELTAS)
+    if host is None:
+        return owner_link(kafka, key, versions, deltas, partitions)
+    return host_link(kafka, key, versions, deltas, host)
 
 
 class HostPool:
@@ -99,14 +108,7 @@ class HostPool:
         await self.assign(())
 
     async def _start(self, partition: int) -> None:
-        s = self._settings
-        link = host_link(
-            aiokafka_login(s),
-            evaluation_key(s),
-            s.topic(topics.EVAL_VERSIONS),
-            s.topic(topics.EVAL_DELTAS),
-            partition,
-        )
+        link = evaluation_link(self._settings, host=partition)
         await link.start()
         host = PartitionHost(self._config, partition, self._store, self._profiles, self._rows, self._publish)
         task = asyncio.create_task(host.serve(link), name=f"evaluation host {partition}")

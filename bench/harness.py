@@ -380,3 +380,17 @@ def run_and_record(
         print(f"{'PASS' if ok else 'FAIL'}  {check}")
     print(f"results written to {args.output}")
     return 0 if all(result["checks"].values()) else 1
+
+
+def run_header(script: str, started: datetime, load_at_start: float) -> dict[str, Any]:
+    """What every benchmark's result file starts with: the command, when, and the machine."""
+    return {
+        "command": f"python bench/{script} " + " ".join(sys.argv[1:]),
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_at_start": load_at_start,
+        },
+    }

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from harness import run_header
 from pydantic import SecretStr
 from scale_probes import applied, wait_page
 
@@ -150,14 +150,7 @@ def main() -> int:
     for run in runs:
         del run["profiles"]
     result = {
-        "command": "python bench/hosts.py " + " ".join(sys.argv[1:]),
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_avg_at_start": load_at_start,
-        },
+        **run_header("hosts.py", started, load_at_start),
         "runs": runs,
         "table": "\n".join(rows),
     }

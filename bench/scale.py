@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -53,6 +52,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from harness import run_header
 from scale_runs import run_population
 from scale_table import flatness, kinds_table, main_table
 
@@ -107,14 +107,7 @@ def main() -> int:
         print(f"worker logs in {top}", flush=True)
     tables = [main_table(runs), flatness(runs) or "", kinds_table(runs)]
     result = {
-        "command": "python bench/scale.py " + " ".join(sys.argv[1:]),
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_avg_at_start": load_at_start,
-        },
+        **run_header("scale.py", started, load_at_start),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "runs": runs,
         "tables": tables,
