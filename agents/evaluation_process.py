@@ -59,6 +59,7 @@ from agents.evaluator import (
     TickRefused,
     TickReport,
 )
+from agents.host_pool import cancel_until_done
 from agents.settings import Settings
 from streams import topics
 from streams.outputs import Tick
@@ -252,7 +253,7 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
     answers: asyncio.Queue[Any] = asyncio.Queue()
     received = aborted = 0  # requests read from the pipe; the last one the worker abandoned
     current: asyncio.Task[TickReport | None] | None = None  # the request under way
-    cancelling: set[asyncio.Future[None]] = set()  # its cancellations (held: the loop keeps weak refs)
+    cancelling: set[asyncio.Future[bool]] = set()  # its cancellations (held: the loop keeps weak refs)
 
     async def read() -> None:
         """The pipe's messages: answers to asks, aborts of the request under way, requests."""
@@ -269,7 +270,7 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
                 aborted = received
                 log.warning("abandoning request %d (%s)", received, "under way" if current else "not begun")
                 if current is not None:
-                    canceller = asyncio.ensure_future(_cancel_until_done(current))
+                    canceller = asyncio.ensure_future(cancel_until_done(current))
                     cancelling.add(canceller)
                     canceller.add_done_callback(cancelling.discard)
             else:
@@ -342,15 +343,6 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
                 await link.stop()
         with contextlib.suppress(Exception):
             await app.on_before_shutdown.send()  # stops the producer
-
-
-async def _cancel_until_done(task: asyncio.Task[Any], every_s: float = 0.2) -> None:
-    """Cancel ``task``, again every ``every_s`` until it ends: redis-py's asyncio client now and then
-    returns a command's reply to a task cancelled while it waited for it, the cancellation lost
-    (seen in about 1 of 100 cancels of a tick polling for purchases, 2026-12-01)."""
-    while not task.done():
-        task.cancel()
-        await asyncio.sleep(every_s)
 
 
 async def _owner(
