@@ -50,7 +50,18 @@ def test_metrics_count_outcomes_and_dead_letters(settings: Settings, start_worke
     wait_for_stats(settings, lambda s: s.applied + s.duplicates + s.invalid >= 8, [worker])
 
     base = f"http://127.0.0.1:{settings.web_port}"
-    text = fetch(f"{base}/metrics")
+    # the ingest process writes Redis first and reports the batch to the worker's metrics after
+    outcomes = [
+        f'segstream_purchase_events_total{{outcome="{o}"}} ' for o in ("applied", "duplicate", "invalid")
+    ]
+    deadline = time.monotonic() + 30
+
+    def counted(text: str) -> float:
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(tuple(outcomes)))
+
+    while counted(text := fetch(f"{base}/metrics")) < 8:
+        assert time.monotonic() < deadline, "the batches' outcomes never all reached /metrics"
+        time.sleep(0.1)
     assert metric(text, "segstream_purchase_events_total", 'outcome="applied"') == 5
     assert metric(text, "segstream_purchase_events_total", 'outcome="duplicate"') == 1
     assert metric(text, "segstream_purchase_events_total", 'outcome="invalid"') == 2
