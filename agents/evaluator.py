@@ -39,7 +39,7 @@ from state.customer.profiles import Change
 from state.customer.rfm import DAY_MS
 from state.customer.store import CustomerStore, parse_agenda_member
 from state.evaluator.config import EvaluatorConfig
-from state.evaluator.instants import chunk_targets
+from state.evaluator.instants import chunk_campaign_events, chunk_targets, first_due_ms
 from state.evaluator.read_model import ChurnReport
 from streams.outputs import Tick
 
@@ -205,9 +205,7 @@ class SegmentEvaluator:
             return TickReport(evaluator.clock_ms, 0, 0, 0, 0, time.perf_counter() - started)
         earliest = await self._store.earliest_due(tick.as_of_ms)
         campaign = await self._profiles.campaign_due(tick.as_of_ms)
-        starts = [earliest - 1] if earliest is not None else []  # agenda score = occurred + 1
-        starts += [e.occurred_at_ms for e in campaign[:1]]
-        instants = evaluator.instants(tick.as_of_ms, min(starts, default=None))
+        instants = evaluator.instants(tick.as_of_ms, first_due_ms(earliest, campaign))
         targets = chunk_targets(instants, tick.as_of_ms, CHUNK_STEPS)
         customers_due: set[str] = set()
         try:
@@ -218,12 +216,7 @@ class SegmentEvaluator:
                 due = await read_due(self._store, target, previous)
                 entries = due.entries
                 latency = _Latency(entries, await self._store.received([m for m, _ in entries]))
-                events = [  # this chunk's campaign events; the last chunk also takes the late ones
-                    e
-                    for e in campaign
-                    if (previous is None or previous <= e.occurred_at_ms)
-                    and (e.occurred_at_ms < target or target == targets[-1])
-                ]
+                events = chunk_campaign_events(campaign, previous, target, target == targets[-1])
                 changes = await asyncio.to_thread(evaluator.advance, target, due.logs, events, due.bases)
                 alerts = evaluator.take_alerts()
                 await self._publish(changes, alerts)

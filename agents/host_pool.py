@@ -11,9 +11,9 @@ a rebalance (its eager protocol), so the pool stops every host then (:func:`inst
 ``on_partitions_revoked``) and starts one for each partition of the new assignment when the
 rebalance completes (``on_rebalance_complete``); no two workers host one partition at once, apart
 from a worker the group dropped while it still runs, whose saves the epochs refuse
-(``Superseded``). A host started mid-epoch waits for the owner's next one, which the owner begins
-once a partition stays silent for ``SEGSTREAM_EVALUATION_WAIT_S``
-(``agents.partition_owner``). Hosts run on the worker's event loop beside Faust's consumer (the
+(``Superseded``). A host started between chunks loads its partition at the owner's next chunk; one
+started while a chunk runs missed its beginning, so the owner, waiting for that partition, begins a
+new epoch once it stays silent for ``SEGSTREAM_EVALUATION_WAIT_S`` (``agents.partition_owner``). Hosts run on the worker's event loop beside Faust's consumer (the
 folding runs in the ingest process); a host that fails ends the worker, as a failed batch does.
 """
 

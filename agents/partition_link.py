@@ -16,8 +16,8 @@ a producer's retry or a reader going back may deliver). Each message goes with t
 owner that runs the evaluation (``agents.partition_owner``). A message is pickled, signed with the
 namespace's key and cut into frames that fit a record (:mod:`streams.frames`); a frame not signed
 with the key is refused, never unpickled. Links read from where the topic ends when they start: a
-host that starts late waits for the next epoch's first chunk, which an owner begins with whenever
-a partition stays silent (``agents.partition_owner``).
+host that starts late loads at the next chunk it reads; a chunk it missed the beginning of ends
+in a new epoch, which an owner begins whenever a partition stays silent (``agents.partition_owner``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ the last one saved. A chunk abandoned before the owner's save published nothing 
 at its end), so it is not published twice.
 
 Campaign events due by an advance go with the chunk that covers them (a late one with the last),
-to the instant after they occurred (:func:`chunk_campaign_events`), as the one evaluator applies
+to the instant after they occurred (:func:`instant_campaign_events`), as the one evaluator applies
 them; they leave the agenda once the advance is saved everywhere. In the workers
 (``SEGSTREAM_EVALUATION_HOSTS``) the clock's owner runs the owner in its evaluation process and
 each worker hosts the ``purchases`` partitions it is assigned (``agents.host_pool``).
@@ -45,7 +45,7 @@ from state.customer.partitions import customer_partition
 from state.customer.profile_store import ProfileStore
 from state.customer.store import CustomerStore
 from state.evaluator.config import EvaluatorConfig
-from state.evaluator.instants import due_at_instants
+from state.evaluator.instants import chunk_campaign_events, due_at_instants, first_due_ms
 from state.evaluator.model_owner import ModelOwner
 from state.evaluator.partition_protocol import Chunk, Message, OwnerSide, cut_chunks
 from state.models.alerts import Alert
@@ -57,8 +57,8 @@ __all__ = [
     "OwnerSaves",
     "PartitionsSilent",
     "RedisOwnerSaves",
-    "chunk_campaign_events",
     "evaluate_up_to",
+    "instant_campaign_events",
 ]
 
 log = logging.getLogger(__name__)
@@ -117,19 +117,13 @@ class RedisOwnerSaves:
         self._removed = ()
 
 
-def chunk_campaign_events(
+def instant_campaign_events(
     chunk: Chunk, last: bool, events: Sequence[CampaignEvent]
 ) -> dict[int, list[CampaignEvent]]:
-    """The campaign events of ``events`` that ``chunk`` applies, by the instant that applies them:
-    those that occurred from the chunk before's end to this one's (the ``last`` chunk of an advance
-    also takes the late ones), each at the first instant after it occurred, as the one evaluator
-    (``agents.evaluator``) hands them to ``Evaluator.advance``."""
-    mine = [
-        e
-        for e in events
-        if (chunk.after_ms is None or chunk.after_ms <= e.occurred_at_ms)
-        and (e.occurred_at_ms < chunk.up_to_ms or last)
-    ]
+    """The campaign events of ``events`` that ``chunk`` applies (the ``last`` of an advance also
+    the late ones: ``state.evaluator.instants.chunk_campaign_events``, as the one evaluator cuts
+    them), by the instant that applies each: the first after it occurred."""
+    mine = chunk_campaign_events(events, chunk.after_ms, chunk.up_to_ms, last)
     if not mine:
         return {}
     return {
@@ -155,7 +149,7 @@ async def evaluate_up_to(
     chunks = cut_chunks(owner.instants(to_ms, earliest_event_ms), to_ms, chunk_steps)
     changes = alerts = 0
     for chunk in chunks:
-        events = chunk_campaign_events(chunk, chunk is chunks[-1], campaign_events)
+        events = instant_campaign_events(chunk, chunk is chunks[-1], campaign_events)
         side = OwnerSide(owner, partitions, chunk, events)
         await _exchange(link, epoch, side, side.start(), lambda s: s.done, wait_s)
         await saves.save(chunk, side.alerts)
@@ -250,8 +244,6 @@ class EvaluationOwner:
             assert owner is not None
             earliest = await self._store.earliest_due(to_ms)  # agenda score: occurred + 1
             campaign = await self._profiles.campaign_due(to_ms)
-            starts = [earliest - 1] if earliest is not None else []
-            starts += [e.occurred_at_ms for e in campaign[:1]]
             saves = RedisOwnerSaves(
                 owner, self.partitions, self._profiles, self._rows, self._publish, self.epoch
             )
@@ -262,7 +254,7 @@ class EvaluationOwner:
                     owner,
                     self.partitions,
                     to_ms,
-                    min(starts, default=None),
+                    first_due_ms(earliest, campaign),
                     self._chunk_steps,
                     self._wait_s,
                     saves,

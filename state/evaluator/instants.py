@@ -16,7 +16,14 @@ from state.customer.event_log import LogBase, LogEntry, LogFold
 from state.customer.rfm import CustomerState
 from streams.campaign_contract import CampaignEvent
 
-__all__ = ["chunk_targets", "due_at_instants", "evaluation_instants", "log_folds"]
+__all__ = [
+    "chunk_campaign_events",
+    "chunk_targets",
+    "due_at_instants",
+    "evaluation_instants",
+    "first_due_ms",
+    "log_folds",
+]
 
 
 def evaluation_instants(after_ms: int, to_ms: int, step_ms: int) -> list[int]:
@@ -39,6 +46,36 @@ def chunk_targets(instants: Sequence[int], to_ms: int, steps: int) -> list[int]:
     ([20, 40, 45], [])
     """
     return [*instants[steps - 1 : -1 : steps], to_ms] if instants else []
+
+
+def first_due_ms(earliest_score: int | None, campaign_events: Sequence[CampaignEvent]) -> int | None:
+    """When the earliest event due occurred, for a first evaluation's instants: the agenda's lowest
+    score (``occurred_at_ms + 1``) or the first of ``campaign_events`` (in occurred_at order).
+
+    >>> first_due_ms(11, []), first_due_ms(None, []), first_due_ms(None, [CampaignEvent("e", "c", "A", "t", "exposure", 7)])
+    (10, None, 7)
+    """
+    starts = [earliest_score - 1] if earliest_score is not None else []
+    starts += [e.occurred_at_ms for e in campaign_events[:1]]
+    return min(starts, default=None)
+
+
+def chunk_campaign_events(
+    campaign_events: Sequence[CampaignEvent], after_ms: int | None, up_to_ms: int, last: bool
+) -> list[CampaignEvent]:
+    """The campaign events a chunk ending at ``up_to_ms`` applies: those that occurred from the
+    chunk before's end (``after_ms``; None: the first chunk) up to this one's, and in the ``last``
+    chunk of an advance the late ones too.
+
+    >>> events = [CampaignEvent(f"e{t}", "c", "A", "t", "exposure", t) for t in (5, 20, 30)]
+    >>> [[e.occurred_at_ms for e in chunk_campaign_events(events, a, u, l)] for a, u, l in ((None, 20, False), (20, 25, True))]
+    [[5], [20, 30]]
+    """
+    return [
+        e
+        for e in campaign_events
+        if (after_ms is None or after_ms <= e.occurred_at_ms) and (e.occurred_at_ms < up_to_ms or last)
+    ]
 
 
 def log_folds(logs: Mapping[str, Sequence[LogEntry]], bases: Mapping[str, LogBase]) -> list[LogFold]:

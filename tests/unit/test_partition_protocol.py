@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from agents.partition_owner import chunk_campaign_events
+from agents.partition_owner import instant_campaign_events
 from state.customer.event_log import LogFold
 from state.customer.partitions import customer_partition
 from state.customer.profiles import Change
@@ -207,7 +207,7 @@ def test_a_chunk_closes_after_its_last_instant_and_the_next_begins_only_then() -
 
 
 def test_campaign_events_cut_with_the_chunks_give_the_one_evaluators_campaigns_uplift_and_alerts() -> None:
-    """The distributed owner's campaign events (``agents.partition_owner.chunk_campaign_events``):
+    """The distributed owner's campaign events (``agents.partition_owner.instant_campaign_events``):
     one advance over 300 days cut into chunks of 5 instants, each chunk's events to its instants,
     equals the one evaluator handed every event at once (campaigns, uplift, alerts, rows)."""
     day0 = 28 * 400 * DAY_MS
@@ -230,7 +230,7 @@ def test_campaign_events_cut_with_the_chunks_give_the_one_evaluators_campaigns_u
     alerts: list[Alert] = []
     applied = 0
     for i, chunk in enumerate(chunks):
-        mine = chunk_campaign_events(chunk, chunk is chunks[-1], events)
+        mine = instant_campaign_events(chunk, chunk is chunks[-1], events)
         applied += sum(map(len, mine.values()))
         assert set(mine) <= set(chunk.instants)
         owner_side = OwnerSide(owner, partitions, chunk, mine)
