@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help install demo transcript test lint unit bench profile bench-scale bench-instant bench-split bench-hosts eval chaos fuzz clean
+.PHONY: help install demo transcript test lint unit bench profile bench-scale bench-instant bench-split bench-hosts bench-faust eval chaos fuzz clean
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
@@ -74,6 +74,9 @@ bench-split: $(STAMP)  ## partitioned evaluation in memory (one model owner, P =
 
 bench-hosts: $(STAMP)  ## CDNOW master evaluated by the one evaluator and by evaluation hosts in 1 and 2 workers (SEGSTREAM_EVALUATION_HOSTS): one tick over the whole history, seconds, and the same changes and profiles; writes bench/hosts.json
 	$(BIN)/python bench/hosts.py $(ARGS)
+
+bench-faust: $(STAMP)  ## Faust's settings (stream buffer, fetch size, poll records, commit interval, Cython) against the worker's ingest and a Faust agent doing nothing on CDNOW master, interleaved rounds, CPU per event by process; writes bench/faust_tuning.json (~8 min; ARGS=ROUNDS)
+	$(BIN)/python bench/faust_tuning.py $(ARGS)
 
 clean:           ## remove caches (keeps downloaded Kafka jars in .cache/kafka-*)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .cache/demo .cache/stack .cache/worker

@@ -55,6 +55,15 @@ class Settings(BaseSettings):
         gt=0,
         description="max wait to fill a batch, seconds (a quiet worker's purchase waits this long)",
     )
+    stream_buffer: int = Field(
+        4096,
+        ge=100,
+        le=1_000_000,
+        description="messages a worker's agent may hold unprocessed per topic (Faust's stream_buffer_maxsize):"
+        " Faust stops fetching a partition at 80% of it and resumes at 40%. Memory: up to this many messages"
+        " waiting, each up to the broker's message size. Larger buffers did not ingest faster beyond this"
+        " machine's noise (README, Benchmarks: make bench-faust)",
+    )
     evaluator_process: bool = Field(
         True,
         description="the clock's owner evaluates in a process of its own (false: in the worker's process)",

@@ -86,6 +86,7 @@ def build_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout_s,
         broker_credentials=broker_credentials(settings),
+        stream_buffer_maxsize=settings.stream_buffer,
         web_application_options={"middlewares": web_middlewares(settings.api_token)},
     )
     purchases = topics.declare(app, settings, topics.PURCHASES)

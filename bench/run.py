@@ -136,6 +136,11 @@ async def wait_worker(settings: Settings, total: int) -> float:
 
 def bench_baseline(script: str, settings: Settings, total: int, root: Path) -> float:
     """Seconds the baseline consumer ``script`` (in bench/) needs for the same ``total`` events."""
+    return float(baseline_result(script, settings, total, root)["seconds"])
+
+
+def baseline_result(script: str, settings: Settings, total: int, root: Path) -> dict[str, float]:
+    """What the baseline consumer ``script`` (in bench/) wrote after ``total`` events (its seconds, ...)."""
     out = root / f"{script}.json"
     env = dict(os.environ)
     env.update(settings.to_env())
@@ -145,7 +150,8 @@ def bench_baseline(script: str, settings: Settings, total: int, root: Path) -> f
         check=True,
         timeout=600,
     )
-    return float(json.loads(out.read_text())["seconds"])
+    result: dict[str, float] = json.loads(out.read_text())
+    return result
 
 
 LARGE_BATCHES = {"batch_size": 1000, "batch_within_s": 0.2}
