@@ -129,6 +129,7 @@ class EvaluationProcess:
             "change_latency": observe.change_latency,
             "churn": observe.churn,
             "clock": observe.clock,
+            "superseded": observe.superseded,
             "output": counted,
         }
         self._inputs = (settings.topic(topics.PURCHASES), settings.topic(topics.CAMPAIGN_EVENTS))
@@ -301,7 +302,9 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
         partition_count=lambda topic: counts.get(topic),
         end_offsets=end_offsets,
         wait_timeout_s=settings.tick_wait_timeout_s,
-        observe=EvaluatorObserver(forward("change_latency"), forward("churn"), forward("clock")),
+        observe=EvaluatorObserver(
+            forward("change_latency"), forward("churn"), forward("clock"), forward("superseded")
+        ),
         split_rows=split_rows(settings),
         owner=owner,
     )

@@ -16,6 +16,12 @@ changes and alerts (same ``change_id``, ``alert_id``): delivery to subscribers i
 A crash after a save but before the removal re-evaluates those customers from their logs at the
 saved clock, which changes nothing.
 
+Two clock owners for a moment (a worker dropped from the group while its tick ran, and the worker
+that took the clock over) cannot interleave their saves: each save follows the generation its
+evaluator was loaded from or last saved, and is refused once another one saved
+(``EvaluatorKeeper.save``); the refused one evaluates the tick again from that save, once
+(``segstream_evaluator_saves_superseded``), then gives up like any failed tick.
+
 With evaluation hosts (``SEGSTREAM_EVALUATION_HOSTS``) step 2 is the model owner's advance over
 the hosts in the workers (:class:`agents.partition_owner.EvaluationOwner`, the same chunks in the
 same order), and refit ticks are refused (the owner does not refit on request yet).
@@ -34,7 +40,7 @@ from agents.due_reads import read_due
 from agents.evaluator_keeper import AnyEvaluator, EvaluatorKeeper, PublishChanges
 from agents.partition_owner import EvaluationOwner
 from agents.split_saves import PartitionRows
-from state.customer.profile_store import ProfileStore
+from state.customer.profile_store import ProfileStore, Superseded
 from state.customer.profiles import Change
 from state.customer.rfm import DAY_MS
 from state.customer.store import CustomerStore, parse_agenda_member
@@ -88,6 +94,7 @@ class EvaluatorObserver:
     change_latency: Callable[[Sequence[int], Sequence[int], int], None] = metrics.observe_change_latency
     churn: Callable[[ChurnReport], None] = metrics.observe_churn
     clock: Callable[[int], None] = metrics.EVALUATOR_CLOCK.set
+    superseded: Callable[[], None] = metrics.EVALUATOR_SAVES_SUPERSEDED.inc
 
 
 class _Latency:
@@ -168,7 +175,7 @@ class SegmentEvaluator:
         topic does not have or its offsets are not processed within ``wait_timeout_s``.
         """
         async with self._lock:
-            return await self._on_tick(tick)
+            return await self._again_if_superseded(lambda: self._on_tick(tick))
 
     async def evaluate_late(self, source: str) -> TickReport | None:
         """Evaluate events that arrived after the clock had passed them, if there are any.
@@ -187,7 +194,23 @@ class SegmentEvaluator:
                 return None
             if await self._store.earliest_due(clock) is None and not await self._profiles.campaign_due(clock):
                 return None
-            return await self._on_tick(Tick(clock + 1, {}, source))
+            return await self._again_if_superseded(lambda: self._on_tick(Tick(clock + 1, {}, source)))
+
+    async def _again_if_superseded(
+        self, tick: Callable[[], Awaitable[TickReport | None]]
+    ) -> TickReport | None:
+        """Run ``tick``; if one of its saves was refused because another evaluator saved meanwhile
+        (two clock owners for a moment: one replaced while its tick ran), run it once more from
+        what that one saved (the keeper dropped this evaluator). Refused again, or with the model
+        owner (whose epochs fence it): raised, and the worker exits as on any failed tick."""
+        try:
+            return await tick()
+        except Superseded as exc:
+            if self.owner is not None:
+                raise
+            self._observe.superseded()
+            log.warning("%s; evaluating the tick again from that save", exc)
+            return await tick()
 
     async def _on_tick(self, tick: Tick) -> TickReport | None:
         started = time.perf_counter()

@@ -87,13 +87,20 @@ class EvaluatorKeeper:
     async def save(self, evaluator: AnyEvaluator) -> None:
         """Save what changed since the last save: rows, batches made and resolved, the snapshot if it
         changed. If the save fails the evaluator is dropped (it noted those parts as written) and the
-        next tick reloads from the store."""
+        next tick reloads from the store.
+
+        A save follows the generation this evaluator was loaded from or last saved: if another
+        evaluator saved meanwhile (a clock owner replaced while its tick ran, and its successor),
+        it is refused with :class:`state.customer.profile_store.Superseded`, nothing written, so
+        the store always holds one evaluator's whole save, never two interleaved."""
+        assert self.cached is not None and self.cached[1] is evaluator, "save the evaluator current() gave"
+        after = self.cached[0]
         try:
             if isinstance(evaluator, PartitionedEvaluator):
                 assert self._split_rows is not None
                 split = await asyncio.to_thread(split_form, evaluator)  # pickles and records: off the loop
                 generation = await save_split(
-                    split, evaluator.clock_ms or 0, self._profiles, self._split_rows
+                    split, evaluator.clock_ms or 0, self._profiles, self._split_rows, after_generation=after
                 )
                 summary = split.owner.summary
             else:
@@ -106,6 +113,7 @@ class EvaluatorKeeper:
                     form.summary_record,
                     batches_added=form.parts.batches_added,
                     batches_removed=form.parts.batches_removed,
+                    after_generation=after,
                 )
                 summary = form.summary
         except BaseException:

@@ -99,6 +99,12 @@ TICKS_ABANDONED = Counter(
     "evaluations abandoned because a rebalance began (SEGSTREAM_EVALUATION_HOSTS); a tick among them is read again",
     registry=REGISTRY,
 )
+EVALUATOR_SAVES_SUPERSEDED = Counter(
+    "segstream_evaluator_saves_superseded",
+    "evaluator saves refused because another evaluator saved meanwhile (two clock owners for a moment); "
+    "the tick is evaluated again from that save",
+    registry=REGISTRY,
+)
 TICKS_REFUSED = Counter(
     "segstream_clock_ticks_refused",
     "clock messages refused (not a tick, outside the accepted window, unknown partition, stalled wait); sent to clock.dlq",

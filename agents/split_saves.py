@@ -127,11 +127,18 @@ def _pickle(value: object) -> bytes:
 
 
 async def save_owner(
-    form: OwnerForm, clock_ms: int, profiles: ProfileStore, rows: PartitionRows, epoch: int | None = None
+    form: OwnerForm,
+    clock_ms: int,
+    profiles: ProfileStore,
+    rows: PartitionRows,
+    epoch: int | None = None,
+    *,
+    after_generation: int | None = None,
 ) -> int:
     """The owner's save, a new churn batch's parts first (the save then names it); the new generation.
     Every partition's save comes after it, and a closed batch's parts are dropped after those.
-    ``epoch``: refused (``Superseded``) unless it is the namespace's last."""
+    ``epoch``: refused (``Superseded``) unless it is the namespace's last; ``after_generation``:
+    unless the last save is still that one (``ProfileStore.save``)."""
     for made_at_ms, parts in form.batch_parts:
         await rows.save_batch_parts(made_at_ms, parts)
     return await profiles.save(
@@ -145,15 +152,25 @@ async def save_owner(
         versions_log=form.log,
         partitions=form.partitions,
         epoch=epoch,
+        after_generation=after_generation,
     )
 
 
 async def save_split(
-    form: SplitForm, clock_ms: int, profiles: ProfileStore, rows: PartitionRows, epoch: int | None = None
+    form: SplitForm,
+    clock_ms: int,
+    profiles: ProfileStore,
+    rows: PartitionRows,
+    epoch: int | None = None,
+    *,
+    after_generation: int | None = None,
 ) -> int:
     """The owner's save, then every partition's (the order a load relies on); the new generation.
-    ``epoch``: every part saved in it (a partition saved in it refuses older epochs' saves)."""
-    generation = await save_owner(form.owner, clock_ms, profiles, rows, epoch)
+    ``epoch``: every part saved in it (a partition saved in it refuses older epochs' saves);
+    ``after_generation``: nothing saved (``Superseded``) unless the last save is still that one."""
+    generation = await save_owner(
+        form.owner, clock_ms, profiles, rows, epoch, after_generation=after_generation
+    )
     for partition, records in enumerate(form.dirty):
         await rows.save(partition, clock_ms, records, epoch)
     if form.owner.parts.batches_removed:

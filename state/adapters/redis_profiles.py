@@ -6,8 +6,10 @@ Cluster slot):
 - ``<p>eval:{segments}:view``    hash: customer_id -> row (state as of the clock, profile), packed by
   :mod:`state.adapters.view_rows`; empty when the evaluator runs split, whose partitions save
   their rows under their own tags (:mod:`state.adapters.redis_partition_rows`), read from there
-- ``<p>eval:{segments}:meta``    string: JSON ``{generation, clock_ms, cutpoints, partitions}``
-  (``partitions``: the split evaluator's partition count, absent for the one evaluator)
+- ``<p>eval:{segments}:meta``    string: JSON ``{generation, clock_ms, cutpoints, partitions, save}``
+  (``partitions``: the split evaluator's partition count, absent for the one evaluator; ``save``:
+  the id of the save that wrote it, which a retried save recognises as its own); a save that
+  follows a generation (``after_generation``) is refused (``Superseded``) once another one wrote it
 - ``<p>eval:{segments}:model``   string: the learned models' snapshot (clusters, churn, lifetime,
   campaigns, drift), :meth:`state.evaluator.evaluate.Evaluator.snapshot`; written only by a save
   whose snapshot changed (earlier versions wrote it on every save, the open batches inside)
@@ -33,8 +35,9 @@ within the policy's budget); each says why running it again is safe.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from redis.exceptions import WatchError
 
@@ -44,12 +47,26 @@ from state.adapters.redis_partition_rows import partition_key
 from state.adapters.redis_store_base import EVAL_PARTITIONS
 from state.adapters.view_rows import decode_row, encode_row
 from state.customer.partitions import customer_partition
-from state.customer.profile_store import Record, SavedEvaluator, SavedVersions, Superseded
+from state.customer.profile_store import (
+    Record,
+    SavedEvaluator,
+    SavedVersions,
+    Superseded,
+    superseded_generation,
+)
 from streams.campaign_contract import CampaignEvent
 
 __all__ = ["RedisProfileStore"]
 
 _CHUNK = 5000
+
+
+class _Fence(NamedTuple):
+    """What a save must find to write (:meth:`RedisProfileStore.save`), and the id it writes."""
+
+    epoch: int | None
+    after_generation: int | None
+    save_id: str
 
 
 class RedisProfileStore(RedisAdapter):
@@ -141,16 +158,20 @@ class RedisProfileStore(RedisAdapter):
         versions_log: bytes | None = None,
         partitions: int | None = None,
         epoch: int | None = None,
+        after_generation: int | None = None,
     ) -> int:
         # One MULTI: all or nothing. If it was applied before the error reached us, the retry
         # writes the same rows, batches and state again (deletes what is gone already) under the
-        # next generation number. With an epoch, the MULTI runs only if the epoch key did not
-        # move since it was read (WATCH): a newer owner's epoch refuses it, and nothing is written.
+        # next generation number; with ``after_generation`` it finds its own save (the meta names
+        # this call's ``save`` id) and writes nothing. With an epoch or ``after_generation``, the
+        # MULTI runs only if the epoch key and the meta did not move since they were read (WATCH):
+        # a newer owner's epoch or another evaluator's save refuses it, and nothing is written.
         batches = (batches_added, batches_removed)
+        fence = _Fence(epoch, after_generation, uuid.uuid4().hex)
         return await self._retry(
             "save the evaluator",
             lambda: self._save(
-                clock_ms, cutpoints_json, model, records, summary, batches, versions_log, partitions, epoch
+                clock_ms, cutpoints_json, model, records, summary, batches, versions_log, partitions, fence
             ),
         )
 
@@ -168,16 +189,29 @@ class RedisProfileStore(RedisAdapter):
         batches: tuple[Sequence[tuple[int, bytes]], Sequence[int]],
         versions_log: bytes | None,
         partitions: int | None,
-        epoch: int | None,
+        fence: _Fence,
     ) -> int:
         added, removed = batches
+        epoch = fence.epoch
         generation = await self.generation() + 1
         async with self._redis.pipeline(transaction=True) as pipe:  # MULTI ... EXEC
+            watched = [self._epoch] if epoch is not None else []
+            watched += [self._meta] if fence.after_generation is not None else []
+            if watched:
+                await pipe.watch(*watched)
             if epoch is not None:
-                await pipe.watch(self._epoch)
                 held = int(await pipe.get(self._epoch) or 0)
                 if held != epoch:
                     raise Superseded(f"epoch {epoch} is not the last ({held}): a newer owner saves")
+            if fence.after_generation is not None:
+                raw = await pipe.get(self._meta)
+                last = dict(json.loads(raw)) if raw else {"generation": 0}
+                if last.get("save") == fence.save_id:  # this save, applied before its reply was lost
+                    return int(last["generation"])
+                if int(last["generation"]) != fence.after_generation:
+                    raise Superseded(superseded_generation(fence.after_generation, int(last["generation"])))
+                generation = fence.after_generation + 1
+            if watched:
                 pipe.multi()  # type: ignore[no-untyped-call]
             for start in range(0, len(records), _CHUNK):
                 chunk = records[start : start + _CHUNK]
@@ -195,14 +229,23 @@ class RedisProfileStore(RedisAdapter):
             else:
                 pipe.delete(self._versions_log)
             pipe.set(self._summary, json.dumps(summary))
-            meta = {"generation": generation, "clock_ms": clock_ms, "cutpoints": cutpoints_json}
+            meta = {
+                "generation": generation,
+                "clock_ms": clock_ms,
+                "cutpoints": cutpoints_json,
+                "save": fence.save_id,
+            }
             if partitions is not None:
                 meta["partitions"] = partitions
             pipe.set(self._meta, json.dumps(meta))
             try:
                 await pipe.execute()
-            except WatchError:  # the epoch moved between the read and the MULTI
-                raise Superseded(f"epoch {epoch} was superseded while saving") from None
+            except WatchError:  # the epoch or the meta moved between the read and the MULTI
+                raise Superseded(
+                    f"epoch {epoch} was superseded while saving"
+                    if epoch is not None
+                    else f"another evaluator saved while this one saved (after generation {fence.after_generation})"
+                ) from None
         return generation
 
     async def profile(self, customer_id: str) -> Record | None:

@@ -22,14 +22,27 @@ from typing import Any, Protocol
 
 from streams.campaign_contract import CampaignEvent
 
-__all__ = ["MemoryProfileStore", "ProfileStore", "SavedEvaluator", "SavedVersions", "Superseded"]
+__all__ = [
+    "MemoryProfileStore",
+    "ProfileStore",
+    "SavedEvaluator",
+    "SavedVersions",
+    "Superseded",
+    "superseded_generation",
+]
 
 Record = dict[str, Any]
 
 
 class Superseded(RuntimeError):
-    """A save refused because a newer epoch of the partitioned evaluation began: the owner or
-    partition host that tried it was replaced (``agents.partition_owner``)."""
+    """A save refused, nothing written: a newer epoch of the partitioned evaluation began (the owner
+    or partition host that tried it was replaced, ``agents.partition_owner``), or another evaluator
+    saved since the one the saver follows (``after_generation``: two clock owners for a moment)."""
+
+
+def superseded_generation(after: int, held: int) -> str:
+    """Why a save that follows generation ``after`` is refused when the store holds ``held``."""
+    return f"the evaluator saved generation {held} since generation {after}, which this save follows: another clock owner saves"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +90,13 @@ class ProfileStore(Protocol):
         versions_log: bytes | None = None,
         partitions: int | None = None,
         epoch: int | None = None,
+        after_generation: int | None = None,
     ) -> int:
         """Save atomically (``model`` None: unchanged); return the new generation. With ``epoch``,
-        only while it is the namespace's last (:meth:`next_epoch`): else :class:`Superseded`, nothing
-        written.
+        only while it is the namespace's last (:meth:`next_epoch`); with ``after_generation``, only
+        while the last save is still that one (the one the saver loaded or saved itself). Else
+        :class:`Superseded`, nothing written. A save whose reply was lost and that is retried
+        returns the generation it wrote, and writes nothing again.
 
         ``batches_added``: churn batches ``(made_at_ms, bytes)`` to keep until ``batches_removed``
         names their ``made_at_ms`` in a later save. ``versions_log``: a model owner's, replacing
@@ -167,9 +183,12 @@ class MemoryProfileStore:
         versions_log: bytes | None = None,
         partitions: int | None = None,
         epoch: int | None = None,
+        after_generation: int | None = None,
     ) -> int:
         if epoch is not None and epoch != self.epoch:
             raise Superseded(f"epoch {epoch} is not the last ({self.epoch}): a newer owner saves")
+        if after_generation is not None and after_generation != self.meta[0]:
+            raise Superseded(superseded_generation(after_generation, self.meta[0]))
         self.versions_log, self.partitions = versions_log, partitions
         for made_at_ms in batches_removed:
             self.batches.pop(made_at_ms, None)

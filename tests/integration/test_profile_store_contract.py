@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from agents.evaluator import SegmentEvaluator
 from agents.ingest import ingest_batch
@@ -17,6 +19,7 @@ from state.adapters.dedupe_window import DedupeWindow
 from state.adapters.redis_access import RedisAccess
 from state.adapters.redis_partition_rows import partition_key
 from state.adapters.redis_profiles import RedisProfileStore
+from state.adapters.retry import RetryPolicy
 from state.customer.memory_store import MemoryStore
 from state.customer.partitions import customer_partition
 from state.customer.profile_store import MemoryProfileStore, ProfileStore, Superseded
@@ -105,6 +108,63 @@ async def test_a_save_in_an_epoch_is_refused_once_a_newer_one_began(profiles: Pr
     assert saved.records == [record("c1", 0, 1)]
     assert await profiles.save(300, None, None, [], {"as_of_ms": 300}, epoch=second) == 2
     assert await profiles.save(400, None, None, [], {"as_of_ms": 400}) == 3  # the one evaluator: no fence
+
+
+async def test_a_save_after_another_evaluators_save_is_refused(profiles: ProfileStore) -> None:
+    """The one evaluator's fence: two clock owners for a moment cannot interleave their saves."""
+    assert (
+        await profiles.save(100, None, None, [record("c1", 0, 1)], {"as_of_ms": 100}, after_generation=0) == 1
+    )
+    # both loaded generation 1; the new owner saves first
+    assert (
+        await profiles.save(200, None, None, [record("c1", 0, 2)], {"as_of_ms": 200}, after_generation=1) == 2
+    )
+    with pytest.raises(Superseded, match="saved generation 2 since generation 1"):
+        await profiles.save(150, None, None, [record("c1", 0, 9)], {"as_of_ms": 150}, after_generation=1)
+    saved = await profiles.load()
+    assert saved is not None and (saved.generation, saved.clock_ms) == (2, 200)  # nothing written
+    assert saved.records == [record("c1", 0, 2)]
+    assert await profiles.summary() == {"as_of_ms": 200}
+    assert await profiles.save(300, None, None, [], {"as_of_ms": 300}, after_generation=2) == 3
+
+
+async def test_a_retried_save_whose_reply_was_lost_writes_nothing_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis applied the MULTI, the reply was lost: the retry finds its own save, not another's."""
+    store = RedisProfileStore.connect(
+        RedisAccess(settings.redis_url), settings.redis_prefix, retry=RetryPolicy(budget_s=5.0, base_s=0.01)
+    )
+    execute = Pipeline.execute
+    lost: list[int] = []
+
+    async def applied_then_lost(self: Pipeline, raise_on_error: bool = True) -> list[object]:
+        saving = any(  # the save's MULTI: it writes the meta
+            b'"generation"' in (a.encode() if isinstance(a, str) else a)
+            for args, _ in self.command_stack
+            for a in args
+            if isinstance(a, str | bytes)
+        )
+        result: list[object] = await execute(self, raise_on_error)
+        if saving and not lost:
+            lost.append(1)
+            raise RedisConnectionError("the reply was lost (injected after EXEC)")
+        return result
+
+    try:
+        monkeypatch.setattr(Pipeline, "execute", applied_then_lost)
+        assert (
+            await store.save(100, None, None, [record("c1", 0, 1)], {"as_of_ms": 100}, after_generation=0)
+            == 1
+        )
+        assert lost == [1]  # the reply was lost once, the save retried
+        monkeypatch.undo()
+        assert await store.generation() == 1  # written once, not twice
+        assert await store.save(200, None, None, [], {"as_of_ms": 200}, after_generation=1) == 2
+        with pytest.raises(Superseded):
+            await store.save(300, None, None, [], {"as_of_ms": 300}, after_generation=1)
+    finally:
+        await store.close()
 
 
 def campaign_event(event_id: str, customer: str, kind: str, at_ms: int) -> CampaignEvent:

@@ -13,12 +13,12 @@ import dataclasses
 import itertools
 import pickle
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
 
-from agents.evaluator import SegmentEvaluator
+from agents.evaluator import EvaluatorObserver, SegmentEvaluator
 from agents.ingest import RawMessage, ingest_batch
 from state.customer import snapshots
 from state.customer.memory_store import MemoryStore
@@ -69,6 +69,8 @@ class CountingProfiles(MemoryProfileStore):
         batches_removed: Sequence[int] = (),
         versions_log: bytes | None = None,
         partitions: int | None = None,
+        epoch: int | None = None,
+        after_generation: int | None = None,
     ) -> int:
         self.saves.append((model is not None, [m for m, _ in batches_added], list(batches_removed)))
         return await super().save(
@@ -81,6 +83,8 @@ class CountingProfiles(MemoryProfileStore):
             batches_removed=batches_removed,
             versions_log=versions_log,
             partitions=partitions,
+            epoch=epoch,
+            after_generation=after_generation,
         )
 
 
@@ -177,6 +181,8 @@ class FailingOnce(CountingProfiles):
         batches_removed: Sequence[int] = (),
         versions_log: bytes | None = None,
         partitions: int | None = None,
+        epoch: int | None = None,
+        after_generation: int | None = None,
     ) -> int:
         if self.fail_at and len(self.saves) + 1 == self.fail_at:
             self.fail_at = 0
@@ -191,6 +197,8 @@ class FailingOnce(CountingProfiles):
             batches_removed=batches_removed,
             versions_log=versions_log,
             partitions=partitions,
+            epoch=epoch,
+            after_generation=after_generation,
         )
 
 
@@ -223,3 +231,63 @@ async def test_a_failed_save_is_not_taken_as_written() -> None:
     assert seg.keeper.cached is not None and seg.keeper.cached[1].lifetime is not None
     saved = read_models(profiles.model).lifetime
     assert saved is not None and saved.describe() == seg.keeper.cached[1].lifetime.describe()
+
+
+class SaveAfter:
+    """A profile store that, before its next save, lets ``before`` run: another clock owner's tick
+    landing between this evaluator's load and its save. Everything else goes to ``inner``."""
+
+    def __init__(self, inner: MemoryProfileStore) -> None:
+        self.inner = inner
+        self.before: Callable[[], Awaitable[object]] | None = None
+
+    async def save(self, *args: Any, **kwargs: Any) -> int:
+        if self.before is not None:
+            before, self.before = self.before, None
+            await before()
+        return await self.inner.save(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_two_clock_owners_for_a_moment_leave_one_evaluators_whole_saves() -> None:
+    """Owner a is replaced while its tick runs: b evaluates the same tick and saves first. a's save
+    (following the save it loaded) is refused, a evaluates the tick again from b's save (nothing
+    left to do), and the store holds what one evaluator that never stopped holds, then and after."""
+    messages = history()
+    first, second, third = (Tick(DAY0 + day * DAY_MS, {0: len(messages)}, "test") for day in (40, 130, 160))
+    store, shared = MemoryStore(), MemoryProfileStore()
+    straight_store, straight_profiles = MemoryStore(), MemoryProfileStore()
+    await ingest_batch(messages, store, no_letters)
+    await ingest_batch(messages, straight_store, no_letters)
+    superseded: list[int] = []
+    hooked = SaveAfter(shared)
+    a = SegmentEvaluator(
+        CONFIG,
+        store,
+        hooked,  # type: ignore[arg-type]
+        Outbox(),
+        TOPIC,
+        poll_s=0.01,
+        observe=EvaluatorObserver(
+            lambda *_: None, lambda _: None, lambda _: None, lambda: superseded.append(1)
+        ),
+    )
+    b = SegmentEvaluator(CONFIG, store, shared, Outbox(), TOPIC, poll_s=0.01)
+    straight = SegmentEvaluator(CONFIG, straight_store, straight_profiles, Outbox(), TOPIC, poll_s=0.01)
+    for tick in (first, second):
+        await straight.on_tick(tick)
+    await a.on_tick(first)
+    hooked.before = lambda: b.on_tick(second)  # b loads a's save of ``first`` and saves ``second``
+    assert await a.on_tick(second) is None  # refused, then nothing left: b's save is at ``second``
+    assert superseded == [1]
+    saved, expected = await shared.load(), await straight_profiles.load()
+    assert saved is not None and expected is not None
+    assert (saved.clock_ms, saved.records) == (expected.clock_ms, expected.records)
+    assert await shared.summary() == await straight_profiles.summary()
+    await a.on_tick(third)  # a goes on from b's save, as the clock's owner again
+    await straight.on_tick(third)
+    assert await shared.summary() == await straight_profiles.summary()
+    saved, expected = await shared.load(), await straight_profiles.load()
+    assert saved is not None and expected is not None and saved.records == expected.records
