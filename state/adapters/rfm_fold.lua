@@ -36,8 +36,9 @@ local DIGITS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 -- several times larger. A number may straddle two fields: the stream is read joined.
 local DAY_BYTES_PER_FIELD = 60
 
-local function read_day_fields(state)
-  local parts = {}
+-- The day fields ``parts`` already read (``p0``, ``p1``, ... as far as they went), and the rest.
+local function read_day_fields(state, parts)
+  parts = parts or {}
   while true do
     local part = redis.call('HGET', state, 'p' .. #parts)
     if not part then return parts end
@@ -127,11 +128,11 @@ local function find_day(raw, day)
 end
 
 -- Whether ``day`` is a new purchase day of the customer, remembering it; ``old_days`` is the set
--- earlier versions kept (read, never written).
-local function new_purchase_day(state, old_days, day)
-  local parts = read_day_fields(state)
+-- earlier versions kept (read, never written). ``parts``: the day fields the caller read; ``codes``:
+-- whether the hash has an earlier version's ``d0``.
+local function new_purchase_day(state, old_days, day, parts, codes)
   local days = {}
-  if take_day_codes(state, days) then  -- once per customer at most: the text of an earlier version
+  if codes and take_day_codes(state, days) then  -- once per customer at most: an earlier version's text
     local seen = {}
     for _, d in ipairs(days) do seen[d] = true end
     for _, d in ipairs(decode_days(parts)) do
@@ -179,72 +180,121 @@ local function add_to_base(b, kind, at, cents, new_day)
   return table.concat(b, ',')
 end
 
+-- What an event reads of the state hash, in one HMGET after its offset fence: an earlier
+-- version's marker, the totals and bounds, the log base, an earlier version's day text and the
+-- first day fields (``read_day_fields`` reads on when all of those are there).
+local STATE_READ = {'customer_id', 'm', 'f', 'r', 'n', 'a', 'z', 'l', 'd0', 'p0', 'p1', 'p2', 'p3'}
+local FIRST_DAY_FIELD = 10  -- p0's index in STATE_READ (in the HMGET's reply one more: the fence comes first)
+
 local function fold(state, ids, previous_ids, old_ids, days, log, expire_at, event_id, fence_field, offset,
                     kind, at, cents, member)
-  local fence = tonumber(redis.call('HGET', state, fence_field))
+  local v = redis.call('HMGET', state, fence_field, unpack(STATE_READ))
+  local fence = tonumber(v[1])
   if fence and tonumber(offset) <= fence then return 0 end
-  redis.call('HSET', state, fence_field, offset)
-  if redis.call('SISMEMBER', previous_ids, event_id) == 1 or redis.call('SISMEMBER', old_ids, event_id) == 1 then
+  if redis.call('SISMEMBER', previous_ids, event_id) == 1 or redis.call('SISMEMBER', old_ids, event_id) == 1
+      or redis.call('SADD', ids, event_id) == 0 then
+    redis.call('HSET', state, fence_field, offset)
     return 1
   end
-  if redis.call('SADD', ids, event_id) == 0 then return 1 end
   redis.call('EXPIREAT', ids, expire_at)
-  rename_earlier_fields(state)
-  local is_new = 1 - redis.call('HEXISTS', state, 'm')  -- every applied event adds to m
-  local new_day = kind ~= 'refund' and new_purchase_day(state, days, math.floor(tonumber(at) / DAY_MS))
-  local base = redis.call('HGET', state, 'l')
+  if v[2] then  -- written by an earlier version: renamed in place, then read again
+    rename_earlier_fields(state)
+    v = redis.call('HMGET', state, fence_field, unpack(STATE_READ))
+  end
+  local m, f, r, n, first, last, base, codes = v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]
+  local parts = {}
+  for i = FIRST_DAY_FIELD + 1, #STATE_READ + 1 do
+    if not v[i] then break end
+    parts[#parts + 1] = v[i]
+  end
+  if #parts == #STATE_READ + 1 - FIRST_DAY_FIELD then parts = read_day_fields(state, parts) end
+  local is_new = m and 0 or 1  -- every applied event adds to m
+  local new_day = kind ~= 'refund' and new_purchase_day(state, days, math.floor(tonumber(at) / DAY_MS), parts, codes)
+  local writes = {fence_field, offset}
   local b = base and split(base)
   if b and #b == 1 then
     if tonumber(at) >= tonumber(b[1]) then  -- late events leave a bare base as it is: the live state
-      local v = redis.call('HMGET', state, 'f', 'm', 'r', 'a', 'z', 'n')
-      redis.call('HSET', state, 'l', table.concat({b[1], v[1] or '0', v[2] or '0', v[3] or '0', v[4] or '',
-                                                          v[5] or '', v[6] or '0'}, ','))
+      writes[#writes + 1] = 'l'
+      writes[#writes + 1] = table.concat({b[1], f or '0', m or '0', r or '0', first or '', last or '', n or '0'}, ',')
       redis.call('ZADD', log, at, member)
     end
   elseif b and tonumber(at) < tonumber(b[1]) then
-    redis.call('HSET', state, 'l', add_to_base(b, kind, at, cents, new_day))
+    writes[#writes + 1] = 'l'
+    writes[#writes + 1] = add_to_base(b, kind, at, cents, new_day)
   else
     redis.call('ZADD', log, at, member)
   end
-  redis.call('HINCRBY', state, 'm', cents)
-  if kind == 'refund' then
-    redis.call('HINCRBY', state, 'r', 1)
-  else
-    redis.call('HINCRBY', state, 'f', 1)
-    if new_day then
-      redis.call('HINCRBY', state, 'n', 1)
-    end
-    local first = tonumber(redis.call('HGET', state, 'a'))
-    if not first or tonumber(at) < first then redis.call('HSET', state, 'a', at) end
-    local last = tonumber(redis.call('HGET', state, 'z'))
-    if not last or tonumber(at) > last then redis.call('HSET', state, 'z', at) end
+  redis.call('HINCRBY', state, 'm', cents)  -- exact however large the sum (Lua's numbers are doubles)
+  local function count(field, value)
+    writes[#writes + 1] = field
+    writes[#writes + 1] = string.format('%d', (tonumber(value) or 0) + 1)
   end
+  if kind == 'refund' then
+    count('r', r)
+  else
+    count('f', f)
+    if new_day then count('n', n) end
+    if not first or tonumber(at) < tonumber(first) then
+      writes[#writes + 1] = 'a'
+      writes[#writes + 1] = at
+    end
+    if not last or tonumber(at) > tonumber(last) then
+      writes[#writes + 1] = 'z'
+      writes[#writes + 1] = at
+    end
+  end
+  redis.call('HSET', state, unpack(writes))
   return 2 + is_new
 end
 
--- The customers' packed counters this call touched, decoded: ``:tp`` key -> {table -> {field -> count}}.
-local packed = {}
+-- The customers' packed counters this call touched, decoded: ``:tp`` key -> {table -> {field -> count}};
+-- and how many ``t`` fields of the state hash held them when read.
+local packed, packed_held = {}, {}
 local PACKED_PER_FIELD = 60
+local PACKED_READ = {'t0', 't1', 't2', 't3'}
 
 -- The state hash of a customer's ``:tp`` key (the same name less the suffix, the same hash slot).
 local function state_of(tp_key) return string.sub(tp_key, 1, -4) end
 
-local function write_packed(state, tp_key, raw)
-  local k = 0
-  for at = 1, #raw, PACKED_PER_FIELD do
-    redis.call('HSET', state, 't' .. k, string.sub(raw, at, at + PACKED_PER_FIELD - 1))
-    k = k + 1
+-- ``read_packed`` (state_fields.lua) with the first fields in one HMGET; also how many fields it read.
+local function read_packed_fields(state, tp_key)
+  local parts = {}
+  for _, part in ipairs(redis.call('HMGET', state, unpack(PACKED_READ))) do
+    if not part then break end
+    parts[#parts + 1] = part
   end
-  while redis.call('HDEL', state, 't' .. k) == 1 do k = k + 1 end
+  if #parts == #PACKED_READ then
+    while true do
+      local part = redis.call('HGET', state, 't' .. #parts)
+      if not part then break end
+      parts[#parts + 1] = part
+    end
+  end
+  if #parts > 0 then return table.concat(parts), #parts end
+  return redis.call('GET', tp_key), 0
+end
+
+-- Writes ``raw`` over the ``held`` fields the counters were read from, in one HSET (and one HDEL of
+-- those it no longer reaches), and drops the earlier versions' string.
+local function write_packed(state, tp_key, raw, held)
+  local fields = {}
+  for at = 1, #raw, PACKED_PER_FIELD do
+    fields[#fields + 1] = 't' .. (#fields / 2)
+    fields[#fields + 1] = string.sub(raw, at, at + PACKED_PER_FIELD - 1)
+  end
+  redis.call('HSET', state, unpack(fields))
+  local gone = {}
+  for k = #fields / 2, held - 1 do gone[#gone + 1] = 't' .. k end
+  if #gone > 0 then redis.call('HDEL', state, unpack(gone)) end
   redis.call('DEL', tp_key)
 end
 
 local function add_packed(key, tbl, field, delta)
   local counts = packed[key]
   if not counts then
-    local raw = read_packed(state_of(key), key)
+    local raw, held = read_packed_fields(state_of(key), key)
     counts = raw and cmsgpack.unpack(raw) or {}
-    packed[key] = counts
+    packed[key], packed_held[key] = counts, held
   end
   local fields = counts[tbl]
   if not fields then
@@ -271,7 +321,7 @@ for i = 1, tonumber(ARGV[1]) do
   end
   codes[i] = code
 end
-for key, counts in pairs(packed) do write_packed(state_of(key), key, cmsgpack.pack(counts)) end
+for key, counts in pairs(packed) do write_packed(state_of(key), key, cmsgpack.pack(counts), packed_held[key]) end
 -- On a single node the running totals (state.customer.store.Stats) are counted in the same atomic
 -- call: a worker killed right after the fold cannot leave applied events uncounted (their
 -- redelivery would count as redelivered). ARGV after the events: the KEYS index of the totals hash.
