@@ -49,6 +49,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, Protocol
 
+from agents.cancellation import cancel_until_done
 from agents.child_process import start_child
 from agents.evaluator import (
     CHUNK_STEPS,
@@ -59,7 +60,6 @@ from agents.evaluator import (
     TickRefused,
     TickReport,
 )
-from agents.host_pool import cancel_until_done
 from agents.settings import Settings
 from streams import topics
 from streams.outputs import Tick

@@ -27,6 +27,7 @@ from typing import Any, cast
 import faust
 
 from agents import metrics
+from agents.cancellation import cancel_until_done
 from agents.evaluator_keeper import PublishChanges
 from agents.kafka_login import aiokafka_login
 from agents.partition_host import PartitionHost
@@ -38,25 +39,9 @@ from state.customer.store import CustomerStore
 from state.evaluator.config import EvaluatorConfig
 from streams import topics
 
-__all__ = ["HostPool", "cancel_until_done", "evaluation_key", "evaluation_link", "install_hosts"]
+__all__ = ["HostPool", "evaluation_key", "evaluation_link", "install_hosts"]
 
 log = logging.getLogger(__name__)
-
-
-async def cancel_until_done(
-    task: asyncio.Task[Any], every_s: float = 0.2, give_up_s: float | None = None
-) -> bool:
-    """Cancel ``task``, again every ``every_s`` until it ends (True), or until ``give_up_s`` passed
-    (False): redis-py's asyncio client now and then returns a command's reply to a task whose
-    cancellation was asked while it waited, and the cancellation is lost (seen in about 1 of 15
-    cancels of a loop polling Redis, 2026-12-01; the host's loop and a tick both poll Redis)."""
-    deadline = None if give_up_s is None else asyncio.get_running_loop().time() + give_up_s
-    while not task.done():
-        if deadline is not None and asyncio.get_running_loop().time() > deadline:
-            return False
-        task.cancel()
-        await asyncio.wait({task}, timeout=every_s)
-    return True
 
 
 def evaluation_key(settings: Settings) -> bytes:

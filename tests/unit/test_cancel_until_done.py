@@ -1,4 +1,4 @@
-"""A cancellation a library loses does not keep a host or a tick running (``agents.host_pool.cancel_until_done``).
+"""A cancellation a library loses does not keep a host or a tick running (``agents.cancellation.cancel_until_done``).
 
 redis-py's asyncio client now and then returns a reply to a task whose cancellation was asked
 while it waited, and the cancellation is gone; the tasks here lose the first ones on purpose."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agents.host_pool import cancel_until_done
+from agents.cancellation import cancel_until_done
 
 
 async def test_a_task_that_loses_cancellations_is_cancelled_again_until_it_ends() -> None:
