@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -74,6 +75,8 @@ if TYPE_CHECKING:
 __all__ = ["EvaluationAborted", "EvaluationFailed", "EvaluationProcess", "TickEvaluator"]
 
 log = logging.getLogger(__name__)
+_OBSERVATIONS = tuple(f.name for f in dataclasses.fields(EvaluatorObserver))
+"""What an evaluator reports, each forwarded to the worker under its field's name."""
 
 
 class TickEvaluator(Protocol):
@@ -125,11 +128,8 @@ class EvaluationProcess:
         self._settings = settings
         self._partition_count = partition_count
         self._end_offsets = end_offsets
-        self._observed: dict[str, Callable[..., None]] = {
-            "change_latency": observe.change_latency,
-            "churn": observe.churn,
-            "clock": observe.clock,
-            "superseded": observe.superseded,
+        self._observed: dict[str, Callable[..., None]] = {  # every report the process forwards, by name
+            **{name: getattr(observe, name) for name in _OBSERVATIONS},
             "output": counted,
         }
         self._inputs = (settings.topic(topics.PURCHASES), settings.topic(topics.CAMPAIGN_EVENTS))
@@ -302,9 +302,7 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
         partition_count=lambda topic: counts.get(topic),
         end_offsets=end_offsets,
         wait_timeout_s=settings.tick_wait_timeout_s,
-        observe=EvaluatorObserver(
-            forward("change_latency"), forward("churn"), forward("clock"), forward("superseded")
-        ),
+        observe=EvaluatorObserver(**{name: forward(name) for name in _OBSERVATIONS}),
         split_rows=split_rows(settings),
         owner=owner,
     )
