@@ -68,6 +68,7 @@ from streams.outputs import Tick
 if TYPE_CHECKING:
     from agents.partition_link import PartitionLink
     from agents.partition_owner import EvaluationOwner
+    from state.adapters.redis_partition_rows import RedisPartitionRows
     from state.adapters.redis_profiles import RedisProfileStore
     from state.adapters.redis_store import RedisStore
     from state.evaluator.config import EvaluatorConfig
@@ -244,6 +245,7 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
     from agents.kafka_login import broker_credentials
 
     store, profiles = redis_stores(settings)
+    rows = split_rows(settings)  # one client for the owner and the evaluator alike
     config = evaluator_config(settings)
     # an app never started: its producer settings (acks, SASL/TLS, partitioner) are the worker's
     app = faust.App(
@@ -291,7 +293,7 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
         output_topics(settings),
         forward("output"),
     )
-    owner, link = await _owner(settings, store, profiles, config, evaluated)
+    owner, link = await _owner(settings, store, profiles, rows, config, evaluated)
     evaluator = SegmentEvaluator(
         config,
         store,
@@ -303,7 +305,7 @@ async def _serve(settings: Settings, channel: _Channel) -> None:
         end_offsets=end_offsets,
         wait_timeout_s=settings.tick_wait_timeout_s,
         observe=EvaluatorObserver(**{name: forward(name) for name in _OBSERVATIONS}),
-        split_rows=split_rows(settings),
+        split_rows=rows,
         owner=owner,
     )
     reader = asyncio.create_task(read())
@@ -350,15 +352,15 @@ async def _owner(
     settings: Settings,
     store: RedisStore,
     profiles: RedisProfileStore,
+    rows: RedisPartitionRows | None,
     config: EvaluatorConfig,
     publish: PublishChanges,
 ) -> tuple[EvaluationOwner | None, PartitionLink | None]:
-    """The model owner of the evaluation hosts and its link (``SEGSTREAM_EVALUATION_HOSTS``), or none."""
-    from agents.evaluation_setup import split_rows
+    """The model owner of the evaluation hosts and its link (``SEGSTREAM_EVALUATION_HOSTS``), or none;
+    ``rows``: where the split saves its partitions' rows (None: not split)."""
     from agents.host_pool import evaluation_link
     from agents.partition_owner import EvaluationOwner
 
-    rows = split_rows(settings)
     if not settings.evaluation_hosts or rows is None:
         return None, None
     partitions = await store.eval_partitions()
