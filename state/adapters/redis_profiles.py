@@ -193,7 +193,6 @@ class RedisProfileStore(RedisAdapter):
     ) -> int:
         added, removed = batches
         epoch = fence.epoch
-        generation = await self.generation() + 1
         async with self._redis.pipeline(transaction=True) as pipe:  # MULTI ... EXEC
             watched = [self._epoch] if epoch is not None else []
             watched += [self._meta] if fence.after_generation is not None else []
@@ -211,6 +210,8 @@ class RedisProfileStore(RedisAdapter):
                 if int(last["generation"]) != fence.after_generation:
                     raise Superseded(superseded_generation(fence.after_generation, int(last["generation"])))
                 generation = fence.after_generation + 1
+            else:  # not fenced by generation: read it here (the fenced branch read it under the WATCH)
+                generation = await self.generation() + 1
             if watched:
                 pipe.multi()  # type: ignore[no-untyped-call]
             for start in range(0, len(records), _CHUNK):
