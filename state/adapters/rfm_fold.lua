@@ -251,28 +251,9 @@ end
 -- and how many ``t`` fields of the state hash held them when read.
 local packed, packed_held = {}, {}
 local PACKED_PER_FIELD = 60
-local PACKED_READ = {'t0', 't1', 't2', 't3'}
 
 -- The state hash of a customer's ``:tp`` key (the same name less the suffix, the same hash slot).
 local function state_of(tp_key) return string.sub(tp_key, 1, -4) end
-
--- ``read_packed`` (state_fields.lua) with the first fields in one HMGET; also how many fields it read.
-local function read_packed_fields(state, tp_key)
-  local parts = {}
-  for _, part in ipairs(redis.call('HMGET', state, unpack(PACKED_READ))) do
-    if not part then break end
-    parts[#parts + 1] = part
-  end
-  if #parts == #PACKED_READ then
-    while true do
-      local part = redis.call('HGET', state, 't' .. #parts)
-      if not part then break end
-      parts[#parts + 1] = part
-    end
-  end
-  if #parts > 0 then return table.concat(parts), #parts end
-  return redis.call('GET', tp_key), 0
-end
 
 -- Writes ``raw`` over the ``held`` fields the counters were read from, in one HSET (and one HDEL of
 -- those it no longer reaches), and drops the earlier versions' string.
@@ -292,7 +273,7 @@ end
 local function add_packed(key, tbl, field, delta)
   local counts = packed[key]
   if not counts then
-    local raw, held = read_packed_fields(state_of(key), key)
+    local raw, held = read_packed(state_of(key), key)
     counts = raw and cmsgpack.unpack(raw) or {}
     packed[key], packed_held[key] = counts, held
   end

@@ -40,15 +40,23 @@ local function rename_earlier_fields(state)
 end
 
 -- A customer's packed tally counters (state.adapters.packed_tallies): the fields t0, t1, ... of
--- their state hash joined, or the string ``tp_key`` where earlier versions kept them (false: none).
+-- their state hash joined, or the string ``tp_key`` where earlier versions kept them (false: none);
+-- and how many ``t`` fields held them. The first fields come in one HMGET.
+local PACKED_READ = {'t0', 't1', 't2', 't3'}
+
 local function read_packed(state, tp_key)
-  local parts, k = {}, 0
-  while true do
-    local part = redis.call('HGET', state, 't' .. k)
+  local parts = {}
+  for _, part in ipairs(redis.call('HMGET', state, unpack(PACKED_READ))) do
     if not part then break end
     parts[#parts + 1] = part
-    k = k + 1
   end
-  if #parts > 0 then return table.concat(parts) end
-  return redis.call('GET', tp_key)
+  if #parts == #PACKED_READ then
+    while true do
+      local part = redis.call('HGET', state, 't' .. #parts)
+      if not part then break end
+      parts[#parts + 1] = part
+    end
+  end
+  if #parts > 0 then return table.concat(parts), #parts end
+  return redis.call('GET', tp_key), 0
 end
