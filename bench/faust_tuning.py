@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.settings import Settings
-from bench.cpu_use import ProcessTimes, read_times
+from bench.cpu_use import ProcessTimes, cores_by_role, read_times
 from bench.harness import run_header
 from bench.run import baseline_result
 from segstream.demo import spawn_worker, stop_worker
@@ -92,12 +92,9 @@ async def time_worker(settings: Settings, total: int) -> tuple[float, dict[str, 
 
 
 def _per_event(before: ProcessTimes, after: ProcessTimes, events: int) -> dict[str, float]:
-    used: dict[str, float] = {}
-    for pid, (role, spent) in after.items():
-        earlier = before.get(pid)
-        start = earlier[1] if earlier is not None and earlier[0] == role else 0.0
-        used[role] = used.get(role, 0.0) + max(spent - start, 0.0) * 1e6 / events
-    return {role: us for role, us in sorted(used.items(), key=lambda item: -item[1]) if us >= 0.5}
+    """CPU microseconds per event of each role between the two readings (those under 0.5 left out)."""
+    spent = cores_by_role(before, after, 1.0)  # over one second: each role's CPU seconds
+    return {role: seconds * 1e6 / events for role, seconds in spent.items() if seconds * 1e6 / events >= 0.5}
 
 
 def one_round(settings: Settings, history: object, env: dict[str, str], root: Path) -> dict[str, object]:

@@ -38,6 +38,7 @@ from agents.settings import Settings
 from agents.tallies import build_talliers
 from bench.harness import run_header
 from segstream.sources import load_cdnow, wire_events
+from segstream.stack import start_redis
 from segstream.stack_processes import free_ports
 from state.adapters.redis_access import RedisAccess
 from state.adapters.redis_catalogue import RedisCatalogue
@@ -115,29 +116,10 @@ def main() -> None:
     started, load_at_start = datetime.now(UTC), os.getloadavg()[0]
     scripts = {"before": script_at(args.before), "now": store_base._FOLD_LUA}
     port = free_ports(1)[0]
-    server = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            tempfile.mkdtemp(),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    server = start_redis(Path(tempfile.mkdtemp(prefix="segstream-fold-cost-")), port, {"appendonly": "no"})
     url = f"redis://127.0.0.1:{port}/0"
     try:
         client = redis.Redis.from_url(url)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         batch = asyncio.run(deliveries(url))
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in scripts}
         for r in range(args.rounds):
